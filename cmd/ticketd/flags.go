@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// errUsage marks a command-line mistake; the process exits 2.
+var errUsage = errors.New("usage error")
+
+// command is one subcommand's flag set: every flag has an environment
+// variable, which sets its default, and the help lists both.
+type command struct {
+	fs      *flag.FlagSet
+	summary string
+	envErrs []error
+}
+
+func newCommand(name, synopsis, summary string, stderr io.Writer) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &command{fs: fs, summary: summary}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags (each also settable by the environment variable shown; a flag wins over its variable):\n", synopsis, summary)
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(fs.Output(), "  --%s\n    \t%s (default %q)\n", f.Name, f.Usage, f.DefValue)
+		})
+	}
+	return c
+}
+
+func (c *command) String(p *string, name, envName, def, usage string) {
+	c.fs.StringVar(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
+	c.setFromEnv(name, envName, "a string")
+}
+
+func (c *command) Bool(p *bool, name, envName string, def bool, usage string) {
+	c.fs.BoolVar(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
+	c.setFromEnv(name, envName, "true or false")
+}
+
+func (c *command) Duration(p *time.Duration, name, envName string, def time.Duration, usage string) {
+	c.fs.DurationVar(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
+	c.setFromEnv(name, envName, "a duration such as 5s or 1m30s")
+}
+
+func (c *command) Int64(p *int64, name, envName string, def int64, usage string) {
+	c.fs.Int64Var(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
+	c.setFromEnv(name, envName, "an integer")
+}
+
+// setFromEnv applies the variable envName to flag name, keeping the built-in
+// default in the help; a malformed value is reported by parse.
+func (c *command) setFromEnv(name, envName, want string) {
+	v, ok := os.LookupEnv(envName)
+	if !ok {
+		return
+	}
+	f := c.fs.Lookup(name)
+	def := f.DefValue
+	if err := c.fs.Set(name, v); err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q: must be %s", envName, v, want))
+	}
+	f.DefValue = def
+}
+
+// parse parses args; --help prints the help and returns flag.ErrHelp, any
+// other mistake (also in an environment variable) is errUsage.
+func (c *command) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if len(c.envErrs) > 0 {
+		return fmt.Errorf("%w: %v", errUsage, errors.Join(c.envErrs...))
+	}
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments: %s", errUsage, strings.Join(c.fs.Args(), " "))
+	}
+	return nil
+}

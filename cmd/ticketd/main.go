@@ -1,0 +1,78 @@
+// Command ticketd is the event-sourced movie-ticketing service and its tools.
+//
+//	ticketd [serve] [flags]   run the HTTP service (default)
+//	ticketd replay --db PATH  rebuild the tickets read table from the event log
+//
+// Exit status: 0 on success, 1 on failure, 2 on bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const topUsage = `ticketd: an event-sourced movie-ticketing service.
+
+Usage:
+  ticketd [serve] [flags]    run the HTTP service (the default command)
+  ticketd replay [flags]     rebuild the tickets read table from the event log (service stopped)
+  ticketd help [command]     show help for a command
+
+Run 'ticketd <command> --help' for the flags of a command.
+`
+
+// subcommands maps each command name to its entry point.
+var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"serve":  runServe,
+	"replay": runReplay,
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	name := "serve"
+	if len(args) > 0 && !isFlag(args[0]) {
+		name, args = args[0], args[1:]
+	}
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 0 {
+			if _, ok := subcommands[args[0]]; ok {
+				return run(ctx, []string{args[0], "--help"}, stdout, stderr)
+			}
+		}
+		fmt.Fprint(stdout, topUsage)
+		return 0
+	}
+	cmd, ok := subcommands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "ticketd: unknown command %q\n\n%s", name, topUsage)
+		return 2
+	}
+	err := cmd(ctx, args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "ticketd %s: %v\n", name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ticketd %s: %v\n", name, err)
+		return 1
+	}
+}
+
+func isFlag(arg string) bool { return len(arg) > 0 && arg[0] == '-' && arg != "-h" && arg != "-help" && arg != "--help" }

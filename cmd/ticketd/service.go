@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// eventsTopic is the Watermill topic committed events are relayed to.
+const eventsTopic = "ticketing.events"
+
+// embeddedRelay names the checkpoint of the relay to the in-process GoChannel.
+const embeddedRelay = "relay:embedded"
+
+// serviceConfig is everything `ticketd serve` is configured with.
+type serviceConfig struct {
+	addr               string
+	dbPath             string
+	bodyLimit          int64
+	consistencyTimeout time.Duration
+	idempotencyTTL     time.Duration
+	readHeaderTimeout  time.Duration
+	readTimeout        time.Duration
+	writeTimeout       time.Duration
+	idleTimeout        time.Duration
+	shutdownTimeout    time.Duration
+}
+
+func (c *serviceConfig) register(cmd *command) {
+	cmd.String(&c.addr, "addr", "TICKETD_ADDR", ":9000", "address to listen on")
+	cmd.String(&c.dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file (created with its folder if missing)")
+	cmd.Int64(&c.bodyLimit, "body-limit", "TICKETD_BODY_LIMIT", 64<<10, "largest request body in bytes; larger gets 413")
+	cmd.Duration(&c.consistencyTimeout, "consistency-timeout", "TICKETD_CONSISTENCY_TIMEOUT", 5*time.Second, "how long a command waits for queries to reflect it before answering 503")
+	cmd.Duration(&c.idempotencyTTL, "idempotency-ttl", "TICKETD_IDEMPOTENCY_TTL", 24*time.Hour, "how long Idempotency-Key records are kept (at least)")
+	cmd.Duration(&c.readHeaderTimeout, "read-header-timeout", "TICKETD_READ_HEADER_TIMEOUT", 5*time.Second, "time allowed to read request headers")
+	cmd.Duration(&c.readTimeout, "read-timeout", "TICKETD_READ_TIMEOUT", 30*time.Second, "time allowed to read a whole request")
+	cmd.Duration(&c.writeTimeout, "write-timeout", "TICKETD_WRITE_TIMEOUT", 30*time.Second, "time allowed to write a response")
+	cmd.Duration(&c.idleTimeout, "idle-timeout", "TICKETD_IDLE_TIMEOUT", 120*time.Second, "how long an idle keep-alive connection stays open")
+	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
+}
+
+// validate reports the first invalid setting in one line.
+func (c serviceConfig) validate() error {
+	switch {
+	case c.dbPath == "":
+		return fmt.Errorf("%w: --db must not be empty", errUsage)
+	case c.bodyLimit < 1:
+		return fmt.Errorf("%w: --body-limit must be at least 1", errUsage)
+	case c.idempotencyTTL < time.Hour:
+		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
+	}
+	for name, d := range map[string]time.Duration{
+		"consistency-timeout": c.consistencyTimeout, "read-header-timeout": c.readHeaderTimeout,
+		"read-timeout": c.readTimeout, "write-timeout": c.writeTimeout, "idle-timeout": c.idleTimeout,
+		"shutdown-timeout": c.shutdownTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%w: --%s must be positive", errUsage, name)
+		}
+	}
+	return nil
+}
+
+// service is a running ticketd: the event store, the tickets projection fed
+// by the relay through Watermill, and the HTTP server.
+type service struct {
+	cfg     serviceConfig
+	logger  *slog.Logger
+	store   *eventstore.Store
+	tickets *projections.Tickets
+	pubsub  *gochannel.GoChannel
+	router  *message.Router
+	relay   *eventstore.Relay
+	http    *http.Server
+	ln      net.Listener
+
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	served         chan error
+}
+
+// startService opens the database, catches the projection up, starts the
+// Watermill router and relay, and begins serving HTTP. On failure it releases
+// whatever it had started.
+func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (_ *service, err error) {
+	s := &service{cfg: cfg, logger: logger, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{}); err != nil {
+		return nil, err
+	}
+	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n, err := s.tickets.CatchUp(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("catch up tickets projection: %w", err)
+	}
+	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
+
+	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	s.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
+	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.shutdownTimeout}, wmLogger); err != nil {
+		return nil, err
+	}
+	s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
+	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
+		return nil, err
+	}
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBackground = stop
+	s.goBackground(func() {
+		if err := s.router.Run(bg); err != nil {
+			logger.Error("watermill router stopped", "error", err)
+		}
+	})
+	select {
+	case <-s.router.Running():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.goBackground(func() {
+		if err := s.relay.Run(bg); err != nil {
+			logger.Error("relay stopped", "error", err)
+		}
+	})
+	s.goBackground(func() { s.purgeIdempotency(bg) })
+
+	api := httpapi.NewServer(s.store, s.tickets, httpapi.Config{
+		BodyLimit:          cfg.bodyLimit,
+		ConsistencyTimeout: cfg.consistencyTimeout,
+		Logger:             logger,
+	})
+	s.http = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	go func() { s.served <- s.http.Serve(s.ln) }()
+	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
+	return s, nil
+}
+
+func (s *service) goBackground(fn func()) {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		fn()
+	}()
+}
+
+// purgeIdempotency deletes idempotency records older than the TTL, hourly.
+func (s *service) purgeIdempotency(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := s.store.PurgeIdempotency(ctx, time.Now().Add(-s.cfg.idempotencyTTL))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("purging idempotency keys failed", "error", err)
+		case n > 0:
+			s.logger.Info("purged expired idempotency keys", "deleted", n)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Addr returns the address the service listens on.
+func (s *service) Addr() string { return s.ln.Addr().String() }
+
+// Done is closed with the HTTP server's error when it stops on its own.
+func (s *service) Done() <-chan error { return s.served }
+
+// shutdown stops accepting connections, lets in-flight requests finish
+// (bounded by the shutdown timeout), stops the relay and the Watermill
+// router, flushes the writer and closes the database.
+func (s *service) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errors.Join(fmt.Errorf("in-flight requests did not finish within %s", s.cfg.shutdownTimeout), s.http.Close())
+	}
+	return errors.Join(err, s.release())
+}
+
+// release stops and closes every started part, in dependency order.
+func (s *service) release() error {
+	var errs []error
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
+	if s.router != nil {
+		errs = append(errs, s.router.Close())
+	}
+	if s.pubsub != nil {
+		errs = append(errs, s.pubsub.Close())
+	}
+	s.background.Wait()
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,279 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// ErrConcurrency reports that a stream's version was not the one an append
+// expected: someone else appended first. Callers reload the stream, decide
+// again and retry. It is returned wrapped; test with errors.Is.
+var ErrConcurrency = errors.New("stream version conflict")
+
+// StreamAppend is the part of an append that targets one stream.
+type StreamAppend struct {
+	StreamID string
+	// ExpectedVersion is the stream's version the caller decided on; 0 means
+	// the stream must not exist yet.
+	ExpectedVersion int64
+	Events          []domain.Event
+}
+
+// AppendRequest appends events to any number of streams atomically: either
+// every event and the idempotency record are committed, or nothing is.
+type AppendRequest struct {
+	Streams  []StreamAppend
+	Metadata Metadata
+	// Idempotency, when set, is stored in the same transaction. If its key is
+	// already stored, nothing is appended and Append fails with *KeyTakenError.
+	Idempotency *IdempotencyRecord
+}
+
+// AppendResult describes a committed append.
+type AppendResult struct {
+	// Records are the appended events in position order.
+	Records []Record
+	// Position is the position of the append's last event or, for an append
+	// without events, the head of the log when it committed. Read models that
+	// reached it reflect the append.
+	Position int64
+}
+
+type appendJob struct {
+	req     AppendRequest
+	rows    []pendingRow
+	outcome chan appendOutcome
+}
+
+type pendingRow struct {
+	streamIndex int
+	eventType   string
+	data        []byte
+}
+
+type appendOutcome struct {
+	result AppendResult
+	err    error
+}
+
+// Append commits req durably (fsynced) before returning. Concurrent appends
+// share one transaction (group commit) but succeed or fail independently.
+// It fails with an error wrapping ErrConcurrency on a version mismatch, with
+// *KeyTakenError when the idempotency key exists, with a CodeUnavailable
+// *domain.Error when storage cannot take writes or the store is closed.
+//
+// Once queued the append is carried out even if ctx ends; Append then still
+// waits for its outcome, so a nil error always means committed.
+func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	if s.opts.ReadOnly {
+		return AppendResult{}, domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
+	}
+	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1)}
+	for i, sa := range req.Streams {
+		if sa.StreamID == "" {
+			return AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
+		}
+		for _, e := range sa.Events {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return AppendResult{}, fmt.Errorf("append: encode %s: %w", e.EventType(), err)
+			}
+			job.rows = append(job.rows, pendingRow{streamIndex: i, eventType: e.EventType(), data: data})
+		}
+	}
+	select {
+	case <-s.stop:
+		return AppendResult{}, errStoreClosed
+	default:
+	}
+	select {
+	case s.jobs <- job:
+	case <-s.stop:
+		return AppendResult{}, errStoreClosed
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+	out := <-job.outcome
+	return out.result, out.err
+}
+
+var errStoreClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")
+
+// runWriter is the single writer: it takes every queued append, commits them
+// in one transaction, answers each, and repeats. It exits after draining the
+// queue once Close is called.
+func (s *Store) runWriter() {
+	defer close(s.done)
+	batch := make([]*appendJob, 0, s.opts.MaxBatch)
+	for {
+		var first *appendJob
+		select {
+		case first = <-s.jobs:
+		case <-s.stop:
+			// Appends that got past the stop check before Close are still queued.
+			for {
+				select {
+				case job := <-s.jobs:
+					s.commitBatch(append(batch[:0], job))
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case job := <-s.jobs:
+				batch = append(batch, job)
+			default:
+				break drain
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch commits the jobs in one transaction, each inside its own
+// savepoint so a failing job leaves its neighbours intact, then answers them.
+func (s *Store) commitBatch(batch []*appendJob) {
+	outcomes := make([]appendOutcome, len(batch))
+	start := time.Now()
+	s.writeMu.Lock()
+	err := s.inTx(func(tx *sql.Tx, head int64, now time.Time) (int64, error) {
+		for i, job := range batch {
+			if _, err := tx.Exec(`SAVEPOINT append_job`); err != nil {
+				return head, err
+			}
+			result, err := s.applyJob(tx, job, head, now)
+			if err != nil {
+				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
+					return head, rbErr
+				}
+				outcomes[i].err = err
+			} else {
+				outcomes[i].result = result
+				head = result.Position
+			}
+			if _, err := tx.Exec(`RELEASE append_job`); err != nil {
+				return head, err
+			}
+		}
+		return head, nil
+	})
+	s.writeMu.Unlock()
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(len(batch), time.Since(start), err)
+	}
+	for i, job := range batch {
+		out := outcomes[i]
+		if err != nil && out.err == nil {
+			out = appendOutcome{err: err}
+		}
+		job.outcome <- out
+	}
+}
+
+// inTx runs fn in a writer transaction given the current head and a commit
+// time that never goes back from the previous commit's, commits, and advances the head to what fn returned. On any failure
+// it rolls back and returns the classified error; the head does not move.
+func (s *Store) inTx(fn func(tx *sql.Tx, head int64, now time.Time) (int64, error)) error {
+	tx, err := s.writeDB.Begin()
+	if err != nil {
+		return classify(err)
+	}
+	now := s.opts.Now()
+	if now.Before(s.lastCommit) {
+		now = s.lastCommit
+	}
+	head, err := fn(tx, s.head.Value(), now)
+	if err != nil {
+		tx.Rollback()
+		return classify(err)
+	}
+	if err := tx.Commit(); err != nil {
+		tx.Rollback()
+		return classify(err)
+	}
+	s.lastCommit = now
+	s.head.Advance(head)
+	return nil
+}
+
+// applyJob writes one append after the given head; the result's Position is
+// the new head. Its errors (conflict, key taken, a failed statement) fail
+// only this job.
+func (s *Store) applyJob(tx *sql.Tx, job *appendJob, head int64, now time.Time) (AppendResult, error) {
+	req := job.req
+	if rec := req.Idempotency; rec != nil {
+		existing, found, err := lookupIdempotency(tx, rec.Key)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if found {
+			return AppendResult{}, &KeyTakenError{Existing: existing}
+		}
+	}
+	versions := make([]int64, len(req.Streams))
+	for i, sa := range req.Streams {
+		var current int64
+		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?`, sa.StreamID).Scan(&current); err != nil {
+			return AppendResult{}, err
+		}
+		if current != sa.ExpectedVersion {
+			return AppendResult{}, fmt.Errorf("stream %s is at version %d, expected %d: %w", sa.StreamID, current, sa.ExpectedVersion, ErrConcurrency)
+		}
+		versions[i] = current
+	}
+	metadata, err := json.Marshal(req.Metadata)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	occurredAt := now.UTC().Truncate(time.Microsecond)
+	records := make([]Record, len(job.rows))
+	for i, row := range job.rows {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return AppendResult{}, err
+		}
+		versions[row.streamIndex]++
+		head++
+		records[i] = Record{
+			Position:   head,
+			ID:         id.String(),
+			StreamID:   req.Streams[row.streamIndex].StreamID,
+			Version:    versions[row.streamIndex],
+			Type:       row.eventType,
+			OccurredAt: occurredAt,
+			Data:       row.data,
+			Metadata:   metadata,
+		}
+		if err := insertRecord(tx, records[i]); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	if rec := req.Idempotency; rec != nil {
+		stored := *rec
+		stored.Position = head
+		stored.CreatedAt = occurredAt
+		if err := insertIdempotency(tx, stored); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return AppendResult{Records: records, Position: head}, nil
+}
+
+func insertRecord(tx *sql.Tx, r Record) error {
+	_, err := tx.Exec(`INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Position, r.ID, r.StreamID, r.Version, r.Type, string(r.Data), string(r.Metadata), domain.FormatTime(r.OccurredAt))
+	return err
+}

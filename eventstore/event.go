@@ -1,0 +1,93 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// Record is one committed event as the log holds it. Its JSON encoding is the
+// event representation of the HTTP API, of exports and of published messages.
+type Record struct {
+	// Position is the event's place in the global log: gap-free, from 1, in commit order.
+	Position int64
+	ID       string
+	StreamID string
+	// Version is the event's number within its stream, from 1.
+	Version    int64
+	Type       string
+	OccurredAt time.Time
+	Data       json.RawMessage
+	Metadata   json.RawMessage
+}
+
+type recordJSON struct {
+	Position   int64           `json:"position"`
+	ID         string          `json:"id"`
+	StreamID   string          `json:"stream_id"`
+	Version    int64           `json:"version"`
+	Type       string          `json:"type"`
+	OccurredAt string          `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+	Metadata   json.RawMessage `json:"metadata"`
+}
+
+// MarshalJSON encodes r with its time in domain.TimeLayout.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(recordJSON{
+		Position:   r.Position,
+		ID:         r.ID,
+		StreamID:   r.StreamID,
+		Version:    r.Version,
+		Type:       r.Type,
+		OccurredAt: domain.FormatTime(r.OccurredAt),
+		Data:       r.Data,
+		Metadata:   r.Metadata,
+	})
+}
+
+// UnmarshalJSON decodes the encoding MarshalJSON produces.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	at, err := domain.ParseTime(j.OccurredAt)
+	if err != nil {
+		return fmt.Errorf("occurred_at: %w", err)
+	}
+	*r = Record{
+		Position: j.Position, ID: j.ID, StreamID: j.StreamID, Version: j.Version,
+		Type: j.Type, OccurredAt: at, Data: j.Data, Metadata: j.Metadata,
+	}
+	return nil
+}
+
+// Event decodes the record's data into its domain event.
+func (r Record) Event() (domain.Event, error) {
+	return domain.DecodeEvent(r.Type, r.Data)
+}
+
+// Metadata ties an event to the request that caused it. The same metadata is
+// stored on every event of one append.
+type Metadata struct {
+	RequestID      string `json:"request_id,omitempty"`
+	CorrelationID  string `json:"correlation_id,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// Fold folds the records of one stream, oldest first, into a ticket.
+// It fails when a record's data cannot be decoded.
+func Fold(records []Record) (domain.Ticket, error) {
+	var t domain.Ticket
+	for _, r := range records {
+		e, err := r.Event()
+		if err != nil {
+			return domain.Ticket{}, fmt.Errorf("event at position %d: %w", r.Position, err)
+		}
+		t = domain.Evolve(t, r.StreamID, e, r.OccurredAt)
+	}
+	return t, nil
+}

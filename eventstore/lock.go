@@ -1,0 +1,30 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ErrLocked reports that another process holds the database for writing.
+// The single-writer design (gap-free positions assigned in memory) relies on
+// exactly one writable Store per file.
+var ErrLocked = errors.New("database is in use by another ticketd process")
+
+// lockFile takes an exclusive advisory lock on path+".lock", held until the
+// returned file is closed. It fails with ErrLocked when another process holds it.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}

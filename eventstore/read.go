@@ -1,0 +1,82 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+const recordColumns = `position, id, stream_id, version, type, occurred_at, data, metadata`
+
+// ReadStream returns every event of one stream, oldest first; an empty slice
+// when the stream does not exist.
+func (s *Store) ReadStream(ctx context.Context, streamID string) ([]Record, error) {
+	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? ORDER BY version`, streamID)
+}
+
+// ReadStreamUntil returns the events of one stream committed at or before
+// position, oldest first.
+func (s *Store) ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]Record, error) {
+	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? AND position <= ? ORDER BY version`, streamID, position)
+}
+
+// ReadStreamAsOf returns the events of one stream that occurred at or before
+// t, oldest first.
+func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]Record, error) {
+	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? AND occurred_at <= ? ORDER BY version`, streamID, domain.FormatTime(t))
+}
+
+// ReadAll returns up to limit events with position > after, in position
+// order, keeping only the given types when any are given.
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
+	if len(types) == 0 {
+		return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
+	}
+	args := []any{after}
+	for _, t := range types {
+		args = append(args, t)
+	}
+	args = append(args, limit)
+	placeholders := strings.TrimSuffix(strings.Repeat("?,", len(types)), ",")
+	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? AND type IN (`+placeholders+`) ORDER BY position LIMIT ?`, args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record, error) {
+	rows, err := s.readDB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", classify(err))
+	}
+	defer rows.Close()
+	records := []Record{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", classify(err))
+	}
+	return records, nil
+}
+
+func scanRecord(rows *sql.Rows) (Record, error) {
+	var r Record
+	var occurredAt, data, metadata string
+	if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &occurredAt, &data, &metadata); err != nil {
+		return Record{}, fmt.Errorf("read events: %w", err)
+	}
+	at, err := domain.ParseTime(occurredAt)
+	if err != nil {
+		return Record{}, fmt.Errorf("event at position %d: occurred_at: %w", r.Position, err)
+	}
+	r.OccurredAt = at
+	r.Data = []byte(data)
+	r.Metadata = []byte(metadata)
+	return r, nil
+}

@@ -1,0 +1,173 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/ticketd/ticketd/internal/watermark"
+)
+
+// Metadata keys every relayed message carries besides its payload.
+const (
+	MessagePosition      = "position"
+	MessageType          = "type"
+	MessageStreamID      = "stream_id"
+	MessageCorrelationID = "correlation_id"
+)
+
+// RelayConfig configures a Relay.
+type RelayConfig struct {
+	// Name identifies the relay's checkpoint; two relays with one name share it.
+	Name string
+	// Topic is the Watermill topic messages are published to.
+	Topic string
+	// BatchSize is how many events are read and published per round. Default 500.
+	BatchSize int
+	// MaxBackoff caps the wait between retries after a failed publish. Default 5s.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Validate reports a missing name or topic.
+func (c RelayConfig) Validate() error {
+	if c.Name == "" || c.Topic == "" {
+		return errors.New("relay config: name and topic are required")
+	}
+	return nil
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Relay publishes committed events in position order, at least once, from its
+// stored checkpoint: the log is the outbox. Consumers dedupe by position.
+type Relay struct {
+	store     *Store
+	publisher message.Publisher
+	cfg       RelayConfig
+	published watermark.Watermark
+}
+
+// NewRelay returns a relay of store's log to publisher. It fails on an
+// invalid config.
+func NewRelay(store *Store, publisher message.Publisher, cfg RelayConfig) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Relay{store: store, publisher: publisher, cfg: cfg}, nil
+}
+
+// Position returns the position of the last event the relay published.
+func (r *Relay) Position() int64 { return r.published.Value() }
+
+// Run publishes until ctx ends, then returns nil. Failed publishes are
+// retried with exponential backoff from the last published position, so
+// nothing is skipped; it returns an error only when its checkpoint cannot
+// be read at start.
+func (r *Relay) Run(ctx context.Context) error {
+	pos, err := r.store.Checkpoint(ctx, r.cfg.Name)
+	if err != nil {
+		return err
+	}
+	r.published.Advance(pos)
+	backoff := time.Duration(0)
+	for {
+		head, changed := r.store.HeadChanged()
+		if head <= pos {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		next, err := r.publishBatch(ctx, pos)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			backoff = min(max(2*backoff, 50*time.Millisecond), r.cfg.MaxBackoff)
+			r.cfg.Logger.Warn("relay publish failed; retrying", "relay", r.cfg.Name, "after_position", pos, "backoff", backoff, "error", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		if backoff > 0 {
+			r.cfg.Logger.Info("relay recovered", "relay", r.cfg.Name, "position", next)
+			backoff = 0
+		}
+		pos = next
+	}
+}
+
+// publishBatch publishes the events after pos, saves the checkpoint and
+// returns the new position.
+func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
+	records, err := r.store.ReadAll(ctx, pos, r.cfg.BatchSize)
+	if err != nil {
+		return pos, err
+	}
+	for _, rec := range records {
+		msg, err := NewMessage(rec)
+		if err != nil {
+			return pos, err
+		}
+		if err := r.publisher.Publish(r.cfg.Topic, msg); err != nil {
+			return pos, fmt.Errorf("publish position %d: %w", rec.Position, err)
+		}
+		pos = rec.Position
+		r.published.Advance(pos)
+	}
+	if err := r.store.SaveCheckpoint(ctx, r.cfg.Name, pos); err != nil {
+		return pos, err
+	}
+	return pos, nil
+}
+
+// NewMessage returns the Watermill message for rec: UUID = event id, payload =
+// the event's JSON, metadata = position, type, stream id, correlation id.
+func NewMessage(rec Record) (*message.Message, error) {
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %d: %w", rec.Position, err)
+	}
+	msg := message.NewMessage(rec.ID, payload)
+	msg.Metadata.Set(MessagePosition, strconv.FormatInt(rec.Position, 10))
+	msg.Metadata.Set(MessageType, rec.Type)
+	msg.Metadata.Set(MessageStreamID, rec.StreamID)
+	var md Metadata
+	if json.Unmarshal(rec.Metadata, &md) == nil && md.CorrelationID != "" {
+		msg.Metadata.Set(MessageCorrelationID, md.CorrelationID)
+	}
+	return msg, nil
+}
+
+// RecordFromMessage decodes a message published by a Relay. It fails when the
+// payload is not an event's JSON.
+func RecordFromMessage(msg *message.Message) (Record, error) {
+	var rec Record
+	if err := json.Unmarshal(msg.Payload, &rec); err != nil {
+		return Record{}, fmt.Errorf("decode message %s: %w", msg.UUID, err)
+	}
+	return rec, nil
+}

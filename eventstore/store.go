@@ -1,0 +1,304 @@
+// Package eventstore is ticketd's event log on SQLite: appends with optimistic
+// concurrency through one group-committing writer, reads of one stream or of
+// the global log, idempotency records, and the relay that publishes committed
+// events through Watermill.
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/watermark"
+)
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// MaxBatch caps how many appends one group commit takes. Default 256.
+	MaxBatch int
+	// Now is the clock stamped on events. Default time.Now.
+	Now func() time.Time
+	// ReadOnly opens the file for reading only: appends fail and nothing is
+	// created or migrated. For tools that inspect a live database.
+	ReadOnly bool
+	// OnCommit, when set, is called by the writer after every group commit
+	// attempt with the number of appends it carried, how long it took and
+	// its error. It must be fast and must not call the Store.
+	OnCommit func(appends int, took time.Duration, err error)
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Store is the event log in one SQLite file. Appends go through a single
+// writer goroutine that commits concurrent appends together; reads use a
+// pool of connections and never block the writer (WAL mode).
+//
+// Store is safe for concurrent use. Close it to flush pending appends.
+type Store struct {
+	opts Options
+	path string
+
+	lock      *os.File // exclusive advisory lock of writable stores
+	writeDB   *sql.DB  // the writer's connection: synchronous=FULL, every commit durable
+	derivedDB *sql.DB  // derived-state connection: synchronous=NORMAL, see UpdateDerived
+	readDB    *sql.DB
+
+	// writeMu serializes every write transaction on the file, so the writer
+	// and UpdateDerived never meet SQLite's busy lock.
+	writeMu sync.Mutex
+	head    watermark.Watermark
+	// lastCommit is the time stamped on the last commit; owned by the writer.
+	lastCommit time.Time
+
+	jobs     chan *appendJob
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS events (
+	position    INTEGER PRIMARY KEY,
+	id          TEXT    NOT NULL UNIQUE,
+	stream_id   TEXT    NOT NULL,
+	version     INTEGER NOT NULL CHECK (version >= 1),
+	type        TEXT    NOT NULL,
+	data        TEXT    NOT NULL,
+	metadata    TEXT    NOT NULL,
+	occurred_at TEXT    NOT NULL,
+	UNIQUE (stream_id, version)
+);
+CREATE INDEX IF NOT EXISTS events_type_position ON events (type, position);
+CREATE INDEX IF NOT EXISTS events_occurred_at ON events (occurred_at);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+	key         TEXT    PRIMARY KEY,
+	endpoint    TEXT    NOT NULL,
+	fingerprint TEXT    NOT NULL,
+	status      INTEGER NOT NULL,
+	body        BLOB    NOT NULL,
+	position    INTEGER NOT NULL,
+	created_at  TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
+CREATE TABLE IF NOT EXISTS checkpoints (
+	name     TEXT    PRIMARY KEY,
+	position INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+// Open opens (creating when missing, unless opts.ReadOnly) the event log at
+// path, creates its folder and schema, and starts the writer. It fails when
+// the file cannot be opened, is not a ticketd database, or (ErrLocked) is
+// open for writing in another process.
+func Open(path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s := &Store{
+		opts: opts,
+		path: path,
+		jobs: make(chan *appendJob, 4*opts.MaxBatch),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if !opts.ReadOnly {
+		var err error
+		if s.lock, err = lockFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.openDBs(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		close(s.done)
+		if err := s.loadHead(); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
+		return s, nil
+	}
+	if err := s.loadHead(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.runWriter()
+	return s, nil
+}
+
+// openDBs opens the writable pools first (the writer's creates the file,
+// switches it to WAL and creates the schema), then the read pool.
+func (s *Store) openDBs() error {
+	var err error
+	if !s.opts.ReadOnly {
+		if s.writeDB, err = openDB(s.path, "FULL", false); err != nil {
+			return err
+		}
+		if _, err := s.writeDB.Exec(schema); err != nil {
+			return fmt.Errorf("create event store schema: %w", classify(err))
+		}
+		if s.derivedDB, err = openDB(s.path, "NORMAL", false); err != nil {
+			return err
+		}
+	}
+	if s.readDB, err = openDB(s.path, "FULL", true); err != nil {
+		return err
+	}
+	s.readDB.SetMaxOpenConns(8)
+	s.readDB.SetMaxIdleConns(8)
+	return nil
+}
+
+// openDB opens one role's connection pool on path. Writable pools hold exactly
+// one connection so statements of a transaction never spread over two.
+func openDB(path, synchronous string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", synchronous)
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_stmt_cache_size", "64")
+	if readOnly {
+		q.Set("_query_only", "on")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if !readOnly {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, classify(err))
+	}
+	return db, nil
+}
+
+// escapePath keeps characters that are special in a URI query out of the
+// file name part of a SQLite URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+func (s *Store) loadHead() error {
+	var head sql.NullInt64
+	if err := s.readDB.QueryRow(`SELECT MAX(position) FROM events`).Scan(&head); err != nil {
+		if s.opts.ReadOnly && strings.Contains(err.Error(), "no such table") {
+			return fmt.Errorf("%s is not a ticketd database (no events table)", s.path)
+		}
+		return fmt.Errorf("read log head: %w", classify(err))
+	}
+	s.head.Advance(head.Int64)
+	return nil
+}
+
+// Path returns the database file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Head returns the position of the last committed event (0 for an empty log).
+func (s *Store) Head() int64 { return s.head.Value() }
+
+// HeadChanged returns the head and a channel closed when the next commit
+// moves it.
+func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
+
+// ReadDB returns the pool of read-only connections, for read models that live
+// in the same file.
+func (s *Store) ReadDB() *sql.DB { return s.readDB }
+
+// UpdateDerived runs fn in a write transaction that is serialized with the
+// writer's group commits. Its commit is not fsynced on its own
+// (synchronous=NORMAL): use it only for state that can be rebuilt from the
+// log, such as projections and checkpoints. It returns fn's error, or the
+// commit's, and rolls back on either.
+func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.derivedDB == nil {
+		return domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.derivedDB.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return classify(tx.Commit())
+}
+
+// Close stops accepting appends, commits every queued one, and closes the
+// database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	for _, db := range []*sql.DB{s.writeDB, s.derivedDB, s.readDB} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// classify turns SQLite errors that mean "storage cannot take writes now"
+// (full disk, read-only file, I/O failure, lock held elsewhere) into a
+// CodeUnavailable *Error wrapping the original, so callers can answer 503.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
+			return &unavailableError{cause: err}
+		}
+	}
+	return err
+}
+
+// unavailableError is a storage fault: a *domain.Error of CodeUnavailable for
+// users, with the SQLite cause kept for logs.
+type unavailableError struct{ cause error }
+
+func (e *unavailableError) Error() string { return "storage unavailable: " + e.cause.Error() }
+func (e *unavailableError) Unwrap() []error {
+	return []error{domain.Errorf(domain.CodeUnavailable, "Storage is temporarily unavailable; retry later."), e.cause}
+}

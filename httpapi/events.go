@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// Event log paging bounds of the contract.
+const (
+	defaultEventsLimit = 100
+	maxEventsLimit     = 1000
+)
+
+func (s *Server) ticketEvents(c *gin.Context) {
+	id := c.Param("ticket_id")
+	records, err := s.log.ReadStream(c.Request.Context(), id)
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	if len(records) == 0 {
+		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q was not found.", id))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"events": records})
+}
+
+func (s *Server) events(c *gin.Context) {
+	q := c.Request.URL.Query()
+	var v domain.Violations
+	after := queryInt(q, &v, "after", 0, 0, math.MaxInt64)
+	limit := queryInt(q, &v, "limit", defaultEventsLimit, 1, maxEventsLimit)
+	var types []string
+	if t := q.Get("type"); t != "" {
+		if !domain.IsEventType(t) {
+			v.Add("type", "must be one of "+strings.Join(domain.EventTypes, ", "))
+		}
+		types = append(types, t)
+	}
+	if err := v.Err(); err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	records, err := s.log.ReadAll(c.Request.Context(), after, int(limit), types...)
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	next := after
+	if len(records) > 0 {
+		next = records[len(records)-1].Position
+	}
+	c.JSON(http.StatusOK, gin.H{"events": records, "next_after": next})
+}

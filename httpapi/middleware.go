@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+)
+
+// Header names of request tracing.
+const (
+	headerRequestID     = "X-Request-ID"
+	headerCorrelationID = "X-Correlation-ID"
+)
+
+// Context keys the handlers fill for the access log.
+const (
+	ctxRequestID       = "ticketd.request_id"
+	ctxCorrelationID   = "ticketd.correlation_id"
+	logTicketsIssued   = "ticketd.tickets_issued"
+	logTicketsRefunded = "ticketd.tickets_refunded"
+)
+
+// maxTraceIDLen bounds client-sent trace ids; longer ones are replaced.
+const maxTraceIDLen = 200
+
+// withRequestID gives every request an id: the client's X-Request-ID when it
+// sent a usable one, else a new UUID. The id is echoed in the response header,
+// stored on events and quoted in problems and logs. The correlation id is the
+// client's X-Correlation-ID, else the request id.
+func (s *Server) withRequestID(c *gin.Context) {
+	id := c.GetHeader(headerRequestID)
+	if !usableTraceID(id) {
+		id = uuid.Must(uuid.NewV7()).String()
+	}
+	c.Set(ctxRequestID, id)
+	c.Header(headerRequestID, id)
+	corr := c.GetHeader(headerCorrelationID)
+	if !usableTraceID(corr) {
+		corr = id
+	} else {
+		c.Header(headerCorrelationID, corr)
+	}
+	c.Set(ctxCorrelationID, corr)
+	c.Next()
+}
+
+// usableTraceID reports whether id is 1 to maxTraceIDLen visible ASCII characters.
+func usableTraceID(id string) bool {
+	if id == "" || len(id) > maxTraceIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func requestID(c *gin.Context) string     { return c.GetString(ctxRequestID) }
+func correlationID(c *gin.Context) string { return c.GetString(ctxCorrelationID) }
+
+// withAccessLog writes one structured line per request once it is answered.
+func (s *Server) withAccessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	attrs := []any{
+		"request_id", requestID(c),
+		"method", c.Request.Method,
+		"route", route,
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+		"bytes", c.Writer.Size(),
+	}
+	if n := c.GetInt(logTicketsIssued); n > 0 {
+		attrs = append(attrs, "tickets_issued", n)
+	}
+	if n := c.GetInt(logTicketsRefunded); n > 0 {
+		attrs = append(attrs, "tickets_refunded", n)
+	}
+	level := slog.LevelInfo
+	if c.Writer.Status() >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	s.cfg.Logger.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// withRecovery turns a panic in a handler into a logged 500 problem.
+func (s *Server) withRecovery(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.cfg.Logger.Error("handler panicked", "request_id", requestID(c), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeProblem(c, kindInternal, "An internal error occurred; quote request id "+requestID(c)+" when reporting it.", nil)
+		}
+	}()
+	c.Next()
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// problemTypeBase prefixes every problem type URI; the rest names the kind.
+const problemTypeBase = "https://ticketd.dev/problems/"
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail"`
+	Instance  string              `json:"instance,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []domain.FieldError `json:"errors,omitempty"`
+}
+
+type problemKind struct {
+	status int
+	slug   string
+	title  string
+}
+
+var (
+	kindValidation  = problemKind{http.StatusBadRequest, "validation-error", "Your request is not valid."}
+	kindNotFound    = problemKind{http.StatusNotFound, "not-found", "Not found."}
+	kindMethod      = problemKind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed."}
+	kindConflict    = problemKind{http.StatusConflict, "conflict", "The request conflicts with an earlier one."}
+	kindTooLarge    = problemKind{http.StatusRequestEntityTooLarge, "payload-too-large", "The request body is too large."}
+	kindUnavailable = problemKind{http.StatusServiceUnavailable, "unavailable", "The service cannot take this request now."}
+	kindInternal    = problemKind{http.StatusInternalServerError, "internal-error", "An internal error occurred."}
+)
+
+// kindOf maps each domain error code to the problem it is shown as.
+var kindOf = map[domain.Code]problemKind{
+	domain.CodeInvalid:     kindValidation,
+	domain.CodeNotFound:    kindNotFound,
+	domain.CodeConflict:    kindConflict,
+	domain.CodeUnavailable: kindUnavailable,
+	domain.CodeInternal:    kindInternal,
+}
+
+// writeProblem aborts the request with a problem of the given kind.
+func writeProblem(c *gin.Context, kind problemKind, detail string, fields []domain.FieldError) {
+	if kind.status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
+	}
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(kind.status, Problem{
+		Type:      problemTypeBase + kind.slug,
+		Title:     kind.title,
+		Status:    kind.status,
+		Detail:    detail,
+		Instance:  c.Request.URL.Path,
+		RequestID: requestID(c),
+		Errors:    fields,
+	})
+}
+
+// writeError answers with the problem err's domain code maps to. Internal
+// errors are logged with the request id and shown without detail.
+func writeError(c *gin.Context, logger *slog.Logger, err error) {
+	kind := kindOf[domain.ErrorCode(err)]
+	switch kind.status {
+	case http.StatusInternalServerError:
+		logger.Error("request failed", "request_id", requestID(c), "route", c.FullPath(), "error", err)
+		writeProblem(c, kind, "An internal error occurred; quote request id "+requestID(c)+" when reporting it.", nil)
+		return
+	case http.StatusServiceUnavailable:
+		logger.Warn("request refused: service unavailable", "request_id", requestID(c), "route", c.FullPath(), "error", err)
+	}
+	writeProblem(c, kind, domain.ErrorMessage(err), domain.FieldErrors(err))
+}

@@ -1,0 +1,152 @@
+// Package httpapi serves ticketd's HTTP API with Gin: commands that append to
+// the event log, queries answered from the tickets projection, the event log
+// itself, problem+json errors and the OpenAPI document with its docs pages.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// EventLog is what the API needs of the event store.
+type EventLog interface {
+	Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)
+	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
+	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
+	Head() int64
+}
+
+// TicketReadModel is what the API needs of the tickets projection.
+type TicketReadModel interface {
+	Get(ctx context.Context, id string) (domain.Ticket, error)
+	List(ctx context.Context, f projections.Filter) (projections.Page, error)
+	// WaitFor blocks until the read model reflects the log up to pos.
+	WaitFor(ctx context.Context, pos int64) error
+}
+
+// Config configures a Server. The zero value gets the defaults of the contract.
+type Config struct {
+	// BodyLimit is the largest request body accepted; larger gets 413. Default 64 KiB.
+	BodyLimit int64
+	// ConsistencyTimeout bounds how long a command waits for the read model to
+	// reflect it before answering 503 instead. Default 5s.
+	ConsistencyTimeout time.Duration
+	// NewID returns fresh ticket ids. Default: UUID version 7.
+	NewID  func() uuid.UUID
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.BodyLimit <= 0 {
+		c.BodyLimit = 64 << 10
+	}
+	if c.ConsistencyTimeout <= 0 {
+		c.ConsistencyTimeout = 5 * time.Second
+	}
+	if c.NewID == nil {
+		c.NewID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the HTTP API. It is an http.Handler, safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     EventLog
+	tickets TicketReadModel
+	engine  *gin.Engine
+}
+
+// NewServer returns the API over the given log and read model.
+func NewServer(log EventLog, tickets TicketReadModel, cfg Config) *Server {
+	cfg.setDefaults()
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, log: log, tickets: tickets, engine: gin.New()}
+	e := s.engine
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.withRequestID, s.withAccessLog, s.withRecovery)
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
+	e.NoMethod(func(c *gin.Context) {
+		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
+	})
+	e.GET("/", s.root)
+	e.POST("/tickets/issue", s.issue)
+	e.POST("/tickets/refund", s.refund)
+	e.GET("/tickets", s.listTickets)
+	e.GET("/tickets/:ticket_id", s.getTicket)
+	e.GET("/tickets/:ticket_id/events", s.ticketEvents)
+	e.GET("/events", s.events)
+	registerDocs(e)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) root(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "message": "ticketd: movie ticketing API. Documentation at /docs, /redoc and /openapi.json."})
+}
+
+// readBody returns the request body, answering 413 (and false) when it is
+// over the limit.
+func (s *Server) readBody(c *gin.Context) ([]byte, bool) {
+	tooLarge := func() ([]byte, bool) {
+		writeProblem(c, kindTooLarge, fmt.Sprintf("The request body must be at most %d bytes.", s.cfg.BodyLimit), nil)
+		return nil, false
+	}
+	if c.Request.ContentLength > s.cfg.BodyLimit {
+		return tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.BodyLimit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge()
+	case err != nil:
+		writeProblem(c, kindValidation, "The request body could not be read.", []domain.FieldError{{Field: "body", Message: "could not be read"}})
+		return nil, false
+	}
+	return body, true
+}
+
+// respond sends a command's result once the read model reflects it, so every
+// later GET sees the command's effect.
+func (s *Server) respond(c *gin.Context, res commandResult, err error) {
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.ConsistencyTimeout)
+	defer cancel()
+	if err := s.tickets.WaitFor(ctx, res.position); err != nil {
+		s.cfg.Logger.Warn("command committed but read model lags", "request_id", requestID(c), "position", res.position, "error", err)
+		writeProblem(c, kindUnavailable, "The command was committed but is not yet visible to queries; retry with the same Idempotency-Key to get its response.", nil)
+		return
+	}
+	if res.replayed {
+		c.Header("Idempotent-Replayed", "true")
+	} else {
+		c.Set(logTicketsIssued, res.issued)
+		c.Set(logTicketsRefunded, res.refunded)
+		if res.location != "" {
+			c.Header("Location", res.location)
+		}
+	}
+	c.Data(res.status, "application/json; charset=utf-8", res.body)
+}

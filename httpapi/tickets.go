@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/projections"
+)
+
+const headerIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKeyLen is the longest Idempotency-Key accepted.
+const maxIdempotencyKeyLen = 255
+
+// idempotencyKey returns the request's Idempotency-Key ("" when absent),
+// recording a violation when it is present but empty, repeated, longer than
+// 255 characters or not visible ASCII.
+func idempotencyKey(c *gin.Context, v *domain.Violations) string {
+	values, sent := c.Request.Header[http.CanonicalHeaderKey(headerIdempotencyKey)]
+	if !sent {
+		return ""
+	}
+	if len(values) != 1 {
+		v.Add(headerIdempotencyKey, "must be sent once")
+		return ""
+	}
+	key := values[0]
+	if key == "" || len(key) > maxIdempotencyKeyLen {
+		v.Add(headerIdempotencyKey, fmt.Sprintf("must be 1 to %d characters", maxIdempotencyKeyLen))
+		return ""
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			v.Add(headerIdempotencyKey, "must be visible ASCII characters (0x21-0x7E)")
+			return ""
+		}
+	}
+	return key
+}
+
+// parseCommand reads the body and the Idempotency-Key and hands the decoded
+// object to parse. Every violation of body, fields and header is answered as
+// one 400; ok is false when an answer was sent.
+func (s *Server) parseCommand(c *gin.Context, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
+	body, ok := s.readBody(c)
+	if !ok {
+		return "", false
+	}
+	var v domain.Violations
+	key = idempotencyKey(c, &v)
+	obj, err := decodeObject(body)
+	if err != nil {
+		v.Merge(err)
+	} else {
+		parse(obj, &v)
+	}
+	if err := v.Err(); err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return "", false
+	}
+	return key, true
+}
+
+func (s *Server) issue(c *gin.Context) {
+	var cmd domain.IssueTickets
+	key, ok := s.parseCommand(c, func(obj jsonObject, v *domain.Violations) {
+		cmd = domain.IssueTickets{
+			TheaterName: obj.text(v, "theater_name"),
+			UserID:      obj.text(v, "user_id"),
+			MovieTitle:  obj.text(v, "movie_title"),
+			PriceKRW:    obj.integer(v, "price_krw", true, 0),
+			Quantity:    obj.integer(v, "quantity", false, domain.DefaultQuantity),
+		}
+		cmd.Memo, _ = obj.optionalText(v, "memo")
+		v.Merge(cmd.Validate())
+	})
+	if !ok {
+		return
+	}
+	res, err := s.runCommand(c, endpointIssue, key, fingerprint(endpointIssue, cmd), func(context.Context) (command, error) {
+		return s.decideIssue(cmd)
+	})
+	s.respond(c, res, err)
+}
+
+func (s *Server) refund(c *gin.Context) {
+	var cmd domain.RefundTickets
+	key, ok := s.parseCommand(c, func(obj jsonObject, v *domain.Violations) {
+		cmd.TicketIDs = obj.textArray(v, "ticket_ids")
+		cmd.Reason, _ = obj.optionalText(v, "reason")
+		v.Merge(cmd.Validate())
+	})
+	if !ok {
+		return
+	}
+	res, err := s.runCommand(c, endpointRefund, key, fingerprint(endpointRefund, cmd), func(ctx context.Context) (command, error) {
+		return s.decideRefund(ctx, cmd)
+	})
+	s.respond(c, res, err)
+}
+
+func (s *Server) getTicket(c *gin.Context) {
+	t, err := s.tickets.Get(c.Request.Context(), c.Param("ticket_id"))
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	c.JSON(http.StatusOK, newTicketJSON(t))
+}
+
+// List paging bounds of the contract.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+func (s *Server) listTickets(c *gin.Context) {
+	q := c.Request.URL.Query()
+	var v domain.Violations
+	f := projections.Filter{
+		TheaterName: q.Get("theater_name"),
+		UserID:      q.Get("user_id"),
+		MovieTitle:  q.Get("movie_title"),
+		Limit:       int(queryInt(q, &v, "limit", defaultListLimit, 1, maxListLimit)),
+		Offset:      int(queryInt(q, &v, "offset", 0, 0, math.MaxInt64)),
+	}
+	if raw := q.Get("status"); raw != "" {
+		status, ok := domain.ParseStatus(raw)
+		if !ok {
+			v.Add("status", "must be one of issued, canceled")
+		}
+		f.Status = status
+	}
+	if err := v.Err(); err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	page, err := s.tickets.List(c.Request.Context(), f)
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	tickets := make([]ticketJSON, len(page.Tickets))
+	for i, t := range page.Tickets {
+		tickets[i] = newTicketJSON(t)
+	}
+	c.JSON(http.StatusOK, gin.H{"tickets": tickets, "total": page.Total, "limit": f.Limit, "offset": f.Offset})
+}
+
+// queryInt returns the integer query parameter name, def when it is absent or
+// empty, and records a violation when it is not a base-10 integer in [lo, hi].
+func queryInt(q url.Values, v *domain.Violations, name string, def, lo, hi int64) int64 {
+	raw := q.Get(name)
+	if raw == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	switch {
+	case (err != nil || n < lo) && hi == math.MaxInt64:
+		v.Add(name, fmt.Sprintf("must be an integer of at least %d", lo))
+		return def
+	case err != nil || n < lo || n > hi:
+		v.Add(name, fmt.Sprintf("must be an integer between %d and %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+// ticketJSON is the ticket representation of the contract.
+type ticketJSON struct {
+	ID          string  `json:"id"`
+	TheaterName string  `json:"theater_name"`
+	UserID      string  `json:"user_id"`
+	MovieTitle  string  `json:"movie_title"`
+	PriceKRW    int64   `json:"price_krw"`
+	Status      string  `json:"status"`
+	Memo        *string `json:"memo"`
+	IssuedAt    string  `json:"issued_at"`
+	CanceledAt  *string `json:"canceled_at"`
+}
+
+func newTicketJSON(t domain.Ticket) ticketJSON {
+	j := ticketJSON{
+		ID: t.ID, TheaterName: t.TheaterName, UserID: t.UserID, MovieTitle: t.MovieTitle,
+		PriceKRW: t.PriceKRW, Status: string(t.Status), Memo: t.Memo, IssuedAt: domain.FormatTime(t.IssuedAt),
+	}
+	if t.CanceledAt != nil {
+		at := domain.FormatTime(*t.CanceledAt)
+		j.CanceledAt = &at
+	}
+	return j
+}

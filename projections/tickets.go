@@ -1,0 +1,259 @@
+// Package projections builds ticketd's read models from the event log and
+// answers queries from them. The tickets read table lives in the event log's
+// SQLite file and records, in the same transaction as every change, the
+// position it has applied up to.
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/watermark"
+)
+
+// TicketsCheckpoint is the checkpoint name of the tickets projector.
+const TicketsCheckpoint = "projection:tickets"
+
+// catchUpBatch is how many events one catch-up transaction applies.
+const catchUpBatch = 2000
+
+const ticketsSchema = `
+CREATE TABLE IF NOT EXISTS tickets (
+	issue_position INTEGER PRIMARY KEY,
+	id             TEXT    NOT NULL UNIQUE,
+	theater_name   TEXT    NOT NULL,
+	user_id        TEXT    NOT NULL,
+	movie_title    TEXT    NOT NULL,
+	price_krw      INTEGER NOT NULL,
+	status         TEXT    NOT NULL,
+	memo           TEXT,
+	issued_at      TEXT    NOT NULL,
+	canceled_at    TEXT,
+	version        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_theater_name ON tickets (theater_name, issue_position);
+CREATE INDEX IF NOT EXISTS tickets_user_id ON tickets (user_id, issue_position);
+CREATE INDEX IF NOT EXISTS tickets_movie_title ON tickets (movie_title, issue_position);
+CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status, issue_position);
+`
+
+// Log is what the tickets projector needs of the event log.
+type Log interface {
+	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	Head() int64
+	Checkpoint(ctx context.Context, name string) (int64, error)
+	UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
+	ReadDB() *sql.DB
+}
+
+// Tickets is the tickets read model: its projector (a Watermill handler) and
+// its queries. It is safe for concurrent use.
+type Tickets struct {
+	log    Log
+	db     *sql.DB
+	logger *slog.Logger
+
+	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
+	applied watermark.Watermark
+}
+
+// OpenTickets creates the read table when missing and loads its checkpoint.
+func OpenTickets(ctx context.Context, log Log, logger *slog.Logger) (*Tickets, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	t := &Tickets{log: log, db: log.ReadDB(), logger: logger}
+	if err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, ticketsSchema)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("create tickets table: %w", err)
+	}
+	pos, err := log.Checkpoint(ctx, TicketsCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	t.applied.Advance(pos)
+	return t, nil
+}
+
+// Position returns the position of the last event applied to the table.
+func (t *Tickets) Position() int64 { return t.applied.Value() }
+
+// WaitFor blocks until the table reflects every event up to pos, or ctx ends
+// (returning ctx.Err()).
+func (t *Tickets) WaitFor(ctx context.Context, pos int64) error {
+	return t.applied.WaitFor(ctx, pos)
+}
+
+// CatchUp applies every event committed after the checkpoint, up to the log
+// head at the time of the call, and returns how many it applied.
+func (t *Tickets) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
+	var total int64
+	head := t.log.Head()
+	for t.Position() < head {
+		n, err := t.applyFromLog(ctx, head)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if progress != nil {
+			progress(total)
+		}
+	}
+	return total, nil
+}
+
+// RebuildTickets empties the tickets table, resets its checkpoint and applies
+// the whole log again, returning the read model and how many events it
+// applied. Meant for a stopped service (`ticketd replay`).
+func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress func(applied int64)) (*Tickets, int64, error) {
+	err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ticketsSchema+`DELETE FROM tickets;`); err != nil {
+			return err
+		}
+		return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, 0)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("clear tickets table: %w", err)
+	}
+	t, err := OpenTickets(ctx, log, logger)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := t.CatchUp(ctx, progress)
+	return t, n, err
+}
+
+// Handle is the projector's Watermill handler: it applies the event a Relay
+// message carries. Messages at or below the checkpoint are acknowledged and
+// ignored (redelivery is harmless); a message beyond the next position first
+// fills the gap from the log.
+func (t *Tickets) Handle(msg *message.Message) error {
+	rec, err := eventstore.RecordFromMessage(msg)
+	if err != nil {
+		t.logger.Error("tickets projector: dropping undecodable message", "message_uuid", msg.UUID, "error", err)
+		return nil
+	}
+	pos := t.Position()
+	switch {
+	case rec.Position <= pos:
+		return nil
+	case rec.Position == pos+1:
+		return t.apply(msg.Context(), []eventstore.Record{rec})
+	default:
+		for t.Position() < rec.Position {
+			if _, err := t.applyFromLog(msg.Context(), rec.Position); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// applyFromLog applies one batch of events after the checkpoint, up to until.
+func (t *Tickets) applyFromLog(ctx context.Context, until int64) (int64, error) {
+	pos := t.Position()
+	records, err := t.log.ReadAll(ctx, pos, int(min(until-pos, catchUpBatch)))
+	if err != nil {
+		return 0, err
+	}
+	if len(records) == 0 {
+		return 0, fmt.Errorf("tickets projector: log has no events after %d though its head is at least %d", pos, until)
+	}
+	return int64(len(records)), t.apply(ctx, records)
+}
+
+// apply writes records (consecutive, in position order) and the checkpoint in
+// one transaction; records at or below the checkpoint are skipped.
+func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error {
+	t.applyMu.Lock()
+	defer t.applyMu.Unlock()
+	pos := t.applied.Value()
+	next := pos
+	err := t.log.UpdateDerived(ctx, func(tx *sql.Tx) error {
+		w, err := newTicketWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		for _, rec := range records {
+			if rec.Position <= next {
+				continue
+			}
+			if rec.Position != next+1 {
+				return fmt.Errorf("tickets projector: event %d does not follow %d", rec.Position, next)
+			}
+			if err := w.apply(ctx, rec); err != nil {
+				return fmt.Errorf("apply event %d: %w", rec.Position, err)
+			}
+			next = rec.Position
+		}
+		if next == pos {
+			return nil
+		}
+		return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, next)
+	})
+	if err != nil {
+		return err
+	}
+	t.applied.Advance(next)
+	return nil
+}
+
+// ticketWriter holds the statements that change the table inside one transaction.
+type ticketWriter struct {
+	insert, refund *sql.Stmt
+}
+
+func newTicketWriter(ctx context.Context, tx *sql.Tx) (*ticketWriter, error) {
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO tickets
+		(issue_position, id, theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	refund, err := tx.PrepareContext(ctx, `UPDATE tickets SET status = ?, canceled_at = ?, version = ? WHERE id = ?`)
+	if err != nil {
+		insert.Close()
+		return nil, err
+	}
+	return &ticketWriter{insert: insert, refund: refund}, nil
+}
+
+func (w *ticketWriter) close() {
+	w.insert.Close()
+	w.refund.Close()
+}
+
+func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) error {
+	e, err := rec.Event()
+	if err != nil {
+		return err
+	}
+	switch e := e.(type) {
+	case domain.TicketIssued:
+		t := domain.Evolve(domain.Ticket{}, rec.StreamID, e, rec.OccurredAt)
+		_, err = w.insert.ExecContext(ctx, rec.Position, t.ID, t.TheaterName, t.UserID, t.MovieTitle, t.PriceKRW,
+			string(t.Status), t.Memo, domain.FormatTime(t.IssuedAt), rec.Version)
+		return err
+	case domain.TicketRefunded:
+		res, err := w.refund.ExecContext(ctx, string(domain.StatusCanceled), domain.FormatTime(rec.OccurredAt), rec.Version, rec.StreamID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(err, fmt.Errorf("refund of %s: ticket not in the read table", rec.StreamID))
+		}
+		return nil
+	}
+	return nil
+}
