@@ -1,0 +1,148 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+const topic = "ticketing.events"
+
+// runRelay starts a relay named name on s publishing to pub and returns a
+// function that stops it and waits for it to exit.
+func runRelay(t *testing.T, s *eventstore.Store, pub message.Publisher, name string) (*eventstore.Relay, func()) {
+	t.Helper()
+	relay, err := eventstore.NewRelay(s, pub, eventstore.RelayConfig{Name: name, Topic: topic, BatchSize: 7, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	return relay, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func receive(t *testing.T, msgs <-chan *message.Message, n int) []eventstore.Record {
+	t.Helper()
+	var got []eventstore.Record
+	for len(got) < n {
+		select {
+		case msg := <-msgs:
+			rec, err := eventstore.RecordFromMessage(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg.UUID != rec.ID || msg.Metadata.Get(eventstore.MessageType) != rec.Type ||
+				msg.Metadata.Get(eventstore.MessageStreamID) != rec.StreamID || msg.Metadata.Get(eventstore.MessageCorrelationID) != "corr-1" {
+				t.Fatalf("message %s does not describe its event: %v", msg.UUID, msg.Metadata)
+			}
+			msg.Ack()
+			got = append(got, rec)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %d of %d messages", len(got), n)
+		}
+	}
+	return got
+}
+
+func TestRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T) {
+	t.Parallel()
+	s, _ := MustOpenStore(t, eventstore.Options{})
+	ctx := context.Background()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
+	defer pubsub.Close()
+	msgs, err := pubsub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := s.Append(ctx, issueReq(newStream(), newStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relay, stop := runRelay(t, s, pubsub, "relay:test")
+	got := receive(t, msgs, 20)
+	for i, r := range got {
+		if r.Position != int64(i+1) {
+			t.Fatalf("message %d carries position %d", i, r.Position)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for relay.Position() != 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if cp, err := s.Checkpoint(ctx, "relay:test"); err != nil || cp != 20 {
+		t.Fatalf("checkpoint = %d, %v", cp, err)
+	}
+
+	// Restarted, the relay continues after its checkpoint: no repeats.
+	if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+		t.Fatal(err)
+	}
+	_, stop = runRelay(t, s, pubsub, "relay:test")
+	defer stop()
+	if next := receive(t, msgs, 1); next[0].Position != 21 {
+		t.Fatalf("after restart got position %d, want 21", next[0].Position)
+	}
+}
+
+// flakyPublisher fails every publish while down is set.
+type flakyPublisher struct {
+	message.Publisher
+	mu   sync.Mutex
+	down bool
+}
+
+func (p *flakyPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		return errors.New("broker unreachable")
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
+
+func TestRelayRetriesUntilThePublisherRecovers(t *testing.T) {
+	t.Parallel()
+	s, _ := MustOpenStore(t, eventstore.Options{})
+	ctx := context.Background()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
+	defer pubsub.Close()
+	msgs, err := pubsub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaky := &flakyPublisher{Publisher: pubsub, down: true}
+	_, stop := runRelay(t, s, flaky, "relay:flaky")
+	defer stop()
+	for i := 0; i < 3; i++ {
+		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	flaky.mu.Lock()
+	flaky.down = false
+	flaky.mu.Unlock()
+	got := receive(t, msgs, 3)
+	for i, r := range got {
+		if r.Position != int64(i+1) {
+			t.Fatalf("got position %d at %d: lost or reordered while the publisher was down", r.Position, i)
+		}
+	}
+}
