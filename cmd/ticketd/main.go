@@ -75,4 +75,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func isFlag(arg string) bool { return len(arg) > 0 && arg[0] == '-' && arg != "-h" && arg != "-help" && arg != "--help" }
+func isFlag(arg string) bool {
+	return len(arg) > 0 && arg[0] == '-' && arg != "-h" && arg != "-help" && arg != "--help"
+}

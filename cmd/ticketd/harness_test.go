@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/ticketd/ticketd/httpapi"
+)
+
+// testConfig is a service configuration for tests: a database in dir and a
+// free loopback port.
+func testConfig(dir string) serviceConfig {
+	return serviceConfig{
+		addr:               "127.0.0.1:0",
+		dbPath:             filepath.Join(dir, "data", "app.db"),
+		bodyLimit:          64 << 10,
+		consistencyTimeout: 10 * time.Second,
+		idempotencyTTL:     24 * time.Hour,
+		readHeaderTimeout:  5 * time.Second,
+		readTimeout:        30 * time.Second,
+		writeTimeout:       30 * time.Second,
+		idleTimeout:        time.Minute,
+		shutdownTimeout:    10 * time.Second,
+	}
+}
+
+// testLogger sends the service's logs to the test log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// mustStart starts a service with cfg and shuts it down at the end of the test.
+func mustStart(t testing.TB, cfg serviceConfig) *service {
+	t.Helper()
+	svc, err := startService(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("start service: %v", err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { svc.shutdown() }) })
+	return svc
+}
+
+// apiClient talks to a service over real HTTP and checks every exchange
+// against the OpenAPI document, so the document and the server cannot drift.
+type apiClient struct {
+	t      testing.TB
+	base   string
+	http   *http.Client
+	router routers.Router
+}
+
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErr    error
+)
+
+func loadSpecRouter() (routers.Router, error) {
+	specOnce.Do(func() {
+		doc, err := openapi3.NewLoader().LoadFromData(httpapi.OpenAPIDocument())
+		if err != nil {
+			specErr = err
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			specErr = err
+			return
+		}
+		specRouter, specErr = legacy.NewRouter(doc)
+	})
+	return specRouter, specErr
+}
+
+func newClient(t testing.TB, svc *service) *apiClient {
+	t.Helper()
+	router, err := loadSpecRouter()
+	if err != nil {
+		t.Fatalf("load OpenAPI document: %v", err)
+	}
+	return &apiClient{t: t, base: "http://" + svc.Addr(), http: &http.Client{Timeout: 30 * time.Second}, router: router}
+}
+
+// response is an HTTP exchange's outcome.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic value.
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("response body is not a JSON object: %v\n%s", err, r.body)
+	}
+	return v
+}
+
+// do sends a request; body is sent as is when it is a string or []byte, else
+// encoded as JSON. headers are name, value pairs.
+func (c *apiClient) do(method, path string, body any, headers ...string) response {
+	c.t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(raw))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.checkAgainstSpec(req, raw, resp, out)
+	if resp.Header.Get("X-Request-ID") == "" {
+		c.t.Errorf("%s %s: response has no X-Request-ID", method, path)
+	}
+	if resp.StatusCode >= 400 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		c.t.Errorf("%s %s: error %d has Content-Type %q, want application/problem+json", method, path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: out}
+}
+
+// checkAgainstSpec validates the response (status, headers, body) against the
+// OpenAPI operation the request matches. Requests are not validated: tests
+// send invalid requests on purpose.
+func (c *apiClient) checkAgainstSpec(req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
+	c.t.Helper()
+	specReq := req.Clone(context.Background())
+	specReq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := c.router.FindRoute(specReq)
+	if err != nil {
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			return // no operation to check an unknown route against
+		}
+		c.t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
+	}
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: specReq, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		c.t.Errorf("%s %s -> %d does not conform to the OpenAPI document: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	swaggerFiles "github.com/swaggo/files/v2"
+)
+
+// openAPIDocument is httpapi/openapi.json, the OpenAPI document of the API.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// docsAssets holds the documentation pages and the ReDoc bundle; the Swagger
+// UI bundle comes from swaggerFiles.FS.
+//
+//go:embed assets/swagger-ui.html assets/redoc.html assets/redoc.standalone.js
+var docsAssets embed.FS
+
+// OpenAPIDocument returns the embedded OpenAPI document (the file
+// httpapi/openapi.json) as bytes. Each call returns a fresh copy.
+func OpenAPIDocument() []byte { return bytes.Clone(openAPIDocument) }
+
+// Cache-Control values of the documentation routes: pages and the document
+// are revalidated on every use, assets may be reused for a day.
+const (
+	cacheRevalidate = "no-cache"
+	cacheAsset      = "public, max-age=86400"
+)
+
+// Content types of the documentation routes.
+const (
+	contentTypeJSON = "application/json"
+	contentTypeHTML = "text/html; charset=utf-8"
+	contentTypeJS   = "text/javascript; charset=utf-8"
+	contentTypeCSS  = "text/css; charset=utf-8"
+	contentTypePNG  = "image/png"
+)
+
+// docFile is a static response of the documentation routes.
+type docFile struct {
+	body         []byte
+	contentType  string
+	cacheControl string
+	etag         string
+}
+
+// mustDocFile reads name from fsys. The files are embedded at build time, so
+// a missing one is a programming error and panics.
+func mustDocFile(fsys fs.FS, name, contentType, cacheControl string) docFile {
+	body, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		panic("httpapi: embedded documentation file: " + err.Error())
+	}
+	sum := sha256.Sum256(body)
+	return docFile{body: body, contentType: contentType, cacheControl: cacheControl,
+		etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+}
+
+var (
+	swaggerUIPage = mustDocFile(docsAssets, "assets/swagger-ui.html", contentTypeHTML, cacheRevalidate)
+	redocPage     = mustDocFile(docsAssets, "assets/redoc.html", contentTypeHTML, cacheRevalidate)
+	redocBundle   = mustDocFile(docsAssets, "assets/redoc.standalone.js", contentTypeJS, cacheAsset)
+
+	// swaggerUIFiles are the files served under /docs/, by name.
+	swaggerUIFiles = map[string]docFile{
+		"swagger-ui.css":                  mustDocFile(swaggerFiles.FS, "swagger-ui.css", contentTypeCSS, cacheAsset),
+		"swagger-ui-bundle.js":            mustDocFile(swaggerFiles.FS, "swagger-ui-bundle.js", contentTypeJS, cacheAsset),
+		"swagger-ui-standalone-preset.js": mustDocFile(swaggerFiles.FS, "swagger-ui-standalone-preset.js", contentTypeJS, cacheAsset),
+		"favicon-32x32.png":               mustDocFile(swaggerFiles.FS, "favicon-32x32.png", contentTypePNG, cacheAsset),
+		"favicon-16x16.png":               mustDocFile(swaggerFiles.FS, "favicon-16x16.png", contentTypePNG, cacheAsset),
+	}
+)
+
+// registerDocs mounts GET /openapi.json (application/json, the embedded bytes
+// verbatim), GET /docs (Swagger UI) and GET /redoc (ReDoc), with all assets
+// embedded in the binary (no CDN, works offline). Swagger UI assets are under
+// /docs/, the ReDoc bundle is /redoc/redoc.standalone.js; an unknown asset is
+// a 404 problem and /docs/ redirects to /docs.
+func registerDocs(r gin.IRoutes) {
+	r.GET("/openapi.json", func(c *gin.Context) {
+		c.Header("Cache-Control", cacheRevalidate)
+		c.Data(http.StatusOK, contentTypeJSON, openAPIDocument)
+	})
+	r.GET("/docs", serveDocFile(swaggerUIPage))
+	r.GET("/docs/*filepath", func(c *gin.Context) {
+		name := strings.TrimPrefix(c.Param("filepath"), "/")
+		if name == "" {
+			c.Redirect(http.StatusMovedPermanently, "/docs")
+			return
+		}
+		f, ok := swaggerUIFiles[name]
+		if !ok {
+			writeProblem(c, kindNotFound, "No documentation asset is at "+c.Request.URL.Path+".", nil)
+			return
+		}
+		serveDocFile(f)(c)
+	})
+	r.GET("/redoc", serveDocFile(redocPage))
+	r.GET("/redoc/redoc.standalone.js", serveDocFile(redocBundle))
+}
+
+// serveDocFile answers with f, honouring conditional (If-None-Match) and
+// range requests.
+func serveDocFile(f docFile) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Type", f.contentType)
+		h.Set("Cache-Control", f.cacheControl)
+		h.Set("ETag", f.etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(f.body))
+	}
+}
