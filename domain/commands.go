@@ -22,6 +22,13 @@ const (
 	MaxReasonLen      = 500
 )
 
+// IssueFields are the fields of an issue request in the contract's order,
+// the order in which violations are reported.
+var IssueFields = []string{"theater_name", "user_id", "movie_title", "price_krw", "quantity", "memo"}
+
+// RefundFields are the fields of a refund request in the contract's order.
+var RefundFields = []string{"ticket_ids", "reason"}
+
 // DefaultQuantity is the quantity of an issue request that names none.
 const DefaultQuantity = 1
 

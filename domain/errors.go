@@ -6,6 +6,8 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Code classifies an Error so adapters can map it to their own status codes
@@ -113,11 +115,27 @@ func (v *Violations) Merge(err error) {
 	}
 }
 
+// Sort orders the recorded violations by the position of their field in
+// order; fields not in order keep their relative order after the others.
+func (v *Violations) Sort(order []string) {
+	rank := func(field string) int {
+		if i := slices.Index(order, field); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(v.fields, func(a, b FieldError) int { return rank(a.Field) - rank(b.Field) })
+}
+
 // Err returns nil when nothing was recorded, else a CodeInvalid *Error listing
 // every violation in the order recorded.
 func (v *Violations) Err() error {
 	if len(v.fields) == 0 {
 		return nil
 	}
-	return &Error{Code: CodeInvalid, Message: "The request is invalid.", Fields: v.fields}
+	names := make([]string, len(v.fields))
+	for i, f := range v.fields {
+		names[i] = f.Field
+	}
+	return &Error{Code: CodeInvalid, Message: "Invalid: " + strings.Join(names, ", ") + ".", Fields: v.fields}
 }

@@ -35,6 +35,19 @@ func runRelay(t *testing.T, s *eventstore.Store, pub message.Publisher, name str
 	}
 }
 
+// subscribedGoChannel returns a GoChannel that blocks publishers until
+// acknowledged, and a subscription to the relay topic on it.
+func subscribedGoChannel(t *testing.T) (*gochannel.GoChannel, <-chan *message.Message) {
+	t.Helper()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
+	t.Cleanup(func() { pubsub.Close() })
+	msgs, err := pubsub.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pubsub, msgs
+}
+
 func receive(t *testing.T, msgs <-chan *message.Message, n int) []eventstore.Record {
 	t.Helper()
 	var got []eventstore.Record
@@ -62,12 +75,7 @@ func TestRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T) {
 	t.Parallel()
 	s, _ := MustOpenStore(t, eventstore.Options{})
 	ctx := context.Background()
-	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
-	defer pubsub.Close()
-	msgs, err := pubsub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pubsub, msgs := subscribedGoChannel(t)
 	for i := 0; i < 10; i++ {
 		if _, err := s.Append(ctx, issueReq(newStream(), newStream())); err != nil {
 			t.Fatal(err)
@@ -121,12 +129,7 @@ func TestRelayRetriesUntilThePublisherRecovers(t *testing.T) {
 	t.Parallel()
 	s, _ := MustOpenStore(t, eventstore.Options{})
 	ctx := context.Background()
-	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
-	defer pubsub.Close()
-	msgs, err := pubsub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pubsub, msgs := subscribedGoChannel(t)
 	flaky := &flakyPublisher{Publisher: pubsub, down: true}
 	_, stop := runRelay(t, s, flaky, "relay:flaky")
 	defer stop()

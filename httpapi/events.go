@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // Event log paging bounds of the contract.
@@ -15,6 +16,12 @@ const (
 	defaultEventsLimit = 100
 	maxEventsLimit     = 1000
 )
+
+// eventPageJSON is the body of GET /events.
+type eventPageJSON struct {
+	Events    []eventstore.Record `json:"events"`
+	NextAfter int64               `json:"next_after"`
+}
 
 func (s *Server) ticketEvents(c *gin.Context) {
 	id := c.Param("ticket_id")
@@ -55,5 +62,5 @@ func (s *Server) events(c *gin.Context) {
 	if len(records) > 0 {
 		next = records[len(records)-1].Position
 	}
-	c.JSON(http.StatusOK, gin.H{"events": records, "next_after": next})
+	c.JSON(http.StatusOK, eventPageJSON{Events: records, NextAfter: next})
 }

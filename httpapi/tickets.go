@@ -48,7 +48,7 @@ func idempotencyKey(c *gin.Context, v *domain.Violations) string {
 // parseCommand reads the body and the Idempotency-Key and hands the decoded
 // object to parse. Every violation of body, fields and header is answered as
 // one 400; ok is false when an answer was sent.
-func (s *Server) parseCommand(c *gin.Context, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
+func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
 	body, ok := s.readBody(c)
 	if !ok {
 		return "", false
@@ -61,6 +61,7 @@ func (s *Server) parseCommand(c *gin.Context, parse func(obj jsonObject, v *doma
 	} else {
 		parse(obj, &v)
 	}
+	v.Sort(append([]string{headerIdempotencyKey, "body"}, fields...))
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
 		return "", false
@@ -70,7 +71,7 @@ func (s *Server) parseCommand(c *gin.Context, parse func(obj jsonObject, v *doma
 
 func (s *Server) issue(c *gin.Context) {
 	var cmd domain.IssueTickets
-	key, ok := s.parseCommand(c, func(obj jsonObject, v *domain.Violations) {
+	key, ok := s.parseCommand(c, domain.IssueFields, func(obj jsonObject, v *domain.Violations) {
 		cmd = domain.IssueTickets{
 			TheaterName: obj.text(v, "theater_name"),
 			UserID:      obj.text(v, "user_id"),
@@ -92,7 +93,7 @@ func (s *Server) issue(c *gin.Context) {
 
 func (s *Server) refund(c *gin.Context) {
 	var cmd domain.RefundTickets
-	key, ok := s.parseCommand(c, func(obj jsonObject, v *domain.Violations) {
+	key, ok := s.parseCommand(c, domain.RefundFields, func(obj jsonObject, v *domain.Violations) {
 		cmd.TicketIDs = obj.textArray(v, "ticket_ids")
 		cmd.Reason, _ = obj.optionalText(v, "reason")
 		v.Merge(cmd.Validate())
@@ -151,7 +152,7 @@ func (s *Server) listTickets(c *gin.Context) {
 	for i, t := range page.Tickets {
 		tickets[i] = newTicketJSON(t)
 	}
-	c.JSON(http.StatusOK, gin.H{"tickets": tickets, "total": page.Total, "limit": f.Limit, "offset": f.Offset})
+	c.JSON(http.StatusOK, ticketListJSON{Tickets: tickets, Total: page.Total, Limit: f.Limit, Offset: f.Offset})
 }
 
 // queryInt returns the integer query parameter name, def when it is absent or
@@ -171,6 +172,14 @@ func queryInt(q url.Values, v *domain.Violations, name string, def, lo, hi int64
 		return def
 	}
 	return n
+}
+
+// ticketListJSON is the body of a list query, in the seed's field order.
+type ticketListJSON struct {
+	Tickets []ticketJSON `json:"tickets"`
+	Total   int64        `json:"total"`
+	Limit   int          `json:"limit"`
+	Offset  int          `json:"offset"`
 }
 
 // ticketJSON is the ticket representation of the contract.
