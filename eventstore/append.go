@@ -170,15 +170,23 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		return head, nil
 	})
 	s.writeMu.Unlock()
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(len(batch), time.Since(start), err)
-	}
+	info := CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
 	for i, job := range batch {
 		out := outcomes[i]
-		if err != nil && out.err == nil {
+		switch {
+		case err != nil && out.err == nil:
 			out = appendOutcome{err: err}
+		case out.err != nil:
+			info.Failed++
+		default:
+			for _, r := range out.result.Records {
+				info.Events[r.Type]++
+			}
 		}
 		job.outcome <- out
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(info)
 	}
 }
 

@@ -32,9 +32,20 @@ type Options struct {
 	// created or migrated. For tools that inspect a live database.
 	ReadOnly bool
 	// OnCommit, when set, is called by the writer after every group commit
-	// attempt with the number of appends it carried, how long it took and
-	// its error. It must be fast and must not call the Store.
-	OnCommit func(appends int, took time.Duration, err error)
+	// attempt. It must be fast and must not call the Store.
+	OnCommit func(CommitInfo)
+}
+
+// CommitInfo describes one group commit attempt, for metrics.
+type CommitInfo struct {
+	// Appends is how many appends the commit carried; Failed how many of
+	// them failed on their own (conflict, key taken).
+	Appends, Failed int
+	// Events counts the committed events by type; empty when Err is set.
+	Events map[string]int
+	Took   time.Duration
+	// Err is the error of the transaction itself; every append failed.
+	Err error
 }
 
 func (o *Options) setDefaults() {

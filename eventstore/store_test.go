@@ -174,7 +174,10 @@ func TestAppendWithWrongExpectedVersionConflictsAndWritesNothing(t *testing.T) {
 func TestConcurrentAppendersUnderGroupCommit(t *testing.T) {
 	t.Parallel()
 	var batches, maxBatch atomic.Int64
-	s, _ := MustOpenStore(t, eventstore.Options{OnCommit: func(n int, _ time.Duration, _ error) {
+	var committedEvents atomic.Int64
+	s, _ := MustOpenStore(t, eventstore.Options{OnCommit: func(info eventstore.CommitInfo) {
+		n := info.Appends
+		committedEvents.Add(int64(info.Events[domain.TypeTicketIssued] + info.Events[domain.TypeTicketRefunded]))
 		batches.Add(1)
 		for {
 			m := maxBatch.Load()
@@ -235,6 +238,9 @@ func TestConcurrentAppendersUnderGroupCommit(t *testing.T) {
 		t.Fatalf("log has %d events, want %d", len(records), wantEvents)
 	}
 	assertLogInvariants(t, records)
+	if committedEvents.Load() != int64(wantEvents) {
+		t.Fatalf("commit hook counted %d events, want %d", committedEvents.Load(), wantEvents)
+	}
 	if maxBatch.Load() < 2 {
 		t.Fatalf("no group commit happened: largest batch %d over %d commits", maxBatch.Load(), batches.Load())
 	}
