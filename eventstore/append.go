@@ -48,9 +48,11 @@ type AppendResult struct {
 }
 
 type appendJob struct {
-	req     AppendRequest
-	rows    []pendingRow
-	outcome chan appendOutcome
+	req  AppendRequest
+	rows []pendingRow
+	// imported, when set, replaces req: records to insert as they are (Import).
+	imported []Record
+	outcome  chan appendOutcome
 }
 
 type pendingRow struct {
@@ -142,33 +144,51 @@ func (s *Store) runWriter() {
 	}
 }
 
+// tip is the end of the log: the last position and its hash, which the next
+// event chains from.
+type tip struct {
+	position int64
+	hash     string
+}
+
 // commitBatch commits the jobs in one transaction, each inside its own
 // savepoint so a failing job leaves its neighbours intact, then answers them.
 func (s *Store) commitBatch(batch []*appendJob) {
 	outcomes := make([]appendOutcome, len(batch))
 	start := time.Now()
 	s.writeMu.Lock()
-	err := s.inTx(func(tx *sql.Tx, head int64, now time.Time) (int64, error) {
+	now := s.opts.Now()
+	if now.Before(s.lastCommit) {
+		now = s.lastCommit
+	}
+	end, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
+		end := s.tip
 		for i, job := range batch {
 			if _, err := tx.Exec(`SAVEPOINT append_job`); err != nil {
-				return head, err
+				return end, err
 			}
-			result, err := s.applyJob(tx, job, head, now)
+			result, err := s.applyJob(tx, job, end, now)
 			if err != nil {
 				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
-					return head, rbErr
+					return end, rbErr
 				}
 				outcomes[i].err = err
 			} else {
 				outcomes[i].result = result
-				head = result.Position
+				if n := len(result.Records); n > 0 {
+					end = tip{position: result.Position, hash: result.Records[n-1].Hash}
+				}
 			}
 			if _, err := tx.Exec(`RELEASE append_job`); err != nil {
-				return head, err
+				return end, err
 			}
 		}
-		return head, nil
+		return end, nil
 	})
+	if err == nil {
+		s.lastCommit = now
+		s.advance(end)
+	}
 	s.writeMu.Unlock()
 	info := CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
 	for i, job := range batch {
@@ -190,36 +210,39 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 }
 
-// inTx runs fn in a writer transaction given the current head and a commit
-// time that never goes back from the previous commit's, commits, and advances the head to what fn returned. On any failure
-// it rolls back and returns the classified error; the head does not move.
-func (s *Store) inTx(fn func(tx *sql.Tx, head int64, now time.Time) (int64, error)) error {
+// inWriteTx runs fn in a transaction of the writer's connection and commits
+// it. On any failure it rolls back and returns the classified error.
+func (s *Store) inWriteTx(fn func(tx *sql.Tx) (tip, error)) (tip, error) {
 	tx, err := s.writeDB.Begin()
 	if err != nil {
-		return classify(err)
+		return tip{}, classify(err)
 	}
-	now := s.opts.Now()
-	if now.Before(s.lastCommit) {
-		now = s.lastCommit
-	}
-	head, err := fn(tx, s.head.Value(), now)
+	end, err := fn(tx)
 	if err != nil {
 		tx.Rollback()
-		return classify(err)
+		return tip{}, classify(err)
 	}
 	if err := tx.Commit(); err != nil {
 		tx.Rollback()
-		return classify(err)
+		return tip{}, classify(err)
 	}
-	s.lastCommit = now
-	s.head.Advance(head)
-	return nil
+	return end, nil
 }
 
-// applyJob writes one append after the given head; the result's Position is
-// the new head. Its errors (conflict, key taken, a failed statement) fail
-// only this job.
-func (s *Store) applyJob(tx *sql.Tx, job *appendJob, head int64, now time.Time) (AppendResult, error) {
+// advance moves the tip after a commit and wakes those waiting on the head.
+// The caller holds writeMu.
+func (s *Store) advance(end tip) {
+	s.tip = end
+	s.head.Advance(end.position)
+}
+
+// applyJob writes one append (or one imported batch) after end; the result's
+// Position is the new head. Its errors (conflict, key taken, a broken
+// imported chain, a failed statement) fail only this job.
+func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (AppendResult, error) {
+	if job.imported != nil {
+		return insertImported(tx, job.imported, end)
+	}
 	req := job.req
 	if rec := req.Idempotency; rec != nil {
 		existing, found, err := lookupIdempotency(tx, rec.Key)
@@ -253,9 +276,9 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, head int64, now time.Time) 
 			return AppendResult{}, err
 		}
 		versions[row.streamIndex]++
-		head++
+		end.position++
 		records[i] = Record{
-			Position:   head,
+			Position:   end.position,
 			ID:         id.String(),
 			StreamID:   req.Streams[row.streamIndex].StreamID,
 			Version:    versions[row.streamIndex],
@@ -263,25 +286,28 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, head int64, now time.Time) 
 			OccurredAt: occurredAt,
 			Data:       row.data,
 			Metadata:   metadata,
+			PrevHash:   end.hash,
 		}
+		records[i].Hash = records[i].ComputeHash()
+		end.hash = records[i].Hash
 		if err := insertRecord(tx, records[i]); err != nil {
 			return AppendResult{}, err
 		}
 	}
 	if rec := req.Idempotency; rec != nil {
 		stored := *rec
-		stored.Position = head
+		stored.Position = end.position
 		stored.CreatedAt = occurredAt
 		if err := insertIdempotency(tx, stored); err != nil {
 			return AppendResult{}, err
 		}
 	}
-	return AppendResult{Records: records, Position: head}, nil
+	return AppendResult{Records: records, Position: end.position}, nil
 }
 
 func insertRecord(tx *sql.Tx, r Record) error {
-	_, err := tx.Exec(`INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Position, r.ID, r.StreamID, r.Version, r.Type, string(r.Data), string(r.Metadata), domain.FormatTime(r.OccurredAt))
+	_, err := tx.Exec(`INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Position, r.ID, r.StreamID, r.Version, r.Type, string(r.Data), string(r.Metadata), domain.FormatTime(r.OccurredAt), r.PrevHash, r.Hash)
 	return err
 }

@@ -21,6 +21,10 @@ type Record struct {
 	OccurredAt time.Time
 	Data       json.RawMessage
 	Metadata   json.RawMessage
+	// PrevHash is the Hash of the previous event (GenesisHash for the first);
+	// Hash chains this event to it, see ComputeHash.
+	PrevHash string
+	Hash     string
 }
 
 type recordJSON struct {
@@ -32,6 +36,8 @@ type recordJSON struct {
 	OccurredAt string          `json:"occurred_at"`
 	Data       json.RawMessage `json:"data"`
 	Metadata   json.RawMessage `json:"metadata"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
 }
 
 // MarshalJSON encodes r with its time in domain.TimeLayout.
@@ -45,6 +51,8 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		OccurredAt: domain.FormatTime(r.OccurredAt),
 		Data:       r.Data,
 		Metadata:   r.Metadata,
+		PrevHash:   r.PrevHash,
+		Hash:       r.Hash,
 	})
 }
 
@@ -61,6 +69,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	*r = Record{
 		Position: j.Position, ID: j.ID, StreamID: j.StreamID, Version: j.Version,
 		Type: j.Type, OccurredAt: at, Data: j.Data, Metadata: j.Metadata,
+		PrevHash: j.PrevHash, Hash: j.Hash,
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 )
 
-const recordColumns = `position, id, stream_id, version, type, occurred_at, data, metadata`
+const recordColumns = `position, id, stream_id, version, type, occurred_at, data, metadata, prev_hash, hash`
 
 // ReadStream returns every event of one stream, oldest first; an empty slice
 // when the stream does not exist.
@@ -68,7 +68,8 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 func scanRecord(rows *sql.Rows) (Record, error) {
 	var r Record
 	var occurredAt, data, metadata string
-	if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &occurredAt, &data, &metadata); err != nil {
+	var prevHash, hash sql.NullString
+	if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &occurredAt, &data, &metadata, &prevHash, &hash); err != nil {
 		return Record{}, fmt.Errorf("read events: %w", err)
 	}
 	at, err := domain.ParseTime(occurredAt)
@@ -78,5 +79,6 @@ func scanRecord(rows *sql.Rows) (Record, error) {
 	r.OccurredAt = at
 	r.Data = []byte(data)
 	r.Metadata = []byte(metadata)
+	r.PrevHash, r.Hash = prevHash.String, hash.String
 	return r, nil
 }

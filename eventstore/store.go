@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,8 @@ type Options struct {
 	// OnCommit, when set, is called by the writer after every group commit
 	// attempt. It must be fast and must not call the Store.
 	OnCommit func(CommitInfo)
+	// Logger receives notices such as schema migrations. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // CommitInfo describes one group commit attempt, for metrics.
@@ -55,6 +58,9 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 }
 
 // Store is the event log in one SQLite file. Appends go through a single
@@ -75,7 +81,9 @@ type Store struct {
 	// and UpdateDerived never meet SQLite's busy lock.
 	writeMu sync.Mutex
 	head    watermark.Watermark
-	// lastCommit is the time stamped on the last commit; owned by the writer.
+	// tip is the last committed event; lastCommit the time stamped on the
+	// last commit. Both are guarded by writeMu.
+	tip        tip
 	lastCommit time.Time
 
 	jobs     chan *appendJob
@@ -94,6 +102,8 @@ CREATE TABLE IF NOT EXISTS events (
 	data        TEXT    NOT NULL,
 	metadata    TEXT    NOT NULL,
 	occurred_at TEXT    NOT NULL,
+	prev_hash   TEXT,
+	hash        TEXT,
 	UNIQUE (stream_id, version)
 );
 CREATE INDEX IF NOT EXISTS events_type_position ON events (type, position);
@@ -146,13 +156,17 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.ReadOnly {
 		close(s.done)
-		if err := s.loadHead(); err != nil {
+		if err := s.loadTip(); err != nil {
 			s.closeDBs()
 			return nil, err
 		}
 		return s, nil
 	}
-	if err := s.loadHead(); err != nil {
+	if err := s.migrate(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.loadTip(); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -219,15 +233,22 @@ func escapePath(p string) string {
 	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
-func (s *Store) loadHead() error {
-	var head sql.NullInt64
-	if err := s.readDB.QueryRow(`SELECT MAX(position) FROM events`).Scan(&head); err != nil {
-		if s.opts.ReadOnly && strings.Contains(err.Error(), "no such table") {
-			return fmt.Errorf("%s is not a ticketd database (no events table)", s.path)
-		}
+// loadTip reads the last event's position and hash.
+func (s *Store) loadTip() error {
+	var end tip
+	var hash sql.NullString
+	err := s.readDB.QueryRow(`SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.position, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		end.hash = GenesisHash
+	case err != nil && s.opts.ReadOnly && strings.Contains(err.Error(), "no such"):
+		return fmt.Errorf("%s is not a ticketd database (no events table with a hash chain)", s.path)
+	case err != nil:
 		return fmt.Errorf("read log head: %w", classify(err))
+	default:
+		end.hash = hash.String
 	}
-	s.head.Advance(head.Int64)
+	s.advance(end)
 	return nil
 }
 

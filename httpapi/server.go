@@ -24,6 +24,8 @@ import (
 type EventLog interface {
 	Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)
 	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
+	ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]eventstore.Record, error)
+	ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]eventstore.Record, error)
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
 	Head() int64
@@ -64,19 +66,32 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Auditor verifies a whole database: log, hash chain and read table.
+type Auditor interface {
+	Audit(ctx context.Context) (projections.AuditReport, error)
+}
+
+// Deps are the parts the API serves from.
+type Deps struct {
+	Log     EventLog
+	Tickets TicketReadModel
+	Auditor Auditor
+}
+
 // Server is the HTTP API. It is an http.Handler, safe for concurrent use.
 type Server struct {
 	cfg     Config
 	log     EventLog
 	tickets TicketReadModel
+	auditor Auditor
 	engine  *gin.Engine
 }
 
-// NewServer returns the API over the given log and read model.
-func NewServer(log EventLog, tickets TicketReadModel, cfg Config) *Server {
+// NewServer returns the API over deps.
+func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: log, tickets: tickets, engine: gin.New()}
+	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor, engine: gin.New()}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
@@ -92,6 +107,7 @@ func NewServer(log EventLog, tickets TicketReadModel, cfg Config) *Server {
 	e.GET("/tickets/:ticket_id", s.getTicket)
 	e.GET("/tickets/:ticket_id/events", s.ticketEvents)
 	e.GET("/events", s.events)
+	e.GET("/audit/verify", s.auditVerify)
 	registerDocs(e)
 	return s
 }

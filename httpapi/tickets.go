@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -108,9 +110,45 @@ func (s *Server) refund(c *gin.Context) {
 }
 
 func (s *Server) getTicket(c *gin.Context) {
+	if asOf := c.Query("as_of"); asOf != "" {
+		s.getTicketAsOf(c, asOf)
+		return
+	}
 	t, err := s.tickets.Get(c.Request.Context(), c.Param("ticket_id"))
 	if err != nil {
 		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	c.JSON(http.StatusOK, newTicketJSON(t))
+}
+
+// getTicketAsOf answers the ticket as it was right after log position asOf,
+// or at the RFC 3339 time asOf, folded from its stream (not the read table).
+func (s *Server) getTicketAsOf(c *gin.Context, asOf string) {
+	ctx, id := c.Request.Context(), c.Param("ticket_id")
+	var records []eventstore.Record
+	var err error
+	if pos, perr := strconv.ParseInt(asOf, 10, 64); perr == nil && pos >= 0 {
+		records, err = s.log.ReadStreamUntil(ctx, id, pos)
+	} else if at, terr := time.Parse(time.RFC3339Nano, asOf); perr != nil && terr == nil {
+		records, err = s.log.ReadStreamAsOf(ctx, id, at)
+	} else {
+		var v domain.Violations
+		v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time")
+		writeError(c, s.cfg.Logger, v.Err())
+		return
+	}
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	t, err := eventstore.Fold(records)
+	if err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	if !t.Exists() {
+		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q did not exist as of %s.", id, asOf))
 		return
 	}
 	c.JSON(http.StatusOK, newTicketJSON(t))

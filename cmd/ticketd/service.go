@@ -74,6 +74,13 @@ func (c serviceConfig) validate() error {
 	return nil
 }
 
+// storeAuditor audits the live database of a store.
+type storeAuditor struct{ store *eventstore.Store }
+
+func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
+	return projections.Audit(ctx, a.store, nil)
+}
+
 // service is a running ticketd: the event store, the tickets projection fed
 // by the relay through Watermill, and the HTTP server.
 type service struct {
@@ -144,7 +151,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	})
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
-	api := httpapi.NewServer(s.store, s.tickets, httpapi.Config{
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,

@@ -1,0 +1,132 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Problem is one fault an audit found. Position names the event, TicketID the
+// ticket, when the fault has one.
+type Problem struct {
+	Kind     string `json:"kind"`
+	Position int64  `json:"position,omitempty"`
+	StreamID string `json:"stream_id,omitempty"`
+	TicketID string `json:"ticket_id,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+// Kinds of Problem the log check reports.
+const (
+	ProblemMissingEvents   = "missing_events"   // a gap in positions: events deleted
+	ProblemBrokenLink      = "broken_link"      // prev_hash is not the previous event's hash: deleted, inserted or reordered
+	ProblemHashMismatch    = "hash_mismatch"    // the content is not what was hashed: edited
+	ProblemVersionSequence = "version_sequence" // a stream's versions are not 1..n in position order
+)
+
+// maxProblems caps the problems a report lists; the count is always exact.
+const maxProblems = 100
+
+// Problems collects audit faults, keeping the first maxProblems and the exact count.
+type Problems struct {
+	List  []Problem `json:"problems"`
+	Count int       `json:"problem_count"`
+}
+
+// Add records p.
+func (ps *Problems) Add(p Problem) {
+	ps.Count++
+	if len(ps.List) < maxProblems {
+		ps.List = append(ps.List, p)
+	}
+}
+
+// LogReport is the result of VerifyLog.
+type LogReport struct {
+	Events       int64  `json:"events"`
+	Streams      int64  `json:"streams"`
+	LastPosition int64  `json:"last_position"`
+	LastHash     string `json:"last_hash"`
+	Problems
+}
+
+// VerifyLog recomputes the whole hash chain in position order and checks
+// that positions are gap-free from 1 and that every stream's versions are
+// 1..n in position order. It reads in one pass with constant memory, calling
+// progress (when set) with the number of events checked so far. It returns an
+// error only when the log cannot be read; faults go into the report.
+func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (LogReport, error) {
+	var rep LogReport
+	rep.List = []Problem{}
+	tx, err := s.readDB.BeginTx(ctx, nil)
+	if err != nil {
+		return rep, classify(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+recordColumns+` FROM events ORDER BY position`)
+	if err != nil {
+		return rep, fmt.Errorf("read log: %w", classify(err))
+	}
+	defer rows.Close()
+	prev := tip{hash: GenesisHash}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return rep, err
+		}
+		if r.Position != prev.position+1 {
+			rep.Add(Problem{Kind: ProblemMissingEvents, Position: prev.position + 1,
+				Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prev.position, r.Position, prev.position+1, r.Position-1)})
+		}
+		if r.PrevHash != prev.hash {
+			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
+				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
+		}
+		if computed := r.ComputeHash(); computed != r.Hash {
+			rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
+				Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
+		}
+		prev = tip{position: r.Position, hash: r.Hash}
+		rep.Events++
+		if progress != nil && rep.Events%10000 == 0 {
+			progress(rep.Events)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("read log: %w", classify(err))
+	}
+	rep.LastPosition, rep.LastHash = prev.position, prev.hash
+	if progress != nil {
+		progress(rep.Events)
+	}
+	if err := verifyVersions(ctx, tx, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// verifyVersions checks in SQL that each stream's versions are 1, 2, ... in
+// position order, and counts the streams.
+func verifyVersions(ctx context.Context, tx *sql.Tx, rep *LogReport) error {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT stream_id) FROM events`).Scan(&rep.Streams); err != nil {
+		return fmt.Errorf("count streams: %w", classify(err))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT position, stream_id, version, previous FROM (
+			SELECT position, stream_id, version, LAG(version) OVER (PARTITION BY stream_id ORDER BY position) AS previous FROM events)
+		WHERE version != COALESCE(previous, 0) + 1 ORDER BY position`)
+	if err != nil {
+		return fmt.Errorf("check versions: %w", classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pos, version int64
+		var stream string
+		var previous sql.NullInt64
+		if err := rows.Scan(&pos, &stream, &version, &previous); err != nil {
+			return fmt.Errorf("check versions: %w", err)
+		}
+		rep.Add(Problem{Kind: ProblemVersionSequence, Position: pos, StreamID: stream,
+			Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous.Int64)})
+	}
+	return rows.Err()
+}
