@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
@@ -40,9 +41,8 @@ type recordJSON struct {
 	Hash       string          `json:"hash"`
 }
 
-// MarshalJSON encodes r with its time in domain.TimeLayout.
-func (r Record) MarshalJSON() ([]byte, error) {
-	return json.Marshal(recordJSON{
+func (r Record) jsonForm() recordJSON {
+	return recordJSON{
 		Position:   r.Position,
 		ID:         r.ID,
 		StreamID:   r.StreamID,
@@ -53,8 +53,28 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		Metadata:   r.Metadata,
 		PrevHash:   r.PrevHash,
 		Hash:       r.Hash,
-	})
+	}
 }
+
+// MarshalJSON encodes r with its time in domain.TimeLayout.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(r.jsonForm())
+}
+
+// RecordEncoder writes records as JSON lines that keep data and metadata
+// byte for byte as stored (no HTML escaping), so an export re-imports with
+// identical hashes.
+type RecordEncoder struct{ enc *json.Encoder }
+
+// NewRecordEncoder returns an encoder writing one record per line to w.
+func NewRecordEncoder(w io.Writer) *RecordEncoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &RecordEncoder{enc: enc}
+}
+
+// Encode writes r and a newline; it returns w's error.
+func (e *RecordEncoder) Encode(r Record) error { return e.enc.Encode(r.jsonForm()) }
 
 // UnmarshalJSON decodes the encoding MarshalJSON produces.
 func (r *Record) UnmarshalJSON(b []byte) error {

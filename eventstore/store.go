@@ -258,6 +258,14 @@ func (s *Store) Path() string { return s.path }
 // Head returns the position of the last committed event (0 for an empty log).
 func (s *Store) Head() int64 { return s.head.Value() }
 
+// LastHash returns the hash of the last committed event, GenesisHash for an
+// empty log. For a read-only store it is the hash when the store was opened.
+func (s *Store) LastHash() string {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.tip.hash
+}
+
 // HeadChanged returns the head and a channel closed when the next commit
 // moves it.
 func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }

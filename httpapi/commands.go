@@ -59,7 +59,7 @@ func (s *Server) runCommand(c *gin.Context, endpoint, key string, fingerprint st
 			return commandResult{}, err
 		}
 		if found {
-			return replay(rec, endpoint, fingerprint)
+			return s.replay(c, rec, endpoint, fingerprint)
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -79,7 +79,7 @@ func (s *Server) runCommand(c *gin.Context, endpoint, key string, fingerprint st
 		var taken *eventstore.KeyTakenError
 		switch {
 		case errors.As(err, &taken):
-			return replay(taken.Existing, endpoint, fingerprint)
+			return s.replay(c, taken.Existing, endpoint, fingerprint)
 		case errors.Is(err, eventstore.ErrConcurrency) && attempt < maxRefundAttempts:
 			continue
 		case errors.Is(err, eventstore.ErrConcurrency):
@@ -101,9 +101,23 @@ func (s *Server) appendOrObserve(ctx context.Context, req eventstore.AppendReque
 	return s.log.Append(ctx, req)
 }
 
-// replay answers a request whose key is stored: the stored body with 200 when
-// endpoint and request match, else a CodeConflict error.
-func replay(rec eventstore.IdempotencyRecord, endpoint, fingerprint string) (commandResult, error) {
+// replay answers a request whose key is stored, as storedAnswer does, and
+// counts the outcome.
+func (s *Server) replay(c *gin.Context, rec eventstore.IdempotencyRecord, endpoint, fingerprint string) (commandResult, error) {
+	res, err := storedAnswer(rec, endpoint, fingerprint)
+	switch {
+	case s.metrics == nil:
+	case err != nil:
+		s.metrics.IdempotencyConflicted(routeOf(c))
+	default:
+		s.metrics.IdempotencyReplayed(routeOf(c))
+	}
+	return res, err
+}
+
+// storedAnswer answers a request whose key is stored: the stored body with 200
+// when endpoint and request match, else a CodeConflict error.
+func storedAnswer(rec eventstore.IdempotencyRecord, endpoint, fingerprint string) (commandResult, error) {
 	if rec.Endpoint != endpoint {
 		return commandResult{}, domain.Errorf(domain.CodeConflict, "Idempotency-Key %q was already used on %s.", rec.Key, rec.Endpoint)
 	}

@@ -69,14 +69,10 @@ func correlationID(c *gin.Context) string { return c.GetString(ctxCorrelationID)
 func (s *Server) withAccessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
 	attrs := []any{
 		"request_id", requestID(c),
 		"method", c.Request.Method,
-		"route", route,
+		"route", routeOf(c),
 		"path", c.Request.URL.Path,
 		"status", c.Writer.Status(),
 		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
@@ -93,6 +89,15 @@ func (s *Server) withAccessLog(c *gin.Context) {
 		level = slog.LevelError
 	}
 	s.cfg.Logger.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// routeOf returns the route pattern that matched the request, such as
+// /tickets/:ticket_id, or "unmatched" when none did.
+func routeOf(c *gin.Context) string {
+	if route := c.FullPath(); route != "" {
+		return route
+	}
+	return "unmatched"
 }
 
 // withRecovery turns a panic in a handler into a logged 500 problem.

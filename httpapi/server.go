@@ -49,6 +49,9 @@ type Config struct {
 	// NewID returns fresh ticket ids. Default: UUID version 7.
 	NewID  func() uuid.UUID
 	Logger *slog.Logger
+	// ReadyMaxLag is how many events a consumer of the log may be behind its
+	// head while GET /readyz answers ready. Default 1000.
+	ReadyMaxLag int64
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +67,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.ReadyMaxLag <= 0 {
+		c.ReadyMaxLag = 1000
+	}
 }
 
 // Auditor verifies a whole database: log, hash chain and read table.
@@ -76,26 +82,37 @@ type Deps struct {
 	Log     EventLog
 	Tickets TicketReadModel
 	Auditor Auditor
+	// Metrics, when set, records every request and serves GET /metrics.
+	Metrics Metrics
+	// Readiness is what GET /readyz checks.
+	Readiness Readiness
 }
 
 // Server is the HTTP API. It is an http.Handler, safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     EventLog
-	tickets TicketReadModel
-	auditor Auditor
-	engine  *gin.Engine
+	cfg       Config
+	log       EventLog
+	tickets   TicketReadModel
+	auditor   Auditor
+	metrics   Metrics
+	readiness Readiness
+	engine    *gin.Engine
 }
 
 // NewServer returns the API over deps.
 func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor, engine: gin.New()}
+	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
+		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New()}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.withRequestID, s.withAccessLog, s.withRecovery)
+	e.Use(s.withRequestID, s.withAccessLog)
+	if s.metrics != nil {
+		e.Use(s.withMetrics)
+	}
+	e.Use(s.withRecovery)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
@@ -109,6 +126,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	e.GET("/events", s.events)
 	e.GET("/audit/verify", s.auditVerify)
 	registerDocs(e)
+	s.registerOperations(e)
 	return s
 }
 

@@ -70,16 +70,26 @@ func (c *command) setFromEnv(name, envName, want string) {
 }
 
 // parse parses args; --help prints the help and returns flag.ErrHelp, any
-// other mistake (also in an environment variable) is errUsage.
+// other mistake (also in an environment variable) is an errUsage of one line
+// and prints nothing.
 func (c *command) parse(args []string) error {
-	if err := c.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	out := c.fs.Output()
+	c.fs.SetOutput(io.Discard)
+	err := c.fs.Parse(args)
+	c.fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		c.fs.Usage()
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if len(c.envErrs) > 0 {
-		return fmt.Errorf("%w: %v", errUsage, errors.Join(c.envErrs...))
+		msgs := make([]string, len(c.envErrs))
+		for i, e := range c.envErrs {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("%w: %s", errUsage, strings.Join(msgs, "; "))
 	}
 	if c.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments: %s", errUsage, strings.Join(c.fs.Args(), " "))

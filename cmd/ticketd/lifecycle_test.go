@@ -86,7 +86,7 @@ func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 		t.Fatalf("table too small to be a meaningful check:\n%s", before)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("replay exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "replayed ") || !strings.Contains(stdout.String(), " events in ") {
@@ -102,7 +102,7 @@ func TestReplayRefusesADatabaseInUse(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	mustStart(t, cfg)
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
+	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
 		t.Fatalf("replay on a live database: exit %d, stderr %q", code, stderr.String())
 	}
 }
@@ -129,7 +129,7 @@ func TestCommandLineUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), tt.args, &stdout, &stderr)
+		code := run(context.Background(), tt.args, nil, &stdout, &stderr)
 		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
 			t.Errorf("ticketd %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
 		}
@@ -139,7 +139,7 @@ func TestCommandLineUsage(t *testing.T) {
 func TestEveryServeFlagHasAnEnvironmentVariable(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	run(context.Background(), []string{"serve", "--help"}, &stderr, &stderr)
+	run(context.Background(), []string{"serve", "--help"}, nil, &stderr, &stderr)
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "--") {
 			continue

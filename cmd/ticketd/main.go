@@ -2,6 +2,9 @@
 //
 //	ticketd [serve] [flags]   run the HTTP service (default)
 //	ticketd replay --db PATH  rebuild the tickets read table from the event log
+//	ticketd verify --db PATH  audit the hash chain and the read table
+//	ticketd export --db PATH  write the log as JSON lines or CSV
+//	ticketd import --db PATH  load an exported log into an empty database
 //
 // Exit status: 0 on success, 1 on failure, 2 on bad usage.
 package main
@@ -22,25 +25,33 @@ const topUsage = `ticketd: an event-sourced movie-ticketing service.
 Usage:
   ticketd [serve] [flags]    run the HTTP service (the default command)
   ticketd replay [flags]     rebuild the tickets read table from the event log (service stopped)
+  ticketd verify [flags]     check the hash chain, positions, versions and read table (exit 1 on a fault)
+  ticketd export [flags]     write the event log to stdout as JSON lines or CSV
+  ticketd import [flags]     load an exported log into an empty database
+  ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
   ticketd help [command]     show help for a command
 
 Run 'ticketd <command> --help' for the flags of a command.
 `
 
 // subcommands maps each command name to its entry point.
-var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
-	"serve":  runServe,
-	"replay": runReplay,
+var subcommands = map[string]func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error{
+	"serve":       runServe,
+	"healthcheck": runHealthcheck,
+	"replay":      runReplay,
+	"verify":      runVerify,
+	"export":      runExport,
+	"import":      runImport,
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes the command line args and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := "serve"
 	if len(args) > 0 && !isFlag(args[0]) {
 		name, args = args[0], args[1:]
@@ -49,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
 			if _, ok := subcommands[args[0]]; ok {
-				return run(ctx, []string{args[0], "--help"}, stdout, stderr)
+				return run(ctx, []string{args[0], "--help"}, stdin, stdout, stderr)
 			}
 		}
 		fmt.Fprint(stdout, topUsage)
@@ -60,12 +71,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ticketd: unknown command %q\n\n%s", name, topUsage)
 		return 2
 	}
-	err := cmd(ctx, args, stdout, stderr)
+	err := cmd(ctx, args, stdin, stdout, stderr)
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errVerification):
+		return 1
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "ticketd %s: %v\n", name, err)
 		return 2
@@ -74,6 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 }
+
+// errVerification marks a check that ran and found problems; the report
+// said so already, and the process exits 1.
+var errVerification = errors.New("verification failed")
 
 func isFlag(arg string) bool {
 	return len(arg) > 0 && arg[0] == '-' && arg != "-h" && arg != "-help" && arg != "--help"

@@ -10,7 +10,7 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var dbPath string
 	var logs logConfig
 	cmd := newCommand("replay", "ticketd replay [--db PATH]",

@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var cfg serviceConfig
 	var logs logConfig
 	cmd := newCommand("serve", "ticketd [serve] [flags]",

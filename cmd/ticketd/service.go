@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -37,6 +38,8 @@ type serviceConfig struct {
 	writeTimeout       time.Duration
 	idleTimeout        time.Duration
 	shutdownTimeout    time.Duration
+	maxHeaderBytes     int64
+	readyMaxLag        int64
 }
 
 func (c *serviceConfig) register(cmd *command) {
@@ -50,6 +53,8 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Duration(&c.writeTimeout, "write-timeout", "TICKETD_WRITE_TIMEOUT", 30*time.Second, "time allowed to write a response")
 	cmd.Duration(&c.idleTimeout, "idle-timeout", "TICKETD_IDLE_TIMEOUT", 120*time.Second, "how long an idle keep-alive connection stays open")
 	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
+	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 1<<20, "largest request header block in bytes; larger gets 431")
+	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
 }
 
 // validate reports the first invalid setting in one line.
@@ -59,6 +64,10 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --db must not be empty", errUsage)
 	case c.bodyLimit < 1:
 		return fmt.Errorf("%w: --body-limit must be at least 1", errUsage)
+	case c.maxHeaderBytes < 1:
+		return fmt.Errorf("%w: --max-header-bytes must be at least 1", errUsage)
+	case c.readyMaxLag < 1:
+		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
 	}
@@ -86,6 +95,7 @@ func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error
 type service struct {
 	cfg     serviceConfig
 	logger  *slog.Logger
+	metrics *metrics.Metrics
 	store   *eventstore.Store
 	tickets *projections.Tickets
 	pubsub  *gochannel.GoChannel
@@ -103,13 +113,13 @@ type service struct {
 // Watermill router and relay, and begins serving HTTP. On failure it releases
 // whatever it had started.
 func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (_ *service, err error) {
-	s := &service{cfg: cfg, logger: logger, served: make(chan error, 1)}
+	s := &service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			s.release()
 		}
 	}()
-	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{}); err != nil {
+	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit}); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
@@ -129,6 +139,9 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	}
 	s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
+		return nil, err
+	}
+	if err = s.metrics.WatchLag(s.store, map[string]metrics.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}); err != nil {
 		return nil, err
 	}
 
@@ -151,10 +164,13 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	})
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
-	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}}, httpapi.Config{
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}},
+	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,
+		ReadyMaxLag:        cfg.readyMaxLag,
 	})
 	s.http = &http.Server{
 		Handler:           api,
@@ -162,6 +178,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		ReadTimeout:       cfg.readTimeout,
 		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// buildStoppedDatabase runs a service, issues and refunds tickets through the
+// API, stops it and returns the database path and the ticket ids.
+func buildStoppedDatabase(t *testing.T) (string, []string) {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+	var ids []string
+	for i := 0; i < 6; i++ {
+		ids = append(ids, c.issueOK(with(seedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
+	}
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
+	if err := svc.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.dbPath, ids
+}
+
+// runCLI runs ticketd with args and returns the exit code, stdout and stderr.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// tamper runs SQL directly on the database file, as an attacker with file access would.
+func tamper(t *testing.T, path, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatalf("tamper %q: %v", query, err)
+	}
+}
+
+func copyFile(t *testing.T, from string) string {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+func TestVerifyPassesAnUntouchedLog(t *testing.T) {
+	t.Parallel()
+	path, _ := buildStoppedDatabase(t)
+	code, out, errOut := runCLI(t, "", "verify", "--db", path)
+	if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
+		t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "", "verify", "--db", path, "--json")
+	var rep projections.AuditReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Events != 14 || rep.Tickets != 12 || rep.Streams != 12 || len(rep.LastHash) != 64 {
+		t.Fatalf("verify --json exit %d: %+v %v\n%s", code, rep, err, out)
+	}
+}
+
+func TestVerifyCatchesEveryKindOfTampering(t *testing.T) {
+	t.Parallel()
+	path, ids := buildStoppedDatabase(t)
+	tests := []struct {
+		name     string
+		query    string
+		args     []any
+		kind     string
+		position int64
+		ticket   string
+	}{
+		{"one byte of one event's data", `UPDATE events SET data = replace(data, '15000', '15001') WHERE position = 5`, nil,
+			eventstore.ProblemHashMismatch, 5, ""},
+		{"edited metadata", `UPDATE events SET metadata = replace(metadata, 'request_id', 'request_ID') WHERE position = 3`, nil,
+			eventstore.ProblemHashMismatch, 3, ""},
+		{"a deleted event", `DELETE FROM events WHERE position = 7`, nil, eventstore.ProblemMissingEvents, 7, ""},
+		{"two rows' data swapped", `UPDATE events SET data = CASE position WHEN 2 THEN (SELECT data FROM events WHERE position = 4)
+			ELSE (SELECT data FROM events WHERE position = 2) END WHERE position IN (2, 4)`, nil, eventstore.ProblemHashMismatch, 2, ""},
+		{"two events reordered", `CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position IN (9, 10);
+			DELETE FROM events WHERE position IN (9, 10);
+			INSERT INTO events SELECT 19 - position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash FROM moved`, nil,
+			eventstore.ProblemBrokenLink, 9, ""},
+		{"an inserted event", `INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
+			SELECT 15, 'forged', stream_id, 2, 'TicketRefunded', '{"reason":null}', '{}', occurred_at, hash, hash FROM events WHERE position = 1`, nil,
+			eventstore.ProblemHashMismatch, 15, ""},
+		{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
+		{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
+		{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
+			projections.ProblemTicketUnexpected, 0, "forged-ticket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := copyFile(t, path)
+			tamper(t, db, tt.query, tt.args...)
+			code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
+			var rep projections.AuditReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("verify --json: %v\n%s", err, out)
+			}
+			if code != 1 || rep.OK {
+				t.Fatalf("verify exit %d ok=%v; want 1 and not ok:\n%s", code, rep.OK, out)
+			}
+			found := false
+			for _, p := range rep.List {
+				if p.Kind == tt.kind && (tt.position == 0 || p.Position == tt.position) && (tt.ticket == "" || p.TicketID == tt.ticket) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("no %s problem naming position %d / ticket %q:\n%s", tt.kind, tt.position, tt.ticket, out)
+			}
+			if tt.position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position != tt.position) {
+				t.Fatalf("first break = %+v, want position %d", rep.FirstBreak, tt.position)
+			}
+			code, text, _ := runCLI(t, "", "verify", "--db", db)
+			want := fmt.Sprintf("first break is at position %d", tt.position)
+			if tt.position == 0 {
+				want = tt.ticket
+			}
+			if code != 1 || !strings.Contains(text, "FAILED") || !strings.Contains(text, want) {
+				t.Fatalf("verify text exit %d lacks %q:\n%s", code, want, text)
+			}
+		})
+	}
+}
+
+func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+	ids := c.issueOK(seedIssue)
+	if code, out, errOut := runCLI(t, "", "verify", "--db", cfg.dbPath); code != 0 {
+		t.Fatalf("verify on a live database: exit %d\n%s%s", code, out, errOut)
+	}
+	r := c.do("GET", "/audit/verify", nil)
+	if rep := r.json(t); r.status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
+		t.Fatalf("GET /audit/verify = %d %s", r.status, r.body)
+	}
+	tamper(t, cfg.dbPath, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
+	rep := c.do("GET", "/audit/verify", nil).json(t)
+	if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
+		t.Fatalf("tampered live database: %v", rep)
+	}
+}
+
+func TestAsOfShowsHistory(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	before := time.Now().UTC()
+	time.Sleep(2 * time.Millisecond)
+	ids := c.issueOK(with(seedIssue, "quantity", 1))
+	id := ids[0]
+	time.Sleep(2 * time.Millisecond)
+	between := time.Now().UTC()
+	time.Sleep(2 * time.Millisecond)
+	c.issueOK(seedIssue) // positions 2 and 3
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
+	after := time.Now().UTC()
+
+	status := func(asOf string) (int, string) {
+		r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
+		if r.status != 200 {
+			return r.status, ""
+		}
+		return 200, r.json(t)["status"].(string)
+	}
+	tests := []struct {
+		asOf   string
+		code   int
+		status string
+	}{
+		{"0", 404, ""},
+		{before.Format(time.RFC3339Nano), 404, ""},
+		{"1", 200, "issued"},
+		{"3", 200, "issued"},
+		{between.Format(time.RFC3339Nano), 200, "issued"},
+		{"4", 200, "canceled"},
+		{"999", 200, "canceled"},
+		{after.Format(time.RFC3339Nano), 200, "canceled"},
+		{after.Add(time.Second).In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339), 200, "canceled"},
+	}
+	for _, tt := range tests {
+		if code, st := status(tt.asOf); code != tt.code || st != tt.status {
+			t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
+		}
+	}
+	full := c.do("GET", "/tickets/"+id+"?as_of=4", nil).json(t)
+	live := c.do("GET", "/tickets/"+id, nil).json(t)
+	if fmt.Sprint(full) != fmt.Sprint(live) {
+		t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
+	}
+	for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
+		r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
+		if r.status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
+			t.Errorf("as_of=%s: %d %s", bad, r.status, r.body)
+		}
+	}
+	if r := c.do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.status != 404 {
+		t.Errorf("unknown ticket as_of: %d", r.status)
+	}
+}
+
+// seedLog appends n issue events in large atomic batches, straight through
+// the store's append path.
+func seedLog(t *testing.T, path string, n int) {
+	t.Helper()
+	store, err := eventstore.Open(path, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for done := 0; done < n; {
+		batch := min(1000, n-done)
+		req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "seed", CorrelationID: "seed"}}
+		for i := 0; i < batch; i++ {
+			req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: uuid.NewString(), Events: []domain.Event{
+				domain.TicketIssued{TheaterName: "CGV 강남", UserID: fmt.Sprint("user", (done+i)%97), MovieTitle: "영화 <제목> & more", PriceKRW: 15000},
+			}})
+		}
+		if _, err := store.Append(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		done += batch
+	}
+}
+
+// peakHeap samples the heap while fn runs and returns the highest HeapAlloc
+// above the level before fn.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > base.HeapAlloc && m.HeapAlloc-base.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc - base.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-done
+	return peak.Load()
+}
+
+func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
+	t.Parallel()
+	n := 100_000
+	if testing.Short() {
+		n = 5_000
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	seedLog(t, src, n)
+	if code, out, errOut := runCLI(t, "", "replay", "--db", src); code != 0 {
+		t.Fatalf("replay: %s%s", out, errOut)
+	}
+
+	exportFile := filepath.Join(dir, "log.jsonl")
+	exportHeap := peakHeap(func() {
+		f, err := os.Create(exportFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"export", "--db", src}, nil, f, &stderr); code != 0 {
+			t.Fatalf("export: %s", stderr.String())
+		}
+	})
+	dst := filepath.Join(dir, "dst.db")
+	importHeap := peakHeap(func() {
+		if code, out, errOut := runCLI(t, "", "import", "--db", dst, "--in", exportFile); code != 0 || !strings.Contains(out, fmt.Sprintf("imported %d events", n)) {
+			t.Fatalf("import exit %d: %s%s", code, out, errOut)
+		}
+	})
+	exported, err := os.ReadFile(exportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := string(exported)
+	if lines := strings.Count(export, "\n"); lines != n {
+		t.Fatalf("export has %d lines, want %d", lines, n)
+	}
+	for _, db := range []string{src, dst} {
+		if code, out, errOut := runCLI(t, "", "verify", "--db", db); code != 0 {
+			t.Fatalf("verify %s: %s%s", db, out, errOut)
+		}
+	}
+	_, again, _ := runCLI(t, "", "export", "--db", dst)
+	if again != export {
+		t.Fatal("the export of the imported database differs from the original export")
+	}
+	srcStore, _ := eventstore.Open(src, eventstore.Options{ReadOnly: true})
+	dstStore, _ := eventstore.Open(dst, eventstore.Options{ReadOnly: true})
+	defer srcStore.Close()
+	defer dstStore.Close()
+	if srcStore.LastHash() != dstStore.LastHash() {
+		t.Fatalf("last hash %s != %s", srcStore.LastHash(), dstStore.LastHash())
+	}
+	// Constant memory: both commands stream, so their heap stays far below
+	// the size of the log they move.
+	limit := uint64(len(export) / 4)
+	t.Logf("%d events, export %d MB; peak heap growth: export %d MB, import %d MB", n, len(export)>>20, exportHeap>>20, importHeap>>20)
+	if n == 100_000 && (exportHeap > limit || importHeap > limit) {
+		t.Fatalf("memory grows with the log: export +%d MB, import +%d MB for a %d MB log", exportHeap>>20, importHeap>>20, len(export)>>20)
+	}
+}
+
+func TestExportOptionsAndCSV(t *testing.T) {
+	t.Parallel()
+	path, ids := buildStoppedDatabase(t)
+	code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
+		t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "", "export", "--db", path, "--type", "TicketRefunded")
+	if code != 0 || strings.Count(out, "\n") != 2 || strings.Contains(out, "TicketIssued") {
+		t.Fatalf("export --type: %s", out)
+	}
+	code, out, _ = runCLI(t, "", "export", "--db", path, "--format", "csv", "--type", "TicketRefunded")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || lines[0] != strings.Join(csvColumns, ",") || !strings.Contains(lines[1], ids[1]) || !strings.Contains(lines[1], "고객 요청") {
+		t.Fatalf("csv export:\n%s", out)
+	}
+	for _, args := range [][]string{{"--format", "xml"}, {"--type", "Nope"}, {"--after", "-1"}} {
+		if code, _, _ := runCLI(t, "", append([]string{"export", "--db", path}, args...)...); code != 2 {
+			t.Errorf("export %v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "import", "--db", path); code != 1 || !strings.Contains(errOut, "empty database") {
+		t.Errorf("import into a non-empty database: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "not json\n", "import", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errOut, "line 1") {
+		t.Errorf("import of garbage: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// runHealthcheck asks the service listening on this host whether it is alive,
+// for container health checks in images without curl. It fails when the
+// service does not answer GET /healthz with 200 in time.
+func runHealthcheck(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var addr string
+	var timeout time.Duration
+	cmd := newCommand("healthcheck", "ticketd healthcheck [flags]",
+		"Asks the service listening on --addr on this host whether it is alive (GET /healthz):\nexit 0 when it answers 200 in time, else 1. Meant for container health checks.", stderr)
+	cmd.String(&addr, "addr", "TICKETD_ADDR", ":9000", "address the service listens on; no host or an unspecified one means this host")
+	cmd.Duration(&timeout, "timeout", "TICKETD_HEALTHCHECK_TIMEOUT", 3*time.Second, "how long to wait for the answer")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	url, err := healthzURL(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: --addr %q: %v", errUsage, addr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	fmt.Fprintf(stdout, "GET %s: %s\n", url, resp.Status)
+	return nil
+}
+
+// healthzURL returns the URL of GET /healthz of a service on this host
+// listening on addr. It fails with errUsage when addr is not host:port.
+func healthzURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: --addr %q: %v", errUsage, addr, err)
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "" || ip.Equal(net.IPv4zero):
+		host = "127.0.0.1"
+	case ip.Equal(net.IPv6unspecified):
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
+}

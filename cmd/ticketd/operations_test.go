@@ -1,0 +1,586 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// waitUntil polls cond until it holds, failing the test after 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// holdProjection stops the service's Watermill router, so the tickets
+// projection applies nothing more until CatchUp is called.
+func holdProjection(t *testing.T, svc *service) {
+	t.Helper()
+	if err := svc.router.Close(); err != nil {
+		t.Fatalf("close router: %v", err)
+	}
+}
+
+// appendIssued appends n TicketIssued events straight to the service's log.
+func appendIssued(t *testing.T, svc *service, n int) {
+	t.Helper()
+	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
+	for range n {
+		req.Streams = append(req.Streams, eventstore.StreamAppend{
+			StreamID: uuid.Must(uuid.NewV7()).String(),
+			Events:   []domain.Event{domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}},
+		})
+	}
+	if _, err := svc.store.Append(context.Background(), req); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+}
+
+// readiness is a decoded /readyz body (either status).
+type readiness struct {
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Checks map[string]struct {
+		Status    string `json:"status"`
+		LagEvents *int64 `json:"lag_events"`
+		Detail    string `json:"detail"`
+	} `json:"checks"`
+}
+
+func (c *apiClient) readyz() (int, readiness) {
+	c.t.Helper()
+	r := c.do("GET", "/readyz", nil)
+	var body readiness
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		c.t.Fatalf("readyz body: %v\n%s", err, r.body)
+	}
+	return r.status, body
+}
+
+// scrape returns the service's metrics, parsed from the text format.
+func (c *apiClient) scrape() map[string]*dto.MetricFamily {
+	c.t.Helper()
+	r := c.do("GET", "/metrics", nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+		c.t.Fatalf("GET /metrics: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
+	if err != nil {
+		c.t.Fatalf("parse metrics: %v", err)
+	}
+	return families
+}
+
+// metricValue returns the value of the sample of metric name with the given
+// label name, value pairs (0 when there is none): a counter's or gauge's
+// value, or a histogram's count or sum for name + "_count" or "_sum".
+func metricValue(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	family, part := families[name], ""
+	for _, suffix := range []string{"_count", "_sum"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && family == nil {
+			family, part = families[base], suffix
+		}
+	}
+	if family == nil {
+		return 0
+	}
+	for _, m := range family.GetMetric() {
+		if !hasLabels(m, labels) {
+			continue
+		}
+		switch {
+		case part == "_count":
+			return float64(m.GetHistogram().GetSampleCount())
+		case part == "_sum":
+			return m.GetHistogram().GetSampleSum()
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		default:
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+func hasLabels(m *dto.Metric, labels []string) bool {
+	have := map[string]string{}
+	for _, l := range m.GetLabel() {
+		have[l.GetName()] = l.GetValue()
+	}
+	for i := 0; i+1 < len(labels); i += 2 {
+		if have[labels[i]] != labels[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.readyMaxLag = 2
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+	c.issueOK(seedIssue)
+
+	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 3 {
+		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
+	}
+
+	holdProjection(t, svc)
+	appendIssued(t, svc, 3)
+	var body readiness
+	waitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
+		var status int
+		status, body = c.readyz()
+		p := body.Checks[projections.TicketsCheckpoint]
+		return status == http.StatusServiceUnavailable && p.LagEvents != nil && *p.LagEvents == 3 &&
+			body.Checks[embeddedRelay].Status == "ok"
+	})
+	if p := body.Checks[projections.TicketsCheckpoint]; p.Status != "failing" {
+		t.Errorf("projection check = %+v, want failing", p)
+	}
+	if body.Checks["database"].Status != "ok" {
+		t.Errorf("database check = %+v, want ok", body.Checks["database"])
+	}
+	if want := "Not ready: projection:tickets is 3 events behind the log head 5 (at most 2 allowed)."; body.Detail != want {
+		t.Errorf("detail = %q, want %q", body.Detail, want)
+	}
+	m := c.scrape()
+	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
+		t.Errorf("projection lag = %v events, want 3", lag)
+	}
+	if lag := metricValue(m, "ticketd_consumer_lag_seconds", "consumer", projections.TicketsCheckpoint); lag <= 0 || lag > 60 {
+		t.Errorf("projection lag = %v s, want a few ms", lag)
+	}
+
+	if n, err := svc.tickets.CatchUp(context.Background(), nil); err != nil || n != 3 {
+		t.Fatalf("catch up: %d, %v", n, err)
+	}
+	if status, body := c.readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
+		t.Fatalf("readyz after catching up: %d %+v", status, body)
+	}
+	m = c.scrape()
+	for _, name := range []string{"ticketd_consumer_lag_events", "ticketd_consumer_lag_seconds"} {
+		if lag := metricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
+			t.Errorf("%s after catching up = %v, want 0", name, lag)
+		}
+	}
+}
+
+func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	if r := c.do("GET", "/healthz", nil); r.status != http.StatusOK || string(r.body) != `{"status":"ok"}` {
+		t.Fatalf("healthz: %d %s", r.status, r.body)
+	}
+}
+
+func TestMetricsMoveByExactAmounts(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	before := c.scrape()
+
+	ids := c.issueOK(seedIssue, "Idempotency-Key", "metrics-key")
+	c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "metrics-key")
+	c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "metrics-key")
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	c.do("GET", "/tickets/"+ids[0], nil)
+	c.do("GET", "/nowhere", nil)
+
+	want := []struct {
+		name   string
+		labels []string
+		delta  float64
+	}{
+		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "201"}, 1},
+		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "200"}, 1},
+		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "409"}, 1},
+		{"ticketd_http_requests_total", []string{"route", "/tickets/refund", "status", "200"}, 1},
+		{"ticketd_http_requests_total", []string{"route", "/tickets/:ticket_id", "status", "200"}, 1},
+		{"ticketd_http_requests_total", []string{"route", "unmatched", "status", "404"}, 1},
+		{"ticketd_http_request_duration_seconds_count", []string{"route", "/tickets/issue"}, 3},
+		{"ticketd_events_appended_total", []string{"type", "TicketIssued"}, 2},
+		{"ticketd_events_appended_total", []string{"type", "TicketRefunded"}, 1},
+		{"ticketd_group_commit_batch_size_sum", nil, 2}, // the issue and the refund
+		{"ticketd_group_commit_errors_total", nil, 0},
+		{"ticketd_appends_rejected_total", nil, 0},
+		{"ticketd_idempotency_replays_total", []string{"route", "/tickets/issue"}, 1},
+		{"ticketd_idempotency_conflicts_total", []string{"route", "/tickets/issue"}, 1},
+		{"ticketd_consumer_lag_events", []string{"consumer", embeddedRelay}, 0},
+		{"ticketd_consumer_lag_events", []string{"consumer", projections.TicketsCheckpoint}, 0},
+		{"ticketd_sse_streams_open", nil, 0},
+	}
+	var after map[string]*dto.MetricFamily
+	// A request is counted just after its response is sent: wait for the last.
+	waitUntil(t, "the last request is counted", func() bool {
+		after = c.scrape()
+		return metricValue(after, "ticketd_http_requests_total", "route", "unmatched", "status", "404") >= 1 &&
+			metricValue(after, "ticketd_consumer_lag_events", "consumer", embeddedRelay) == 0
+	})
+	for _, w := range want {
+		if got := metricValue(after, w.name, w.labels...) - metricValue(before, w.name, w.labels...); got != w.delta {
+			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.delta)
+		}
+	}
+	commits := metricValue(after, "ticketd_group_commit_batch_size_count") - metricValue(before, "ticketd_group_commit_batch_size_count")
+	timed := metricValue(after, "ticketd_group_commit_duration_seconds_count") - metricValue(before, "ticketd_group_commit_duration_seconds_count")
+	if commits < 1 || commits > 2 || timed != commits {
+		t.Errorf("%v group commits with %v durations, want 1 or 2 of each", commits, timed)
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if after[name] == nil {
+			t.Errorf("%s is not exposed", name)
+		}
+	}
+
+	t.Run("README lists every ticketd metric", func(t *testing.T) {
+		documented := readmeMetrics(t)
+		for name, family := range after {
+			if !strings.HasPrefix(name, "ticketd_") {
+				continue
+			}
+			doc, ok := documented[name]
+			if !ok {
+				t.Errorf("%s is not in the README's metrics table", name)
+				continue
+			}
+			delete(documented, name)
+			typ := strings.ToLower(family.GetType().String())
+			var labels []string
+			for _, l := range family.GetMetric()[0].GetLabel() {
+				labels = append(labels, l.GetName())
+			}
+			if doc.typ != typ || doc.labels != strings.Join(labels, ", ") || family.GetHelp() == "" {
+				t.Errorf("%s is a %s with labels [%s] and help %q; the README says %s with [%s]",
+					name, typ, strings.Join(labels, ", "), family.GetHelp(), doc.typ, doc.labels)
+			}
+		}
+		for name := range documented {
+			t.Errorf("the README lists %s, which is not exposed", name)
+		}
+	})
+}
+
+type readmeMetric struct{ typ, labels string }
+
+// readmeMetrics returns the rows of the README's metrics table by name.
+func readmeMetrics(t *testing.T) map[string]readmeMetric {
+	t.Helper()
+	rows := regexp.MustCompile("(?m)^\\| `(ticketd_\\w+)` \\| (\\w+) \\| (.*?) \\| .* \\|$").FindAllStringSubmatch(readme(t), -1)
+	if len(rows) == 0 {
+		t.Fatal("README.md has no metrics table")
+	}
+	out := map[string]readmeMetric{}
+	for _, r := range rows {
+		var labels []string
+		for _, l := range regexp.MustCompile("`(\\w+)`").FindAllStringSubmatch(r[3], -1) {
+			labels = append(labels, l[1])
+		}
+		out[r[1]] = readmeMetric{typ: r[2], labels: strings.Join(labels, ", ")}
+	}
+	return out
+}
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logLine is one decoded JSON log line.
+type logLine map[string]any
+
+func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
+
+func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = 200 * time.Millisecond
+	var logs syncBuffer
+	svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { svc.shutdown() }) }
+	t.Cleanup(stop)
+	c := newClient(t, svc)
+
+	type sent struct {
+		id, route string
+		status    int
+		issued    float64
+		refunded  float64
+	}
+	var requests []sent
+	send := func(method, path string, body any, route string, issued, refunded float64) response {
+		id := "log-" + strconv.Itoa(len(requests))
+		r := c.do(method, path, body, "X-Request-ID", id)
+		requests = append(requests, sent{id, route, r.status, issued, refunded})
+		return r
+	}
+	ids := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0).json(t)["ticket_ids"].([]any)
+	send("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]}, "/tickets/refund", 0, 1)
+	send("GET", "/tickets/nope", nil, "/tickets/:ticket_id", 0, 0)
+	send("POST", "/tickets/issue", `{"price_krw": 1.5}`, "/tickets/issue", 0, 0)
+	send("DELETE", "/tickets", nil, "unmatched", 0, 0)
+	send("GET", "/", nil, "/", 0, 0)
+	send("GET", "/healthz", nil, "/healthz", 0, 0)
+	send("GET", "/readyz", nil, "/readyz", 0, 0)
+	send("GET", "/metrics", nil, "/metrics", 0, 0)
+	holdProjection(t, svc)
+	lagging := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 0, 0)
+	if lagging.status != http.StatusServiceUnavailable || lagging.json(t)["request_id"] != requests[len(requests)-1].id {
+		t.Fatalf("issue with the projection held: %d %s", lagging.status, lagging.body)
+	}
+	stop() // every handler has returned, so every line is written
+
+	byID := map[string][]logLine{}
+	requestLines := 0
+	for _, raw := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var line logLine
+		if err := json.Unmarshal([]byte(raw), &line); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, raw)
+		}
+		if id := line.str("request_id"); id != "" {
+			byID[id] = append(byID[id], line)
+		}
+		if line.str("msg") == "request" {
+			requestLines++
+		}
+	}
+	if requestLines != len(requests) {
+		t.Errorf("%d request log lines for %d requests", requestLines, len(requests))
+	}
+	for _, r := range requests {
+		var access []logLine
+		for _, line := range byID[r.id] {
+			if line.str("msg") == "request" {
+				access = append(access, line)
+			}
+		}
+		if len(access) != 1 {
+			t.Errorf("request %s has %d access log lines", r.id, len(access))
+			continue
+		}
+		l := access[0]
+		if l.str("route") != r.route || l["status"] != float64(r.status) || l["tickets_issued"] != nilIfZero(r.issued) || l["tickets_refunded"] != nilIfZero(r.refunded) {
+			t.Errorf("request %s (%s, %d, issued %v, refunded %v) logged as %v", r.id, r.route, r.status, r.issued, r.refunded, l)
+		}
+		if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
+			t.Errorf("request %s: duration_ms = %v", r.id, l["duration_ms"])
+		}
+	}
+	lagLines := byID[requests[len(requests)-1].id]
+	if len(lagLines) != 2 || lagLines[0].str("level") != "WARN" || lagLines[0].str("msg") != "command committed but read model lags" {
+		t.Errorf("the 503 is not explained in the log under the request id the client saw: %v", lagLines)
+	}
+}
+
+// nilIfZero is how an absent count decodes from a log line.
+func nilIfZero(n float64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.maxHeaderBytes = 1 << 10
+	svc := mustStart(t, cfg)
+	get := func(header string) int {
+		req, err := http.NewRequest("GET", "http://"+svc.Addr()+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Filler", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// net/http allows 4 KiB over the limit before it refuses.
+	if status := get(strings.Repeat("a", 16<<10)); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16 KiB header with a 1 KiB limit: %d, want 431", status)
+	}
+	if status := get("small"); status != http.StatusOK {
+		t.Errorf("small header: %d, want 200", status)
+	}
+}
+
+func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--max-header-bytes", "0"},
+		{"--ready-max-lag", "0"},
+		{"--ready-max-lag", "many"},
+		{"--write-timeout", "-1s"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"serve"}, args...), nil, &stdout, &stderr)
+		if code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), strings.TrimPrefix(args[0], "-")) {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit 2 and one line naming the flag", args, code, stderr.String())
+		}
+	}
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	tests := []struct {
+		addr string
+		code int
+	}{
+		{svc.Addr(), 0},
+		{freeAddr(t), 1},
+		{"no-port", 2},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"healthcheck", "--addr", tt.addr}, nil, &stdout, &stderr); code != tt.code {
+			t.Errorf("healthcheck --addr %s: exit %d, want %d\n%s%s", tt.addr, code, tt.code, stdout.String(), stderr.String())
+		}
+	}
+	for addr, want := range map[string]string{
+		":9000":          "http://127.0.0.1:9000/healthz",
+		"0.0.0.0:9000":   "http://127.0.0.1:9000/healthz",
+		"[::]:9000":      "http://[::1]:9000/healthz",
+		"10.0.0.7:9000":  "http://10.0.0.7:9000/healthz",
+		"localhost:9000": "http://localhost:9000/healthz",
+	} {
+		if got, err := healthzURL(addr); err != nil || got != want {
+			t.Errorf("healthzURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
+	}
+}
+
+// helpFlag is one flag as `ticketd serve --help` lists it.
+type helpFlag struct{ env, def, meaning string }
+
+func serveHelp(t *testing.T) map[string]helpFlag {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--help"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("serve --help: exit %d", code)
+	}
+	flags := map[string]helpFlag{}
+	entry := regexp.MustCompile(`(?m)^  --(\S+)\n    \t(.*) \[\$(\w+)\] \(default ("(?:[^"\\]|\\.)*")\)$`)
+	for _, m := range entry.FindAllStringSubmatch(stdout.String()+stderr.String(), -1) {
+		def, err := strconv.Unquote(m[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		flags[m[1]] = helpFlag{env: m[3], def: def, meaning: m[2]}
+	}
+	if len(flags) == 0 {
+		t.Fatal("no flags found in serve --help")
+	}
+	return flags
+}
+
+func TestReadmeConfigurationTableMatchesServeHelp(t *testing.T) {
+	t.Parallel()
+	help := serveHelp(t)
+	rows := regexp.MustCompile("(?m)^\\| `--(\\S+)` \\| `(\\w+)` \\| `(.*?)` \\| (.*) \\|$").FindAllStringSubmatch(readme(t), -1)
+	documented := map[string]bool{}
+	for _, r := range rows {
+		name, row := r[1], helpFlag{env: r[2], def: r[3], meaning: r[4]}
+		documented[name] = true
+		if want, ok := help[name]; !ok {
+			t.Errorf("README documents --%s, which serve does not have", name)
+		} else if row != want {
+			t.Errorf("README row of --%s = %+v, serve --help says %+v", name, row, want)
+		}
+	}
+	for name := range help {
+		if !documented[name] {
+			t.Errorf("--%s is not in the README's configuration table", name)
+		}
+	}
+}
+
+func TestContainerBuildsWhatCIBuilds(t *testing.T) {
+	t.Parallel()
+	read := func(path string) string {
+		b, err := os.ReadFile("../../" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	dockerfile, ci := read("Dockerfile"), read(".ci/run")
+	if strings.Contains(dockerfile, "go build") {
+		t.Error("the Dockerfile runs go build itself instead of scripts/build.sh")
+	}
+	if n := len(regexp.MustCompile(`(?m)^RUN .*scripts/build\.sh`).FindAllString(dockerfile, -1)); n != 1 {
+		t.Errorf("the Dockerfile runs scripts/build.sh %d times, want 1", n)
+	}
+	if !regexp.MustCompile(`(?m)^[^#]*scripts/build\.sh`).MatchString(ci) {
+		t.Error(".ci/run does not run scripts/build.sh")
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(read("go.mod"))
+	if !strings.Contains(dockerfile, "ARG GO_VERSION="+goVersion[1]+"\n") {
+		t.Errorf("the Dockerfile's GO_VERSION is not go.mod's go %s", goVersion[1])
+	}
+	if !strings.Contains(dockerfile, `CMD ["ticketd", "healthcheck"]`) {
+		t.Error("the Dockerfile's HEALTHCHECK does not run ticketd healthcheck")
+	}
+	if !strings.Contains(dockerfile, "EXPOSE "+strings.TrimPrefix(serveHelp(t)["addr"].def, ":")+"\n") {
+		t.Error("the Dockerfile does not expose the default port")
+	}
+	if code := run(context.Background(), []string{"healthcheck", "--help"}, nil, io.Discard, io.Discard); code != 0 {
+		t.Errorf("ticketd healthcheck --help: exit %d", code)
+	}
+}

@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// WritableDatabase is what readiness needs of the database.
+type WritableDatabase interface {
+	// CheckWritable returns nil when the database takes writes now.
+	CheckWritable(ctx context.Context) error
+}
+
+// Consumer follows the event log: a relay or a projection.
+type Consumer interface {
+	// Position returns the position of the last event it processed.
+	Position() int64
+}
+
+// Readiness is what GET /readyz checks. The zero value checks nothing.
+type Readiness struct {
+	// Database must take writes; nil skips the check (named "database").
+	Database WritableDatabase
+	// Consumers, by check name, must each be within Config.ReadyMaxLag
+	// events of the log's head.
+	Consumers map[string]Consumer
+}
+
+// Outcomes of a readiness check.
+const (
+	checkOK      = "ok"
+	checkFailing = "failing"
+)
+
+// databaseCheckName names the database's readiness check.
+const databaseCheckName = "database"
+
+// readinessCheck is one check's outcome in a /readyz body.
+type readinessCheck struct {
+	Status string `json:"status"`
+	// LagEvents is set for consumers only.
+	LagEvents *int64 `json:"lag_events,omitempty"`
+	Detail    string `json:"detail"`
+}
+
+// readyBody is the 200 body of /readyz.
+type readyBody struct {
+	Status string                    `json:"status"`
+	Checks map[string]readinessCheck `json:"checks"`
+}
+
+// notReadyProblem is the 503 body of /readyz: problem details whose detail
+// names every failing check, extended with every check's outcome.
+type notReadyProblem struct {
+	Problem
+	Checks map[string]readinessCheck `json:"checks"`
+}
+
+// registerOperations adds the endpoints operators and orchestrators use.
+func (s *Server) registerOperations(r gin.IRoutes) {
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	if s.metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	}
+}
+
+// healthz answers 200 while the process serves HTTP at all.
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz answers 200 when every readiness check passes, else 503 naming the
+// failing ones.
+func (s *Server) readyz(c *gin.Context) {
+	checks := make(map[string]readinessCheck, len(s.readiness.Consumers)+1)
+	if db := s.readiness.Database; db != nil {
+		checks[databaseCheckName] = s.checkDatabase(c, db)
+	}
+	for name, consumer := range s.readiness.Consumers {
+		checks[name] = s.checkConsumer(consumer)
+	}
+	var failing []string
+	for name, check := range checks {
+		if check.Status == checkFailing {
+			failing = append(failing, name+" "+check.Detail)
+		}
+	}
+	if len(failing) == 0 {
+		c.JSON(http.StatusOK, readyBody{Status: "ready", Checks: checks})
+		return
+	}
+	slices.Sort(failing)
+	kind := kindUnavailable
+	c.Header("Retry-After", "1")
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(kind.status, notReadyProblem{
+		Problem: Problem{Type: problemTypeBase + kind.slug, Title: kind.title, Status: kind.status,
+			Detail: "Not ready: " + strings.Join(failing, "; ") + ".", Instance: c.Request.URL.Path, RequestID: requestID(c)},
+		Checks: checks,
+	})
+}
+
+func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessCheck {
+	if err := db.CheckWritable(c.Request.Context()); err != nil {
+		s.cfg.Logger.Warn("readiness: database cannot take writes", "request_id", requestID(c), "error", err)
+		return readinessCheck{Status: checkFailing, Detail: "cannot take writes: " + domain.ErrorMessage(err)}
+	}
+	return readinessCheck{Status: checkOK, Detail: "takes writes"}
+}
+
+func (s *Server) checkConsumer(consumer Consumer) readinessCheck {
+	pos := consumer.Position() // before the head, so the lag is never negative
+	head := s.log.Head()
+	lag := max(head-pos, 0)
+	check := readinessCheck{Status: checkOK, LagEvents: &lag}
+	if lag > s.cfg.ReadyMaxLag {
+		check.Status = checkFailing
+	}
+	check.Detail = fmt.Sprintf("is %d events behind the log head %d (at most %d allowed)", lag, head, s.cfg.ReadyMaxLag)
+	return check
+}

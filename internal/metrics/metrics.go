@@ -1,0 +1,213 @@
+// Package metrics holds ticketd's Prometheus metrics in a private registry
+// and serves them in the Prometheus text format.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// Metrics records what ticketd does. Its methods are safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+	logger   *slog.Logger
+
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	eventsAppended  *prometheus.CounterVec
+	commitBatch     prometheus.Histogram
+	commitDuration  prometheus.Histogram
+	commitErrors    prometheus.Counter
+	appendsRejected prometheus.Counter
+	idemReplays     *prometheus.CounterVec
+	idemConflicts   *prometheus.CounterVec
+	sseStreams      prometheus.Gauge
+}
+
+// New returns metrics registered in a registry of their own, with the Go
+// runtime and process collectors. Errors of a scrape are logged to logger.
+func New(logger *slog.Logger) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		logger:   logger,
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketd_http_requests_total",
+			Help: "HTTP requests answered, by route (the router's pattern, \"unmatched\" for none) and status code.",
+		}, []string{"route", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ticketd_http_request_duration_seconds",
+			Help:    "Time from receiving an HTTP request to answering it, by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		eventsAppended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketd_events_appended_total",
+			Help: "Events committed to the log, by event type.",
+		}, []string{"type"}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ticketd_group_commit_batch_size",
+			Help:    "Appends carried by one group commit (one transaction, one fsync).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ticketd_group_commit_duration_seconds",
+			Help:    "Time one group commit took, including its fsync.",
+			Buckets: prometheus.ExponentialBuckets(.0005, 2, 14),
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketd_group_commit_errors_total",
+			Help: "Group commits whose transaction failed, failing every append in it (storage unavailable).",
+		}),
+		appendsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketd_appends_rejected_total",
+			Help: "Appends refused on their own inside a group commit: stream version conflict or Idempotency-Key already stored.",
+		}),
+		idemReplays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketd_idempotency_replays_total",
+			Help: "Commands answered with the stored response of an earlier request with the same Idempotency-Key, by route.",
+		}, []string{"route"}),
+		idemConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketd_idempotency_conflicts_total",
+			Help: "Commands refused with 409 because their Idempotency-Key belongs to a different request, by route.",
+		}, []string{"route"}),
+		sseStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ticketd_sse_streams_open",
+			Help: "Server-Sent Events streams currently open.",
+		}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
+		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams,
+	)
+	return m
+}
+
+// Handler serves every metric in the Prometheus text format. A metric that
+// cannot be collected is logged and left out; the others are still served.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog:        slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		ErrorHandling:   promhttp.ContinueOnError,
+		Registry:        m.registry,
+		AcceptedFormats: []expfmt.Format{expfmt.NewFormat(expfmt.TypeTextPlain)},
+	})
+}
+
+// ObserveRequest records one answered HTTP request.
+func (m *Metrics) ObserveRequest(route string, status int, took time.Duration) {
+	m.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// ObserveCommit records one group commit; it is the event store's
+// Options.OnCommit hook.
+func (m *Metrics) ObserveCommit(info eventstore.CommitInfo) {
+	m.commitBatch.Observe(float64(info.Appends))
+	m.commitDuration.Observe(info.Took.Seconds())
+	if info.Err != nil {
+		m.commitErrors.Inc()
+		return
+	}
+	m.appendsRejected.Add(float64(info.Failed))
+	for eventType, n := range info.Events {
+		m.eventsAppended.WithLabelValues(eventType).Add(float64(n))
+	}
+}
+
+// IdempotencyReplayed records a command answered from its stored response.
+func (m *Metrics) IdempotencyReplayed(route string) { m.idemReplays.WithLabelValues(route).Inc() }
+
+// IdempotencyConflicted records a command refused because its key belongs
+// to another request.
+func (m *Metrics) IdempotencyConflicted(route string) { m.idemConflicts.WithLabelValues(route).Inc() }
+
+// SSEStreamOpened records that a Server-Sent Events stream opened; call
+// SSEStreamClosed when it ends.
+func (m *Metrics) SSEStreamOpened() { m.sseStreams.Inc() }
+
+// SSEStreamClosed records that a stream counted by SSEStreamOpened ended.
+func (m *Metrics) SSEStreamClosed() { m.sseStreams.Dec() }
+
+// Log is what lag metrics read of the event log.
+type Log interface {
+	Head() int64
+	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+}
+
+// Consumer follows the event log: a relay or a projection.
+type Consumer interface {
+	// Position returns the position of the last event it processed.
+	Position() int64
+}
+
+// WatchLag adds the lag of each named consumer behind log's head, computed on
+// every scrape. It fails when a name is registered already.
+func (m *Metrics) WatchLag(log Log, consumers map[string]Consumer) error {
+	return m.registry.Register(&lagCollector{log: log, consumers: consumers})
+}
+
+// lagReadTimeout bounds the read of a consumer's oldest unprocessed event
+// during a scrape.
+const lagReadTimeout = 2 * time.Second
+
+var (
+	lagEventsDesc = prometheus.NewDesc("ticketd_consumer_lag_events",
+		"Events committed to the log that the consumer has not processed yet.", []string{"consumer"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("ticketd_consumer_lag_seconds",
+		"Time since the oldest event the consumer has not processed was committed; 0 when it is caught up.", []string{"consumer"}, nil)
+)
+
+// lagCollector reports consumer lag in events and in seconds at scrape time.
+type lagCollector struct {
+	log       Log
+	consumers map[string]Consumer
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagEventsDesc
+	ch <- lagSecondsDesc
+}
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), lagReadTimeout)
+	defer cancel()
+	for name, consumer := range c.consumers {
+		pos := consumer.Position() // before the head, so the lag is never negative
+		behind := max(c.log.Head()-pos, 0)
+		ch <- prometheus.MustNewConstMetric(lagEventsDesc, prometheus.GaugeValue, float64(behind), name)
+		age, err := c.oldestUnprocessedAge(ctx, pos, behind)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(lagSecondsDesc, fmt.Errorf("lag of %s: %w", name, err))
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, age.Seconds(), name)
+	}
+}
+
+// oldestUnprocessedAge returns how long ago the event after pos was
+// committed, or 0 when none of the log is unprocessed.
+func (c *lagCollector) oldestUnprocessedAge(ctx context.Context, pos, behind int64) (time.Duration, error) {
+	if behind == 0 {
+		return 0, nil
+	}
+	records, err := c.log.ReadAll(ctx, pos, 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(records) == 0 {
+		return 0, fmt.Errorf("no event after position %d", pos)
+	}
+	return max(time.Since(records[0].OccurredAt), 0), nil
+}
