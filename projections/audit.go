@@ -258,22 +258,22 @@ type AuditReport struct {
 
 // Audit verifies the log (hash chain, gap-free positions, versions 1..n) and
 // then the tickets table against a fresh fold of the log. progress, when set,
-// is called with the phase ("log" or "tickets"), the count done and the total
-// expected. It returns an error only when the database cannot be read.
+// is called with the phase ("log": events checked of the head; "tickets":
+// streams folded of all streams), the count done and the total expected. It returns an error only when the database cannot be read.
 func Audit(ctx context.Context, log AuditLog, progress func(phase string, done, total int64)) (AuditReport, error) {
 	start := time.Now()
 	head := log.Head()
-	report := func(phase string) func(int64) {
+	report := func(phase string, total int64) func(int64) {
 		if progress == nil {
 			return nil
 		}
-		return func(done int64) { progress(phase, done, head) }
+		return func(done int64) { progress(phase, done, total) }
 	}
-	logRep, err := log.VerifyLog(ctx, report("log"))
+	logRep, err := log.VerifyLog(ctx, report("log", head))
 	if err != nil {
 		return AuditReport{}, err
 	}
-	ticketsRep, err := VerifyTickets(ctx, log.ReadDB(), report("tickets"))
+	ticketsRep, err := VerifyTickets(ctx, log.ReadDB(), report("tickets", logRep.Streams))
 	if err != nil {
 		return AuditReport{}, err
 	}

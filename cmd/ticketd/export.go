@@ -66,7 +66,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	defer store.Close()
-	bar := newProgress(stderr, "export", min(store.Head(), until)-after)
+	bar := newProgress(stderr, "export", "events", min(store.Head(), until)-after)
 	if !bar.terminal {
 		bar = nil
 	}

@@ -51,7 +51,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("%s already holds %d events; import needs an empty database", dbPath, head)
 	}
 	start := time.Now()
-	n, err := importLines(ctx, store, bufio.NewReaderSize(stdin, 1<<20), newProgress(stderr, "import", 0))
+	n, err := importLines(ctx, store, bufio.NewReaderSize(stdin, 1<<20), newProgress(stderr, "import", "events", 0))
 	if err != nil {
 		return err
 	}

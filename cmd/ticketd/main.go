@@ -28,6 +28,7 @@ Usage:
   ticketd verify [flags]     check the hash chain, positions, versions and read table (exit 1 on a fault)
   ticketd export [flags]     write the event log to stdout as JSON lines or CSV
   ticketd import [flags]     load an exported log into an empty database
+  ticketd seed [flags]       fill a database with N tickets through the append path (benchmarks)
   ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
   ticketd help [command]     show help for a command
 
@@ -42,6 +43,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdin io.R
 	"verify":      runVerify,
 	"export":      runExport,
 	"import":      runImport,
+	"seed":        runSeed,
 }
 
 func main() {

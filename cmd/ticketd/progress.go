@@ -11,6 +11,7 @@ import (
 type progress struct {
 	w        io.Writer
 	label    string
+	unit     string
 	total    int64
 	terminal bool
 	start    time.Time
@@ -18,9 +19,10 @@ type progress struct {
 	shown    bool
 }
 
-func newProgress(w io.Writer, label string, total int64) *progress {
+// newProgress reports progress of label over total units (0: total unknown).
+func newProgress(w io.Writer, label, unit string, total int64) *progress {
 	now := time.Now()
-	return &progress{w: w, label: label, total: total, terminal: isTerminal(w), start: now, last: now}
+	return &progress{w: w, label: label, unit: unit, total: total, terminal: isTerminal(w), start: now, last: now}
 }
 
 // update reports that n of the total are done. It is cheap to call often.
@@ -36,7 +38,10 @@ func (p *progress) update(n int64) {
 	p.last = now
 	p.shown = true
 	rate := float64(n) / max(now.Sub(p.start).Seconds(), 1e-9)
-	line := fmt.Sprintf("%s: %d/%d events (%.0f%%, %.0f events/s)", p.label, n, p.total, 100*float64(n)/float64(max(p.total, 1)), rate)
+	line := fmt.Sprintf("%s: %d %s (%.0f %s/s)", p.label, n, p.unit, rate, p.unit)
+	if p.total > 0 {
+		line = fmt.Sprintf("%s: %d/%d %s (%.0f%%, %.0f %s/s)", p.label, n, p.total, p.unit, 100*float64(n)/float64(p.total), rate, p.unit)
+	}
 	if p.terminal {
 		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
 	} else {

@@ -51,6 +51,8 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"detail":"Invalid: theater_name, price_krw, quantity."`,
 		`"type":"TicketRefunded"`,
 		`"next_after":2}`,
+		`"version":2,"type":"TicketRefunded"`,
+		`"status":"issued","memo":null,"issued_at"`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)

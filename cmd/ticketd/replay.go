@@ -30,7 +30,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	defer store.Close()
 	head := store.Head()
-	progress := newProgress(stderr, "replay", head)
+	progress := newProgress(stderr, "replay", "events", head)
 	start := time.Now()
 	_, n, err := projections.RebuildTickets(ctx, store, logger, progress.update)
 	progress.done()

@@ -100,9 +100,12 @@ type service struct {
 	tickets *projections.Tickets
 	pubsub  *gochannel.GoChannel
 	router  *message.Router
-	relay   *eventstore.Relay
-	http    *http.Server
-	ln      net.Listener
+	// projector is the tickets projection's handler in router. Stopping it
+	// leaves the projection where it is while the relay goes on.
+	projector *message.Handler
+	relay     *eventstore.Relay
+	http      *http.Server
+	ln        net.Listener
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -137,7 +140,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.shutdownTimeout}, wmLogger); err != nil {
 		return nil, err
 	}
-	s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
+	s.projector = s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
 		return nil, err
 	}

@@ -35,7 +35,8 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			for _, bar := range bars {
 				bar.done()
 			}
-			bars[phase] = newProgress(stderr, "verify "+phase, total)
+			unit := map[string]string{"log": "events", "tickets": "streams"}[phase]
+			bars[phase] = newProgress(stderr, "verify "+phase, unit, total)
 		}
 		bars[phase].update(done)
 	})
@@ -77,7 +78,11 @@ func printAudit(w io.Writer, dbPath string, rep projections.AuditReport) {
 	}
 	fmt.Fprintf(w, "FAILED: %d problem(s)%s\n", rep.Count, where)
 	for _, p := range rep.List {
-		fmt.Fprintf(w, "  %s: %s\n", p.Kind, p.Detail)
+		at := ""
+		if p.Position > 0 {
+			at = fmt.Sprintf(" at position %d", p.Position)
+		}
+		fmt.Fprintf(w, "  %s%s: %s\n", p.Kind, at, p.Detail)
 	}
 	if hidden := rep.Count - len(rep.List); hidden > 0 {
 		fmt.Fprintf(w, "  ... and %d more\n", hidden)

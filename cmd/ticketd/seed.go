@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// Sample values seeded tickets draw from, so filters match realistic shares.
+var (
+	seedTheaters = []string{"CGV 강남", "CGV 용산아이파크몰", "메가박스 코엑스", "롯데시네마 월드타워", "CGV 홍대", "메가박스 신촌", "롯데시네마 건대입구", "CGV 여의도"}
+	seedMovies   = []string{"영화 제목", "서울의 봄", "파묘", "범죄도시 4", "베테랑 2", "하얼빈", "듄: 파트 2", "인사이드 아웃 2", "웡카", "괴물"}
+)
+
+func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var dbPath string
+	var tickets, batch, workers, users int64
+	var refundEvery int64
+	var logs logConfig
+	cmd := newCommand("seed", "ticketd seed [--db PATH] [--tickets N]",
+		"Fills a database with N tickets through the real append path, in large atomic batches\n"+
+			"committed by concurrent appenders (group commit), refunds every k-th ticket, then\n"+
+			"brings the tickets read table up to date. For benchmarks and scale tests; run it with\n"+
+			"the service stopped.", stderr)
+	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file (created if missing)")
+	cmd.Int64(&tickets, "tickets", "TICKETD_SEED_TICKETS", 100_000, "how many tickets to issue")
+	cmd.Int64(&refundEvery, "refund-every", "TICKETD_SEED_REFUND_EVERY", 10, "refund every k-th ticket (0: none)")
+	cmd.Int64(&users, "users", "TICKETD_SEED_USERS", 10_000, "how many distinct user ids to spread tickets over")
+	cmd.Int64(&batch, "batch", "TICKETD_SEED_BATCH", 1000, "tickets per append")
+	cmd.Int64(&workers, "workers", "TICKETD_SEED_WORKERS", 4, "concurrent appenders")
+	logs.register(cmd)
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	if tickets < 0 || batch < 1 || workers < 1 || users < 1 || refundEvery < 0 {
+		return fmt.Errorf("%w: --tickets, --refund-every must be at least 0 and --batch, --workers, --users at least 1", errUsage)
+	}
+	logger, err := logs.newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	start := time.Now()
+	bar := newProgress(stderr, "seed", "tickets", tickets)
+	var issued atomic.Int64
+	err = parallelBatches(ctx, tickets, batch, workers, func(first, n int64) error {
+		if err := seedBatch(ctx, store, first, n, users, refundEvery); err != nil {
+			return err
+		}
+		bar.update(issued.Add(n))
+		return nil
+	})
+	bar.done()
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	appended := time.Since(start)
+	tbl, err := projections.OpenTickets(ctx, store, logger)
+	if err != nil {
+		return err
+	}
+	projBar := newProgress(stderr, "project", "events", store.Head()-tbl.Position())
+	projected, err := tbl.CatchUp(ctx, projBar.update)
+	projBar.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %d tickets (%d events) in %s (%.0f events/s appended); projected %d events; total %s\n",
+		tickets, store.Head(), appended.Round(time.Millisecond), float64(store.Head())/max(appended.Seconds(), 1e-9),
+		projected, time.Since(start).Round(time.Millisecond))
+	return store.Close()
+}
+
+// parallelBatches calls fn for consecutive batches [first, first+n) covering
+// [0, total), from workers goroutines, and returns the first error.
+func parallelBatches(ctx context.Context, total, batch, workers int64, fn func(first, n int64) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := int64(0); w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				first := next.Add(batch) - batch
+				if first >= total {
+					return
+				}
+				if err := fn(first, min(batch, total-first)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// seedBatch issues tickets first..first+n-1 in one append and refunds every
+// refundEvery-th of them in a second.
+func seedBatch(ctx context.Context, store *eventstore.Store, first, n, users, refundEvery int64) error {
+	rng := rand.New(rand.NewPCG(uint64(first), 0x7ed))
+	md := eventstore.Metadata{RequestID: fmt.Sprint("seed-", first), CorrelationID: "seed"}
+	issue := eventstore.AppendRequest{Metadata: md, Streams: make([]eventstore.StreamAppend, n)}
+	var refund eventstore.AppendRequest
+	refund.Metadata = md
+	for i := range issue.Streams {
+		id := uuid.Must(uuid.NewV7()).String()
+		var memo *string
+		if rng.IntN(4) == 0 {
+			m := "VIP석"
+			memo = &m
+		}
+		issue.Streams[i] = eventstore.StreamAppend{StreamID: id, Events: []domain.Event{domain.TicketIssued{
+			TheaterName: seedTheaters[rng.IntN(len(seedTheaters))],
+			UserID:      fmt.Sprint("user", rng.Int64N(users)),
+			MovieTitle:  seedMovies[rng.IntN(len(seedMovies))],
+			PriceKRW:    int64(8+rng.IntN(13)) * 1000,
+			Memo:        memo,
+		}}}
+		if refundEvery > 0 && (first+int64(i))%refundEvery == refundEvery-1 {
+			reason := "고객 요청"
+			refund.Streams = append(refund.Streams, eventstore.StreamAppend{StreamID: id, ExpectedVersion: 1,
+				Events: []domain.Event{domain.TicketRefunded{Reason: &reason}}})
+		}
+	}
+	if _, err := store.Append(ctx, issue); err != nil {
+		return err
+	}
+	if len(refund.Streams) == 0 {
+		return nil
+	}
+	_, err := store.Append(ctx, refund)
+	return err
+}

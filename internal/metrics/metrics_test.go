@@ -1,0 +1,120 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+func newMetrics() *Metrics { return New(slog.New(slog.NewTextHandler(io.Discard, nil))) }
+
+func TestObserveCommitCountsEventsBatchesAndFailures(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	m.ObserveCommit(eventstore.CommitInfo{Appends: 3, Failed: 1, Events: map[string]int{"TicketIssued": 2}, Took: time.Millisecond})
+	m.ObserveCommit(eventstore.CommitInfo{Appends: 2, Events: map[string]int{}, Took: time.Millisecond, Err: errors.New("disk full")})
+
+	for name, tt := range map[string]struct{ got, want float64 }{
+		"events appended":  {testutil.ToFloat64(m.eventsAppended.WithLabelValues("TicketIssued")), 2},
+		"appends rejected": {testutil.ToFloat64(m.appendsRejected), 1},
+		"commit errors":    {testutil.ToFloat64(m.commitErrors), 1},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", name, tt.got, tt.want)
+		}
+	}
+	want := `
+# HELP ticketd_group_commit_batch_size Appends carried by one group commit (one transaction, one fsync).
+# TYPE ticketd_group_commit_batch_size histogram
+ticketd_group_commit_batch_size_bucket{le="1"} 0
+ticketd_group_commit_batch_size_bucket{le="2"} 1
+ticketd_group_commit_batch_size_bucket{le="4"} 2
+ticketd_group_commit_batch_size_bucket{le="8"} 2
+ticketd_group_commit_batch_size_bucket{le="16"} 2
+ticketd_group_commit_batch_size_bucket{le="32"} 2
+ticketd_group_commit_batch_size_bucket{le="64"} 2
+ticketd_group_commit_batch_size_bucket{le="128"} 2
+ticketd_group_commit_batch_size_bucket{le="256"} 2
+ticketd_group_commit_batch_size_bucket{le="+Inf"} 2
+ticketd_group_commit_batch_size_sum 5
+ticketd_group_commit_batch_size_count 2
+`
+	if err := testutil.CollectAndCompare(m.commitBatch, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSSEStreamsGaugeFollowsOpenAndClose(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	m.SSEStreamOpened()
+	m.SSEStreamOpened()
+	m.SSEStreamClosed()
+	if got := testutil.ToFloat64(m.sseStreams); got != 1 {
+		t.Fatalf("ticketd_sse_streams_open = %v, want 1", got)
+	}
+}
+
+// position is a consumer standing still at a position.
+type position int64
+
+func (p position) Position() int64 { return int64(p) }
+
+func TestLagIsMeasuredAgainstTheLogOnEveryScrape(t *testing.T) {
+	t.Parallel()
+	store, err := eventstore.Open(filepath.Join(t.TempDir(), "app.db"), eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	issued := domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}
+	if _, err := store.Append(context.Background(), eventstore.AppendRequest{Streams: []eventstore.StreamAppend{
+		{StreamID: "a", Events: []domain.Event{issued}}, {StreamID: "b", Events: []domain.Event{issued}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // so the unprocessed events are measurably old
+
+	m := newMetrics()
+	if err := m.WatchLag(store, map[string]Consumer{"behind": position(0), "caught-up": position(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WatchLag(store, map[string]Consumer{"again": position(0)}); err == nil {
+		t.Error("a second WatchLag was accepted")
+	}
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := map[string]float64{}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "ticketd_consumer_lag_") {
+			for _, s := range f.GetMetric() {
+				lag[f.GetName()+"/"+s.GetLabel()[0].GetValue()] = s.GetGauge().GetValue()
+			}
+		}
+	}
+	if lag["ticketd_consumer_lag_events/behind"] != 2 || lag["ticketd_consumer_lag_events/caught-up"] != 0 || lag["ticketd_consumer_lag_seconds/caught-up"] != 0 {
+		t.Errorf("lag = %v", lag)
+	}
+	if s := lag["ticketd_consumer_lag_seconds/behind"]; s < 0.005 || s > 60 {
+		t.Errorf("lag of the consumer behind = %vs, want the age of the first event", s)
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `ticketd_consumer_lag_events{consumer="behind"} 2`) {
+		t.Errorf("the handler does not serve the lag:\n%s", rec.Body.String())
+	}
+}
