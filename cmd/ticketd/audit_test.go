@@ -378,3 +378,20 @@ func TestExportOptionsAndCSV(t *testing.T) {
 		t.Errorf("import of garbage: exit %d %s", code, errOut)
 	}
 }
+
+func TestSeedFillsAVerifiableDatabase(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "seeded.db")
+	code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "2500", "--refund-every", "5", "--batch", "300", "--workers", "3")
+	if code != 0 || !strings.Contains(out, "seeded 2500 tickets (3000 events)") {
+		t.Fatalf("seed exit %d: %s%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "", "verify", "--db", db, "--json")
+	var rep projections.AuditReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Tickets != 2500 || rep.Events != 3000 {
+		t.Fatalf("verify of a seeded database: exit %d %+v", code, rep)
+	}
+	if code, _, _ := runCLI(t, "", "seed", "--db", db, "--batch", "0"); code != 2 {
+		t.Fatalf("seed --batch 0: exit %d, want 2", code)
+	}
+}
