@@ -32,7 +32,11 @@ type RelayConfig struct {
 	BatchSize int
 	// MaxBackoff caps the wait between retries after a failed publish. Default 5s.
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// CheckpointInterval is how often the published position is stored (and
+	// once more when Run returns); a restart republishes at most what was
+	// published since. Default 1s.
+	CheckpointInterval time.Duration
+	Logger             *slog.Logger
 }
 
 // Validate reports a missing name or topic.
@@ -49,6 +53,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 5 * time.Second
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -77,51 +84,70 @@ func NewRelay(store *Store, publisher message.Publisher, cfg RelayConfig) (*Rela
 // Position returns the position of the last event the relay published.
 func (r *Relay) Position() int64 { return r.published.Value() }
 
-// Run publishes until ctx ends, then returns nil. Failed publishes are
-// retried with exponential backoff from the last published position, so
-// nothing is skipped; it returns an error only when its checkpoint cannot
-// be read at start.
+// Run publishes until ctx ends, then stores its checkpoint and returns nil.
+// Failed publishes are retried with exponential backoff from the last
+// published position, so nothing is skipped; it returns an error only when
+// its checkpoint cannot be read at start or stored at the end.
 func (r *Relay) Run(ctx context.Context) error {
 	pos, err := r.store.Checkpoint(ctx, r.cfg.Name)
 	if err != nil {
 		return err
 	}
 	r.published.Advance(pos)
+	saved, savedAt := pos, time.Now()
 	backoff := time.Duration(0)
 	for {
+		if pos > saved && time.Since(savedAt) >= r.cfg.CheckpointInterval {
+			if err := r.store.SaveCheckpoint(ctx, r.cfg.Name, pos); err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Warn("relay checkpoint not saved", "relay", r.cfg.Name, "position", pos, "error", err)
+			} else {
+				saved = pos
+			}
+			savedAt = time.Now()
+		}
 		head, changed := r.store.HeadChanged()
 		if head <= pos {
 			select {
 			case <-changed:
 				continue
+			case <-time.After(r.cfg.CheckpointInterval):
+				continue
 			case <-ctx.Done():
-				return nil
+				return r.saveFinal(pos, saved)
 			}
 		}
 		next, err := r.publishBatch(ctx, pos)
+		pos = next
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return r.saveFinal(pos, saved)
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), r.cfg.MaxBackoff)
 			r.cfg.Logger.Warn("relay publish failed; retrying", "relay", r.cfg.Name, "after_position", pos, "backoff", backoff, "error", err)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
-				return nil
+				return r.saveFinal(pos, saved)
 			}
 			continue
 		}
 		if backoff > 0 {
-			r.cfg.Logger.Info("relay recovered", "relay", r.cfg.Name, "position", next)
+			r.cfg.Logger.Info("relay recovered", "relay", r.cfg.Name, "position", pos)
 			backoff = 0
 		}
-		pos = next
 	}
 }
 
-// publishBatch publishes the events after pos, saves the checkpoint and
-// returns the new position.
+// saveFinal stores pos when it moved past the last saved checkpoint.
+func (r *Relay) saveFinal(pos, saved int64) error {
+	if pos <= saved {
+		return nil
+	}
+	return r.store.SaveCheckpoint(context.Background(), r.cfg.Name, pos)
+}
+
+// publishBatch publishes the events after pos in order and returns the
+// position of the last one published, also when a publish fails.
 func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
 	records, err := r.store.ReadAll(ctx, pos, r.cfg.BatchSize)
 	if err != nil {
@@ -137,9 +163,6 @@ func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
 		}
 		pos = rec.Position
 		r.published.Advance(pos)
-	}
-	if err := r.store.SaveCheckpoint(ctx, r.cfg.Name, pos); err != nil {
-		return pos, err
 	}
 	return pos, nil
 }

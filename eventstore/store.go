@@ -106,8 +106,8 @@ CREATE TABLE IF NOT EXISTS events (
 	hash        TEXT,
 	UNIQUE (stream_id, version)
 );
-CREATE INDEX IF NOT EXISTS events_type_position ON events (type, position);
-CREATE INDEX IF NOT EXISTS events_occurred_at ON events (occurred_at);
+DROP INDEX IF EXISTS events_type_position;
+DROP INDEX IF EXISTS events_occurred_at;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
 	key         TEXT    PRIMARY KEY,
 	endpoint    TEXT    NOT NULL,

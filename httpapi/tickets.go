@@ -72,8 +72,20 @@ func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj js
 }
 
 func (s *Server) issue(c *gin.Context) {
-	var cmd domain.IssueTickets
-	key, ok := s.parseCommand(c, domain.IssueFields, func(obj jsonObject, v *domain.Violations) {
+	cmd, key, ok := s.parseIssue(c)
+	if !ok {
+		return
+	}
+	res, err := s.runCommand(c, endpointIssue, key, fingerprint(endpointIssue, cmd), func(context.Context) (command, error) {
+		return s.decideIssue(cmd)
+	})
+	s.respond(c, res, err)
+}
+
+// parseIssue decodes and validates an issue request; ok is false when a
+// problem was answered.
+func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string, ok bool) {
+	key, ok = s.parseCommand(c, domain.IssueFields, func(obj jsonObject, v *domain.Violations) {
 		cmd = domain.IssueTickets{
 			TheaterName: obj.text(v, "theater_name"),
 			UserID:      obj.text(v, "user_id"),
@@ -84,13 +96,7 @@ func (s *Server) issue(c *gin.Context) {
 		cmd.Memo, _ = obj.optionalText(v, "memo")
 		v.Merge(cmd.Validate())
 	})
-	if !ok {
-		return
-	}
-	res, err := s.runCommand(c, endpointIssue, key, fingerprint(endpointIssue, cmd), func(context.Context) (command, error) {
-		return s.decideIssue(cmd)
-	})
-	s.respond(c, res, err)
+	return cmd, key, ok
 }
 
 func (s *Server) refund(c *gin.Context) {

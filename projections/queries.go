@@ -40,36 +40,22 @@ func (t *Tickets) Get(ctx context.Context, id string) (domain.Ticket, error) {
 }
 
 // List returns the page of tickets matching f, oldest issue first, and the
-// total number of matches.
+// total number of matches. The page and the total come from one state of the
+// table: no apply happens in between.
 func (t *Tickets) List(ctx context.Context, f Filter) (Page, error) {
-	var where []string
-	var args []any
-	for _, c := range []struct{ column, value string }{
-		{"theater_name", f.TheaterName},
-		{"user_id", f.UserID},
-		{"movie_title", f.MovieTitle},
-		{"status", string(f.Status)},
-	} {
-		if c.value != "" {
-			where = append(where, c.column+" = ?")
-			args = append(args, c.value)
-		}
+	t.viewMu.RLock()
+	defer t.viewMu.RUnlock()
+	positions, total := t.index.page(f)
+	page := Page{Tickets: make([]domain.Ticket, 0, len(positions)), Total: total}
+	if len(positions) == 0 {
+		return page, nil
 	}
-	clause := ""
-	if len(where) > 0 {
-		clause = " WHERE " + strings.Join(where, " AND ")
+	args := make([]any, len(positions))
+	for i, p := range positions {
+		args[i] = p
 	}
-	tx, err := t.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return Page{}, err
-	}
-	defer tx.Rollback()
-	page := Page{Tickets: []domain.Ticket{}}
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets`+clause, args...).Scan(&page.Total); err != nil {
-		return Page{}, fmt.Errorf("count tickets: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets`+clause+` ORDER BY issue_position LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Offset)...)
+	placeholders := strings.TrimSuffix(strings.Repeat("?,", len(positions)), ",")
+	rows, err := t.db.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE issue_position IN (`+placeholders+`) ORDER BY issue_position`, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list tickets: %w", err)
 	}
@@ -83,6 +69,9 @@ func (t *Tickets) List(ctx context.Context, f Filter) (Page, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("list tickets: %w", err)
+	}
+	if len(page.Tickets) != len(positions) {
+		return Page{}, fmt.Errorf("list tickets: index names %d rows, table has %d of them", len(positions), len(page.Tickets))
 	}
 	return page, nil
 }

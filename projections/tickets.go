@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -39,10 +40,10 @@ CREATE TABLE IF NOT EXISTS tickets (
 	canceled_at    TEXT,
 	version        INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tickets_theater_name ON tickets (theater_name, issue_position);
-CREATE INDEX IF NOT EXISTS tickets_user_id ON tickets (user_id, issue_position);
-CREATE INDEX IF NOT EXISTS tickets_movie_title ON tickets (movie_title, issue_position);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status, issue_position);
+DROP INDEX IF EXISTS tickets_theater_name;
+DROP INDEX IF EXISTS tickets_user_id;
+DROP INDEX IF EXISTS tickets_movie_title;
+DROP INDEX IF EXISTS tickets_status;
 `
 
 // Log is what the tickets projector needs of the event log.
@@ -55,7 +56,8 @@ type Log interface {
 }
 
 // Tickets is the tickets read model: its projector (a Watermill handler) and
-// its queries. It is safe for concurrent use.
+// its queries. Rows live in the tickets table; filtering, counting and paging
+// use an in-memory index of it (see listIndex). It is safe for concurrent use.
 type Tickets struct {
 	log    Log
 	db     *sql.DB
@@ -63,10 +65,21 @@ type Tickets struct {
 
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
 	applied watermark.Watermark
+
+	// viewMu makes each apply (table commit and index update) atomic for
+	// list queries, which read the index and then the rows.
+	viewMu sync.RWMutex
+	index  *listIndex
 }
 
 // OpenTickets creates the read table when missing and loads its checkpoint.
 func OpenTickets(ctx context.Context, log Log, logger *slog.Logger) (*Tickets, error) {
+	return openTickets(ctx, log, logger, true)
+}
+
+// openTickets opens the read model; without queries it keeps no list index,
+// for rebuilds that only write the table.
+func openTickets(ctx context.Context, log Log, logger *slog.Logger, queries bool) (*Tickets, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -80,6 +93,11 @@ func OpenTickets(ctx context.Context, log Log, logger *slog.Logger) (*Tickets, e
 	pos, err := log.Checkpoint(ctx, TicketsCheckpoint)
 	if err != nil {
 		return nil, err
+	}
+	if queries {
+		if t.index, err = loadListIndex(ctx, t.db); err != nil {
+			return nil, err
+		}
 	}
 	t.applied.Advance(pos)
 	return t, nil
@@ -97,25 +115,15 @@ func (t *Tickets) WaitFor(ctx context.Context, pos int64) error {
 // CatchUp applies every event committed after the checkpoint, up to the log
 // head at the time of the call, and returns how many it applied.
 func (t *Tickets) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
-	var total int64
-	head := t.log.Head()
-	for t.Position() < head {
-		n, err := t.applyFromLog(ctx, head)
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if progress != nil {
-			progress(total)
-		}
-	}
-	return total, nil
+	before := t.Position()
+	err := t.catchUpTo(ctx, t.log.Head(), progress)
+	return t.Position() - before, err
 }
 
 // RebuildTickets empties the tickets table, resets its checkpoint and applies
-// the whole log again, returning the read model and how many events it
-// applied. Meant for a stopped service (`ticketd replay`).
-func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress func(applied int64)) (*Tickets, int64, error) {
+// the whole log again, returning how many events it applied. Meant for a
+// stopped service (`ticketd replay`, `ticketd import`).
+func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress func(applied int64)) (int64, error) {
 	err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, ticketsSchema+`DELETE FROM tickets;`); err != nil {
 			return err
@@ -123,40 +131,59 @@ func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress 
 		return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, 0)
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("clear tickets table: %w", err)
+		return 0, fmt.Errorf("clear tickets table: %w", err)
 	}
-	t, err := OpenTickets(ctx, log, logger)
+	t, err := openTickets(ctx, log, logger, false)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	n, err := t.CatchUp(ctx, progress)
-	return t, n, err
+	return t.CatchUp(ctx, progress)
 }
 
-// Handle is the projector's Watermill handler: it applies the event a Relay
-// message carries. Messages at or below the checkpoint are acknowledged and
-// ignored (redelivery is harmless); a message beyond the next position first
-// fills the gap from the log.
+// Handle is the projector's Watermill handler. A message at or below the
+// checkpoint is acknowledged and ignored (redelivery is harmless). The next
+// event is applied from the message's payload; when more events are already
+// committed (the projector is behind, or a gap opened), everything up to the
+// log head is applied from the log in large transactions instead, so the
+// messages that follow are no-ops.
 func (t *Tickets) Handle(msg *message.Message) error {
-	rec, err := eventstore.RecordFromMessage(msg)
+	pos, err := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
 	if err != nil {
-		t.logger.Error("tickets projector: dropping undecodable message", "message_uuid", msg.UUID, "error", err)
+		t.logger.Error("tickets projector: dropping message without a position", "message_uuid", msg.UUID, "error", err)
 		return nil
 	}
-	pos := t.Position()
-	switch {
-	case rec.Position <= pos:
+	applied := t.Position()
+	switch head := t.log.Head(); {
+	case pos <= applied:
 		return nil
-	case rec.Position == pos+1:
+	case pos == applied+1 && head <= pos:
+		rec, err := eventstore.RecordFromMessage(msg)
+		if err != nil {
+			t.logger.Error("tickets projector: dropping undecodable message", "message_uuid", msg.UUID, "error", err)
+			return nil
+		}
 		return t.apply(msg.Context(), []eventstore.Record{rec})
 	default:
-		for t.Position() < rec.Position {
-			if _, err := t.applyFromLog(msg.Context(), rec.Position); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.catchUpTo(msg.Context(), max(head, pos), nil)
 	}
+}
+
+// catchUpTo applies events from the log until the table reflects position
+// until, in transactions of up to catchUpBatch events, and returns how many
+// it applied. progress, when set, gets the running count.
+func (t *Tickets) catchUpTo(ctx context.Context, until int64, progress func(applied int64)) error {
+	var total int64
+	for t.Position() < until {
+		n, err := t.applyFromLog(ctx, until)
+		if err != nil {
+			return err
+		}
+		total += n
+		if progress != nil {
+			progress(total)
+		}
+	}
+	return nil
 }
 
 // applyFromLog applies one batch of events after the checkpoint, up to until.
@@ -179,12 +206,16 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	defer t.applyMu.Unlock()
 	pos := t.applied.Value()
 	next := pos
+	var issued, canceled []indexedTicket
+	t.viewMu.Lock()
+	defer t.viewMu.Unlock()
 	err := t.log.UpdateDerived(ctx, func(tx *sql.Tx) error {
 		w, err := newTicketWriter(ctx, tx)
 		if err != nil {
 			return err
 		}
 		defer w.close()
+		issued, canceled = issued[:0], canceled[:0]
 		for _, rec := range records {
 			if rec.Position <= next {
 				continue
@@ -192,8 +223,16 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 			if rec.Position != next+1 {
 				return fmt.Errorf("tickets projector: event %d does not follow %d", rec.Position, next)
 			}
-			if err := w.apply(ctx, rec); err != nil {
+			change, err := w.apply(ctx, rec)
+			if err != nil {
 				return fmt.Errorf("apply event %d: %w", rec.Position, err)
+			}
+			switch {
+			case change == nil:
+			case change.canceled:
+				canceled = append(canceled, *change)
+			default:
+				issued = append(issued, *change)
 			}
 			next = rec.Position
 		}
@@ -204,6 +243,14 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	})
 	if err != nil {
 		return err
+	}
+	if t.index != nil {
+		for _, tk := range issued {
+			t.index.add(tk)
+		}
+		for _, tk := range canceled {
+			t.index.cancel(tk)
+		}
 	}
 	t.applied.Advance(next)
 	return nil
@@ -221,7 +268,8 @@ func newTicketWriter(ctx context.Context, tx *sql.Tx) (*ticketWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	refund, err := tx.PrepareContext(ctx, `UPDATE tickets SET status = ?, canceled_at = ?, version = ? WHERE id = ?`)
+	refund, err := tx.PrepareContext(ctx, `UPDATE tickets SET status = ?, canceled_at = ?, version = ? WHERE id = ?
+		RETURNING issue_position, theater_name, user_id, movie_title`)
 	if err != nil {
 		insert.Close()
 		return nil, err
@@ -234,26 +282,27 @@ func (w *ticketWriter) close() {
 	w.refund.Close()
 }
 
-func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) error {
+// apply writes rec's change to the table and returns it for the list index:
+// the issued ticket, the canceled one, or nil for an event that changes no row.
+func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) (*indexedTicket, error) {
 	e, err := rec.Event()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch e := e.(type) {
 	case domain.TicketIssued:
 		t := domain.Evolve(domain.Ticket{}, rec.StreamID, e, rec.OccurredAt)
 		_, err = w.insert.ExecContext(ctx, rec.Position, t.ID, t.TheaterName, t.UserID, t.MovieTitle, t.PriceKRW,
 			string(t.Status), t.Memo, domain.FormatTime(t.IssuedAt), rec.Version)
-		return err
+		return &indexedTicket{position: rec.Position, theater: t.TheaterName, user: t.UserID, film: t.MovieTitle}, err
 	case domain.TicketRefunded:
-		res, err := w.refund.ExecContext(ctx, string(domain.StatusCanceled), domain.FormatTime(rec.OccurredAt), rec.Version, rec.StreamID)
-		if err != nil {
-			return err
+		change := indexedTicket{canceled: true}
+		err := w.refund.QueryRowContext(ctx, string(domain.StatusCanceled), domain.FormatTime(rec.OccurredAt), rec.Version, rec.StreamID).
+			Scan(&change.position, &change.theater, &change.user, &change.film)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("refund of %s: ticket not in the read table", rec.StreamID)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errors.Join(err, fmt.Errorf("refund of %s: ticket not in the read table", rec.StreamID))
-		}
-		return nil
+		return &change, err
 	}
-	return nil
+	return nil, nil
 }

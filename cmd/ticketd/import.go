@@ -55,7 +55,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	_, applied, err := projections.RebuildTickets(ctx, store, logger, nil)
+	applied, err := projections.RebuildTickets(ctx, store, logger, nil)
 	if err != nil {
 		return fmt.Errorf("build tickets read table: %w", err)
 	}

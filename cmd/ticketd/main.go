@@ -29,6 +29,7 @@ Usage:
   ticketd export [flags]     write the event log to stdout as JSON lines or CSV
   ticketd import [flags]     load an exported log into an empty database
   ticketd seed [flags]       fill a database with N tickets through the append path (benchmarks)
+  ticketd bench [flags]      measure the service against a bare-Gin baseline in one run
   ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
   ticketd help [command]     show help for a command
 
@@ -44,6 +45,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdin io.R
 	"export":      runExport,
 	"import":      runImport,
 	"seed":        runSeed,
+	"bench":       runBench,
 }
 
 func main() {

@@ -32,7 +32,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	head := store.Head()
 	progress := newProgress(stderr, "replay", "events", head)
 	start := time.Now()
-	_, n, err := projections.RebuildTickets(ctx, store, logger, progress.update)
+	n, err := projections.RebuildTickets(ctx, store, logger, progress.update)
 	progress.done()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

@@ -56,14 +56,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	defer store.Close()
 	start := time.Now()
 	bar := newProgress(stderr, "seed", "tickets", tickets)
-	var issued atomic.Int64
-	err = parallelBatches(ctx, tickets, batch, workers, func(first, n int64) error {
-		if err := seedBatch(ctx, store, first, n, users, refundEvery); err != nil {
-			return err
-		}
-		bar.update(issued.Add(n))
-		return nil
-	})
+	err = seedStore(ctx, store, seedPlan{tickets: tickets, batch: batch, workers: workers, users: users, refundEvery: refundEvery}, bar.update)
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -83,6 +76,29 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		tickets, store.Head(), appended.Round(time.Millisecond), float64(store.Head())/max(appended.Seconds(), 1e-9),
 		projected, time.Since(start).Round(time.Millisecond))
 	return store.Close()
+}
+
+// seedPlan says what seedStore appends.
+type seedPlan struct {
+	tickets, batch, workers, users, refundEvery int64
+}
+
+// defaultSeedPlan spreads tickets over 10,000 users and refunds every 10th.
+func defaultSeedPlan(tickets int64) seedPlan {
+	return seedPlan{tickets: tickets, batch: 1000, workers: 4, users: 10_000, refundEvery: 10}
+}
+
+// seedStore appends the plan's tickets through store's append path and
+// reports the running count of tickets issued.
+func seedStore(ctx context.Context, store *eventstore.Store, p seedPlan, progress func(issued int64)) error {
+	var issued atomic.Int64
+	return parallelBatches(ctx, p.tickets, p.batch, p.workers, func(first, n int64) error {
+		if err := seedBatch(ctx, store, first, n, p.users, p.refundEvery); err != nil {
+			return err
+		}
+		progress(issued.Add(n))
+		return nil
+	})
 }
 
 // parallelBatches calls fn for consecutive batches [first, first+n) covering

@@ -1,0 +1,595 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/loadgen"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// benchConfig is what `ticketd bench` is configured with.
+type benchConfig struct {
+	clients       int64
+	duration      time.Duration
+	seedTickets   int64
+	scaleTickets  int64
+	scaleDuration time.Duration
+	asJSON        bool
+	keep          bool
+	serveBaseline string
+}
+
+func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var cfg benchConfig
+	cmd := newCommand("bench", "ticketd bench [flags]",
+		"Measures the service end to end in one run: starts a fresh ticketd on a temporary\n"+
+			"database and, the same way and in the same run, a bare Gin baseline that only decodes\n"+
+			"and validates; drives each with N keep-alive clients for a set time (issue q1/q2,\n"+
+			"refund, GET by id, GET list; baseline POST and GET) and prints every figure next to\n"+
+			"its baseline as a ratio. Also reports projection lag, group-commit batch sizes,\n"+
+			"replay speed and the service's peak RSS; with --scale-tickets, list-query latency on\n"+
+			"a database of that many tickets.", stderr)
+	cmd.Int64(&cfg.clients, "clients", "TICKETD_BENCH_CLIENTS", 64, "concurrent keep-alive clients")
+	cmd.Duration(&cfg.duration, "duration", "TICKETD_BENCH_DURATION", 10*time.Second, "how long each scenario runs")
+	cmd.Int64(&cfg.seedTickets, "seed-tickets", "TICKETD_BENCH_SEED_TICKETS", 100_000, "tickets seeded before the run (refund and GET targets)")
+	cmd.Int64(&cfg.scaleTickets, "scale-tickets", "TICKETD_BENCH_SCALE_TICKETS", 0, "also measure list queries on a database of this many tickets (0: skip)")
+	cmd.Duration(&cfg.scaleDuration, "scale-duration", "TICKETD_BENCH_SCALE_DURATION", 5*time.Second, "how long each list query of the scale test runs")
+	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
+	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
+	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	if cfg.serveBaseline != "" {
+		return serveBaseline(ctx, cfg.serveBaseline)
+	}
+	if cfg.clients < 1 || cfg.duration <= 0 || cfg.seedTickets < 1 || cfg.scaleTickets < 0 || cfg.scaleDuration <= 0 {
+		return fmt.Errorf("%w: --clients, --duration, --seed-tickets and --scale-duration must be positive", errUsage)
+	}
+	b, err := newBench(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.cleanup()
+	report, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	report.print(stdout)
+	return nil
+}
+
+// serveBaseline serves httpapi.NewBaseline on addr until ctx ends.
+func serveBaseline(ctx context.Context, addr string) error {
+	srv := &http.Server{Addr: addr, Handler: httpapi.NewBaseline(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// benchReport is everything one bench run measured.
+type benchReport struct {
+	Machine     string            `json:"machine"`
+	Clients     int64             `json:"clients"`
+	Duration    string            `json:"duration"`
+	Scenarios   []scenarioResult  `json:"scenarios"`
+	Projection  lagReport         `json:"projection_lag"`
+	BatchSizes  map[string]uint64 `json:"group_commit_batch_sizes"`
+	ReplayRate  float64           `json:"replay_events_per_second"`
+	ReplayCount int64             `json:"replay_events"`
+	PeakRSSMB   float64           `json:"peak_rss_mb"`
+	Scale       *scaleReport      `json:"scale,omitempty"`
+}
+
+type scenarioResult struct {
+	Name     string         `json:"name"`
+	Baseline string         `json:"baseline,omitempty"`
+	Result   loadgen.Result `json:"result"`
+	Ratio    float64        `json:"ratio_to_baseline,omitempty"`
+}
+
+type lagReport struct {
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+}
+
+type scaleReport struct {
+	Tickets   int64            `json:"tickets"`
+	Queries   []scenarioResult `json:"queries"`
+	PeakRSSMB float64          `json:"peak_rss_mb"`
+}
+
+// bench holds one run's temporary files and child processes.
+type bench struct {
+	cfg    benchConfig
+	stderr io.Writer
+	dir    string
+	client *http.Client
+	procs  []*exec.Cmd
+}
+
+func newBench(cfg benchConfig, stderr io.Writer) (*bench, error) {
+	dir, err := os.MkdirTemp("", "ticketd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	return &bench{cfg: cfg, stderr: stderr, dir: dir, client: loadgen.NewClient(int(cfg.clients))}, nil
+}
+
+func (b *bench) cleanup() {
+	for _, p := range b.procs {
+		p.Process.Kill()
+		p.Wait()
+	}
+	if b.cfg.keep {
+		fmt.Fprintf(b.stderr, "bench: kept %s\n", b.dir)
+		return
+	}
+	os.RemoveAll(b.dir)
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "bench: "+format+"\n", args...)
+}
+
+func (b *bench) run(ctx context.Context) (*benchReport, error) {
+	rep := &benchReport{Machine: machineSummary(), Clients: b.cfg.clients, Duration: b.cfg.duration.String()}
+	db := filepath.Join(b.dir, "bench.db")
+	ids, err := b.seed(ctx, db, b.cfg.seedTickets)
+	if err != nil {
+		return nil, err
+	}
+	baseline, err := b.start(ctx, "bench", "--serve-baseline")
+	if err != nil {
+		return nil, err
+	}
+	svc, err := b.start(ctx, "serve", "--db", db, "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomID := func() string { return ids[rng.IntN(len(ids))] }
+	var nextRefund atomic.Int64
+	scenarios := []struct {
+		name, baseline string
+		base           string
+		req            func(i int64) (*http.Request, error)
+	}{
+		{"baseline POST /tickets/issue", "", baseline.url, postIssue(baseline.url, 1)},
+		{"issue quantity 1", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 1)},
+		{"issue quantity 2", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 2)},
+		{"refund 1 ticket", "baseline POST /tickets/issue", svc.url, func(int64) (*http.Request, error) {
+			id := ids[(nextRefund.Add(1)-1)%int64(len(ids))]
+			return jsonRequest(svc.url+"/tickets/refund", fmt.Sprintf(`{"ticket_ids":[%q],"reason":"bench"}`, id))
+		}},
+		{"baseline GET /tickets/{id}", "", baseline.url, func(int64) (*http.Request, error) {
+			return http.NewRequest("GET", baseline.url+"/tickets/"+randomID(), nil)
+		}},
+		{"GET /tickets/{id}", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+			return http.NewRequest("GET", svc.url+"/tickets/"+randomID(), nil)
+		}},
+		{"GET /tickets?theater_name=…&limit=20", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+			return http.NewRequest("GET", svc.url+"/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&limit=20", nil)
+		}},
+	}
+	before, err := scrape(b.client, svc.url)
+	if err != nil {
+		return nil, err
+	}
+	results := map[string]loadgen.Result{}
+	for i, sc := range scenarios {
+		r := loadgen.Run(ctx, b.client, loadgen.Config{
+			Clients: int(b.cfg.clients), Duration: b.cfg.duration,
+			Progress: func(done int64, elapsed time.Duration) {
+				b.logf("[%d/%d] %s: %s, %.0f req/s", i+1, len(scenarios), sc.name, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
+			},
+		}, sc.req)
+		results[sc.name] = r
+		res := scenarioResult{Name: sc.name, Baseline: sc.baseline, Result: r}
+		if base, ok := results[sc.baseline]; ok && base.RPS > 0 {
+			res.Ratio = r.RPS / base.RPS
+		}
+		rep.Scenarios = append(rep.Scenarios, res)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	after, err := scrape(b.client, svc.url)
+	if err != nil {
+		return nil, err
+	}
+	rep.BatchSizes = histogramDelta(before, after, "ticketd_group_commit_batch_size")
+	lag := histogramDelta(before, after, "ticketd_projection_lag_seconds")
+	rep.Projection = lagReport{P50MS: 1000 * histogramQuantile(lag, 0.50), P99MS: 1000 * histogramQuantile(lag, 0.99)}
+	if rep.PeakRSSMB, err = b.stop(svc); err != nil {
+		return nil, err
+	}
+	if rep.ReplayCount, rep.ReplayRate, err = replayRate(ctx, db); err != nil {
+		return nil, err
+	}
+	if b.cfg.scaleTickets > 0 {
+		if rep.Scale, err = b.scale(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// seed fills db with n tickets through the append path and returns the ids
+// of those still issued, shuffled.
+func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) {
+	start := time.Now()
+	store, err := eventstore.Open(db, eventstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	bar := newProgress(b.stderr, "bench: seed", "tickets", n)
+	err = seedStore(ctx, store, defaultSeedPlan(n), bar.update)
+	bar.done()
+	if err != nil {
+		return nil, err
+	}
+	tickets, err := projections.OpenTickets(ctx, store, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		return nil, err
+	}
+	ids, err := issuedIDs(ctx, store.ReadDB())
+	if err != nil {
+		return nil, err
+	}
+	b.logf("seeded %d tickets in %s", n, time.Since(start).Round(time.Millisecond))
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	return ids, store.Close()
+}
+
+func issuedIDs(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id FROM tickets WHERE status = 'issued'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 && rows.Err() == nil {
+		return nil, errors.New("seeded database has no issued tickets")
+	}
+	return ids, rows.Err()
+}
+
+// child is a process bench started and the base URL it serves.
+type child struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// start runs this binary with args plus a free loopback address and waits
+// until it answers HTTP.
+func (b *bench) start(ctx context.Context, args ...string) (*child, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if args[len(args)-1] == "--serve-baseline" {
+		args = append(args, addr)
+	} else {
+		args = append(args, "--addr", addr)
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = b.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, cmd)
+	c := &child{cmd: cmd, url: "http://" + addr}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := b.client.Get(c.url + "/tickets/x"); err == nil {
+			resp.Body.Close()
+			return c, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("%v did not answer within a minute", args)
+}
+
+// stop ends a service with SIGTERM and returns its peak RSS in MB.
+func (b *bench) stop(c *child) (float64, error) {
+	rss, err := peakRSS(c.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		return 0, fmt.Errorf("service exit: %w", err)
+	}
+	return rss, nil
+}
+
+// peakRSS reads a process's high-water resident set size (VmHWM) in MB.
+func peakRSS(pid int) (float64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// replayRate rebuilds the tickets table of db and returns the events applied
+// and their rate.
+func replayRate(ctx context.Context, db string) (int64, float64, error) {
+	store, err := eventstore.Open(db, eventstore.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer store.Close()
+	start := time.Now()
+	n, err := projections.RebuildTickets(ctx, store, nil, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, float64(n) / time.Since(start).Seconds(), store.Close()
+}
+
+// scale seeds a large database and measures list queries on it.
+func (b *bench) scale(ctx context.Context) (*scaleReport, error) {
+	db := filepath.Join(b.dir, "scale.db")
+	if _, err := b.seed(ctx, db, b.cfg.scaleTickets); err != nil {
+		return nil, err
+	}
+	svc, err := b.start(ctx, "serve", "--db", db, "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	rep := &scaleReport{Tickets: b.cfg.scaleTickets}
+	deep := b.cfg.scaleTickets / 2
+	queries := []struct{ name, query string }{
+		{"theater_name", "theater_name=" + url.QueryEscape("CGV 강남")},
+		{"user_id", "user_id=user42"},
+		{"movie_title", "movie_title=" + url.QueryEscape("파묘")},
+		{"status=canceled", "status=canceled"},
+		{"status=issued", "status=issued"},
+		{"theater_name+status", "theater_name=" + url.QueryEscape("CGV 강남") + "&status=issued"},
+		{"no filter, offset " + strconv.FormatInt(deep, 10), "offset=" + strconv.FormatInt(deep, 10)},
+		{"status=issued, offset " + strconv.FormatInt(deep/2, 10), "status=issued&offset=" + strconv.FormatInt(deep/2, 10)},
+	}
+	for i, q := range queries {
+		target := svc.url + "/tickets?limit=100&" + q.query
+		r := loadgen.Run(ctx, b.client, loadgen.Config{
+			Clients: 8, Duration: b.cfg.scaleDuration,
+			Progress: func(done int64, elapsed time.Duration) {
+				b.logf("[scale %d/%d] %s: %.0f req/s", i+1, len(queries), q.name, float64(done)/elapsed.Seconds())
+			},
+		}, func(int64) (*http.Request, error) { return http.NewRequest("GET", target, nil) })
+		rep.Queries = append(rep.Queries, scenarioResult{Name: "GET /tickets?" + q.name, Result: r})
+	}
+	if rep.PeakRSSMB, err = b.stop(svc); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func postIssue(base string, quantity int) func(int64) (*http.Request, error) {
+	body := fmt.Sprintf(`{"theater_name":"CGV 강남","user_id":"bench","movie_title":"영화 제목","price_krw":15000,"quantity":%d,"memo":"VIP석"}`, quantity)
+	return func(int64) (*http.Request, error) { return jsonRequest(base+"/tickets/issue", body) }
+}
+
+func jsonRequest(target, body string) (*http.Request, error) {
+	req, err := http.NewRequest("POST", target, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// scrape reads the service's Prometheus metrics as a map from series
+// (name{labels}) to value.
+func scrape(client *http.Client, base string) (map[string]float64, error) {
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	series := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			series[line[:i]] = v
+		}
+	}
+	return series, sc.Err()
+}
+
+// histogramDelta returns the per-bucket counts (by upper bound) a histogram
+// gained between two scrapes; buckets are not cumulative in the result.
+func histogramDelta(before, after map[string]float64, name string) map[string]uint64 {
+	type bucket struct {
+		le    float64
+		label string
+		count float64
+	}
+	var buckets []bucket
+	prefix := name + `_bucket{le="`
+	for series, v := range after {
+		if !strings.HasPrefix(series, prefix) {
+			continue
+		}
+		label := strings.TrimSuffix(strings.TrimPrefix(series, prefix), `"}`)
+		le, err := strconv.ParseFloat(label, 64)
+		if err != nil {
+			continue
+		}
+		buckets = append(buckets, bucket{le: le, label: label, count: v - before[series]})
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
+	out := map[string]uint64{}
+	prev := 0.0
+	for _, bk := range buckets {
+		out["le "+bk.label] = uint64(bk.count - prev)
+		prev = bk.count
+	}
+	return out
+}
+
+// histogramQuantile estimates quantile q from non-cumulative buckets keyed
+// "le X", as the upper bound of the bucket holding it.
+func histogramQuantile(buckets map[string]uint64, q float64) float64 {
+	type bucket struct {
+		le    float64
+		count uint64
+	}
+	var bs []bucket
+	var total uint64
+	for k, c := range buckets {
+		le, err := strconv.ParseFloat(strings.TrimPrefix(k, "le "), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, c})
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	var seen uint64
+	for _, bk := range bs {
+		seen += bk.count
+		if float64(seen) >= q*float64(total) {
+			return bk.le
+		}
+	}
+	return bs[len(bs)-1].le
+}
+
+// machineSummary names the CPU and core count of this machine.
+func machineSummary() string {
+	model := "unknown CPU"
+	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range bytes.Split(info, []byte("\n")) {
+			if name, ok := bytes.CutPrefix(line, []byte("model name")); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(name)), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
+
+func (r *benchReport) print(w io.Writer) {
+	fmt.Fprintf(w, "ticketd bench: %d clients, %s per scenario, on %s\n\n", r.Clients, r.Duration, r.Machine)
+	printScenarios(w, r.Scenarios)
+	fmt.Fprintf(w, "\nprojection lag (commit to visible): p50 ≤ %.2f ms, p99 ≤ %.2f ms (histogram bucket bounds)\n", r.Projection.P50MS, r.Projection.P99MS)
+	fmt.Fprintf(w, "group-commit batch sizes (appends per commit): %s\n", formatBuckets(r.BatchSizes))
+	fmt.Fprintf(w, "replay: %d events at %.0f events/s\n", r.ReplayCount, r.ReplayRate)
+	fmt.Fprintf(w, "service peak RSS: %.1f MB\n", r.PeakRSSMB)
+	if r.Scale != nil {
+		fmt.Fprintf(w, "\nlist queries on %d tickets (8 clients, limit 100, with total):\n", r.Scale.Tickets)
+		printScenarios(w, r.Scale.Queries)
+		fmt.Fprintf(w, "service peak RSS with %d tickets: %.1f MB\n", r.Scale.Tickets, r.Scale.PeakRSSMB)
+	}
+}
+
+func printScenarios(w io.Writer, results []scenarioResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tvs baseline\t")
+	for _, s := range results {
+		ratio := ""
+		if s.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f×", s.Ratio)
+		}
+		r := s.Result
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t\n", s.Name, r.RPS, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors, ratio)
+	}
+	tw.Flush()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func formatBuckets(b map[string]uint64) string {
+	keys := make([]string, 0, len(b))
+	for k := range b {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.ParseFloat(strings.TrimPrefix(keys[i], "le "), 64)
+		c, _ := strconv.ParseFloat(strings.TrimPrefix(keys[j], "le "), 64)
+		return a < c
+	})
+	var parts []string
+	for _, k := range keys {
+		if b[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d", strings.Replace(k, "le ", "≤", 1), b[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// NewBaseline returns the reference the benchmark compares the API with: a
+// bare Gin engine (no middleware, no storage) whose POST /tickets/issue
+// decodes and validates the body exactly as the API does and answers the
+// same 201 body, and whose GET /tickets/{id} answers a ticket from memory.
+// It is not part of the service.
+func NewBaseline() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{}
+	s.cfg.setDefaults()
+	e := gin.New()
+	e.POST("/tickets/issue", func(c *gin.Context) {
+		cmd, _, ok := s.parseIssue(c)
+		if !ok {
+			return
+		}
+		decided, err := s.decideIssue(cmd)
+		if err != nil {
+			writeError(c, s.cfg.Logger, err)
+			return
+		}
+		c.JSON(decided.status, decided.response)
+	})
+	memo := "VIP석"
+	issuedAt := time.Now()
+	e.GET("/tickets/:ticket_id", func(c *gin.Context) {
+		c.JSON(http.StatusOK, newTicketJSON(domain.Ticket{
+			ID: c.Param("ticket_id"), TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목",
+			PriceKRW: 15000, Status: domain.StatusIssued, Memo: &memo, IssuedAt: issuedAt, Version: 1,
+		}))
+	})
+	return e
+}
