@@ -73,7 +73,7 @@ func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	for i := 0; i < 20; i++ {
-		ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m"}[i%2]))
+		ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
 		if i%3 == 0 {
 			c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
 		}

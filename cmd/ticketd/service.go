@@ -134,6 +134,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		return nil, fmt.Errorf("catch up tickets projection: %w", err)
 	}
 	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
+	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
 
 	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	s.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)

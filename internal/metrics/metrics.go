@@ -33,6 +33,7 @@ type Metrics struct {
 	idemReplays     *prometheus.CounterVec
 	idemConflicts   *prometheus.CounterVec
 	sseStreams      prometheus.Gauge
+	projectionLag   prometheus.Histogram
 }
 
 // New returns metrics registered in a registry of their own, with the Go
@@ -84,12 +85,17 @@ func New(logger *slog.Logger) *Metrics {
 			Name: "ticketd_sse_streams_open",
 			Help: "Server-Sent Events streams currently open.",
 		}),
+		projectionLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ticketd_projection_lag_seconds",
+			Help:    "Time from an event's commit timestamp (taken as its group commit starts) to its change being visible in the tickets read table, per event.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
-		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams,
+		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag,
 	)
 	return m
 }
@@ -124,6 +130,12 @@ func (m *Metrics) ObserveCommit(info eventstore.CommitInfo) {
 	for eventType, n := range info.Events {
 		m.eventsAppended.WithLabelValues(eventType).Add(float64(n))
 	}
+}
+
+// ProjectionApplied records that an event committed at occurredAt became
+// visible in the tickets read table now; it is the projector's applied hook.
+func (m *Metrics) ProjectionApplied(occurredAt time.Time) {
+	m.projectionLag.Observe(time.Since(occurredAt).Seconds())
 }
 
 // IdempotencyReplayed records a command answered from its stored response.
