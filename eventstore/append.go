@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/ticketd/ticketd/domain"
 )
@@ -186,6 +188,11 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		return end, nil
 	})
 	if err == nil {
+		for _, out := range outcomes {
+			if out.err == nil {
+				s.recent.add(out.result.Records)
+			}
+		}
 		s.lastCommit = now
 		s.advance(end)
 	}
@@ -253,14 +260,21 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (Ap
 			return AppendResult{}, &KeyTakenError{Existing: existing}
 		}
 	}
+	// A stream expected to exist at version n is checked here. A stream
+	// expected not to exist is not: its first event takes version 1, which
+	// UNIQUE(stream_id, version) refuses when the stream exists, and that
+	// refusal is the conflict (insertRecord).
 	versions := make([]int64, len(req.Streams))
 	for i, sa := range req.Streams {
+		if sa.ExpectedVersion == 0 {
+			continue
+		}
 		var current int64
 		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?`, sa.StreamID).Scan(&current); err != nil {
 			return AppendResult{}, err
 		}
 		if current != sa.ExpectedVersion {
-			return AppendResult{}, fmt.Errorf("stream %s is at version %d, expected %d: %w", sa.StreamID, current, sa.ExpectedVersion, ErrConcurrency)
+			return AppendResult{}, versionConflict(sa.StreamID, current, sa.ExpectedVersion)
 		}
 		versions[i] = current
 	}
@@ -305,9 +319,24 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (Ap
 	return AppendResult{Records: records, Position: end.position}, nil
 }
 
+// insertRecord writes r. A stream that already has r's version is a
+// conflict: the error wraps ErrConcurrency.
 func insertRecord(tx *sql.Tx, r Record) error {
 	_, err := tx.Exec(`INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Position, r.ID, r.StreamID, r.Version, r.Type, string(r.Data), string(r.Metadata), domain.FormatTime(r.OccurredAt), r.PrevHash, r.Hash)
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique && strings.Contains(se.Error(), "events.stream_id, events.version") {
+		return versionConflict(r.StreamID, -1, r.Version-1)
+	}
 	return err
+}
+
+// versionConflict reports that stream is not at the expected version;
+// current is -1 when only "not expected" is known.
+func versionConflict(stream string, current, expected int64) error {
+	if current < 0 {
+		return fmt.Errorf("stream %s is past version %d: %w", stream, expected, ErrConcurrency)
+	}
+	return fmt.Errorf("stream %s is at version %d, expected %d: %w", stream, current, expected, ErrConcurrency)
 }

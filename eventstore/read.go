@@ -31,8 +31,12 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 }
 
 // ReadAll returns up to limit events with position > after, in position
-// order, keeping only the given types when any are given.
+// order, keeping only the given types when any are given. Events near the
+// head come from memory; older ones from the database.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
+	if records, ok := s.recent.read(after, limit, types); ok {
+		return records, nil
+	}
 	if len(types) == 0 {
 		return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
 	}

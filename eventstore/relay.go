@@ -170,7 +170,7 @@ func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
 // NewMessage returns the Watermill message for rec: UUID = event id, payload =
 // the event's JSON, metadata = position, type, stream id, correlation id.
 func NewMessage(rec Record) (*message.Message, error) {
-	payload, err := json.Marshal(rec)
+	payload, err := json.Marshal(rec.jsonForm())
 	if err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", rec.Position, err)
 	}

@@ -85,6 +85,8 @@ type Store struct {
 	// last commit. Both are guarded by writeMu.
 	tip        tip
 	lastCommit time.Time
+	// recent caches the events committed since the store opened.
+	recent *recentLog
 
 	jobs     chan *appendJob
 	stop     chan struct{}
@@ -248,6 +250,7 @@ func (s *Store) loadTip() error {
 	default:
 		end.hash = hash.String
 	}
+	s.recent = newRecentLog(recentCapacity, end.position)
 	s.advance(end)
 	return nil
 }

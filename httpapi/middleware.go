@@ -69,6 +69,13 @@ func correlationID(c *gin.Context) string { return c.GetString(ctxCorrelationID)
 func (s *Server) withAccessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	level := slog.LevelInfo
+	if c.Writer.Status() >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	if !s.cfg.Logger.Enabled(c.Request.Context(), level) {
+		return
+	}
 	attrs := []any{
 		"request_id", requestID(c),
 		"method", c.Request.Method,
@@ -83,10 +90,6 @@ func (s *Server) withAccessLog(c *gin.Context) {
 	}
 	if n := c.GetInt(logTicketsRefunded); n > 0 {
 		attrs = append(attrs, "tickets_refunded", n)
-	}
-	level := slog.LevelInfo
-	if c.Writer.Status() >= http.StatusInternalServerError {
-		level = slog.LevelError
 	}
 	s.cfg.Logger.Log(c.Request.Context(), level, "request", attrs...)
 }
