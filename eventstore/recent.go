@@ -6,7 +6,7 @@ import (
 )
 
 // recentCapacity is how many of the newest events the store keeps in memory.
-const recentCapacity = 16384
+const recentCapacity = 4096
 
 // recentLog keeps the newest committed events in memory, so the readers that
 // follow the head of the log (the relay, the projector, live streams) do not

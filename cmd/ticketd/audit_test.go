@@ -286,8 +286,9 @@ func peakHeap(fn func()) uint64 {
 	return peak.Load()
 }
 
+// TestExportImportRoundTripsWithIdenticalHashes measures the process heap,
+// so it must not run in parallel with other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	t.Parallel()
 	n := 100_000
 	if testing.Short() {
 		n = 5_000
