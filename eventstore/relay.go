@@ -26,8 +26,15 @@ const (
 type RelayConfig struct {
 	// Name identifies the relay's checkpoint; two relays with one name share it.
 	Name string
-	// Topic is the Watermill topic messages are published to.
+	// Topic is the Watermill topic messages are published to, unless
+	// TopicFor is set.
 	Topic string
+	// TopicFor, when set, returns the topic of each event instead of Topic
+	// (a broker subject per event type, say). It must be fast and pure.
+	TopicFor func(Record) string
+	// Encode returns the message published for an event; an error stops the
+	// round and is retried like a failed publish. Default NewMessage.
+	Encode func(Record) (*message.Message, error)
 	// BatchSize is how many events are read and published per round. Default 500.
 	BatchSize int
 	// MaxBackoff caps the wait between retries after a failed publish. Default 5s.
@@ -41,8 +48,8 @@ type RelayConfig struct {
 
 // Validate reports a missing name or topic.
 func (c RelayConfig) Validate() error {
-	if c.Name == "" || c.Topic == "" {
-		return errors.New("relay config: name and topic are required")
+	if c.Name == "" || (c.Topic == "" && c.TopicFor == nil) {
+		return errors.New("relay config: a name and a topic (Topic or TopicFor) are required")
 	}
 	return nil
 }
@@ -59,6 +66,13 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.TopicFor == nil {
+		topic := c.Topic
+		c.TopicFor = func(Record) string { return topic }
+	}
+	if c.Encode == nil {
+		c.Encode = NewMessage
 	}
 }
 
@@ -123,7 +137,8 @@ func (r *Relay) Run(ctx context.Context) error {
 				return r.saveFinal(pos, saved)
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), r.cfg.MaxBackoff)
-			r.cfg.Logger.Warn("relay publish failed; retrying", "relay", r.cfg.Name, "after_position", pos, "backoff", backoff, "error", err)
+			r.cfg.Logger.Warn("relay publish failed; retrying", "relay", r.cfg.Name, "after_position", pos,
+				"lag_events", max(r.store.Head()-pos, 0), "backoff", backoff, "error", err)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -132,7 +147,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			continue
 		}
 		if backoff > 0 {
-			r.cfg.Logger.Info("relay recovered", "relay", r.cfg.Name, "position", pos)
+			r.cfg.Logger.Info("relay recovered", "relay", r.cfg.Name, "position", pos, "lag_events", max(r.store.Head()-pos, 0))
 			backoff = 0
 		}
 	}
@@ -154,11 +169,11 @@ func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
 		return pos, err
 	}
 	for _, rec := range records {
-		msg, err := NewMessage(rec)
+		msg, err := r.cfg.Encode(rec)
 		if err != nil {
 			return pos, err
 		}
-		if err := r.publisher.Publish(r.cfg.Topic, msg); err != nil {
+		if err := r.publisher.Publish(r.cfg.TopicFor(rec), msg); err != nil {
 			return pos, fmt.Errorf("publish position %d: %w", rec.Position, err)
 		}
 		pos = rec.Position
@@ -174,6 +189,12 @@ func NewMessage(rec Record) (*message.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", rec.Position, err)
 	}
+	return newMessage(rec, payload), nil
+}
+
+// newMessage returns a message of rec carrying payload: UUID = event id,
+// metadata = position, type, stream id, correlation id.
+func newMessage(rec Record, payload []byte) *message.Message {
 	msg := message.NewMessage(rec.ID, payload)
 	msg.Metadata.Set(MessagePosition, strconv.FormatInt(rec.Position, 10))
 	msg.Metadata.Set(MessageType, rec.Type)
@@ -182,7 +203,7 @@ func NewMessage(rec Record) (*message.Message, error) {
 	if json.Unmarshal(rec.Metadata, &md) == nil && md.CorrelationID != "" {
 		msg.Metadata.Set(MessageCorrelationID, md.CorrelationID)
 	}
-	return msg, nil
+	return msg
 }
 
 // RecordFromMessage decodes a message published by a Relay. It fails when the

@@ -48,12 +48,15 @@ type command struct {
 	refunded int
 }
 
-// runCommand executes a validated command exactly once per idempotency key:
+// runCommand executes a validated command, parsed (defaults applied), exactly
+// once per idempotency key:
 // a stored key is replayed (same request) or refused (different request);
 // otherwise decide builds the append, and a lost concurrency race re-decides.
-func (s *Server) runCommand(c *gin.Context, endpoint, key string, fingerprint string, decide func(ctx context.Context) (command, error)) (commandResult, error) {
+func (s *Server) runCommand(c *gin.Context, endpoint, key string, parsed any, decide func(ctx context.Context) (command, error)) (commandResult, error) {
 	ctx := c.Request.Context()
+	var fingerprint string
 	if key != "" {
+		fingerprint = requestFingerprint(endpoint, parsed)
 		rec, found, err := s.log.LookupIdempotency(ctx, key)
 		if err != nil {
 			return commandResult{}, err
@@ -129,7 +132,7 @@ func storedAnswer(rec eventstore.IdempotencyRecord, endpoint, fingerprint string
 
 // fingerprint identifies a parsed request (after defaults), so a retry with
 // reordered keys or other whitespace matches and any change in meaning does not.
-func fingerprint(endpoint string, parsed any) string {
+func requestFingerprint(endpoint string, parsed any) string {
 	b, err := json.Marshal(parsed)
 	if err != nil {
 		panic(fmt.Sprintf("fingerprint: %v", err)) // parsed commands are plain data

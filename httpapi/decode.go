@@ -54,7 +54,7 @@ func decodeObject(body []byte) (jsonObject, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, invalidBody("must be well-formed JSON: " + syntaxMessage(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, invalidBody("must hold exactly one JSON object")
 	}
 	if err := v.Err(); err != nil {

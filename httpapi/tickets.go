@@ -76,7 +76,7 @@ func (s *Server) issue(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := s.runCommand(c, endpointIssue, key, fingerprint(endpointIssue, cmd), func(context.Context) (command, error) {
+	res, err := s.runCommand(c, endpointIssue, key, cmd, func(context.Context) (command, error) {
 		return s.decideIssue(cmd)
 	})
 	s.respond(c, res, err)
@@ -109,7 +109,7 @@ func (s *Server) refund(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := s.runCommand(c, endpointRefund, key, fingerprint(endpointRefund, cmd), func(ctx context.Context) (command, error) {
+	res, err := s.runCommand(c, endpointRefund, key, cmd, func(ctx context.Context) (command, error) {
 		return s.decideRefund(ctx, cmd)
 	})
 	s.respond(c, res, err)

@@ -45,6 +45,7 @@ func newListIndex() *listIndex {
 
 // indexedTicket is what the index needs of one ticket.
 type indexedTicket struct {
+	id                  string
 	position            int64
 	theater, user, film string
 	canceled            bool

@@ -31,10 +31,18 @@ const ticketColumns = `id, theater_name, user_id, movie_title, price_krw, status
 
 // Get returns the ticket with the given id, or a CodeNotFound *domain.Error.
 func (t *Tickets) Get(ctx context.Context, id string) (domain.Ticket, error) {
+	t.viewMu.RLock()
+	defer t.viewMu.RUnlock()
+	if ticket, ok := t.cache.get(id); ok {
+		return ticket, nil
+	}
 	row := t.db.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id)
 	ticket, err := scanTicket(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Ticket{}, domain.Errorf(domain.CodeNotFound, "Ticket %q was not found.", id)
+	}
+	if err == nil {
+		t.cache.put(ticket)
 	}
 	return ticket, err
 }

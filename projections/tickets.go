@@ -71,6 +71,7 @@ type Tickets struct {
 	// list queries, which read the index and then the rows.
 	viewMu sync.RWMutex
 	index  *listIndex
+	cache  *ticketCache
 
 	// onApplied is called with each applied event's commit time; see SetAppliedHook.
 	onApplied func(occurredAt time.Time)
@@ -86,7 +87,7 @@ func OpenTickets(ctx context.Context, log Log, logger *slog.Logger) (*Tickets, e
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Tickets{log: log, db: log.ReadDB(), logger: logger}
+	t := &Tickets{log: log, db: log.ReadDB(), logger: logger, cache: newTicketCache()}
 	if err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, ticketsSchema)
 		return err
@@ -285,6 +286,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	}
 	for _, tk := range canceled {
 		t.index.cancel(tk)
+		t.cache.forget(tk.id)
 	}
 	t.applied.Advance(next)
 	if t.onApplied != nil {
@@ -337,7 +339,7 @@ func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) (*index
 			string(t.Status), t.Memo, domain.FormatTime(t.IssuedAt), rec.Version)
 		return &indexedTicket{position: rec.Position, theater: t.TheaterName, user: t.UserID, film: t.MovieTitle}, err
 	case domain.TicketRefunded:
-		change := indexedTicket{canceled: true}
+		change := indexedTicket{id: rec.StreamID, canceled: true}
 		err := w.refund.QueryRowContext(ctx, string(domain.StatusCanceled), domain.FormatTime(rec.OccurredAt), rec.Version, rec.StreamID).
 			Scan(&change.position, &change.theater, &change.user, &change.film)
 		if errors.Is(err, sql.ErrNoRows) {

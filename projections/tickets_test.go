@@ -252,3 +252,43 @@ func dumpTickets(tb testing.TB, db *sql.DB) string {
 	}
 	return dump
 }
+
+func TestGetNeverServesAStaleTicketAfterARefund(t *testing.T) {
+	t.Parallel()
+	s, tickets := mustOpen(t)
+	ctx := context.Background()
+	ids := issue(t, s, "u", "a", "b", "c", "d")
+	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Readers keep the tickets hot in the cache while the refunds are applied.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, id := range ids {
+				if _, err := tickets.Get(ctx, id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	for _, id := range ids {
+		refund(t, s, id)
+		if _, err := tickets.CatchUp(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
+			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
+		}
+	}
+	close(stop)
+	<-done
+}

@@ -147,7 +147,7 @@ func newBench(cfg benchConfig, stderr io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bench{cfg: cfg, stderr: stderr, dir: dir, client: loadgen.NewClient(int(cfg.clients))}, nil
+	return &bench{cfg: cfg, stderr: stderr, dir: dir, client: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 func (b *bench) cleanup() {
@@ -181,8 +181,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	randomID := func() string { return ids[rng.IntN(len(ids))] }
+	randomID := func() string { return ids[rand.IntN(len(ids))] }
 	var nextRefund atomic.Int64
 	scenarios := []struct {
 		name, baseline string
@@ -212,7 +211,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	results := map[string]loadgen.Result{}
 	for i, sc := range scenarios {
-		r := loadgen.Run(ctx, b.client, loadgen.Config{
+		r := loadgen.Run(ctx, loadgen.Config{
 			Clients: int(b.cfg.clients), Duration: b.cfg.duration,
 			Progress: func(done int64, elapsed time.Duration) {
 				b.logf("[%d/%d] %s: %s, %.0f req/s", i+1, len(scenarios), sc.name, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
@@ -264,11 +263,7 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	tickets, err := projections.OpenTickets(ctx, store, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+	if _, err := projections.RebuildTickets(ctx, store, nil, nil); err != nil {
 		return nil, err
 	}
 	ids, err := issuedIDs(ctx, store.ReadDB())
@@ -408,7 +403,7 @@ func (b *bench) scale(ctx context.Context) (*scaleReport, error) {
 	}
 	for i, q := range queries {
 		target := svc.url + "/tickets?limit=100&" + q.query
-		r := loadgen.Run(ctx, b.client, loadgen.Config{
+		r := loadgen.Run(ctx, loadgen.Config{
 			Clients: 8, Duration: b.cfg.scaleDuration,
 			Progress: func(done int64, elapsed time.Duration) {
 				b.logf("[scale %d/%d] %s: %.0f req/s", i+1, len(queries), q.name, float64(done)/elapsed.Seconds())

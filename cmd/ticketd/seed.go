@@ -30,8 +30,8 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	cmd := newCommand("seed", "ticketd seed [--db PATH] [--tickets N]",
 		"Fills a database with N tickets through the real append path, in large atomic batches\n"+
 			"committed by concurrent appenders (group commit), refunds every k-th ticket, then\n"+
-			"brings the tickets read table up to date. For benchmarks and scale tests; run it with\n"+
-			"the service stopped.", stderr)
+			"rebuilds the tickets read table from the whole log. For benchmarks and scale tests;\n"+
+			"run it with the service stopped.", stderr)
 	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file (created if missing)")
 	cmd.Int64(&tickets, "tickets", "TICKETD_SEED_TICKETS", 100_000, "how many tickets to issue")
 	cmd.Int64(&refundEvery, "refund-every", "TICKETD_SEED_REFUND_EVERY", 10, "refund every k-th ticket (0: none)")
@@ -62,12 +62,8 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return fmt.Errorf("seed: %w", err)
 	}
 	appended := time.Since(start)
-	tbl, err := projections.OpenTickets(ctx, store, logger)
-	if err != nil {
-		return err
-	}
-	projBar := newProgress(stderr, "project", "events", store.Head()-tbl.Position())
-	projected, err := tbl.CatchUp(ctx, projBar.update)
+	projBar := newProgress(stderr, "project", "events", store.Head())
+	projected, err := projections.RebuildTickets(ctx, store, logger, projBar.update)
 	projBar.done()
 	if err != nil {
 		return err

@@ -3,8 +3,10 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -36,21 +38,12 @@ type Config struct {
 	Progress func(done int64, elapsed time.Duration)
 }
 
-// NewClient returns an HTTP client that keeps one idle connection per load client.
-func NewClient(clients int) *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns:        clients,
-			MaxIdleConnsPerHost: clients,
-			DisableCompression:  true,
-		},
-	}
-}
-
-// Run sends requests from cfg.Clients goroutines until cfg.Duration has
-// passed or ctx ends. A transport error or a status cfg.OK rejects is an error.
-func Run(ctx context.Context, client *http.Client, cfg Config, next NewRequest) Result {
+// Run sends requests from cfg.Clients goroutines, each over its own
+// keep-alive connection written and read directly (no pooling client, so the
+// generator costs little CPU beside the server it measures), until
+// cfg.Duration has passed or ctx ends. Requests must all go to one host. A
+// connection or protocol error, or a status cfg.OK rejects, is an error.
+func Run(ctx context.Context, cfg Config, next NewRequest) Result {
 	if cfg.OK == nil {
 		cfg.OK = func(status int) bool { return status >= 200 && status < 300 }
 	}
@@ -64,6 +57,8 @@ func Run(ctx context.Context, client *http.Client, cfg Config, next NewRequest) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := &conn{}
+			defer c.close()
 			for ctx.Err() == nil {
 				req, err := next(counter.Add(1) - 1)
 				if err != nil {
@@ -71,16 +66,15 @@ func Run(ctx context.Context, client *http.Client, cfg Config, next NewRequest) 
 					continue
 				}
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
+				status, err := c.roundTrip(ctx, req)
 				if ctx.Err() != nil {
 					return // cut off by the deadline: neither a sample nor an error
 				}
 				latencies[w] = append(latencies[w], time.Since(t0))
-				if err != nil || !cfg.OK(resp.StatusCode) {
+				if err != nil {
+					c.close()
+				}
+				if err != nil || !cfg.OK(status) {
 					errs.Add(1)
 				}
 			}
@@ -112,4 +106,45 @@ func Run(ctx context.Context, client *http.Client, cfg Config, next NewRequest) 
 		r.Max = all[len(all)-1]
 	}
 	return r
+}
+
+// conn is one load client's keep-alive connection; it dials on first use and
+// again after close.
+type conn struct {
+	nc net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+// roundTrip sends req and reads the whole response, dialing first when not
+// connected, and returns the status code.
+func (c *conn) roundTrip(ctx context.Context, req *http.Request) (int, error) {
+	if c.nc == nil {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", req.URL.Host)
+		if err != nil {
+			return 0, err
+		}
+		*c = conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 16<<10)}
+	}
+	if err := req.Write(c.bw); err != nil {
+		return 0, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+func (c *conn) close() {
+	if c.nc != nil {
+		c.nc.Close()
+		c.nc = nil
+	}
 }
