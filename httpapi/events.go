@@ -3,6 +3,7 @@ package httpapi
 import (
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,20 @@ const (
 type eventPageJSON struct {
 	Events    []eventstore.Record `json:"events"`
 	NextAfter int64               `json:"next_after"`
+}
+
+// queryEventTypes returns the event types the query parameter type selects:
+// none (every type) when it is empty, else the one it names; an unknown type
+// is added to v.
+func queryEventTypes(q url.Values, v *domain.Violations) []string {
+	t := q.Get("type")
+	if t == "" {
+		return nil
+	}
+	if !domain.IsEventType(t) {
+		v.Add("type", "must be one of "+strings.Join(domain.EventTypes, ", "))
+	}
+	return []string{t}
 }
 
 func (s *Server) ticketEvents(c *gin.Context) {
@@ -42,13 +57,7 @@ func (s *Server) events(c *gin.Context) {
 	var v domain.Violations
 	after := queryInt(q, &v, "after", 0, 0, math.MaxInt64)
 	limit := queryInt(q, &v, "limit", defaultEventsLimit, 1, maxEventsLimit)
-	var types []string
-	if t := q.Get("type"); t != "" {
-		if !domain.IsEventType(t) {
-			v.Add("type", "must be one of "+strings.Join(domain.EventTypes, ", "))
-		}
-		types = append(types, t)
-	}
+	types := queryEventTypes(q, &v)
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
 		return

@@ -31,6 +31,9 @@ type Readiness struct {
 	// Consumers, by check name, must each be within Config.ReadyMaxLag
 	// events of the log's head.
 	Consumers map[string]Consumer
+	// Reported consumers, by check name, have their lag shown but never
+	// make the service unready: those that feed other systems, not queries.
+	Reported map[string]Consumer
 }
 
 // Outcomes of a readiness check.
@@ -80,12 +83,15 @@ func (s *Server) healthz(c *gin.Context) {
 // readyz answers 200 when every readiness check passes, else 503 naming the
 // failing ones.
 func (s *Server) readyz(c *gin.Context) {
-	checks := make(map[string]readinessCheck, len(s.readiness.Consumers)+1)
+	checks := make(map[string]readinessCheck, len(s.readiness.Consumers)+len(s.readiness.Reported)+1)
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
 	}
 	for name, consumer := range s.readiness.Consumers {
-		checks[name] = s.checkConsumer(consumer)
+		checks[name] = s.checkConsumer(consumer, true)
+	}
+	for name, consumer := range s.readiness.Reported {
+		checks[name] = s.checkConsumer(consumer, false)
 	}
 	var failing []string
 	for name, check := range checks {
@@ -116,11 +122,17 @@ func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessChe
 	return readinessCheck{Status: checkOK, Detail: "takes writes"}
 }
 
-func (s *Server) checkConsumer(consumer Consumer) readinessCheck {
+// checkConsumer reports how far consumer is behind the log's head; it fails
+// above Config.ReadyMaxLag when gating is set.
+func (s *Server) checkConsumer(consumer Consumer, gating bool) readinessCheck {
 	pos := consumer.Position() // before the head, so the lag is never negative
 	head := s.log.Head()
 	lag := max(head-pos, 0)
 	check := readinessCheck{Status: checkOK, LagEvents: &lag}
+	if !gating {
+		check.Detail = fmt.Sprintf("is %d events behind the log head %d (reported only: it does not affect readiness)", lag, head)
+		return check
+	}
 	if lag > s.cfg.ReadyMaxLag {
 		check.Status = checkFailing
 	}

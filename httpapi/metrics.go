@@ -19,6 +19,10 @@ type Metrics interface {
 	// IdempotencyConflicted records a command on route refused because its
 	// Idempotency-Key belongs to a different request.
 	IdempotencyConflicted(route string)
+	// SSEStreamOpened records that an event stream opened; SSEStreamClosed
+	// that one ended.
+	SSEStreamOpened()
+	SSEStreamClosed()
 	// Handler serves GET /metrics.
 	Handler() http.Handler
 }

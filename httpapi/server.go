@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -29,6 +30,8 @@ type EventLog interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
 	Head() int64
+	// HeadChanged returns the head and a channel closed when it next moves.
+	HeadChanged() (int64, <-chan struct{})
 }
 
 // TicketReadModel is what the API needs of the tickets projection.
@@ -52,6 +55,24 @@ type Config struct {
 	// ReadyMaxLag is how many events a consumer of the log may be behind its
 	// head while GET /readyz answers ready. Default 1000.
 	ReadyMaxLag int64
+	// StreamHeartbeat is how often an idle event stream sends a comment.
+	// Default 15s.
+	StreamHeartbeat time.Duration
+	// StreamPageSize is how many events an event stream reads from the log
+	// at a time, which bounds its memory. Default 100.
+	StreamPageSize int
+	// StreamStallTimeout is how long an event stream waits for its client
+	// to take what it writes before it gives up. Default 1m.
+	StreamStallTimeout time.Duration
+	// StreamLinger bounds a caught-up event stream to one write per
+	// interval: after sending it lets new commits gather that long, and a
+	// commit that wakes it idle is sent after a random part of it, so that
+	// many streams neither write once per commit nor all at once.
+	// Default 200ms.
+	StreamLinger time.Duration
+	// APIKeys turns access control on: every API route then needs a key of
+	// a role allowed on it. Nil (the default) leaves the API open.
+	APIKeys *APIKeys
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +90,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadyMaxLag <= 0 {
 		c.ReadyMaxLag = 1000
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = 15 * time.Second
+	}
+	if c.StreamPageSize <= 0 {
+		c.StreamPageSize = 100
+	}
+	if c.StreamStallTimeout <= 0 {
+		c.StreamStallTimeout = time.Minute
+	}
+	if c.StreamLinger <= 0 {
+		c.StreamLinger = 200 * time.Millisecond
 	}
 }
 
@@ -97,6 +130,10 @@ type Server struct {
 	metrics   Metrics
 	readiness Readiness
 	engine    *gin.Engine
+
+	streamsClosed    chan struct{} // closed by CloseStreams
+	closeStreamsOnce sync.Once
+	streamMessages   *messageCache
 }
 
 // NewServer returns the API over deps.
@@ -104,7 +141,8 @@ func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
-		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New()}
+		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
+		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
@@ -118,13 +156,14 @@ func NewServer(deps Deps, cfg Config) *Server {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
 	})
 	e.GET("/", s.root)
-	e.POST("/tickets/issue", s.issue)
-	e.POST("/tickets/refund", s.refund)
-	e.GET("/tickets", s.listTickets)
-	e.GET("/tickets/:ticket_id", s.getTicket)
-	e.GET("/tickets/:ticket_id/events", s.ticketEvents)
-	e.GET("/events", s.events)
-	e.GET("/audit/verify", s.auditVerify)
+	e.POST("/tickets/issue", s.allow(clerksOnly...), s.issue)
+	e.POST("/tickets/refund", s.allow(clerksOnly...), s.refund)
+	e.GET("/tickets", s.allow(anyRole...), s.listTickets)
+	e.GET("/tickets/:ticket_id", s.allow(anyRole...), s.getTicket)
+	e.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)
+	e.GET("/events", s.allow(logReaders...), s.events)
+	e.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
+	e.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
 	registerDocs(e)
 	s.registerOperations(e)
 	return s

@@ -38,6 +38,7 @@ type benchConfig struct {
 	seedTickets   int64
 	scaleTickets  int64
 	scaleDuration time.Duration
+	scaleClients  int64
 	asJSON        bool
 	keep          bool
 	serveBaseline string
@@ -58,6 +59,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cmd.Int64(&cfg.seedTickets, "seed-tickets", "TICKETD_BENCH_SEED_TICKETS", 100_000, "tickets seeded before the run (refund and GET targets)")
 	cmd.Int64(&cfg.scaleTickets, "scale-tickets", "TICKETD_BENCH_SCALE_TICKETS", 0, "also measure list queries on a database of this many tickets (0: skip)")
 	cmd.Duration(&cfg.scaleDuration, "scale-duration", "TICKETD_BENCH_SCALE_DURATION", 5*time.Second, "how long each list query of the scale test runs")
+	cmd.Int64(&cfg.scaleClients, "scale-clients", "TICKETD_BENCH_SCALE_CLIENTS", 4, "concurrent clients of the scale test")
 	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
 	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
@@ -67,8 +69,8 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if cfg.serveBaseline != "" {
 		return serveBaseline(ctx, cfg.serveBaseline)
 	}
-	if cfg.clients < 1 || cfg.duration <= 0 || cfg.seedTickets < 1 || cfg.scaleTickets < 0 || cfg.scaleDuration <= 0 {
-		return fmt.Errorf("%w: --clients, --duration, --seed-tickets and --scale-duration must be positive", errUsage)
+	if cfg.clients < 1 || cfg.duration <= 0 || cfg.seedTickets < 1 || cfg.scaleTickets < 0 || cfg.scaleDuration <= 0 || cfg.scaleClients < 1 {
+		return fmt.Errorf("%w: --clients, --duration, --seed-tickets, --scale-duration and --scale-clients must be positive", errUsage)
 	}
 	b, err := newBench(cfg, stderr)
 	if err != nil {
@@ -129,6 +131,7 @@ type lagReport struct {
 
 type scaleReport struct {
 	Tickets   int64            `json:"tickets"`
+	Clients   int64            `json:"clients"`
 	Queries   []scenarioResult `json:"queries"`
 	PeakRSSMB float64          `json:"peak_rss_mb"`
 }
@@ -389,7 +392,7 @@ func (b *bench) scale(ctx context.Context) (*scaleReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &scaleReport{Tickets: b.cfg.scaleTickets}
+	rep := &scaleReport{Tickets: b.cfg.scaleTickets, Clients: b.cfg.scaleClients}
 	deep := b.cfg.scaleTickets / 2
 	queries := []struct{ name, query string }{
 		{"theater_name", "theater_name=" + url.QueryEscape("CGV 강남")},
@@ -404,7 +407,7 @@ func (b *bench) scale(ctx context.Context) (*scaleReport, error) {
 	for i, q := range queries {
 		target := svc.url + "/tickets?limit=100&" + q.query
 		r := loadgen.Run(ctx, loadgen.Config{
-			Clients: 8, Duration: b.cfg.scaleDuration,
+			Clients: int(b.cfg.scaleClients), Duration: b.cfg.scaleDuration,
 			Progress: func(done int64, elapsed time.Duration) {
 				b.logf("[scale %d/%d] %s: %.0f req/s", i+1, len(queries), q.name, float64(done)/elapsed.Seconds())
 			},
@@ -548,7 +551,7 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "replay: %d events at %.0f events/s\n", r.ReplayCount, r.ReplayRate)
 	fmt.Fprintf(w, "service peak RSS: %.1f MB\n", r.PeakRSSMB)
 	if r.Scale != nil {
-		fmt.Fprintf(w, "\nlist queries on %d tickets (8 clients, limit 100, with total):\n", r.Scale.Tickets)
+		fmt.Fprintf(w, "\nlist queries on %d tickets (%d clients, limit 100, with total):\n", r.Scale.Tickets, r.Scale.Clients)
 		printScenarios(w, r.Scale.Queries)
 		fmt.Fprintf(w, "service peak RSS with %d tickets: %.1f MB\n", r.Scale.Tickets, r.Scale.PeakRSSMB)
 	}

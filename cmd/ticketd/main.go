@@ -5,6 +5,7 @@
 //	ticketd verify --db PATH  audit the hash chain and the read table
 //	ticketd export --db PATH  write the log as JSON lines or CSV
 //	ticketd import --db PATH  load an exported log into an empty database
+//	ticketd tail [--url URL]  follow the event log as JSON lines (SSE or NATS)
 //
 // Exit status: 0 on success, 1 on failure, 2 on bad usage.
 package main
@@ -30,6 +31,7 @@ Usage:
   ticketd import [flags]     load an exported log into an empty database
   ticketd seed [flags]       fill a database with N tickets through the append path (benchmarks)
   ticketd bench [flags]      measure the service against a bare-Gin baseline in one run
+  ticketd tail [flags]       follow the event log (SSE, or NATS with --nats-url) and print JSON lines
   ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
   ticketd help [command]     show help for a command
 
@@ -46,6 +48,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdin io.R
 	"import":      runImport,
 	"seed":        runSeed,
 	"bench":       runBench,
+	"tail":        runTail,
 }
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,10 +29,16 @@ import (
 // waitUntil polls cond until it holds, failing the test after 10s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitWithin(t, 10*time.Second, what, cond)
+}
+
+// waitWithin polls cond until it holds, failing the test after timeout.
+func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
+			t.Fatalf("timed out after %s waiting until %s", timeout, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -53,6 +60,13 @@ func holdProjection(t *testing.T, svc *service) {
 // appendIssued appends n TicketIssued events straight to the service's log.
 func appendIssued(t *testing.T, svc *service, n int) {
 	t.Helper()
+	if err := appendIssuedTo(svc, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendIssuedTo is appendIssued for goroutines other than the test's.
+func appendIssuedTo(svc *service, n int) error {
 	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
 	for range n {
 		req.Streams = append(req.Streams, eventstore.StreamAppend{
@@ -61,8 +75,9 @@ func appendIssued(t *testing.T, svc *service, n int) {
 		})
 	}
 	if _, err := svc.store.Append(context.Background(), req); err != nil {
-		t.Fatalf("append: %v", err)
+		return fmt.Errorf("append: %w", err)
 	}
+	return nil
 }
 
 // readiness is a decoded /readyz body (either status).

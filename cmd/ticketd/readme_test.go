@@ -53,6 +53,7 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"next_after":2}`,
 		`"version":2,"type":"TicketRefunded"`,
 		`"status":"issued","memo":null,"issued_at"`,
+		"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/metrics"
+	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -25,6 +27,9 @@ const eventsTopic = "ticketing.events"
 
 // embeddedRelay names the checkpoint of the relay to the in-process GoChannel.
 const embeddedRelay = "relay:embedded"
+
+// natsRelay names the checkpoint of the relay to NATS JetStream.
+const natsRelay = "relay:nats"
 
 // serviceConfig is everything `ticketd serve` is configured with.
 type serviceConfig struct {
@@ -40,6 +45,18 @@ type serviceConfig struct {
 	shutdownTimeout    time.Duration
 	maxHeaderBytes     int64
 	readyMaxLag        int64
+	sseHeartbeat       time.Duration
+	sseLinger          time.Duration
+	nats               natsConfig
+	access             accessConfig
+}
+
+// natsConfig configures the relay to NATS JetStream; an empty url turns it off.
+type natsConfig struct {
+	url           string
+	subjectPrefix string
+	stream        string
+	source        string
 }
 
 func (c *serviceConfig) register(cmd *command) {
@@ -55,6 +72,13 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
 	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 1<<20, "largest request header block in bytes; larger gets 431")
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
+	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
+	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
+	cmd.String(&c.nats.url, "nats-url", "TICKETD_NATS_URL", "", "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
+	cmd.String(&c.nats.subjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", "ticketing.events", "NATS subject prefix: an event of type T is published on subject PREFIX.T")
+	cmd.String(&c.nats.stream, "nats-stream", "TICKETD_NATS_STREAM", "TICKETING_EVENTS", "JetStream stream that holds those subjects; created when missing")
+	cmd.String(&c.nats.source, "nats-source", "TICKETD_NATS_SOURCE", "urn:ticketd", "CloudEvents source attribute of the published events")
+	c.access.register(cmd)
 }
 
 // validate reports the first invalid setting in one line.
@@ -70,17 +94,34 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
+	case c.nats.url != "" && !validSubjectPrefix(c.nats.subjectPrefix):
+		return fmt.Errorf("%w: --nats-subject-prefix must be dot-separated NATS subject tokens without wildcards or spaces", errUsage)
+	case c.nats.url != "" && (c.nats.stream == "" || strings.ContainsAny(c.nats.stream, ".*> \t\r\n/\\")):
+		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", errUsage)
+	case c.nats.url != "" && c.nats.source == "":
+		return fmt.Errorf("%w: --nats-source must not be empty", errUsage)
 	}
 	for name, d := range map[string]time.Duration{
 		"consistency-timeout": c.consistencyTimeout, "read-header-timeout": c.readHeaderTimeout,
 		"read-timeout": c.readTimeout, "write-timeout": c.writeTimeout, "idle-timeout": c.idleTimeout,
-		"shutdown-timeout": c.shutdownTimeout,
+		"shutdown-timeout": c.shutdownTimeout, "sse-heartbeat": c.sseHeartbeat, "sse-linger": c.sseLinger,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", errUsage, name)
 		}
 	}
 	return nil
+}
+
+// validSubjectPrefix reports whether p is one or more dot-separated NATS
+// subject tokens without wildcards or whitespace.
+func validSubjectPrefix(p string) bool {
+	for _, token := range strings.Split(p, ".") {
+		if token == "" || strings.ContainsAny(token, "*> \t\r\n") {
+			return false
+		}
+	}
+	return true
 }
 
 // storeAuditor audits the live database of a store.
@@ -104,8 +145,11 @@ type service struct {
 	// leaves the projection where it is while the relay goes on.
 	projector *message.Handler
 	relay     *eventstore.Relay
-	http      *http.Server
-	ln        net.Listener
+	// natsPublisher and natsRelay are nil unless NATS is configured.
+	natsPublisher *natsjs.Publisher
+	natsRelay     *eventstore.Relay
+	http          *http.Server
+	ln            net.Listener
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -117,6 +161,10 @@ type service struct {
 // whatever it had started.
 func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (_ *service, err error) {
 	s := &service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1)}
+	apiKeys, err := cfg.access.load()
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -145,7 +193,16 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if err = s.metrics.WatchLag(s.store, map[string]metrics.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}); err != nil {
+	lagged := map[string]metrics.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}
+	reported := map[string]httpapi.Consumer{}
+	if cfg.nats.url != "" {
+		if err = s.openNATSRelay(); err != nil {
+			return nil, err
+		}
+		lagged[natsRelay] = s.natsRelay
+		reported[natsRelay] = s.natsRelay
+	}
+	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
 	}
 
@@ -166,15 +223,26 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 			logger.Error("relay stopped", "error", err)
 		}
 	})
+	if s.natsRelay != nil {
+		s.goBackground(func() {
+			if err := s.natsRelay.Run(bg); err != nil {
+				logger.Error("nats relay stopped", "error", err)
+			}
+		})
+	}
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay},
+			Reported: reported},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,
 		ReadyMaxLag:        cfg.readyMaxLag,
+		StreamHeartbeat:    cfg.sseHeartbeat,
+		StreamLinger:       cfg.sseLinger,
+		APIKeys:            apiKeys,
 	})
 	s.http = &http.Server{
 		Handler:           api,
@@ -185,12 +253,33 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(api.CloseStreams)
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
 	return s, nil
+}
+
+// openNATSRelay creates the publisher to JetStream, which connects in the
+// background (NATS need not be up), and the relay that feeds it CloudEvents.
+func (s *service) openNATSRelay() (err error) {
+	nc := s.cfg.nats
+	s.natsPublisher, err = natsjs.NewPublisher(natsjs.Config{
+		URL: nc.url, Stream: nc.stream, Subjects: []string{nc.subjectPrefix + ".>"},
+		ClientName: "ticketd " + natsRelay, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.natsRelay, err = eventstore.NewRelay(s.store, s.natsPublisher, eventstore.RelayConfig{
+		Name:     natsRelay,
+		TopicFor: func(rec eventstore.Record) string { return nc.subjectPrefix + "." + rec.Type },
+		Encode:   eventstore.CloudEventEncoder(nc.source),
+		Logger:   s.logger,
+	})
+	return err
 }
 
 func (s *service) goBackground(fn func()) {
@@ -251,6 +340,9 @@ func (s *service) release() error {
 	}
 	if s.pubsub != nil {
 		errs = append(errs, s.pubsub.Close())
+	}
+	if s.natsPublisher != nil {
+		errs = append(errs, s.natsPublisher.Close()) // fails a publish in progress, so the relay stops now
 	}
 	s.background.Wait()
 	if s.store != nil {

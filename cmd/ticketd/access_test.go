@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Keys of the access-control tests; the auditor's is configured by digest.
+const (
+	clerkKey   = "clerk-key-0123456789abcdef"
+	auditorKey = "auditor-key-0123456789abcdef"
+	analystKey = "analyst-key-0123456789abcdef"
+)
+
+func accessConfigForTest() accessConfig {
+	digest := sha256.Sum256([]byte(auditorKey))
+	return accessConfig{keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s", clerkKey, hex.EncodeToString(digest[:]), analystKey)}
+}
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.access = accessConfigForTest()
+	var logs lockedBuffer
+	svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.shutdown()
+	c := newClient(t, svc)
+	ids := c.issueOK(seedIssue, "Authorization", "Bearer "+clerkKey)
+
+	type endpoint struct {
+		method, path string
+		body         any
+		allowed      []string // roles; nil means open to everyone, key or not
+	}
+	endpoints := []endpoint{
+		{"POST", "/tickets/issue", with(seedIssue, "quantity", 1), []string{"clerk"}},
+		{"POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"nope"}}, []string{"clerk"}},
+		{"GET", "/tickets", nil, []string{"clerk", "auditor", "analyst"}},
+		{"GET", "/tickets/" + ids[0], nil, []string{"clerk", "auditor", "analyst"}},
+		{"GET", "/tickets/" + ids[0] + "?as_of=1", nil, []string{"clerk", "auditor", "analyst"}},
+		{"GET", "/tickets/" + ids[0] + "/events", nil, []string{"auditor", "analyst"}},
+		{"GET", "/events", nil, []string{"auditor", "analyst"}},
+		{"GET", "/events/stream", nil, []string{"analyst"}},
+		{"GET", "/audit/verify", nil, []string{"auditor"}},
+		{"GET", "/", nil, nil},
+		{"GET", "/healthz", nil, nil},
+		{"GET", "/readyz", nil, nil},
+		{"GET", "/metrics", nil, nil},
+		{"GET", "/openapi.json", nil, nil},
+		{"GET", "/docs", nil, nil},
+		{"GET", "/redoc", nil, nil},
+	}
+	callers := []struct {
+		role    string
+		headers []string
+	}{
+		{"none", nil},
+		{"unknown", []string{"Authorization", "Bearer not-a-key-0123456789"}},
+		{"clerk", []string{"Authorization", "Bearer " + clerkKey}},
+		{"auditor", []string{"X-API-Key", auditorKey}},
+		{"analyst", []string{"Authorization", "Bearer " + analystKey}},
+		{"clerk via X-API-Key", []string{"X-API-Key", clerkKey}},
+	}
+	for _, ep := range endpoints {
+		for _, caller := range callers {
+			role := strings.TrimSuffix(caller.role, " via X-API-Key")
+			var want int
+			switch {
+			case ep.allowed == nil:
+				want = 0 // any success
+			case role == "none" || role == "unknown":
+				want = http.StatusUnauthorized
+			case !slices.Contains(ep.allowed, role):
+				want = http.StatusForbidden
+			}
+			status, header := callEndpoint(t, c, ep.method, ep.path, ep.body, caller.headers)
+			switch {
+			case want == 0 && (status < 200 || status > 299):
+				t.Errorf("%s %s as %s: %d, want 2xx", ep.method, ep.path, caller.role, status)
+			case want != 0 && status != want:
+				t.Errorf("%s %s as %s: %d, want %d", ep.method, ep.path, caller.role, status, want)
+			case want == http.StatusUnauthorized && header.Get("WWW-Authenticate") == "":
+				t.Errorf("%s %s as %s: 401 without WWW-Authenticate", ep.method, ep.path, caller.role)
+			}
+		}
+	}
+	for _, key := range []string{clerkKey, auditorKey, analystKey, "not-a-key-0123456789"} {
+		if strings.Contains(logs.String(), key) {
+			t.Fatalf("the log contains an API key")
+		}
+	}
+}
+
+// callEndpoint sends one request and returns its status and headers. The
+// event stream never ends, so its answer is judged by its headers alone.
+func callEndpoint(t *testing.T, c *apiClient, method, path string, body any, headers []string) (int, http.Header) {
+	t.Helper()
+	if path != "/events/stream" {
+		r := c.do(method, path, body, headers...)
+		return r.status, r.header
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+func TestAccessControlIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	if r := c.do("GET", "/audit/verify", nil); r.status != 200 {
+		t.Fatalf("audit without keys configured: %d", r.status)
+	}
+}
+
+func TestBadAPIKeyConfigurationFailsAtStart(t *testing.T) {
+	t.Parallel()
+	for name, keys := range map[string]string{
+		"unknown role": "admin some-long-key-0123456789",
+		"short key":    "clerk short",
+		"bad digest":   "auditor sha256:abc",
+		"no key":       "clerk",
+	} {
+		cfg := testConfig(t.TempDir())
+		cfg.access = accessConfig{keys: keys}
+		_, err := startService(context.Background(), cfg, testLogger(t))
+		if err == nil || strings.Contains(err.Error(), "0123456789") {
+			t.Errorf("%s: err = %v (want an error that does not echo the key)", name, err)
+		}
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.access = accessConfig{keysFile: "/nonexistent/keys"}
+	if _, err := startService(context.Background(), cfg, testLogger(t)); err == nil {
+		t.Error("a missing keys file started the service")
+	}
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runningTail is a `ticketd tail` running in the test process.
+type runningTail struct {
+	t      *testing.T
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	cancel context.CancelFunc
+	code   chan int
+}
+
+// startTail runs `ticketd tail args...` until stop.
+func startTail(t *testing.T, args ...string) *runningTail {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tail := &runningTail{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	go func() { tail.code <- run(ctx, append([]string{"tail"}, args...), nil, tail.stdout, tail.stderr) }()
+	t.Cleanup(cancel)
+	return tail
+}
+
+// waitLines waits until the tail printed want (and nothing else).
+func (tail *runningTail) waitLines(want []string) {
+	tail.t.Helper()
+	wantOut := strings.Join(want, "\n") + "\n"
+	if len(want) == 0 {
+		wantOut = ""
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for tail.stdout.String() != wantOut {
+		if time.Now().After(deadline) || len(tail.stdout.String()) > len(wantOut) {
+			tail.t.Fatalf("tail printed:\n%s\nwant:\n%s\nstderr:\n%s", tail.stdout.String(), wantOut, tail.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop interrupts the tail as SIGINT does and requires exit status 0.
+func (tail *runningTail) stop() {
+	tail.t.Helper()
+	tail.cancel()
+	select {
+	case code := <-tail.code:
+		if code != 0 {
+			tail.t.Fatalf("tail exited %d after an interrupt; stderr:\n%s", code, tail.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		tail.t.Fatal("tail did not stop within 10s of an interrupt")
+	}
+}
+
+// readPosition returns the content of a position file ("" when missing).
+func readPosition(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// strs converts raw JSON values to strings.
+func strs[T ~[]byte](raw []T) []string {
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = string(r)
+	}
+	return out
+}
+
+func TestTailPrintsEventsAndResumesFromItsPositionFile(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	c := newClient(t, svc)
+	base := "http://" + svc.Addr()
+	ids := c.issueOK(with(seedIssue, "quantity", 3))
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	posFile := filepath.Join(t.TempDir(), "tail.position")
+
+	tail := startTail(t, "--url", base, "--from", "start", "--position-file", posFile)
+	tail.waitLines(strs(c.rawEvents()))
+	c.issueOK(with(seedIssue, "quantity", 1))
+	all := strs(c.rawEvents())
+	tail.waitLines(all)
+	waitUntil(t, "the position file says 5", func() bool { return readPosition(t, posFile) == "5" })
+	tail.stop()
+
+	c.issueOK(with(seedIssue, "quantity", 2))
+	all = strs(c.rawEvents())
+	tail = startTail(t, "--url", base, "--from", "start", "--position-file", posFile) // the file wins over --from
+	tail.waitLines(all[5:])
+	tail.stop()
+	if got := readPosition(t, posFile); got != "7" {
+		t.Fatalf("position file = %q, want 7", got)
+	}
+
+	refunds := startTail(t, "--url", base, "--from", "start", "--type", "TicketRefunded")
+	refunds.waitLines(all[3:4])
+	refunds.stop()
+}
+
+func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	svc, err := startService(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendIssued(t, svc, 3)
+	cfg.addr = svc.Addr()
+	tail := startTail(t, "--url", "http://"+cfg.addr, "--max-backoff", "100ms")
+	first := newClient(t, svc)
+	first.http = &http.Client{Transport: &http.Transport{}} // no idle connection to the old service outlives it in the shared pool
+	waitUntil(t, "the tail is connected", func() bool { return metricValue(first.scrape(), "ticketd_sse_streams_open") == 1 })
+	if err := svc.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	// Events committed before the tail reconnects are not lost: it resumes
+	// after the position the stream said it had read up to, not from now.
+	c := newClient(t, mustStart(t, cfg))
+	c.issueOK(with(seedIssue, "quantity", 2))
+	tail.waitLines(strs(c.rawEvents())[3:])
+	tail.stop()
+	if !strings.Contains(tail.stderr.String(), "reconnecting in") {
+		t.Errorf("tail did not report its reconnection: %q", tail.stderr.String())
+	}
+}
+
+func TestTailUsageAndPositionFileMistakes(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.position")
+	if err := os.WriteFile(bad, []byte("twelve\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"--type", "Bogus"}, 2, "--type"},
+		{[]string{"--from", "later"}, 2, "--from"},
+		{[]string{"--max-backoff", "0s"}, 2, "--max-backoff"},
+		{[]string{"--nats-url", "nats://127.0.0.1:1", "--nats-subject-prefix", "a..b"}, 2, "--nats-subject-prefix"},
+		{[]string{"--position-file", bad}, 1, "twelve"},
+		{[]string{"--url", "http://127.0.0.1:1/", "--help"}, 0, "TICKETD_TAIL_POSITION_FILE"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"tail"}, tt.args...), nil, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
+			t.Errorf("ticketd tail %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
+		}
+	}
+}
+
+func TestTailFollowsNATS(t *testing.T) {
+	t.Parallel()
+	svc, server := startNATSService(t)
+	cfg := svc.cfg
+	c := newClient(t, svc)
+	ids := c.issueOK(with(seedIssue, "quantity", 3))
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[1:2]})
+	posFile := filepath.Join(t.TempDir(), "tail.position")
+	args := []string{"--nats-url", server, "--nats-subject-prefix", cfg.nats.subjectPrefix, "--from", "start", "--position-file", posFile}
+
+	tail := startTail(t, args...)
+	tail.waitLines(strs(c.rawEvents()))
+	tail.stop()
+	c.issueOK(seedIssue)
+	tail = startTail(t, args...)
+	tail.waitLines(strs(c.rawEvents())[4:])
+	c.issueOK(seedIssue)
+	tail.waitLines(strs(c.rawEvents())[4:])
+	tail.stop()
+
+	refunds := startTail(t, "--nats-url", server, "--nats-subject-prefix", cfg.nats.subjectPrefix, "--from", "start", "--type", "TicketRefunded")
+	refunds.waitLines(strs(c.rawEvents())[3:4])
+	refunds.stop()
+}
+
+func TestTailSendsItsAPIKey(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.access = accessConfigForTest()
+	svc := mustStart(t, cfg)
+	appendIssued(t, svc, 2)
+	base := "http://" + svc.Addr()
+
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"tail", "--url", base, "--from", "start"}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "401") {
+		t.Fatalf("tail without a key: exit %d, stderr %q; want 1 naming the 401", code, stderr.String())
+	}
+	tail := startTail(t, "--url", base, "--from", "start", "--api-key", analystKey)
+	waitUntil(t, "the tail printed both events", func() bool { return strings.Count(tail.stdout.String(), "\n") == 2 })
+	tail.stop()
+}

@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Role is what an API key may do.
+type Role string
+
+// The roles of ticketd's access control.
+const (
+	// RoleClerk issues and refunds tickets and reads them.
+	RoleClerk Role = "clerk"
+	// RoleAuditor reads tickets, the event log and the audit.
+	RoleAuditor Role = "auditor"
+	// RoleAnalyst reads tickets, the event log and the live stream.
+	RoleAnalyst Role = "analyst"
+)
+
+var roles = []Role{RoleClerk, RoleAuditor, RoleAnalyst}
+
+// Who may call what, when access control is on. Routes not listed here
+// (service status, health, metrics, documentation) stay open.
+var (
+	anyRole      = []Role{RoleClerk, RoleAuditor, RoleAnalyst}
+	clerksOnly   = []Role{RoleClerk}
+	logReaders   = []Role{RoleAuditor, RoleAnalyst}
+	auditorsOnly = []Role{RoleAuditor}
+	analystsOnly = []Role{RoleAnalyst}
+)
+
+// APIKeys holds API keys by their SHA-256 digest, never in plain text.
+type APIKeys struct {
+	entries []apiKey
+}
+
+type apiKey struct {
+	digest [sha256.Size]byte
+	role   Role
+}
+
+// ParseAPIKeys reads API keys, one per line as "ROLE KEY" or "ROLE
+// sha256:HEX" (the key's SHA-256 in hex, so a file need not hold the key
+// itself); blank lines and lines starting with # are skipped. Keys must be at
+// least 16 characters. It fails naming the line of an unknown role, a short
+// key or a malformed digest, and when there are no keys at all.
+func ParseAPIKeys(r io.Reader) (*APIKeys, error) {
+	keys := &APIKeys{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("API keys line %d: want \"ROLE KEY\" or \"ROLE sha256:HEX\"", n)
+		}
+		role := Role(fields[0])
+		if !slices.Contains(roles, role) {
+			return nil, fmt.Errorf("API keys line %d: unknown role %q (want clerk, auditor or analyst)", n, fields[0])
+		}
+		entry := apiKey{role: role}
+		if hexDigest, ok := strings.CutPrefix(fields[1], "sha256:"); ok {
+			digest, err := hex.DecodeString(hexDigest)
+			if err != nil || len(digest) != sha256.Size {
+				return nil, fmt.Errorf("API keys line %d: sha256: must be followed by 64 hex digits", n)
+			}
+			copy(entry.digest[:], digest)
+		} else {
+			if len(fields[1]) < 16 {
+				return nil, fmt.Errorf("API keys line %d: a key must be at least 16 characters", n)
+			}
+			entry.digest = sha256.Sum256([]byte(fields[1]))
+		}
+		keys.entries = append(keys.entries, entry)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read API keys: %w", err)
+	}
+	if len(keys.entries) == 0 {
+		return nil, fmt.Errorf("no API keys given")
+	}
+	return keys, nil
+}
+
+// roleOf returns the role of key. It compares the key's digest with every
+// stored digest in constant time, so timing tells nothing about which keys
+// exist or how much of one matched.
+func (k *APIKeys) roleOf(key string) (Role, bool) {
+	digest := sha256.Sum256([]byte(key))
+	var found Role
+	for _, e := range k.entries {
+		if subtle.ConstantTimeCompare(digest[:], e.digest[:]) == 1 {
+			found = e.role
+		}
+	}
+	return found, found != ""
+}
+
+// presentedKey returns the API key of a request: a Bearer token in
+// Authorization, else the X-API-Key header.
+func presentedKey(c *gin.Context) string {
+	if token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(token)
+	}
+	return c.GetHeader("X-API-Key")
+}
+
+// allow returns the handler that lets only the given roles through when
+// access control is on: 401 without a valid key, 403 for a role not allowed.
+// With access control off it lets everyone through.
+func (s *Server) allow(allowed ...Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.cfg.APIKeys == nil {
+			return
+		}
+		role, ok := s.cfg.APIKeys.roleOf(presentedKey(c))
+		if !ok {
+			c.Header("WWW-Authenticate", `Bearer realm="ticketd"`)
+			writeProblem(c, kindUnauthorized, "Send a valid API key as \"Authorization: Bearer KEY\" or \"X-API-Key: KEY\".", nil)
+			return
+		}
+		if !slices.Contains(allowed, role) {
+			writeProblem(c, kindForbidden, fmt.Sprintf("The %s role may not call %s %s.", role, c.Request.Method, c.FullPath()), nil)
+			return
+		}
+		c.Set(ctxRole, string(role))
+	}
+}
+
+// ctxRole is the context key of the caller's role, for the access log.
+const ctxRole = "ticketd.role"
+
+var (
+	kindUnauthorized = problemKind{http.StatusUnauthorized, "unauthorized", "Authentication required."}
+	kindForbidden    = problemKind{http.StatusForbidden, "forbidden", "Not allowed."}
+)
