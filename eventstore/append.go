@@ -170,6 +170,11 @@ func (s *Store) commitBatch(batch []*appendJob) {
 				return end, err
 			}
 			result, err := s.applyJob(tx, job, end, now)
+			if isStorageFault(err) {
+				// The file cannot take this job, so it cannot take its
+				// neighbours either: fail the whole commit.
+				return end, err
+			}
 			if err != nil {
 				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
 					return end, rbErr

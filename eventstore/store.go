@@ -120,6 +120,10 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 	created_at  TEXT    NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
+CREATE TABLE IF NOT EXISTS write_probe (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	checked_at TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
 	name     TEXT    PRIMARY KEY,
 	position INTEGER NOT NULL
@@ -324,17 +328,28 @@ func (s *Store) closeDBs() error {
 // (full disk, read-only file, I/O failure, lock held elsewhere) into a
 // CodeUnavailable *Error wrapping the original, so callers can answer 503.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	var classified *unavailableError
+	if errors.As(err, &classified) {
+		return err
 	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
-			return &unavailableError{cause: err}
-		}
+	if isStorageFault(err) {
+		return &unavailableError{cause: err}
 	}
 	return err
+}
+
+// isStorageFault reports whether err is a SQLite error that means "storage
+// cannot take writes now", a fault of the machine rather than of the request.
+func isStorageFault(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
+		return true
+	}
+	return false
 }
 
 // unavailableError is a storage fault: a *domain.Error of CodeUnavailable for

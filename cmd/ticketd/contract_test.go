@@ -40,8 +40,14 @@ func (c *apiClient) issueOK(body map[string]any, headers ...string) []string {
 	if r.status != http.StatusCreated {
 		c.t.Fatalf("issue: %d %s", r.status, r.body)
 	}
+	return ticketIDs(c.t, r)
+}
+
+// ticketIDs returns the ticket_ids of an issue's 201 response.
+func ticketIDs(t testing.TB, r response) []string {
+	t.Helper()
 	var ids []string
-	for _, id := range r.json(c.t)["ticket_ids"].([]any) {
+	for _, id := range r.json(t)["ticket_ids"].([]any) {
 		ids = append(ids, id.(string))
 	}
 	return ids

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/ticketd/ticketd/eventstore"
@@ -24,6 +25,19 @@ import (
 
 // eventsTopic is the Watermill topic committed events are relayed to.
 const eventsTopic = "ticketing.events"
+
+// projectorBackoff retries a failing projection (a full or read-only disk)
+// with exponential backoff before the message is nacked and redelivered, so
+// a storage fault costs a retry a second instead of a busy loop.
+func projectorBackoff(logger watermill.LoggerAdapter) middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      8,
+		InitialInterval: 10 * time.Millisecond,
+		MaxInterval:     time.Second,
+		Multiplier:      2,
+		Logger:          logger,
+	}
+}
 
 // embeddedRelay names the checkpoint of the relay to the in-process GoChannel.
 const embeddedRelay = "relay:embedded"
@@ -190,6 +204,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		return nil, err
 	}
 	s.projector = s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
+	s.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
 		return nil, err
 	}

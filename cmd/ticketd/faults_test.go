@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fileFault is a real storage fault applied to a running service's database
+// files from outside the process.
+type fileFault struct {
+	name string
+	// dbDir prepares the folder the database lives in, skipping the test
+	// when this machine cannot produce the fault.
+	dbDir func(t *testing.T) string
+	// set makes the fault happen to the database at path; clear ends it.
+	set, clear func(t *testing.T, path string)
+}
+
+// chattr sets or clears the immutable attribute of the database file and of
+// its write-ahead log: writes through descriptors the service already holds
+// then fail with EPERM, even for root, exactly like a read-only file.
+func chattr(t *testing.T, flag, path string) {
+	t.Helper()
+	out, err := exec.Command("chattr", flag, path, path+"-wal").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chattr %s: %v: %s", flag, err, out)
+	}
+}
+
+var readOnlyFile = fileFault{
+	name: "read-only file",
+	dbDir: func(t *testing.T) string {
+		dir := t.TempDir()
+		probe := filepath.Join(dir, "probe")
+		if err := os.WriteFile(probe, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("chattr", "+i", probe).CombinedOutput()
+		if err != nil {
+			t.Skipf("read-only file fault needs chattr +i (ext4 or xfs, CAP_LINUX_IMMUTABLE): %v: %s", err, out)
+		}
+		exec.Command("chattr", "-i", probe).Run()
+		return dir
+	},
+	set: func(t *testing.T, path string) {
+		chattr(t, "+i", path)
+		t.Cleanup(func() { exec.Command("chattr", "-i", path, path+"-wal").Run() })
+	},
+	clear: func(t *testing.T, path string) { chattr(t, "-i", path) },
+}
+
+// fullDisk puts the database on its own 4 MiB tmpfs and fills what is left
+// of it with a file, which clear removes.
+var fullDisk = fileFault{
+	name: "disk full",
+	dbDir: func(t *testing.T) string {
+		dir := t.TempDir()
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+			t.Skipf("disk full fault needs to mount a small tmpfs (root): %v", err)
+		}
+		t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+		return dir
+	},
+	set: func(t *testing.T, path string) {
+		filler, err := os.Create(filepath.Join(filepath.Dir(path), "filler"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer filler.Close()
+		chunk := make([]byte, 4096)
+		for {
+			if _, err := filler.Write(chunk); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("fill the disk: %v", err)
+				}
+				return
+			}
+		}
+	},
+	clear: func(t *testing.T, path string) {
+		if err := os.Remove(filepath.Join(filepath.Dir(path), "filler")); err != nil {
+			t.Fatal(err)
+		}
+	},
+}
+
+// TestStorageFaultsAnswer503KeepReadsAndHeal runs the service on a database
+// whose files stop taking writes (read-only file, full disk) and checks that
+// commands then answer 503 problem+json promptly, that reads keep working,
+// that the service takes commands again by itself once the fault clears, and
+// that the log verifies afterwards with every acknowledged ticket in it.
+func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
+	for _, fault := range []fileFault{readOnlyFile, fullDisk} {
+		t.Run(fault.name, func(t *testing.T) {
+			cfg := testConfig(fault.dbDir(t))
+			cfg.dbPath = filepath.Join(filepath.Dir(cfg.dbPath), "app.db")
+			svc := mustStart(t, cfg)
+			c := newClient(t, svc)
+			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
+			acked := c.issueOK(issue)
+
+			fault.set(t, cfg.dbPath)
+			var refused response
+			for range 5000 {
+				start := time.Now()
+				r := c.do("POST", "/tickets/issue", issue)
+				if took := time.Since(start); took > 5*time.Second {
+					t.Fatalf("issue under the fault took %v", took)
+				}
+				if r.status == http.StatusCreated {
+					acked = append(acked, ticketIDs(t, r)...)
+					continue
+				}
+				refused = r
+				break
+			}
+			if refused.status != http.StatusServiceUnavailable || refused.header.Get("Retry-After") == "" {
+				t.Fatalf("issue under the fault = %d (Retry-After %q) %s; want 503 with Retry-After", refused.status, refused.header.Get("Retry-After"), refused.body)
+			}
+			if r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.status != http.StatusServiceUnavailable {
+				t.Errorf("refund under the fault = %d %s, want 503", r.status, r.body)
+			}
+			for _, path := range []string{"/tickets/" + acked[0], "/tickets?user_id=user123&limit=5", "/events?limit=5", "/healthz"} {
+				if r := c.do("GET", path, nil); r.status != http.StatusOK {
+					t.Errorf("GET %s under the fault = %d %s", path, r.status, r.body)
+				}
+			}
+			if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "database") {
+				t.Errorf("GET /readyz under the fault = %d %s, want 503 naming the database", r.status, r.body)
+			}
+
+			fault.clear(t, cfg.dbPath)
+			healed := time.Now().Add(15 * time.Second)
+			for {
+				r := c.do("POST", "/tickets/issue", issue)
+				if r.status == http.StatusCreated {
+					acked = append(acked, ticketIDs(t, r)...)
+					break
+				}
+				if time.Now().After(healed) {
+					t.Fatalf("issue 15 s after the fault cleared = %d %s", r.status, r.body)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.status != http.StatusOK {
+				t.Errorf("refund after the fault cleared = %d %s", r.status, r.body)
+			}
+			if r := c.do("GET", "/readyz", nil); r.status != http.StatusOK {
+				t.Errorf("GET /readyz after the fault cleared = %d %s", r.status, r.body)
+			}
+			for _, id := range acked {
+				if r := c.do("GET", "/tickets/"+id, nil); r.status != http.StatusOK {
+					t.Errorf("acknowledged ticket %s: GET = %d", id, r.status)
+				}
+			}
+			if err := svc.shutdown(); err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.dbPath); code != 0 {
+				t.Fatalf("verify after the fault = exit %d\n%s%s", code, stdout, stderr)
+			}
+			t.Logf("%s: %d tickets acknowledged, commands refused with 503 during the fault, healed", fault.name, len(acked))
+		})
+	}
+}

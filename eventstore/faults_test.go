@@ -1,0 +1,131 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
+)
+
+// onWriteConnections runs pragma on the writer's and on the derived-state
+// connection; each of the two pools holds exactly one connection.
+func onWriteConnections(t *testing.T, s *Store, pragma string) {
+	t.Helper()
+	for _, pool := range []*sql.DB{s.writeDB, s.derivedDB} {
+		if _, err := pool.Exec(pragma); err != nil {
+			t.Fatalf("%s: %v", pragma, err)
+		}
+	}
+}
+
+func appendIssue(s *Store) (AppendResult, error) {
+	return s.Append(context.Background(), AppendRequest{
+		Streams: []StreamAppend{{StreamID: uuid.NewString(), Events: []domain.Event{
+			domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목", PriceKRW: 15000},
+		}}},
+		Metadata:    Metadata{RequestID: uuid.NewString()},
+		Idempotency: &IdempotencyRecord{Key: uuid.NewString(), Endpoint: "POST /tickets", Fingerprint: "f", Status: 201, Body: []byte(`{}`)},
+	})
+}
+
+// TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves drives the
+// store into the two faults SQLite reports for a file that cannot take
+// writes, a full database (max_page_count reached: SQLITE_FULL) and a
+// read-only one (query_only: SQLITE_READONLY), and checks that every append
+// then fails as CodeUnavailable with nothing written, that reads go on, and
+// that appends succeed again, continuing a verifiable log, once the fault
+// clears without reopening the store.
+func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) {
+	t.Parallel()
+	faults := []struct {
+		name       string
+		set, clear string
+		// fillUp appends until the fault shows, for faults that need the
+		// file to grow before they bite. Such a fault does not fail
+		// CheckWritable, whose probe rewrites a row in place.
+		fillUp bool
+	}{
+		{name: "disk full", set: "PRAGMA max_page_count = %d", clear: "PRAGMA max_page_count = 1073741823", fillUp: true},
+		{name: "read-only file", set: "PRAGMA query_only = ON", clear: "PRAGMA query_only = OFF"},
+	}
+	for _, fault := range faults {
+		t.Run(fault.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Open(filepath.Join(t.TempDir(), "app.db"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			before, err := appendIssue(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			if fault.fillUp {
+				var pages int64
+				if err := s.writeDB.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+					t.Fatal(err)
+				}
+				onWriteConnections(t, s, fmt.Sprintf(fault.set, pages))
+				for range 100_000 {
+					if _, err = appendIssue(s); err != nil {
+						break
+					}
+				}
+			} else {
+				onWriteConnections(t, s, fault.set)
+				_, err = appendIssue(s)
+			}
+			if domain.ErrorCode(err) != domain.CodeUnavailable {
+				t.Fatalf("append under the fault = %v, want code %s", err, domain.CodeUnavailable)
+			}
+			head := s.Head()
+
+			var wg sync.WaitGroup
+			errs := make([]error, 16)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = appendIssue(s) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if domain.ErrorCode(err) != domain.CodeUnavailable {
+					t.Errorf("concurrent append %d under the fault = %v, want code %s", i, err, domain.CodeUnavailable)
+				}
+			}
+			if err := s.CheckWritable(context.Background()); !fault.fillUp && domain.ErrorCode(err) != domain.CodeUnavailable {
+				t.Errorf("CheckWritable under the fault = %v, want code %s", err, domain.CodeUnavailable)
+			}
+			if got := s.Head(); got != head {
+				t.Fatalf("head moved from %d to %d under the fault", head, got)
+			}
+			if recs, err := s.ReadStream(context.Background(), before.Records[0].StreamID); err != nil || len(recs) != 1 {
+				t.Fatalf("ReadStream under the fault = %d records, %v", len(recs), err)
+			}
+			if recs, err := s.ReadAll(context.Background(), 0, int(head)+10); err != nil || int64(len(recs)) != head {
+				t.Fatalf("ReadAll under the fault = %d records, %v; want %d", len(recs), err, head)
+			}
+
+			onWriteConnections(t, s, fault.clear)
+			after, err := appendIssue(s)
+			if err != nil {
+				t.Fatalf("append after the fault cleared = %v", err)
+			}
+			if after.Position != head+1 {
+				t.Fatalf("append after the fault took position %d, want %d", after.Position, head+1)
+			}
+			if err := s.CheckWritable(context.Background()); err != nil {
+				t.Fatalf("CheckWritable after the fault cleared = %v", err)
+			}
+			rep, err := s.VerifyLog(context.Background(), nil)
+			if err != nil || rep.Count != 0 || rep.Events != head+1 {
+				t.Fatalf("VerifyLog = %d events, problems %v, %v; want %d events and none", rep.Events, rep.List, err, head+1)
+			}
+		})
+	}
+}
