@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -394,5 +395,17 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "seed", "--db", db, "--batch", "0"); code != 2 {
 		t.Fatalf("seed --batch 0: exit %d, want 2", code)
+	}
+
+	// The seeded table is caught up, so the service starts ready: its relay
+	// does not republish the 3000 events to a projector that has them.
+	cfg := testConfig(t.TempDir())
+	cfg.dbPath, cfg.readyMaxLag = db, 1000
+	svc := mustStart(t, cfg)
+	if relayed, err := svc.store.Checkpoint(context.Background(), embeddedRelay); err != nil || relayed != 3000 {
+		t.Fatalf("relay checkpoint after start = %d, %v; want 3000", relayed, err)
+	}
+	if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
+		t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
 	}
 }

@@ -26,6 +26,23 @@ import (
 // eventsTopic is the Watermill topic committed events are relayed to.
 const eventsTopic = "ticketing.events"
 
+// skipRelayingApplied moves the embedded relay's checkpoint up to the
+// projector's, which has just caught up from the log: the projector is the
+// relay's only subscriber and would ignore everything at or below its own
+// checkpoint. Without it a relay behind (a seeded or imported database)
+// would republish the whole log, unready, for nothing. A failure only costs
+// that, so it is logged.
+func (s *service) skipRelayingApplied(ctx context.Context) {
+	applied := s.tickets.Position()
+	relayed, err := s.store.Checkpoint(ctx, embeddedRelay)
+	if err == nil && relayed < applied {
+		err = s.store.SaveCheckpoint(ctx, embeddedRelay, applied)
+	}
+	if err != nil {
+		s.logger.Warn("relay checkpoint not moved up to the projection's", "relay", embeddedRelay, "position", applied, "error", err)
+	}
+}
+
 // projectorBackoff retries a failing projection (a full or read-only disk)
 // with exponential backoff before the message is nacked and redelivered, so
 // a storage fault costs a retry a second instead of a busy loop.
@@ -197,6 +214,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	}
 	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
 	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
+	s.skipRelayingApplied(ctx)
 
 	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	s.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
