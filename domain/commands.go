@@ -166,16 +166,22 @@ func Refund(c RefundTickets, tickets map[string]Ticket) (RefundDecision, error) 
 func TextLen(s string) int { return utf8.RuneCountInString(s) }
 
 func requiredText(v *Violations, field, s string, maxLen int) {
-	switch {
-	case strings.TrimSpace(s) == "":
+	if strings.TrimSpace(s) == "" {
 		v.Add(field, "is required and must not be blank")
-	case TextLen(s) > maxLen:
-		v.Add(field, fmt.Sprintf("must be at most %d characters", maxLen))
+		return
 	}
+	optionalText(v, field, &s, maxLen)
 }
 
+// optionalText checks the rules every text follows: at most maxLen
+// characters, and no NUL (U+0000), which C-string consumers of exports and
+// of the database would cut the text at.
 func optionalText(v *Violations, field string, s *string, maxLen int) {
-	if s != nil && TextLen(*s) > maxLen {
+	switch {
+	case s == nil:
+	case TextLen(*s) > maxLen:
 		v.Add(field, fmt.Sprintf("must be at most %d characters", maxLen))
+	case strings.IndexByte(*s, 0) >= 0:
+		v.Add(field, "must not contain NUL (U+0000) characters")
 	}
 }

@@ -58,6 +58,9 @@ func TestIssueTicketsValidate(t *testing.T) {
 		{"empty memo", func(c *domain.IssueTickets) { c.Memo = ptr("") }, nil},
 		{"memo of 1000", func(c *domain.IssueTickets) { c.Memo = ptr(strings.Repeat("메", 1000)) }, nil},
 		{"memo of 1001", func(c *domain.IssueTickets) { c.Memo = ptr(strings.Repeat("메", 1001)) }, []string{"memo"}},
+		{"NUL in every text", func(c *domain.IssueTickets) {
+			c.TheaterName, c.UserID, c.MovieTitle, c.Memo = "CGV\x00", "\x00u", "a\x00b", ptr("\x00")
+		}, []string{"theater_name", "user_id", "movie_title", "memo"}},
 		{"every field wrong", func(c *domain.IssueTickets) {
 			*c = domain.IssueTickets{PriceKRW: 0, Quantity: 99, Memo: ptr(strings.Repeat("x", 1001))}
 		}, []string{"theater_name", "user_id", "movie_title", "price_krw", "quantity", "memo"}},
@@ -121,6 +124,8 @@ func TestRefundTicketsValidate(t *testing.T) {
 		{"empty id", domain.RefundTickets{TicketIDs: []string{"a", ""}}, []string{"ticket_ids"}},
 		{"reason of 500", domain.RefundTickets{TicketIDs: []string{"a"}, Reason: ptr(strings.Repeat("고", 500))}, nil},
 		{"reason of 501", domain.RefundTickets{TicketIDs: []string{"a"}, Reason: ptr(strings.Repeat("고", 501))}, []string{"reason"}},
+		{"NUL in reason", domain.RefundTickets{TicketIDs: []string{"a"}, Reason: ptr("r\x00")}, []string{"reason"}},
+		{"NUL in an id is a malformed id, not found later", domain.RefundTickets{TicketIDs: []string{"a\x00"}}, nil},
 		{"both wrong", domain.RefundTickets{Reason: ptr(strings.Repeat("r", 501))}, []string{"ticket_ids", "reason"}},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,9 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -76,7 +78,13 @@ func NewRecordEncoder(w io.Writer) *RecordEncoder {
 // Encode writes r and a newline; it returns w's error.
 func (e *RecordEncoder) Encode(r Record) error { return e.enc.Encode(r.jsonForm()) }
 
-// UnmarshalJSON decodes the encoding MarshalJSON produces.
+// UnmarshalJSON decodes the encoding MarshalJSON and RecordEncoder produce.
+// It gives the record in the form the log stores, which every encoding keeps:
+// occurred_at in UTC at microsecond resolution, data and metadata as
+// json.Marshal writes them (compact, HTML characters escaped). So encoding a
+// decoded record and decoding that gives the same record, and an exported
+// record hashes the same on import. It fails when occurred_at is not a time
+// the log can hold, or data or metadata is missing or not a JSON object.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var j recordJSON
 	if err := json.Unmarshal(b, &j); err != nil {
@@ -86,12 +94,34 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("occurred_at: %w", err)
 	}
+	data, err := canonicalObject(j.Data)
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	metadata, err := canonicalObject(j.Metadata)
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
 	*r = Record{
 		Position: j.Position, ID: j.ID, StreamID: j.StreamID, Version: j.Version,
-		Type: j.Type, OccurredAt: at, Data: j.Data, Metadata: j.Metadata,
+		Type: j.Type, OccurredAt: at, Data: data, Metadata: metadata,
 		PrevHash: j.PrevHash, Hash: j.Hash,
 	}
 	return nil
+}
+
+// canonicalObject returns the JSON object raw as json.Marshal writes it;
+// it fails when raw is missing or not an object.
+func canonicalObject(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errors.New("must be a JSON object")
+	}
+	var compact, escaped bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, err
+	}
+	json.HTMLEscape(&escaped, compact.Bytes())
+	return escaped.Bytes(), nil
 }
 
 // Event decodes the record's data into its domain event.

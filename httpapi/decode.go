@@ -9,6 +9,8 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/ticketd/ticketd/domain"
@@ -18,49 +20,55 @@ import (
 // raw so every member's type can be checked and reported separately.
 type jsonObject map[string]json.RawMessage
 
-// decodeObject parses body as one JSON object. Malformed JSON, invalid UTF-8,
-// a non-object, trailing data or a key given twice is a CodeInvalid
-// *domain.Error naming the body or the repeated key.
-func decodeObject(body []byte) (jsonObject, error) {
-	invalidBody := func(msg string) error {
-		return &domain.Error{Code: domain.CodeInvalid, Message: "The request body is not valid JSON.",
-			Fields: []domain.FieldError{{Field: "body", Message: msg}}}
-	}
-	if !utf8.Valid(body) {
-		return nil, invalidBody("must be valid UTF-8")
+// decodeObject parses body as one JSON object. A body that is not exactly
+// one well-formed JSON object, or that has a member name that is not valid
+// UTF-8, is a violation naming "body" and gives nil. A key given twice and a
+// member whose value is not valid UTF-8 are violations naming that key; the
+// object is still returned, so every other field is checked as well.
+func decodeObject(body []byte, v *domain.Violations) jsonObject {
+	invalidBody := func(msg string) jsonObject {
+		v.Add("body", msg)
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
-		return nil, invalidBody("must be a JSON object")
+		return invalidBody("must be a JSON object")
 	}
 	obj := jsonObject{}
-	var v domain.Violations
+	var members domain.Violations // reported only once the body is known to be one object
 	for dec.More() {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, invalidBody("must be well-formed JSON: " + syntaxMessage(err))
+			return invalidBody("must be well-formed JSON: " + syntaxMessage(err))
+		}
+		// The decoder replaces invalid UTF-8 in what it decodes with U+FFFD,
+		// so validity is checked on the raw bytes: the key's, and the value's.
+		if !utf8.Valid(body[start:dec.InputOffset()]) {
+			return invalidBody("member names must be valid UTF-8")
 		}
 		key := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, invalidBody("must be well-formed JSON: " + syntaxMessage(err))
+			return invalidBody("must be well-formed JSON: " + syntaxMessage(err))
 		}
 		if _, dup := obj[key]; dup {
-			v.Add(key, "must be given only once")
+			members.Add(key, "must be given only once")
+		}
+		if !utf8.Valid(raw) {
+			members.Add(key, "must be valid UTF-8")
 		}
 		obj[key] = raw
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, invalidBody("must be well-formed JSON: " + syntaxMessage(err))
+		return invalidBody("must be well-formed JSON: " + syntaxMessage(err))
 	}
 	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
-		return nil, invalidBody("must hold exactly one JSON object")
+		return invalidBody("must hold exactly one JSON object")
 	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	return obj, nil
+	v.Merge(members.Err())
+	return obj
 }
 
 func syntaxMessage(err error) string {
@@ -97,17 +105,70 @@ func (o jsonObject) text(v *domain.Violations, key string) string {
 }
 
 // optionalText returns the string member key, nil when it is absent or null;
-// ok is false (with a violation) when it is not a string.
+// ok is false (with a violation) when it is not a string or not storable as
+// sent (errLoneSurrogate).
 func (o jsonObject) optionalText(v *domain.Violations, key string) (s *string, ok bool) {
 	if !o.present(key) {
 		return nil, true
 	}
-	var str string
-	if err := json.Unmarshal(o[key], &str); err != nil {
+	str, err := decodeString(o[key])
+	switch {
+	case errors.Is(err, errLoneSurrogate):
+		v.Add(key, err.Error())
+		return nil, false
+	case err != nil:
 		v.Add(key, "must be a string")
 		return nil, false
 	}
 	return &str, true
+}
+
+// errLoneSurrogate rejects a JSON string that escapes half of a UTF-16
+// surrogate pair: decoding would silently replace it with U+FFFD, and
+// strings are stored exactly as sent.
+var errLoneSurrogate = errors.New(`must not escape a lone UTF-16 surrogate (such as \ud800)`)
+
+// decodeString decodes the non-null JSON value raw as a string. It fails when
+// raw is not a string, or with errLoneSurrogate.
+func decodeString(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	if strings.ContainsRune(s, utf8.RuneError) && hasLoneSurrogate(raw) {
+		return "", errLoneSurrogate
+	}
+	return s, nil
+}
+
+// hasLoneSurrogate reports whether the well-formed JSON string literal lit
+// has a \u escape of a surrogate that is not a high one followed by a low one.
+func hasLoneSurrogate(lit []byte) bool {
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		i++ // a well-formed literal has the escaped character, and four hex digits after a u
+		if lit[i] != 'u' {
+			continue
+		}
+		r := hexRune(lit[i+1 : i+5])
+		i += 4
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if lit[i+1] != '\\' || lit[i+2] != 'u' || utf16.DecodeRune(r, hexRune(lit[i+3:i+7])) == utf8.RuneError {
+			return true
+		}
+		i += 6
+	}
+	return false
+}
+
+// hexRune returns the rune four hex digits name.
+func hexRune(digits []byte) rune {
+	n, _ := strconv.ParseUint(string(digits), 16, 16)
+	return rune(n)
 }
 
 // jsonInteger is the JSON number grammar without fraction or exponent.
@@ -153,7 +214,13 @@ func (o jsonObject) textArray(v *domain.Violations, key string) []string {
 	}
 	out := make([]string, len(items))
 	for i, item := range items {
-		if err := json.Unmarshal(item, &out[i]); err != nil || isNull(item) {
+		var err error
+		out[i], err = decodeString(item)
+		switch {
+		case errors.Is(err, errLoneSurrogate):
+			v.Add(key, err.Error())
+			return nil
+		case err != nil || isNull(item):
 			v.Add(key, "must be an array of strings")
 			return nil
 		}

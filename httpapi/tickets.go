@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,10 +56,7 @@ func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj js
 	}
 	var v domain.Violations
 	key = idempotencyKey(c, &v)
-	obj, err := decodeObject(body)
-	if err != nil {
-		v.Merge(err)
-	} else {
+	if obj := decodeObject(body, &v); obj != nil {
 		parse(obj, &v)
 	}
 	v.Sort(append([]string{headerIdempotencyKey, "body"}, fields...))
@@ -136,11 +132,11 @@ func (s *Server) getTicketAsOf(c *gin.Context, asOf string) {
 	var err error
 	if pos, perr := strconv.ParseInt(asOf, 10, 64); perr == nil && pos >= 0 {
 		records, err = s.log.ReadStreamUntil(ctx, id, pos)
-	} else if at, terr := time.Parse(time.RFC3339Nano, asOf); perr != nil && terr == nil {
+	} else if at, terr := domain.ParseTime(asOf); perr != nil && terr == nil {
 		records, err = s.log.ReadStreamAsOf(ctx, id, at)
 	} else {
 		var v domain.Violations
-		v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time")
+		v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time in the years 0000 to 9999")
 		writeError(c, s.cfg.Logger, v.Err())
 		return
 	}

@@ -201,7 +201,7 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 		{"empty body", ``, []string{"body"}},
 		{"two objects", `{} {}`, []string{"body"}},
 		{"duplicate key", `{"theater_name":"a","theater_name":"b","user_id":"u","movie_title":"m","price_krw":1}`, []string{"theater_name"}},
-		{"invalid UTF-8", "{\"theater_name\":\"\xff\xfe\",\"user_id\":\"u\",\"movie_title\":\"m\",\"price_krw\":1}", []string{"body"}},
+		{"invalid UTF-8", "{\"theater_name\":\"\xff\xfe\",\"user_id\":\"u\",\"movie_title\":\"m\",\"price_krw\":1}", []string{"theater_name"}},
 	}
 	for _, tt := range tests {
 		r := c.do("POST", "/tickets/issue", tt.body)

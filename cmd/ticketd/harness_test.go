@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,6 +101,25 @@ func newClient(t testing.TB, svc *service) *apiClient {
 		t.Fatalf("load OpenAPI document: %v", err)
 	}
 	return &apiClient{t: t, base: "http://" + svc.Addr(), http: &http.Client{Timeout: 30 * time.Second}, router: router}
+}
+
+// newHandlerClient is newClient for svc's handler called in process, without
+// a connection: fuzz targets use it, as it is fast and hands the handler
+// header bytes that no HTTP client would put on the wire.
+func newHandlerClient(t testing.TB, svc *service) *apiClient {
+	t.Helper()
+	c := newClient(t, svc)
+	c.http = &http.Client{Transport: handlerTransport{svc.http.Handler}}
+	return c
+}
+
+// handlerTransport answers requests by calling a handler, as httptest does.
+type handlerTransport struct{ h http.Handler }
+
+func (ht handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	ht.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
 }
 
 // response is an HTTP exchange's outcome.
