@@ -116,3 +116,36 @@ func (s *Server) withRecovery(c *gin.Context) {
 	}()
 	c.Next()
 }
+
+// HeaderReadLimit is the MaxHeaderBytes to give the http.Server in front of
+// an API configured with maxHeaderBytes: twice that, and at least 2 MiB, so
+// that oversized headers up to it reach withHeaderLimit and get a problem.
+// Larger ones are refused by net/http itself, with its plain-text 431.
+func HeaderReadLimit(maxHeaderBytes int) int {
+	return max(2*maxHeaderBytes, 2<<20)
+}
+
+// withHeaderLimit answers 431 when the request line and headers, as sent,
+// are over Config.MaxHeaderBytes.
+func (s *Server) withHeaderLimit(c *gin.Context) {
+	if n := headerBytes(c.Request); n > s.cfg.MaxHeaderBytes {
+		writeProblem(c, kindHeaderLarge, fmt.Sprintf("The request line and headers take %d bytes; at most %d are accepted.", n, s.cfg.MaxHeaderBytes), nil)
+		return
+	}
+	c.Next()
+}
+
+// headerBytes is the size of r's request line and header block on the wire,
+// give or take the spacing the client used.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
+}

@@ -35,6 +35,7 @@ var (
 	kindMethod      = problemKind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed."}
 	kindConflict    = problemKind{http.StatusConflict, "conflict", "The request conflicts with an earlier one."}
 	kindTooLarge    = problemKind{http.StatusRequestEntityTooLarge, "payload-too-large", "The request body is too large."}
+	kindHeaderLarge = problemKind{http.StatusRequestHeaderFieldsTooLarge, "header-too-large", "The request header is too large."}
 	kindUnavailable = problemKind{http.StatusServiceUnavailable, "unavailable", "The service cannot take this request now."}
 	kindInternal    = problemKind{http.StatusInternalServerError, "internal-error", "An internal error occurred."}
 )

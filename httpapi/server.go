@@ -46,6 +46,10 @@ type TicketReadModel interface {
 type Config struct {
 	// BodyLimit is the largest request body accepted; larger gets 413. Default 64 KiB.
 	BodyLimit int64
+	// MaxHeaderBytes is the largest request line and header block accepted;
+	// larger gets 431. Default 64 KiB. The http.Server must read up to
+	// HeaderReadLimit(MaxHeaderBytes) for the API to see such requests.
+	MaxHeaderBytes int
 	// ConsistencyTimeout bounds how long a command waits for the read model to
 	// reflect it before answering 503 instead. Default 5s.
 	ConsistencyTimeout time.Duration
@@ -76,6 +80,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
 	if c.BodyLimit <= 0 {
 		c.BodyLimit = 64 << 10
 	}
@@ -150,7 +157,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	if s.metrics != nil {
 		e.Use(s.withMetrics)
 	}
-	e.Use(s.withRecovery)
+	e.Use(s.withRecovery, s.withHeaderLimit)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)

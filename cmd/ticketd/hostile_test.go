@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/httpapi"
 )
 
 // The tests in this file send hostile input over real HTTP, each guarding
@@ -216,33 +218,57 @@ func rawRequest(t *testing.T, svc *service, head string) net.Conn {
 	return conn
 }
 
+// serveDefaults is the configuration `ticketd serve` runs with when given no
+// flags and no environment.
+func serveDefaults() serviceConfig {
+	var cfg serviceConfig
+	cfg.register(newCommand("serve", "", "", io.Discard))
+	return cfg
+}
+
+// TestHeadersOverMaxHeaderBytesAre431 sends oversized header blocks over raw
+// TCP: up to httpapi.HeaderReadLimit they reach the API, which answers a 431
+// problem; beyond it net/http answers its own plain-text 431.
 func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name          string
-		limit, header int64
+		limit, header int
+		problem       bool
 	}{
-		{"1 KiB limit", 1 << 10, 16 << 10},
-		{"serve's default limit", 1 << 20, 1<<20 + 8<<10},
+		{"1 KiB limit", 1 << 10, 16 << 10, true},
+		{"serve's default limit, 1 MB header", 0, 1_000_000, true},
+		{"serve's default limit, 1 KiB under it", 0, 63 << 10, false},
+		{"over what the server reads", 0, httpapi.HeaderReadLimit(64<<10) + 8<<10, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t.TempDir())
-			cfg.maxHeaderBytes = tt.limit
+			if tt.limit > 0 {
+				cfg.maxHeaderBytes = int64(tt.limit)
+			} else {
+				cfg.maxHeaderBytes = serveDefaults().maxHeaderBytes
+			}
 			svc := mustStart(t, cfg)
-			// net/http allows 4 KiB over the limit before it refuses, and it
-			// answers with its own text/plain body, not a problem.
-			conn := rawRequest(t, svc, "GET /healthz HTTP/1.1\r\nHost: ticketd\r\nX-Filler: "+strings.Repeat("a", int(tt.header))+"\r\n\r\n")
+			conn := rawRequest(t, svc, "GET /healthz HTTP/1.1\r\nHost: ticketd\r\nX-Filler: "+strings.Repeat("a", tt.header)+"\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-				t.Errorf("%d-byte header with a %d-byte limit: %d, want 431", tt.header, tt.limit, resp.StatusCode)
+			over := tt.header > int(cfg.maxHeaderBytes)
+			switch {
+			case !over && resp.StatusCode != http.StatusOK:
+				t.Errorf("%d-byte header under a %d-byte limit: %d %s, want 200", tt.header, cfg.maxHeaderBytes, resp.StatusCode, body)
+			case over && resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge:
+				t.Errorf("%d-byte header over a %d-byte limit: %d, want 431", tt.header, cfg.maxHeaderBytes, resp.StatusCode)
+			case tt.problem && (resp.Header.Get("Content-Type") != "application/problem+json" || resp.Header.Get("X-Request-ID") == "" ||
+				!strings.Contains(string(body), `"status":431`)):
+				t.Errorf("431 is not a problem with a request id: %v %s", resp.Header, body)
 			}
 			if r := newClient(t, svc).do("GET", "/healthz", nil, "X-Filler", "small"); r.status != http.StatusOK {
-				t.Errorf("small header after a refused one: %d, want 200", r.status)
+				t.Errorf("small header after a large one: %d, want 200", r.status)
 			}
 		})
 	}

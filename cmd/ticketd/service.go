@@ -101,7 +101,7 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Duration(&c.writeTimeout, "write-timeout", "TICKETD_WRITE_TIMEOUT", 30*time.Second, "time allowed to write a response")
 	cmd.Duration(&c.idleTimeout, "idle-timeout", "TICKETD_IDLE_TIMEOUT", 120*time.Second, "how long an idle keep-alive connection stays open")
 	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
-	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 1<<20, "largest request header block in bytes; larger gets 431")
+	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 64<<10, "largest request line and header block in bytes, at most 64 MiB; larger gets 431")
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
 	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
@@ -119,8 +119,8 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --db must not be empty", errUsage)
 	case c.bodyLimit < 1:
 		return fmt.Errorf("%w: --body-limit must be at least 1", errUsage)
-	case c.maxHeaderBytes < 1:
-		return fmt.Errorf("%w: --max-header-bytes must be at least 1", errUsage)
+	case c.maxHeaderBytes < 1 || c.maxHeaderBytes > 64<<20:
+		return fmt.Errorf("%w: --max-header-bytes must be between 1 and 67108864 (64 MiB)", errUsage)
 	case c.readyMaxLag < 1:
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
 	case c.idempotencyTTL < time.Hour:
@@ -270,6 +270,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 			Reported: reported},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
+		MaxHeaderBytes:     int(cfg.maxHeaderBytes),
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,
 		ReadyMaxLag:        cfg.readyMaxLag,
@@ -283,7 +284,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		ReadTimeout:       cfg.readTimeout,
 		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       cfg.idleTimeout,
-		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
+		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.maxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(api.CloseStreams)
