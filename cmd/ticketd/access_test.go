@@ -132,14 +132,7 @@ func callEndpoint(t *testing.T, c *apiClient, method, path string, body any, hea
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getStream(ctx, c.base+path, headers)
 	if err != nil {
 		t.Fatal(err)
 	}

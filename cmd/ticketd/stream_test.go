@@ -31,20 +31,26 @@ type sseClient struct {
 	msgs   chan sseMessage
 }
 
+// getStream sends GET url with headers (name, value pairs) and returns the
+// response with its body, the stream, unread; ctx ends the stream.
+func getStream(ctx context.Context, url string, headers []string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // openStream opens GET /events/stream with query (e.g. "?from=start") and
 // headers (name, value pairs), requires a 200 event stream, and closes it
 // at the end of the test.
 func openStream(t testing.TB, svc *service, query string, headers ...string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+svc.Addr()+"/events/stream"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getStream(ctx, "http://"+svc.Addr()+"/events/stream"+query, headers)
 	if err != nil {
 		cancel()
 		t.Fatalf("GET /events/stream%s: %v", query, err)
