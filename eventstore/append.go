@@ -224,19 +224,21 @@ func (s *Store) commitBatch(batch []*appendJob) {
 
 // inWriteTx runs fn in a transaction of the writer's connection and commits
 // it. On any failure it rolls back and returns the classified error.
+// The caller holds writeMu.
 func (s *Store) inWriteTx(fn func(tx *sql.Tx) (tip, error)) (tip, error) {
+	s.reopenIfReadOnly()
 	tx, err := s.writeDB.Begin()
 	if err != nil {
-		return tip{}, classify(err)
+		return tip{}, s.writeFailed(err)
 	}
 	end, err := fn(tx)
 	if err != nil {
 		tx.Rollback()
-		return tip{}, classify(err)
+		return tip{}, s.writeFailed(err)
 	}
 	if err := tx.Commit(); err != nil {
 		tx.Rollback()
-		return tip{}, classify(err)
+		return tip{}, s.writeFailed(err)
 	}
 	return end, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -36,11 +37,14 @@ func appendIssue(s *Store) (AppendResult, error) {
 
 // TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves drives the
 // store into the two faults SQLite reports for a file that cannot take
-// writes, a full database (max_page_count reached: SQLITE_FULL) and a
-// read-only one (query_only: SQLITE_READONLY), and checks that every append
-// then fails as CodeUnavailable with nothing written, that reads go on, and
-// that appends succeed again, continuing a verifiable log, once the fault
-// clears without reopening the store.
+// writes, a full database (max_page_count reached: SQLITE_FULL) and
+// read-only write connections (query_only: SQLITE_READONLY, as when SQLite
+// opened a file that was not writable), and checks that every append then
+// fails as CodeUnavailable with nothing written, that reads go on, and that
+// appends succeed again, continuing a verifiable log, once the fault clears,
+// without reopening the store. Read-only connections clear by themselves:
+// the store reopens them after reopenInterval, which drops query_only just
+// as it finds a file that was made writable again.
 func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) {
 	t.Parallel()
 	faults := []struct {
@@ -52,7 +56,7 @@ func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) 
 		fillUp bool
 	}{
 		{name: "disk full", set: "PRAGMA max_page_count = %d", clear: "PRAGMA max_page_count = 1073741823", fillUp: true},
-		{name: "read-only file", set: "PRAGMA query_only = ON", clear: "PRAGMA query_only = OFF"},
+		{name: "read-only connections", set: "PRAGMA query_only = ON"},
 	}
 	for _, fault := range faults {
 		t.Run(fault.name, func(t *testing.T) {
@@ -111,10 +115,17 @@ func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) 
 				t.Fatalf("ReadAll under the fault = %d records, %v; want %d", len(recs), err, head)
 			}
 
-			onWriteConnections(t, s, fault.clear)
-			after, err := appendIssue(s)
-			if err != nil {
-				t.Fatalf("append after the fault cleared = %v", err)
+			if fault.clear != "" {
+				onWriteConnections(t, s, fault.clear)
+			}
+			var after AppendResult
+			for healed := time.Now().Add(reopenInterval + 5*time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if after, err = appendIssue(s); err == nil {
+					break
+				}
+				if time.Now().After(healed) {
+					t.Fatalf("append after the fault cleared = %v", err)
+				}
 			}
 			if after.Position != head+1 {
 				t.Fatalf("append after the fault took position %d, want %d", after.Position, head+1)

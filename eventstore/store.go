@@ -7,6 +7,7 @@ package eventstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +88,12 @@ type Store struct {
 	lastCommit time.Time
 	// recent caches the events committed since the store opened.
 	recent *recentLog
+	// readOnlyConns is set while the write connections are read-only: SQLite
+	// opened them so because the file was not writable then, and only
+	// reopening them can find it writable again, which reopenIfReadOnly
+	// does from reopenAt on. Both are guarded by writeMu.
+	readOnlyConns bool
+	reopenAt      time.Time
 
 	jobs     chan *appendJob
 	stop     chan struct{}
@@ -292,15 +299,63 @@ func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.reopenIfReadOnly()
 	tx, err := s.derivedDB.BeginTx(ctx, nil)
 	if err != nil {
-		return classify(err)
+		return s.writeFailed(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		s.writeFailed(err)
 		return err
 	}
-	return classify(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.writeFailed(err)
+	}
+	return nil
+}
+
+// reopenInterval is how often write connections found read-only are
+// reopened to see whether the file takes writes again.
+const reopenInterval = time.Second
+
+// writeFailed notes a failed write transaction and returns err classified.
+// A plain SQLITE_READONLY means the write connections were opened on a file
+// that was not writable: they are marked for reopenIfReadOnly. The caller
+// holds writeMu.
+func (s *Store) writeFailed(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrNoExtended(sqlite3.ErrReadonly) && !s.readOnlyConns {
+		s.readOnlyConns = true
+		s.reopenAt = time.Now().Add(reopenInterval)
+		s.opts.Logger.Warn("database file is read-only: commands fail until it is writable", "db", s.path, "retry_every", reopenInterval)
+	}
+	return classify(err)
+}
+
+// reopenIfReadOnly closes the write connections once reopenInterval has
+// passed since they were found read-only, so the next write opens the file
+// anew: writable, if the fault has cleared, or read-only and noted again.
+// The caller holds writeMu.
+func (s *Store) reopenIfReadOnly() {
+	if !s.readOnlyConns || time.Now().Before(s.reopenAt) {
+		return
+	}
+	s.readOnlyConns = false
+	for _, db := range []*sql.DB{s.writeDB, s.derivedDB} {
+		discardConn(db)
+	}
+}
+
+// discardConn closes db's idle connection instead of returning it to the
+// pool, so that the next use opens a new one.
+func discardConn(db *sql.DB) {
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		return
+	}
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
 }
 
 // Close stops accepting appends, commits every queued one, and closes the

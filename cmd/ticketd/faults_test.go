@@ -21,6 +21,8 @@ type fileFault struct {
 	dbDir func(t *testing.T) string
 	// set makes the fault happen to the database at path; clear ends it.
 	set, clear func(t *testing.T, path string)
+	// atStart sets the fault before the service starts, on a seeded database.
+	atStart bool
 }
 
 // chattr sets or clears the immutable attribute of the database file and of
@@ -28,7 +30,11 @@ type fileFault struct {
 // then fail with EPERM, even for root, exactly like a read-only file.
 func chattr(t *testing.T, flag, path string) {
 	t.Helper()
-	out, err := exec.Command("chattr", flag, path, path+"-wal").CombinedOutput()
+	files := []string{path}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		files = append(files, path+"-wal")
+	}
+	out, err := exec.Command("chattr", append([]string{flag}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("chattr %s: %v: %s", flag, err, out)
 	}
@@ -55,6 +61,12 @@ var readOnlyFile = fileFault{
 	},
 	clear: func(t *testing.T, path string) { chattr(t, "-i", path) },
 }
+
+// readOnlyFileAtStart starts the service on a file that is already
+// read-only: SQLite opens it for reading only, and the service has to reopen
+// it to find it writable again.
+var readOnlyFileAtStart = fileFault{name: "read-only file at start", dbDir: readOnlyFile.dbDir,
+	set: readOnlyFile.set, clear: readOnlyFile.clear, atStart: true}
 
 // fullDisk puts the database on its own 4 MiB tmpfs and fills what is left
 // of it with a file, which clear removes.
@@ -97,16 +109,26 @@ var fullDisk = fileFault{
 // that the service takes commands again by itself once the fault clears, and
 // that the log verifies afterwards with every acknowledged ticket in it.
 func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
-	for _, fault := range []fileFault{readOnlyFile, fullDisk} {
+	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk} {
 		t.Run(fault.name, func(t *testing.T) {
 			cfg := testConfig(fault.dbDir(t))
 			cfg.dbPath = filepath.Join(filepath.Dir(cfg.dbPath), "app.db")
+			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
+			var acked []string
+			if fault.atStart {
+				seeded := mustStart(t, cfg)
+				acked = newClient(t, seeded).issueOK(issue)
+				if err := seeded.shutdown(); err != nil {
+					t.Fatal(err)
+				}
+				fault.set(t, cfg.dbPath)
+			}
 			svc := mustStart(t, cfg)
 			c := newClient(t, svc)
-			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
-			acked := c.issueOK(issue)
-
-			fault.set(t, cfg.dbPath)
+			if !fault.atStart {
+				acked = c.issueOK(issue)
+				fault.set(t, cfg.dbPath)
+			}
 			var refused response
 			for range 5000 {
 				start := time.Now()
