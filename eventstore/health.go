@@ -17,6 +17,6 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	return s.UpdateDerived(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO write_probe (id, checked_at) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, domain.FormatTime(s.opts.Now()))
-		return classify(err)
+		return err
 	})
 }

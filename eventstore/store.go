@@ -292,7 +292,8 @@ func (s *Store) ReadDB() *sql.DB { return s.readDB }
 // writer's group commits. Its commit is not fsynced on its own
 // (synchronous=NORMAL): use it only for state that can be rebuilt from the
 // log, such as projections and checkpoints. It returns fn's error, or the
-// commit's, and rolls back on either.
+// commit's, classified (a storage fault is a CodeUnavailable error), and
+// rolls back on either.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error {
 	if s.derivedDB == nil {
 		return domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
@@ -306,8 +307,7 @@ func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		s.writeFailed(err)
-		return err
+		return s.writeFailed(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return s.writeFailed(err)

@@ -26,36 +26,6 @@ import (
 // eventsTopic is the Watermill topic committed events are relayed to.
 const eventsTopic = "ticketing.events"
 
-// skipRelayingApplied moves the embedded relay's checkpoint up to the
-// projector's, which has just caught up from the log: the projector is the
-// relay's only subscriber and would ignore everything at or below its own
-// checkpoint. Without it a relay behind (a seeded or imported database)
-// would republish the whole log, unready, for nothing. A failure only costs
-// that, so it is logged.
-func (s *service) skipRelayingApplied(ctx context.Context) {
-	applied := s.tickets.Position()
-	relayed, err := s.store.Checkpoint(ctx, embeddedRelay)
-	if err == nil && relayed < applied {
-		err = s.store.SaveCheckpoint(ctx, embeddedRelay, applied)
-	}
-	if err != nil {
-		s.logger.Warn("relay checkpoint not moved up to the projection's", "relay", embeddedRelay, "position", applied, "error", err)
-	}
-}
-
-// projectorBackoff retries a failing projection (a full or read-only disk)
-// with exponential backoff before the message is nacked and redelivered, so
-// a storage fault costs a retry a second instead of a busy loop.
-func projectorBackoff(logger watermill.LoggerAdapter) middleware.Retry {
-	return middleware.Retry{
-		MaxRetries:      8,
-		InitialInterval: 10 * time.Millisecond,
-		MaxInterval:     time.Second,
-		Multiplier:      2,
-		Logger:          logger,
-	}
-}
-
 // embeddedRelay names the checkpoint of the relay to the in-process GoChannel.
 const embeddedRelay = "relay:embedded"
 
@@ -125,12 +95,15 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
-	case c.nats.url != "" && !validSubjectPrefix(c.nats.subjectPrefix):
-		return fmt.Errorf("%w: --nats-subject-prefix must be dot-separated NATS subject tokens without wildcards or spaces", errUsage)
 	case c.nats.url != "" && (c.nats.stream == "" || strings.ContainsAny(c.nats.stream, ".*> \t\r\n/\\")):
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", errUsage)
 	case c.nats.url != "" && c.nats.source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", errUsage)
+	}
+	if c.nats.url != "" {
+		if err := checkSubjectPrefix(c.nats.subjectPrefix); err != nil {
+			return err
+		}
 	}
 	for name, d := range map[string]time.Duration{
 		"consistency-timeout": c.consistencyTimeout, "read-header-timeout": c.readHeaderTimeout,
@@ -144,15 +117,16 @@ func (c serviceConfig) validate() error {
 	return nil
 }
 
-// validSubjectPrefix reports whether p is one or more dot-separated NATS
-// subject tokens without wildcards or whitespace.
-func validSubjectPrefix(p string) bool {
+// checkSubjectPrefix fails with errUsage, naming --nats-subject-prefix,
+// unless p is one or more dot-separated NATS subject tokens without
+// wildcards or whitespace.
+func checkSubjectPrefix(p string) error {
 	for _, token := range strings.Split(p, ".") {
 		if token == "" || strings.ContainsAny(token, "*> \t\r\n") {
-			return false
+			return fmt.Errorf("%w: --nats-subject-prefix must be dot-separated NATS subject tokens without wildcards or spaces", errUsage)
 		}
 	}
-	return true
+	return nil
 }
 
 // storeAuditor audits the live database of a store.
@@ -226,14 +200,21 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
 		return nil, err
 	}
-	lagged := map[string]metrics.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}
+	// Consumers that gate readiness, and those whose lag is only reported;
+	// the metrics show the lag of both.
+	gating := map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay}
 	reported := map[string]httpapi.Consumer{}
 	if cfg.nats.url != "" {
 		if err = s.openNATSRelay(); err != nil {
 			return nil, err
 		}
-		lagged[natsRelay] = s.natsRelay
 		reported[natsRelay] = s.natsRelay
+	}
+	lagged := map[string]metrics.Consumer{}
+	for _, consumers := range []map[string]httpapi.Consumer{gating, reported} {
+		for name, c := range consumers {
+			lagged[name] = c
+		}
 	}
 	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
@@ -266,8 +247,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, embeddedRelay: s.relay},
-			Reported: reported},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		MaxHeaderBytes:     int(cfg.maxHeaderBytes),
@@ -314,6 +294,36 @@ func (s *service) openNATSRelay() (err error) {
 		Logger:   s.logger,
 	})
 	return err
+}
+
+// skipRelayingApplied moves the embedded relay's checkpoint up to the
+// projector's, which has just caught up from the log: the projector is the
+// relay's only subscriber and would ignore everything at or below its own
+// checkpoint. Without it a relay behind (a seeded or imported database)
+// would republish the whole log, unready, for nothing. A failure only costs
+// that, so it is logged.
+func (s *service) skipRelayingApplied(ctx context.Context) {
+	applied := s.tickets.Position()
+	relayed, err := s.store.Checkpoint(ctx, embeddedRelay)
+	if err == nil && relayed < applied {
+		err = s.store.SaveCheckpoint(ctx, embeddedRelay, applied)
+	}
+	if err != nil {
+		s.logger.Warn("relay checkpoint not moved up to the projection's", "relay", embeddedRelay, "position", applied, "error", err)
+	}
+}
+
+// projectorBackoff retries a failing projection (a full or read-only disk)
+// with exponential backoff before the message is nacked and redelivered, so
+// a storage fault costs a retry a second instead of a busy loop.
+func projectorBackoff(logger watermill.LoggerAdapter) middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      8,
+		InitialInterval: 10 * time.Millisecond,
+		MaxInterval:     time.Second,
+		Multiplier:      2,
+		Logger:          logger,
+	}
 }
 
 func (s *service) goBackground(fn func()) {

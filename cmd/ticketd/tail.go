@@ -53,8 +53,11 @@ func runTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return fmt.Errorf("%w: --from must be start or now", errUsage)
 	case cfg.maxBackoff <= 0:
 		return fmt.Errorf("%w: --max-backoff must be positive", errUsage)
-	case cfg.natsURL != "" && !validSubjectPrefix(cfg.subjectPrefix):
-		return fmt.Errorf("%w: --nats-subject-prefix must be dot-separated NATS subject tokens without wildcards or spaces", errUsage)
+	}
+	if cfg.natsURL != "" {
+		if err := checkSubjectPrefix(cfg.subjectPrefix); err != nil {
+			return err
+		}
 	}
 	out := &tailOutput{w: bufio.NewWriterSize(stdout, 64<<10), positionFile: cfg.positionFile, position: -1}
 	if err := out.load(); err != nil {
