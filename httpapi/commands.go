@@ -30,7 +30,7 @@ const maxRefundAttempts = 20
 type commandResult struct {
 	status   int
 	body     []byte
-	position int64 // the log position the read model must reach before answering
+	position int64 // the log position it committed at (or the head): Ticketd-Position
 	replayed bool
 	location string
 	issued   int
@@ -93,6 +93,37 @@ func (s *Server) runCommand(c *gin.Context, endpoint, key string, parsed any, de
 		return commandResult{status: cmd.status, body: body, position: res.Position,
 			location: cmd.location, issued: cmd.issued, refunded: cmd.refunded}, nil
 	}
+}
+
+// respond answers a command once the read model reflects it, so every later
+// GET sees its effect; when the read model is late the answer goes anyway,
+// marked Ticketd-Consistency: pending, as the command is committed. A client
+// gone while waiting is logged at INFO and counted as 499.
+func (s *Server) respond(c *gin.Context, res commandResult, err error) {
+	if err != nil {
+		s.setHeadPosition(c)
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	setPosition(c, res.position)
+	if !res.replayed {
+		c.Set(logTicketsIssued, res.issued)
+		c.Set(logTicketsRefunded, res.refunded)
+	}
+	switch s.awaitPosition(c, res.position, s.tickets.WaitFor) {
+	case clientGone:
+		s.abortClientGone(c, "client gone after commit", res.position)
+		return
+	case timedOut:
+		s.cfg.Logger.Warn("command committed but read model lags", "request_id", requestID(c), "position", res.position, "timeout", s.cfg.ConsistencyTimeout.String())
+		c.Header(headerConsistency, "pending")
+	}
+	if res.replayed {
+		c.Header("Idempotent-Replayed", "true")
+	} else if res.location != "" {
+		c.Header("Location", res.location)
+	}
+	c.Data(res.status, "application/json; charset=utf-8", res.body)
 }
 
 // appendOrObserve appends req; a request with nothing to append or store

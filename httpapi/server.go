@@ -51,7 +51,9 @@ type Config struct {
 	// HeaderReadLimit(MaxHeaderBytes) for the API to see such requests.
 	MaxHeaderBytes int
 	// ConsistencyTimeout bounds how long a command waits for the read model to
-	// reflect it before answering 503 instead. Default 5s.
+	// reflect it before answering with Ticketd-Consistency: pending, and how
+	// long a read waits for its Ticketd-Min-Position before answering 503.
+	// Default 5s.
 	ConsistencyTimeout time.Duration
 	// NewID returns fresh ticket ids. Default: UUID version 7.
 	NewID  func() uuid.UUID
@@ -203,30 +205,4 @@ func (s *Server) readBody(c *gin.Context) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
-}
-
-// respond sends a command's result once the read model reflects it, so every
-// later GET sees the command's effect.
-func (s *Server) respond(c *gin.Context, res commandResult, err error) {
-	if err != nil {
-		writeError(c, s.cfg.Logger, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.ConsistencyTimeout)
-	defer cancel()
-	if err := s.tickets.WaitFor(ctx, res.position); err != nil {
-		s.cfg.Logger.Warn("command committed but read model lags", "request_id", requestID(c), "position", res.position, "error", err)
-		writeProblem(c, kindUnavailable, "The command was committed but is not yet visible to queries; retry with the same Idempotency-Key to get its response.", nil)
-		return
-	}
-	if res.replayed {
-		c.Header("Idempotent-Replayed", "true")
-	} else {
-		c.Set(logTicketsIssued, res.issued)
-		c.Set(logTicketsRefunded, res.refunded)
-		if res.location != "" {
-			c.Header("Location", res.location)
-		}
-	}
-	c.Data(res.status, "application/json; charset=utf-8", res.body)
 }

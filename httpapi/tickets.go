@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,19 +21,28 @@ const headerIdempotencyKey = "Idempotency-Key"
 // maxIdempotencyKeyLen is the longest Idempotency-Key accepted.
 const maxIdempotencyKeyLen = 255
 
+// singleHeader returns the request's header name and whether it was sent
+// exactly once, recording a violation when it was repeated.
+func singleHeader(c *gin.Context, v *domain.Violations, name string) (string, bool) {
+	values, sent := c.Request.Header[http.CanonicalHeaderKey(name)]
+	if !sent {
+		return "", false
+	}
+	if len(values) != 1 {
+		v.Add(name, "must be sent once")
+		return "", false
+	}
+	return values[0], true
+}
+
 // idempotencyKey returns the request's Idempotency-Key ("" when absent),
 // recording a violation when it is present but empty, repeated, longer than
 // 255 characters or not visible ASCII.
 func idempotencyKey(c *gin.Context, v *domain.Violations) string {
-	values, sent := c.Request.Header[http.CanonicalHeaderKey(headerIdempotencyKey)]
+	key, sent := singleHeader(c, v, headerIdempotencyKey)
 	if !sent {
 		return ""
 	}
-	if len(values) != 1 {
-		v.Add(headerIdempotencyKey, "must be sent once")
-		return ""
-	}
-	key := values[0]
 	if key == "" || len(key) > maxIdempotencyKeyLen {
 		v.Add(headerIdempotencyKey, fmt.Sprintf("must be 1 to %d characters", maxIdempotencyKeyLen))
 		return ""
@@ -50,6 +60,7 @@ func idempotencyKey(c *gin.Context, v *domain.Violations) string {
 // object to parse. Every violation of body, fields and header is answered as
 // one 400; ok is false when an answer was sent.
 func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
+	s.setHeadPosition(c)
 	body, ok := s.readBody(c)
 	if !ok {
 		return "", false
@@ -111,9 +122,26 @@ func (s *Server) refund(c *gin.Context) {
 	s.respond(c, res, err)
 }
 
+// getTicket answers a ticket from the read table or, with as_of, folded from
+// its stream as it was at that point of the log. A Ticketd-Min-Position is
+// awaited on the read table, or on the log head for as_of.
 func (s *Server) getTicket(c *gin.Context) {
-	if asOf := c.Query("as_of"); asOf != "" {
-		s.getTicketAsOf(c, asOf)
+	var v domain.Violations
+	minPos := minPosition(c, &v)
+	rawAsOf := c.Query("as_of")
+	var point asOf
+	if rawAsOf != "" {
+		point = parseAsOf(rawAsOf, &v)
+	}
+	if err := v.Err(); err != nil {
+		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	if rawAsOf != "" {
+		s.getTicketAsOf(c, rawAsOf, point, minPos)
+		return
+	}
+	if !s.awaitMinPosition(c, minPos, s.tickets.WaitFor) {
 		return
 	}
 	t, err := s.tickets.Get(c.Request.Context(), c.Param("ticket_id"))
@@ -124,21 +152,41 @@ func (s *Server) getTicket(c *gin.Context) {
 	c.JSON(http.StatusOK, newTicketJSON(t))
 }
 
-// getTicketAsOf answers the ticket as it was right after log position asOf,
-// or at the RFC 3339 time asOf, folded from its stream (not the read table).
-func (s *Server) getTicketAsOf(c *gin.Context, asOf string) {
+// asOf is a point of the log: right after a position, or at a time when
+// byTime.
+type asOf struct {
+	position int64
+	time     time.Time
+	byTime   bool
+}
+
+// parseAsOf reads the as_of query parameter, recording a violation when it is
+// neither a log position nor an RFC 3339 time.
+func parseAsOf(raw string, v *domain.Violations) asOf {
+	pos, perr := strconv.ParseInt(raw, 10, 64)
+	if perr == nil && pos >= 0 {
+		return asOf{position: pos}
+	}
+	if at, terr := domain.ParseTime(raw); perr != nil && terr == nil {
+		return asOf{time: at, byTime: true}
+	}
+	v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time in the years 0000 to 9999")
+	return asOf{}
+}
+
+// getTicketAsOf answers the ticket as it was at point (rawAsOf as sent),
+// folded from its stream (not the read table).
+func (s *Server) getTicketAsOf(c *gin.Context, rawAsOf string, point asOf, minPos int64) {
+	if !s.awaitMinPosition(c, minPos, s.waitForHead) {
+		return
+	}
 	ctx, id := c.Request.Context(), c.Param("ticket_id")
 	var records []eventstore.Record
 	var err error
-	if pos, perr := strconv.ParseInt(asOf, 10, 64); perr == nil && pos >= 0 {
-		records, err = s.log.ReadStreamUntil(ctx, id, pos)
-	} else if at, terr := domain.ParseTime(asOf); perr != nil && terr == nil {
-		records, err = s.log.ReadStreamAsOf(ctx, id, at)
+	if point.byTime {
+		records, err = s.log.ReadStreamAsOf(ctx, id, point.time)
 	} else {
-		var v domain.Violations
-		v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time in the years 0000 to 9999")
-		writeError(c, s.cfg.Logger, v.Err())
-		return
+		records, err = s.log.ReadStreamUntil(ctx, id, point.position)
 	}
 	if err != nil {
 		writeError(c, s.cfg.Logger, err)
@@ -150,7 +198,7 @@ func (s *Server) getTicketAsOf(c *gin.Context, asOf string) {
 		return
 	}
 	if !t.Exists() {
-		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q did not exist as of %s.", id, asOf))
+		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q did not exist as of %s.", id, rawAsOf))
 		return
 	}
 	c.JSON(http.StatusOK, newTicketJSON(t))
@@ -179,8 +227,12 @@ func (s *Server) listTickets(c *gin.Context) {
 		}
 		f.Status = status
 	}
+	minPos := minPosition(c, &v)
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
+		return
+	}
+	if !s.awaitMinPosition(c, minPos, s.tickets.WaitFor) {
 		return
 	}
 	page, err := s.tickets.List(c.Request.Context(), f)

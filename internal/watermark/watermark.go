@@ -50,13 +50,20 @@ func (w *Watermark) Changed() (int64, <-chan struct{}) {
 // WaitFor blocks until the position is at least v. It returns ctx.Err() when
 // ctx ends first.
 func (w *Watermark) WaitFor(ctx context.Context, v int64) error {
+	return WaitUntil(ctx, v, w.Changed)
+}
+
+// WaitUntil blocks until changed, which returns a position and a channel
+// closed when it next moves (as Watermark.Changed does), reports a position of
+// at least v. It returns ctx.Err() when ctx ends first.
+func WaitUntil(ctx context.Context, v int64, changed func() (int64, <-chan struct{})) error {
 	for {
-		current, changed := w.Changed()
+		current, next := changed()
 		if current >= v {
 			return nil
 		}
 		select {
-		case <-changed:
+		case <-next:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

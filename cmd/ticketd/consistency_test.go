@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Headers of the consistency token.
+const (
+	hdrPosition    = "Ticketd-Position"
+	hdrConsistency = "Ticketd-Consistency"
+	hdrMinPosition = "Ticketd-Min-Position"
+)
+
+// requireAnswer fails the test unless r has the status, Ticketd-Position and
+// Ticketd-Consistency ("" for none) given.
+func requireAnswer(t *testing.T, what string, r response, status int, position int64, consistency string) {
+	t.Helper()
+	if r.status != status || r.header.Get(hdrPosition) != strconv.FormatInt(position, 10) || r.header.Get(hdrConsistency) != consistency {
+		t.Fatalf("%s: %d, %s %q, %s %q; want %d, %d, %q\n%s", what, r.status, hdrPosition, r.header.Get(hdrPosition),
+			hdrConsistency, r.header.Get(hdrConsistency), status, position, consistency, r.body)
+	}
+}
+
+// startLogged starts a service with cfg whose JSON log lines (INFO and up)
+// go to the returned buffer, and a stop that returns once every handler has.
+func startLogged(t *testing.T, cfg serviceConfig) (*service, *syncBuffer, func()) {
+	t.Helper()
+	logs := &syncBuffer{}
+	svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { svc.shutdown() }) }
+	t.Cleanup(stop)
+	return svc, logs, stop
+}
+
+// decodeLogLines decodes JSON log lines.
+func decodeLogLines(t *testing.T, logs string) []logLine {
+	t.Helper()
+	var lines []logLine
+	for _, raw := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var line logLine
+		if err := json.Unmarshal([]byte(raw), &line); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, raw)
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// linesOf returns the log lines of request id.
+func linesOf(t *testing.T, logs *syncBuffer, id string) []logLine {
+	t.Helper()
+	var mine []logLine
+	for _, line := range decodeLogLines(t, logs.String()) {
+		if line.str("request_id") == id {
+			mine = append(mine, line)
+		}
+	}
+	return mine
+}
+
+func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsLate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = 300 * time.Millisecond
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+
+	requireAnswer(t, "issue while the projection keeps up", c.do("POST", "/tickets/issue", seedIssue), http.StatusCreated, 2, "")
+
+	holdProjection(t, svc)
+	issued := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "late-issue")
+	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 4, "pending")
+	ids := ticketIDs(t, issued)
+	if issued.header.Get("Location") != "/tickets/"+ids[0] {
+		t.Errorf("pending issue: Location %q", issued.header.Get("Location"))
+	}
+	refunded := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	requireAnswer(t, "refund with the projection held", refunded, http.StatusOK, 5, "pending")
+	if got := refunded.json(t)["refunded"]; len(got.([]any)) != 1 {
+		t.Errorf("pending refund: refunded %v", got)
+	}
+	replayed := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "late-issue")
+	requireAnswer(t, "replay of the held issue", replayed, http.StatusOK, 4, "pending")
+	if replayed.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(replayed.body, issued.body) {
+		t.Errorf("replay: Idempotent-Replayed %q, body %s", replayed.header.Get("Idempotent-Replayed"), replayed.body)
+	}
+	// Commands that append nothing answer the head; a refusal is not pending.
+	requireAnswer(t, "refund of nothing", c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"abc"}}), http.StatusOK, 5, "pending")
+	requireAnswer(t, "key reused with another request", c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "late-issue"), http.StatusConflict, 5, "")
+	requireAnswer(t, "invalid issue", c.do("POST", "/tickets/issue", `{"price_krw": 1.5}`), http.StatusBadRequest, 5, "")
+
+	if n := c.logHead(); n != 5 {
+		t.Errorf("the log holds %d events, want the 5 committed", n)
+	}
+	if events := c.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+		t.Errorf("the refunded ticket's stream has %d events, want 2", len(events))
+	}
+	if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != http.StatusNotFound {
+		t.Errorf("the projection was not late: GET /tickets/{id} = %d", r.status)
+	}
+}
+
+func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = 300 * time.Millisecond
+	c := newClient(t, mustStart(t, cfg))
+	id := c.issueOK(seedIssue)[0]
+
+	for _, path := range []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"} {
+		if r := c.do("GET", path, nil, hdrMinPosition, "2"); r.status != http.StatusOK {
+			t.Errorf("GET %s at the head: %d %s", path, r.status, r.body)
+		}
+		start := time.Now()
+		r := c.do("GET", path, nil, hdrMinPosition, "3")
+		if took := time.Since(start); took < cfg.consistencyTimeout {
+			t.Errorf("GET %s beyond the head answered after %s, before the %s timeout", path, took, cfg.consistencyTimeout)
+		}
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("GET %s beyond the head: %d, Retry-After %q %s; want 503 with Retry-After", path, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+}
+
+func TestAMalformedMinPositionIs400NamingTheHeader(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	id := c.issueOK(seedIssue)[0]
+	paths := []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"}
+	for _, bad := range []string{"", "abc", "-1", "+1", "1.5", "0x10", "99999999999999999999"} {
+		for _, path := range paths {
+			r := c.do("GET", path, nil, hdrMinPosition, bad)
+			if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+				t.Errorf("GET %s with %s %q: %d naming %v", path, hdrMinPosition, bad, r.status, fields)
+			}
+		}
+	}
+	for _, path := range paths {
+		r := c.do("GET", path, nil, hdrMinPosition, "1", hdrMinPosition, "2")
+		if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+			t.Errorf("GET %s with %s twice: %d naming %v", path, hdrMinPosition, r.status, fields)
+		}
+	}
+	for path, other := range map[string]string{"/tickets?limit=0": "limit", "/tickets/" + id + "?as_of=never": "as_of"} {
+		r := c.do("GET", path, nil, hdrMinPosition, "x")
+		if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
+			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, hdrMinPosition, r.status, fields)
+		}
+	}
+}
+
+func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = 3 * time.Second
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+
+	holdProjection(t, svc)
+	issued := c.do("POST", "/tickets/issue", seedIssue)
+	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 2, "pending")
+	id, token := ticketIDs(t, issued)[0], issued.header.Get(hdrPosition)
+	if r := c.do("GET", "/tickets/"+id, nil); r.status != http.StatusNotFound {
+		t.Fatalf("the projection was not late: GET /tickets/{id} without the token = %d", r.status)
+	}
+
+	read := make(chan response, 1)
+	go func() { read <- c.do("GET", "/tickets/"+id, nil, hdrMinPosition, token) }()
+	select {
+	case r := <-read:
+		t.Fatalf("GET with the token answered %d before the projection reached it", r.status)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := svc.tickets.CatchUp(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-read; r.status != http.StatusOK || r.json(t)["id"] != id {
+		t.Fatalf("GET with the token once the projection reached it: %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/tickets?user_id=user123", nil, hdrMinPosition, token); r.json(t)["total"] != float64(2) {
+		t.Errorf("list with the token: %s", r.body)
+	}
+}
+
+func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = time.Minute
+	svc, logs, stop := startLogged(t, cfg)
+	c := newClient(t, svc)
+	holdProjection(t, svc)
+	before := c.scrape()
+
+	// gone sends a request as the client id, waits with until, then cancels it.
+	gone := func(id, method, path, body string, until func()) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, method, c.base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", id)
+		if method == "GET" {
+			req.Header.Set(hdrMinPosition, "100")
+		}
+		answered := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				err = fmt.Errorf("answered %d", resp.StatusCode)
+			}
+			answered <- err
+		}()
+		until()
+		cancel()
+		if err := <-answered; !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: %v, want the client's own cancel", id, err)
+		}
+		waitUntil(t, id+" is logged", func() bool { return len(linesOf(t, logs, id)) == 2 })
+	}
+	gone("gone-issue", "POST", "/tickets/issue", `{"theater_name":"t","user_id":"u","movie_title":"m","price_krw":1}`, func() {
+		waitUntil(t, "the issue is committed", func() bool { return svc.store.Head() == 1 })
+	})
+	gone("gone-read", "GET", "/tickets", "", func() { time.Sleep(300 * time.Millisecond) })
+	if n := c.logHead(); n != 1 {
+		t.Errorf("the log holds %d events, want the gone client's committed one", n)
+	}
+	m := c.scrape()
+	stop()
+
+	for id, msg := range map[string]string{"gone-issue": "client gone after commit", "gone-read": "client gone while waiting for its position"} {
+		lines := linesOf(t, logs, id)
+		if lines[0].str("level") != "INFO" || lines[0].str("msg") != msg {
+			t.Errorf("%s: first line %v, want INFO %q", id, lines[0], msg)
+		}
+		if access := lines[1]; access.str("level") != "INFO" || access.str("msg") != "request" || access["status"] != float64(499) {
+			t.Errorf("%s: access log line %v, want INFO with status 499", id, access)
+		}
+	}
+	for _, line := range decodeLogLines(t, logs.String()) {
+		if line.str("level") == "ERROR" && line.str("request_id") != "" {
+			t.Errorf("ERROR line about a request: %v", line)
+		}
+	}
+	for _, route := range []string{"/tickets/issue", "/tickets"} {
+		if d := metricValue(m, "ticketd_http_requests_total", "route", route, "status", "499") - metricValue(before, "ticketd_http_requests_total", "route", route, "status", "499"); d != 1 {
+			t.Errorf("%s: %v requests counted as 499, want 1", route, d)
+		}
+		for _, status := range []string{"500", "503"} {
+			if n := metricValue(m, "ticketd_http_requests_total", "route", route, "status", status); n != 0 {
+				t.Errorf("%s: %v requests counted as %s", route, n, status)
+			}
+		}
+	}
+}
