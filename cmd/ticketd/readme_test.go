@@ -48,6 +48,7 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"status":"issued","memo":null`,
 		`"already_canceled":[],"not_found":["abc123"]}`,
 		`"total":2,"limit":10,"offset":0}`,
+		"position 4\n{\"id\":",
 		`"detail":"Invalid: theater_name, price_krw, quantity."`,
 		`"type":"TicketRefunded"`,
 		`"next_after":2}`,

@@ -64,7 +64,7 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.String(&c.addr, "addr", "TICKETD_ADDR", ":9000", "address to listen on")
 	cmd.String(&c.dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file (created with its folder if missing)")
 	cmd.Int64(&c.bodyLimit, "body-limit", "TICKETD_BODY_LIMIT", 64<<10, "largest request body in bytes; larger gets 413")
-	cmd.Duration(&c.consistencyTimeout, "consistency-timeout", "TICKETD_CONSISTENCY_TIMEOUT", 5*time.Second, "how long a command waits for queries to reflect it before answering 503")
+	cmd.Duration(&c.consistencyTimeout, "consistency-timeout", "TICKETD_CONSISTENCY_TIMEOUT", 5*time.Second, "how long a command waits for queries to reflect it before answering marked Ticketd-Consistency: pending, and a read waits for its Ticketd-Min-Position before answering 503")
 	cmd.Duration(&c.idempotencyTTL, "idempotency-ttl", "TICKETD_IDEMPOTENCY_TTL", 24*time.Hour, "how long Idempotency-Key records are kept (at least)")
 	cmd.Duration(&c.readHeaderTimeout, "read-header-timeout", "TICKETD_READ_HEADER_TIMEOUT", 5*time.Second, "time allowed to read request headers")
 	cmd.Duration(&c.readTimeout, "read-timeout", "TICKETD_READ_TIMEOUT", 30*time.Second, "time allowed to read a whole request")
