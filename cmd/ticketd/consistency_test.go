@@ -33,6 +33,16 @@ func requireAnswer(t *testing.T, what string, r response, status int, position i
 	}
 }
 
+// startWithConsistencyTimeout starts a service whose commands and reads wait
+// at most timeout for the projection.
+func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service, *apiClient) {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	cfg.consistencyTimeout = timeout
+	svc := mustStart(t, cfg)
+	return svc, newClient(t, svc)
+}
+
 // startLogged starts a service with cfg whose JSON log lines (INFO and up)
 // go to the returned buffer, and a stop that returns once every handler has.
 func startLogged(t *testing.T, cfg serviceConfig) (*service, *syncBuffer, func()) {
@@ -76,10 +86,7 @@ func linesOf(t *testing.T, logs *syncBuffer, id string) []logLine {
 
 func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsLate(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = 300 * time.Millisecond
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	svc, c := startWithConsistencyTimeout(t, 300*time.Millisecond)
 
 	requireAnswer(t, "issue while the projection keeps up", c.do("POST", "/tickets/issue", seedIssue), http.StatusCreated, 2, "")
 
@@ -118,9 +125,8 @@ func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsL
 
 func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = 300 * time.Millisecond
-	c := newClient(t, mustStart(t, cfg))
+	timeout := 300 * time.Millisecond
+	_, c := startWithConsistencyTimeout(t, timeout)
 	id := c.issueOK(seedIssue)[0]
 
 	for _, path := range []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"} {
@@ -129,8 +135,8 @@ func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 		}
 		start := time.Now()
 		r := c.do("GET", path, nil, hdrMinPosition, "3")
-		if took := time.Since(start); took < cfg.consistencyTimeout {
-			t.Errorf("GET %s beyond the head answered after %s, before the %s timeout", path, took, cfg.consistencyTimeout)
+		if took := time.Since(start); took < timeout {
+			t.Errorf("GET %s beyond the head answered after %s, before the %s timeout", path, took, timeout)
 		}
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 			t.Errorf("GET %s beyond the head: %d, Retry-After %q %s; want 503 with Retry-After", path, r.status, r.header.Get("Retry-After"), r.body)
@@ -167,10 +173,7 @@ func TestAMalformedMinPositionIs400NamingTheHeader(t *testing.T) {
 
 func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = 3 * time.Second
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	svc, c := startWithConsistencyTimeout(t, 3*time.Second)
 
 	holdProjection(t, svc)
 	issued := c.do("POST", "/tickets/issue", seedIssue)
