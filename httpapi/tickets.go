@@ -128,17 +128,13 @@ func (s *Server) refund(c *gin.Context) {
 func (s *Server) getTicket(c *gin.Context) {
 	var v domain.Violations
 	minPos := minPosition(c, &v)
-	rawAsOf := c.Query("as_of")
-	var point asOf
-	if rawAsOf != "" {
-		point = parseAsOf(rawAsOf, &v)
-	}
+	point, historic := parseAsOf(c.Query("as_of"), &v)
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
 		return
 	}
-	if rawAsOf != "" {
-		s.getTicketAsOf(c, rawAsOf, point, minPos)
+	if historic {
+		s.getTicketAsOf(c, point, minPos)
 		return
 	}
 	if !s.awaitMinPosition(c, minPos, s.tickets.WaitFor) {
@@ -152,31 +148,36 @@ func (s *Server) getTicket(c *gin.Context) {
 	c.JSON(http.StatusOK, newTicketJSON(t))
 }
 
-// asOf is a point of the log: right after a position, or at a time when
-// byTime.
+// asOf is a point of the log, as sent in as_of: right after a position, or
+// at a time when byTime.
 type asOf struct {
+	raw      string
 	position int64
 	time     time.Time
 	byTime   bool
 }
 
-// parseAsOf reads the as_of query parameter, recording a violation when it is
-// neither a log position nor an RFC 3339 time.
-func parseAsOf(raw string, v *domain.Violations) asOf {
+// parseAsOf reads the as_of query parameter; given is false when it is absent
+// or empty. It records a violation when it is neither a log position nor an
+// RFC 3339 time.
+func parseAsOf(raw string, v *domain.Violations) (point asOf, given bool) {
+	if raw == "" {
+		return asOf{}, false
+	}
 	pos, perr := strconv.ParseInt(raw, 10, 64)
 	if perr == nil && pos >= 0 {
-		return asOf{position: pos}
+		return asOf{raw: raw, position: pos}, true
 	}
 	if at, terr := domain.ParseTime(raw); perr != nil && terr == nil {
-		return asOf{time: at, byTime: true}
+		return asOf{raw: raw, time: at, byTime: true}, true
 	}
 	v.Add("as_of", "must be a log position (an integer of at least 0) or an RFC 3339 time in the years 0000 to 9999")
-	return asOf{}
+	return asOf{}, true
 }
 
-// getTicketAsOf answers the ticket as it was at point (rawAsOf as sent),
-// folded from its stream (not the read table).
-func (s *Server) getTicketAsOf(c *gin.Context, rawAsOf string, point asOf, minPos int64) {
+// getTicketAsOf answers the ticket as it was at point, folded from its stream
+// (not the read table).
+func (s *Server) getTicketAsOf(c *gin.Context, point asOf, minPos int64) {
 	if !s.awaitMinPosition(c, minPos, s.waitForHead) {
 		return
 	}
@@ -198,7 +199,7 @@ func (s *Server) getTicketAsOf(c *gin.Context, rawAsOf string, point asOf, minPo
 		return
 	}
 	if !t.Exists() {
-		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q did not exist as of %s.", id, rawAsOf))
+		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q did not exist as of %s.", id, point.raw))
 		return
 	}
 	c.JSON(http.StatusOK, newTicketJSON(t))
