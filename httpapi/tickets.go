@@ -112,7 +112,7 @@ func (s *Server) refund(c *gin.Context) {
 }
 
 func (s *Server) getTicket(c *gin.Context) {
-	if asOf := c.Query("as_of"); asOf != "" {
+	if asOf := queryValues(c.Request).Get("as_of"); asOf != "" {
 		s.getTicketAsOf(c, asOf)
 		return
 	}
@@ -163,7 +163,7 @@ const (
 )
 
 func (s *Server) listTickets(c *gin.Context) {
-	q := c.Request.URL.Query()
+	q := queryValues(c.Request)
 	var v domain.Violations
 	f := projections.Filter{
 		TheaterName: q.Get("theater_name"),
