@@ -177,17 +177,16 @@ func hexRune(digits []byte) rune {
 var jsonInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // integer returns the integer member key, or def when it is absent and not
-// required. Absent or null and required is "is required"; null otherwise,
-// JSON numbers with a fraction or exponent (1.5, 15000.0, 1e3), strings and
-// other types are violations. An integer too large for int64 is returned
-// clamped, so range rules still reject it.
+// required. A required member that is absent or null "is required"; null
+// where the member is optional, JSON numbers with a fraction or exponent
+// (1.5, 15000.0, 1e3), strings and other types are violations. An integer
+// too large for int64 is returned clamped, so range rules still reject it.
 func (o jsonObject) integer(v *domain.Violations, key string, required bool, def int64) int64 {
 	member, given := o[key]
-	if required && !o.present(key) {
-		v.Add(key, "is required")
-		return def
-	}
-	if !given {
+	if !given || (required && isNull(member)) {
+		if required {
+			v.Add(key, "is required")
+		}
 		return def
 	}
 	raw := string(member)
