@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -174,18 +176,20 @@ func hexRune(digits []byte) rune {
 // jsonInteger is the JSON number grammar without fraction or exponent.
 var jsonInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
-// integer returns the integer member key, or def when it is absent or null
-// and not required. JSON numbers with a fraction or exponent (1.5, 15000.0,
-// 1e3), strings and other types are violations. An integer too large for
-// int64 is returned clamped, so range rules still reject it.
+// integer returns the integer member key, or def when it is absent and not
+// required. A required member that is absent or null "is required"; null
+// where the member is optional, JSON numbers with a fraction or exponent
+// (1.5, 15000.0, 1e3), strings and other types are violations. An integer
+// too large for int64 is returned clamped, so range rules still reject it.
 func (o jsonObject) integer(v *domain.Violations, key string, required bool, def int64) int64 {
-	if !o.present(key) {
+	member, given := o[key]
+	if !given || (required && isNull(member)) {
 		if required {
 			v.Add(key, "is required")
 		}
 		return def
 	}
-	raw := string(o[key])
+	raw := string(member)
 	if !jsonInteger.MatchString(raw) {
 		v.Add(key, "must be a JSON integer")
 		return def
@@ -226,4 +230,15 @@ func (o jsonObject) textArray(v *domain.Violations, key string) []string {
 		}
 	}
 	return out
+}
+
+// queryValues returns the request's query parameters with only the last
+// value of each, so a parameter given twice means what it meant to the
+// original service (FastAPI reads the last one).
+func queryValues(r *http.Request) url.Values {
+	q := r.URL.Query()
+	for name, values := range q {
+		q[name] = values[len(values)-1:]
+	}
+	return q
 }

@@ -84,7 +84,7 @@ var (
 // verbatim), GET /docs (Swagger UI) and GET /redoc (ReDoc), with all assets
 // embedded in the binary (no CDN, works offline). Swagger UI assets are under
 // /docs/, the ReDoc bundle is /redoc/redoc.standalone.js; an unknown asset is
-// a 404 problem and /docs/ redirects to /docs.
+// a 404 problem and /docs/ is answered as /docs.
 func registerDocs(r gin.IRoutes) {
 	r.GET("/openapi.json", func(c *gin.Context) {
 		c.Header("Cache-Control", cacheRevalidate)
@@ -94,7 +94,7 @@ func registerDocs(r gin.IRoutes) {
 	r.GET("/docs/*filepath", func(c *gin.Context) {
 		name := strings.TrimPrefix(c.Param("filepath"), "/")
 		if name == "" {
-			c.Redirect(http.StatusMovedPermanently, "/docs")
+			serveDocFile(swaggerUIPage)(c)
 			return
 		}
 		f, ok := swaggerUIFiles[name]

@@ -53,7 +53,7 @@ func (s *Server) ticketEvents(c *gin.Context) {
 }
 
 func (s *Server) events(c *gin.Context) {
-	q := c.Request.URL.Query()
+	q := queryValues(c.Request)
 	var v domain.Violations
 	after := queryInt(q, &v, "after", 0, 0, math.MaxInt64)
 	limit := queryInt(q, &v, "limit", defaultEventsLimit, 1, maxEventsLimit)

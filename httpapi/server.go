@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,6 +155,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false // its redirects have HTML bodies; ServeHTTP drops trailing slashes instead
 	e.ContextWithFallback = true
 	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
@@ -164,22 +166,49 @@ func NewServer(deps Deps, cfg Config) *Server {
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
 	})
-	e.GET("/", s.root)
-	e.POST("/tickets/issue", s.allow(clerksOnly...), s.issue)
-	e.POST("/tickets/refund", s.allow(clerksOnly...), s.refund)
-	e.GET("/tickets", s.allow(anyRole...), s.listTickets)
-	e.GET("/tickets/:ticket_id", s.allow(anyRole...), s.getTicket)
-	e.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)
-	e.GET("/events", s.allow(logReaders...), s.events)
-	e.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
-	e.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
-	registerDocs(e)
-	s.registerOperations(e)
+	r := getAndHead{e}
+	r.GET("/", s.root)
+	r.POST("/tickets/issue", s.allow(clerksOnly...), s.issue)
+	r.POST("/tickets/refund", s.allow(clerksOnly...), s.refund)
+	r.GET("/tickets", s.allow(anyRole...), s.listTickets)
+	r.GET("/tickets/:ticket_id", s.allow(anyRole...), s.getTicket)
+	r.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)
+	r.GET("/events", s.allow(logReaders...), s.events)
+	r.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
+	r.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
+	registerDocs(r)
+	s.registerOperations(r)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+// getAndHead registers every GET route for HEAD too, with the same handlers:
+// HEAD is answered as GET (status and headers) and net/http drops the body.
+type getAndHead struct{ gin.IRoutes }
+
+func (r getAndHead) GET(path string, handlers ...gin.HandlerFunc) gin.IRoutes {
+	r.IRoutes.HEAD(path, handlers...)
+	return r.IRoutes.GET(path, handlers...)
+}
+
+// ServeHTTP implements http.Handler. A path with trailing slashes is answered
+// as the path without them (/tickets/ as /tickets).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.engine.ServeHTTP(w, withoutTrailingSlashes(r))
+}
+
+// withoutTrailingSlashes returns r, or a shallow copy of r whose path has no
+// trailing slashes when it had some (other than the root path).
+func withoutTrailingSlashes(r *http.Request) *http.Request {
+	path := strings.TrimRight(r.URL.Path, "/")
+	if path == r.URL.Path || path == "" {
+		return r
+	}
+	u := *r.URL
+	u.Path, u.RawPath = path, strings.TrimRight(u.RawPath, "/")
+	trimmed := r.WithContext(r.Context())
+	trimmed.URL = &u
+	return trimmed
+}
 
 func (s *Server) root(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "message": "ticketd: movie ticketing API. Documentation at /docs, /redoc and /openapi.json."})

@@ -35,7 +35,7 @@ type streamStart struct {
 // parseStreamStart reads the stream's start from Last-Event-ID, else after,
 // else from (start: 0, now: the log's head), adding every malformed one to v.
 func (s *Server) parseStreamStart(c *gin.Context, v *domain.Violations) streamStart {
-	q := c.Request.URL.Query()
+	q := queryValues(c.Request)
 	start := streamStart{types: queryEventTypes(q, v)}
 	after := queryInt(q, v, "after", 0, 0, math.MaxInt64)
 	from := q.Get("from")
@@ -91,6 +91,9 @@ func (s *Server) streamEvents(c *gin.Context) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
+	if c.Request.Method == http.MethodHead {
+		return // a stream's headers, without the stream
+	}
 	if s.metrics != nil {
 		s.metrics.SSEStreamOpened()
 		defer s.metrics.SSEStreamClosed()

@@ -128,7 +128,7 @@ func (s *Server) refund(c *gin.Context) {
 func (s *Server) getTicket(c *gin.Context) {
 	var v domain.Violations
 	minPos := minPosition(c, &v)
-	point, historic := parseAsOf(c.Query("as_of"), &v)
+	point, historic := parseAsOf(queryValues(c.Request).Get("as_of"), &v)
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
 		return
@@ -212,7 +212,7 @@ const (
 )
 
 func (s *Server) listTickets(c *gin.Context) {
-	q := c.Request.URL.Query()
+	q := queryValues(c.Request)
 	var v domain.Violations
 	f := projections.Filter{
 		TheaterName: q.Get("theater_name"),

@@ -248,9 +248,6 @@ func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 	if tk["memo"] != nil || tk["theater_name"] != "  CGV  " {
 		t.Fatalf("ticket = %v (memo must be null, strings stored as sent)", tk)
 	}
-	if len(c.issueOK(with(seedIssue, "quantity", nil))) != 1 {
-		t.Fatal("quantity null must default to 1")
-	}
 }
 
 func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {

@@ -152,6 +152,9 @@ func FuzzQueryParameters(f *testing.F) {
 		}
 		c := newHandlerClient(t, svc)
 		q, _ := url.ParseQuery(query)
+		for name, values := range q {
+			q[name] = values[len(values)-1:] // a parameter given twice takes its last value
+		}
 		fixed.checkList(t, q, c.do("GET", "/tickets?"+query, nil))
 		fixed.checkEvents(t, q, c.do("GET", "/events?"+query, nil))
 		fixed.checkAsOf(t, q, c.do("GET", "/tickets/"+fixed.refunded.id+"?"+query, nil))

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The tests in this file hold the service to what clients of the original
+// (FastAPI) service rely on beyond the documented shapes: how it reads
+// repeated query parameters and nulls, HEAD, and trailing slashes.
+
+// TestNullQuantityAndMembersGivenTwiceAre400 guards two body rules: null is
+// not an integer (the original refused it too), and a member given twice is
+// refused rather than resolved to its last value as the original did.
+func TestNullQuantityAndMembersGivenTwiceAre400(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	for _, tc := range []struct{ name, path, body, field string }{
+		{"quantity null", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"quantity":null}`, "quantity"},
+		{"price_krw twice", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"price_krw":2}`, "price_krw"},
+		{"ticket_ids twice", "/tickets/refund", `{"ticket_ids":["x"],"ticket_ids":["y"]}`, "ticket_ids"},
+	} {
+		if r := c.do("POST", tc.path, tc.body); r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{tc.field}) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, r.status, r.body, tc.field)
+		}
+	}
+	if n := c.logHead(); n != 0 {
+		t.Fatalf("refused bodies appended %d events", n)
+	}
+}
+
+func TestQueryParameterGivenTwiceTakesTheLastValue(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	ids := c.issueOK(seedIssue) // positions 1 and 2
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	for _, tc := range []struct{ path, field string }{
+		{"/tickets?limit=5&limit=1", "limit"},
+		{"/tickets?status=bogus&status=canceled", "total"},
+		{"/tickets?offset=-1&offset=1", "offset"},
+		{"/events?limit=1000&limit=1&after=-1&after=1", "next_after"},
+		{"/tickets/" + ids[0] + "?as_of=0&as_of=1", "status"},
+	} {
+		r := c.do("GET", tc.path, nil)
+		if r.status != http.StatusOK {
+			t.Errorf("GET %s: %d %s, want 200 (the last values are valid)", tc.path, r.status, r.body)
+			continue
+		}
+		want := map[string]any{"limit": float64(1), "total": float64(1), "offset": float64(1), "next_after": float64(2), "status": "issued"}[tc.field]
+		if got := r.json(t)[tc.field]; got != want {
+			t.Errorf("GET %s: %s = %v, want %v", tc.path, tc.field, got, want)
+		}
+	}
+	if r := c.do("GET", "/tickets?limit=1&limit=0", nil); r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{"limit"}) {
+		t.Errorf("limit=1&limit=0: %d %s, want 400 naming limit", r.status, r.body)
+	}
+}
+
+// documentedGETs are a path for every GET operation of the OpenAPI
+// document, some with answers other than 200, with a real ticket id in them.
+func documentedGETs(ticketID string) []string {
+	return []string{"/", "/tickets", "/tickets?status=bogus", "/tickets/" + ticketID, "/tickets/nope",
+		"/tickets/" + ticketID + "?as_of=1", "/tickets/" + ticketID + "/events", "/events", "/events?limit=0",
+		"/events/stream?from=start", "/audit/verify", "/openapi.json", "/docs", "/redoc", "/healthz", "/readyz", "/metrics"}
+}
+
+// docsAssets are GET routes the document leaves out: the docs pages' assets.
+var docsAssets = []string{"/docs/swagger-ui.css", "/redoc/redoc.standalone.js"}
+
+// variableBodies are the routes whose bodies (and so lengths) change from one
+// request to the next: timings, counters and lags.
+var variableBodies = map[string]bool{"/audit/verify": true, "/readyz": true, "/metrics": true}
+
+// exchange sends a request without following redirects or decoding
+// compression and returns its response with the body read, or for an event
+// stream only its first bytes.
+func exchange(t *testing.T, method, url string, body string) (*http.Response, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var got []byte
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		got = make([]byte, 1)
+		n, _ := io.ReadAtLeast(resp.Body, got, 1)
+		return resp, got[:n]
+	}
+	if got, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return resp, got
+}
+
+func TestHEADIsAnsweredAsGETWithoutABody(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	c := newClient(t, svc)
+	ids := c.issueOK(seedIssue)
+	documented := documentedGETs(ids[0])
+	for _, path := range append(documented, docsAssets...) {
+		get, getBody := exchange(t, http.MethodGet, c.base+path, "")
+		head, headBody := exchange(t, http.MethodHead, c.base+path, "")
+		if head.StatusCode != get.StatusCode {
+			t.Errorf("HEAD %s: status %d, GET %d", path, head.StatusCode, get.StatusCode)
+		}
+		if len(headBody) != 0 || len(getBody) == 0 {
+			t.Errorf("%s: HEAD sent %d body bytes, GET %d; want none and some", path, len(headBody), len(getBody))
+		}
+		for _, h := range []http.Header{get.Header, head.Header} {
+			h.Del("Date")
+			h.Del("X-Request-ID")
+			if variableBodies[strings.SplitN(path, "?", 2)[0]] {
+				h.Del("Content-Length")
+			}
+		}
+		if !reflect.DeepEqual(head.Header, get.Header) {
+			t.Errorf("HEAD %s headers\n%v\ndiffer from GET's\n%v", path, head.Header, get.Header)
+		}
+		if cl := get.Header.Get("Content-Length"); cl != "" && cl != fmt.Sprint(len(getBody)) {
+			t.Errorf("GET %s: Content-Length %s for %d bytes", path, cl, len(getBody))
+		}
+		if slices.Contains(documented, path) && !strings.HasPrefix(path, "/events/stream") {
+			c.do(http.MethodHead, path, nil) // conforms to the document's HEAD operation
+		}
+	}
+}
+
+func TestTrailingSlashIsAnsweredAsThePathWithout(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	c := newClient(t, svc)
+	id := c.issueOK(seedIssue)[0]
+	documented := documentedGETs(id)
+	issue := `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1}`
+	type request struct{ method, path, body string }
+	requests := []request{{"POST", "/tickets/issue", issue}, {"POST", "/tickets/refund", `{"ticket_ids":["nope"]}`},
+		{"POST", "/tickets", issue}, {"GET", "/tickets/issue", ""}, {"GET", "/nope", ""}}
+	for _, path := range append(documented, docsAssets...) {
+		requests = append(requests, request{"GET", path, ""})
+	}
+	for _, r := range requests {
+		path, query, _ := strings.Cut(r.path, "?")
+		if path == "/" {
+			continue
+		}
+		slashed := path + "/"
+		if query != "" {
+			slashed += "?" + query
+		}
+		want, wantBody := exchange(t, r.method, c.base+r.path, r.body)
+		got, gotBody := exchange(t, r.method, c.base+slashed, r.body)
+		if got.StatusCode != want.StatusCode || got.Header.Get("Content-Type") != want.Header.Get("Content-Type") ||
+			len(gotBody) == 0 != (len(wantBody) == 0) {
+			t.Errorf("%s %s: %d %s %q, but %s %s is %d %s", r.method, slashed, got.StatusCode, got.Header.Get("Content-Type"), gotBody,
+				r.method, r.path, want.StatusCode, want.Header.Get("Content-Type"))
+		}
+		if slices.Contains(documented, r.path) && !strings.HasPrefix(path, "/events/stream") {
+			c.do(r.method, slashed, nil) // conforms to the document
+		}
+	}
+}
