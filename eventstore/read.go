@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...st
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? AND type IN (`+placeholders+`) ORDER BY position LIMIT ?`, args...)
 }
 
+// query returns the records query selects. It fails with a
+// *CorruptEventError when a stored event's data or metadata is not a JSON
+// object, so that no reader serves or skips a corrupt event unnoticed.
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record, error) {
 	rows, err := s.readDB.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -59,6 +63,9 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
+			return nil, err
+		}
+		if err := r.checkStoredJSON(); err != nil {
 			return nil, err
 		}
 		records = append(records, r)
@@ -85,4 +92,30 @@ func scanRecord(rows *sql.Rows) (Record, error) {
 	r.Metadata = []byte(metadata)
 	r.PrevHash, r.Hash = prevHash.String, hash.String
 	return r, nil
+}
+
+// CorruptEventError is a stored event that cannot be served because its data
+// or metadata is not a JSON object, which only a change made to the file
+// outside ticketd can cause. It is an internal error for users.
+type CorruptEventError struct {
+	Position int64
+	Field    string // "data" or "metadata"
+}
+
+func (e *CorruptEventError) Error() string {
+	return fmt.Sprintf("event at position %d is corrupt: its stored %s is not a JSON object", e.Position, e.Field)
+}
+
+// checkStoredJSON returns a *CorruptEventError when r's data or metadata is
+// not a JSON object.
+func (r Record) checkStoredJSON() error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"data", r.Data}, {"metadata", r.Metadata}} {
+		if len(f.raw) == 0 || f.raw[0] != '{' || !json.Valid(f.raw) {
+			return &CorruptEventError{Position: r.Position, Field: f.name}
+		}
+	}
+	return nil
 }

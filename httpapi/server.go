@@ -30,6 +30,9 @@ type EventLog interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
 	Head() int64
+	// LogHead returns the last event's position and hash, read together;
+	// 0 and eventstore.GenesisHash for an empty log.
+	LogHead() (position int64, hash string)
 	// HeadChanged returns the head and a channel closed when it next moves.
 	HeadChanged() (int64, <-chan struct{})
 }
@@ -171,6 +174,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	e.GET("/events", s.allow(logReaders...), s.events)
 	e.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
 	e.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
+	e.GET("/audit/head", s.allow(auditorsOnly...), s.auditHead)
 	registerDocs(e)
 	s.registerOperations(e)
 	return s

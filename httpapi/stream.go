@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -69,7 +70,8 @@ func (s *Server) parseStreamStart(c *gin.Context, v *domain.Violations) streamSt
 // client holds at most one page and never delays writers or other streams.
 // A client that accepts no bytes for Config.StreamStallTimeout is
 // disconnected. The stream ends when the client goes away or CloseStreams is
-// called.
+// called; it is closed, with an ERROR log line naming the position, at an
+// event the log holds corrupt.
 func (s *Server) streamEvents(c *gin.Context) {
 	var v domain.Violations
 	start := s.parseStreamStart(c, &v)
@@ -96,7 +98,12 @@ func (s *Server) streamEvents(c *gin.Context) {
 		defer s.metrics.SSEStreamClosed()
 	}
 	st := &eventStream{server: s, w: c.Writer, rc: rc, start: start}
-	if err := st.run(c.Request.Context()); err != nil {
+	err := st.run(c.Request.Context())
+	var corrupt *eventstore.CorruptEventError
+	switch {
+	case errors.As(err, &corrupt):
+		s.cfg.Logger.Error("event stream closed at a corrupt event", "request_id", requestID(c), "position", corrupt.Position, "error", err)
+	case err != nil:
 		s.cfg.Logger.Info("event stream ended", "request_id", requestID(c), "position", st.start.after, "error", err)
 	}
 }
