@@ -64,6 +64,7 @@ func TestOpenAPIDocumentValidatesAndDeclaresEveryEndpoint(t *testing.T) {
 		"/tickets/{ticket_id}/events": {http.MethodGet},
 		"/events":                     {http.MethodGet},
 		"/events/stream":              {http.MethodGet},
+		"/audit/head":                 {http.MethodGet},
 		"/openapi.json":               {http.MethodGet},
 		"/docs":                       {http.MethodGet},
 		"/redoc":                      {http.MethodGet},
