@@ -33,11 +33,20 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 
 // ReadAll returns up to limit events with position > after, in position
 // order, keeping only the given types when any are given. Events near the
-// head come from memory; older ones from the database.
+// head come from memory; older ones from the database, as ReadStored reads
+// them.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
 	if records, ok := s.recent.read(after, limit, types); ok {
 		return records, nil
 	}
+	return s.ReadStored(ctx, after, limit, types...)
+}
+
+// ReadStored is ReadAll from the database alone: the events as the file
+// holds them now, for readers that must see what is stored (auditors), not
+// what this process committed. It fails with a *CorruptEventError at an
+// event whose data or metadata is not a JSON object.
+func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
 	if len(types) == 0 {
 		return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
 	}

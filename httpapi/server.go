@@ -28,6 +28,8 @@ type EventLog interface {
 	ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]eventstore.Record, error)
 	ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]eventstore.Record, error)
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	// ReadStored is ReadAll from the database alone, never from memory.
+	ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
 	Head() int64
 	// LogHead returns the last event's position and hash, read together;

@@ -327,3 +327,18 @@ func TestExportOfACorruptEventExitsOneNamingItsPosition(t *testing.T) {
 		t.Errorf("export after the corrupt event: exit %d, %d lines\n%s", code, strings.Count(out, "\n"), errOut)
 	}
 }
+
+func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	svc := startLogged(t, filepath.Join(t.TempDir(), "app.db"), &logs)
+	c := newClient(t, svc)
+	ids := c.issueOK(with(seedIssue, "quantity", 3))
+	tamper(t, svc.store.Path(), `UPDATE events SET data = 'not json' WHERE position = 2`)
+	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
+		r := c.do("GET", path, nil)
+		if r.status != http.StatusInternalServerError || !errorLogged(&logs, "request failed", 2, r.header.Get("X-Request-ID")) {
+			t.Fatalf("GET %s after a row changed under the running service = %d %s", path, r.status, r.body)
+		}
+	}
+}
