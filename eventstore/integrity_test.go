@@ -42,7 +42,7 @@ func TestReadsOfACorruptEventFailNamingItsPosition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, tt := range []struct{ column, value string }{
-		{"data", `{"theater_name": "CGV`}, {"data", `[1, 2]`}, {"data", ``}, {"metadata", `null`}, {"metadata", `{"request_id":}`},
+		{"data", `{"theater_name": "CGV`}, {"data", `[1, 2]`}, {"data", ``}, {"data", ` `}, {"metadata", `null`}, {"metadata", `{"request_id":}`},
 	} {
 		s, stream := openWithCorruptEvent(t, tt.column, tt.value)
 		reads := map[string]func() ([]eventstore.Record, error){

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -122,7 +123,7 @@ func (r Record) checkStoredJSON() error {
 		name string
 		raw  json.RawMessage
 	}{{"data", r.Data}, {"metadata", r.Metadata}} {
-		if len(f.raw) == 0 || f.raw[0] != '{' || !json.Valid(f.raw) {
+		if trimmed := bytes.TrimLeft(f.raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(f.raw) {
 			return &CorruptEventError{Position: r.Position, Field: f.name}
 		}
 	}

@@ -20,7 +20,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var asJSON bool
 	var heads []eventstore.SavedHead
 	var headFiles [][]eventstore.SavedHead
-	cmd := newCommand("verify", "ticketd verify [--db PATH] [--json] [--expect-head P:HASH]... [--expect-head-file FILE]",
+	cmd := newCommand("verify", "ticketd verify [--db PATH] [--json] [--expect-head POSITION:HASH]... [--expect-head-file FILE]",
 		"Checks a database without changing it (safe on a live one): recomputes the hash chain\n"+
 			"and names the first position where it breaks, checks positions are gap-free and\n"+
 			"versions per stream are 1..n, and folds the log again to compare every ticket with\n"+
