@@ -193,7 +193,7 @@ const maxPooledPage = 256 << 10
 // the events its filter keeps in one write and flushes. It returns how many
 // events it read.
 func (st *eventStream) sendPage(ctx context.Context) (int, error) {
-	records, err := st.server.log.ReadAll(ctx, st.start.after, st.server.cfg.StreamPageSize)
+	records, err := st.readPage(ctx)
 	if err != nil || len(records) == 0 {
 		return 0, err
 	}
@@ -225,6 +225,18 @@ func (st *eventStream) sendPage(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(records), st.rc.Flush()
+}
+
+// readPage reads the next page of the log after the stream's position. At a
+// corrupt event it returns the events before it, so that they are sent, and
+// the *eventstore.CorruptEventError only when the event is the next one.
+func (st *eventStream) readPage(ctx context.Context) ([]eventstore.Record, error) {
+	records, err := st.server.log.ReadAll(ctx, st.start.after, st.server.cfg.StreamPageSize)
+	var corrupt *eventstore.CorruptEventError
+	if errors.As(err, &corrupt) && corrupt.Position > st.start.after+1 {
+		return st.server.log.ReadAll(ctx, st.start.after, int(corrupt.Position-1-st.start.after))
+	}
+	return records, err
 }
 
 // writePosition writes and flushes the comment ": position N", N being the
