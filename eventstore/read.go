@@ -1,8 +1,10 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -32,11 +34,20 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 
 // ReadAll returns up to limit events with position > after, in position
 // order, keeping only the given types when any are given. Events near the
-// head come from memory; older ones from the database.
+// head come from memory; older ones from the database, as ReadStored reads
+// them.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
 	if records, ok := s.recent.read(after, limit, types); ok {
 		return records, nil
 	}
+	return s.ReadStored(ctx, after, limit, types...)
+}
+
+// ReadStored is ReadAll from the database alone: the events as the file
+// holds them now, for readers that must see what is stored (auditors), not
+// what this process committed. It fails with a *CorruptEventError at an
+// event whose data or metadata is not a JSON object.
+func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
 	if len(types) == 0 {
 		return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
 	}
@@ -49,6 +60,9 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...st
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? AND type IN (`+placeholders+`) ORDER BY position LIMIT ?`, args...)
 }
 
+// query returns the records query selects. It fails with a
+// *CorruptEventError when a stored event's data or metadata is not a JSON
+// object, so that no reader serves or skips a corrupt event unnoticed.
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record, error) {
 	rows, err := s.readDB.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -59,6 +73,9 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
+			return nil, err
+		}
+		if err := r.checkStoredJSON(); err != nil {
 			return nil, err
 		}
 		records = append(records, r)
@@ -85,4 +102,30 @@ func scanRecord(rows *sql.Rows) (Record, error) {
 	r.Metadata = []byte(metadata)
 	r.PrevHash, r.Hash = prevHash.String, hash.String
 	return r, nil
+}
+
+// CorruptEventError is a stored event that cannot be served because its data
+// or metadata is not a JSON object, which only a change made to the file
+// outside ticketd can cause. It is an internal error for users.
+type CorruptEventError struct {
+	Position int64
+	Field    string // "data" or "metadata"
+}
+
+func (e *CorruptEventError) Error() string {
+	return fmt.Sprintf("event at position %d is corrupt: its stored %s is not a JSON object", e.Position, e.Field)
+}
+
+// checkStoredJSON returns a *CorruptEventError when r's data or metadata is
+// not a JSON object.
+func (r Record) checkStoredJSON() error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"data", r.Data}, {"metadata", r.Metadata}} {
+		if trimmed := bytes.TrimLeft(f.raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(f.raw) {
+			return &CorruptEventError{Position: r.Position, Field: f.name}
+		}
+	}
+	return nil
 }

@@ -275,9 +275,17 @@ func (s *Store) Head() int64 { return s.head.Value() }
 // LastHash returns the hash of the last committed event, GenesisHash for an
 // empty log. For a read-only store it is the hash when the store was opened.
 func (s *Store) LastHash() string {
+	_, hash := s.LogHead()
+	return hash
+}
+
+// LogHead returns the position and hash of the last committed event, read
+// together: 0 and GenesisHash for an empty log. For a read-only store they
+// are those of when the store was opened.
+func (s *Store) LogHead() (position int64, hash string) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return s.tip.hash
+	return s.tip.position, s.tip.hash
 }
 
 // HeadChanged returns the head and a channel closed when the next commit

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -22,6 +23,8 @@ const (
 	ProblemBrokenLink      = "broken_link"      // prev_hash is not the previous event's hash: deleted, inserted or reordered
 	ProblemHashMismatch    = "hash_mismatch"    // the content is not what was hashed: edited
 	ProblemVersionSequence = "version_sequence" // a stream's versions are not 1..n in position order
+	ProblemHeadMissing     = "head_missing"     // the log has no event at a saved head's position: truncated or rebuilt
+	ProblemHeadMismatch    = "head_mismatch"    // the event at a saved head's position has another hash: rewritten
 )
 
 // maxProblems caps the problems a report lists; the count is always exact.
@@ -129,4 +132,44 @@ func verifyVersions(ctx context.Context, tx *sql.Tx, rep *LogReport) error {
 			Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous.Int64)})
 	}
 	return rows.Err()
+}
+
+// SavedHead is a head of the log as GET /audit/head answered it: the last
+// position then and its event's hash (0 and GenesisHash for an empty log).
+type SavedHead struct {
+	Position int64
+	Hash     string
+}
+
+// CheckHeads reports each saved head the log no longer holds: a
+// ProblemHeadMissing when it has no event at the head's position, a
+// ProblemHeadMismatch when that event's stored hash differs (position 0
+// holds GenesisHash in every log). A log that still holds a head's event
+// and verifies as a chain is unchanged up to it. It returns an error only
+// when the log cannot be read.
+func (s *Store) CheckHeads(ctx context.Context, heads []SavedHead) (Problems, error) {
+	ps := Problems{List: []Problem{}}
+	for _, h := range heads {
+		stored, found := GenesisHash, true
+		if h.Position > 0 {
+			var hash sql.NullString
+			err := s.readDB.QueryRowContext(ctx, `SELECT hash FROM events WHERE position = ?`, h.Position).Scan(&hash)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				found = false
+			case err != nil:
+				return ps, fmt.Errorf("read event %d: %w", h.Position, classify(err))
+			}
+			stored = hash.String
+		}
+		switch {
+		case !found:
+			ps.Add(Problem{Kind: ProblemHeadMissing, Position: h.Position,
+				Detail: fmt.Sprintf("saved head %d:%s: the log has no event at position %d: it was truncated or rebuilt", h.Position, h.Hash, h.Position)})
+		case stored != h.Hash:
+			ps.Add(Problem{Kind: ProblemHeadMismatch, Position: h.Position,
+				Detail: fmt.Sprintf("saved head %d:%s: the event at position %d has hash %q: the log was rewritten", h.Position, h.Hash, h.Position, stored)})
+		}
+	}
+	return ps, nil
 }

@@ -17,3 +17,18 @@ func (s *Server) auditVerify(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, rep)
 }
+
+// auditHeadJSON is the body of GET /audit/head.
+type auditHeadJSON struct {
+	Position int64  `json:"position"`
+	Hash     string `json:"hash"`
+}
+
+// auditHead answers the position and hash of the last committed event, or
+// for an empty log position 0 and eventstore.GenesisHash, the prev_hash the
+// first event chains from. A head saved from here is what `ticketd verify
+// --expect-head` proves the log still holds.
+func (s *Server) auditHead(c *gin.Context) {
+	position, hash := s.log.LogHead()
+	c.JSON(http.StatusOK, auditHeadJSON{Position: position, Hash: hash})
+}

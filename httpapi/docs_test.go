@@ -66,6 +66,7 @@ func TestOpenAPIDocumentValidatesAndDeclaresEveryEndpoint(t *testing.T) {
 		"/events":                     {http.MethodGet},
 		"/events/stream":              {http.MethodGet},
 		"/audit/verify":               {http.MethodGet},
+		"/audit/head":                 {http.MethodGet},
 		"/openapi.json":               {http.MethodGet},
 		"/docs":                       {http.MethodGet},
 		"/redoc":                      {http.MethodGet},

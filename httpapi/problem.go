@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // problemTypeBase prefixes every problem type URI; the rest names the kind.
@@ -67,12 +69,18 @@ func writeProblem(c *gin.Context, kind problemKind, detail string, fields []doma
 }
 
 // writeError answers with the problem err's domain code maps to. Internal
-// errors are logged with the request id and shown without detail.
+// errors are logged with the request id (and the position of a corrupt
+// event) and shown without detail.
 func writeError(c *gin.Context, logger *slog.Logger, err error) {
 	kind := kindOf[domain.ErrorCode(err)]
 	switch kind.status {
 	case http.StatusInternalServerError:
-		logger.Error("request failed", "request_id", requestID(c), "route", c.FullPath(), "error", err)
+		attrs := []any{"request_id", requestID(c), "route", c.FullPath(), "error", err}
+		var corrupt *eventstore.CorruptEventError
+		if errors.As(err, &corrupt) {
+			attrs = append(attrs, "position", corrupt.Position)
+		}
+		logger.Error("request failed", attrs...)
 		writeProblem(c, kind, "An internal error occurred; quote request id "+requestID(c)+" when reporting it.", nil)
 		return
 	case http.StatusServiceUnavailable:

@@ -29,8 +29,13 @@ type EventLog interface {
 	ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]eventstore.Record, error)
 	ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]eventstore.Record, error)
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	// ReadStored is ReadAll from the database alone, never from memory.
+	ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	LookupIdempotency(ctx context.Context, key string) (eventstore.IdempotencyRecord, bool, error)
 	Head() int64
+	// LogHead returns the last event's position and hash, read together;
+	// 0 and eventstore.GenesisHash for an empty log.
+	LogHead() (position int64, hash string)
 	// HeadChanged returns the head and a channel closed when it next moves.
 	HeadChanged() (int64, <-chan struct{})
 }
@@ -176,6 +181,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	r.GET("/events", s.allow(logReaders...), s.events)
 	r.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
 	r.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
+	r.GET("/audit/head", s.allow(auditorsOnly...), s.auditHead)
 	registerDocs(r)
 	s.registerOperations(r)
 	return s

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -69,7 +70,8 @@ func (s *Server) parseStreamStart(c *gin.Context, v *domain.Violations) streamSt
 // client holds at most one page and never delays writers or other streams.
 // A client that accepts no bytes for Config.StreamStallTimeout is
 // disconnected. The stream ends when the client goes away or CloseStreams is
-// called.
+// called; it is closed, with an ERROR log line naming the position, at an
+// event the log holds corrupt.
 func (s *Server) streamEvents(c *gin.Context) {
 	var v domain.Violations
 	start := s.parseStreamStart(c, &v)
@@ -99,7 +101,12 @@ func (s *Server) streamEvents(c *gin.Context) {
 		defer s.metrics.SSEStreamClosed()
 	}
 	st := &eventStream{server: s, w: c.Writer, rc: rc, start: start}
-	if err := st.run(c.Request.Context()); err != nil {
+	err := st.run(c.Request.Context())
+	var corrupt *eventstore.CorruptEventError
+	switch {
+	case errors.As(err, &corrupt):
+		s.cfg.Logger.Error("event stream closed at a corrupt event", "request_id", requestID(c), "position", corrupt.Position, "error", err)
+	case err != nil:
 		s.cfg.Logger.Info("event stream ended", "request_id", requestID(c), "position", st.start.after, "error", err)
 	}
 }
@@ -189,7 +196,7 @@ const maxPooledPage = 256 << 10
 // the events its filter keeps in one write and flushes. It returns how many
 // events it read.
 func (st *eventStream) sendPage(ctx context.Context) (int, error) {
-	records, err := st.server.log.ReadAll(ctx, st.start.after, st.server.cfg.StreamPageSize)
+	records, err := st.readPage(ctx)
 	if err != nil || len(records) == 0 {
 		return 0, err
 	}
@@ -221,6 +228,18 @@ func (st *eventStream) sendPage(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(records), st.rc.Flush()
+}
+
+// readPage reads the next page of the log after the stream's position. At a
+// corrupt event it returns the events before it, so that they are sent, and
+// the *eventstore.CorruptEventError only when the event is the next one.
+func (st *eventStream) readPage(ctx context.Context) ([]eventstore.Record, error) {
+	records, err := st.server.log.ReadAll(ctx, st.start.after, st.server.cfg.StreamPageSize)
+	var corrupt *eventstore.CorruptEventError
+	if errors.As(err, &corrupt) && corrupt.Position > st.start.after+1 {
+		return st.server.log.ReadAll(ctx, st.start.after, int(corrupt.Position-1-st.start.after))
+	}
+	return records, err
 }
 
 // writePosition writes and flushes the comment ": position N", N being the

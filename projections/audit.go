@@ -256,6 +256,22 @@ type AuditReport struct {
 	eventstore.Problems
 }
 
+// Include adds the problems of a check to rep and keeps OK and FirstBreak
+// (the problem at the lowest position, else the first listed) up to date.
+func (rep *AuditReport) Include(ps eventstore.Problems) {
+	for _, p := range ps.List {
+		rep.Add(p)
+		if p.Position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position == 0 || p.Position < rep.FirstBreak.Position) {
+			rep.FirstBreak = &p
+		}
+	}
+	rep.Count += ps.Count - len(ps.List)
+	if rep.FirstBreak == nil && len(rep.List) > 0 {
+		rep.FirstBreak = &rep.List[0]
+	}
+	rep.OK = rep.Count == 0
+}
+
 // Audit verifies the log (hash chain, gap-free positions, versions 1..n) and
 // then the tickets table against a fresh fold of the log. progress, when set,
 // is called with the phase ("log": events checked of the head; "tickets":
@@ -282,19 +298,8 @@ func Audit(ctx context.Context, log AuditLog, progress func(phase string, done, 
 		LastPosition: logRep.LastPosition, LastHash: logRep.LastHash, Checkpoint: ticketsRep.Checkpoint,
 	}
 	rep.List = []eventstore.Problem{}
-	for _, ps := range []eventstore.Problems{logRep.Problems, ticketsRep.Problems} {
-		for _, p := range ps.List {
-			rep.Add(p)
-			if p.Position > 0 && (rep.FirstBreak == nil || p.Position < rep.FirstBreak.Position) {
-				rep.FirstBreak = &p
-			}
-		}
-		rep.Count += ps.Count - len(ps.List)
-	}
-	if rep.FirstBreak == nil && len(rep.List) > 0 {
-		rep.FirstBreak = &rep.List[0]
-	}
-	rep.OK = rep.Count == 0
+	rep.Include(logRep.Problems)
+	rep.Include(ticketsRep.Problems)
 	rep.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return rep, nil
 }

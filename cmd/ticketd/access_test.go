@@ -73,6 +73,7 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"GET", "/events", nil, []string{"auditor", "analyst"}},
 		{"GET", "/events/stream", nil, []string{"analyst"}},
 		{"GET", "/audit/verify", nil, []string{"auditor"}},
+		{"GET", "/audit/head", nil, []string{"auditor"}},
 		{"GET", "/", nil, nil},
 		{"GET", "/healthz", nil, nil},
 		{"GET", "/readyz", nil, nil},

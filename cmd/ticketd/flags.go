@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // errUsage marks a command-line mistake; the process exits 2.
@@ -52,6 +53,46 @@ func (c *command) Duration(p *time.Duration, name, envName string, def time.Dura
 func (c *command) Int64(p *int64, name, envName string, def int64, usage string) {
 	c.fs.Int64Var(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
 	c.setFromEnv(name, envName, "an integer")
+}
+
+// listFlag is the value of a repeatable flag: each use adds the items of its
+// value, several of which may be given separated by commas or white space.
+// Items its environment variable gave are replaced by the first use on the
+// command line.
+type listFlag[T any] struct {
+	items   *[]T
+	parse   func(string) (T, error)
+	fromEnv bool
+}
+
+func (l *listFlag[T]) String() string { return "" }
+
+func (l *listFlag[T]) Set(v string) error {
+	if l.fromEnv {
+		*l.items, l.fromEnv = nil, false
+	}
+	items := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(items) == 0 {
+		return errors.New("no value given")
+	}
+	for _, item := range items {
+		x, err := l.parse(item)
+		if err != nil {
+			return err
+		}
+		*l.items = append(*l.items, x)
+	}
+	return nil
+}
+
+// listVar defines a repeatable flag whose items parse reads into *p; its
+// variable holds a list of items separated by commas or white space, and
+// want says what an item must be.
+func listVar[T any](c *command, p *[]T, name, envName, usage, want string, parse func(string) (T, error)) {
+	l := &listFlag[T]{items: p, parse: parse}
+	c.fs.Var(l, name, fmt.Sprintf("%s [$%s]", usage, envName))
+	c.setFromEnv(name, envName, want)
+	l.fromEnv = true
 }
 
 // setFromEnv applies the variable envName to flag name, keeping the built-in

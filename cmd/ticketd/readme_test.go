@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,12 +37,22 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 	if len(blocks) < 5 {
 		t.Fatalf("found %d curl examples in README.md", len(blocks))
 	}
-	svc := mustStart(t, testConfig(t.TempDir()))
+	cfg := testConfig(t.TempDir())
+	svc := mustStart(t, cfg)
 	script := "set -u\n" + strings.Join(blocks, "\necho\n") + "\necho\n"
 	script = strings.ReplaceAll(script, "localhost:9000", svc.Addr())
-	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	sh := exec.Command("bash", "-c", script)
+	sh.Dir = t.TempDir() // for the files the examples write
+	out, err := sh.CombinedOutput()
 	if err != nil {
 		t.Fatalf("README examples failed: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^[0-9]+:[0-9a-f]{64}$`).Match(out) {
+		t.Errorf("README example output lacks a saved head POSITION:HASH:\n%s", out)
+	}
+	heads := filepath.Join(sh.Dir, "heads.txt")
+	if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.dbPath, "--expect-head-file", heads); code != 0 {
+		t.Errorf("verify --expect-head-file with the head the README saved: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
 		`"count":2,"summary":{"theater_name":"CGV 강남","movie_title":"영화 제목","price_krw":15000}`,

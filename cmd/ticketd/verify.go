@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
@@ -14,15 +18,28 @@ import (
 func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var dbPath string
 	var asJSON bool
-	cmd := newCommand("verify", "ticketd verify [--db PATH] [--json]",
+	var heads []eventstore.SavedHead
+	var headFiles [][]eventstore.SavedHead
+	cmd := newCommand("verify", "ticketd verify [--db PATH] [--json] [--expect-head POSITION:HASH]... [--expect-head-file FILE]",
 		"Checks a database without changing it (safe on a live one): recomputes the hash chain\n"+
 			"and names the first position where it breaks, checks positions are gap-free and\n"+
 			"versions per stream are 1..n, and folds the log again to compare every ticket with\n"+
-			"the read table field by field. Exits 0 when everything holds, 1 when anything does not.", stderr)
+			"the read table field by field. With saved heads (GET /audit/head), also proves the log\n"+
+			"still holds each: an event at its position with its hash, so a truncated or rebuilt\n"+
+			"log fails. Exits 0 when everything holds, 1 when anything does not.", stderr)
 	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
 	cmd.Bool(&asJSON, "json", "TICKETD_VERIFY_JSON", false, "print the report as JSON")
+	listVar(cmd, &heads, "expect-head", "TICKETD_VERIFY_EXPECT_HEAD",
+		"a saved head POSITION:HASH the log must still hold; repeatable (the variable: a list separated by commas or spaces)",
+		"a list of POSITION:HASH (a position of at least 0, 64 hex digits) separated by commas or spaces", parseSavedHead)
+	listVar(cmd, &headFiles, "expect-head-file", "TICKETD_VERIFY_EXPECT_HEAD_FILE",
+		"file of saved heads, one POSITION:HASH a line (blank lines and lines starting with # are skipped), the log must still hold",
+		"a readable file of POSITION:HASH lines", readSavedHeads)
 	if err := cmd.parse(args); err != nil {
 		return err
+	}
+	for _, fileHeads := range headFiles {
+		heads = append(heads, fileHeads...)
 	}
 	store, err := eventstore.Open(dbPath, eventstore.Options{ReadOnly: true})
 	if err != nil {
@@ -46,6 +63,11 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	headProblems, err := store.CheckHeads(ctx, heads)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	rep.Include(headProblems)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -53,7 +75,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			return err
 		}
 	} else {
-		printAudit(stdout, dbPath, rep)
+		printAudit(stdout, dbPath, rep, len(heads))
 	}
 	if !rep.OK {
 		return errVerification
@@ -61,13 +83,49 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return nil
 }
 
-func printAudit(w io.Writer, dbPath string, rep projections.AuditReport) {
+// parseSavedHead reads POSITION:HASH, a head as GET /audit/head answers it.
+func parseSavedHead(v string) (eventstore.SavedHead, error) {
+	pos, hash, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(pos, 10, 64)
+	if _, hexErr := hex.DecodeString(hash); !ok || err != nil || n < 0 || pos[0] == '+' || len(hash) != 64 || hexErr != nil {
+		return eventstore.SavedHead{}, fmt.Errorf("%q must be POSITION:HASH: a position of at least 0, a colon and 64 hex digits", v)
+	}
+	return eventstore.SavedHead{Position: n, Hash: strings.ToLower(hash)}, nil
+}
+
+// readSavedHeads reads a file of saved heads, one POSITION:HASH a line;
+// blank lines and lines starting with # are skipped. Its error names the
+// line.
+func readSavedHeads(path string) ([]eventstore.SavedHead, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var heads []eventstore.SavedHead
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		h, err := parseSavedHead(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, n+1, err)
+		}
+		heads = append(heads, h)
+	}
+	return heads, nil
+}
+
+func printAudit(w io.Writer, dbPath string, rep projections.AuditReport, heads int) {
 	took := time.Duration(rep.TookMS * float64(time.Millisecond))
 	fmt.Fprintf(w, "verified %s in %s\n", dbPath, took.Round(time.Millisecond))
 	fmt.Fprintf(w, "  events:    %d checked (%.0f events/s)\n", rep.Events, float64(rep.Events)/max(took.Seconds(), 1e-9))
 	fmt.Fprintf(w, "  streams:   %d\n", rep.Streams)
 	fmt.Fprintf(w, "  tickets:   %d in the read table, compared up to position %d\n", rep.Tickets, rep.Checkpoint)
 	fmt.Fprintf(w, "  last hash: %s (position %d)\n", rep.LastHash, rep.LastPosition)
+	if heads > 0 {
+		fmt.Fprintf(w, "  saved heads: %d checked against the log\n", heads)
+	}
 	if rep.OK {
 		fmt.Fprintln(w, "OK: the hash chain holds, positions are gap-free, versions are 1..n, and the read table matches the log.")
 		return

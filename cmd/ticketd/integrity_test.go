@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// The tests in this file are about what a log file alone cannot prove
+// (truncation, a rebuilt log) and about stored events that are not JSON.
+
+// runWith runs the ticketd binary with args and the environment variables
+// env (name, value pairs) added, and returns its exit code, stdout and stderr.
+func runWith(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = os.Environ()
+	for i := 0; i+1 < len(env); i += 2 {
+		cmd.Env = append(cmd.Env, env[i]+"="+env[i+1])
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// auditHead returns GET /audit/head as POSITION:HASH.
+func (c *apiClient) auditHead() string {
+	c.t.Helper()
+	r := c.do("GET", "/audit/head", nil)
+	var head struct {
+		Position int64  `json:"position"`
+		Hash     string `json:"hash"`
+	}
+	if err := json.Unmarshal(r.body, &head); err != nil || r.status != http.StatusOK {
+		c.t.Fatalf("GET /audit/head = %d %s (%v)", r.status, r.body, err)
+	}
+	return fmt.Sprintf("%d:%s", head.Position, head.Hash)
+}
+
+// issueAndSaveHead issues quantity tickets on a fresh service over a
+// database at path, stops it and returns the head it answered last.
+func issueAndSaveHead(t *testing.T, path string, quantity int) string {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	cfg.dbPath = path
+	svc := mustStart(t, cfg)
+	c := newClient(t, svc)
+	c.issueOK(with(seedIssue, "quantity", quantity))
+	head := c.auditHead()
+	if err := svc.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	return head
+}
+
+func TestAuditHeadIsTheLastEventOrTheGenesisOfAnEmptyLog(t *testing.T) {
+	t.Parallel()
+	c := startClient(t)
+	if got, want := c.auditHead(), "0:"+eventstore.GenesisHash; got != want {
+		t.Fatalf("head of an empty log = %s, want %s", got, want)
+	}
+	ids := c.issueOK(with(seedIssue, "quantity", 2))
+	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	events := c.do("GET", "/events", nil).json(t)["events"].([]any)
+	last := events[len(events)-1].(map[string]any)
+	if got, want := c.auditHead(), fmt.Sprintf("%v:%v", last["position"], last["hash"]); got != want || !strings.HasPrefix(got, "3:") {
+		t.Fatalf("head = %s, want the last event's position and hash %s", got, want)
+	}
+}
+
+func TestVerifyExpectHeadCatchesATruncatedAndARebuiltLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	early := issueAndSaveHead(t, live, 2)
+	truncated := copyFile(t, live) // the log as it was at the early head
+	late := issueAndSaveHead(t, live, 3)
+	rebuilt := filepath.Join(dir, "rebuilt.db") // as many events, none of them the originals
+	issueAndSaveHead(t, rebuilt, 5)
+	latePos, lateHash, _ := strings.Cut(late, ":")
+	headsFile := filepath.Join(dir, "heads.txt")
+	if err := os.WriteFile(headsFile, []byte("# saved daily\n"+early+"\n\n"+late+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []string{live, truncated, rebuilt} {
+		if code, out, errOut := runCLI(t, "", "verify", "--db", db); code != 0 {
+			t.Fatalf("%s verifies on its own: exit %d\n%s%s", db, code, out, errOut)
+		}
+	}
+	if code, out, errOut := runCLI(t, "", "verify", "--db", live, "--expect-head", early, "--expect-head", late, "--expect-head", "0:"+eventstore.GenesisHash); code != 0 || !strings.Contains(out, "saved heads: 3 checked") {
+		t.Fatalf("the live log holds its saved heads: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "", "verify", "--db", live, "--expect-head-file", headsFile); code != 0 {
+		t.Fatalf("the live log holds the heads of the file: exit %d\n%s%s", code, out, errOut)
+	}
+	tests := []struct {
+		name string
+		db   string
+		args []string
+		env  []string
+		kind string
+	}{
+		{"truncated, head flag", truncated, []string{"--expect-head", late}, nil, eventstore.ProblemHeadMissing},
+		{"truncated, heads file", truncated, []string{"--expect-head-file", headsFile}, nil, eventstore.ProblemHeadMissing},
+		{"rebuilt, head flag", rebuilt, []string{"--expect-head", early, "--expect-head", late}, nil, eventstore.ProblemHeadMismatch},
+		{"rebuilt, heads variable", rebuilt, nil, []string{"TICKETD_VERIFY_EXPECT_HEAD", early + "," + late}, eventstore.ProblemHeadMismatch},
+		{"rebuilt, heads file variable", rebuilt, nil, []string{"TICKETD_VERIFY_EXPECT_HEAD_FILE", headsFile}, eventstore.ProblemHeadMismatch},
+		{"live, one hash digit changed", live, []string{"--expect-head", latePos + ":" + otherDigit(lateHash[0]) + lateHash[1:]}, nil, eventstore.ProblemHeadMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runWith(t, tt.env, append([]string{"verify", "--db", tt.db}, tt.args...)...)
+			if code != 1 || !strings.Contains(out, tt.kind+" at position "+latePos) || !strings.Contains(out, "FAILED") {
+				t.Fatalf("exit %d, want 1 and %s at position %s:\n%s%s", code, tt.kind, latePos, out, errOut)
+			}
+			code, out, _ = runWith(t, tt.env, append([]string{"verify", "--db", tt.db, "--json"}, tt.args...)...)
+			var rep projections.AuditReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.OK {
+				t.Fatalf("--json: exit %d ok=%v %v\n%s", code, rep.OK, err, out)
+			}
+			found := false
+			for _, p := range rep.List {
+				found = found || (p.Kind == tt.kind && fmt.Sprint(p.Position) == latePos)
+			}
+			if !found {
+				t.Fatalf("--json report lacks %s at position %s:\n%s", tt.kind, latePos, out)
+			}
+		})
+	}
+}
+
+// otherDigit returns a hex digit that is not d.
+func otherDigit(d byte) string {
+	if d == '0' {
+		return "1"
+	}
+	return "0"
+}
+
+func TestVerifyMalformedExpectedHeadIsAUsageErrorOfOneLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	head := issueAndSaveHead(t, db, 1)
+	badFile := filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(badFile, []byte(head+"\n5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.Repeat("ab", 32)
+	tests := []struct {
+		name  string
+		args  []string
+		env   []string
+		names string
+	}{
+		{"empty", []string{"--expect-head", ""}, nil, "expect-head"},
+		{"no hash", []string{"--expect-head", "5"}, nil, "expect-head"},
+		{"empty hash", []string{"--expect-head", "5:"}, nil, "expect-head"},
+		{"negative position", []string{"--expect-head", "-1:" + hash}, nil, "expect-head"},
+		{"signed position", []string{"--expect-head", "+1:" + hash}, nil, "expect-head"},
+		{"position not a number", []string{"--expect-head", "x:" + hash}, nil, "expect-head"},
+		{"short hash", []string{"--expect-head", "1:" + hash[2:]}, nil, "expect-head"},
+		{"hash not hex", []string{"--expect-head", "1:" + hash[1:] + "g"}, nil, "expect-head"},
+		{"a good head then a bad one", []string{"--expect-head", head, "--expect-head", "1:"}, nil, "expect-head"},
+		{"bad line in the file", []string{"--expect-head-file", badFile}, nil, "expect-head-file"},
+		{"missing file", []string{"--expect-head-file", filepath.Join(dir, "nope.txt")}, nil, "expect-head-file"},
+		{"bad variable", nil, []string{"TICKETD_VERIFY_EXPECT_HEAD", head + ",7:abc"}, "TICKETD_VERIFY_EXPECT_HEAD"},
+		{"bad file variable", nil, []string{"TICKETD_VERIFY_EXPECT_HEAD_FILE", badFile}, "TICKETD_VERIFY_EXPECT_HEAD_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runWith(t, tt.env, append([]string{"verify", "--db", db}, tt.args...)...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.names) {
+				t.Fatalf("exit %d, want 2 and one line naming %s; stdout %q, stderr %q", code, tt.names, out, errOut)
+			}
+		})
+	}
+	t.Run("a flag replaces the heads of its variable", func(t *testing.T) {
+		env := []string{"TICKETD_VERIFY_EXPECT_HEAD", "99:" + hash}
+		if code, out, errOut := runWith(t, env, "verify", "--db", db, "--expect-head", head); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+}
+
+// corruptLog is a stopped database of 14 events (see buildStoppedDatabase)
+// whose event at corruptPosition had its column set to text that is not JSON.
+type corruptLog struct {
+	path   string
+	ticket string // the ticket whose stream holds the corrupt event
+}
+
+const corruptPosition = 5
+
+func buildCorruptLog(t *testing.T, column string) corruptLog {
+	t.Helper()
+	path, ids := buildStoppedDatabase(t)
+	tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
+	return corruptLog{path: path, ticket: ids[corruptPosition-1]}
+}
+
+// startLoggedOn starts a service on the database at path and returns it with
+// the buffer its JSON log lines go to.
+func startLoggedOn(t *testing.T, path string) (*service, *syncBuffer) {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	cfg.dbPath = path
+	svc, logs, _ := startLogged(t, cfg)
+	return svc, logs
+}
+
+// errorLogged reports whether logs hold an ERROR line with message msg naming
+// position and, when set, the request id.
+func errorLogged(logs *syncBuffer, msg string, position int, requestID string) bool {
+	for _, raw := range strings.Split(logs.String(), "\n") {
+		var l logLine
+		if json.Unmarshal([]byte(raw), &l) != nil {
+			continue
+		}
+		if l.str("level") == "ERROR" && l.str("msg") == msg && l["position"] == float64(position) &&
+			(requestID == "" || l.str("request_id") == requestID) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestACorruptStoredEventIsA500NamingItsPositionNeverAnEmpty200(t *testing.T) {
+	t.Parallel()
+	for _, column := range []string{"data", "metadata"} {
+		t.Run(column, func(t *testing.T) {
+			t.Parallel()
+			corrupt := buildCorruptLog(t, column)
+			svc, logs := startLoggedOn(t, corrupt.path)
+			c := newClient(t, svc)
+			for _, path := range []string{"/events", "/events?after=2&limit=5", "/tickets/" + corrupt.ticket + "/events"} {
+				before := c.scrape()
+				r := c.do("GET", path, nil)
+				p := r.json(t)
+				id := r.header.Get("X-Request-ID")
+				if r.status != http.StatusInternalServerError || p["status"] != float64(500) || p["request_id"] != id || !strings.Contains(p["detail"].(string), id) {
+					t.Fatalf("GET %s = %d %s, want a 500 problem with request id %s", path, r.status, r.body, id)
+				}
+				if strings.Contains(string(r.body), column) || strings.Contains(string(r.body), "position") {
+					t.Errorf("GET %s: the 500 shows internals: %s", path, r.body)
+				}
+				if !errorLogged(logs, "request failed", corruptPosition, id) {
+					t.Errorf("GET %s: no ERROR line naming position %d and request id %s:\n%s", path, corruptPosition, id, logs.String())
+				}
+				route := strings.Split(strings.Replace(path, corrupt.ticket, ":ticket_id", 1), "?")[0]
+				waitUntil(t, "the 500 is counted", func() bool {
+					return metricValue(c.scrape(), "ticketd_http_requests_total", "route", route, "status", "500")-
+						metricValue(before, "ticketd_http_requests_total", "route", route, "status", "500") == 1
+				})
+			}
+			if r := c.do("GET", "/events?after=5", nil); r.status != http.StatusOK {
+				t.Errorf("GET /events after the corrupt event = %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+func TestAStreamReachingACorruptEventLogsItsPositionAndCloses(t *testing.T) {
+	t.Parallel()
+	corrupt := buildCorruptLog(t, "metadata")
+	svc, logs := startLoggedOn(t, corrupt.path)
+	stream := openStream(t, svc, "?from=start")
+	stream.expectPositions("the events before the corrupt one", want(1, corruptPosition-1)...)
+	deadline := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case m, ok := <-stream.msgs:
+			if ok && m.id != "" {
+				t.Fatalf("the stream sent event %s at or past the corrupt one", m.id)
+			}
+			open = ok
+		case <-deadline:
+			t.Fatal("the stream stayed open at a corrupt event")
+		}
+	}
+	waitUntil(t, "the stream's ERROR line", func() bool {
+		return errorLogged(logs, "event stream closed at a corrupt event", corruptPosition, "")
+	})
+}
+
+func TestExportOfACorruptEventExitsOneNamingItsPosition(t *testing.T) {
+	t.Parallel()
+	for _, column := range []string{"data", "metadata"} {
+		corrupt := buildCorruptLog(t, column)
+		for _, format := range []string{"jsonl", "csv"} {
+			code, _, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--format", format)
+			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("position %d", corruptPosition)) {
+				t.Errorf("export --format %s of corrupt %s: exit %d, stderr %q; want 1 and one line naming position %d", format, column, code, errOut, corruptPosition)
+			}
+		}
+	}
+	corrupt := buildCorruptLog(t, "data")
+	if code, out, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--after", fmt.Sprint(corruptPosition)); code != 0 || strings.Count(out, "\n") != 14-corruptPosition {
+		t.Errorf("export after the corrupt event: exit %d, %d lines\n%s", code, strings.Count(out, "\n"), errOut)
+	}
+}
+
+func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
+	t.Parallel()
+	svc, logs := startLoggedOn(t, filepath.Join(t.TempDir(), "app.db"))
+	c := newClient(t, svc)
+	ids := c.issueOK(with(seedIssue, "quantity", 3))
+	tamper(t, svc.store.Path(), `UPDATE events SET data = 'not json' WHERE position = 2`)
+	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
+		r := c.do("GET", path, nil)
+		if r.status != http.StatusInternalServerError || !errorLogged(logs, "request failed", 2, r.header.Get("X-Request-ID")) {
+			t.Fatalf("GET %s after a row changed under the running service = %d %s", path, r.status, r.body)
+		}
+	}
+}
