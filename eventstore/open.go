@@ -1,0 +1,197 @@
+package eventstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+)
+
+// Missing says what Open does when the database file does not exist.
+type Missing int
+
+const (
+	// CreateWithFolder creates the file, and its folder when that is missing.
+	CreateWithFolder Missing = iota
+	// CreateInFolder creates the file only inside a folder that exists.
+	CreateInFolder
+	// MustExist refuses a missing file, and a database without ticketd's
+	// event log. Read-only stores always behave so.
+	MustExist
+)
+
+// sqliteMagic opens the header of every SQLite database file.
+const sqliteMagic = "SQLite format 3\x00"
+
+// fileState is what Open finds at the database path before SQLite opens it.
+type fileState struct {
+	exists bool
+	// empty is a zero-byte file, which SQLite takes for a new database.
+	empty bool
+	// wal is a header that asks for WAL mode; walFile and shmFile say whether
+	// the -wal and -shm files beside it exist.
+	wal, walFile, shmFile bool
+}
+
+// inspectFile reads path's SQLite header without opening it as a database,
+// so that nothing is written to or created beside a file that is not one.
+func inspectFile(path string) (fileState, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fileState{}, nil
+	}
+	if err != nil {
+		return fileState{}, fmt.Errorf("open database: %w", err)
+	}
+	defer f.Close()
+	var header [100]byte
+	n, err := io.ReadFull(f, header[:])
+	switch {
+	case n == 0 && errors.Is(err, io.EOF):
+		return fileState{exists: true, empty: true}, nil
+	case errors.Is(err, io.ErrUnexpectedEOF) || (err == nil && string(header[:len(sqliteMagic)]) != sqliteMagic):
+		return fileState{}, fmt.Errorf("%s is not a SQLite database", path)
+	case err != nil:
+		return fileState{}, fmt.Errorf("read database %s: %w", path, err)
+	}
+	return fileState{exists: true, wal: header[18] == 2, walFile: fileExists(path + "-wal"), shmFile: fileExists(path + "-shm")}, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// readOnlyParams are the URI parameters that read the file in state without
+// writing to it or creating anything beside it. A rollback-journal file is
+// read as it is (no switch to WAL). A WAL file with its -wal and -shm (a live
+// database) is read through them; one without a -wal holds every commit
+// itself and is opened immutable, because SQLite creates the -wal and -shm to
+// read a WAL file otherwise.
+func readOnlyParams(state fileState) url.Values {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	if state.wal && !(state.walFile && state.shmFile) {
+		q.Set("immutable", "1")
+	}
+	q.Set("_query_only", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_stmt_cache_size", "64")
+	return q
+}
+
+// schemaKind is what a database file holds.
+type schemaKind int
+
+const (
+	schemaNone    schemaKind = iota // no tables: a new database
+	schemaTicketd                   // ticketd's event log
+	schemaForeign                   // tables, but not ticketd's
+)
+
+// eventColumns are the columns of the event log that every ticketd version has.
+const eventColumns = `'position', 'id', 'stream_id', 'version', 'type', 'data', 'metadata', 'occurred_at'`
+
+// inspectSchema tells, through a read-only connection, whether the existing
+// file at path is a new database, ticketd's, or another application's.
+func inspectSchema(path string, state fileState) (schemaKind, error) {
+	if state.empty {
+		return schemaNone, nil
+	}
+	db, err := openDB(path, readOnlyParams(state), false)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var tables, columns int
+	err = db.QueryRow(`SELECT (SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),
+		(SELECT COUNT(*) FROM pragma_table_info('events') WHERE name IN (`+eventColumns+`))`).Scan(&tables, &columns)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("read schema of %s: %w", path, classify(err))
+	case tables == 0:
+		return schemaNone, nil
+	case columns == 8:
+		return schemaTicketd, nil
+	}
+	return schemaForeign, nil
+}
+
+// checkFile refuses, in one line naming path, a file Open must not use: a
+// missing one unless missing says to create it (checking the folder
+// CreateInFolder needs), and a database with tables but not ticketd's, or
+// without any under MustExist.
+func checkFile(path string, state fileState, missing Missing) error {
+	if !state.exists {
+		return checkMissing(path, missing)
+	}
+	kind, err := inspectSchema(path, state)
+	switch {
+	case err != nil:
+		return err
+	case kind == schemaForeign:
+		return fmt.Errorf("%s is a SQLite database of another application (it has tables but no ticketd event log); refusing to use it", path)
+	case kind == schemaNone && missing == MustExist:
+		return fmt.Errorf("%s is not a ticketd database (it holds no event log)", path)
+	}
+	return nil
+}
+
+func checkMissing(path string, missing Missing) error {
+	dir := filepath.Dir(path)
+	switch missing {
+	case MustExist:
+		return fmt.Errorf("%s does not exist", path)
+	case CreateInFolder:
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return fmt.Errorf("%s: folder %s does not exist; create it first", path, dir)
+		}
+	case CreateWithFolder:
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	return nil
+}
+
+// prepareUnwritable creates, writable by the owner, the missing -wal and
+// -shm files of a file this process cannot write. SQLite would create them
+// with the file's own mode: read-only files that stay read-only once the file
+// is made writable, so that the store could never write again. Failures are
+// left for SQLite to report.
+func prepareUnwritable(path string) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		f.Close()
+		return
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, info.Mode().Perm()|0o200); err == nil {
+			f.Close()
+		}
+	}
+}
+
+// removeFiles removes path and the files SQLite keeps beside it.
+func removeFiles(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + suffix)
+	}
+}
+
+// openReadOnlyDB opens the read pool of a read-only store on the file in
+// state. A WAL file with a -wal but no -shm is refused: reading it would
+// create the -shm.
+func openReadOnlyDB(path string, state fileState) (*sql.DB, error) {
+	if state.wal && state.walFile && !state.shmFile {
+		return nil, fmt.Errorf("%s has a write-ahead log but no -shm index beside it; reading it would create one (run ticketd replay on it first)", path)
+	}
+	return openDB(path, readOnlyParams(state), false)
+}
