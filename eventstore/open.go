@@ -158,11 +158,13 @@ func checkMissing(path string, missing Missing) error {
 	return nil
 }
 
-// prepareUnwritable creates, writable by the owner, the missing -wal and
-// -shm files of a file this process cannot write. SQLite would create them
-// with the file's own mode: read-only files that stay read-only once the file
-// is made writable, so that the store could never write again. Failures are
-// left for SQLite to report.
+// prepareUnwritable creates, writable by its owner, the missing -shm index
+// of a file this process cannot write. SQLite would create it with the
+// file's own mode, read-only, and a -shm it cannot write keeps the store from
+// writing even once the file is made writable. SQLite gives an empty -shm
+// the file's mode too, so this one holds 3 bytes, as SQLite truncates it to
+// before it initializes it. (SQLite heals an empty read-only -wal by itself.)
+// Failures are left for SQLite to report.
 func prepareUnwritable(path string) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -172,10 +174,20 @@ func prepareUnwritable(path string) {
 		f.Close()
 		return
 	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, info.Mode().Perm()|0o200); err == nil {
-			f.Close()
-		}
+	if f, err := os.OpenFile(path+"-shm", os.O_RDWR|os.O_CREATE|os.O_EXCL, info.Mode().Perm()|0o200); err == nil {
+		f.Truncate(3)
+		f.Close()
+	}
+}
+
+// removeEmptyWAL removes an empty -wal and the -shm beside it, which SQLite
+// leaves when its connections could not write the file (so could not
+// checkpoint): they hold nothing, and SQLite creates the -wal with the
+// file's mode, so it would stay read-only once the file is made writable.
+func removeEmptyWAL(path string) {
+	if info, err := os.Stat(path + "-wal"); err == nil && info.Size() == 0 {
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
 	}
 }
 

@@ -342,7 +342,11 @@ func discardConn(db *sql.DB) {
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
-	return s.closeDBs()
+	err := s.closeDBs()
+	if !s.opts.ReadOnly {
+		removeEmptyWAL(s.path)
+	}
+	return err
 }
 
 // Abandon closes the store after a command failed with it: a database file
