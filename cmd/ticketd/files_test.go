@@ -241,7 +241,7 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 func writePreChainDatabase(t *testing.T) string {
 	t.Helper()
 	path, _ := buildStoppedDatabase(t)
-	tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE schema_migrations`)
+	tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
 	return path
 }
 
