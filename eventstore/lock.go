@@ -30,3 +30,15 @@ func lockFile(path string) (*os.File, bool, error) {
 	}
 	return f, created, nil
 }
+
+// lockHeld reports whether a process holds path's lock now: whether a
+// writable store is open on it. It only tries a shared lock, released at
+// once, and creates nothing.
+func lockHeld(path string) bool {
+	f, err := os.Open(path + ".lock")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}

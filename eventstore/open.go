@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +34,8 @@ type fileState struct {
 	// wal is a header that asks for WAL mode; walFile and shmFile say whether
 	// the -wal and -shm files beside it exist.
 	wal, walFile, shmFile bool
+	// live says that a writable store holds the file's lock now.
+	live bool
 }
 
 // inspectFile reads path's SQLite header without opening it as a database,
@@ -58,7 +59,7 @@ func inspectFile(path string) (fileState, error) {
 	case err != nil:
 		return fileState{}, fmt.Errorf("read database %s: %w", path, err)
 	}
-	return fileState{exists: true, wal: header[18] == 2, walFile: fileExists(path + "-wal"), shmFile: fileExists(path + "-shm")}, nil
+	return fileState{exists: true, wal: header[18] == 2, walFile: fileExists(path + "-wal"), shmFile: fileExists(path + "-shm"), live: lockHeld(path)}, nil
 }
 
 func fileExists(path string) bool {
@@ -68,15 +69,20 @@ func fileExists(path string) bool {
 
 // readOnlyParams are the URI parameters that read the file in state without
 // writing to it or creating anything beside it. A rollback-journal file is
-// read as it is (no switch to WAL). A WAL file with its -wal and -shm (a live
-// database) is read through them; one without a -wal holds every commit
-// itself and is opened immutable, because SQLite creates the -wal and -shm to
-// read a WAL file otherwise.
+// read as it is (no switch to WAL). A WAL file without a -wal holds every
+// commit itself and is opened immutable, because SQLite creates the -wal and
+// -shm to read a WAL file otherwise. A live database is read through the
+// -wal and -shm its writer keeps; one whose writer is gone (a crash) through
+// a read-only -shm, which SQLite then leaves as it is and indexes the -wal in
+// memory. (With a live writer a read-only -shm could fail a read.)
 func readOnlyParams(state fileState) url.Values {
 	q := url.Values{}
 	q.Set("mode", "ro")
-	if state.wal && !(state.walFile && state.shmFile) {
+	switch {
+	case state.wal && !state.walFile:
 		q.Set("immutable", "1")
+	case state.wal && !state.live:
+		q.Set("readonly_shm", "1")
 	}
 	q.Set("_query_only", "on")
 	q.Set("_busy_timeout", "10000")
@@ -122,12 +128,20 @@ func inspectSchema(path string, state fileState) (schemaKind, error) {
 }
 
 // checkFile refuses, in one line naming path, a file Open must not use: a
-// missing one unless missing says to create it (checking the folder
+// missing one unless opts.Missing says to create it (checking the folder
 // CreateInFolder needs), and a database with tables but not ticketd's, or
-// without any under MustExist.
-func checkFile(path string, state fileState, missing Missing) error {
-	if !state.exists {
-		return checkMissing(path, missing)
+// without any under MustExist. A WAL file with a -wal but no -shm cannot be
+// read without creating the -shm: a read-only store refuses it, a writable
+// one takes it unchecked, for SQLite to recover.
+func checkFile(path string, state fileState, opts Options) error {
+	orphanWAL := state.wal && state.walFile && !state.shmFile
+	switch {
+	case !state.exists:
+		return checkMissing(path, opts.Missing)
+	case orphanWAL && opts.ReadOnly:
+		return fmt.Errorf("%s has a write-ahead log but no -shm index beside it, which reading it would create (run ticketd replay on it first)", path)
+	case orphanWAL:
+		return nil
 	}
 	kind, err := inspectSchema(path, state)
 	switch {
@@ -135,7 +149,7 @@ func checkFile(path string, state fileState, missing Missing) error {
 		return err
 	case kind == schemaForeign:
 		return fmt.Errorf("%s is a SQLite database of another application (it has tables but no ticketd event log); refusing to use it", path)
-	case kind == schemaNone && missing == MustExist:
+	case kind == schemaNone && opts.Missing == MustExist:
 		return fmt.Errorf("%s is not a ticketd database (it holds no event log)", path)
 	}
 	return nil
@@ -196,14 +210,4 @@ func removeFiles(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		os.Remove(path + suffix)
 	}
-}
-
-// openReadOnlyDB opens the read pool of a read-only store on the file in
-// state. A WAL file with a -wal but no -shm is refused: reading it would
-// create the -shm.
-func openReadOnlyDB(path string, state fileState) (*sql.DB, error) {
-	if state.wal && state.walFile && !state.shmFile {
-		return nil, fmt.Errorf("%s has a write-ahead log but no -shm index beside it; reading it would create one (run ticketd replay on it first)", path)
-	}
-	return openDB(path, readOnlyParams(state), false)
 }

@@ -122,7 +122,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFile(path, state, opts.Missing); err != nil {
+	if err := checkFile(path, state, opts); err != nil {
 		return nil, err
 	}
 	s := &Store{
@@ -135,7 +135,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.ReadOnly {
 		close(s.done)
-		if s.readDB, err = openReadOnlyDB(path, state); err != nil {
+		if s.readDB, err = openDB(path, readOnlyParams(state), false); err != nil {
 			return nil, err
 		}
 		return s, s.fail(s.loadTip())

@@ -84,12 +84,30 @@ func writeBytes(t *testing.T, path string, b []byte) {
 	}
 }
 
+// crashedDatabase returns the files of a ticketd database as a crash leaves
+// them, by suffix: the database with its -wal and -shm, events in the -wal.
+func crashedDatabase(t *testing.T) map[string][]byte {
+	t.Helper()
+	cfg := testConfig(t.TempDir())
+	svc := mustStart(t, cfg)
+	newClient(t, svc).issueOK(seedIssue)
+	files := map[string][]byte{}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(cfg.dbPath + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[suffix] = b
+	}
+	return files
+}
+
 // TestVerifyAndExportChangeNoByteAndCreateNothing runs the read-only tools
-// on files that are not ticketd databases and on one that is, and checks
-// with a SHA-256 of every file in the folder, before and after, that they
-// wrote nothing: no new database, no -wal, -shm, -journal or .lock file, no
-// switch to WAL. On a file that is not a ticketd database they exit 1 with
-// one line.
+// on files that are not ticketd databases and on ones that are, stopped or
+// crashed, and checks with a SHA-256 of every file in the folder, before and
+// after, that they wrote nothing: no new database, no -wal, -shm, -journal or
+// .lock file, no switch to WAL, no byte of a crash's -shm. On a file that is
+// not a ticketd database they exit 1 with one line.
 func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 	t.Parallel()
 	ticketd, _ := buildStoppedDatabase(t)
@@ -97,6 +115,7 @@ func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	crashed := crashedDatabase(t)
 	inputs := []struct {
 		name  string
 		write func(t *testing.T, path string)
@@ -106,6 +125,11 @@ func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 		{"random bytes", func(t *testing.T, path string) { writeBytes(t, path, []byte(rand.Text()+rand.Text())) }, false},
 		{"foreign rollback-journal database", writeForeignDatabase, false},
 		{"ticketd database", func(t *testing.T, path string) { writeBytes(t, path, stored) }, true},
+		{"crashed ticketd database", func(t *testing.T, path string) {
+			for suffix, b := range crashed {
+				writeBytes(t, path+suffix, b)
+			}
+		}, true},
 	}
 	for _, in := range inputs {
 		t.Run(in.name, func(t *testing.T) {
