@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -190,10 +191,15 @@ func TestServeReplayAndImportRefuseAnotherApplicationsDatabase(t *testing.T) {
 
 // TestReplayAndImportInventNoFiles checks that replay refuses a path that
 // does not exist, that import creates a database only in a folder that
-// exists, and that a failed command leaves neither a database nor a .lock
-// file behind.
+// exists, and that a failed command (serve whose address is taken too)
+// leaves neither a database nor a .lock file behind.
 func TestReplayAndImportInventNoFiles(t *testing.T) {
 	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	src, _ := buildStoppedDatabase(t)
 	code, export, stderr := runCLI(t, "", "export", "--db", src)
 	if code != 0 {
@@ -218,6 +224,11 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 		assertOneLine(t, f.name, stderr, f.named)
 		assertUnchanged(t, f.name, dir, map[string]string{})
 	}
+	code, stderr = runWithin(t, 20*time.Second, "", "serve", "--addr", taken.Addr().String(), "--db", filepath.Join(dir, "new.db"))
+	if code != 1 || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("serve on a taken address: exit %d, want 1\n%s", code, stderr)
+	}
+	assertUnchanged(t, "serve on a taken address", dir, map[string]string{})
 
 	path := filepath.Join(dir, "new.db")
 	if code, _, stderr := runCLI(t, export, "import", "--db", path); code != 0 {
