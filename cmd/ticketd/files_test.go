@@ -325,8 +325,9 @@ func TestStoreLogsFollowLogFormatAndLevel(t *testing.T) {
 
 // TestUnprivilegedServiceOnAReadOnlyDatabaseHealsAfterChmod starts a real
 // ticketd binary as an unprivileged user on its own database made read-only
-// with chmod 444: it answers commands 503 and stops; after chmod 644 it
-// must start and take commands, so no -wal or -shm file it left is
+// with chmod 444: it answers commands 503, and takes them again once the
+// operator runs chmod 644; stopped while the file is read-only, it must start
+// after chmod 644 and take commands, so no -wal or -shm file it left is
 // read-only.
 func TestUnprivilegedServiceOnAReadOnlyDatabaseHealsAfterChmod(t *testing.T) {
 	if testing.Short() {
@@ -370,7 +371,9 @@ func TestUnprivilegedServiceOnAReadOnlyDatabaseHealsAfterChmod(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	serveAsNobody := func(want int) {
+	// serveAsNobody starts the service as user 65534, checks that an issue
+	// gets want, runs then (when set) on its base URL, and stops it.
+	serveAsNobody := func(want int, then func(base string)) {
 		t.Helper()
 		addr := freeAddr(t)
 		cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "serve", "--addr", addr, "--db", db, "--log-format", "json")
@@ -381,25 +384,41 @@ func TestUnprivilegedServiceOnAReadOnlyDatabaseHealsAfterChmod(t *testing.T) {
 		}
 		waitReady(t, "http://"+addr)
 		got := issue("http://" + addr)
+		if got == want && then != nil {
+			then("http://" + addr)
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil || got != want {
 			t.Fatalf("issue as user 65534 = %d, want %d; exit %v\n%s", got, want, err, logs.String())
 		}
 	}
-	serveAsNobody(http.StatusCreated)
-	if err := os.Chmod(db, 0o444); err != nil {
-		t.Fatal(err)
+	chmod := func(mode os.FileMode) {
+		t.Helper()
+		if err := os.Chmod(db, mode); err != nil {
+			t.Fatal(err)
+		}
 	}
-	serveAsNobody(http.StatusServiceUnavailable)
+	healsRunning := func(base string) {
+		chmod(0o644)
+		for deadline := time.Now().Add(15 * time.Second); issue(base) != http.StatusCreated; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("the running service still refuses commands 15 s after chmod 644")
+				return
+			}
+		}
+	}
+	serveAsNobody(http.StatusCreated, nil)
+	chmod(0o444)
+	serveAsNobody(http.StatusServiceUnavailable, healsRunning)
+	chmod(0o444)
+	serveAsNobody(http.StatusServiceUnavailable, nil)
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if info, err := os.Stat(db + suffix); err == nil && info.Mode().Perm()&0o200 == 0 {
 			t.Errorf("the service left %s%s with mode %v, not writable by its owner", db, suffix, info.Mode().Perm())
 		}
 	}
-	if err := os.Chmod(db, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	serveAsNobody(http.StatusCreated)
+	chmod(0o644)
+	serveAsNobody(http.StatusCreated, nil)
 	if code, out, _ := runCLI(t, "", "verify", "--db", db); code != 0 {
 		t.Fatalf("verify after the read-only spell: exit %d\n%s", code, out)
 	}
