@@ -25,7 +25,8 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-// dirState maps the name of every file in dir to the SHA-256 of its bytes.
+// dirState maps the name of every file in dir to the SHA-256 of its bytes,
+// and of every folder to "folder".
 func dirState(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -34,6 +35,10 @@ func dirState(t *testing.T, dir string) map[string]string {
 	}
 	state := map[string]string{}
 	for _, e := range entries {
+		if e.IsDir() {
+			state[e.Name()] = "folder"
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
