@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Missing says what Open does when the database file does not exist.
@@ -100,7 +101,7 @@ const (
 )
 
 // eventColumns are the columns of the event log that every ticketd version has.
-const eventColumns = `'position', 'id', 'stream_id', 'version', 'type', 'data', 'metadata', 'occurred_at'`
+var eventColumns = []any{"position", "id", "stream_id", "version", "type", "data", "metadata", "occurred_at"}
 
 // inspectSchema tells, through a read-only connection, whether the existing
 // file at path is a new database, ticketd's, or another application's.
@@ -115,13 +116,14 @@ func inspectSchema(path string, state fileState) (schemaKind, error) {
 	defer db.Close()
 	var tables, columns int
 	err = db.QueryRow(`SELECT (SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'),
-		(SELECT COUNT(*) FROM pragma_table_info('events') WHERE name IN (`+eventColumns+`))`).Scan(&tables, &columns)
+		(SELECT COUNT(*) FROM pragma_table_info('events') WHERE name IN (?`+strings.Repeat(", ?", len(eventColumns)-1)+`))`,
+		eventColumns...).Scan(&tables, &columns)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("read schema of %s: %w", path, classify(err))
 	case tables == 0:
 		return schemaNone, nil
-	case columns == 8:
+	case columns == len(eventColumns):
 		return schemaTicketd, nil
 	}
 	return schemaForeign, nil
