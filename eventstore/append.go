@@ -78,7 +78,7 @@ type appendOutcome struct {
 // waits for its outcome, so a nil error always means committed.
 func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	if s.opts.ReadOnly {
-		return AppendResult{}, domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
+		return AppendResult{}, errReadOnly
 	}
 	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1)}
 	for i, sa := range req.Streams {
@@ -108,6 +108,9 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 	out := <-job.outcome
 	return out.result, out.err
 }
+
+// errReadOnly fails writes to a store opened ReadOnly.
+var errReadOnly = domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
 
 var errStoreClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")
 

@@ -140,3 +140,33 @@ func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) 
 		})
 	}
 }
+
+// TestCheckWritableFailsWhileTheWritersCommitsFail makes only the writer's
+// connection refuse commits, as a failing fsync does (the derived-state
+// connection never fsyncs, so it goes on committing), and checks that
+// CheckWritable fails with appends and heals with them.
+func TestCheckWritableFailsWhileTheWritersCommitsFail(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "app.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.writeDB.Exec(`PRAGMA query_only = ON`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendIssue(s); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("append with the writer failing = %v, want code %s", err, domain.CodeUnavailable)
+	}
+	if err := s.CheckWritable(context.Background()); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("CheckWritable while appends fail = %v, want code %s", err, domain.CodeUnavailable)
+	}
+	for healed := time.Now().Add(reopenInterval + 5*time.Second); s.CheckWritable(context.Background()) != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(healed) {
+			t.Fatal("CheckWritable still fails after the writer's connection was reopened")
+		}
+	}
+	if _, err := appendIssue(s); err != nil {
+		t.Fatalf("append once CheckWritable passes again = %v", err)
+	}
+}

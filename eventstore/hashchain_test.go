@@ -115,7 +115,10 @@ func TestFailedAppendsInAGroupKeepTheChainExact(t *testing.T) {
 	}
 }
 
-func TestOpenMigratesALogWithoutHashes(t *testing.T) {
+// TestOpenMigratesAPreChainLogOnce opens a genuine log from before the hash
+// chain: its one explicit migration chains every event, is recorded as a
+// schema version and runs once; the second open migrates nothing.
+func TestOpenMigratesAPreChainLogOnce(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite3", path)
@@ -139,9 +142,8 @@ func TestOpenMigratesALogWithoutHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if !strings.Contains(logs.String(), "hash chain filled") || !strings.Contains(logs.String(), "events=2") {
-		t.Fatalf("no migration log line:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "version=2") || !strings.Contains(logs.String(), "hash chain") {
+		t.Fatalf("no log line of the hash chain migration:\n%s", logs.String())
 	}
 	rep, err := s.VerifyLog(context.Background(), nil)
 	if err != nil || rep.Count != 0 || rep.Events != 2 {
@@ -152,6 +154,80 @@ func TestOpenMigratesALogWithoutHashes(t *testing.T) {
 	}
 	if rep, _ := s.VerifyLog(context.Background(), nil); rep.Count != 0 || rep.Events != 3 {
 		t.Fatalf("verify after appending to a migrated log = %+v", rep)
+	}
+	s.Close()
+
+	logs.Reset()
+	s, err = eventstore.Open(path, eventstore.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if strings.Contains(logs.String(), "migration") {
+		t.Fatalf("second open migrated again:\n%s", logs.String())
+	}
+	var versions string
+	if err := s.ReadDB().QueryRow(`SELECT group_concat(version, ',') FROM (SELECT version FROM schema_migrations ORDER BY version)`).Scan(&versions); err != nil || versions != "1,2" {
+		t.Fatalf("schema_migrations = %q, %v; want versions 1,2", versions, err)
+	}
+}
+
+// TestNullOrMalformedHashesAreBreaksNeverRewritten sets the hash of edited
+// events to NULL or to text that is no hash, as a forger who wants the next
+// start to re-chain them would, and checks that opening the store (as serve,
+// replay and import do) rewrites nothing and that VerifyLog names each
+// position as a malformed hash.
+func TestNullOrMalformedHashesAreBreaksNeverRewritten(t *testing.T) {
+	t.Parallel()
+	s, path := MustOpenStore(t, eventstore.Options{})
+	ctx := context.Background()
+	for range 4 {
+		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`UPDATE events SET data = replace(data, 'CGV', 'XYZ'), hash = NULL WHERE position = 2;
+		UPDATE events SET hash = 'not-a-hash' WHERE position = 3`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s, err := eventstore.Open(path, eventstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	s, err = eventstore.Open(path, eventstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var nulls int
+	if err := s.ReadDB().QueryRow(`SELECT COUNT(*) FROM events WHERE hash IS NULL AND position = 2`).Scan(&nulls); err != nil || nulls != 1 {
+		t.Fatalf("the NULL hash of position 2 was rewritten (%d NULL, %v)", nulls, err)
+	}
+	rep, err := s.VerifyLog(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	malformed := map[int64]bool{}
+	for _, p := range rep.List {
+		if p.Kind == eventstore.ProblemMalformedHash {
+			malformed[p.Position] = true
+		}
+	}
+	if !malformed[2] || !malformed[3] || len(malformed) != 2 {
+		t.Fatalf("malformed hashes reported at %v, want positions 2 and 3: %+v", malformed, rep.List)
 	}
 }
 

@@ -7,16 +7,23 @@ import (
 	"github.com/ticketd/ticketd/domain"
 )
 
-// CheckWritable writes one row of the write_probe table in a transaction
-// serialized with the writer, so it fails, with a CodeUnavailable error,
-// exactly when the file cannot take a write now: the store is read-only, the
-// file or its filesystem refuses writes, the disk is full, or another
-// connection holds the write lock. It waits for a group commit in progress;
-// ctx bounds only the transaction itself.
+// CheckWritable commits one row of the write_probe table on the writer's
+// connection, fsynced as every append is (synchronous=FULL), serialized with
+// the group commits. So it fails, with a CodeUnavailable error, exactly while
+// appends would: the store is read-only, the file or its filesystem refuses
+// writes, the disk is full, fsync fails, or another connection holds the
+// write lock. It waits for a group commit in progress; ctx bounds only the
+// probe's statement.
 func (s *Store) CheckWritable(ctx context.Context) error {
-	return s.UpdateDerived(ctx, func(tx *sql.Tx) error {
+	if s.opts.ReadOnly {
+		return errReadOnly
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO write_probe (id, checked_at) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, domain.FormatTime(s.opts.Now()))
-		return err
+		return tip{}, err
 	})
+	return err
 }

@@ -13,18 +13,32 @@ import (
 var ErrLocked = errors.New("database is in use by another ticketd process")
 
 // lockFile takes an exclusive advisory lock on path+".lock", held until the
-// returned file is closed. It fails with ErrLocked when another process holds it.
-func lockFile(path string) (*os.File, error) {
+// returned file is closed, and reports whether it created that file. It
+// fails with ErrLocked when another process holds the lock.
+func lockFile(path string) (*os.File, bool, error) {
+	created := !fileExists(path + ".lock")
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, false, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+			return nil, false, fmt.Errorf("%s: %w", path, ErrLocked)
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return f, nil
+	return f, created, nil
+}
+
+// lockHeld reports whether a process holds path's lock now: whether a
+// writable store is open on it. It only tries a shared lock, released at
+// once, and creates nothing.
+func lockHeld(path string) bool {
+	f, err := os.Open(path + ".lock")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
 }

@@ -68,6 +68,15 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", classify(err))
 	}
+	records, err := scanRecords(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", classify(err))
+	}
+	return records, nil
+}
+
+// scanRecords reads every row of rows, closing them; never nil on success.
+func scanRecords(rows *sql.Rows) ([]Record, error) {
 	defer rows.Close()
 	records := []Record{}
 	for rows.Next() {
@@ -80,10 +89,7 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 		}
 		records = append(records, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", classify(err))
-	}
-	return records, nil
+	return records, rows.Err()
 }
 
 func scanRecord(rows *sql.Rows) (Record, error) {

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +29,13 @@ type Options struct {
 	MaxBatch int
 	// Now is the clock stamped on events. Default time.Now.
 	Now func() time.Time
-	// ReadOnly opens the file for reading only: appends fail and nothing is
-	// created or migrated. For tools that inspect a live database.
+	// ReadOnly opens the file for reading only: appends fail, and no byte of
+	// the file changes and no file is created. For tools that inspect a
+	// database, live or not.
 	ReadOnly bool
+	// Missing says what to do when the file does not exist. Default
+	// CreateWithFolder; ReadOnly implies MustExist.
+	Missing Missing
 	// OnCommit, when set, is called by the writer after every group commit
 	// attempt. It must be fast and must not call the Store.
 	OnCommit func(CommitInfo)
@@ -73,10 +76,13 @@ type Store struct {
 	opts Options
 	path string
 
-	lock      *os.File // exclusive advisory lock of writable stores
-	writeDB   *sql.DB  // the writer's connection: synchronous=FULL, every commit durable
-	derivedDB *sql.DB  // derived-state connection: synchronous=NORMAL, see UpdateDerived
-	readDB    *sql.DB
+	lock *os.File // exclusive advisory lock of writable stores
+	// created and lockCreated say whether Open created the database file and
+	// its lock file, which Abandon then removes.
+	created, lockCreated bool
+	writeDB              *sql.DB // the writer's connection: synchronous=FULL, every commit durable
+	derivedDB            *sql.DB // derived-state connection: synchronous=NORMAL, see UpdateDerived
+	readDB               *sql.DB
 
 	// writeMu serializes every write transaction on the file, so the writer
 	// and UpdateDerived never meet SQLite's busy lock.
@@ -101,108 +107,77 @@ type Store struct {
 	done     chan struct{}
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS events (
-	position    INTEGER PRIMARY KEY,
-	id          TEXT    NOT NULL UNIQUE,
-	stream_id   TEXT    NOT NULL,
-	version     INTEGER NOT NULL CHECK (version >= 1),
-	type        TEXT    NOT NULL,
-	data        TEXT    NOT NULL,
-	metadata    TEXT    NOT NULL,
-	occurred_at TEXT    NOT NULL,
-	prev_hash   TEXT,
-	hash        TEXT,
-	UNIQUE (stream_id, version)
-);
-DROP INDEX IF EXISTS events_type_position;
-DROP INDEX IF EXISTS events_occurred_at;
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-	key         TEXT    PRIMARY KEY,
-	endpoint    TEXT    NOT NULL,
-	fingerprint TEXT    NOT NULL,
-	status      INTEGER NOT NULL,
-	body        BLOB    NOT NULL,
-	position    INTEGER NOT NULL,
-	created_at  TEXT    NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
-CREATE TABLE IF NOT EXISTS write_probe (
-	id         INTEGER PRIMARY KEY CHECK (id = 1),
-	checked_at TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-	name     TEXT    PRIMARY KEY,
-	position INTEGER NOT NULL
-) WITHOUT ROWID;
-`
-
-// Open opens (creating when missing, unless opts.ReadOnly) the event log at
-// path, creates its folder and schema, and starts the writer. It fails when
-// the file cannot be opened, is not a ticketd database, or (ErrLocked) is
-// open for writing in another process.
+// Open opens the event log at path; unless opts.ReadOnly it takes the
+// file's lock, brings its schema up to date (see migrate) and starts the
+// writer. A missing file is handled as opts.Missing says. It fails, in one
+// line naming path, when the file is not a SQLite database, is one with
+// tables but no ticketd event log, cannot be opened, or (ErrLocked) is open
+// for writing in another process. A failed Open leaves no file it created.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("create database folder: %w", err)
-		}
-	} else if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	if opts.ReadOnly {
+		opts.Missing = MustExist
+	}
+	state, err := inspectFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFile(path, state, opts); err != nil {
+		return nil, err
 	}
 	s := &Store{
-		opts: opts,
-		path: path,
-		jobs: make(chan *appendJob, 4*opts.MaxBatch),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-	}
-	if !opts.ReadOnly {
-		var err error
-		if s.lock, err = lockFile(path); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.openDBs(); err != nil {
-		s.closeDBs()
-		return nil, err
+		opts:    opts,
+		path:    path,
+		created: !state.exists,
+		jobs:    make(chan *appendJob, 4*opts.MaxBatch),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	if opts.ReadOnly {
 		close(s.done)
-		if err := s.loadTip(); err != nil {
-			s.closeDBs()
+		if s.readDB, err = openDB(path, readOnlyParams(state), false); err != nil {
 			return nil, err
 		}
-		return s, nil
+		return s, s.fail(s.loadTip())
 	}
-	if err := s.migrate(); err != nil {
-		s.closeDBs()
+	if s.lock, s.lockCreated, err = lockFile(path); err != nil {
 		return nil, err
 	}
-	if err := s.loadTip(); err != nil {
-		s.closeDBs()
+	prepareUnwritable(path)
+	if err := s.fail(s.openDBs()); err != nil {
+		return nil, err
+	}
+	if err := s.fail(s.migrate()); err != nil {
+		return nil, err
+	}
+	if err := s.fail(s.loadTip()); err != nil {
 		return nil, err
 	}
 	go s.runWriter()
 	return s, nil
 }
 
-// openDBs opens the writable pools first (the writer's creates the file,
-// switches it to WAL and creates the schema), then the read pool.
+// fail, when err is set, closes what Open opened and removes the files it
+// created; it returns err.
+func (s *Store) fail(err error) error {
+	if err != nil {
+		s.closeDBs()
+		s.removeCreated()
+	}
+	return err
+}
+
+// openDBs opens the writable pools first (the writer's creates the file and
+// switches it to WAL), then the read pool.
 func (s *Store) openDBs() error {
 	var err error
-	if !s.opts.ReadOnly {
-		if s.writeDB, err = openDB(s.path, "FULL", false); err != nil {
-			return err
-		}
-		if _, err := s.writeDB.Exec(schema); err != nil {
-			return fmt.Errorf("create event store schema: %w", classify(err))
-		}
-		if s.derivedDB, err = openDB(s.path, "NORMAL", false); err != nil {
-			return err
-		}
+	if s.writeDB, err = openDB(s.path, poolParams("FULL", true), true); err != nil {
+		return err
 	}
-	if s.readDB, err = openDB(s.path, "FULL", true); err != nil {
+	if s.derivedDB, err = openDB(s.path, poolParams("NORMAL", true), true); err != nil {
+		return err
+	}
+	if s.readDB, err = openDB(s.path, poolParams("FULL", false), false); err != nil {
 		return err
 	}
 	s.readDB.SetMaxOpenConns(8)
@@ -210,25 +185,31 @@ func (s *Store) openDBs() error {
 	return nil
 }
 
-// openDB opens one role's connection pool on path. Writable pools hold exactly
-// one connection so statements of a transaction never spread over two.
-func openDB(path, synchronous string, readOnly bool) (*sql.DB, error) {
+// poolParams are the URI parameters of one role's pool on a writable store.
+func poolParams(synchronous string, writable bool) url.Values {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", synchronous)
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_stmt_cache_size", "64")
-	if readOnly {
-		q.Set("_query_only", "on")
-	} else {
+	if writable {
 		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "on")
 	}
+	return q
+}
+
+// openDB opens a connection pool on path with the URI parameters q. Writable
+// pools hold exactly one connection so statements of a transaction never
+// spread over two.
+func openDB(path string, q url.Values, writable bool) (*sql.DB, error) {
 	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if !readOnly {
+	if writable {
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxLifetime(0)
@@ -254,8 +235,6 @@ func (s *Store) loadTip() error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		end.hash = GenesisHash
-	case err != nil && s.opts.ReadOnly && strings.Contains(err.Error(), "no such"):
-		return fmt.Errorf("%s is not a ticketd database (no events table with a hash chain)", s.path)
 	case err != nil:
 		return fmt.Errorf("read log head: %w", classify(err))
 	default:
@@ -304,7 +283,7 @@ func (s *Store) ReadDB() *sql.DB { return s.readDB }
 // rolls back on either.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error {
 	if s.derivedDB == nil {
-		return domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
+		return errReadOnly
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -371,7 +350,30 @@ func discardConn(db *sql.DB) {
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
-	return s.closeDBs()
+	err := s.closeDBs()
+	if !s.opts.ReadOnly {
+		removeEmptyWAL(s.path)
+	}
+	return err
+}
+
+// Abandon closes the store after a command failed with it: a database file
+// that Open created is removed with its lock file, so that the failure
+// leaves no empty database behind. A file that existed is only closed.
+func (s *Store) Abandon() error {
+	err := s.Close()
+	s.removeCreated()
+	return err
+}
+
+// removeCreated removes the database and lock files Open created.
+func (s *Store) removeCreated() {
+	if s.created {
+		removeFiles(s.path)
+	}
+	if s.lockCreated {
+		os.Remove(s.path + ".lock")
+	}
 }
 
 func (s *Store) closeDBs() error {
@@ -383,6 +385,7 @@ func (s *Store) closeDBs() error {
 	}
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ const (
 	ProblemMissingEvents   = "missing_events"   // a gap in positions: events deleted
 	ProblemBrokenLink      = "broken_link"      // prev_hash is not the previous event's hash: deleted, inserted or reordered
 	ProblemHashMismatch    = "hash_mismatch"    // the content is not what was hashed: edited
+	ProblemMalformedHash   = "malformed_hash"   // the stored hash is NULL or not a SHA-256 in hex: edited
 	ProblemVersionSequence = "version_sequence" // a stream's versions are not 1..n in position order
 	ProblemHeadMissing     = "head_missing"     // the log has no event at a saved head's position: truncated or rebuilt
 	ProblemHeadMismatch    = "head_mismatch"    // the event at a saved head's position has another hash: rewritten
@@ -85,7 +87,10 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
 				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
 		}
-		if computed := r.ComputeHash(); computed != r.Hash {
+		if computed := r.ComputeHash(); !isHash(r.Hash) {
+			rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
+				Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
+		} else if computed != r.Hash {
 			rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
 				Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
 		}
@@ -106,6 +111,19 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 		return rep, err
 	}
 	return rep, nil
+}
+
+// isHash reports whether h is a hash as ComputeHash writes it.
+func isHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyVersions checks in SQL that each stream's versions are 1, 2, ... in

@@ -17,14 +17,14 @@ import (
 // importBatch is how many events one import transaction commits.
 const importBatch = 2000
 
-func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	var dbPath, input string
 	var logs logConfig
 	cmd := newCommand("import", "ticketd import [--db PATH] [--in FILE]",
 		"Loads a JSON-lines export (ticketd export --format jsonl) into an empty database,\n"+
 			"keeping positions, ids, times and hashes, and refusing any event that does not\n"+
 			"continue the hash chain. Then builds the tickets read table. Reads stdin unless --in is given.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file to create or fill (must hold no events)")
+	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file to fill (must hold no events) or to create in a folder that exists")
 	cmd.String(&input, "in", "TICKETD_IMPORT_IN", "-", "file to read, - for stdin")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
@@ -42,11 +42,15 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		stdin = f
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger})
+	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger, Missing: eventstore.CreateInFolder})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() {
+		if err != nil {
+			store.Abandon() // a database created by a failed import goes with it
+		}
+	}()
 	if head := store.Head(); head != 0 {
 		return fmt.Errorf("%s already holds %d events; import needs an empty database", dbPath, head)
 	}

@@ -14,7 +14,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var dbPath string
 	var logs logConfig
 	cmd := newCommand("replay", "ticketd replay [--db PATH]",
-		"Rebuilds the tickets read table from the event log alone. Run it with the service\nstopped; it refuses a database another ticketd process has open.", stderr)
+		"Rebuilds the tickets read table from the event log alone. Run it with the service\nstopped; it refuses a database another ticketd process has open, a path that does\nnot exist and a database that is not ticketd's.", stderr)
 	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
@@ -24,7 +24,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{})
+	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger, Missing: eventstore.MustExist})
 	if err != nil {
 		return err
 	}

@@ -173,9 +173,12 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	defer func() {
 		if err != nil {
 			s.release()
+			if s.store != nil {
+				s.store.Abandon() // a database created for this start goes with it
+			}
 		}
 	}()
-	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit}); err != nil {
+	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
