@@ -111,14 +111,18 @@ func scanRecord(rows *sql.Rows) (Record, error) {
 }
 
 // CorruptEventError is a stored event that cannot be served because its data
-// or metadata is not a JSON object, which only a change made to the file
-// outside ticketd can cause. It is an internal error for users.
+// or metadata is not a JSON object, or its hash is not a hash, which only a
+// change made to the file outside ticketd can cause. It is an internal error
+// for users.
 type CorruptEventError struct {
 	Position int64
-	Field    string // "data" or "metadata"
+	Field    string // "data", "metadata" or "hash"
 }
 
 func (e *CorruptEventError) Error() string {
+	if e.Field == "hash" {
+		return fmt.Sprintf("event at position %d is corrupt: its stored hash is not a SHA-256 in lowercase hex", e.Position)
+	}
 	return fmt.Sprintf("event at position %d is corrupt: its stored %s is not a JSON object", e.Position, e.Field)
 }
 

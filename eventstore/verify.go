@@ -87,7 +87,7 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
 				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
 		}
-		if computed := r.ComputeHash(); !isHash(r.Hash) {
+		if computed := r.ComputeHash(); !IsHash(r.Hash) {
 			rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
 				Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
 		} else if computed != r.Hash {
@@ -113,8 +113,8 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 	return rep, nil
 }
 
-// isHash reports whether h is a hash as ComputeHash writes it.
-func isHash(h string) bool {
+// IsHash reports whether h is a hash as ComputeHash writes it.
+func IsHash(h string) bool {
 	if len(h) != 2*sha256.Size {
 		return false
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // auditVerify runs the full audit of `ticketd verify` on the live database
@@ -27,8 +29,14 @@ type auditHeadJSON struct {
 // auditHead answers the position and hash of the last committed event, or
 // for an empty log position 0 and eventstore.GenesisHash, the prev_hash the
 // first event chains from. A head saved from here is what `ticketd verify
-// --expect-head` proves the log still holds.
+// --expect-head` proves the log still holds. A last event whose stored hash
+// was edited into a non-hash is a 500 naming its position in the log line,
+// never a head that no verifier could check.
 func (s *Server) auditHead(c *gin.Context) {
 	position, hash := s.log.LogHead()
+	if !eventstore.IsHash(hash) {
+		writeError(c, s.cfg.Logger, &eventstore.CorruptEventError{Position: position, Field: "hash"})
+		return
+	}
 	c.JSON(http.StatusOK, auditHeadJSON{Position: position, Hash: hash})
 }

@@ -333,3 +333,20 @@ func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditHeadOfALastEventWithAnEditedHashIsA500NamingItsPosition(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "app.db")
+	issueAndSaveHead(t, path, 3)
+	tamper(t, path, `UPDATE events SET hash = NULL WHERE position = 3`)
+	svc, logs := startLoggedOn(t, path)
+	c := newClient(t, svc)
+	r := c.do("GET", "/audit/head", nil)
+	id := r.header.Get("X-Request-ID")
+	if p := r.json(t); r.status != http.StatusInternalServerError || p["request_id"] != id {
+		t.Fatalf("GET /audit/head on a NULL last hash = %d %s, want a 500 problem with request id %s", r.status, r.body, id)
+	}
+	if !errorLogged(logs, "request failed", 3, id) {
+		t.Errorf("no ERROR line naming position 3 and request id %s:\n%s", id, logs.String())
+	}
+}
