@@ -368,7 +368,7 @@ func TestExportOptionsAndCSV(t *testing.T) {
 	if code != 0 || len(lines) != 3 || lines[0] != strings.Join(csvColumns, ",") || !strings.Contains(lines[1], ids[1]) || !strings.Contains(lines[1], "고객 요청") {
 		t.Fatalf("csv export:\n%s", out)
 	}
-	for _, args := range [][]string{{"--format", "xml"}, {"--type", "Nope"}, {"--after", "-1"}} {
+	for _, args := range [][]string{{"--format", "xml"}, {"--type", "Nope"}, {"--after", "-1"}, {"--after", "5", "--until", "5"}, {"--after", "6", "--until", "5"}} {
 		if code, _, _ := runCLI(t, "", append([]string{"export", "--db", path}, args...)...); code != 2 {
 			t.Errorf("export %v: exit %d, want 2", args, code)
 		}
