@@ -69,6 +69,9 @@ func TestMetricsCarryTheBuildInfo(t *testing.T) {
 // mistake is reported in one line naming the flag (or its variable) and
 // that neither the database nor its folder is created.
 func TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
 	t.Parallel()
 	bin, err := buildBinary()
 	if err != nil {
