@@ -167,3 +167,23 @@ func TestSeedReportsWhatItAdded(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySubcommandIsListed checks the top-level help and the README's
+// command-line list name every subcommand.
+func TestEverySubcommandIsListed(t *testing.T) {
+	t.Parallel()
+	_, usage, _ := runCLI(t, "", "help")
+	list := regexp.MustCompile("(?s)## Command line\n\n```\n(.*?)```").FindStringSubmatch(readme(t))
+	if list == nil {
+		t.Fatal("README.md has no command-line list")
+	}
+	for name := range subcommands {
+		line := regexp.MustCompile(`(?m)^\s*ticketd (\[)?` + name + `\b`)
+		if !line.MatchString(usage) {
+			t.Errorf("ticketd help does not list %s", name)
+		}
+		if !line.MatchString(list[1]) {
+			t.Errorf("README's command-line list does not name %s", name)
+		}
+	}
+}
