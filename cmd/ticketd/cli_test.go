@@ -69,14 +69,8 @@ func TestMetricsCarryTheBuildInfo(t *testing.T) {
 // mistake is reported in one line naming the flag (or its variable) and
 // that neither the database nor its folder is created.
 func TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	bin := testBinary(t)
 	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		args []string
 		env  string
