@@ -181,3 +181,13 @@ func TestEverySubcommandIsListed(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"bogus"}, {"help", "bogus"}, {"help", "bogus", "--help"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
+			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the command", args, code, out, errOut)
+		}
+	}
+}

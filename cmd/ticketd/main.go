@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, ok := subcommands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "ticketd: unknown command %q\n\n%s", name, topUsage)
+		fmt.Fprintf(stderr, "ticketd: unknown command %q; run 'ticketd help' for the list\n", name)
 		return 2
 	}
 	err := cmd(ctx, args, stdin, stdout, stderr)
