@@ -10,7 +10,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN scripts/build.sh /out/ticketd
+# The context has no .git: pass the version stamp in, e.g.
+# --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg COMMIT=$(git rev-parse HEAD)
+ARG VERSION="(devel)"
+ARG COMMIT=unknown
+RUN VERSION="$VERSION" COMMIT="$COMMIT" scripts/build.sh /out/ticketd
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin ticketd \

@@ -22,8 +22,13 @@ var openAPIDocument []byte
 // docsAssets holds the documentation pages and the ReDoc bundle; the Swagger
 // UI bundle comes from swaggerFiles.FS.
 //
-//go:embed assets/swagger-ui.html assets/redoc.html assets/redoc.standalone.js
+//go:embed assets/swagger-ui.html assets/redoc.html assets/redoc.standalone.js assets/favicon.ico
 var docsAssets embed.FS
+
+// redocCDNLogo is the one address the ReDoc bundle fetches from outside the
+// service: the logo of its "API docs by Redocly" footer. It is served
+// replaced by the service's own /favicon.ico.
+const redocCDNLogo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 // OpenAPIDocument returns the embedded OpenAPI document (the file
 // httpapi/openapi.json) as bytes. Each call returns a fresh copy.
@@ -43,6 +48,7 @@ const (
 	contentTypeJS   = "text/javascript; charset=utf-8"
 	contentTypeCSS  = "text/css; charset=utf-8"
 	contentTypePNG  = "image/png"
+	contentTypeICO  = "image/x-icon"
 )
 
 // docFile is a static response of the documentation routes.
@@ -60,6 +66,11 @@ func mustDocFile(fsys fs.FS, name, contentType, cacheControl string) docFile {
 	if err != nil {
 		panic("httpapi: embedded documentation file: " + err.Error())
 	}
+	return newDocFile(body, contentType, cacheControl)
+}
+
+// newDocFile serves body with an ETag of its content.
+func newDocFile(body []byte, contentType, cacheControl string) docFile {
 	sum := sha256.Sum256(body)
 	return docFile{body: body, contentType: contentType, cacheControl: cacheControl,
 		etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
@@ -68,7 +79,8 @@ func mustDocFile(fsys fs.FS, name, contentType, cacheControl string) docFile {
 var (
 	swaggerUIPage = mustDocFile(docsAssets, "assets/swagger-ui.html", contentTypeHTML, cacheRevalidate)
 	redocPage     = mustDocFile(docsAssets, "assets/redoc.html", contentTypeHTML, cacheRevalidate)
-	redocBundle   = mustDocFile(docsAssets, "assets/redoc.standalone.js", contentTypeJS, cacheAsset)
+	redocBundle   = localRedocBundle(mustDocFile(docsAssets, "assets/redoc.standalone.js", contentTypeJS, cacheAsset))
+	favicon       = mustDocFile(docsAssets, "assets/favicon.ico", contentTypeICO, cacheAsset)
 
 	// swaggerUIFiles are the files served under /docs/, by name.
 	swaggerUIFiles = map[string]docFile{
@@ -80,8 +92,19 @@ var (
 	}
 )
 
+// localRedocBundle returns the ReDoc bundle f with its footer logo taken
+// from /favicon.ico instead of redocCDNLogo. A bundle without that address is
+// a ReDoc update whose outside requests must be looked at again: it panics.
+func localRedocBundle(f docFile) docFile {
+	if bytes.Count(f.body, []byte(redocCDNLogo)) != 1 {
+		panic("httpapi: the ReDoc bundle does not fetch its logo from " + redocCDNLogo + " once; check what else it fetches")
+	}
+	return newDocFile(bytes.Replace(f.body, []byte(redocCDNLogo), []byte("/favicon.ico"), 1), f.contentType, f.cacheControl)
+}
+
 // registerDocs mounts GET /openapi.json (application/json, the embedded bytes
-// verbatim), GET /docs (Swagger UI) and GET /redoc (ReDoc), with all assets
+// verbatim), GET /docs (Swagger UI), GET /redoc (ReDoc) and GET /favicon.ico
+// (the service's icon, also ReDoc's footer logo), with all assets
 // embedded in the binary (no CDN, works offline). Swagger UI assets are under
 // /docs/, the ReDoc bundle is /redoc/redoc.standalone.js; an unknown asset is
 // a 404 problem and /docs/ is answered as /docs.
@@ -106,6 +129,7 @@ func registerDocs(r gin.IRoutes) {
 	})
 	r.GET("/redoc", serveDocFile(redocPage))
 	r.GET("/redoc/redoc.standalone.js", serveDocFile(redocBundle))
+	r.GET("/favicon.ico", serveDocFile(favicon))
 }
 
 // serveDocFile answers with f, honouring conditional (If-None-Match) and

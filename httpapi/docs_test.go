@@ -73,6 +73,7 @@ func TestOpenAPIDocumentValidatesAndDeclaresEveryEndpoint(t *testing.T) {
 		"/healthz":                    {http.MethodGet},
 		"/readyz":                     {http.MethodGet},
 		"/metrics":                    {http.MethodGet},
+		"/favicon.ico":                {http.MethodGet},
 	}
 	for path, methods := range want {
 		item := doc.Paths.Value(path)
@@ -401,5 +402,43 @@ func TestDocsAssetsHonourConditionalRequests(t *testing.T) {
 	}
 	if cc := get(t, e, "/docs").Header().Get("Cache-Control"); cc != "no-cache" {
 		t.Errorf("GET /docs: Cache-Control %q, want no-cache", cc)
+	}
+}
+
+// fetchedURL matches an address outside the service in a place where a
+// browser fetches it by itself: an element's src, a CSS url() or @import,
+// fetch, importScripts or an XMLHttpRequest. Links (href) are only followed
+// when clicked.
+var fetchedURL = regexp.MustCompile(`(?:\bsrc\s*[:=]\s*|url\(\s*|@import\s+|fetch\(\s*|importScripts\(\s*|\.open\(\s*["'][A-Z]+["']\s*,\s*)["'` + "`" + `]?(?:https?:)?//[^"'` + "`" + `)\s]*`)
+
+func TestReDocFetchesNothingOutsideTheService(t *testing.T) {
+	e := docsEngine(t)
+	for _, path := range []string{"/redoc", "/redoc/redoc.standalone.js"} {
+		body := get(t, e, path).Body.String()
+		if m := fetchedURL.FindAllString(body, -1); len(m) > 0 {
+			t.Errorf("GET %s fetches from outside the service: %q", path, m)
+		}
+		if strings.Contains(body, "cdn.redoc.ly") {
+			t.Errorf("GET %s still names cdn.redoc.ly", path)
+		}
+	}
+	bundle := get(t, e, "/redoc/redoc.standalone.js").Body.String()
+	if !strings.Contains(bundle, `src:"/favicon.ico"`) {
+		t.Error("the ReDoc footer logo is not the service's /favicon.ico")
+	}
+	if !strings.Contains(string(mustDocFile(docsAssets, "assets/redoc.standalone.js", contentTypeJS, cacheAsset).body), redocCDNLogo) {
+		t.Error("the bundle on disk is no longer the unmodified npm file that fetches " + redocCDNLogo)
+	}
+}
+
+func TestFaviconIsServed(t *testing.T) {
+	w := get(t, docsEngine(t), "/favicon.ico")
+	body := w.Body.Bytes()
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/x-icon" || w.Header().Get("ETag") == "" {
+		t.Fatalf("GET /favicon.ico: status %d, Content-Type %q, ETag %q", w.Code, w.Header().Get("Content-Type"), w.Header().Get("ETag"))
+	}
+	// An ICO header (reserved 0, type 1, one image) and the PNG it holds.
+	if !bytes.HasPrefix(body, []byte{0, 0, 1, 0, 1, 0}) || !bytes.Contains(body, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("GET /favicon.ico is not an icon: % x", body[:min(len(body), 32)])
 	}
 }

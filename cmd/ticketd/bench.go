@@ -63,6 +63,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
 	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
+	cmd.hide("serve-baseline")
 	if err := cmd.parse(args); err != nil {
 		return err
 	}

@@ -55,8 +55,11 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	case eventType != "":
 		types = []string{eventType}
 	}
-	if after < 0 || until < 0 {
+	switch {
+	case after < 0 || until < 0:
 		return fmt.Errorf("%w: --after and --until must be at least 0", errUsage)
+	case until > 0 && after >= until:
+		return fmt.Errorf("%w: --after %d must be less than --until %d (0: to the end)", errUsage, after, until)
 	}
 	if until == 0 {
 		until = math.MaxInt64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -20,20 +21,45 @@ type command struct {
 	fs      *flag.FlagSet
 	summary string
 	envErrs []error
+	hidden  map[string]bool
 }
 
 func newCommand(name, synopsis, summary string, stderr io.Writer) *command {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := &command{fs: fs, summary: summary}
+	c := &command{fs: fs, summary: summary, hidden: map[string]bool{}}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags (each also settable by the environment variable shown; a flag wins over its variable):\n", synopsis, summary)
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n", synopsis, summary)
+		var flags strings.Builder
 		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(fs.Output(), "  --%s\n    \t%s (default %q)\n", f.Name, f.Usage, f.DefValue)
+			if !c.hidden[f.Name] {
+				flags.WriteString(flagHelp(f))
+			}
 		})
+		if flags.Len() > 0 {
+			fmt.Fprintf(fs.Output(), "\nFlags (each also settable by the environment variable shown; a flag wins over its variable):\n%s", flags.String())
+		}
 	}
 	return c
 }
+
+// flagHelp is f's entry in the help, as flag.PrintDefaults writes it but
+// with every flag's value type: "  --name TYPE\n    \tusage (default D)",
+// D quoted for strings only.
+func flagHelp(f *flag.Flag) string {
+	typ, _ := flag.UnquoteUsage(f)
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		typ = "bool"
+	}
+	def := f.DefValue
+	if typ == "string" {
+		def = strconv.Quote(def)
+	}
+	return fmt.Sprintf("  --%s %s\n    \t%s (default %s)\n", f.Name, typ, f.Usage, def)
+}
+
+// hide leaves flag name out of the help: it is for ticketd's own use.
+func (c *command) hide(name string) { c.hidden[name] = true }
 
 func (c *command) String(p *string, name, envName, def, usage string) {
 	c.fs.StringVar(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))

@@ -121,6 +121,9 @@ func TestCommandLineUsage(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, "TICKETD_DB"},
 		{[]string{"replay", "--help"}, 0, "TICKETD_DB"},
 		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"help", "bogus"}, 2, "unknown command"},
+		{[]string{"help", "help"}, 0, "ticketd [serve]"},
+		{[]string{"help", "version"}, 0, "ticketd version"},
 		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
 		{[]string{"serve", "--consistency-timeout", "soon"}, 2, "consistency-timeout"},
 		{[]string{"serve", "--log-level", "loud"}, 2, "log-level"},
@@ -164,6 +167,19 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// testBinary skips t under -short and otherwise returns the ticketd binary.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -188,14 +204,8 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	bin := testBinary(t)
 	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	workdir := t.TempDir()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin)

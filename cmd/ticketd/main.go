@@ -5,7 +5,11 @@
 //	ticketd verify --db PATH  audit the hash chain and the read table
 //	ticketd export --db PATH  write the log as JSON lines or CSV
 //	ticketd import --db PATH  load an exported log into an empty database
+//	ticketd seed --db PATH    fill a database with N tickets (benchmarks)
+//	ticketd bench             measure the service against a bare-Gin baseline
 //	ticketd tail [--url URL]  follow the event log as JSON lines (SSE or NATS)
+//	ticketd healthcheck       exit 0 when the local service answers GET /healthz
+//	ticketd version           print the version, commit and Go version
 //
 // Exit status: 0 on success, 1 on failure, 2 on bad usage.
 package main
@@ -33,6 +37,7 @@ Usage:
   ticketd bench [flags]      measure the service against a bare-Gin baseline in one run
   ticketd tail [flags]       follow the event log (SSE, or NATS with --nats-url) and print JSON lines
   ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
+  ticketd version            print the version, the commit and the Go version (also ticketd --version)
   ticketd help [command]     show help for a command
 
 Run 'ticketd <command> --help' for the flags of a command.
@@ -49,6 +54,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdin io.R
 	"seed":        runSeed,
 	"bench":       runBench,
 	"tail":        runTail,
+	"version":     runVersion,
 }
 
 func main() {
@@ -65,17 +71,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 0 {
-			if _, ok := subcommands[args[0]]; ok {
-				return run(ctx, []string{args[0], "--help"}, stdin, stdout, stderr)
-			}
+		if len(args) > 0 && !isHelp(args[0]) {
+			return run(ctx, []string{args[0], "--help"}, stdin, stdout, stderr)
 		}
 		fmt.Fprint(stdout, topUsage)
 		return 0
+	case "-version", "--version":
+		name = "version"
 	}
 	cmd, ok := subcommands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "ticketd: unknown command %q\n\n%s", name, topUsage)
+		fmt.Fprintf(stderr, "ticketd: unknown command %q; run 'ticketd help' for the list\n", name)
 		return 2
 	}
 	err := cmd(ctx, args, stdin, stdout, stderr)
@@ -99,6 +105,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // said so already, and the process exits 1.
 var errVerification = errors.New("verification failed")
 
+// isFlag reports whether arg is a flag of the default command rather than
+// a command name or one of the top-level --help and --version.
 func isFlag(arg string) bool {
-	return len(arg) > 0 && arg[0] == '-' && arg != "-h" && arg != "-help" && arg != "--help"
+	return len(arg) > 0 && arg[0] == '-' && !isHelp(arg) && arg != "-version" && arg != "--version"
+}
+
+// isHelp reports whether arg asks for the top-level help.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
 }

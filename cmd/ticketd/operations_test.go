@@ -503,13 +503,16 @@ func serveHelp(t *testing.T) map[string]helpFlag {
 		t.Fatalf("serve --help: exit %d", code)
 	}
 	flags := map[string]helpFlag{}
-	entry := regexp.MustCompile(`(?m)^  --(\S+)\n    \t(.*) \[\$(\w+)\] \(default ("(?:[^"\\]|\\.)*")\)$`)
+	entry := regexp.MustCompile(`(?m)^  --(\S+) (\w+)\n    \t(.*) \[\$(\w+)\] \(default ("(?:[^"\\]|\\.)*"|[^"\n]*)\)$`)
 	for _, m := range entry.FindAllStringSubmatch(stdout.String()+stderr.String(), -1) {
-		def, err := strconv.Unquote(m[4])
-		if err != nil {
-			t.Fatal(err)
+		def := m[5]
+		if m[2] == "string" {
+			var err error
+			if def, err = strconv.Unquote(def); err != nil {
+				t.Fatalf("--%s: string default %s is not quoted: %v", m[1], def, err)
+			}
 		}
-		flags[m[1]] = helpFlag{env: m[3], def: def, meaning: m[2]}
+		flags[m[1]] = helpFlag{env: m[4], def: def, meaning: m[3]}
 	}
 	if len(flags) == 0 {
 		t.Fatal("no flags found in serve --help")

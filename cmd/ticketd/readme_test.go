@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readmeShellBlocks returns the ```sh blocks of README.md that talk to a
@@ -70,5 +74,88 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)
 		}
+	}
+	checkReadmeAuditorOutputs(t, svc)
+}
+
+// checkReadmeAuditorOutputs runs the commands of the README's auditor
+// section on the database the examples before it built, in order, and
+// compares what they print with the outputs the README shows, up to ids,
+// hashes, times and rates.
+func checkReadmeAuditorOutputs(t *testing.T, svc *service) {
+	t.Helper()
+	db := svc.cfg.dbPath
+	_, verified, _ := runCLI(t, "", "verify", "--db", db)
+	compareReadmeOutput(t, "go run ./cmd/ticketd verify --db data/app.db\n", strings.ReplaceAll(verified, db, "data/app.db"))
+
+	dir := t.TempDir()
+	logFile, copyDB := filepath.Join(dir, "log.jsonl"), filepath.Join(dir, "copy.db")
+	_, exported, _ := runCLI(t, "", "export", "--db", db)
+	if err := os.WriteFile(logFile, []byte(exported), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, csv, _ := runCLI(t, "", "export", "--db", db, "--format", "csv", "--type", "TicketRefunded", "--after", "0", "--until", "1000")
+	_, imported, _ := runCLI(t, "", "import", "--db", copyDB, "--in", logFile)
+	compareReadmeOutput(t, "go run ./cmd/ticketd import --db copy.db --in log.jsonl\n", csv+imported)
+
+	// The ticket the auditor section follows is $ID, the one the examples refunded.
+	c := newClient(t, svc)
+	refunds := c.do("GET", "/events?type=TicketRefunded", nil)
+	var page struct {
+		Events []struct {
+			Position int64  `json:"position"`
+			StreamID string `json:"stream_id"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(refunds.body, &page); err != nil || len(page.Events) != 1 {
+		t.Fatalf("GET /events?type=TicketRefunded: %v %s", err, refunds.body)
+	}
+	id, refund := page.Events[0].StreamID, page.Events[0].Position
+	issue := refund - 1
+	sentence := fmt.Sprintf("position %d is the issue of\n`$ID` and position %d its refund", issue, refund)
+	if !strings.Contains(readme(t), sentence) || !strings.Contains(readme(t), fmt.Sprintf(`?as_of=%d"`, issue)) {
+		t.Errorf("README's auditor section does not say %q and query as_of=%d", sentence, issue)
+	}
+	history := c.do("GET", "/tickets/"+id+"/events", nil).body
+	atIssue := c.do("GET", fmt.Sprintf("/tickets/%s?as_of=%d", id, issue), nil).body
+	now := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano)), nil).body
+	compareReadmeOutput(t, "curl -s \"http://localhost:9000/tickets/$ID?as_of=$(", string(history)+"\n"+string(atIssue)+"\n"+string(now)+"\n")
+}
+
+// readmeVariable matches what differs between runs: hashes (whole or cut
+// short with "…"), UUIDs (or cut short), times, durations and rates.
+var readmeVariable = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\b[0-9a-f]{64}\b|\b[0-9a-f]{8}…`), "HASH"},
+	{regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b[0-9a-f]{8}-[0-9a-f]{4}-…`), "UUID"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "TIME"},
+	{regexp.MustCompile(`\bin \d+(\.\d+)?(ns|µs|ms|s)\b`), "in DURATION"},
+	{regexp.MustCompile(`\(\d+ events/s\)`), "(RATE events/s)"},
+}
+
+func normalizeReadmeOutput(s string) string {
+	for _, v := range readmeVariable {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return strings.TrimSpace(s)
+}
+
+// compareReadmeOutput compares got with the output block that follows the
+// README's code block containing command.
+func compareReadmeOutput(t *testing.T, command, got string) {
+	t.Helper()
+	readme := readme(t)
+	i := strings.Index(readme, command)
+	if i < 0 {
+		t.Fatalf("README.md lacks %q", command)
+	}
+	m := regexp.MustCompile("(?s)\n```\n.*?```\\w*\n(.*?)```").FindStringSubmatch(readme[i:])
+	if m == nil {
+		t.Fatalf("README.md shows no output after %q", command)
+	}
+	if want, got := normalizeReadmeOutput(m[1]), normalizeReadmeOutput(got); want != got {
+		t.Errorf("README's output after %q is\n%s\nbut the commands print\n%s", command, want, got)
 	}
 }

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -18,6 +22,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := checkListenAddr(cfg.addr); err != nil {
+		return err
+	}
+	if err := checkNATSURL("nats-url", cfg.nats.url); err != nil {
 		return err
 	}
 	logger, err := logs.newLogger(stderr)
@@ -40,4 +50,38 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// checkListenAddr fails with errUsage naming --addr unless addr is
+// host:port with a numeric port from 0 to 65535 (the host may be empty).
+func checkListenAddr(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
+		return fmt.Errorf("%w: --addr %q: must be host:port with a port from 0 to 65535", errUsage, addr)
+	}
+	return nil
+}
+
+// checkNATSURL fails with errUsage naming --flag unless v is empty or a
+// comma-separated list of nats:// or tls:// URLs with a host and at most a
+// numeric port, as nats.Connect takes them.
+func checkNATSURL(flag, v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, server := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(server))
+		if err == nil && (u.Scheme == "nats" || u.Scheme == "tls") && u.Hostname() != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+			if port := u.Port(); port == "" || validPort(port) {
+				continue
+			}
+		}
+		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", errUsage, flag, v)
+	}
+	return nil
+}
+
+// validPort reports whether port is a decimal number from 0 to 65535.
+func validPort(port string) bool {
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
 }

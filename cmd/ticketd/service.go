@@ -166,6 +166,8 @@ type service struct {
 // whatever it had started.
 func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (_ *service, err error) {
 	s := &service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1)}
+	build := currentBuild()
+	s.metrics.RecordBuild(build.version, build.commit, build.goVersion)
 	apiKeys, err := cfg.access.load()
 	if err != nil {
 		return nil, err

@@ -152,6 +152,16 @@ func (m *Metrics) SSEStreamOpened() { m.sseStreams.Inc() }
 // SSEStreamClosed records that a stream counted by SSEStreamOpened ended.
 func (m *Metrics) SSEStreamClosed() { m.sseStreams.Dec() }
 
+// RecordBuild publishes ticketd_build_info{version,commit,goversion} 1, the
+// build that is running. Call it once.
+func (m *Metrics) RecordBuild(version, commit, goVersion string) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "ticketd_build_info",
+		Help:        "Always 1; the labels say which build of ticketd is running.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": goVersion},
+	}, func() float64 { return 1 }))
+}
+
 // Log is what lag metrics read of the event log.
 type Log interface {
 	Head() int64

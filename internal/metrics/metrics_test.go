@@ -118,3 +118,15 @@ func TestLagIsMeasuredAgainstTheLogOnEveryScrape(t *testing.T) {
 		t.Errorf("the handler does not serve the lag:\n%s", rec.Body.String())
 	}
 }
+
+func TestBuildInfoIsOneWithTheBuildsLabels(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	m.RecordBuild("v1.2.3", "0123abc", "go1.26.8")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `ticketd_build_info{commit="0123abc",goversion="go1.26.8",version="v1.2.3"} 1` + "\n"
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("/metrics lacks %q:\n%s", want, rec.Body.String())
+	}
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		want := fmt.Sprintf("ticketd (devel)\ncommit: unknown\ngo: %s\n", runtime.Version())
+		if code != 0 || out != want {
+			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errOut, want)
+		}
+	}
+	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(readme(t)) {
+		t.Error("README.md shows no ticketd version output of this form")
+	}
+}
+
+// TestBuildScriptStampsTheVersion builds the binary as the Dockerfile and CI
+// do, with VERSION and COMMIT set, and runs both spellings of the command.
+func TestBuildScriptStampsTheVersion(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "ticketd")
+	build := exec.Command("../../scripts/build.sh", bin)
+	build.Env = append(os.Environ(), "VERSION=v9.8.7-test", "COMMIT=0123456789abcdef")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/build.sh: %v\n%s", err, out)
+	}
+	for _, arg := range []string{"version", "--version"} {
+		out, err := exec.Command(bin, arg).CombinedOutput()
+		want := "ticketd v9.8.7-test\ncommit: 0123456789abcdef\ngo: " + runtime.Version() + "\n"
+		if err != nil || string(out) != want {
+			t.Errorf("ticketd %s: %v, %q; want %q", arg, err, out, want)
+		}
+	}
+}
+
+func TestMetricsCarryTheBuildInfo(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, mustStart(t, testConfig(t.TempDir())))
+	families := c.scrape()
+	b := currentBuild()
+	got := metricValue(families, "ticketd_build_info")
+	labels := map[string]string{}
+	if f := families["ticketd_build_info"]; f != nil {
+		for _, l := range f.GetMetric()[0].GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+	}
+	want := map[string]string{"version": b.version, "commit": b.commit, "goversion": runtime.Version()}
+	if got != 1 || fmt.Sprint(labels) != fmt.Sprint(want) {
+		t.Fatalf("ticketd_build_info = %v with labels %v; want 1 with %v", got, labels, want)
+	}
+}
+
+// TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything checks that the
+// mistake is reported in one line naming the flag (or its variable) and
+// that neither the database nor its folder is created.
+func TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything(t *testing.T) {
+	bin := testBinary(t)
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		env  string
+		name string
+	}{
+		{args: []string{"--addr", "no-port"}, name: "--addr"},
+		{args: []string{"--addr", "localhost:http"}, name: "--addr"},
+		{args: []string{"--addr", ":65536"}, name: "--addr"},
+		{args: []string{"--nats-url", "localhost:4222"}, name: "--nats-url"},
+		{args: []string{"--nats-url", "http://localhost:4222"}, name: "--nats-url"},
+		{args: []string{"--nats-url", "nats://"}, name: "--nats-url"},
+		{args: []string{"--nats-url", "nats://a:4222,b:4222"}, name: "--nats-url"},
+		{args: []string{"--nats-url", "nats://a:42x2"}, name: "--nats-url"},
+		{env: "TICKETD_ADDR=:port", name: "--addr"},
+		{env: "TICKETD_NATS_URL=ws://localhost:4222", name: "--nats-url"},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(bin, append([]string{"serve", "--db", filepath.Join(dir, "app.db")}, tt.args...)...)
+		if tt.env != "" {
+			cmd.Env = append(os.Environ(), tt.env)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), tt.name) {
+			t.Errorf("serve %v %s: exit %d (%v), stderr %q; want exit 2 and one line naming %s", tt.args, tt.env, code, err, stderr.String(), tt.name)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("serve %v %s created %s (%v)", tt.args, tt.env, dir, err)
+		}
+	}
+}
+
+// TestHelpShowsEachFlagsTypeAndDefault checks every command's help: each
+// flag names its value type, strings have quoted defaults and every other
+// type plain ones, and internal flags are not listed.
+func TestHelpShowsEachFlagsTypeAndDefault(t *testing.T) {
+	t.Parallel()
+	entry := regexp.MustCompile(`(?m)^  --(\S+)(.*)\n    \t.*\(default (.*)\)$`)
+	for name := range subcommands {
+		code, out, errOut := runCLI(t, "", name, "--help")
+		help := out + errOut
+		entries := entry.FindAllStringSubmatch(help, -1)
+		if code != 0 || len(entries) == 0 && name != "version" {
+			t.Fatalf("%s --help: exit %d, no flags found in:\n%s", name, code, help)
+		}
+		for _, e := range entries {
+			flagName, typ, def := e[1], strings.TrimSpace(e[2]), e[3]
+			quoted := strings.HasPrefix(def, `"`)
+			switch {
+			case typ != "string" && typ != "int" && typ != "duration" && typ != "bool":
+				t.Errorf("%s --%s shows type %q", name, flagName, typ)
+			case (typ == "string") != quoted:
+				t.Errorf("%s --%s %s: default %s quoted %v", name, flagName, typ, def, quoted)
+			}
+		}
+	}
+	for _, want := range []string{"  --body-limit int\n", "(default 65536)", "  --addr string\n", `(default ":9000")`, "  --consistency-timeout duration\n", "(default 5s)"} {
+		if _, out, errOut := runCLI(t, "", "serve", "--help"); !strings.Contains(out+errOut, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	if _, out, errOut := runCLI(t, "", "verify", "--help"); !strings.Contains(out+errOut, "  --json bool\n") || !strings.Contains(out+errOut, "(default false)") {
+		t.Errorf("verify --help does not show --json as a bool defaulting to false:\n%s%s", out, errOut)
+	}
+	if _, out, errOut := runCLI(t, "", "bench", "--help"); strings.Contains(out+errOut, "serve-baseline") {
+		t.Errorf("bench --help lists the internal --serve-baseline:\n%s%s", out, errOut)
+	}
+}
+
+// TestSeedReportsWhatItAdded seeds a database twice: the second report counts
+// only its own tickets and events, and its rate is those events over its time.
+func TestSeedReportsWhatItAdded(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "seeded.db")
+	report := regexp.MustCompile(`^seeded (\d+) tickets \((\d+) events\) in (\S+) \((\d+) events/s appended\)`)
+	for range 2 {
+		code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "400", "--refund-every", "4", "--batch", "100")
+		m := report.FindStringSubmatch(out)
+		if code != 0 || m == nil || m[1] != "400" || m[2] != "500" {
+			t.Fatalf("seed: exit %d, %q%s; want 400 tickets (500 events)", code, out, errOut)
+		}
+		took, err := time.ParseDuration(m[3])
+		rate, _ := strconv.ParseFloat(m[4], 64)
+		// took is rounded to the millisecond, the rate is not.
+		if err != nil || rate*(took-time.Millisecond).Seconds() > 501 || rate*(took+time.Millisecond).Seconds() < 499 {
+			t.Errorf("seed: %d events/s for 500 events in %s", int(rate), m[3])
+		}
+	}
+}
+
+// TestEverySubcommandIsListed checks the top-level help and the README's
+// command-line list name every subcommand.
+func TestEverySubcommandIsListed(t *testing.T) {
+	t.Parallel()
+	_, usage, _ := runCLI(t, "", "help")
+	list := regexp.MustCompile("(?s)## Command line\n\n```\n(.*?)```").FindStringSubmatch(readme(t))
+	if list == nil {
+		t.Fatal("README.md has no command-line list")
+	}
+	for name := range subcommands {
+		line := regexp.MustCompile(`(?m)^\s*ticketd (\[)?` + name + `\b`)
+		if !line.MatchString(usage) {
+			t.Errorf("ticketd help does not list %s", name)
+		}
+		if !line.MatchString(list[1]) {
+			t.Errorf("README's command-line list does not name %s", name)
+		}
+	}
+}
+
+func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"bogus"}, {"help", "bogus"}, {"help", "bogus", "--help"}} {
+		code, out, errOut := runCLI(t, "", args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
+			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the command", args, code, out, errOut)
+		}
+	}
+}
