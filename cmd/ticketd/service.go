@@ -170,6 +170,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	logAccessControl(logger, apiKeys)
 	defer func() {
 		if err != nil {
 			s.release()
