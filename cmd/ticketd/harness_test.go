@@ -36,6 +36,7 @@ func testConfig(dir string) serviceConfig {
 		writeTimeout:       30 * time.Second,
 		idleTimeout:        time.Minute,
 		shutdownTimeout:    10 * time.Second,
+		maxStreams:         1000,
 	}
 }
 
