@@ -169,3 +169,16 @@ func requireJSON(c *gin.Context) {
 		writeProblem(c, kindMediaType, "Send the body as Content-Type: application/json, without Content-Encoding.", fields)
 	}
 }
+
+// withoutSmuggling answers 400 and closes the connection when it carried a
+// request with both Content-Length and Transfer-Encoding (see WrapListener),
+// so nothing read after that request runs.
+func withoutSmuggling(c *gin.Context) {
+	if !ambiguousConn(c.Request.Context()) {
+		c.Next()
+		return
+	}
+	c.Header("Connection", "close")
+	writeProblem(c, kindValidation, "A request may not carry both Content-Length and Transfer-Encoding (RFC 9112 §6.1); the connection is closed.",
+		[]domain.FieldError{{Field: "Content-Length", Message: "must not be sent with Transfer-Encoding"}, {Field: "Transfer-Encoding", Message: "must not be sent with Content-Length"}})
+}

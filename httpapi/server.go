@@ -173,12 +173,15 @@ func NewServer(deps Deps, cfg Config) *Server {
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.withRequestID, s.withAccessLog, s.withCORS)
+	// Routes match the path as sent, so an encoded slash (/tickets%2fissue)
+	// is not a separator.
+	e.UseRawPath = true
+	e.Use(s.withRequestID, s.withAccessLog, withoutSmuggling, s.withCORS)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)
 	}
 	e.Use(s.withRecovery, s.withHeaderLimit)
-	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.EscapedPath()+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
 	})

@@ -69,9 +69,9 @@ func logAccessControl(logger *slog.Logger, keys *httpapi.APIKeys) {
 		}
 		attrs = append(attrs, string(role)+"_keys", n)
 	}
+	state := "access control on"
 	if keys == nil {
-		logger.Warn("access control off: anyone who can reach the port may issue and refund tickets", attrs...)
-		return
+		state = "access control off: anyone who can reach the port may issue and refund tickets"
 	}
-	logger.Info("access control on", attrs...)
+	logger.Info(state, attrs...)
 }

@@ -285,6 +285,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	s.ln = httpapi.WrapListener(s.ln)
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
 	return s, nil
