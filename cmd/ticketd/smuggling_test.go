@@ -60,7 +60,7 @@ func TestRequestWithContentLengthAndTransferEncodingIs400AndClosesTheConnection(
 	chunked := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
 	for name, raw := range map[string]string{
 		// A proxy going by Content-Length forwards the smuggled request as body.
-		"Content-Length first": issueRequest(fmt.Sprintf("Content-Length: %d\r\nTransfer-Encoding: chunked\r\n", len("0\r\n\r\n")+len(smuggled)), "0\r\n\r\n"+smuggled),
+		"Content-Length first":    issueRequest(fmt.Sprintf("Content-Length: %d\r\nTransfer-Encoding: chunked\r\n", len("0\r\n\r\n")+len(smuggled)), "0\r\n\r\n"+smuggled),
 		"Transfer-Encoding first": issueRequest(fmt.Sprintf("transfer-encoding: chunked\r\ncontent-length: %d\r\n", len(chunked)), chunked) + smuggled,
 	} {
 		responses, closed := rawExchange(t, svc, raw)
