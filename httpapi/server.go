@@ -181,9 +181,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 		e.Use(s.withMetrics)
 	}
 	e.Use(s.withRecovery, s.withHeaderLimit)
-	e.NoRoute(func(c *gin.Context) {
-		writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.EscapedPath()+".", nil)
-	})
+	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
 	})
