@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,4 +80,61 @@ func TestStreamsPastMaxStreamsAre503WithRetryAfter(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sendQueue returns the bytes queued in the kernel on the TCP socket from
+// local to remote (IPv4), read from /proc/net/tcp.
+func sendQueue(t *testing.T, local, remote *net.TCPAddr) int64 {
+	t.Helper()
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	hexAddr := func(a *net.TCPAddr) string {
+		ip := a.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port)
+	}
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[1] == hexAddr(local) && f[2] == hexAddr(remote) {
+			queues := strings.Split(f[4], ":")
+			n, err := strconv.ParseInt(queues[0], 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no socket %v -> %v in /proc/net/tcp", local, remote)
+	return 0
+}
+
+func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	if err := seedStore(context.Background(), svc.store, defaultSeedPlan(30_000), func(int64) {}); err != nil {
+		t.Fatal(err)
+	}
+	// A reader that asks for the whole log and then reads nothing.
+	conn, err := net.Dial("tcp", svc.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /events/stream?from=start HTTP/1.1\r\nHost: ticketd\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	server, client := conn.RemoteAddr().(*net.TCPAddr), conn.LocalAddr().(*net.TCPAddr)
+	var most int64
+	for range 30 { // 3s for the send queue to fill as far as the kernel lets it
+		time.Sleep(100 * time.Millisecond)
+		most = max(most, sendQueue(t, server, client))
+	}
+	if most == 0 {
+		t.Fatal("the stream sent nothing")
+	}
+	if most > 256<<10 {
+		t.Fatalf("a stalled stream's socket holds %d bytes unsent, want at most 256 KiB", most)
+	}
+	t.Logf("most bytes queued on the stalled stream's socket: %d", most)
 }
