@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -62,7 +63,8 @@ func corsHeaders(h http.Header) http.Header {
 }
 
 // preflight sends the CORS preflight of a browser on origin about to POST
-// with the given request headers.
+// with the given request headers, and checks the answer against the OpenAPI
+// document.
 func preflight(t *testing.T, c *apiClient, path, origin, headers string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodOptions, c.base+path, nil)
@@ -76,7 +78,12 @@ func preflight(t *testing.T, c *apiClient, path, origin, headers string) *http.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.checkAgainstSpec(req, nil, resp, body)
 	return resp
 }
 
