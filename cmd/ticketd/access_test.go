@@ -177,14 +177,7 @@ func TestBadAPIKeyConfigurationFailsAtStart(t *testing.T) {
 }
 
 func TestAPIKeyConfigurationWithoutKeysOrWithAKeyUnderTwoRolesExits2BeforeListening(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := parallelBinaryTest(t)
 	digest := sha256.Sum256([]byte(clerkKey))
 	tests := []struct {
 		name     string

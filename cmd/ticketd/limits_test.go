@@ -138,3 +138,14 @@ func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 	}
 	t.Logf("most bytes queued on the stalled stream's socket: %d", most)
 }
+
+func TestMaxStreamsOutOfRangeExits2NamingTheFlag(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "-1", "many", "2000000"} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"serve", "--max-streams", v}, nil, &stdout, &stderr)
+		if code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "max-streams") {
+			t.Errorf("--max-streams %s: exit %d, stderr %q", v, code, stderr.String())
+		}
+	}
+}
