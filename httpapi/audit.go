@@ -12,13 +12,12 @@ import (
 // One audit runs at a time, as each reads the whole log; another meanwhile is
 // 429 with Retry-After.
 func (s *Server) auditVerify(c *gin.Context) {
-	select {
-	case s.auditRunning <- struct{}{}:
-		defer func() { <-s.auditRunning }()
-	default:
+	release, ok := tryTake(s.auditRunning)
+	if !ok {
 		writeProblem(c, kindTooMany, "An audit is already running; one runs at a time.", nil)
 		return
 	}
+	defer release()
 	rep, err := s.auditor.Audit(c.Request.Context())
 	if err != nil {
 		writeError(c, s.cfg.Logger, err)

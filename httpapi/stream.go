@@ -79,13 +79,12 @@ func (s *Server) streamEvents(c *gin.Context) {
 		writeError(c, s.cfg.Logger, err)
 		return
 	}
-	select {
-	case s.streamSlots <- struct{}{}:
-		defer func() { <-s.streamSlots }()
-	default:
+	release, ok := tryTake(s.streamSlots)
+	if !ok {
 		writeProblem(c, kindUnavailable, fmt.Sprintf("%d event streams are open, as many as the service serves; retry later.", s.cfg.MaxStreams), nil)
 		return
 	}
+	defer release()
 	s.shrinkSendBuffer(c)
 	rc := http.NewResponseController(c.Writer)
 	// The server's read and write timeouts bound requests, not streams; a

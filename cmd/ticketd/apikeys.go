@@ -34,7 +34,7 @@ func (a accessConfig) load() (*httpapi.APIKeys, error) {
 	if a.keysFile != "" {
 		b, err := os.ReadFile(a.keysFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --api-keys-file: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE): %v", errUsage, err)
 		}
 		if _, err := httpapi.ParseAPIKeys(bytes.NewReader(b)); err != nil {
 			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE) %s: %v", errUsage, a.keysFile, err)
