@@ -176,11 +176,11 @@ func NewServer(deps Deps, cfg Config) *Server {
 	// Routes match the path as sent, so an encoded slash (/tickets%2fissue)
 	// is not a separator.
 	e.UseRawPath = true
-	e.Use(s.withRequestID, s.withAccessLog, withoutSmuggling, s.withCORS)
+	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)
 	}
-	e.Use(s.withRecovery, s.withHeaderLimit)
+	e.Use(s.withRecovery, s.withHeaderLimit, withoutSmuggling, s.withCORS)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)

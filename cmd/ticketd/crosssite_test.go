@@ -161,3 +161,24 @@ func TestBadCORSOriginsExit2NamingTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// Browsers send preflights without credentials, so access control must not
+// refuse them; the request that follows still needs its key.
+func TestCORSPreflightNeedsNoAPIKeyButTheRequestDoes(t *testing.T) {
+	t.Parallel()
+	const origin = "https://box-office.example"
+	cfg := testConfig(t.TempDir())
+	cfg.corsOrigins = origin
+	cfg.access = accessConfigForTest()
+	c := newClient(t, mustStart(t, cfg))
+	if resp := preflight(t, c, "/tickets/issue", origin, "authorization, content-type"); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("preflight with access control on: %d", resp.StatusCode)
+	}
+	r := c.do("POST", "/tickets/issue", seedIssue, "Origin", origin)
+	if r.status != http.StatusUnauthorized || r.header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("POST without a key from a listed origin: %d %v, want 401 the page can read", r.status, corsHeaders(r.header))
+	}
+	if r := c.do("POST", "/tickets/issue", seedIssue, "Origin", origin, "Authorization", "Bearer "+clerkKey); r.status != http.StatusCreated {
+		t.Fatalf("POST with a clerk key from a listed origin: %d", r.status)
+	}
+}
