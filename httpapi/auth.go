@@ -51,7 +51,8 @@ type apiKey struct {
 // sha256:HEX" (the key's SHA-256 in hex, so a file need not hold the key
 // itself); blank lines and lines starting with # are skipped. Keys must be at
 // least 16 characters. It fails naming the line of an unknown role, a short
-// key or a malformed digest, and when there are no keys at all.
+// key, a malformed digest or a key already listed under another role, and
+// when there are no keys at all.
 func ParseAPIKeys(r io.Reader) (*APIKeys, error) {
 	keys := &APIKeys{}
 	sc := bufio.NewScanner(r)
@@ -81,6 +82,9 @@ func ParseAPIKeys(r io.Reader) (*APIKeys, error) {
 			}
 			entry.digest = sha256.Sum256([]byte(fields[1]))
 		}
+		if other, ok := keys.roleOfDigest(entry.digest); ok && other != role {
+			return nil, fmt.Errorf("API keys line %d: the key is already listed for the %s role; give each role its own key", n, other)
+		}
 		keys.entries = append(keys.entries, entry)
 	}
 	if err := sc.Err(); err != nil {
@@ -92,11 +96,29 @@ func ParseAPIKeys(r io.Reader) (*APIKeys, error) {
 	return keys, nil
 }
 
-// roleOf returns the role of key. It compares the key's digest with every
-// stored digest in constant time, so timing tells nothing about which keys
-// exist or how much of one matched.
+// Count returns how many keys role has.
+func (k *APIKeys) Count(role Role) int {
+	n := 0
+	for _, e := range k.entries {
+		if e.role == role {
+			n++
+		}
+	}
+	return n
+}
+
+// Roles returns every role of ticketd's access control.
+func Roles() []Role { return slices.Clone(anyRole) }
+
+// roleOf returns the role of key.
 func (k *APIKeys) roleOf(key string) (Role, bool) {
-	digest := sha256.Sum256([]byte(key))
+	return k.roleOfDigest(sha256.Sum256([]byte(key)))
+}
+
+// roleOfDigest returns the role of the key with this digest. It compares
+// with every stored digest in constant time, so timing tells nothing about
+// which keys exist or how much of one matched.
+func (k *APIKeys) roleOfDigest(digest [sha256.Size]byte) (Role, bool) {
 	var found Role
 	for _, e := range k.entries {
 		if subtle.ConstantTimeCompare(digest[:], e.digest[:]) == 1 {
@@ -107,9 +129,11 @@ func (k *APIKeys) roleOf(key string) (Role, bool) {
 }
 
 // presentedKey returns the API key of a request: a Bearer token in
-// Authorization, else the X-API-Key header.
+// Authorization (the scheme matched without regard to case, RFC 9110
+// §11.1), else the X-API-Key header.
 func presentedKey(c *gin.Context) string {
-	if token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
 		return strings.TrimSpace(token)
 	}
 	return c.GetHeader("X-API-Key")

@@ -260,6 +260,25 @@ func TestOpenAPIDocumentCommandsHonourIdempotencyKey(t *testing.T) {
 	}
 }
 
+// Swagger UI's "Try it out" fills a parameter with its example: a fixed
+// Idempotency-Key would make every try after the first a replay.
+func TestSwaggerUITryItOutDoesNotPrefillAnIdempotencyKey(t *testing.T) {
+	doc := loadOpenAPIDocument(t)
+	for _, path := range []string{"/tickets/issue", "/tickets/refund"} {
+		p := doc.Paths.Value(path).Post.Parameters.GetByInAndName(openapi3.ParameterInHeader, "Idempotency-Key")
+		if p == nil {
+			t.Fatalf("POST %s: no Idempotency-Key header parameter", path)
+		}
+		if p.Example != nil || len(p.Examples) > 0 || p.Schema.Value.Example != nil || p.Schema.Value.Default != nil {
+			t.Errorf("POST %s: Idempotency-Key has a value Swagger UI pre-fills (example %v, examples %v, schema example %v, default %v)",
+				path, p.Example, p.Examples, p.Schema.Value.Example, p.Schema.Value.Default)
+		}
+	}
+	if page := string(swaggerUIPage.body); strings.Contains(page, "Idempotency-Key") || strings.Contains(page, "requestInterceptor") {
+		t.Error("the Swagger UI page sets request headers itself")
+	}
+}
+
 func TestOpenAPIDocumentIsServedVerbatim(t *testing.T) {
 	w := get(t, docsEngine(t), "/openapi.json")
 	if w.Code != http.StatusOK {

@@ -3,12 +3,15 @@ package httpapi
 import (
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketd/domain"
 )
 
 // Header names of request tracing.
@@ -148,4 +151,34 @@ func headerBytes(r *http.Request) int {
 		}
 	}
 	return n + 2
+}
+
+// requireJSON answers 415, naming the header, unless the request body is
+// declared as JSON: Content-Type application/json (parameters allowed) and
+// no Content-Encoding. This also refuses the cross-site text/plain and form
+// posts a browser sends any origin's page without a CORS preflight.
+func requireJSON(c *gin.Context) {
+	var fields []domain.FieldError
+	if mediaType, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mediaType != "application/json" {
+		fields = append(fields, domain.FieldError{Field: "Content-Type", Message: "must be application/json"})
+	}
+	if len(c.Request.Header.Values("Content-Encoding")) > 0 {
+		fields = append(fields, domain.FieldError{Field: "Content-Encoding", Message: "must be absent: bodies are accepted only unencoded"})
+	}
+	if len(fields) > 0 {
+		writeProblem(c, kindMediaType, "Send the body as Content-Type: application/json, without Content-Encoding.", fields)
+	}
+}
+
+// withoutSmuggling answers 400 and closes the connection when it carried a
+// request with both Content-Length and Transfer-Encoding (see WrapListener),
+// so nothing read after that request runs.
+func withoutSmuggling(c *gin.Context) {
+	if !ambiguousConn(c.Request.Context()) {
+		c.Next()
+		return
+	}
+	c.Header("Connection", "close")
+	writeProblem(c, kindValidation, "A request may not carry both Content-Length and Transfer-Encoding (RFC 9112 §6.1); the connection is closed.",
+		[]domain.FieldError{{Field: "Content-Length", Message: "must not be sent with Transfer-Encoding"}, {Field: "Transfer-Encoding", Message: "must not be sent with Content-Length"}})
 }

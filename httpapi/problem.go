@@ -38,6 +38,8 @@ var (
 	kindConflict    = problemKind{http.StatusConflict, "conflict", "The request conflicts with an earlier one."}
 	kindTooLarge    = problemKind{http.StatusRequestEntityTooLarge, "payload-too-large", "The request body is too large."}
 	kindHeaderLarge = problemKind{http.StatusRequestHeaderFieldsTooLarge, "header-too-large", "The request header is too large."}
+	kindMediaType   = problemKind{http.StatusUnsupportedMediaType, "unsupported-media-type", "The request body's media type is not supported."}
+	kindTooMany     = problemKind{http.StatusTooManyRequests, "too-many-requests", "Too many requests of this kind are running."}
 	kindUnavailable = problemKind{http.StatusServiceUnavailable, "unavailable", "The service cannot take this request now."}
 	kindInternal    = problemKind{http.StatusInternalServerError, "internal-error", "An internal error occurred."}
 )
@@ -51,9 +53,10 @@ var kindOf = map[domain.Code]problemKind{
 	domain.CodeInternal:    kindInternal,
 }
 
-// writeProblem aborts the request with a problem of the given kind.
+// writeProblem aborts the request with a problem of the given kind; a 429
+// or 503 says when to retry.
 func writeProblem(c *gin.Context, kind problemKind, detail string, fields []domain.FieldError) {
-	if kind.status == http.StatusServiceUnavailable {
+	if kind.status == http.StatusServiceUnavailable || kind.status == http.StatusTooManyRequests {
 		c.Header("Retry-After", "1")
 	}
 	c.Header("Content-Type", "application/problem+json")

@@ -82,6 +82,17 @@ type Config struct {
 	// many streams neither write once per commit nor all at once.
 	// Default 200ms.
 	StreamLinger time.Duration
+	// MaxStreams bounds the open GET /events/stream connections; one more
+	// is 503 with Retry-After. Default 1000.
+	MaxStreams int
+	// StreamWriteBuffer is the socket send buffer, in bytes, of a
+	// connection that serves an event stream, which bounds the kernel
+	// memory a stalled reader pins. Default 32 KiB.
+	StreamWriteBuffer int
+	// CORSOrigins are the origins whose web pages may call the API, as
+	// ParseCORSOrigins returns them ("*": every origin). Empty (the
+	// default) sends no CORS headers.
+	CORSOrigins []string
 	// APIKeys turns access control on: every API route then needs a key of
 	// a role allowed on it. Nil (the default) leaves the API open.
 	APIKeys *APIKeys
@@ -118,6 +129,12 @@ func (c *Config) setDefaults() {
 	if c.StreamLinger <= 0 {
 		c.StreamLinger = 200 * time.Millisecond
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 1000
+	}
+	if c.StreamWriteBuffer <= 0 {
+		c.StreamWriteBuffer = 32 << 10
+	}
 }
 
 // Auditor verifies a whole database: log, hash chain and read table.
@@ -149,6 +166,8 @@ type Server struct {
 	streamsClosed    chan struct{} // closed by CloseStreams
 	closeStreamsOnce sync.Once
 	streamMessages   *messageCache
+	streamSlots      chan struct{} // one taken by every open event stream
+	auditRunning     chan struct{} // full while an audit runs
 }
 
 // NewServer returns the API over deps.
@@ -157,24 +176,28 @@ func NewServer(deps Deps, cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
-		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize)}
+		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
+		streamSlots: make(chan struct{}, cfg.MaxStreams), auditRunning: make(chan struct{}, 1)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false // its redirects have HTML bodies; ServeHTTP drops trailing slashes instead
 	e.ContextWithFallback = true
+	// Routes match the path as sent, so an encoded slash (/tickets%2fissue)
+	// is not a separator.
+	e.UseRawPath = true
 	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)
 	}
-	e.Use(s.withRecovery, s.withHeaderLimit)
+	e.Use(s.withRecovery, s.withHeaderLimit, withoutSmuggling, s.withCORS)
 	e.NoRoute(func(c *gin.Context) { writeProblem(c, kindNotFound, "No endpoint is at "+c.Request.URL.Path+".", nil) })
 	e.NoMethod(func(c *gin.Context) {
 		writeProblem(c, kindMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path+".", nil)
 	})
 	r := getAndHead{e}
 	r.GET("/", s.root)
-	r.POST("/tickets/issue", s.allow(clerksOnly...), s.issue)
-	r.POST("/tickets/refund", s.allow(clerksOnly...), s.refund)
+	r.POST("/tickets/issue", s.allow(clerksOnly...), requireJSON, s.issue)
+	r.POST("/tickets/refund", s.allow(clerksOnly...), requireJSON, s.refund)
 	r.GET("/tickets", s.allow(anyRole...), s.listTickets)
 	r.GET("/tickets/:ticket_id", s.allow(anyRole...), s.getTicket)
 	r.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)

@@ -69,9 +69,12 @@ func (s *Server) parseStreamStart(c *gin.Context, v *domain.Violations) streamSt
 // Each stream follows the log at its own pace, a page at a time, so a slow
 // client holds at most one page and never delays writers or other streams.
 // A client that accepts no bytes for Config.StreamStallTimeout is
-// disconnected. The stream ends when the client goes away or CloseStreams is
-// called; it is closed, with an ERROR log line naming the position, at an
-// event the log holds corrupt.
+// disconnected, and its connection's small send buffer
+// (Config.StreamWriteBuffer) bounds what it pins meanwhile. At most
+// Config.MaxStreams are open; one more is 503 with Retry-After. The stream
+// ends when the client goes away or CloseStreams is called; it is closed,
+// with an ERROR log line naming the position, at an event the log holds
+// corrupt.
 func (s *Server) streamEvents(c *gin.Context) {
 	var v domain.Violations
 	start := s.parseStreamStart(c, &v)
@@ -79,6 +82,13 @@ func (s *Server) streamEvents(c *gin.Context) {
 		writeError(c, s.cfg.Logger, err)
 		return
 	}
+	release, ok := tryTake(s.streamSlots)
+	if !ok {
+		writeProblem(c, kindUnavailable, fmt.Sprintf("%d event streams are open, as many as the service serves; retry later.", s.cfg.MaxStreams), nil)
+		return
+	}
+	defer release()
+	s.shrinkSendBuffer(c)
 	rc := http.NewResponseController(c.Writer)
 	// The server's read and write timeouts bound requests, not streams; a
 	// read deadline left in place would also cancel the request's context.
@@ -108,6 +118,19 @@ func (s *Server) streamEvents(c *gin.Context) {
 		s.cfg.Logger.Error("event stream closed at a corrupt event", "request_id", requestID(c), "position", corrupt.Position, "error", err)
 	case err != nil:
 		s.cfg.Logger.Info("event stream ended", "request_id", requestID(c), "position", st.start.after, "error", err)
+	}
+}
+
+// shrinkSendBuffer sets the socket send buffer of c's connection to
+// Config.StreamWriteBuffer (which also stops the kernel from growing it). A
+// failure only costs memory, so it is logged.
+func (s *Server) shrinkSendBuffer(c *gin.Context) {
+	conn, ok := connOf(c.Request.Context()).(interface{ SetWriteBuffer(bytes int) error })
+	if !ok {
+		return
+	}
+	if err := conn.SetWriteBuffer(s.cfg.StreamWriteBuffer); err != nil {
+		s.cfg.Logger.Warn("event stream keeps the default socket send buffer", "request_id", requestID(c), "error", err)
 	}
 }
 

@@ -5,9 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -168,5 +174,120 @@ func TestBadAPIKeyConfigurationFailsAtStart(t *testing.T) {
 	cfg.access = accessConfig{keysFile: "/nonexistent/keys"}
 	if _, err := startService(context.Background(), cfg, testLogger(t)); err == nil {
 		t.Error("a missing keys file started the service")
+	}
+}
+
+func TestAPIKeyConfigurationWithoutKeysOrWithAKeyUnderTwoRolesExits2BeforeListening(t *testing.T) {
+	bin := parallelBinaryTest(t)
+	digest := sha256.Sum256([]byte(clerkKey))
+	tests := []struct {
+		name     string
+		file     string   // contents of the keys file, when given
+		args     []string // besides --addr and --db
+		env      []string
+		mentions string
+	}{
+		{name: "empty file", file: "", args: []string{"--api-keys-file", "@KEYS@"}, mentions: "--api-keys-file"},
+		{name: "whitespace-only file", file: " \n\t\n", args: []string{"--api-keys-file", "@KEYS@"}, mentions: "--api-keys-file"},
+		{name: "file of comments only", file: "# clerk " + clerkKey + "\n", args: []string{"--api-keys-file", "@KEYS@"}, mentions: "--api-keys-file"},
+		{name: "file from the environment", file: "\n", env: []string{"TICKETD_API_KEYS_FILE=@KEYS@"}, mentions: "TICKETD_API_KEYS_FILE"},
+		{name: "variable of separators only", env: []string{"TICKETD_API_KEYS=;"}, mentions: "TICKETD_API_KEYS"},
+		{name: "flag of separators only", args: []string{"--api-keys", " ; ;"}, mentions: "--api-keys"},
+		{name: "one key under two roles", env: []string{"TICKETD_API_KEYS=clerk " + clerkKey + ";auditor " + clerkKey}, mentions: "TICKETD_API_KEYS"},
+		{name: "a key and its digest under two roles", env: []string{"TICKETD_API_KEYS=clerk " + clerkKey + ";analyst sha256:" + hex.EncodeToString(digest[:])}, mentions: "TICKETD_API_KEYS"},
+		{name: "one key in the file and the variable under two roles", file: "clerk " + clerkKey, args: []string{"--api-keys-file", "@KEYS@"}, env: []string{"TICKETD_API_KEYS=auditor " + clerkKey}, mentions: "--api-keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			keysPath := filepath.Join(dir, "keys.txt")
+			if err := os.WriteFile(keysPath, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "data", "app.db")}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "@KEYS@", keysPath))
+			}
+			// A service that starts instead of refusing is killed after a while.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = append(os.Environ(), "TICKETD_LOG_FORMAT=json")
+			for _, e := range tt.env {
+				cmd.Env = append(cmd.Env, strings.ReplaceAll(e, "@KEYS@", keysPath))
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2\nstderr: %s", err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.mentions) {
+				t.Fatalf("stderr is not one line naming %s:\n%s", tt.mentions, stderr.String())
+			}
+			if strings.Contains(stderr.String(), clerkKey) {
+				t.Fatalf("stderr echoes the key: %s", stderr.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the service got as far as its database before refusing: %v", err)
+			}
+		})
+	}
+}
+
+func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		access accessConfig
+		want   map[string]any
+	}{
+		"on": {accessConfig{keys: "clerk " + clerkKey + ";clerk " + clerkKey + "-2;analyst " + analystKey},
+			map[string]any{"enabled": true, "clerk_keys": 2.0, "auditor_keys": 0.0, "analyst_keys": 1.0}},
+		"off": {accessConfig{}, map[string]any{"enabled": false, "clerk_keys": 0.0, "auditor_keys": 0.0, "analyst_keys": 0.0}},
+	} {
+		cfg := testConfig(t.TempDir())
+		cfg.access = tt.access
+		var logs lockedBuffer
+		svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.shutdown()
+		var found []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var entry map[string]any
+			if err := json.Unmarshal([]byte(line), &entry); err != nil {
+				t.Fatalf("%s: log line is not JSON: %q", name, line)
+			}
+			if strings.HasPrefix(entry["msg"].(string), "access control") {
+				found = append(found, entry)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%s: %d access control lines, want 1:\n%s", name, len(found), logs.String())
+		}
+		for k, v := range tt.want {
+			if found[0][k] != v {
+				t.Errorf("%s: access control line has %s=%v, want %v: %v", name, k, found[0][k], v, found[0])
+			}
+		}
+	}
+}
+
+func TestAuthorizationSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.access = accessConfigForTest()
+	c := newClient(t, mustStart(t, cfg))
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		if r := c.do("GET", "/tickets", nil, "Authorization", scheme+" "+clerkKey); r.status != http.StatusOK {
+			t.Errorf("Authorization: %s KEY: %d, want 200", scheme, r.status)
+		}
+	}
+	if r := c.do("GET", "/tickets", nil, "Authorization", "Basic "+clerkKey); r.status != http.StatusUnauthorized {
+		t.Errorf("Authorization: Basic KEY: %d, want 401", r.status)
 	}
 }

@@ -314,8 +314,7 @@ func highWaterRSS(pid int) int64 {
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	bin := testBinary(t)
-	t.Parallel()
+	bin := parallelBinaryTest(t)
 	small := roundTrip(t, bin, 5_000)
 	large := roundTrip(t, bin, 100_000)
 	// Constant memory: both commands stream, so moving 20 times the events

@@ -72,8 +72,7 @@ func TestMetricsCarryTheBuildInfo(t *testing.T) {
 // mistake is reported in one line naming the flag (or its variable) and
 // that neither the database nor its folder is created.
 func TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything(t *testing.T) {
-	bin := testBinary(t)
-	t.Parallel()
+	bin := parallelBinaryTest(t)
 	for _, tt := range []struct {
 		args []string
 		env  string

@@ -51,6 +51,9 @@ func flagHelp(f *flag.Flag) string {
 	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		typ = "bool"
 	}
+	if _, ok := f.Value.(interface{ repeatable() }); ok {
+		typ = "string" // each use is one string; its usage says it repeats
+	}
 	def := f.DefValue
 	if typ == "string" {
 		def = strconv.Quote(def)
@@ -92,6 +95,9 @@ type listFlag[T any] struct {
 }
 
 func (l *listFlag[T]) String() string { return "" }
+
+// repeatable marks a flag that may be given more than once.
+func (l *listFlag[T]) repeatable() {}
 
 func (l *listFlag[T]) Set(v string) error {
 	if l.fromEnv {

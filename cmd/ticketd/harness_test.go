@@ -36,6 +36,7 @@ func testConfig(dir string) serviceConfig {
 		writeTimeout:       30 * time.Second,
 		idleTimeout:        time.Minute,
 		shutdownTimeout:    10 * time.Second,
+		maxStreams:         1000,
 	}
 }
 
@@ -140,7 +141,8 @@ func (r response) json(t testing.TB) map[string]any {
 }
 
 // do sends a request; body is sent as is when it is a string or []byte, else
-// encoded as JSON. headers are name, value pairs.
+// encoded as JSON, with Content-Type application/json unless headers give
+// another ("" for none). headers are name, value pairs.
 func (c *apiClient) do(method, path string, body any, headers ...string) response {
 	c.t.Helper()
 	var raw []byte
@@ -164,6 +166,12 @@ func (c *apiClient) do(method, path string, body any, headers ...string) respons
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Content-Type" {
+			req.Header.Del("Content-Type") // the test's own instead; "" for none
+			if headers[i+1] == "" {
+				continue
+			}
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := c.http.Do(req)

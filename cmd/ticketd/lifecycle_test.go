@@ -167,12 +167,14 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// testBinary skips t under -short and otherwise returns the ticketd binary.
-func testBinary(t *testing.T) string {
+// parallelBinaryTest marks t parallel and returns the ticketd binary; with
+// -short it skips t instead.
+func parallelBinaryTest(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
+	t.Parallel()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +206,7 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	bin := testBinary(t)
-	t.Parallel()
+	bin := parallelBinaryTest(t)
 	workdir := t.TempDir()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin)

@@ -70,6 +70,7 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"version":2,"type":"TicketRefunded"`,
 		`"status":"issued","memo":null,"issued_at"`,
 		"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
+		`"status":415,"detail":"Send the body as Content-Type: application/json, without Content-Encoding."`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)

@@ -48,6 +48,8 @@ type serviceConfig struct {
 	readyMaxLag        int64
 	sseHeartbeat       time.Duration
 	sseLinger          time.Duration
+	maxStreams         int64
+	corsOrigins        string
 	nats               natsConfig
 	access             accessConfig
 }
@@ -75,6 +77,8 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
 	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
+	cmd.Int64(&c.maxStreams, "max-streams", "TICKETD_MAX_STREAMS", 1000, "most /events/stream connections open at once; one more gets 503 with Retry-After")
+	cmd.String(&c.corsOrigins, "cors-origins", "TICKETD_CORS_ORIGINS", "", "origins whose web pages may call the API (CORS): a comma list such as https://a.example,http://localhost:3000, or * for any; empty: none")
 	cmd.String(&c.nats.url, "nats-url", "TICKETD_NATS_URL", "", "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
 	cmd.String(&c.nats.subjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", "ticketing.events", "NATS subject prefix: an event of type T is published on subject PREFIX.T")
 	cmd.String(&c.nats.stream, "nats-stream", "TICKETD_NATS_STREAM", "TICKETING_EVENTS", "JetStream stream that holds those subjects; created when missing")
@@ -93,6 +97,8 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --max-header-bytes must be between 1 and 67108864 (64 MiB)", errUsage)
 	case c.readyMaxLag < 1:
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
+	case c.maxStreams < 1 || c.maxStreams > 1<<20:
+		return fmt.Errorf("%w: --max-streams must be between 1 and 1048576", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
 	case c.nats.url != "" && (c.nats.stream == "" || strings.ContainsAny(c.nats.stream, ".*> \t\r\n/\\")):
@@ -172,6 +178,11 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	corsOrigins, err := httpapi.ParseCORSOrigins(cfg.corsOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --cors-origins ($TICKETD_CORS_ORIGINS): %v", errUsage, err)
+	}
+	logAccessControl(logger, apiKeys)
 	defer func() {
 		if err != nil {
 			s.release()
@@ -261,6 +272,8 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		ReadyMaxLag:        cfg.readyMaxLag,
 		StreamHeartbeat:    cfg.sseHeartbeat,
 		StreamLinger:       cfg.sseLinger,
+		MaxStreams:         int(cfg.maxStreams),
+		CORSOrigins:        corsOrigins,
 		APIKeys:            apiKeys,
 	})
 	s.http = &http.Server{
@@ -271,11 +284,13 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.maxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnContext:       httpapi.ConnContext,
 	}
 	s.http.RegisterOnShutdown(api.CloseStreams)
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	s.ln = httpapi.WrapListener(s.ln)
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
 	return s, nil
