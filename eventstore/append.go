@@ -1,24 +1,10 @@
 package eventstore
 
 import (
-	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
-
-	"github.com/google/uuid"
-	"github.com/mattn/go-sqlite3"
 
 	"github.com/ticketd/ticketd/domain"
 )
-
-// ErrConcurrency reports that a stream's version was not the one an append
-// expected: someone else appended first. Callers reload the stream, decide
-// again and retry. It is returned wrapped; test with errors.Is.
-var ErrConcurrency = errors.New("stream version conflict")
 
 // StreamAppend is the part of an append that targets one stream.
 type StreamAppend struct {
@@ -49,304 +35,29 @@ type AppendResult struct {
 	Position int64
 }
 
-type appendJob struct {
-	req  AppendRequest
-	rows []pendingRow
-	// imported, when set, replaces req: records to insert as they are (Import).
-	imported []Record
-	outcome  chan appendOutcome
+// IdempotencyRecord is what a command stored under its Idempotency-Key: which
+// endpoint and request it belonged to, and the response it gave.
+type IdempotencyRecord struct {
+	Key      string
+	Endpoint string
+	// Fingerprint identifies the parsed request; a retry must match it.
+	Fingerprint string
+	Status      int
+	Body        []byte
+	// Position is the log head right after the command committed; set by Append.
+	Position int64
+	// CreatedAt is the commit time; set by Append.
+	CreatedAt time.Time
 }
 
-type pendingRow struct {
-	streamIndex int
-	eventType   string
-	data        []byte
-}
-
-type appendOutcome struct {
-	result AppendResult
-	err    error
-}
-
-// Append commits req durably (fsynced) before returning. Concurrent appends
-// share one transaction (group commit) but succeed or fail independently.
-// It fails with an error wrapping ErrConcurrency on a version mismatch, with
-// *KeyTakenError when the idempotency key exists, with a CodeUnavailable
-// *domain.Error when storage cannot take writes or the store is closed.
-//
-// Once queued the append is carried out even if ctx ends; Append then still
-// waits for its outcome, so a nil error always means committed.
-func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
-	if s.opts.ReadOnly {
-		return AppendResult{}, errReadOnly
-	}
-	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1)}
-	for i, sa := range req.Streams {
-		if sa.StreamID == "" {
-			return AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
-		}
-		for _, e := range sa.Events {
-			data, err := json.Marshal(e)
-			if err != nil {
-				return AppendResult{}, fmt.Errorf("append: encode %s: %w", e.EventType(), err)
-			}
-			job.rows = append(job.rows, pendingRow{streamIndex: i, eventType: e.EventType(), data: data})
-		}
-	}
-	select {
-	case <-s.stop:
-		return AppendResult{}, errStoreClosed
-	default:
-	}
-	select {
-	case s.jobs <- job:
-	case <-s.stop:
-		return AppendResult{}, errStoreClosed
-	case <-ctx.Done():
-		return AppendResult{}, ctx.Err()
-	}
-	out := <-job.outcome
-	return out.result, out.err
-}
-
-// errReadOnly fails writes to a store opened ReadOnly.
-var errReadOnly = domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
-
-var errStoreClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")
-
-// runWriter is the single writer: it takes every queued append, commits them
-// in one transaction, answers each, and repeats. It exits after draining the
-// queue once Close is called.
-func (s *Store) runWriter() {
-	defer close(s.done)
-	batch := make([]*appendJob, 0, s.opts.MaxBatch)
-	for {
-		var first *appendJob
-		select {
-		case first = <-s.jobs:
-		case <-s.stop:
-			// Appends that got past the stop check before Close are still queued.
-			for {
-				select {
-				case job := <-s.jobs:
-					s.commitBatch(append(batch[:0], job))
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case job := <-s.jobs:
-				batch = append(batch, job)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-	}
-}
-
-// tip is the end of the log: the last position and its hash, which the next
-// event chains from.
-type tip struct {
-	position int64
-	hash     string
-}
-
-// commitBatch commits the jobs in one transaction, each inside its own
-// savepoint so a failing job leaves its neighbours intact, then answers them.
-func (s *Store) commitBatch(batch []*appendJob) {
-	outcomes := make([]appendOutcome, len(batch))
-	start := time.Now()
-	s.writeMu.Lock()
-	now := s.opts.Now()
-	if now.Before(s.lastCommit) {
-		now = s.lastCommit
-	}
-	end, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
-		end := s.tip
-		for i, job := range batch {
-			if _, err := tx.Exec(`SAVEPOINT append_job`); err != nil {
-				return end, err
-			}
-			result, err := s.applyJob(tx, job, end, now)
-			if isStorageFault(err) {
-				// The file cannot take this job, so it cannot take its
-				// neighbours either: fail the whole commit.
-				return end, err
-			}
-			if err != nil {
-				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
-					return end, rbErr
-				}
-				outcomes[i].err = err
-			} else {
-				outcomes[i].result = result
-				if n := len(result.Records); n > 0 {
-					end = tip{position: result.Position, hash: result.Records[n-1].Hash}
-				}
-			}
-			if _, err := tx.Exec(`RELEASE append_job`); err != nil {
-				return end, err
-			}
-		}
-		return end, nil
-	})
-	if err == nil {
-		for _, out := range outcomes {
-			if out.err == nil {
-				s.recent.add(out.result.Records)
-			}
-		}
-		s.lastCommit = now
-		s.advance(end)
-	}
-	s.writeMu.Unlock()
-	info := CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
-	for i, job := range batch {
-		out := outcomes[i]
-		switch {
-		case err != nil && out.err == nil:
-			out = appendOutcome{err: err}
-		case out.err != nil:
-			info.Failed++
-		default:
-			for _, r := range out.result.Records {
-				info.Events[r.Type]++
-			}
-		}
-		job.outcome <- out
-	}
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(info)
-	}
-}
-
-// inWriteTx runs fn in a transaction of the writer's connection and commits
-// it. On any failure it rolls back and returns the classified error.
-// The caller holds writeMu.
-func (s *Store) inWriteTx(fn func(tx *sql.Tx) (tip, error)) (tip, error) {
-	s.reopenIfReadOnly()
-	tx, err := s.writeDB.Begin()
-	if err != nil {
-		return tip{}, s.writeFailed(err)
-	}
-	end, err := fn(tx)
-	if err != nil {
-		tx.Rollback()
-		return tip{}, s.writeFailed(err)
-	}
-	if err := tx.Commit(); err != nil {
-		tx.Rollback()
-		return tip{}, s.writeFailed(err)
-	}
-	return end, nil
-}
-
-// advance moves the tip after a commit and wakes those waiting on the head.
-// The caller holds writeMu.
-func (s *Store) advance(end tip) {
-	s.tip = end
-	s.head.Advance(end.position)
-}
-
-// applyJob writes one append (or one imported batch) after end; the result's
-// Position is the new head. Its errors (conflict, key taken, a broken
-// imported chain, a failed statement) fail only this job.
-func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (AppendResult, error) {
-	if job.imported != nil {
-		return insertImported(tx, job.imported, end)
-	}
-	req := job.req
-	if rec := req.Idempotency; rec != nil {
-		existing, found, err := lookupIdempotency(tx, rec.Key)
-		if err != nil {
-			return AppendResult{}, err
-		}
-		if found {
-			return AppendResult{}, &KeyTakenError{Existing: existing}
-		}
-	}
-	// A stream expected to exist at version n is checked here. A stream
-	// expected not to exist is not: its first event takes version 1, which
-	// UNIQUE(stream_id, version) refuses when the stream exists, and that
-	// refusal is the conflict (insertRecord).
-	versions := make([]int64, len(req.Streams))
-	for i, sa := range req.Streams {
-		if sa.ExpectedVersion == 0 {
-			continue
-		}
-		var current int64
-		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?`, sa.StreamID).Scan(&current); err != nil {
-			return AppendResult{}, err
-		}
-		if current != sa.ExpectedVersion {
-			return AppendResult{}, versionConflict(sa.StreamID, current, sa.ExpectedVersion)
-		}
-		versions[i] = current
-	}
-	metadata, err := json.Marshal(req.Metadata)
-	if err != nil {
-		return AppendResult{}, err
-	}
-	occurredAt := now.UTC().Truncate(time.Microsecond)
-	records := make([]Record, len(job.rows))
-	for i, row := range job.rows {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return AppendResult{}, err
-		}
-		versions[row.streamIndex]++
-		end.position++
-		records[i] = Record{
-			Position:   end.position,
-			ID:         id.String(),
-			StreamID:   req.Streams[row.streamIndex].StreamID,
-			Version:    versions[row.streamIndex],
-			Type:       row.eventType,
-			OccurredAt: occurredAt,
-			Data:       row.data,
-			Metadata:   metadata,
-			PrevHash:   end.hash,
-		}
-		records[i].Hash = records[i].ComputeHash()
-		end.hash = records[i].Hash
-		if err := insertRecord(tx, records[i]); err != nil {
-			return AppendResult{}, err
-		}
-	}
-	if rec := req.Idempotency; rec != nil {
-		stored := *rec
-		stored.Position = end.position
-		stored.CreatedAt = occurredAt
-		if err := insertIdempotency(tx, stored); err != nil {
-			return AppendResult{}, err
-		}
-	}
-	return AppendResult{Records: records, Position: end.position}, nil
-}
-
-// insertRecord writes r. A stream that already has r's version is a
-// conflict: the error wraps ErrConcurrency.
-func insertRecord(tx *sql.Tx, r Record) error {
-	_, err := tx.Exec(`INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Position, r.ID, r.StreamID, r.Version, r.Type, string(r.Data), string(r.Metadata), domain.FormatTime(r.OccurredAt), r.PrevHash, r.Hash)
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique && strings.Contains(se.Error(), "events.stream_id, events.version") {
-		return versionConflict(r.StreamID, -1, r.Version-1)
-	}
-	return err
-}
-
-// versionConflict reports that stream is not at the expected version;
-// current is -1 when only "not expected" is known.
-func versionConflict(stream string, current, expected int64) error {
-	if current < 0 {
-		return fmt.Errorf("stream %s is past version %d: %w", stream, expected, ErrConcurrency)
-	}
-	return fmt.Errorf("stream %s is at version %d, expected %d: %w", stream, current, expected, ErrConcurrency)
+// CommitInfo describes one group commit attempt, for metrics.
+type CommitInfo struct {
+	// Appends is how many appends the commit carried; Failed how many of
+	// them failed on their own (conflict, key taken).
+	Appends, Failed int
+	// Events counts the committed events by type; empty when Err is set.
+	Events map[string]int
+	Took   time.Duration
+	// Err is the error of the transaction itself; every append failed.
+	Err error
 }

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,24 +14,26 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 func TestCloudEventEnvelopeCarriesTheWholeEvent(t *testing.T) {
 	t.Parallel()
-	s, _ := MustOpenStore(t, eventstore.Options{})
+	s := mustOpenStore(t)
 	ctx := context.Background()
-	stream := newStream()
-	req := issueReq(stream)
+	stream := storetest.NewStream()
+	req := storetest.IssueRequest(stream)
 	req.Metadata.IdempotencyKey = "key-<1>&"
 	req.Streams[0].Events = []domain.Event{domain.TicketIssued{TheaterName: "CGV <강남> & co", UserID: "u", MovieTitle: "m", PriceKRW: 1}}
 	if _, err := s.Append(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, refundReq(stream, 1)); err != nil {
+	if _, err := s.Append(ctx, storetest.RefundRequest(stream, 1)); err != nil {
 		t.Fatal(err)
 	}
 	encode := eventstore.CloudEventEncoder("urn:ticketd:test")
-	for _, rec := range readAll(t, s) {
+	for _, rec := range storetest.ReadAll(t, s) {
 		var md eventstore.Metadata
 		if err := json.Unmarshal(rec.Metadata, &md); err != nil {
 			t.Fatal(err)
@@ -80,9 +83,9 @@ func TestCloudEventEnvelopeCarriesTheWholeEvent(t *testing.T) {
 
 func TestRelayPublishesEachEventToItsTopicWithItsEncoding(t *testing.T) {
 	t.Parallel()
-	s, _ := MustOpenStore(t, eventstore.Options{})
+	s := mustOpenStore(t)
 	ctx := context.Background()
-	pubsub, _ := subscribedGoChannel(t)
+	pubsub, _ := storetest.SubscribedGoChannel(t)
 	refundedMsgs, err := pubsub.Subscribe(ctx, "events.TicketRefunded")
 	if err != nil {
 		t.Fatal(err)
@@ -109,11 +112,11 @@ func TestRelayPublishesEachEventToItsTopicWithItsEncoding(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	stream := newStream()
-	if _, err := s.Append(ctx, issueReq(stream)); err != nil {
+	stream := storetest.NewStream()
+	if _, err := s.Append(ctx, storetest.IssueRequest(stream)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, refundReq(stream, 1)); err != nil {
+	if _, err := s.Append(ctx, storetest.RefundRequest(stream, 1)); err != nil {
 		t.Fatal(err)
 	}
 	for want, msgs := range []<-chan *message.Message{issuedMsgs, refundedMsgs} {
@@ -129,4 +132,15 @@ func TestRelayPublishesEachEventToItsTopicWithItsEncoding(t *testing.T) {
 			t.Fatalf("position %d was not published to its topic", want)
 		}
 	}
+}
+
+// mustOpenStore opens a SQLite store on a fresh file, closed when t ends.
+func mustOpenStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "app.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -76,10 +76,18 @@ func (c *RelayConfig) setDefaults() {
 	}
 }
 
+// RelayLog is what a Relay needs of a store.
+type RelayLog interface {
+	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error)
+	Head() int64
+	HeadChanged() (int64, <-chan struct{})
+	Checkpoints
+}
+
 // Relay publishes committed events in position order, at least once, from its
 // stored checkpoint: the log is the outbox. Consumers dedupe by position.
 type Relay struct {
-	store     *Store
+	store     RelayLog
 	publisher message.Publisher
 	cfg       RelayConfig
 	published watermark.Watermark
@@ -87,7 +95,7 @@ type Relay struct {
 
 // NewRelay returns a relay of store's log to publisher. It fails on an
 // invalid config.
-func NewRelay(store *Store, publisher message.Publisher, cfg RelayConfig) (*Relay, error) {
+func NewRelay(store RelayLog, publisher message.Publisher, cfg RelayConfig) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,6 @@ package eventstore
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -55,37 +53,36 @@ type LogReport struct {
 	Problems
 }
 
-// VerifyLog recomputes the whole hash chain in position order and checks
-// that positions are gap-free from 1 and that every stream's versions are
-// 1..n in position order. It reads in one pass with constant memory, calling
-// progress (when set) with the number of events checked so far. It returns an
-// error only when the log cannot be read; faults go into the report.
-func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (LogReport, error) {
+// VerifyLog recomputes the whole hash chain of log in position order and
+// checks that positions are gap-free from 1 and that every stream's versions
+// are 1..n in position order, all within one snapshot. It reads in one pass
+// with constant memory, calling progress (when set) with the number of
+// events checked so far. It returns an error only when the log cannot be
+// read; faults go into the report.
+func VerifyLog(ctx context.Context, log LogScanner, progress func(checked int64)) (LogReport, error) {
 	var rep LogReport
-	rep.List = []Problem{}
-	tx, err := s.readDB.BeginTx(ctx, nil)
-	if err != nil {
-		return rep, classify(err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT `+recordColumns+` FROM events ORDER BY position`)
-	if err != nil {
-		return rep, fmt.Errorf("read log: %w", classify(err))
-	}
-	defer rows.Close()
-	prev := tip{hash: GenesisHash}
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return rep, err
+	err := log.ScanLog(ctx, func(snap LogSnapshot) error {
+		rep = LogReport{}
+		rep.List = []Problem{}
+		if err := verifyChain(snap, &rep, progress); err != nil {
+			return err
 		}
-		if r.Position != prev.position+1 {
-			rep.Add(Problem{Kind: ProblemMissingEvents, Position: prev.position + 1,
-				Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prev.position, r.Position, prev.position+1, r.Position-1)})
+		return verifyVersions(snap, &rep)
+	})
+	return rep, err
+}
+
+// verifyChain checks positions and the hash chain of every event in snap.
+func verifyChain(snap LogSnapshot, rep *LogReport, progress func(checked int64)) error {
+	prevPosition, prevHash := int64(0), GenesisHash
+	err := snap.EachEvent(func(r Record) error {
+		if r.Position != prevPosition+1 {
+			rep.Add(Problem{Kind: ProblemMissingEvents, Position: prevPosition + 1,
+				Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prevPosition, r.Position, prevPosition+1, r.Position-1)})
 		}
-		if r.PrevHash != prev.hash {
+		if r.PrevHash != prevHash {
 			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
+				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prevHash, prevPosition)})
 		}
 		if computed := r.ComputeHash(); !IsHash(r.Hash) {
 			rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
@@ -94,23 +91,21 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 			rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
 				Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
 		}
-		prev = tip{position: r.Position, hash: r.Hash}
+		prevPosition, prevHash = r.Position, r.Hash
 		rep.Events++
 		if progress != nil && rep.Events%10000 == 0 {
 			progress(rep.Events)
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("read log: %w", classify(err))
-	}
-	rep.LastPosition, rep.LastHash = prev.position, prev.hash
+	rep.LastPosition, rep.LastHash = prevPosition, prevHash
 	if progress != nil {
 		progress(rep.Events)
 	}
-	if err := verifyVersions(ctx, tx, &rep); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return nil
 }
 
 // IsHash reports whether h is a hash as ComputeHash writes it.
@@ -126,30 +121,22 @@ func IsHash(h string) bool {
 	return true
 }
 
-// verifyVersions checks in SQL that each stream's versions are 1, 2, ... in
-// position order, and counts the streams.
-func verifyVersions(ctx context.Context, tx *sql.Tx, rep *LogReport) error {
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT stream_id) FROM events`).Scan(&rep.Streams); err != nil {
-		return fmt.Errorf("count streams: %w", classify(err))
+// verifyVersions reports every event of snap whose version does not follow
+// its stream's previous one, and counts the streams.
+func verifyVersions(snap LogSnapshot, rep *LogReport) error {
+	var err error
+	if rep.Streams, err = snap.Streams(); err != nil {
+		return fmt.Errorf("count streams: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT position, stream_id, version, previous FROM (
-			SELECT position, stream_id, version, LAG(version) OVER (PARTITION BY stream_id ORDER BY position) AS previous FROM events)
-		WHERE version != COALESCE(previous, 0) + 1 ORDER BY position`)
+	err = snap.VersionBreaks(func(b VersionBreak) error {
+		rep.Add(Problem{Kind: ProblemVersionSequence, Position: b.Position, StreamID: b.StreamID,
+			Detail: fmt.Sprintf("stream %s has version %d after version %d", b.StreamID, b.Version, b.Previous)})
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("check versions: %w", classify(err))
+		return fmt.Errorf("check versions: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var pos, version int64
-		var stream string
-		var previous sql.NullInt64
-		if err := rows.Scan(&pos, &stream, &version, &previous); err != nil {
-			return fmt.Errorf("check versions: %w", err)
-		}
-		rep.Add(Problem{Kind: ProblemVersionSequence, Position: pos, StreamID: stream,
-			Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous.Int64)})
-	}
-	return rows.Err()
+	return nil
 }
 
 // SavedHead is a head of the log as GET /audit/head answered it: the last
@@ -165,20 +152,15 @@ type SavedHead struct {
 // holds GenesisHash in every log). A log that still holds a head's event
 // and verifies as a chain is unchanged up to it. It returns an error only
 // when the log cannot be read.
-func (s *Store) CheckHeads(ctx context.Context, heads []SavedHead) (Problems, error) {
+func CheckHeads(ctx context.Context, log HashReader, heads []SavedHead) (Problems, error) {
 	ps := Problems{List: []Problem{}}
 	for _, h := range heads {
 		stored, found := GenesisHash, true
 		if h.Position > 0 {
-			var hash sql.NullString
-			err := s.readDB.QueryRowContext(ctx, `SELECT hash FROM events WHERE position = ?`, h.Position).Scan(&hash)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				found = false
-			case err != nil:
-				return ps, fmt.Errorf("read event %d: %w", h.Position, classify(err))
+			var err error
+			if stored, found, err = log.StoredHash(ctx, h.Position); err != nil {
+				return ps, fmt.Errorf("read event %d: %w", h.Position, err)
 			}
-			stored = hash.String
 		}
 		switch {
 		case !found:

@@ -234,7 +234,7 @@ func (f *streamFolder) next(problems *eventstore.Problems) (foldedTicket, bool, 
 
 // AuditLog is what Audit needs of the event log.
 type AuditLog interface {
-	VerifyLog(ctx context.Context, progress func(checked int64)) (eventstore.LogReport, error)
+	eventstore.LogScanner
 	ReadDB() *sql.DB
 	Head() int64
 }
@@ -285,7 +285,7 @@ func Audit(ctx context.Context, log AuditLog, progress func(phase string, done, 
 		}
 		return func(done int64) { progress(phase, done, total) }
 	}
-	logRep, err := log.VerifyLog(ctx, report("log", head))
+	logRep, err := eventstore.VerifyLog(ctx, log, report("log", head))
 	if err != nil {
 		return AuditReport{}, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/watermark"
 )
 
@@ -137,7 +138,7 @@ func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress 
 		if _, err := tx.ExecContext(ctx, ticketsSchema+`DELETE FROM tickets;`); err != nil {
 			return err
 		}
-		return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, 0)
+		return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("clear tickets table: %w", err)
@@ -152,7 +153,7 @@ func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress 
 			if _, err := tx.ExecContext(ctx, foldRefundedSQL, domain.StatusCanceled, from, to, domain.TypeTicketRefunded); err != nil {
 				return err
 			}
-			return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, to)
+			return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, to)
 		}); err != nil {
 			return from, fmt.Errorf("rebuild tickets up to position %d: %w", to, err)
 		}
@@ -276,7 +277,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 		if next == pos {
 			return nil
 		}
-		return eventstore.SaveCheckpointTx(tx, TicketsCheckpoint, next)
+		return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, next)
 	})
 	if err != nil {
 		return err

@@ -12,12 +12,13 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
-func mustOpen(tb testing.TB) (*eventstore.Store, *projections.Tickets) {
+func mustOpen(tb testing.TB) (*sqlite.Store, *projections.Tickets) {
 	tb.Helper()
-	s, err := eventstore.Open(filepath.Join(tb.TempDir(), "app.db"), eventstore.Options{})
+	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "app.db"), sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func mustOpen(tb testing.TB) (*eventstore.Store, *projections.Tickets) {
 func memo(s string) *string { return &s }
 
 // issue appends one TicketIssued per theater and returns the new ids.
-func issue(tb testing.TB, s *eventstore.Store, user string, theaters ...string) []string {
+func issue(tb testing.TB, s *sqlite.Store, user string, theaters ...string) []string {
 	tb.Helper()
 	req := eventstore.AppendRequest{}
 	var ids []string
@@ -49,7 +50,7 @@ func issue(tb testing.TB, s *eventstore.Store, user string, theaters ...string) 
 	return ids
 }
 
-func refund(tb testing.TB, s *eventstore.Store, id string) {
+func refund(tb testing.TB, s *sqlite.Store, id string) {
 	tb.Helper()
 	_, err := s.Append(context.Background(), eventstore.AppendRequest{Streams: []eventstore.StreamAppend{
 		{StreamID: id, ExpectedVersion: 1, Events: []domain.Event{domain.TicketRefunded{Reason: memo("고객 요청")}}},
@@ -59,7 +60,7 @@ func refund(tb testing.TB, s *eventstore.Store, id string) {
 	}
 }
 
-func records(tb testing.TB, s *eventstore.Store) []eventstore.Record {
+func records(tb testing.TB, s *sqlite.Store) []eventstore.Record {
 	tb.Helper()
 	recs, err := s.ReadAll(context.Background(), 0, 1000)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -238,7 +239,7 @@ func TestAsOfShowsHistory(t *testing.T) {
 // the store's append path.
 func seedLog(t *testing.T, path string, n int) {
 	t.Helper()
-	store, err := eventstore.Open(path, eventstore.Options{})
+	store, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,8 +363,8 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 	if again, _ := runBinary(t, bin, "export", "--db", dst); again != export {
 		t.Fatal("the export of the imported database differs from the original export")
 	}
-	srcStore, _ := eventstore.Open(src, eventstore.Options{ReadOnly: true})
-	dstStore, _ := eventstore.Open(dst, eventstore.Options{ReadOnly: true})
+	srcStore, _ := sqlite.Open(src, sqlite.Options{ReadOnly: true})
+	dstStore, _ := sqlite.Open(dst, sqlite.Options{ReadOnly: true})
 	defer srcStore.Close()
 	defer dstStore.Close()
 	if srcStore.LastHash() != dstStore.LastHash() {

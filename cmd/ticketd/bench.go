@@ -25,7 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/projections"
@@ -256,7 +256,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 // of those still issued, shuffled.
 func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) {
 	start := time.Now()
-	store, err := eventstore.Open(db, eventstore.Options{})
+	store, err := sqlite.Open(db, sqlite.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func peakRSS(pid int) (float64, error) {
 // replayRate rebuilds the tickets table of db and returns the events applied
 // and their rate.
 func replayRate(ctx context.Context, db string) (int64, float64, error) {
-	store, err := eventstore.Open(db, eventstore.Options{})
+	store, err := sqlite.Open(db, sqlite.Options{})
 	if err != nil {
 		return 0, 0, err
 	}

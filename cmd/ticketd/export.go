@@ -12,6 +12,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 )
 
 // exportPage is how many events export reads per query; memory stays bounded by it.
@@ -64,7 +65,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if until == 0 {
 		until = math.MaxInt64
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{ReadOnly: true})
+	store, err := sqlite.Open(dbPath, sqlite.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -42,7 +43,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		stdin = f
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger, Missing: eventstore.CreateInFolder})
+	store, err := sqlite.Open(dbPath, sqlite.Options{Logger: logger, Missing: sqlite.CreateInFolder})
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 // importLines reads JSON lines from r and imports them in batches, returning
 // how many events it imported. A bad line fails the import, naming it.
-func importLines(ctx context.Context, store *eventstore.Store, r *bufio.Reader, bar *progress) (int64, error) {
+func importLines(ctx context.Context, store *sqlite.Store, r *bufio.Reader, bar *progress) (int64, error) {
 	defer bar.done()
 	var n, line int64
 	batch := make([]eventstore.Record, 0, importBatch)

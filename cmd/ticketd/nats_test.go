@@ -20,6 +20,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 )
 
 // The tests in this file publish to the real JetStream server named by
@@ -216,7 +217,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	// Rewind the relay's checkpoint, as a crash before its last save would:
 	// the restarted relay publishes those events again and JetStream must
 	// drop them as duplicates.
-	store, err := eventstore.Open(cfg.dbPath, eventstore.Options{})
+	store, err := sqlite.Open(cfg.dbPath, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

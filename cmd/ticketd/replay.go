@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -24,7 +24,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{Logger: logger, Missing: eventstore.MustExist})
+	store, err := sqlite.Open(dbPath, sqlite.Options{Logger: logger, Missing: sqlite.MustExist})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
@@ -136,7 +137,7 @@ func checkSubjectPrefix(p string) error {
 }
 
 // storeAuditor audits the live database of a store.
-type storeAuditor struct{ store *eventstore.Store }
+type storeAuditor struct{ store *sqlite.Store }
 
 func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
 	return projections.Audit(ctx, a.store, nil)
@@ -148,7 +149,7 @@ type service struct {
 	cfg     serviceConfig
 	logger  *slog.Logger
 	metrics *metrics.Metrics
-	store   *eventstore.Store
+	store   *sqlite.Store
 	tickets *projections.Tickets
 	pubsub  *gochannel.GoChannel
 	router  *message.Router
@@ -191,7 +192,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 			}
 		}
 	}()
-	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
+	if s.store, err = sqlite.Open(cfg.dbPath, sqlite.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {

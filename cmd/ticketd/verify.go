@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -41,7 +42,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	for _, fileHeads := range headFiles {
 		heads = append(heads, fileHeads...)
 	}
-	store, err := eventstore.Open(dbPath, eventstore.Options{ReadOnly: true})
+	store, err := sqlite.Open(dbPath, sqlite.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	headProblems, err := store.CheckHeads(ctx, heads)
+	headProblems, err := eventstore.CheckHeads(ctx, store, heads)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
 )
 
 func newMetrics() *Metrics { return New(slog.New(slog.NewTextHandler(io.Discard, nil))) }
@@ -73,7 +74,7 @@ func (p position) Position() int64 { return int64(p) }
 
 func TestLagIsMeasuredAgainstTheLogOnEveryScrape(t *testing.T) {
 	t.Parallel()
-	store, err := eventstore.Open(filepath.Join(t.TempDir(), "app.db"), eventstore.Options{})
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "app.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,13 @@
-package eventstore
+package sqlite
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
-)
 
-// ErrLocked reports that another process holds the database for writing.
-// The single-writer design (gap-free positions assigned in memory) relies on
-// exactly one writable Store per file.
-var ErrLocked = errors.New("database is in use by another ticketd process")
+	"github.com/ticketd/ticketd/eventstore"
+)
 
 // lockFile takes an exclusive advisory lock on path+".lock", held until the
 // returned file is closed, and reports whether it created that file. It
@@ -24,7 +21,7 @@ func lockFile(path string) (*os.File, bool, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, false, fmt.Errorf("%s: %w", path, ErrLocked)
+			return nil, false, fmt.Errorf("%s: %w", path, eventstore.ErrLocked)
 		}
 		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}

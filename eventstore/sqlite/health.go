@@ -1,10 +1,11 @@
-package eventstore
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // CheckWritable commits one row of the write_probe table on the writer's
@@ -16,7 +17,7 @@ import (
 // probe's statement.
 func (s *Store) CheckWritable(ctx context.Context) error {
 	if s.opts.ReadOnly {
-		return errReadOnly
+		return eventstore.ErrReadOnly
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

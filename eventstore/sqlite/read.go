@@ -1,34 +1,33 @@
-package eventstore
+package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 const recordColumns = `position, id, stream_id, version, type, occurred_at, data, metadata, prev_hash, hash`
 
 // ReadStream returns every event of one stream, oldest first; an empty slice
 // when the stream does not exist.
-func (s *Store) ReadStream(ctx context.Context, streamID string) ([]Record, error) {
+func (s *Store) ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error) {
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? ORDER BY version`, streamID)
 }
 
 // ReadStreamUntil returns the events of one stream committed at or before
 // position, oldest first.
-func (s *Store) ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]Record, error) {
+func (s *Store) ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]eventstore.Record, error) {
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? AND position <= ? ORDER BY version`, streamID, position)
 }
 
 // ReadStreamAsOf returns the events of one stream that occurred at or before
 // t, oldest first.
-func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]Record, error) {
+func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time) ([]eventstore.Record, error) {
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? AND occurred_at <= ? ORDER BY version`, streamID, domain.FormatTime(t))
 }
 
@@ -36,7 +35,7 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 // order, keeping only the given types when any are given. Events near the
 // head come from memory; older ones from the database, as ReadStored reads
 // them.
-func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
 	if records, ok := s.recent.read(after, limit, types); ok {
 		return records, nil
 	}
@@ -47,7 +46,7 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...st
 // holds them now, for readers that must see what is stored (auditors), not
 // what this process committed. It fails with a *CorruptEventError at an
 // event whose data or metadata is not a JSON object.
-func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]Record, error) {
+func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
 	if len(types) == 0 {
 		return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
 	}
@@ -63,7 +62,7 @@ func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ..
 // query returns the records query selects. It fails with a
 // *CorruptEventError when a stored event's data or metadata is not a JSON
 // object, so that no reader serves or skips a corrupt event unnoticed.
-func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record, error) {
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]eventstore.Record, error) {
 	rows, err := s.readDB.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", classify(err))
@@ -76,15 +75,15 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Record,
 }
 
 // scanRecords reads every row of rows, closing them; never nil on success.
-func scanRecords(rows *sql.Rows) ([]Record, error) {
+func scanRecords(rows *sql.Rows) ([]eventstore.Record, error) {
 	defer rows.Close()
-	records := []Record{}
+	records := []eventstore.Record{}
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, err
 		}
-		if err := r.checkStoredJSON(); err != nil {
+		if err := r.CheckStoredJSON(); err != nil {
 			return nil, err
 		}
 		records = append(records, r)
@@ -92,50 +91,20 @@ func scanRecords(rows *sql.Rows) ([]Record, error) {
 	return records, rows.Err()
 }
 
-func scanRecord(rows *sql.Rows) (Record, error) {
-	var r Record
+func scanRecord(rows *sql.Rows) (eventstore.Record, error) {
+	var r eventstore.Record
 	var occurredAt, data, metadata string
 	var prevHash, hash sql.NullString
 	if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &occurredAt, &data, &metadata, &prevHash, &hash); err != nil {
-		return Record{}, fmt.Errorf("read events: %w", err)
+		return eventstore.Record{}, fmt.Errorf("read events: %w", err)
 	}
 	at, err := domain.ParseTime(occurredAt)
 	if err != nil {
-		return Record{}, fmt.Errorf("event at position %d: occurred_at: %w", r.Position, err)
+		return eventstore.Record{}, fmt.Errorf("event at position %d: occurred_at: %w", r.Position, err)
 	}
 	r.OccurredAt = at
 	r.Data = []byte(data)
 	r.Metadata = []byte(metadata)
 	r.PrevHash, r.Hash = prevHash.String, hash.String
 	return r, nil
-}
-
-// CorruptEventError is a stored event that cannot be served because its data
-// or metadata is not a JSON object, or its hash is not a hash, which only a
-// change made to the file outside ticketd can cause. It is an internal error
-// for users.
-type CorruptEventError struct {
-	Position int64
-	Field    string // "data", "metadata" or "hash"
-}
-
-func (e *CorruptEventError) Error() string {
-	if e.Field == "hash" {
-		return fmt.Sprintf("event at position %d is corrupt: its stored hash is not a SHA-256 in lowercase hex", e.Position)
-	}
-	return fmt.Sprintf("event at position %d is corrupt: its stored %s is not a JSON object", e.Position, e.Field)
-}
-
-// checkStoredJSON returns a *CorruptEventError when r's data or metadata is
-// not a JSON object.
-func (r Record) checkStoredJSON() error {
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"data", r.Data}, {"metadata", r.Metadata}} {
-		if trimmed := bytes.TrimLeft(f.raw, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(f.raw) {
-			return &CorruptEventError{Position: r.Position, Field: f.name}
-		}
-	}
-	return nil
 }

@@ -1,9 +1,10 @@
-package eventstore
+package sqlite
 
 import (
 	"testing"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 func TestRecentLogServesOnlyWhatItHolds(t *testing.T) {
@@ -19,7 +20,7 @@ func TestRecentLogServesOnlyWhatItHolds(t *testing.T) {
 		if pos%2 == 0 {
 			typ = domain.TypeTicketRefunded
 		}
-		c.add([]Record{{Position: pos, Type: typ}})
+		c.add([]eventstore.Record{{Position: pos, Type: typ}})
 	}
 	if _, ok := c.read(11, 10, nil); ok {
 		t.Fatal("served position 12, which the ring of 4 overwrote")

@@ -1,4 +1,4 @@
-package eventstore
+package sqlite
 
 import (
 	"context"
@@ -8,36 +8,11 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
-// IdempotencyRecord is what a command stored under its Idempotency-Key: which
-// endpoint and request it belonged to, and the response it gave.
-type IdempotencyRecord struct {
-	Key      string
-	Endpoint string
-	// Fingerprint identifies the parsed request; a retry must match it.
-	Fingerprint string
-	Status      int
-	Body        []byte
-	// Position is the log head right after the command committed; set by Append.
-	Position int64
-	// CreatedAt is the commit time; set by Append.
-	CreatedAt time.Time
-}
-
-// KeyTakenError reports that an append's idempotency key is already stored,
-// by a committed command or by one committed earlier in the same group.
-// Nothing of the failed append was written.
-type KeyTakenError struct {
-	Existing IdempotencyRecord
-}
-
-func (e *KeyTakenError) Error() string {
-	return fmt.Sprintf("idempotency key %q is already used", e.Existing.Key)
-}
-
 // LookupIdempotency returns the record stored under key, or found=false.
-func (s *Store) LookupIdempotency(ctx context.Context, key string) (rec IdempotencyRecord, found bool, err error) {
+func (s *Store) LookupIdempotency(ctx context.Context, key string) (rec eventstore.IdempotencyRecord, found bool, err error) {
 	rec, found, err = lookupIdempotency(queryerContext{ctx, s.readDB}, key)
 	return rec, found, classify(err)
 }
@@ -71,24 +46,24 @@ func (q queryerContext) QueryRow(query string, args ...any) *sql.Row {
 	return q.db.QueryRowContext(q.ctx, query, args...)
 }
 
-func lookupIdempotency(q rowQueryer, key string) (IdempotencyRecord, bool, error) {
-	rec := IdempotencyRecord{Key: key}
+func lookupIdempotency(q rowQueryer, key string) (eventstore.IdempotencyRecord, bool, error) {
+	rec := eventstore.IdempotencyRecord{Key: key}
 	var createdAt string
 	err := q.QueryRow(`SELECT endpoint, fingerprint, status, body, position, created_at FROM idempotency_keys WHERE key = ?`, key).
 		Scan(&rec.Endpoint, &rec.Fingerprint, &rec.Status, &rec.Body, &rec.Position, &createdAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return IdempotencyRecord{}, false, nil
+		return eventstore.IdempotencyRecord{}, false, nil
 	}
 	if err != nil {
-		return IdempotencyRecord{}, false, fmt.Errorf("look up idempotency key: %w", err)
+		return eventstore.IdempotencyRecord{}, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
 	if rec.CreatedAt, err = domain.ParseTime(createdAt); err != nil {
-		return IdempotencyRecord{}, false, fmt.Errorf("idempotency key %q: created_at: %w", key, err)
+		return eventstore.IdempotencyRecord{}, false, fmt.Errorf("idempotency key %q: created_at: %w", key, err)
 	}
 	return rec, true, nil
 }
 
-func insertIdempotency(tx *sql.Tx, rec IdempotencyRecord) error {
+func insertIdempotency(tx *sql.Tx, rec eventstore.IdempotencyRecord) error {
 	_, err := tx.Exec(`INSERT INTO idempotency_keys (key, endpoint, fingerprint, status, body, position, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		rec.Key, rec.Endpoint, rec.Fingerprint, rec.Status, rec.Body, rec.Position, domain.FormatTime(rec.CreatedAt))

@@ -1,4 +1,4 @@
-package eventstore
+package sqlite
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package eventstore
+package sqlite
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // onWriteConnections runs pragma on the writer's and on the derived-state
@@ -25,13 +26,13 @@ func onWriteConnections(t *testing.T, s *Store, pragma string) {
 	}
 }
 
-func appendIssue(s *Store) (AppendResult, error) {
-	return s.Append(context.Background(), AppendRequest{
-		Streams: []StreamAppend{{StreamID: uuid.NewString(), Events: []domain.Event{
+func appendIssue(s *Store) (eventstore.AppendResult, error) {
+	return s.Append(context.Background(), eventstore.AppendRequest{
+		Streams: []eventstore.StreamAppend{{StreamID: uuid.NewString(), Events: []domain.Event{
 			domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목", PriceKRW: 15000},
 		}}},
-		Metadata:    Metadata{RequestID: uuid.NewString()},
-		Idempotency: &IdempotencyRecord{Key: uuid.NewString(), Endpoint: "POST /tickets", Fingerprint: "f", Status: 201, Body: []byte(`{}`)},
+		Metadata:    eventstore.Metadata{RequestID: uuid.NewString()},
+		Idempotency: &eventstore.IdempotencyRecord{Key: uuid.NewString(), Endpoint: "POST /tickets", Fingerprint: "f", Status: 201, Body: []byte(`{}`)},
 	})
 }
 
@@ -118,7 +119,7 @@ func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) 
 			if fault.clear != "" {
 				onWriteConnections(t, s, fault.clear)
 			}
-			var after AppendResult
+			var after eventstore.AppendResult
 			for healed := time.Now().Add(reopenInterval + 5*time.Second); ; time.Sleep(50 * time.Millisecond) {
 				if after, err = appendIssue(s); err == nil {
 					break
@@ -133,7 +134,7 @@ func TestStorageFaultsFailCommitsAsUnavailableAndHealByThemselves(t *testing.T) 
 			if err := s.CheckWritable(context.Background()); err != nil {
 				t.Fatalf("CheckWritable after the fault cleared = %v", err)
 			}
-			rep, err := s.VerifyLog(context.Background(), nil)
+			rep, err := eventstore.VerifyLog(context.Background(), s, nil)
 			if err != nil || rep.Count != 0 || rep.Events != head+1 {
 				t.Fatalf("VerifyLog = %d events, problems %v, %v; want %d events and none", rep.Events, rep.List, err, head+1)
 			}

@@ -1,4 +1,4 @@
-package eventstore_test
+package storetest
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-const topic = "ticketing.events"
+// RelayTopic is the topic the suite's relays publish to.
+const RelayTopic = "ticketing.events"
 
 // runRelay starts a relay named name on s publishing to pub and returns a
 // function that stops it and waits for it to exit.
-func runRelay(t *testing.T, s *eventstore.Store, pub message.Publisher, name string) (*eventstore.Relay, func()) {
+func runRelay(t *testing.T, s eventstore.RelayLog, pub message.Publisher, name string) (*eventstore.Relay, func()) {
 	t.Helper()
-	relay, err := eventstore.NewRelay(s, pub, eventstore.RelayConfig{Name: name, Topic: topic, BatchSize: 7, MaxBackoff: 20 * time.Millisecond})
+	relay, err := eventstore.NewRelay(s, pub, eventstore.RelayConfig{Name: name, Topic: RelayTopic, BatchSize: 7, MaxBackoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +36,13 @@ func runRelay(t *testing.T, s *eventstore.Store, pub message.Publisher, name str
 	}
 }
 
-// subscribedGoChannel returns a GoChannel that blocks publishers until
-// acknowledged, and a subscription to the relay topic on it.
-func subscribedGoChannel(t *testing.T) (*gochannel.GoChannel, <-chan *message.Message) {
+// SubscribedGoChannel returns a GoChannel that blocks publishers until
+// acknowledged, closed when t ends, and a subscription to RelayTopic on it.
+func SubscribedGoChannel(t *testing.T) (*gochannel.GoChannel, <-chan *message.Message) {
 	t.Helper()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
 	t.Cleanup(func() { pubsub.Close() })
-	msgs, err := pubsub.Subscribe(context.Background(), topic)
+	msgs, err := pubsub.Subscribe(context.Background(), RelayTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +72,12 @@ func receive(t *testing.T, msgs <-chan *message.Message, n int) []eventstore.Rec
 	return got
 }
 
-func TestRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T) {
-	t.Parallel()
-	s, _ := MustOpenStore(t, eventstore.Options{})
+func (st suite) testRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T) {
+	s, _ := st.open(t, Options{})
 	ctx := context.Background()
-	pubsub, msgs := subscribedGoChannel(t)
+	pubsub, msgs := SubscribedGoChannel(t)
 	for i := 0; i < 10; i++ {
-		if _, err := s.Append(ctx, issueReq(newStream(), newStream())); err != nil {
+		if _, err := s.Append(ctx, IssueRequest(NewStream(), NewStream())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T) {
 	}
 
 	// Restarted, the relay continues after its checkpoint: no repeats.
-	if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+	if _, err := s.Append(ctx, IssueRequest(NewStream())); err != nil {
 		t.Fatal(err)
 	}
 	_, stop = runRelay(t, s, pubsub, "relay:test")
@@ -125,16 +125,15 @@ func (p *flakyPublisher) Publish(topic string, msgs ...*message.Message) error {
 	return p.Publisher.Publish(topic, msgs...)
 }
 
-func TestRelayRetriesUntilThePublisherRecovers(t *testing.T) {
-	t.Parallel()
-	s, _ := MustOpenStore(t, eventstore.Options{})
+func (st suite) testRelayRetriesUntilThePublisherRecovers(t *testing.T) {
+	s, _ := st.open(t, Options{})
 	ctx := context.Background()
-	pubsub, msgs := subscribedGoChannel(t)
+	pubsub, msgs := SubscribedGoChannel(t)
 	flaky := &flakyPublisher{Publisher: pubsub, down: true}
 	_, stop := runRelay(t, s, flaky, "relay:flaky")
 	defer stop()
 	for i := 0; i < 3; i++ {
-		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+		if _, err := s.Append(ctx, IssueRequest(NewStream())); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package eventstore
+package sqlite
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // migration is one versioned change of the schema. Versions are 1, 2, ...
@@ -155,7 +156,7 @@ func chainLog(tx *sql.Tx) error {
 	if _, err := tx.Exec(`ALTER TABLE events ADD COLUMN prev_hash TEXT; ALTER TABLE events ADD COLUMN hash TEXT;`); err != nil {
 		return err
 	}
-	end := tip{hash: GenesisHash}
+	end := tip{hash: eventstore.GenesisHash}
 	for {
 		batch, err := readAfter(tx, end.position)
 		if err != nil || len(batch) == 0 {
@@ -173,7 +174,7 @@ func chainLog(tx *sql.Tx) error {
 }
 
 // readAfter reads up to chainBatch events after position in tx.
-func readAfter(tx *sql.Tx, position int64) ([]Record, error) {
+func readAfter(tx *sql.Tx, position int64) ([]eventstore.Record, error) {
 	rows, err := tx.Query(`SELECT `+recordColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, position, chainBatch)
 	if err != nil {
 		return nil, err

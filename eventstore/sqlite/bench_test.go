@@ -1,20 +1,21 @@
-package eventstore_test
+package sqlite_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // BenchmarkAppend measures one append of one new ticket at a time: every
 // commit waits for its own fsync.
 func BenchmarkAppend(b *testing.B) {
-	s, _ := MustOpenStore(b, eventstore.Options{})
+	s, _ := MustOpenStore(b, sqlite.Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+		if _, err := s.Append(ctx, storetest.IssueRequest(storetest.NewStream())); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -23,13 +24,13 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkAppendConcurrent measures appends from many goroutines, which
 // group commit folds into shared transactions.
 func BenchmarkAppendConcurrent(b *testing.B) {
-	s, _ := MustOpenStore(b, eventstore.Options{})
+	s, _ := MustOpenStore(b, sqlite.Options{})
 	ctx := context.Background()
 	b.SetParallelism(16)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+			if _, err := s.Append(ctx, storetest.IssueRequest(storetest.NewStream())); err != nil {
 				b.Error(err)
 				return
 			}

@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// Import appends records exactly as given (positions, ids, times, data,
+// metadata and hashes), as exported by another ticketd. They must continue
+// the log: the first at position head+1 chaining from the head's hash, each
+// with the hash ComputeHash gives, versions continuing their streams. Either
+// the whole batch is committed, or nothing is (error wrapping ErrChain,
+// ErrConcurrency, or a storage error).
+func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	job := &appendJob{imported: records, outcome: make(chan appendOutcome, 1)}
+	select {
+	case s.jobs <- job:
+	case <-s.stop:
+		return eventstore.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return (<-job.outcome).err
+}
+
+func insertImported(tx *sql.Tx, records []eventstore.Record, end tip) (eventstore.AppendResult, error) {
+	for _, r := range records {
+		if err := eventstore.CheckContinues(r, end.position, end.hash); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		var current int64
+		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?`, r.StreamID).Scan(&current); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if r.Version != current+1 {
+			return eventstore.AppendResult{}, fmt.Errorf("position %d: stream %s is at version %d, event has %d: %w", r.Position, r.StreamID, current, r.Version, eventstore.ErrConcurrency)
+		}
+		if err := insertRecord(tx, r); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		end = tip{position: r.Position, hash: r.Hash}
+	}
+	return eventstore.AppendResult{Records: records, Position: end.position}, nil
+}
