@@ -2,8 +2,8 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -33,47 +33,40 @@ type TicketsReport struct {
 // one snapshot and up to the table's checkpoint. Memory stays constant: the
 // log (by stream) and the table (by id) are merged in one ordered pass.
 // It returns an error only when the database cannot be read.
-func VerifyTickets(ctx context.Context, db *sql.DB, progress func(folded int64)) (TicketsReport, error) {
+func VerifyTickets(ctx context.Context, table TicketTable, progress func(folded int64)) (TicketsReport, error) {
 	var rep TicketsReport
-	rep.List = []eventstore.Problem{}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return rep, err
-	}
-	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT position FROM checkpoints WHERE name = ?), 0)`, TicketsCheckpoint).Scan(&rep.Checkpoint); err != nil {
-		return rep, fmt.Errorf("read tickets checkpoint: %w", err)
-	}
-	streams, err := newStreamFolder(ctx, tx, rep.Checkpoint)
-	if err != nil {
-		return rep, err
-	}
-	defer streams.close()
-	rows, err := tx.QueryContext(ctx, `SELECT issue_position, `+ticketColumns+` FROM tickets ORDER BY id`)
-	if err != nil {
-		return rep, fmt.Errorf("read tickets table: %w", err)
-	}
-	defer rows.Close()
+	err := table.Snapshot(ctx, func(snap TicketSnapshot) error {
+		rep = TicketsReport{Checkpoint: snap.Checkpoint()}
+		rep.List = []eventstore.Problem{}
+		return verifySnapshot(snap, &rep, progress)
+	})
+	return rep, err
+}
 
+// verifySnapshot merges the rows of snap, by id, with the folds of its
+// streams into rep.
+func verifySnapshot(snap TicketSnapshot, rep *TicketsReport, progress func(folded int64)) error {
+	nextEvent, stop := iter.Pull2(snap.EventsByStream(rep.Checkpoint))
+	defer stop()
+	streams := &streamFolder{next: nextEvent}
 	var folded int64
-	want, wantOK, err := streams.next(&rep.Problems)
-	if err != nil {
-		return rep, err
+	missing := func(want Row) {
+		rep.Add(eventstore.Problem{Kind: ProblemTicketMissing, TicketID: want.ID, Position: want.IssuePosition,
+			Detail: fmt.Sprintf("ticket %s was issued at position %d but has no row in the read table", want.ID, want.IssuePosition)})
 	}
-	for rows.Next() {
-		var row foldedTicket
-		var issuePosition int64
-		t, err := scanTicket(scanPrefix{rows, &issuePosition})
+	want, wantOK, err := streams.fold(&rep.Problems)
+	if err != nil {
+		return err
+	}
+	for row, err := range snap.Rows() {
 		if err != nil {
-			return rep, err
+			return fmt.Errorf("read tickets table: %w", err)
 		}
-		row = foldedTicket{Ticket: t, issuePosition: issuePosition}
 		rep.Tickets++
 		for wantOK && want.ID < row.ID {
-			rep.Add(eventstore.Problem{Kind: ProblemTicketMissing, TicketID: want.ID, Position: want.issuePosition,
-				Detail: fmt.Sprintf("ticket %s was issued at position %d but has no row in the read table", want.ID, want.issuePosition)})
-			if want, wantOK, err = streams.next(&rep.Problems); err != nil {
-				return rep, err
+			missing(want)
+			if want, wantOK, err = streams.fold(&rep.Problems); err != nil {
+				return err
 			}
 			folded++
 		}
@@ -83,42 +76,31 @@ func VerifyTickets(ctx context.Context, db *sql.DB, progress func(folded int64))
 			continue
 		}
 		if diffs := want.diff(row); len(diffs) > 0 {
-			rep.Add(eventstore.Problem{Kind: ProblemTicketDiffers, TicketID: row.ID, Position: want.issuePosition,
+			rep.Add(eventstore.Problem{Kind: ProblemTicketDiffers, TicketID: row.ID, Position: want.IssuePosition,
 				Detail: fmt.Sprintf("ticket %s differs from the fold of its events: %s", row.ID, strings.Join(diffs, "; "))})
 		}
-		if want, wantOK, err = streams.next(&rep.Problems); err != nil {
-			return rep, err
+		if want, wantOK, err = streams.fold(&rep.Problems); err != nil {
+			return err
 		}
 		folded++
 		if progress != nil && folded%10000 == 0 {
 			progress(folded)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("read tickets table: %w", err)
-	}
 	for ; wantOK; folded++ {
-		rep.Add(eventstore.Problem{Kind: ProblemTicketMissing, TicketID: want.ID, Position: want.issuePosition,
-			Detail: fmt.Sprintf("ticket %s was issued at position %d but has no row in the read table", want.ID, want.issuePosition)})
-		if want, wantOK, err = streams.next(&rep.Problems); err != nil {
-			return rep, err
+		missing(want)
+		if want, wantOK, err = streams.fold(&rep.Problems); err != nil {
+			return err
 		}
 	}
 	if progress != nil {
 		progress(folded)
 	}
-	return rep, nil
-}
-
-// foldedTicket is a ticket with the position of its TicketIssued event, which
-// is its place in issue order.
-type foldedTicket struct {
-	domain.Ticket
-	issuePosition int64
+	return nil
 }
 
 // diff lists every field in which got differs from t, as "field: want X, got Y".
-func (t foldedTicket) diff(got foldedTicket) []string {
+func (t Row) diff(got Row) []string {
 	var diffs []string
 	check := func(field string, want, have any) {
 		if want != have {
@@ -137,7 +119,7 @@ func (t foldedTicket) diff(got foldedTicket) []string {
 		}
 		return domain.FormatTime(*at)
 	}
-	check("issue_position", t.issuePosition, got.issuePosition)
+	check("issue_position", t.IssuePosition, got.IssuePosition)
 	check("theater_name", t.TheaterName, got.TheaterName)
 	check("user_id", t.UserID, got.UserID)
 	check("movie_title", t.MovieTitle, got.MovieTitle)
@@ -150,65 +132,37 @@ func (t foldedTicket) diff(got foldedTicket) []string {
 	return diffs
 }
 
-// scanPrefix scans a leading issue_position column before a ticket's columns.
-type scanPrefix struct {
-	rows          *sql.Rows
-	issuePosition *int64
-}
-
-func (s scanPrefix) Scan(dest ...any) error {
-	return s.rows.Scan(append([]any{s.issuePosition}, dest...)...)
-}
-
-// streamFolder reads the log ordered by stream and folds one stream at a time.
+// streamFolder folds the events of the log, ordered by stream, one stream
+// at a time.
 type streamFolder struct {
-	rows    *sql.Rows
+	next    func() (eventstore.Record, error, bool)
 	pending *eventstore.Record // the first record of the next stream, already read
 }
 
-func newStreamFolder(ctx context.Context, tx *sql.Tx, until int64) (*streamFolder, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT position, stream_id, type, occurred_at, data FROM events
-		WHERE position <= ? ORDER BY stream_id, version`, until)
-	if err != nil {
-		return nil, fmt.Errorf("read log by stream: %w", err)
-	}
-	return &streamFolder{rows: rows}, nil
-}
-
-func (f *streamFolder) close() { f.rows.Close() }
-
+// read returns the next event, nil at the end of the log.
 func (f *streamFolder) read() (*eventstore.Record, error) {
 	if f.pending != nil {
 		r := f.pending
 		f.pending = nil
 		return r, nil
 	}
-	if !f.rows.Next() {
-		return nil, f.rows.Err()
+	r, err, ok := f.next()
+	if !ok || err != nil {
+		return nil, err
 	}
-	var r eventstore.Record
-	var occurredAt, data string
-	if err := f.rows.Scan(&r.Position, &r.StreamID, &r.Type, &occurredAt, &data); err != nil {
-		return nil, fmt.Errorf("read log by stream: %w", err)
-	}
-	at, err := domain.ParseTime(occurredAt)
-	if err != nil {
-		return nil, fmt.Errorf("event at position %d: occurred_at: %w", r.Position, err)
-	}
-	r.OccurredAt, r.Data = at, []byte(data)
 	return &r, nil
 }
 
-// next folds the next stream that is a ticket and returns it; ok is false at
+// fold folds the next stream that is a ticket and returns it; ok is false at
 // the end of the log. Undecodable events are reported and skipped.
-func (f *streamFolder) next(problems *eventstore.Problems) (foldedTicket, bool, error) {
+func (f *streamFolder) fold(problems *eventstore.Problems) (Row, bool, error) {
 	for {
 		r, err := f.read()
 		if err != nil || r == nil {
-			return foldedTicket{}, false, err
+			return Row{}, false, err
 		}
 		stream := r.StreamID
-		var ticket foldedTicket
+		var ticket Row
 		for r != nil {
 			if r.StreamID != stream {
 				f.pending = r
@@ -217,16 +171,16 @@ func (f *streamFolder) next(problems *eventstore.Problems) (foldedTicket, bool, 
 			if e, err := r.Event(); err != nil {
 				problems.Add(eventstore.Problem{Kind: ProblemUndecodableEvent, Position: r.Position, StreamID: r.StreamID, Detail: err.Error()})
 			} else {
-				if _, issued := e.(domain.TicketIssued); issued && ticket.issuePosition == 0 {
-					ticket.issuePosition = r.Position
+				if _, issued := e.(domain.TicketIssued); issued && ticket.IssuePosition == 0 {
+					ticket.IssuePosition = r.Position
 				}
 				ticket.Ticket = domain.Evolve(ticket.Ticket, r.StreamID, e, r.OccurredAt)
 			}
 			if r, err = f.read(); err != nil {
-				return foldedTicket{}, false, err
+				return Row{}, false, err
 			}
 		}
-		if ticket.issuePosition > 0 {
+		if ticket.IssuePosition > 0 {
 			return ticket, true, nil
 		}
 	}
@@ -235,7 +189,6 @@ func (f *streamFolder) next(problems *eventstore.Problems) (foldedTicket, bool, 
 // AuditLog is what Audit needs of the event log.
 type AuditLog interface {
 	eventstore.LogScanner
-	ReadDB() *sql.DB
 	Head() int64
 }
 
@@ -276,7 +229,7 @@ func (rep *AuditReport) Include(ps eventstore.Problems) {
 // then the tickets table against a fresh fold of the log. progress, when set,
 // is called with the phase ("log": events checked of the head; "tickets":
 // streams folded of all streams), the count done and the total expected. It returns an error only when the database cannot be read.
-func Audit(ctx context.Context, log AuditLog, progress func(phase string, done, total int64)) (AuditReport, error) {
+func Audit(ctx context.Context, log AuditLog, table TicketTable, progress func(phase string, done, total int64)) (AuditReport, error) {
 	start := time.Now()
 	head := log.Head()
 	report := func(phase string, total int64) func(int64) {
@@ -289,7 +242,7 @@ func Audit(ctx context.Context, log AuditLog, progress func(phase string, done, 
 	if err != nil {
 		return AuditReport{}, err
 	}
-	ticketsRep, err := VerifyTickets(ctx, log.ReadDB(), report("tickets", logRep.Streams))
+	ticketsRep, err := VerifyTickets(ctx, table, report("tickets", logRep.Streams))
 	if err != nil {
 		return AuditReport{}, err
 	}

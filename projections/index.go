@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 
@@ -43,59 +42,43 @@ func newListIndex() *listIndex {
 	return ix
 }
 
-// indexedTicket is what the index needs of one ticket.
-type indexedTicket struct {
-	id                  string
-	position            int64
-	theater, user, film string
-	canceled            bool
-}
+func (t IndexEntry) values() [3]string { return [3]string{t.TheaterName, t.UserID, t.MovieTitle} }
 
-func (t indexedTicket) values() [3]string { return [3]string{t.theater, t.user, t.film} }
-
-// loadListIndex builds the index from the tickets table.
-func loadListIndex(ctx context.Context, q interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}) (*listIndex, error) {
-	rows, err := q.QueryContext(ctx, `SELECT issue_position, theater_name, user_id, movie_title, status FROM tickets ORDER BY issue_position`)
+// loadListIndex builds the index from the rows of table.
+func loadListIndex(ctx context.Context, table TicketTable) (*listIndex, error) {
+	ix := newListIndex()
+	err := table.EachEntry(ctx, func(t IndexEntry) error {
+		ix.add(t)
+		if t.Canceled {
+			ix.cancel(t)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load list index: %w", err)
 	}
-	defer rows.Close()
-	ix := newListIndex()
-	for rows.Next() {
-		var t indexedTicket
-		var status string
-		if err := rows.Scan(&t.position, &t.theater, &t.user, &t.film, &status); err != nil {
-			return nil, fmt.Errorf("load list index: %w", err)
-		}
-		ix.add(t)
-		if status == string(domain.StatusCanceled) {
-			ix.cancel(t)
-		}
-	}
-	return ix, rows.Err()
+	return ix, nil
 }
 
 // add records a newly issued ticket; positions must arrive in ascending order.
-func (ix *listIndex) add(t indexedTicket) {
-	ix.all.positions = append(ix.all.positions, t.position)
+func (ix *listIndex) add(t IndexEntry) {
+	ix.all.positions = append(ix.all.positions, t.IssuePosition)
 	for i, v := range t.values() {
 		p := ix.byField[i][v]
 		if p == nil {
 			p = &postings{}
 			ix.byField[i][v] = p
 		}
-		p.positions = append(p.positions, t.position)
+		p.positions = append(p.positions, t.IssuePosition)
 	}
 }
 
 // cancel records that an indexed ticket was refunded.
-func (ix *listIndex) cancel(t indexedTicket) {
-	if ix.canceled.has(t.position) {
+func (ix *listIndex) cancel(t IndexEntry) {
+	if ix.canceled.has(t.IssuePosition) {
 		return
 	}
-	ix.canceled.set(t.position)
+	ix.canceled.set(t.IssuePosition)
 	ix.all.canceled++
 	for i, v := range t.values() {
 		if p := ix.byField[i][v]; p != nil {

@@ -14,18 +14,18 @@ import (
 func TestListIndexMatchesAPlainFilter(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	ix := newListIndex()
-	var tickets []indexedTicket
+	var tickets []IndexEntry
 	pos := int64(0)
 	for i := 0; i < 3000; i++ {
 		pos += 1 + rng.Int64N(3) // issue positions have gaps where refunds were appended
-		tk := indexedTicket{position: pos, theater: fmt.Sprint("t", rng.IntN(4)), user: fmt.Sprint("u", rng.IntN(40)), film: fmt.Sprint("m", rng.IntN(6))}
+		tk := IndexEntry{IssuePosition: pos, TheaterName: fmt.Sprint("t", rng.IntN(4)), UserID: fmt.Sprint("u", rng.IntN(40)), MovieTitle: fmt.Sprint("m", rng.IntN(6))}
 		ix.add(tk)
 		tickets = append(tickets, tk)
 		if rng.IntN(3) == 0 {
 			victim := &tickets[rng.IntN(len(tickets))]
 			ix.cancel(*victim)
 			ix.cancel(*victim) // a redelivered refund changes nothing
-			victim.canceled = true
+			victim.Canceled = true
 		}
 	}
 	pick := func(prefix string, n int) string {
@@ -45,9 +45,9 @@ func TestListIndexMatchesAPlainFilter(t *testing.T) {
 		}
 		var want []int64
 		for _, tk := range tickets {
-			if (f.TheaterName == "" || tk.theater == f.TheaterName) && (f.UserID == "" || tk.user == f.UserID) &&
-				(f.MovieTitle == "" || tk.film == f.MovieTitle) && (f.Status == "" || tk.canceled == (f.Status == domain.StatusCanceled)) {
-				want = append(want, tk.position)
+			if (f.TheaterName == "" || tk.TheaterName == f.TheaterName) && (f.UserID == "" || tk.UserID == f.UserID) &&
+				(f.MovieTitle == "" || tk.MovieTitle == f.MovieTitle) && (f.Status == "" || tk.Canceled == (f.Status == domain.StatusCanceled)) {
+				want = append(want, tk.IssuePosition)
 			}
 		}
 		got, total := ix.page(f)

@@ -1,13 +1,12 @@
 // Package projections builds ticketd's read models from the event log and
-// answers queries from them. The tickets read table lives in the event log's
-// SQLite file and records, in the same transaction as every change, the
+// answers queries from them, over a storage port (TicketTable) with one
+// implementation per engine: the tickets read table lives in the event log's
+// database and records, in the same transaction as every change, the
 // position it has applied up to.
 package projections
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/watermark"
 )
 
@@ -28,33 +26,10 @@ const TicketsCheckpoint = "projection:tickets"
 // catchUpBatch is how many events one catch-up transaction applies.
 const catchUpBatch = 2000
 
-const ticketsSchema = `
-CREATE TABLE IF NOT EXISTS tickets (
-	issue_position INTEGER PRIMARY KEY,
-	id             TEXT    NOT NULL UNIQUE,
-	theater_name   TEXT    NOT NULL,
-	user_id        TEXT    NOT NULL,
-	movie_title    TEXT    NOT NULL,
-	price_krw      INTEGER NOT NULL,
-	status         TEXT    NOT NULL,
-	memo           TEXT,
-	issued_at      TEXT    NOT NULL,
-	canceled_at    TEXT,
-	version        INTEGER NOT NULL
-);
-DROP INDEX IF EXISTS tickets_theater_name;
-DROP INDEX IF EXISTS tickets_user_id;
-DROP INDEX IF EXISTS tickets_movie_title;
-DROP INDEX IF EXISTS tickets_status;
-`
-
 // Log is what the tickets projector needs of the event log.
 type Log interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
 	Head() int64
-	Checkpoint(ctx context.Context, name string) (int64, error)
-	UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
-	ReadDB() *sql.DB
 }
 
 // Tickets is the tickets read model: its projector (a Watermill handler) and
@@ -62,7 +37,7 @@ type Log interface {
 // use an in-memory index of it (see listIndex). It is safe for concurrent use.
 type Tickets struct {
 	log    Log
-	db     *sql.DB
+	table  TicketTable
 	logger *slog.Logger
 
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
@@ -83,23 +58,18 @@ type Tickets struct {
 // before the projector receives messages; fn must be fast.
 func (t *Tickets) SetAppliedHook(fn func(occurredAt time.Time)) { t.onApplied = fn }
 
-// OpenTickets creates the read table when missing and loads its checkpoint.
-func OpenTickets(ctx context.Context, log Log, logger *slog.Logger) (*Tickets, error) {
+// OpenTickets loads the checkpoint and the list index of table, the read
+// model of log.
+func OpenTickets(ctx context.Context, log Log, table TicketTable, logger *slog.Logger) (*Tickets, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Tickets{log: log, db: log.ReadDB(), logger: logger, cache: newTicketCache()}
-	if err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, ticketsSchema)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("create tickets table: %w", err)
-	}
-	pos, err := log.Checkpoint(ctx, TicketsCheckpoint)
+	t := &Tickets{log: log, table: table, logger: logger, cache: newTicketCache()}
+	pos, err := table.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if t.index, err = loadListIndex(ctx, t.db); err != nil {
+	if t.index, err = loadListIndex(ctx, table); err != nil {
 		return nil, err
 	}
 	t.applied.Advance(pos)
@@ -126,35 +96,20 @@ func (t *Tickets) CatchUp(ctx context.Context, progress func(applied int64)) (in
 // rebuildChunk is how many log positions one rebuild transaction covers.
 const rebuildChunk = 50_000
 
-// RebuildTickets empties the tickets table, resets its checkpoint and applies
-// the whole log again, returning how many events it applied. Meant for a
-// stopped service (`ticketd replay`, `ticketd import`). It folds the log in
-// SQL, a chunk of positions per transaction (tickets issued in the chunk are
-// inserted, then tickets refunded in it are canceled), which is many times
-// faster than applying events one by one; the tests hold it to producing the
-// same table as the projector.
-func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress func(applied int64)) (int64, error) {
-	err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, ticketsSchema+`DELETE FROM tickets;`); err != nil {
-			return err
-		}
-		return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, 0)
-	})
-	if err != nil {
+// RebuildTickets empties table, resets its checkpoint and folds the whole
+// log again, a chunk of positions per transaction (see TicketTable.Rebuild:
+// engines fold in SQL, many times faster than applying events one by one;
+// the tests hold it to producing the same table as the projector), and
+// returns how many events it folded. Meant for a stopped service (`ticketd
+// replay`, `ticketd import`).
+func RebuildTickets(ctx context.Context, log Log, table TicketTable, progress func(applied int64)) (int64, error) {
+	if err := table.Rebuild(ctx, 0, 0); err != nil {
 		return 0, fmt.Errorf("clear tickets table: %w", err)
 	}
 	head := log.Head()
 	for from := int64(0); from < head; from += rebuildChunk {
 		to := min(from+rebuildChunk, head)
-		if err := log.UpdateDerived(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, foldIssuedSQL, domain.StatusIssued, from, to, domain.TypeTicketIssued); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, foldRefundedSQL, domain.StatusCanceled, from, to, domain.TypeTicketRefunded); err != nil {
-				return err
-			}
-			return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, to)
-		}); err != nil {
+		if err := table.Rebuild(ctx, from, to); err != nil {
 			return from, fmt.Errorf("rebuild tickets up to position %d: %w", to, err)
 		}
 		if progress != nil {
@@ -163,20 +118,6 @@ func RebuildTickets(ctx context.Context, log Log, logger *slog.Logger, progress 
 	}
 	return head, nil
 }
-
-// foldIssuedSQL inserts the row of every ticket issued at a position in
-// (?2, ?3], as domain.Evolve builds it from a TicketIssued event.
-const foldIssuedSQL = `INSERT INTO tickets
-	(issue_position, id, theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version)
-	SELECT position, stream_id, data ->> 'theater_name', data ->> 'user_id', data ->> 'movie_title',
-		data ->> 'price_krw', ?1, data ->> 'memo', occurred_at, NULL, version
-	FROM events WHERE position > ?2 AND position <= ?3 AND type = ?4 ORDER BY position`
-
-// foldRefundedSQL cancels every ticket refunded at a position in (?2, ?3],
-// as domain.Evolve does for a TicketRefunded event.
-const foldRefundedSQL = `UPDATE tickets SET status = ?1, canceled_at = refund.occurred_at, version = refund.version
-	FROM (SELECT stream_id, occurred_at, version FROM events WHERE position > ?2 AND position <= ?3 AND type = ?4) AS refund
-	WHERE tickets.id = refund.stream_id`
 
 // Handle is the projector's Watermill handler. A message at or below the
 // checkpoint is acknowledged and ignored (redelivery is harmless). The next
@@ -244,15 +185,10 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	defer t.applyMu.Unlock()
 	pos := t.applied.Value()
 	next := pos
-	var issued, canceled []indexedTicket
+	var issued, canceled []IndexEntry
 	t.viewMu.Lock()
 	defer t.viewMu.Unlock()
-	err := t.log.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		w, err := newTicketWriter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer w.close()
+	err := t.table.Update(ctx, func(w TicketWriter) error {
 		issued, canceled = issued[:0], canceled[:0]
 		for _, rec := range records {
 			if rec.Position <= next {
@@ -261,13 +197,13 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 			if rec.Position != next+1 {
 				return fmt.Errorf("tickets projector: event %d does not follow %d", rec.Position, next)
 			}
-			change, err := w.apply(ctx, rec)
+			change, err := applyEvent(w, rec)
 			if err != nil {
 				return fmt.Errorf("apply event %d: %w", rec.Position, err)
 			}
 			switch {
 			case change == nil:
-			case change.canceled:
+			case change.Canceled:
 				canceled = append(canceled, *change)
 			default:
 				issued = append(issued, *change)
@@ -277,7 +213,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 		if next == pos {
 			return nil
 		}
-		return sqlite.SaveCheckpointTx(tx, TicketsCheckpoint, next)
+		return w.SaveCheckpoint(next)
 	})
 	if err != nil {
 		return err
@@ -287,7 +223,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	}
 	for _, tk := range canceled {
 		t.index.cancel(tk)
-		t.cache.forget(tk.id)
+		t.cache.forget(tk.ID)
 	}
 	t.applied.Advance(next)
 	if t.onApplied != nil {
@@ -300,35 +236,10 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	return nil
 }
 
-// ticketWriter holds the statements that change the table inside one transaction.
-type ticketWriter struct {
-	insert, refund *sql.Stmt
-}
-
-func newTicketWriter(ctx context.Context, tx *sql.Tx) (*ticketWriter, error) {
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO tickets
-		(issue_position, id, theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	refund, err := tx.PrepareContext(ctx, `UPDATE tickets SET status = ?, canceled_at = ?, version = ? WHERE id = ?
-		RETURNING issue_position, theater_name, user_id, movie_title`)
-	if err != nil {
-		insert.Close()
-		return nil, err
-	}
-	return &ticketWriter{insert: insert, refund: refund}, nil
-}
-
-func (w *ticketWriter) close() {
-	w.insert.Close()
-	w.refund.Close()
-}
-
-// apply writes rec's change to the table and returns it for the list index:
-// the issued ticket, the canceled one, or nil for an event that changes no row.
-func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) (*indexedTicket, error) {
+// applyEvent writes rec's change through w and returns it for the list
+// index: the issued ticket, the canceled one, or nil for an event that
+// changes no row.
+func applyEvent(w TicketWriter, rec eventstore.Record) (*IndexEntry, error) {
 	e, err := rec.Event()
 	if err != nil {
 		return nil, err
@@ -336,17 +247,16 @@ func (w *ticketWriter) apply(ctx context.Context, rec eventstore.Record) (*index
 	switch e := e.(type) {
 	case domain.TicketIssued:
 		t := domain.Evolve(domain.Ticket{}, rec.StreamID, e, rec.OccurredAt)
-		_, err = w.insert.ExecContext(ctx, rec.Position, t.ID, t.TheaterName, t.UserID, t.MovieTitle, t.PriceKRW,
-			string(t.Status), t.Memo, domain.FormatTime(t.IssuedAt), rec.Version)
-		return &indexedTicket{position: rec.Position, theater: t.TheaterName, user: t.UserID, film: t.MovieTitle}, err
+		t.Version = rec.Version
+		entry := IndexEntry{IssuePosition: rec.Position, ID: t.ID, TheaterName: t.TheaterName, UserID: t.UserID, MovieTitle: t.MovieTitle}
+		return &entry, w.Insert(rec.Position, t)
 	case domain.TicketRefunded:
-		change := indexedTicket{id: rec.StreamID, canceled: true}
-		err := w.refund.QueryRowContext(ctx, string(domain.StatusCanceled), domain.FormatTime(rec.OccurredAt), rec.Version, rec.StreamID).
-			Scan(&change.position, &change.theater, &change.user, &change.film)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("refund of %s: ticket not in the read table", rec.StreamID)
+		entry, err := w.Cancel(rec.StreamID, rec.OccurredAt, rec.Version)
+		if err != nil {
+			return nil, err
 		}
-		return &change, err
+		entry.Canceled = true
+		return &entry, nil
 	}
 	return nil, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/projections"
+	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // benchConfig is what `ticketd bench` is configured with.
@@ -267,7 +268,7 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := projections.RebuildTickets(ctx, store, nil, nil); err != nil {
+	if _, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil); err != nil {
 		return nil, err
 	}
 	ids, err := issuedIDs(ctx, store.ReadDB())
@@ -376,7 +377,7 @@ func replayRate(ctx context.Context, db string) (int64, float64, error) {
 	}
 	defer store.Close()
 	start := time.Now()
-	n, err := projections.RebuildTickets(ctx, store, nil, nil)
+	n, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
+	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // importBatch is how many events one import transaction commits.
@@ -60,7 +61,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	applied, err := projections.RebuildTickets(ctx, store, logger, nil)
+	applied, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil)
 	if err != nil {
 		return fmt.Errorf("build tickets read table: %w", err)
 	}

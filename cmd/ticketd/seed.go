@@ -15,6 +15,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
+	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // Sample values seeded tickets draw from, so filters match realistic shares.
@@ -65,7 +66,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	appended, added := time.Since(start), store.Head()-headBefore
 	projBar := newProgress(stderr, "project", "events", store.Head())
-	projected, err := projections.RebuildTickets(ctx, store, logger, projBar.update)
+	projected, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), projBar.update)
 	projBar.done()
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/projections"
+	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // eventsTopic is the Watermill topic committed events are relayed to.
@@ -137,10 +138,13 @@ func checkSubjectPrefix(p string) error {
 }
 
 // storeAuditor audits the live database of a store.
-type storeAuditor struct{ store *sqlite.Store }
+type storeAuditor struct {
+	store *sqlite.Store
+	table projections.TicketTable
+}
 
 func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
-	return projections.Audit(ctx, a.store, nil)
+	return projections.Audit(ctx, a.store, a.table, nil)
 }
 
 // service is a running ticketd: the event store, the tickets projection fed
@@ -195,7 +199,11 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.store, err = sqlite.Open(cfg.dbPath, sqlite.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
+	table, err := projsqlite.CreateTickets(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	if s.tickets, err = projections.OpenTickets(ctx, s.store, table, logger); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -263,7 +271,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	}
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
-	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store, table}, Metrics: s.metrics,
 		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,

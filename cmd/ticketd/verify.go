@@ -14,6 +14,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
+	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -48,7 +49,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	defer store.Close()
 	bars := map[string]*progress{}
-	rep, err := projections.Audit(ctx, store, func(phase string, done, total int64) {
+	rep, err := projections.Audit(ctx, store, projsqlite.Tickets(store), func(phase string, done, total int64) {
 		if bars[phase] == nil {
 			for _, bar := range bars {
 				bar.done()

@@ -1,9 +1,11 @@
-package projections_test
+// Package projectiontest is the one suite every projections.TicketTable
+// implementation passes: each engine's test calls Run with a Factory.
+package projectiontest
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,28 +14,51 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
 )
 
-func mustOpen(tb testing.TB) (*sqlite.Store, *projections.Tickets) {
+// Factory returns a store on a new, empty database and the tickets table
+// in it, both closed when tb ends.
+type Factory func(tb testing.TB) (eventstore.Store, projections.TicketTable)
+
+// Run runs the projector suite over the tables factory opens, each test in
+// parallel on a database of its own.
+func Run(t *testing.T, factory Factory) {
+	tests := []struct {
+		name string
+		run  func(*testing.T, Factory)
+	}{
+		{"CatchUpBuildsTheTableAndCheckpoint", testCatchUpBuildsTheTableAndCheckpoint},
+		{"HandleIgnoresRedeliveryAndFillsGaps", testHandleIgnoresRedeliveryAndFillsGaps},
+		{"HandleAppliesTheNextEventFromItsMessage", testHandleAppliesTheNextEventFromItsMessage},
+		{"WaitForReturnsOnceApplied", testWaitForReturnsOnceApplied},
+		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
+		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
+		{"GetNeverServesAStaleTicketAfterARefund", testGetNeverServesAStaleTicketAfterARefund},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, factory)
+		})
+	}
+}
+
+// open returns a store, its table and the projector over them.
+func open(tb testing.TB, factory Factory) (eventstore.Store, projections.TicketTable, *projections.Tickets) {
 	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "app.db"), sqlite.Options{})
+	s, table := factory(tb)
+	tickets, err := projections.OpenTickets(context.Background(), s, table, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
-	tickets, err := projections.OpenTickets(context.Background(), s, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s, tickets
+	return s, table, tickets
 }
 
 func memo(s string) *string { return &s }
 
-// issue appends one TicketIssued per theater and returns the new ids.
-func issue(tb testing.TB, s *sqlite.Store, user string, theaters ...string) []string {
+// Issue appends one TicketIssued per theater and returns the new ids.
+func Issue(tb testing.TB, s eventstore.Appender, user string, theaters ...string) []string {
 	tb.Helper()
 	req := eventstore.AppendRequest{}
 	var ids []string
@@ -50,7 +75,8 @@ func issue(tb testing.TB, s *sqlite.Store, user string, theaters ...string) []st
 	return ids
 }
 
-func refund(tb testing.TB, s *sqlite.Store, id string) {
+// Refund appends the TicketRefunded of ticket id at version 1.
+func Refund(tb testing.TB, s eventstore.Appender, id string) {
 	tb.Helper()
 	_, err := s.Append(context.Background(), eventstore.AppendRequest{Streams: []eventstore.StreamAppend{
 		{StreamID: id, ExpectedVersion: 1, Events: []domain.Event{domain.TicketRefunded{Reason: memo("고객 요청")}}},
@@ -60,7 +86,7 @@ func refund(tb testing.TB, s *sqlite.Store, id string) {
 	}
 }
 
-func records(tb testing.TB, s *sqlite.Store) []eventstore.Record {
+func records(tb testing.TB, s eventstore.Reader) []eventstore.Record {
 	tb.Helper()
 	recs, err := s.ReadAll(context.Background(), 0, 1000)
 	if err != nil {
@@ -78,12 +104,11 @@ func messageOf(tb testing.TB, r eventstore.Record) *message.Message {
 	return msg
 }
 
-func TestCatchUpBuildsTheTableAndCheckpoint(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
+func testCatchUpBuildsTheTableAndCheckpoint(t *testing.T, factory Factory) {
+	s, table, tickets := open(t, factory)
 	ctx := context.Background()
-	ids := issue(t, s, "u1", "CGV 강남", "CGV 용산")
-	refund(t, s, ids[0])
+	ids := Issue(t, s, "u1", "CGV 강남", "CGV 용산")
+	Refund(t, s, ids[0])
 	n, err := tickets.CatchUp(ctx, nil)
 	if err != nil || n != 3 || tickets.Position() != 3 {
 		t.Fatalf("catch up: n=%d pos=%d err=%v", n, tickets.Position(), err)
@@ -95,7 +120,7 @@ func TestCatchUpBuildsTheTableAndCheckpoint(t *testing.T) {
 	if got.Status != domain.StatusCanceled || got.CanceledAt == nil || *got.Memo != "VIP석" || got.Version != 2 {
 		t.Fatalf("ticket = %+v", got)
 	}
-	reopened, err := projections.OpenTickets(ctx, s, nil)
+	reopened, err := projections.OpenTickets(ctx, s, table, nil)
 	if err != nil || reopened.Position() != 3 {
 		t.Fatalf("checkpoint not stored: %d, %v", reopened.Position(), err)
 	}
@@ -104,10 +129,9 @@ func TestCatchUpBuildsTheTableAndCheckpoint(t *testing.T) {
 	}
 }
 
-func TestHandleIgnoresRedeliveryAndFillsGaps(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
-	ids := issue(t, s, "u1", "a", "b", "c")
+func testHandleIgnoresRedeliveryAndFillsGaps(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
+	ids := Issue(t, s, "u1", "a", "b", "c")
 	recs := records(t, s)
 	// Position 3 arrives first: 1 and 2 are filled from the log.
 	if err := tickets.Handle(messageOf(t, recs[2])); err != nil {
@@ -128,11 +152,10 @@ func TestHandleIgnoresRedeliveryAndFillsGaps(t *testing.T) {
 	}
 }
 
-func TestHandleAppliesTheNextEventFromItsMessage(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
-	ids := issue(t, s, "u1", "a")
-	refund(t, s, ids[0])
+func testHandleAppliesTheNextEventFromItsMessage(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
+	ids := Issue(t, s, "u1", "a")
+	Refund(t, s, ids[0])
 	recs := records(t, s)
 	for _, r := range recs {
 		if err := tickets.Handle(messageOf(t, r)); err != nil {
@@ -145,10 +168,9 @@ func TestHandleAppliesTheNextEventFromItsMessage(t *testing.T) {
 	}
 }
 
-func TestWaitForReturnsOnceApplied(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
-	issue(t, s, "u", "a")
+func testWaitForReturnsOnceApplied(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
+	Issue(t, s, "u", "a")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := tickets.WaitFor(ctx, 1); err == nil {
@@ -169,13 +191,12 @@ func TestWaitForReturnsOnceApplied(t *testing.T) {
 	}
 }
 
-func TestListFiltersPagesAndCounts(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
+func testListFiltersPagesAndCounts(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
 	ctx := context.Background()
-	a := issue(t, s, "alice", "CGV 강남", "CGV 강남", "메가박스")
-	b := issue(t, s, "bob", "CGV 강남")
-	refund(t, s, a[1])
+	a := Issue(t, s, "alice", "CGV 강남", "CGV 강남", "메가박스")
+	b := Issue(t, s, "bob", "CGV 강남")
+	Refund(t, s, a[1])
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -216,49 +237,75 @@ func TestListFiltersPagesAndCounts(t *testing.T) {
 	}
 }
 
-func TestRebuildReproducesTheTable(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
+func testRebuildReproducesTheTable(t *testing.T, factory Factory) {
+	s, table, tickets := open(t, factory)
 	ctx := context.Background()
-	ids := issue(t, s, "u", "a", "b", "c")
-	refund(t, s, ids[1])
+	ids := Issue(t, s, "u", "a", "b", "c")
+	Refund(t, s, ids[1])
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	before := dumpTickets(t, s.ReadDB())
+	before := dumpTickets(t, table)
 	// Damage the table; a rebuild must restore it from the log alone.
-	if err := s.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE tickets SET status = 'issued', price_krw = 1`)
+	if err := table.Update(ctx, func(w projections.TicketWriter) error {
+		_, err := w.Cancel(ids[0], time.Now(), 9)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := projections.RebuildTickets(ctx, s, nil, nil)
-	if cp, _ := s.Checkpoint(ctx, projections.TicketsCheckpoint); err != nil || n != 4 || cp != 4 {
+	if dumpTickets(t, table) == before {
+		t.Fatal("damaging the table changed nothing")
+	}
+	n, err := projections.RebuildTickets(ctx, s, table, nil)
+	if cp, _ := table.Checkpoint(ctx); err != nil || n != 4 || cp != 4 {
 		t.Fatalf("rebuild: n=%d checkpoint=%d err=%v", n, cp, err)
 	}
-	if after := dumpTickets(t, s.ReadDB()); after != before {
+	if after := dumpTickets(t, table); after != before {
 		t.Fatalf("rebuilt table differs:\nbefore %s\nafter  %s", before, after)
+	}
+	if rep, err := projections.VerifyTickets(ctx, table, nil); err != nil || rep.Count != 0 || rep.Tickets != 3 {
+		t.Fatalf("verify after rebuild = %+v, %v", rep, err)
 	}
 }
 
-func dumpTickets(tb testing.TB, db *sql.DB) string {
+// dumpTickets returns every row of table with its issue position, by id.
+func dumpTickets(tb testing.TB, table projections.TicketTable) string {
 	tb.Helper()
-	var dump string
-	err := db.QueryRow(`SELECT COALESCE(group_concat(issue_position || '|' || id || '|' || theater_name || '|' || user_id || '|' ||
-		movie_title || '|' || price_krw || '|' || status || '|' || COALESCE(memo, '∅') || '|' || issued_at || '|' ||
-		COALESCE(canceled_at, '∅') || '|' || version, ';'), '') FROM (SELECT * FROM tickets ORDER BY issue_position)`).Scan(&dump)
+	var dump []string
+	err := table.Snapshot(context.Background(), func(snap projections.TicketSnapshot) error {
+		for row, err := range snap.Rows() {
+			if err != nil {
+				return err
+			}
+			dump = append(dump, fmt.Sprintf("%d|%s|%s|%s|%s|%d|%s|%s|%s|%s|%d", row.IssuePosition, row.ID, row.TheaterName, row.UserID,
+				row.MovieTitle, row.PriceKRW, row.Status, optional(row.Memo), domain.FormatTime(row.IssuedAt), optionalTime(row.CanceledAt), row.Version))
+		}
+		return nil
+	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return dump
+	return strings.Join(dump, ";")
 }
 
-func TestGetNeverServesAStaleTicketAfterARefund(t *testing.T) {
-	t.Parallel()
-	s, tickets := mustOpen(t)
+func optional(s *string) string {
+	if s == nil {
+		return "∅"
+	}
+	return *s
+}
+
+func optionalTime(t *time.Time) string {
+	if t == nil {
+		return "∅"
+	}
+	return domain.FormatTime(*t)
+}
+
+func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
 	ctx := context.Background()
-	ids := issue(t, s, "u", "a", "b", "c", "d")
+	ids := Issue(t, s, "u", "a", "b", "c", "d")
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +329,7 @@ func TestGetNeverServesAStaleTicketAfterARefund(t *testing.T) {
 		}
 	}()
 	for _, id := range ids {
-		refund(t, s, id)
+		Refund(t, s, id)
 		if _, err := tickets.CatchUp(ctx, nil); err != nil {
 			t.Fatal(err)
 		}

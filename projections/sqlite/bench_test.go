@@ -1,4 +1,4 @@
-package projections_test
+package sqlite_test
 
 import (
 	"context"
@@ -6,23 +6,24 @@ import (
 	"testing"
 
 	"github.com/ticketd/ticketd/projections"
+	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
 // BenchmarkRebuild measures replaying the log into the tickets table; one
 // op is one event (nine of ten issue a ticket, one refunds it).
 func BenchmarkRebuild(b *testing.B) {
-	s, _ := mustOpen(b)
+	s, table := mustOpen(b)
 	ctx := context.Background()
 	for issuedSoFar := 0; issuedSoFar < b.N; {
-		ids := issue(b, s, "u", theaters(min(900, b.N-issuedSoFar))...)
+		ids := projectiontest.Issue(b, s, "u", theaters(min(900, b.N-issuedSoFar))...)
 		for i := 0; i < len(ids) && i < 100; i += 9 {
-			refund(b, s, ids[i])
+			projectiontest.Refund(b, s, ids[i])
 		}
 		issuedSoFar += len(ids) + (len(ids)+8)/9
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	n, err := projections.RebuildTickets(ctx, s, nil, nil)
+	n, err := projections.RebuildTickets(ctx, s, table, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
