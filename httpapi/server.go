@@ -123,6 +123,7 @@ type Auditor interface {
 type Deps struct {
 	Log     EventLog
 	Tickets TicketReadModel
+	Sales   SalesReadModel
 	Auditor Auditor
 	// Metrics, when set, records every request and serves GET /metrics.
 	Metrics Metrics
@@ -135,6 +136,7 @@ type Server struct {
 	cfg       Config
 	log       EventLog
 	tickets   TicketReadModel
+	sales     SalesReadModel
 	auditor   Auditor
 	metrics   Metrics
 	readiness Readiness
@@ -149,7 +151,7 @@ type Server struct {
 func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
+	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize)}
 	e := s.engine
@@ -173,6 +175,9 @@ func NewServer(deps Deps, cfg Config) *Server {
 	e.GET("/events", s.allow(logReaders...), s.events)
 	e.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
 	e.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
+	e.GET("/stats/sales", s.allow(analystsOnly...), s.salesStats)
+	e.GET("/stats/timeline", s.allow(analystsOnly...), s.salesTimeline)
+	registerDashboard(e)
 	registerDocs(e)
 	s.registerOperations(e)
 	return s

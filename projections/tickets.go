@@ -43,9 +43,10 @@ DROP INDEX IF EXISTS tickets_movie_title;
 DROP INDEX IF EXISTS tickets_status;
 `
 
-// Log is what the tickets projector needs of the event log.
+// Log is what the projectors need of the event log.
 type Log interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
 	Head() int64
 	Checkpoint(ctx context.Context, name string) (int64, error)
 	UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
