@@ -10,7 +10,7 @@
   const KEY_STORAGE = 'ticketd.analystKey';
   const FEED_BACKLOG = 20; // events before the first numbers shown in the feed
   const FEED_MAX = 200;
-  const TIMELINE_MINUTES = 60;
+  const TIMELINE_MINUTES = 30;
   const RETRY_MIN_MS = 250;
   const RETRY_MAX_MS = 2000;
   const SVG = 'http://www.w3.org/2000/svg';
@@ -28,6 +28,7 @@
     snapshot: 0, // the position the numbers on screen reflect
     tickets: new Map(), // ticket id -> { theater, movie, price }, from the events seen
     rows: { theater: [], movie: [] },
+    minutes: [], // the timeline on screen
     sort: { theater: { field: 'revenue_krw', dir: 'desc' }, movie: { field: 'revenue_krw', dir: 'desc' } },
     refreshing: false,
     again: false,
@@ -116,7 +117,8 @@
         renderTable('theater');
         renderTable('movie');
         renderTotals(timeline.totals);
-        renderChart(timeline.minutes);
+        state.minutes = timeline.minutes;
+        renderChart();
         state.snapshot = Math.min(byTheater.position, byMovie.position, timeline.position);
       } while (state.again);
     } finally {
@@ -283,9 +285,14 @@
     return node;
   }
 
-  function renderChart(minutes) {
+  // renderChart draws state.minutes in user units of one CSS pixel, so the
+  // labels keep their size at every screen width.
+  function renderChart() {
+    const minutes = state.minutes;
     const chart = $('[data-chart]');
-    const [width, height, left, top, bottom] = [600, 170, 30, 8, 20];
+    const width = Math.max(240, Math.round(chart.getBoundingClientRect().width) || 600);
+    const [height, left, top, bottom] = [170, 30, 8, 20];
+    chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
     const plot = height - top - bottom;
     const max = Math.max(1, ...minutes.map((m) => Math.max(m.issued, m.canceled)));
     const slot = (width - left) / Math.max(1, minutes.length);
@@ -328,6 +335,7 @@
 
   async function boot() {
     sortable();
+    window.addEventListener('resize', renderChart);
     for (;;) {
       try {
         await withKey(refresh);
