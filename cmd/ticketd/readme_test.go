@@ -55,6 +55,8 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"version":2,"type":"TicketRefunded"`,
 		`"status":"issued","memo":null,"issued_at"`,
 		"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
+		`"rows":[{"name":"CGV 강남","issued":3,"canceled":1,"revenue_krw":30000}],"total":1,"limit":10,"offset":0,"position":4}`,
+		`"totals":{"issued":3,"canceled":1,"revenue_krw":30000},"position":4}`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)
