@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,11 +17,7 @@ import (
 
 func mustOpenSales(tb testing.TB) (*eventstore.Store, *projections.Sales) {
 	tb.Helper()
-	s, err := eventstore.Open(filepath.Join(tb.TempDir(), "app.db"), eventstore.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
+	s := mustOpenStore(tb)
 	sales, err := projections.OpenSales(context.Background(), s, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -51,6 +46,17 @@ func sellAndRefund(tb testing.TB, s *eventstore.Store) {
 	sell(tb, s, "메가박스", "영화 A", 9000)
 	sell(tb, s, "CGV 강남", "영화 A", 15000)
 	refund(tb, s, a)
+}
+
+// soldAndCaughtUp is mustOpenSales with sellAndRefund's sales applied.
+func soldAndCaughtUp(tb testing.TB) (*eventstore.Store, *projections.Sales) {
+	tb.Helper()
+	s, sales := mustOpenSales(tb)
+	sellAndRefund(tb, s)
+	if _, err := sales.CatchUp(context.Background(), nil); err != nil {
+		tb.Fatal(err)
+	}
+	return s, sales
 }
 
 func salesPage(tb testing.TB, sales *projections.Sales, by projections.Dimension) projections.SalesPage {
@@ -122,11 +128,7 @@ func TestSalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint(t *testing.T) {
 
 func TestSalesTimelineHasEveryMinuteAndTotals(t *testing.T) {
 	t.Parallel()
-	s, sales := mustOpenSales(t)
-	sellAndRefund(t, s)
-	if _, err := sales.CatchUp(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	s, sales := soldAndCaughtUp(t)
 	recs := records(t, s)
 	now := recs[len(recs)-1].OccurredAt
 	tl, err := sales.Timeline(context.Background(), now, 3)
@@ -154,11 +156,7 @@ func TestSalesTimelineHasEveryMinuteAndTotals(t *testing.T) {
 
 func TestRebuildSalesEqualsTheProjectorAndVerifies(t *testing.T) {
 	t.Parallel()
-	s, sales := mustOpenSales(t)
-	sellAndRefund(t, s)
-	if _, err := sales.CatchUp(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	s, sales := soldAndCaughtUp(t)
 	live := [2]projections.SalesPage{salesPage(t, sales, projections.ByTheater), salesPage(t, sales, projections.ByMovie)}
 	if rep, err := projections.VerifySales(context.Background(), s.ReadDB()); err != nil || rep.Count != 0 || rep.Checkpoint != 5 {
 		t.Fatalf("verify of the projector's tables: %+v, %v", rep, err)
@@ -178,11 +176,7 @@ func TestRebuildSalesEqualsTheProjectorAndVerifies(t *testing.T) {
 
 func TestVerifySalesNamesEveryRowThatDiffersFromTheLog(t *testing.T) {
 	t.Parallel()
-	s, sales := mustOpenSales(t)
-	sellAndRefund(t, s)
-	if _, err := sales.CatchUp(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := soldAndCaughtUp(t)
 	corrupt(t, s,
 		`UPDATE sales_totals SET revenue_krw = revenue_krw + 1 WHERE dimension = 'theater' AND name = '메가박스'`,
 		`DELETE FROM sales_totals WHERE dimension = 'movie' AND name = '영화 B'`,

@@ -14,6 +14,8 @@
   const RETRY_MIN_MS = 250;
   const RETRY_MAX_MS = 2000;
   const SVG = 'http://www.w3.org/2000/svg';
+  // COLUMNS are the columns of both sales tables after the name.
+  const COLUMNS = [['issued', '발권'], ['canceled', '환불'], ['revenue_krw', '매출 ₩']];
 
   const $ = (sel) => document.querySelector(sel);
   const won = new Intl.NumberFormat('ko-KR', { style: 'currency', currency: 'KRW' });
@@ -254,7 +256,7 @@
       if (!tr) {
         tr = el('tr', { [`data-${dim}`]: row.name });
         tr.append(el('th', { scope: 'row' }, row.name));
-        for (const f of ['issued', 'canceled', 'revenue_krw']) tr.append(el('td', { class: 'num', 'data-field': f }));
+        for (const [field] of COLUMNS) tr.append(el('td', { class: 'num', 'data-field': field }));
       }
       setNumber(tr.querySelector('[data-field="issued"]'), row.issued, `${count.format(row.issued)}장`);
       setNumber(tr.querySelector('[data-field="canceled"]'), row.canceled, `${count.format(row.canceled)}장`);
@@ -320,9 +322,14 @@
     chart.replaceChildren(...nodes);
   }
 
+  // sortable gives both sales tables their heads, which sort on a click.
   function sortable() {
     for (const dim of ['theater', 'movie']) {
-      for (const th of $(`table[data-table="${dim}"]`).tHead.rows[0].cells) {
+      const table = $(`table[data-table="${dim}"]`);
+      const head = table.createTHead().insertRow();
+      head.append(el('th', { 'data-sort': 'name', scope: 'col' }, table.dataset.nameLabel));
+      for (const [field, label] of COLUMNS) head.append(el('th', { 'data-sort': field, scope: 'col', class: 'num' }, label));
+      for (const th of head.cells) {
         th.addEventListener('click', () => {
           const sort = state.sort[dim];
           if (sort.field === th.dataset.sort) sort.dir = sort.dir === 'asc' ? 'desc' : 'asc';

@@ -97,10 +97,10 @@ class Ticketd {
 
 // openPage opens the dashboard in a fresh Chromium profile and records what
 // the page logs and requests.
-async function openPage(svc, viewport = { width: 1280, height: 900 }) {
+async function openPage(svc) {
   const profile = mkdtempSync(join(work, 'profile-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport, locale: 'ko-KR',
+    executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 }, locale: 'ko-KR',
   });
   const page = context.pages()[0] ?? await context.newPage();
   const seen = { errors: [], requests: [] };
@@ -109,6 +109,25 @@ async function openPage(svc, viewport = { width: 1280, height: 900 }) {
   page.on('request', (req) => seen.requests.push(req));
   await page.goto(`${svc.base}/dashboard`);
   return { context, page, seen, close: () => context.close() };
+}
+
+// started returns a started Ticketd.
+async function started(name, env) {
+  const svc = new Ticketd(name, env);
+  await svc.start();
+  return svc;
+}
+
+// withPage runs fn with the dashboard open on svc, then closes the browser
+// and stops svc.
+async function withPage(svc, fn) {
+  const { page, seen, close } = await openPage(svc);
+  try {
+    await fn(page, seen);
+  } finally {
+    await close();
+    await svc.stop();
+  }
 }
 
 const cell = (dim, name, field) => `[data-${dim}="${name}"] [data-field="${field}"]`;
@@ -123,11 +142,9 @@ async function feedPositions(page) {
 }
 
 test('the page loads with no console error and asks nothing of any other origin', async () => {
-  const svc = new Ticketd('load');
-  await svc.start();
+  const svc = await started('load');
   await svc.issue({ theater_name: 'CGV 강남', movie_title: '서울의 봄', price_krw: 15000, quantity: 2 });
-  const { page, seen, close } = await openPage(svc);
-  try {
+  await withPage(svc, async (page, seen) => {
     await waitForText(page, '[data-connection]', 'live', 5000);
     await waitForText(page, cell('theater', 'CGV 강남', 'issued'), 2);
     await waitForText(page, cell('movie', '서울의 봄', 'revenue_krw'), 30000);
@@ -137,17 +154,12 @@ test('the page loads with no console error and asks nothing of any other origin'
     assert.deepEqual(seen.errors, []);
     const foreign = seen.requests.map((r) => r.url()).filter((url) => new URL(url).origin !== svc.base && !url.startsWith('data:'));
     assert.deepEqual(foreign, []);
-  } finally {
-    await close();
-    await svc.stop();
-  }
+  });
 });
 
 test('issued tickets reach the tables and the feed within 2 s, and a refund moves canceled and revenue', async () => {
-  const svc = new Ticketd('live');
-  await svc.start();
-  const { page, close } = await openPage(svc);
-  try {
+  const svc = await started('live');
+  await withPage(svc, async (page) => {
     await waitForText(page, '[data-connection]', 'live', 5000);
     const issued = await svc.issue({ theater_name: '메가박스 코엑스', movie_title: '파묘', price_krw: 14000, quantity: 3 });
     const start = Date.now();
@@ -162,18 +174,13 @@ test('issued tickets reach the tables and the feed within 2 s, and a refund move
     const item = page.locator(`[data-feed] [data-position="${refund.position}"]`);
     await item.waitFor({ timeout: 2000 });
     assert.match(await item.textContent(), /환불.*메가박스 코엑스 · 파묘.*₩14,000/);
-  } finally {
-    await close();
-    await svc.stop();
-  }
+  });
 });
 
 test('after a restart of the server the page reconnects and catches up without a gap or a duplicate', async () => {
-  const svc = new Ticketd('restart');
-  await svc.start();
+  const svc = await started('restart');
   for (let i = 0; i < 3; i++) await svc.issue({ theater_name: '롯데시네마 월드타워', movie_title: '하얼빈', price_krw: 13000 });
-  const { page, close } = await openPage(svc);
-  try {
+  await withPage(svc, async (page) => {
     await waitForText(page, '[data-connection]', 'live', 5000);
     await waitForText(page, cell('theater', '롯데시네마 월드타워', 'issued'), 3);
     await svc.stop();
@@ -186,19 +193,14 @@ test('after a restart of the server the page reconnects and catches up without a
     await waitForText(page, cell('theater', '롯데시네마 월드타워', 'issued'), 8);
     await page.waitForSelector('[data-feed] [data-position="8"]', { timeout: 2000 });
     assert.deepEqual(await feedPositions(page), [8, 7, 6, 5, 4, 3, 2, 1]);
-  } finally {
-    await close();
-    await svc.stop();
-  }
+  });
 });
 
 test('with access control on, the page asks for an analyst key once and sends it in a header only', async () => {
-  const svc = new Ticketd('keys', { TICKETD_API_KEYS: `analyst ${ANALYST_KEY}; clerk ${CLERK_KEY}` });
-  await svc.start();
+  const svc = await started('keys', { TICKETD_API_KEYS: `analyst ${ANALYST_KEY}; clerk ${CLERK_KEY}` });
   const clerk = { Authorization: `Bearer ${CLERK_KEY}` };
   await svc.issue({ theater_name: 'CGV 용산아이파크몰', movie_title: '베테랑 2', price_krw: 12000 }, clerk);
-  const { page, seen, close } = await openPage(svc);
-  try {
+  await withPage(svc, async (page, seen) => {
     await page.waitForSelector('[data-key-form]', { state: 'visible', timeout: 5000 });
     await page.fill('[data-key-input]', CLERK_KEY);
     await page.click('[data-key-form] button');
@@ -217,17 +219,13 @@ test('with access control on, the page asks for an analyst key once and sends it
     await page.reload();
     await waitForText(page, '[data-connection]', 'live', 5000);
     assert.equal(await page.isVisible('[data-key-form]'), false);
-  } finally {
-    await close();
-    await svc.stop();
-  }
+  });
 });
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 test('commit-to-screen latency over 100 issues, and the screenshots', async () => {
-  const svc = new Ticketd('latency');
-  await svc.start();
+  const svc = await started('latency');
   const theaters = ['CGV 강남', '메가박스 코엑스', '롯데시네마 월드타워', 'CGV 용산아이파크몰', '씨네Q 신도림'];
   const movies = ['서울의 봄', '파묘', '범죄도시 4', '베테랑 2', '하얼빈'];
   const ids = [];
@@ -236,8 +234,7 @@ test('commit-to-screen latency over 100 issues, and the screenshots', async () =
     ids.push(...r.body.ticket_ids);
   }
   await svc.refund(ids.filter((_, i) => i % 9 === 0));
-  const { page, close } = await openPage(svc);
-  try {
+  await withPage(svc, async (page) => {
     await waitForText(page, '[data-connection]', 'live', 5000);
     const target = cell('theater', '씨네Q 신도림', 'issued');
     await page.waitForSelector(target);
@@ -260,8 +257,5 @@ test('commit-to-screen latency over 100 issues, and the screenshots', async () =
     await page.setViewportSize({ width: 390, height: 844 });
     await sleep(300);
     await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
-  } finally {
-    await close();
-    await svc.stop();
-  }
+  });
 });
