@@ -15,13 +15,21 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-func mustOpen(tb testing.TB) (*eventstore.Store, *projections.Tickets) {
+// mustOpenStore opens an event store in a fresh temporary folder, closed
+// at the end of the test.
+func mustOpenStore(tb testing.TB) *eventstore.Store {
 	tb.Helper()
 	s, err := eventstore.Open(filepath.Join(tb.TempDir(), "app.db"), eventstore.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustOpen(tb testing.TB) (*eventstore.Store, *projections.Tickets) {
+	tb.Helper()
+	s := mustOpenStore(tb)
 	tickets, err := projections.OpenTickets(context.Background(), s, nil)
 	if err != nil {
 		tb.Fatal(err)
