@@ -146,6 +146,7 @@ type Auditor interface {
 type Deps struct {
 	Log     EventLog
 	Tickets TicketReadModel
+	Sales   SalesReadModel
 	Auditor Auditor
 	// Metrics, when set, records every request and serves GET /metrics.
 	Metrics Metrics
@@ -158,6 +159,7 @@ type Server struct {
 	cfg       Config
 	log       EventLog
 	tickets   TicketReadModel
+	sales     SalesReadModel
 	auditor   Auditor
 	metrics   Metrics
 	readiness Readiness
@@ -174,7 +176,7 @@ type Server struct {
 func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
+	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
 		streamSlots: make(chan struct{}, cfg.MaxStreams), auditRunning: make(chan struct{}, 1)}
@@ -205,6 +207,9 @@ func NewServer(deps Deps, cfg Config) *Server {
 	r.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
 	r.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
 	r.GET("/audit/head", s.allow(auditorsOnly...), s.auditHead)
+	r.GET("/stats/sales", s.allow(analystsOnly...), s.salesStats)
+	r.GET("/stats/timeline", s.allow(analystsOnly...), s.salesTimeline)
+	registerDashboard(r)
 	registerDocs(r)
 	s.registerOperations(r)
 	return s

@@ -202,8 +202,11 @@ type AuditReport struct {
 	LastHash     string `json:"last_hash"`
 	// Checkpoint is the position the tickets table had applied; the table is
 	// compared with the log up to it.
-	Checkpoint int64   `json:"checkpoint"`
-	TookMS     float64 `json:"took_ms"`
+	Checkpoint int64 `json:"checkpoint"`
+	// SalesCheckpoint is the position the sales tables had applied; they
+	// are compared with the log up to it.
+	SalesCheckpoint int64   `json:"sales_checkpoint"`
+	TookMS          float64 `json:"took_ms"`
 	// FirstBreak is the problem at the lowest position, or nil.
 	FirstBreak *eventstore.Problem `json:"first_break"`
 	eventstore.Problems
@@ -226,10 +229,11 @@ func (rep *AuditReport) Include(ps eventstore.Problems) {
 }
 
 // Audit verifies the log (hash chain, gap-free positions, versions 1..n) and
-// then the tickets table against a fresh fold of the log. progress, when set,
+// then the tickets table and the sales tables of tables against a fresh fold
+// of the log. progress, when set,
 // is called with the phase ("log": events checked of the head; "tickets":
 // streams folded of all streams), the count done and the total expected. It returns an error only when the database cannot be read.
-func Audit(ctx context.Context, log AuditLog, table TicketTable, progress func(phase string, done, total int64)) (AuditReport, error) {
+func Audit(ctx context.Context, log AuditLog, tables Tables, progress func(phase string, done, total int64)) (AuditReport, error) {
 	start := time.Now()
 	head := log.Head()
 	report := func(phase string, total int64) func(int64) {
@@ -242,17 +246,23 @@ func Audit(ctx context.Context, log AuditLog, table TicketTable, progress func(p
 	if err != nil {
 		return AuditReport{}, err
 	}
-	ticketsRep, err := VerifyTickets(ctx, table, report("tickets", logRep.Streams))
+	ticketsRep, err := VerifyTickets(ctx, tables.Tickets, report("tickets", logRep.Streams))
+	if err != nil {
+		return AuditReport{}, err
+	}
+	salesRep, err := tables.Sales.Verify(ctx)
 	if err != nil {
 		return AuditReport{}, err
 	}
 	rep := AuditReport{
 		Events: logRep.Events, Streams: logRep.Streams, Tickets: ticketsRep.Tickets,
 		LastPosition: logRep.LastPosition, LastHash: logRep.LastHash, Checkpoint: ticketsRep.Checkpoint,
+		SalesCheckpoint: salesRep.Checkpoint,
 	}
 	rep.List = []eventstore.Problem{}
 	rep.Include(logRep.Problems)
 	rep.Include(ticketsRep.Problems)
+	rep.Include(salesRep.Problems)
 	rep.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return rep, nil
 }

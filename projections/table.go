@@ -9,6 +9,12 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 )
 
+// Tables are the read models' tables of one database.
+type Tables struct {
+	Tickets TicketTable
+	Sales   SalesTable
+}
+
 // TicketTable is the storage port of the tickets read model: its rows and
 // the checkpoint committed with them, in the database of the event log.
 // projections/sqlite implements it; the suite in projections/projectiontest

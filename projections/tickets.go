@@ -9,15 +9,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/watermark"
 )
 
 // TicketsCheckpoint is the checkpoint name of the tickets projector.
@@ -26,9 +22,10 @@ const TicketsCheckpoint = "projection:tickets"
 // catchUpBatch is how many events one catch-up transaction applies.
 const catchUpBatch = 2000
 
-// Log is what the tickets projector needs of the event log.
+// Log is what the projectors need of the event log.
 type Log interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
+	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
 	Head() int64
 }
 
@@ -36,12 +33,10 @@ type Log interface {
 // its queries. Rows live in the tickets table; filtering, counting and paging
 // use an in-memory index of it (see listIndex). It is safe for concurrent use.
 type Tickets struct {
-	log    Log
-	table  TicketTable
-	logger *slog.Logger
+	follower
+	table TicketTable
 
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
-	applied watermark.Watermark
 
 	// viewMu makes each apply (table commit and index update) atomic for
 	// list queries, which read the index and then the rows.
@@ -64,7 +59,8 @@ func OpenTickets(ctx context.Context, log Log, table TicketTable, logger *slog.L
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Tickets{log: log, table: table, logger: logger, cache: newTicketCache()}
+	t := &Tickets{follower: follower{name: TicketsCheckpoint, log: log, logger: logger}, table: table, cache: newTicketCache()}
+	t.follower.apply = t.apply
 	pos, err := table.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -74,23 +70,6 @@ func OpenTickets(ctx context.Context, log Log, table TicketTable, logger *slog.L
 	}
 	t.applied.Advance(pos)
 	return t, nil
-}
-
-// Position returns the position of the last event applied to the table.
-func (t *Tickets) Position() int64 { return t.applied.Value() }
-
-// WaitFor blocks until the table reflects every event up to pos, or ctx ends
-// (returning ctx.Err()).
-func (t *Tickets) WaitFor(ctx context.Context, pos int64) error {
-	return t.applied.WaitFor(ctx, pos)
-}
-
-// CatchUp applies every event committed after the checkpoint, up to the log
-// head at the time of the call, and returns how many it applied.
-func (t *Tickets) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
-	before := t.Position()
-	err := t.catchUpTo(ctx, t.log.Head(), progress)
-	return t.Position() - before, err
 }
 
 // rebuildChunk is how many log positions one rebuild transaction covers.
@@ -119,84 +98,21 @@ func RebuildTickets(ctx context.Context, log Log, table TicketTable, progress fu
 	return head, nil
 }
 
-// Handle is the projector's Watermill handler. A message at or below the
-// checkpoint is acknowledged and ignored (redelivery is harmless). The next
-// event is applied from the message's payload; when more events are already
-// committed (the projector is behind, or a gap opened), everything up to the
-// log head is applied from the log in large transactions instead, so the
-// messages that follow are no-ops.
-func (t *Tickets) Handle(msg *message.Message) error {
-	pos, err := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
-	if err != nil {
-		t.logger.Error("tickets projector: dropping message without a position", "message_uuid", msg.UUID, "error", err)
-		return nil
-	}
-	applied := t.Position()
-	switch head := t.log.Head(); {
-	case pos <= applied:
-		return nil
-	case pos == applied+1 && head <= pos:
-		rec, err := eventstore.RecordFromMessage(msg)
-		if err != nil {
-			t.logger.Error("tickets projector: dropping undecodable message", "message_uuid", msg.UUID, "error", err)
-			return nil
-		}
-		return t.apply(msg.Context(), []eventstore.Record{rec})
-	default:
-		return t.catchUpTo(msg.Context(), max(head, pos), nil)
-	}
-}
-
-// catchUpTo applies events from the log until the table reflects position
-// until, in transactions of up to catchUpBatch events, and returns how many
-// it applied. progress, when set, gets the running count.
-func (t *Tickets) catchUpTo(ctx context.Context, until int64, progress func(applied int64)) error {
-	var total int64
-	for t.Position() < until {
-		n, err := t.applyFromLog(ctx, until)
-		if err != nil {
-			return err
-		}
-		total += n
-		if progress != nil {
-			progress(total)
-		}
-	}
-	return nil
-}
-
-// applyFromLog applies one batch of events after the checkpoint, up to until.
-func (t *Tickets) applyFromLog(ctx context.Context, until int64) (int64, error) {
-	pos := t.Position()
-	records, err := t.log.ReadAll(ctx, pos, int(min(until-pos, catchUpBatch)))
-	if err != nil {
-		return 0, err
-	}
-	if len(records) == 0 {
-		return 0, fmt.Errorf("tickets projector: log has no events after %d though its head is at least %d", pos, until)
-	}
-	return int64(len(records)), t.apply(ctx, records)
-}
-
 // apply writes records (consecutive, in position order) and the checkpoint in
 // one transaction; records at or below the checkpoint are skipped.
 func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error {
 	t.applyMu.Lock()
 	defer t.applyMu.Unlock()
-	pos := t.applied.Value()
-	next := pos
+	fresh, err := t.after(records, t.applied.Value())
+	if err != nil || len(fresh) == 0 {
+		return err
+	}
 	var issued, canceled []IndexEntry
 	t.viewMu.Lock()
 	defer t.viewMu.Unlock()
-	err := t.table.Update(ctx, func(w TicketWriter) error {
+	err = t.table.Update(ctx, func(w TicketWriter) error {
 		issued, canceled = issued[:0], canceled[:0]
-		for _, rec := range records {
-			if rec.Position <= next {
-				continue
-			}
-			if rec.Position != next+1 {
-				return fmt.Errorf("tickets projector: event %d does not follow %d", rec.Position, next)
-			}
+		for _, rec := range fresh {
 			change, err := applyEvent(w, rec)
 			if err != nil {
 				return fmt.Errorf("apply event %d: %w", rec.Position, err)
@@ -208,12 +124,8 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 			default:
 				issued = append(issued, *change)
 			}
-			next = rec.Position
 		}
-		if next == pos {
-			return nil
-		}
-		return w.SaveCheckpoint(next)
+		return w.SaveCheckpoint(fresh[len(fresh)-1].Position)
 	})
 	if err != nil {
 		return err
@@ -225,12 +137,10 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 		t.index.cancel(tk)
 		t.cache.forget(tk.ID)
 	}
-	t.applied.Advance(next)
+	t.applied.Advance(fresh[len(fresh)-1].Position)
 	if t.onApplied != nil {
-		for _, rec := range records {
-			if rec.Position > pos && rec.Position <= next {
-				t.onApplied(rec.OccurredAt)
-			}
+		for _, rec := range fresh {
+			t.onApplied(rec.OccurredAt)
 		}
 	}
 	return nil

@@ -71,6 +71,8 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		`"status":"issued","memo":null,"issued_at"`,
 		"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
 		`"status":415,"detail":"Send the body as Content-Type: application/json, without Content-Encoding."`,
+		`"rows":[{"name":"CGV 강남","issued":3,"canceled":1,"revenue_krw":30000}],"total":1,"limit":10,"offset":0,"position":4}`,
+		`"totals":{"issued":3,"canceled":1,"revenue_krw":30000},"position":4}`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("README example output lacks %s:\n%s", want, out)

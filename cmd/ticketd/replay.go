@@ -15,7 +15,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var dbPath string
 	var logs logConfig
 	cmd := newCommand("replay", "ticketd replay [--db PATH]",
-		"Rebuilds the tickets read table from the event log alone. Run it with the service\nstopped; it refuses a database another ticketd process has open, a path that does\nnot exist and a database that is not ticketd's.", stderr)
+		"Rebuilds the tickets read table and the sales tables from the event log alone. Run it\nwith the service stopped; it refuses a database another ticketd process has open, a path\nthat does not exist and a database that is not ticketd's.", stderr)
 	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
@@ -35,11 +35,14 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	start := time.Now()
 	n, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), progress.update)
 	progress.done()
+	if err == nil {
+		_, err = projections.RebuildSales(ctx, store, projsqlite.Sales(store))
+	}
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stdout, "replayed %d events in %s (%.0f events/s); tickets read table rebuilt at position %d\n",
+	fmt.Fprintf(stdout, "replayed %d events in %s (%.0f events/s); tickets read table and sales tables rebuilt at position %d\n",
 		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), head)
 	return store.Close()
 }

@@ -139,12 +139,12 @@ func checkSubjectPrefix(p string) error {
 
 // storeAuditor audits the live database of a store.
 type storeAuditor struct {
-	store *sqlite.Store
-	table projections.TicketTable
+	store  *sqlite.Store
+	tables projections.Tables
 }
 
 func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
-	return projections.Audit(ctx, a.store, a.table, nil)
+	return projections.Audit(ctx, a.store, a.tables, nil)
 }
 
 // service is a running ticketd: the event store, the tickets projection fed
@@ -154,13 +154,17 @@ type service struct {
 	logger  *slog.Logger
 	metrics *metrics.Metrics
 	store   *sqlite.Store
+	tables  projections.Tables
 	tickets *projections.Tickets
+	sales   *projections.Sales
 	pubsub  *gochannel.GoChannel
 	router  *message.Router
 	// projector is the tickets projection's handler in router. Stopping it
 	// leaves the projection where it is while the relay goes on.
 	projector *message.Handler
-	relay     *eventstore.Relay
+	// salesProjector is the sales projection's handler in router.
+	salesProjector *message.Handler
+	relay          *eventstore.Relay
 	// natsPublisher and natsRelay are nil unless NATS is configured.
 	natsPublisher *natsjs.Publisher
 	natsRelay     *eventstore.Relay
@@ -199,11 +203,10 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.store, err = sqlite.Open(cfg.dbPath, sqlite.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
 		return nil, err
 	}
-	table, err := projsqlite.CreateTickets(ctx, s.store)
-	if err != nil {
+	if s.tables, err = projsqlite.CreateTables(ctx, s.store); err != nil {
 		return nil, err
 	}
-	if s.tickets, err = projections.OpenTickets(ctx, s.store, table, logger); err != nil {
+	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -212,6 +215,9 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		return nil, fmt.Errorf("catch up tickets projection: %w", err)
 	}
 	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
+	if err = s.openSales(ctx); err != nil {
+		return nil, err
+	}
 	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
 	s.skipRelayingApplied(ctx)
 
@@ -222,6 +228,8 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	}
 	s.projector = s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
 	s.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	s.salesProjector = s.router.AddConsumerHandler("sales-projector", eventsTopic, s.pubsub, s.sales.Handle)
+	s.salesProjector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
 	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: embeddedRelay, Topic: eventsTopic, Logger: logger}); err != nil {
 		return nil, err
 	}
@@ -235,7 +243,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		}
 		reported[natsRelay] = s.natsRelay
 	}
-	lagged := map[string]metrics.Consumer{}
+	lagged := map[string]metrics.Consumer{projections.SalesCheckpoint: s.sales}
 	for _, consumers := range []map[string]httpapi.Consumer{gating, reported} {
 		for name, c := range consumers {
 			lagged[name] = c
@@ -271,7 +279,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	}
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
-	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store, table}, Metrics: s.metrics,
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
 		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
@@ -305,6 +313,20 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	return s, nil
 }
 
+// openSales opens the sales projection and catches it up from the log.
+func (s *service) openSales(ctx context.Context) (err error) {
+	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, s.logger); err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := s.sales.CatchUp(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catch up sales projection: %w", err)
+	}
+	s.logger.Info("sales projection caught up", "applied", n, "position", s.sales.Position(), "took_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
 // openNATSRelay creates the publisher to JetStream, which connects in the
 // background (NATS need not be up), and the relay that feeds it CloudEvents.
 func (s *service) openNATSRelay() (err error) {
@@ -326,13 +348,13 @@ func (s *service) openNATSRelay() (err error) {
 }
 
 // skipRelayingApplied moves the embedded relay's checkpoint up to the
-// projector's, which has just caught up from the log: the projector is the
-// relay's only subscriber and would ignore everything at or below its own
-// checkpoint. Without it a relay behind (a seeded or imported database)
+// projectors', which have just caught up from the log: they are the relay's
+// only subscribers and would ignore everything at or below their own
+// checkpoints. Without it a relay behind (a seeded or imported database)
 // would republish the whole log, unready, for nothing. A failure only costs
 // that, so it is logged.
 func (s *service) skipRelayingApplied(ctx context.Context) {
-	applied := s.tickets.Position()
+	applied := min(s.tickets.Position(), s.sales.Position())
 	relayed, err := s.store.Checkpoint(ctx, embeddedRelay)
 	if err == nil && relayed < applied {
 		err = s.store.SaveCheckpoint(ctx, embeddedRelay, applied)
@@ -418,8 +440,34 @@ func (s *service) release() error {
 		errs = append(errs, s.natsPublisher.Close()) // fails a publish in progress, so the relay stops now
 	}
 	s.background.Wait()
+	s.catchUpProjections()
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// catchUpProjections applies to each projection what the log holds beyond
+// it, once their handlers have stopped, so that a clean stop leaves no read
+// model behind the log (commands wait only for the tickets projection). A
+// projection that cannot catch up is logged; its checkpoint still makes the
+// next start resume it.
+func (s *service) catchUpProjections() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
+	defer cancel()
+	type projection interface {
+		CatchUp(context.Context, func(int64)) (int64, error)
+	}
+	var opened []projection
+	if s.tickets != nil {
+		opened = append(opened, s.tickets)
+	}
+	if s.sales != nil {
+		opened = append(opened, s.sales)
+	}
+	for _, p := range opened {
+		if _, err := p.CatchUp(ctx, nil); err != nil {
+			s.logger.Warn("projection behind the log at stop", "error", err)
+		}
+	}
 }

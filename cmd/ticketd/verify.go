@@ -26,7 +26,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		"Checks a database without changing it (safe on a live one): recomputes the hash chain\n"+
 			"and names the first position where it breaks, checks positions are gap-free and\n"+
 			"versions per stream are 1..n, and folds the log again to compare every ticket with\n"+
-			"the read table field by field. With saved heads (GET /audit/head), also proves the log\n"+
+			"the read table field by field and every sales row with the sales tables. With saved heads (GET /audit/head), also proves the log\n"+
 			"still holds each: an event at its position with its hash, so a truncated or rebuilt\n"+
 			"log fails. Exits 0 when everything holds, 1 when anything does not.", stderr)
 	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
@@ -49,7 +49,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	defer store.Close()
 	bars := map[string]*progress{}
-	rep, err := projections.Audit(ctx, store, projsqlite.Tickets(store), func(phase string, done, total int64) {
+	rep, err := projections.Audit(ctx, store, projsqlite.Tables(store), func(phase string, done, total int64) {
 		if bars[phase] == nil {
 			for _, bar := range bars {
 				bar.done()
@@ -124,12 +124,13 @@ func printAudit(w io.Writer, dbPath string, rep projections.AuditReport, heads i
 	fmt.Fprintf(w, "  events:    %d checked (%.0f events/s)\n", rep.Events, float64(rep.Events)/max(took.Seconds(), 1e-9))
 	fmt.Fprintf(w, "  streams:   %d\n", rep.Streams)
 	fmt.Fprintf(w, "  tickets:   %d in the read table, compared up to position %d\n", rep.Tickets, rep.Checkpoint)
+	fmt.Fprintf(w, "  sales:     compared up to position %d\n", rep.SalesCheckpoint)
 	fmt.Fprintf(w, "  last hash: %s (position %d)\n", rep.LastHash, rep.LastPosition)
 	if heads > 0 {
 		fmt.Fprintf(w, "  saved heads: %d checked against the log\n", heads)
 	}
 	if rep.OK {
-		fmt.Fprintln(w, "OK: the hash chain holds, positions are gap-free, versions are 1..n, and the read table matches the log.")
+		fmt.Fprintln(w, "OK: the hash chain holds, positions are gap-free, versions are 1..n, and the read tables match the log.")
 		return
 	}
 	where := ""

@@ -17,12 +17,12 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-// Factory returns a store on a new, empty database and the tickets table
-// in it, both closed when tb ends.
-type Factory func(tb testing.TB) (eventstore.Store, projections.TicketTable)
+// Factory returns a store on a new, empty database and the read models'
+// tables in it, all closed when tb ends.
+type Factory func(tb testing.TB) (eventstore.Store, projections.Tables)
 
-// Run runs the projector suite over the tables factory opens, each test in
-// parallel on a database of its own.
+// Run runs the projector suite (tickets and sales) over the tables factory
+// opens, each test in parallel on a database of its own.
 func Run(t *testing.T, factory Factory) {
 	tests := []struct {
 		name string
@@ -35,6 +35,11 @@ func Run(t *testing.T, factory Factory) {
 		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
 		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
 		{"GetNeverServesAStaleTicketAfterARefund", testGetNeverServesAStaleTicketAfterARefund},
+		{"SalesCountIssuesRefundsAndRevenuePerTheaterAndMovie", testSalesCountIssuesRefundsAndRevenuePerTheaterAndMovie},
+		{"SalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint", testSalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint},
+		{"SalesTimelineHasEveryMinuteAndTotals", testSalesTimelineHasEveryMinuteAndTotals},
+		{"RebuildSalesEqualsTheProjectorAndVerifies", testRebuildSalesEqualsTheProjectorAndVerifies},
+		{"SalesCatchUpFarBehindRefoldsTheLog", testSalesCatchUpFarBehindRefoldsTheLog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,12 +52,12 @@ func Run(t *testing.T, factory Factory) {
 // open returns a store, its table and the projector over them.
 func open(tb testing.TB, factory Factory) (eventstore.Store, projections.TicketTable, *projections.Tickets) {
 	tb.Helper()
-	s, table := factory(tb)
-	tickets, err := projections.OpenTickets(context.Background(), s, table, nil)
+	s, tables := factory(tb)
+	tickets, err := projections.OpenTickets(context.Background(), s, tables.Tickets, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s, table, tickets
+	return s, tables.Tickets, tickets
 }
 
 func memo(s string) *string { return &s }

@@ -12,7 +12,7 @@ import (
 // BenchmarkRebuild measures replaying the log into the tickets table; one
 // op is one event (nine of ten issue a ticket, one refunds it).
 func BenchmarkRebuild(b *testing.B) {
-	s, table := mustOpen(b)
+	s, tables := mustOpen(b)
 	ctx := context.Background()
 	for issuedSoFar := 0; issuedSoFar < b.N; {
 		ids := projectiontest.Issue(b, s, "u", theaters(min(900, b.N-issuedSoFar))...)
@@ -23,7 +23,7 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	n, err := projections.RebuildTickets(ctx, s, table, nil)
+	n, err := projections.RebuildTickets(ctx, s, tables.Tickets, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

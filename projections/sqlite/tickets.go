@@ -323,3 +323,23 @@ func scanTicket(s scanner) (domain.Ticket, error) {
 	}
 	return t, nil
 }
+
+// Tables returns the read models' tables of store as they are, for reading
+// (a read-only store) or after CreateTables.
+func Tables(store *sqlite.Store) projections.Tables {
+	return projections.Tables{Tickets: Tickets(store), Sales: Sales(store)}
+}
+
+// CreateTables creates the read models' tables of store when they are
+// missing and returns them; it fails on a read-only store.
+func CreateTables(ctx context.Context, store *sqlite.Store) (projections.Tables, error) {
+	tickets, err := CreateTickets(ctx, store)
+	if err != nil {
+		return projections.Tables{}, err
+	}
+	sales, err := CreateSales(ctx, store)
+	if err != nil {
+		return projections.Tables{}, err
+	}
+	return projections.Tables{Tickets: tickets, Sales: sales}, nil
+}

@@ -12,23 +12,23 @@ import (
 	"github.com/ticketd/ticketd/projections/sqlite"
 )
 
-// mustOpen opens a store on a new file and creates its tickets table.
-func mustOpen(tb testing.TB) (*esqlite.Store, *sqlite.TicketTable) {
+// mustOpen opens a store on a new file and creates its read models' tables.
+func mustOpen(tb testing.TB) (*esqlite.Store, projections.Tables) {
 	tb.Helper()
 	s, err := esqlite.Open(filepath.Join(tb.TempDir(), "app.db"), esqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	table, err := sqlite.CreateTickets(context.Background(), s)
+	tables, err := sqlite.CreateTables(context.Background(), s)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s, table
+	return s, tables
 }
 
-// TestTicketTableContract runs the projector suite on the SQLite table.
-func TestTicketTableContract(t *testing.T) {
+// TestProjectorContract runs the projector suite on the SQLite tables.
+func TestProjectorContract(t *testing.T) {
 	t.Parallel()
-	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.TicketTable) { return mustOpen(tb) })
+	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Tables) { return mustOpen(tb) })
 }

@@ -1,0 +1,261 @@
+// End-to-end tests of GET /dashboard in headless Chromium against a real
+// ticketd process. Run by .ci/run (npm ci && npm test); TICKETD_BIN is the
+// binary under test (built from the repository when unset). With
+// SCREENSHOT_DIR set, the screenshots are written there (README's come from
+// `SCREENSHOT_DIR=../../docs npm test`); LATENCY_REPORT names a file for
+// the commit-to-screen latency numbers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'ticketd-browser-'));
+const ANALYST_KEY = 'analyst-key-for-the-browser-tests';
+const CLERK_KEY = 'clerk-key-for-the-browser-tests';
+
+// The launch flags keep Chromium from reaching any host but the service.
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+];
+
+let bin = process.env.TICKETD_BIN;
+
+before(() => {
+  if (!bin) {
+    bin = join(work, 'ticketd');
+    execFileSync('go', ['build', '-o', bin, './cmd/ticketd'], { cwd: repo, stdio: 'inherit' });
+  }
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+    srv.on('error', fail);
+  });
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+// Ticketd is one ticketd process on a fixed address and database, so it can
+// be stopped and started again where it was.
+class Ticketd {
+  constructor(name, env = {}) {
+    this.db = join(work, name, 'app.db');
+    this.env = env;
+  }
+
+  async start() {
+    this.port ??= await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    this.proc = spawn(bin, ['serve', '--addr', `127.0.0.1:${this.port}`, '--db', this.db, '--log-level', 'warn'],
+      { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    this.exited = new Promise((ok) => this.proc.on('exit', ok));
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`${this.base}/healthz`)).ok) return;
+      } catch { /* not listening yet */ }
+      await sleep(50);
+    }
+    throw new Error('ticketd did not start');
+  }
+
+  async stop() {
+    this.proc.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async call(method, path, body, headers = {}) {
+    const res = await fetch(this.base + path, {
+      method, headers: { 'Content-Type': 'application/json', ...headers }, body: body && JSON.stringify(body),
+    });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+    return { body: JSON.parse(text), position: Number(res.headers.get('Ticketd-Position')) };
+  }
+
+  issue(ticket, headers) {
+    return this.call('POST', '/tickets/issue', { user_id: 'u', quantity: 1, ...ticket }, headers);
+  }
+
+  refund(ids, headers) {
+    return this.call('POST', '/tickets/refund', { ticket_ids: ids }, headers);
+  }
+}
+
+// openPage opens the dashboard in a fresh Chromium profile and records what
+// the page logs and requests.
+async function openPage(svc) {
+  const profile = mkdtempSync(join(work, 'profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 }, locale: 'ko-KR',
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  const seen = { errors: [], requests: [] };
+  page.on('console', (msg) => { if (msg.type() === 'error') seen.errors.push(msg.text()); });
+  page.on('pageerror', (err) => seen.errors.push(String(err)));
+  page.on('request', (req) => seen.requests.push(req));
+  await page.goto(`${svc.base}/dashboard`);
+  return { context, page, seen, close: () => context.close() };
+}
+
+// started returns a started Ticketd.
+async function started(name, env) {
+  const svc = new Ticketd(name, env);
+  await svc.start();
+  return svc;
+}
+
+// withPage runs fn with the dashboard open on svc, then closes the browser
+// and stops svc.
+async function withPage(svc, fn) {
+  const { page, seen, close } = await openPage(svc);
+  try {
+    await fn(page, seen);
+  } finally {
+    await close();
+    await svc.stop();
+  }
+}
+
+const cell = (dim, name, field) => `[data-${dim}="${name}"] [data-field="${field}"]`;
+
+async function waitForText(page, selector, text, timeout = 2000) {
+  await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want,
+    [selector, String(text)], { timeout, polling: 20 });
+}
+
+async function feedPositions(page) {
+  return page.$$eval('[data-feed] [data-position]', (els) => els.map((e) => Number(e.dataset.position)));
+}
+
+test('the page loads with no console error and asks nothing of any other origin', async () => {
+  const svc = await started('load');
+  await svc.issue({ theater_name: 'CGV 강남', movie_title: '서울의 봄', price_krw: 15000, quantity: 2 });
+  await withPage(svc, async (page, seen) => {
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    await waitForText(page, cell('theater', 'CGV 강남', 'issued'), 2);
+    await waitForText(page, cell('movie', '서울의 봄', 'revenue_krw'), 30000);
+    assert.equal(await page.textContent('[data-total="issued"]'), '2');
+    assert.deepEqual(await feedPositions(page), [2, 1]);
+    await sleep(500);
+    assert.deepEqual(seen.errors, []);
+    const foreign = seen.requests.map((r) => r.url()).filter((url) => new URL(url).origin !== svc.base && !url.startsWith('data:'));
+    assert.deepEqual(foreign, []);
+  });
+});
+
+test('issued tickets reach the tables and the feed within 2 s, and a refund moves canceled and revenue', async () => {
+  const svc = await started('live');
+  await withPage(svc, async (page) => {
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    const issued = await svc.issue({ theater_name: '메가박스 코엑스', movie_title: '파묘', price_krw: 14000, quantity: 3 });
+    const start = Date.now();
+    await waitForText(page, cell('theater', '메가박스 코엑스', 'issued'), 3);
+    await page.waitForSelector(`[data-feed] [data-position="${issued.position}"]`, { timeout: 2000 });
+    assert.ok(Date.now() - start < 2000);
+    assert.equal(await page.textContent(cell('theater', '메가박스 코엑스', 'revenue_krw')), '42000');
+    const refund = await svc.refund(issued.body.ticket_ids.slice(0, 1));
+    await waitForText(page, cell('theater', '메가박스 코엑스', 'canceled'), 1);
+    await waitForText(page, cell('theater', '메가박스 코엑스', 'revenue_krw'), 28000);
+    await waitForText(page, cell('movie', '파묘', 'canceled'), 1);
+    const item = page.locator(`[data-feed] [data-position="${refund.position}"]`);
+    await item.waitFor({ timeout: 2000 });
+    assert.match(await item.textContent(), /환불.*메가박스 코엑스 · 파묘.*₩14,000/);
+  });
+});
+
+test('after a restart of the server the page reconnects and catches up without a gap or a duplicate', async () => {
+  const svc = await started('restart');
+  for (let i = 0; i < 3; i++) await svc.issue({ theater_name: '롯데시네마 월드타워', movie_title: '하얼빈', price_krw: 13000 });
+  await withPage(svc, async (page) => {
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    await waitForText(page, cell('theater', '롯데시네마 월드타워', 'issued'), 3);
+    await svc.stop();
+    await waitForText(page, '[data-connection]', 'reconnecting', 5000);
+    await svc.start();
+    // Committed before the page is back: it must resume after what it saw.
+    for (let i = 0; i < 4; i++) await svc.issue({ theater_name: '롯데시네마 월드타워', movie_title: '하얼빈', price_krw: 13000 });
+    await waitForText(page, '[data-connection]', 'live', 10000);
+    await svc.issue({ theater_name: '롯데시네마 월드타워', movie_title: '하얼빈', price_krw: 13000 });
+    await waitForText(page, cell('theater', '롯데시네마 월드타워', 'issued'), 8);
+    await page.waitForSelector('[data-feed] [data-position="8"]', { timeout: 2000 });
+    assert.deepEqual(await feedPositions(page), [8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+});
+
+test('with access control on, the page asks for an analyst key once and sends it in a header only', async () => {
+  const svc = await started('keys', { TICKETD_API_KEYS: `analyst ${ANALYST_KEY}; clerk ${CLERK_KEY}` });
+  const clerk = { Authorization: `Bearer ${CLERK_KEY}` };
+  await svc.issue({ theater_name: 'CGV 용산아이파크몰', movie_title: '베테랑 2', price_krw: 12000 }, clerk);
+  await withPage(svc, async (page, seen) => {
+    await page.waitForSelector('[data-key-form]', { state: 'visible', timeout: 5000 });
+    await page.fill('[data-key-input]', CLERK_KEY);
+    await page.click('[data-key-form] button');
+    await page.waitForSelector('[data-key-error]', { state: 'visible' });
+    await page.fill('[data-key-input]', ANALYST_KEY);
+    await page.click('[data-key-form] button');
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    await waitForText(page, cell('theater', 'CGV 용산아이파크몰', 'issued'), 1);
+    await svc.issue({ theater_name: 'CGV 용산아이파크몰', movie_title: '베테랑 2', price_krw: 12000 }, clerk);
+    await waitForText(page, cell('theater', 'CGV 용산아이파크몰', 'issued'), 2);
+    const streams = seen.requests.filter((r) => r.url().includes('/events/stream'));
+    assert.ok(streams.length > 0);
+    for (const r of streams) assert.equal((await r.allHeaders()).authorization, `Bearer ${ANALYST_KEY}`);
+    assert.ok(seen.requests.every((r) => !r.url().includes(ANALYST_KEY) && !r.url().includes(CLERK_KEY)));
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('ticketd.analystKey')), ANALYST_KEY);
+    await page.reload();
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    assert.equal(await page.isVisible('[data-key-form]'), false);
+  });
+});
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+test('commit-to-screen latency over 100 issues, and the screenshots', async () => {
+  const svc = await started('latency');
+  const theaters = ['CGV 강남', '메가박스 코엑스', '롯데시네마 월드타워', 'CGV 용산아이파크몰', '씨네Q 신도림'];
+  const movies = ['서울의 봄', '파묘', '범죄도시 4', '베테랑 2', '하얼빈'];
+  const ids = [];
+  for (let i = 0; i < 40; i++) {
+    const r = await svc.issue({ theater_name: theaters[i % 5], movie_title: movies[(i * 3) % 5], price_krw: 9000 + 1000 * (i % 7), quantity: 1 + (i % 3) });
+    ids.push(...r.body.ticket_ids);
+  }
+  await svc.refund(ids.filter((_, i) => i % 9 === 0));
+  await withPage(svc, async (page) => {
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    const target = cell('theater', '씨네Q 신도림', 'issued');
+    await page.waitForSelector(target);
+    const millis = [];
+    for (let i = 0; i < 100; i++) {
+      const want = Number(await page.textContent(target)) + 1;
+      const sent = Date.now();
+      await svc.issue({ theater_name: '씨네Q 신도림', movie_title: movies[i % 5], price_krw: 11000 });
+      await waitForText(page, target, want, 2000);
+      millis.push(Date.now() - sent);
+    }
+    millis.sort((a, b) => a - b);
+    const report = { issues: millis.length, p50_ms: percentile(millis, 50), p99_ms: percentile(millis, 99), max_ms: millis.at(-1) };
+    console.log(`commit-to-screen latency: ${JSON.stringify(report)}`);
+    if (process.env.LATENCY_REPORT) writeFileSync(process.env.LATENCY_REPORT, JSON.stringify(report) + '\n');
+    assert.ok(report.p99_ms < 2000, `p99 ${report.p99_ms} ms`);
+
+    const dir = process.env.SCREENSHOT_DIR ?? join(work, 'screens');
+    await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await sleep(300);
+    await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
+  });
+});
