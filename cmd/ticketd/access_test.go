@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // Keys of the access-control tests; the auditor's is configured by digest.
@@ -28,9 +30,9 @@ const (
 	analystKey = "analyst-key-0123456789abcdef"
 )
 
-func accessConfigForTest() accessConfig {
+func accessConfigForTest() service.AccessConfig {
 	digest := sha256.Sum256([]byte(auditorKey))
-	return accessConfig{keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s", clerkKey, hex.EncodeToString(digest[:]), analystKey)}
+	return service.AccessConfig{Keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s", clerkKey, hex.EncodeToString(digest[:]), analystKey)}
 }
 
 // lockedBuffer collects log output written from many goroutines.
@@ -54,13 +56,13 @@ func (b *lockedBuffer) String() string {
 func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.access = accessConfigForTest()
+	cfg.Access = accessConfigForTest()
 	var logs lockedBuffer
-	svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.shutdown()
+	defer svc.Shutdown()
 	c := newClient(t, svc)
 	ids := c.issueOK(seedIssue, "Authorization", "Bearer "+clerkKey)
 
@@ -169,15 +171,15 @@ func TestBadAPIKeyConfigurationFailsAtStart(t *testing.T) {
 		"no key":       "clerk",
 	} {
 		cfg := testConfig(t.TempDir())
-		cfg.access = accessConfig{keys: keys}
-		_, err := startService(context.Background(), cfg, testLogger(t))
+		cfg.Access = service.AccessConfig{Keys: keys}
+		_, err := service.Start(context.Background(), cfg, testLogger(t))
 		if err == nil || strings.Contains(err.Error(), "0123456789") {
 			t.Errorf("%s: err = %v (want an error that does not echo the key)", name, err)
 		}
 	}
 	cfg := testConfig(t.TempDir())
-	cfg.access = accessConfig{keysFile: "/nonexistent/keys"}
-	if _, err := startService(context.Background(), cfg, testLogger(t)); err == nil {
+	cfg.Access = service.AccessConfig{KeysFile: "/nonexistent/keys"}
+	if _, err := service.Start(context.Background(), cfg, testLogger(t)); err == nil {
 		t.Error("a missing keys file started the service")
 	}
 }
@@ -246,21 +248,21 @@ func TestAPIKeyConfigurationWithoutKeysOrWithAKeyUnderTwoRolesExits2BeforeListen
 func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
 	t.Parallel()
 	for name, tt := range map[string]struct {
-		access accessConfig
+		access service.AccessConfig
 		want   map[string]any
 	}{
-		"on": {accessConfig{keys: "clerk " + clerkKey + ";clerk " + clerkKey + "-2;analyst " + analystKey},
+		"on": {service.AccessConfig{Keys: "clerk " + clerkKey + ";clerk " + clerkKey + "-2;analyst " + analystKey},
 			map[string]any{"enabled": true, "clerk_keys": 2.0, "auditor_keys": 0.0, "analyst_keys": 1.0}},
-		"off": {accessConfig{}, map[string]any{"enabled": false, "clerk_keys": 0.0, "auditor_keys": 0.0, "analyst_keys": 0.0}},
+		"off": {service.AccessConfig{}, map[string]any{"enabled": false, "clerk_keys": 0.0, "auditor_keys": 0.0, "analyst_keys": 0.0}},
 	} {
 		cfg := testConfig(t.TempDir())
-		cfg.access = tt.access
+		cfg.Access = tt.access
 		var logs lockedBuffer
-		svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.shutdown()
+		svc.Shutdown()
 		var found []map[string]any
 		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 			var entry map[string]any
@@ -285,7 +287,7 @@ func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
 func TestAuthorizationSchemeIsCaseInsensitive(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.access = accessConfigForTest()
+	cfg.Access = accessConfigForTest()
 	c := newClient(t, mustStart(t, cfg))
 	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
 		if r := c.do("GET", "/tickets", nil, "Authorization", scheme+" "+clerkKey); r.status != http.StatusOK {

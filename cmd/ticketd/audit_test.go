@@ -22,6 +22,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -37,10 +38,10 @@ func buildStoppedDatabase(t *testing.T) (string, []string) {
 		ids = append(ids, c.issueOK(with(seedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
 	}
 	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	return cfg.dbPath, ids
+	return cfg.DB, ids
 }
 
 // runCLI runs ticketd with args and returns the exit code, stdout and stderr.
@@ -79,160 +80,168 @@ func copyFile(t *testing.T, from string) string {
 
 func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t)
-	code, out, errOut := runCLI(t, "", "verify", "--db", path)
-	if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
-		t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
-	}
-	code, out, _ = runCLI(t, "", "verify", "--db", path, "--json")
-	var rep projections.AuditReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Events != 14 || rep.Tickets != 12 || rep.Streams != 12 || len(rep.LastHash) != 64 {
-		t.Fatalf("verify --json exit %d: %+v %v\n%s", code, rep, err, out)
-	}
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		path, _ := buildStoppedDatabase(t)
+		code, out, errOut := runCLI(t, "", "verify", "--db", path)
+		if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
+			t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
+		}
+		code, out, _ = runCLI(t, "", "verify", "--db", path, "--json")
+		var rep projections.AuditReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Events != 14 || rep.Tickets != 12 || rep.Streams != 12 || len(rep.LastHash) != 64 {
+			t.Fatalf("verify --json exit %d: %+v %v\n%s", code, rep, err, out)
+		}
+	})
 }
 
 func TestVerifyCatchesEveryKindOfTampering(t *testing.T) {
 	t.Parallel()
-	path, ids := buildStoppedDatabase(t)
-	tests := []struct {
-		name     string
-		query    string
-		args     []any
-		kind     string
-		position int64
-		ticket   string
-	}{
-		{"one byte of one event's data", `UPDATE events SET data = replace(data, '15000', '15001') WHERE position = 5`, nil,
-			eventstore.ProblemHashMismatch, 5, ""},
-		{"edited metadata", `UPDATE events SET metadata = replace(metadata, 'request_id', 'request_ID') WHERE position = 3`, nil,
-			eventstore.ProblemHashMismatch, 3, ""},
-		{"a deleted event", `DELETE FROM events WHERE position = 7`, nil, eventstore.ProblemMissingEvents, 7, ""},
-		{"two rows' data swapped", `UPDATE events SET data = CASE position WHEN 2 THEN (SELECT data FROM events WHERE position = 4)
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		path, ids := buildStoppedDatabase(t)
+		tests := []struct {
+			name     string
+			query    string
+			args     []any
+			kind     string
+			position int64
+			ticket   string
+		}{
+			{"one byte of one event's data", `UPDATE events SET data = replace(data, '15000', '15001') WHERE position = 5`, nil,
+				eventstore.ProblemHashMismatch, 5, ""},
+			{"edited metadata", `UPDATE events SET metadata = replace(metadata, 'request_id', 'request_ID') WHERE position = 3`, nil,
+				eventstore.ProblemHashMismatch, 3, ""},
+			{"a deleted event", `DELETE FROM events WHERE position = 7`, nil, eventstore.ProblemMissingEvents, 7, ""},
+			{"two rows' data swapped", `UPDATE events SET data = CASE position WHEN 2 THEN (SELECT data FROM events WHERE position = 4)
 			ELSE (SELECT data FROM events WHERE position = 2) END WHERE position IN (2, 4)`, nil, eventstore.ProblemHashMismatch, 2, ""},
-		{"two events reordered", `CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position IN (9, 10);
+			{"two events reordered", `CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position IN (9, 10);
 			DELETE FROM events WHERE position IN (9, 10);
 			INSERT INTO events SELECT 19 - position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash FROM moved`, nil,
-			eventstore.ProblemBrokenLink, 9, ""},
-		{"an inserted event", `INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
+				eventstore.ProblemBrokenLink, 9, ""},
+			{"an inserted event", `INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
 			SELECT 15, 'forged', stream_id, 2, 'TicketRefunded', '{"reason":null}', '{}', occurred_at, hash, hash FROM events WHERE position = 1`, nil,
-			eventstore.ProblemHashMismatch, 15, ""},
-		{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
-		{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
-		{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
-			projections.ProblemTicketUnexpected, 0, "forged-ticket"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			db := copyFile(t, path)
-			tamper(t, db, tt.query, tt.args...)
-			code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
-			var rep projections.AuditReport
-			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("verify --json: %v\n%s", err, out)
-			}
-			if code != 1 || rep.OK {
-				t.Fatalf("verify exit %d ok=%v; want 1 and not ok:\n%s", code, rep.OK, out)
-			}
-			found := false
-			for _, p := range rep.List {
-				if p.Kind == tt.kind && (tt.position == 0 || p.Position == tt.position) && (tt.ticket == "" || p.TicketID == tt.ticket) {
-					found = true
+				eventstore.ProblemHashMismatch, 15, ""},
+			{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
+			{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
+			{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
+				projections.ProblemTicketUnexpected, 0, "forged-ticket"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				db := copyFile(t, path)
+				tamper(t, db, tt.query, tt.args...)
+				code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
+				var rep projections.AuditReport
+				if err := json.Unmarshal([]byte(out), &rep); err != nil {
+					t.Fatalf("verify --json: %v\n%s", err, out)
 				}
-			}
-			if !found {
-				t.Fatalf("no %s problem naming position %d / ticket %q:\n%s", tt.kind, tt.position, tt.ticket, out)
-			}
-			if tt.position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position != tt.position) {
-				t.Fatalf("first break = %+v, want position %d", rep.FirstBreak, tt.position)
-			}
-			code, text, _ := runCLI(t, "", "verify", "--db", db)
-			want := fmt.Sprintf("first break is at position %d", tt.position)
-			if tt.position == 0 {
-				want = tt.ticket
-			}
-			if code != 1 || !strings.Contains(text, "FAILED") || !strings.Contains(text, want) {
-				t.Fatalf("verify text exit %d lacks %q:\n%s", code, want, text)
-			}
-		})
-	}
+				if code != 1 || rep.OK {
+					t.Fatalf("verify exit %d ok=%v; want 1 and not ok:\n%s", code, rep.OK, out)
+				}
+				found := false
+				for _, p := range rep.List {
+					if p.Kind == tt.kind && (tt.position == 0 || p.Position == tt.position) && (tt.ticket == "" || p.TicketID == tt.ticket) {
+						found = true
+					}
+				}
+				if !found {
+					t.Fatalf("no %s problem naming position %d / ticket %q:\n%s", tt.kind, tt.position, tt.ticket, out)
+				}
+				if tt.position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position != tt.position) {
+					t.Fatalf("first break = %+v, want position %d", rep.FirstBreak, tt.position)
+				}
+				code, text, _ := runCLI(t, "", "verify", "--db", db)
+				want := fmt.Sprintf("first break is at position %d", tt.position)
+				if tt.position == 0 {
+					want = tt.ticket
+				}
+				if code != 1 || !strings.Contains(text, "FAILED") || !strings.Contains(text, want) {
+					t.Fatalf("verify text exit %d lacks %q:\n%s", code, want, text)
+				}
+			})
+		}
+	})
 }
 
 func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	ids := c.issueOK(seedIssue)
-	if code, out, errOut := runCLI(t, "", "verify", "--db", cfg.dbPath); code != 0 {
-		t.Fatalf("verify on a live database: exit %d\n%s%s", code, out, errOut)
-	}
-	r := c.do("GET", "/audit/verify", nil)
-	if rep := r.json(t); r.status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
-		t.Fatalf("GET /audit/verify = %d %s", r.status, r.body)
-	}
-	tamper(t, cfg.dbPath, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
-	rep := c.do("GET", "/audit/verify", nil).json(t)
-	if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
-		t.Fatalf("tampered live database: %v", rep)
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		ids := c.issueOK(seedIssue)
+		if code, out, errOut := runCLI(t, "", "verify", "--db", cfg.DB); code != 0 {
+			t.Fatalf("verify on a live database: exit %d\n%s%s", code, out, errOut)
+		}
+		r := c.do("GET", "/audit/verify", nil)
+		if rep := r.json(t); r.status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
+			t.Fatalf("GET /audit/verify = %d %s", r.status, r.body)
+		}
+		tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
+		rep := c.do("GET", "/audit/verify", nil).json(t)
+		if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
+			t.Fatalf("tampered live database: %v", rep)
+		}
+	})
 }
 
 func TestAsOfShowsHistory(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	before := time.Now().UTC()
-	time.Sleep(2 * time.Millisecond)
-	ids := c.issueOK(with(seedIssue, "quantity", 1))
-	id := ids[0]
-	time.Sleep(2 * time.Millisecond)
-	between := time.Now().UTC()
-	time.Sleep(2 * time.Millisecond)
-	c.issueOK(seedIssue) // positions 2 and 3
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
-	after := time.Now().UTC()
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		before := time.Now().UTC()
+		time.Sleep(2 * time.Millisecond)
+		ids := c.issueOK(with(seedIssue, "quantity", 1))
+		id := ids[0]
+		time.Sleep(2 * time.Millisecond)
+		between := time.Now().UTC()
+		time.Sleep(2 * time.Millisecond)
+		c.issueOK(seedIssue) // positions 2 and 3
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
+		after := time.Now().UTC()
 
-	status := func(asOf string) (int, string) {
-		r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
-		if r.status != 200 {
-			return r.status, ""
+		status := func(asOf string) (int, string) {
+			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
+			if r.status != 200 {
+				return r.status, ""
+			}
+			return 200, r.json(t)["status"].(string)
 		}
-		return 200, r.json(t)["status"].(string)
-	}
-	tests := []struct {
-		asOf   string
-		code   int
-		status string
-	}{
-		{"0", 404, ""},
-		{before.Format(time.RFC3339Nano), 404, ""},
-		{"1", 200, "issued"},
-		{"3", 200, "issued"},
-		{between.Format(time.RFC3339Nano), 200, "issued"},
-		{"4", 200, "canceled"},
-		{"999", 200, "canceled"},
-		{after.Format(time.RFC3339Nano), 200, "canceled"},
-		{after.Add(time.Second).In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339), 200, "canceled"},
-	}
-	for _, tt := range tests {
-		if code, st := status(tt.asOf); code != tt.code || st != tt.status {
-			t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
+		tests := []struct {
+			asOf   string
+			code   int
+			status string
+		}{
+			{"0", 404, ""},
+			{before.Format(time.RFC3339Nano), 404, ""},
+			{"1", 200, "issued"},
+			{"3", 200, "issued"},
+			{between.Format(time.RFC3339Nano), 200, "issued"},
+			{"4", 200, "canceled"},
+			{"999", 200, "canceled"},
+			{after.Format(time.RFC3339Nano), 200, "canceled"},
+			{after.Add(time.Second).In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339), 200, "canceled"},
 		}
-	}
-	full := c.do("GET", "/tickets/"+id+"?as_of=4", nil).json(t)
-	live := c.do("GET", "/tickets/"+id, nil).json(t)
-	if fmt.Sprint(full) != fmt.Sprint(live) {
-		t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
-	}
-	for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
-		r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
-		if r.status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
-			t.Errorf("as_of=%s: %d %s", bad, r.status, r.body)
+		for _, tt := range tests {
+			if code, st := status(tt.asOf); code != tt.code || st != tt.status {
+				t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
+			}
 		}
-	}
-	if r := c.do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.status != 404 {
-		t.Errorf("unknown ticket as_of: %d", r.status)
-	}
+		full := c.do("GET", "/tickets/"+id+"?as_of=4", nil).json(t)
+		live := c.do("GET", "/tickets/"+id, nil).json(t)
+		if fmt.Sprint(full) != fmt.Sprint(live) {
+			t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
+		}
+		for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
+			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
+			if r.status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
+				t.Errorf("as_of=%s: %d %s", bad, r.status, r.body)
+			}
+		}
+		if r := c.do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.status != 404 {
+			t.Errorf("unknown ticket as_of: %d", r.status)
+		}
+	})
 }
 
 // seedLog appends n issue events in large atomic batches, straight through
@@ -315,19 +324,21 @@ func highWaterRSS(pid int) int64 {
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	bin := parallelBinaryTest(t)
-	small := roundTrip(t, bin, 5_000)
-	large := roundTrip(t, bin, 100_000)
-	// Constant memory: both commands stream, so moving 20 times the events
-	// costs each process far less extra memory than the log's size (the
-	// runtime, SQLite's page cache and uncollected garbage are the same).
-	limit := large.size / 4
-	t.Logf("peak RSS: export %d MB for %d events, %d MB for %d (%d MB log); import %d MB, %d MB",
-		small.exportRSS>>20, small.events, large.exportRSS>>20, large.events, large.size>>20, small.importRSS>>20, large.importRSS>>20)
-	if large.exportRSS-small.exportRSS > limit || large.importRSS-small.importRSS > limit {
-		t.Fatalf("memory grows with the log: from %d to %d events, export +%d MB, import +%d MB peak RSS (%d MB log)",
-			small.events, large.events, (large.exportRSS-small.exportRSS)>>20, (large.importRSS-small.importRSS)>>20, large.size>>20)
-	}
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		bin := parallelBinaryTest(t)
+		small := roundTrip(t, bin, 5_000)
+		large := roundTrip(t, bin, 100_000)
+		// Constant memory: both commands stream, so moving 20 times the events
+		// costs each process far less extra memory than the log's size (the
+		// runtime, SQLite's page cache and uncollected garbage are the same).
+		limit := large.size / 4
+		t.Logf("peak RSS: export %d MB for %d events, %d MB for %d (%d MB log); import %d MB, %d MB",
+			small.exportRSS>>20, small.events, large.exportRSS>>20, large.events, large.size>>20, small.importRSS>>20, large.importRSS>>20)
+		if large.exportRSS-small.exportRSS > limit || large.importRSS-small.importRSS > limit {
+			t.Fatalf("memory grows with the log: from %d to %d events, export +%d MB, import +%d MB peak RSS (%d MB log)",
+				small.events, large.events, (large.exportRSS-small.exportRSS)>>20, (large.importRSS-small.importRSS)>>20, large.size>>20)
+		}
+	})
 }
 
 // roundTripResult is what roundTrip measured.
@@ -375,58 +386,62 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 
 func TestExportOptionsAndCSV(t *testing.T) {
 	t.Parallel()
-	path, ids := buildStoppedDatabase(t)
-	code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
-	if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
-		t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)
-	}
-	code, out, _ = runCLI(t, "", "export", "--db", path, "--type", "TicketRefunded")
-	if code != 0 || strings.Count(out, "\n") != 2 || strings.Contains(out, "TicketIssued") {
-		t.Fatalf("export --type: %s", out)
-	}
-	code, out, _ = runCLI(t, "", "export", "--db", path, "--format", "csv", "--type", "TicketRefunded")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 3 || lines[0] != strings.Join(csvColumns, ",") || !strings.Contains(lines[1], ids[1]) || !strings.Contains(lines[1], "고객 요청") {
-		t.Fatalf("csv export:\n%s", out)
-	}
-	for _, args := range [][]string{{"--format", "xml"}, {"--type", "Nope"}, {"--after", "-1"}, {"--after", "5", "--until", "5"}, {"--after", "6", "--until", "5"}} {
-		if code, _, _ := runCLI(t, "", append([]string{"export", "--db", path}, args...)...); code != 2 {
-			t.Errorf("export %v: exit %d, want 2", args, code)
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		path, ids := buildStoppedDatabase(t)
+		code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
+		if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
+			t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)
 		}
-	}
-	if code, _, errOut := runCLI(t, "", "import", "--db", path); code != 1 || !strings.Contains(errOut, "empty database") {
-		t.Errorf("import into a non-empty database: exit %d %s", code, errOut)
-	}
-	if code, _, errOut := runCLI(t, "not json\n", "import", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errOut, "line 1") {
-		t.Errorf("import of garbage: exit %d %s", code, errOut)
-	}
+		code, out, _ = runCLI(t, "", "export", "--db", path, "--type", "TicketRefunded")
+		if code != 0 || strings.Count(out, "\n") != 2 || strings.Contains(out, "TicketIssued") {
+			t.Fatalf("export --type: %s", out)
+		}
+		code, out, _ = runCLI(t, "", "export", "--db", path, "--format", "csv", "--type", "TicketRefunded")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 3 || lines[0] != strings.Join(csvColumns, ",") || !strings.Contains(lines[1], ids[1]) || !strings.Contains(lines[1], "고객 요청") {
+			t.Fatalf("csv export:\n%s", out)
+		}
+		for _, args := range [][]string{{"--format", "xml"}, {"--type", "Nope"}, {"--after", "-1"}, {"--after", "5", "--until", "5"}, {"--after", "6", "--until", "5"}} {
+			if code, _, _ := runCLI(t, "", append([]string{"export", "--db", path}, args...)...); code != 2 {
+				t.Errorf("export %v: exit %d, want 2", args, code)
+			}
+		}
+		if code, _, errOut := runCLI(t, "", "import", "--db", path); code != 1 || !strings.Contains(errOut, "empty database") {
+			t.Errorf("import into a non-empty database: exit %d %s", code, errOut)
+		}
+		if code, _, errOut := runCLI(t, "not json\n", "import", "--db", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errOut, "line 1") {
+			t.Errorf("import of garbage: exit %d %s", code, errOut)
+		}
+	})
 }
 
 func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 	t.Parallel()
-	db := filepath.Join(t.TempDir(), "seeded.db")
-	code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "2500", "--refund-every", "5", "--batch", "300", "--workers", "3")
-	if code != 0 || !strings.Contains(out, "seeded 2500 tickets (3000 events)") {
-		t.Fatalf("seed exit %d: %s%s", code, out, errOut)
-	}
-	code, out, _ = runCLI(t, "", "verify", "--db", db, "--json")
-	var rep projections.AuditReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Tickets != 2500 || rep.Events != 3000 {
-		t.Fatalf("verify of a seeded database: exit %d %+v", code, rep)
-	}
-	if code, _, _ := runCLI(t, "", "seed", "--db", db, "--batch", "0"); code != 2 {
-		t.Fatalf("seed --batch 0: exit %d, want 2", code)
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := filepath.Join(t.TempDir(), "seeded.db")
+		code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "2500", "--refund-every", "5", "--batch", "300", "--workers", "3")
+		if code != 0 || !strings.Contains(out, "seeded 2500 tickets (3000 events)") {
+			t.Fatalf("seed exit %d: %s%s", code, out, errOut)
+		}
+		code, out, _ = runCLI(t, "", "verify", "--db", db, "--json")
+		var rep projections.AuditReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || rep.Tickets != 2500 || rep.Events != 3000 {
+			t.Fatalf("verify of a seeded database: exit %d %+v", code, rep)
+		}
+		if code, _, _ := runCLI(t, "", "seed", "--db", db, "--batch", "0"); code != 2 {
+			t.Fatalf("seed --batch 0: exit %d, want 2", code)
+		}
 
-	// The seeded table is caught up, so the service starts ready: its relay
-	// does not republish the 3000 events to a projector that has them.
-	cfg := testConfig(t.TempDir())
-	cfg.dbPath, cfg.readyMaxLag = db, 1000
-	svc := mustStart(t, cfg)
-	if relayed, err := svc.store.Checkpoint(context.Background(), embeddedRelay); err != nil || relayed != 3000 {
-		t.Fatalf("relay checkpoint after start = %d, %v; want 3000", relayed, err)
-	}
-	if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
-		t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
-	}
+		// The seeded table is caught up, so the service starts ready: its relay
+		// does not republish the 3000 events to a projector that has them.
+		cfg := e.config(t)
+		cfg.DB, cfg.ReadyMaxLag = db, 1000
+		svc := mustStart(t, cfg)
+		if relayed, err := svc.Store().Checkpoint(context.Background(), service.EmbeddedRelayCheckpoint); err != nil || relayed != 3000 {
+			t.Fatalf("relay checkpoint after start = %d, %v; want 3000", relayed, err)
+		}
+		if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
+			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
+		}
+	})
 }

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
@@ -62,7 +66,7 @@ func TestMetricsCarryTheBuildInfo(t *testing.T) {
 			labels[l.GetName()] = l.GetValue()
 		}
 	}
-	want := map[string]string{"version": b.version, "commit": b.commit, "goversion": runtime.Version()}
+	want := map[string]string{"version": b.Version, "commit": b.Commit, "goversion": runtime.Version()}
 	if got != 1 || fmt.Sprint(labels) != fmt.Sprint(want) {
 		t.Fatalf("ticketd_build_info = %v with labels %v; want 1 with %v", got, labels, want)
 	}
@@ -191,5 +195,27 @@ func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the command", args, code, out, errOut)
 		}
+	}
+}
+
+// TestServeFlagsDefaultToTheServiceDefaults keeps `ticketd serve` without
+// flags and the service's DefaultConfig one configuration, so tests and
+// tools that start the service get what the binary runs with.
+func TestServeFlagsDefaultToTheServiceDefaults(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TICKETD_") && !strings.HasPrefix(kv, "TICKETD_TEST_") {
+			t.Skipf("%s is set and would change a default", strings.SplitN(kv, "=", 2)[0])
+		}
+	}
+	cmd := newCommand("serve", "", "", io.Discard)
+	cfg := registerServe(cmd)
+	if err := cmd.parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := service.DefaultConfig(); !reflect.DeepEqual(*cfg, want) {
+		t.Fatalf("serve's flags default to\n%+v\nthe service's defaults are\n%+v", *cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the defaults do not validate: %v", err)
 	}
 }

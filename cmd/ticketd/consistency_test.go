@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // Headers of the consistency token.
@@ -35,25 +37,25 @@ func requireAnswer(t *testing.T, what string, r response, status int, position i
 
 // startWithConsistencyTimeout starts a service whose commands and reads wait
 // at most timeout for the projection.
-func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service, *apiClient) {
+func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.Service, *apiClient) {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = timeout
+	cfg.ConsistencyTimeout = timeout
 	svc := mustStart(t, cfg)
 	return svc, newClient(t, svc)
 }
 
 // startLogged starts a service with cfg whose JSON log lines (INFO and up)
 // go to the returned buffer, and a stop that returns once every handler has.
-func startLogged(t *testing.T, cfg serviceConfig) (*service, *syncBuffer, func()) {
+func startLogged(t *testing.T, cfg service.Config) (*service.Service, *syncBuffer, func()) {
 	t.Helper()
 	logs := &syncBuffer{}
-	svc, err := startService(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	stop := func() { once.Do(func() { svc.shutdown() }) }
+	stop := func() { once.Do(func() { svc.Shutdown() }) }
 	t.Cleanup(stop)
 	return svc, logs, stop
 }
@@ -190,7 +192,7 @@ func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 		t.Fatalf("GET with the token answered %d before the projection reached it", r.status)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if _, err := svc.tickets.CatchUp(context.Background(), nil); err != nil {
+	if _, err := svc.Tickets().CatchUp(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-read; r.status != http.StatusOK || r.json(t)["id"] != id {
@@ -204,7 +206,7 @@ func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = time.Minute
+	cfg.ConsistencyTimeout = time.Minute
 	svc, logs, stop := startLogged(t, cfg)
 	c := newClient(t, svc)
 	holdProjection(t, svc)
@@ -241,7 +243,7 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 		waitUntil(t, id+" is logged", func() bool { return len(linesOf(t, logs, id)) == 2 })
 	}
 	gone("gone-issue", "POST", "/tickets/issue", `{"theater_name":"t","user_id":"u","movie_title":"m","price_krw":1}`, func() {
-		waitUntil(t, "the issue is committed", func() bool { return svc.store.Head() == 1 })
+		waitUntil(t, "the issue is committed", func() bool { return svc.Store().Head() == 1 })
 	})
 	gone("gone-read", "GET", "/tickets", "", func() { time.Sleep(300 * time.Millisecond) })
 	if n := c.logHead(); n != 1 {

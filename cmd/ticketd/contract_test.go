@@ -104,440 +104,466 @@ func (c *apiClient) logHead() int {
 
 func TestRootAnswersOK(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	r := c.do("GET", "/", nil)
-	if r.status != 200 || r.json(t)["status"] != "ok" || r.json(t)["message"] == "" {
-		t.Fatalf("GET / = %d %s", r.status, r.body)
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		r := c.do("GET", "/", nil)
+		if r.status != 200 || r.json(t)["status"] != "ok" || r.json(t)["message"] == "" {
+			t.Fatalf("GET / = %d %s", r.status, r.body)
+		}
+	})
 }
 
 func TestSeedExamplesWork(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "unique-key-123")
-	if r.status != http.StatusCreated {
-		t.Fatalf("issue = %d %s", r.status, r.body)
-	}
-	body := r.json(t)
-	ids := body["ticket_ids"].([]any)
-	if len(ids) != 2 || ids[0] == ids[1] || body["count"] != float64(2) {
-		t.Fatalf("issue body = %s", r.body)
-	}
-	for _, id := range ids {
-		if u, err := uuid.Parse(id.(string)); err != nil || u.Version() != 7 {
-			t.Fatalf("ticket id %v is not a UUIDv7", id)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "unique-key-123")
+		if r.status != http.StatusCreated {
+			t.Fatalf("issue = %d %s", r.status, r.body)
 		}
-	}
-	wantSummary := map[string]any{"theater_name": "CGV 강남", "movie_title": "영화 제목", "price_krw": float64(15000)}
-	if !reflect.DeepEqual(body["summary"], wantSummary) {
-		t.Fatalf("summary = %v", body["summary"])
-	}
-	if loc := r.header.Get("Location"); loc != "/tickets/"+ids[0].(string) {
-		t.Fatalf("Location = %q", loc)
-	}
+		body := r.json(t)
+		ids := body["ticket_ids"].([]any)
+		if len(ids) != 2 || ids[0] == ids[1] || body["count"] != float64(2) {
+			t.Fatalf("issue body = %s", r.body)
+		}
+		for _, id := range ids {
+			if u, err := uuid.Parse(id.(string)); err != nil || u.Version() != 7 {
+				t.Fatalf("ticket id %v is not a UUIDv7", id)
+			}
+		}
+		wantSummary := map[string]any{"theater_name": "CGV 강남", "movie_title": "영화 제목", "price_krw": float64(15000)}
+		if !reflect.DeepEqual(body["summary"], wantSummary) {
+			t.Fatalf("summary = %v", body["summary"])
+		}
+		if loc := r.header.Get("Location"); loc != "/tickets/"+ids[0].(string) {
+			t.Fatalf("Location = %q", loc)
+		}
 
-	first, second := ids[0].(string), ids[1].(string)
-	r = c.do("GET", "/tickets/"+first, nil)
-	ticket := r.json(t)
-	if r.status != 200 || ticket["id"] != first || ticket["theater_name"] != "CGV 강남" || ticket["user_id"] != "user123" ||
-		ticket["movie_title"] != "영화 제목" || ticket["price_krw"] != float64(15000) || ticket["status"] != "issued" ||
-		ticket["memo"] != "VIP석" || ticket["canceled_at"] != nil || !timeFormat.MatchString(ticket["issued_at"].(string)) {
-		t.Fatalf("GET ticket = %d %s", r.status, r.body)
-	}
-	if _, ok := ticket["canceled_at"]; !ok {
-		t.Fatal("canceled_at must be present (null)")
-	}
+		first, second := ids[0].(string), ids[1].(string)
+		r = c.do("GET", "/tickets/"+first, nil)
+		ticket := r.json(t)
+		if r.status != 200 || ticket["id"] != first || ticket["theater_name"] != "CGV 강남" || ticket["user_id"] != "user123" ||
+			ticket["movie_title"] != "영화 제목" || ticket["price_krw"] != float64(15000) || ticket["status"] != "issued" ||
+			ticket["memo"] != "VIP석" || ticket["canceled_at"] != nil || !timeFormat.MatchString(ticket["issued_at"].(string)) {
+			t.Fatalf("GET ticket = %d %s", r.status, r.body)
+		}
+		if _, ok := ticket["canceled_at"]; !ok {
+			t.Fatal("canceled_at must be present (null)")
+		}
 
-	r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first}, "reason": "고객 요청"})
-	if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":[],"not_found":[]}`, first) {
-		t.Fatalf("refund = %d %s", r.status, r.body)
-	}
-	r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first, second}, "reason": "고객 요청"})
-	if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":["%s"],"not_found":[]}`, second, first) {
-		t.Fatalf("second refund = %d %s", r.status, r.body)
-	}
-	ticket = c.do("GET", "/tickets/"+first, nil).json(t)
-	if ticket["status"] != "canceled" || !timeFormat.MatchString(fmt.Sprint(ticket["canceled_at"])) {
-		t.Fatalf("refunded ticket = %v", ticket)
-	}
+		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first}, "reason": "고객 요청"})
+		if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":[],"not_found":[]}`, first) {
+			t.Fatalf("refund = %d %s", r.status, r.body)
+		}
+		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first, second}, "reason": "고객 요청"})
+		if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":["%s"],"not_found":[]}`, second, first) {
+			t.Fatalf("second refund = %d %s", r.status, r.body)
+		}
+		ticket = c.do("GET", "/tickets/"+first, nil).json(t)
+		if ticket["status"] != "canceled" || !timeFormat.MatchString(fmt.Sprint(ticket["canceled_at"])) {
+			t.Fatalf("refunded ticket = %v", ticket)
+		}
 
-	r = c.do("GET", "/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&status=canceled&limit=10&offset=0", nil)
-	list := r.json(t)
-	if r.status != 200 || list["total"] != float64(2) || list["limit"] != float64(10) || list["offset"] != float64(0) || len(list["tickets"].([]any)) != 2 {
-		t.Fatalf("list = %d %s", r.status, r.body)
-	}
+		r = c.do("GET", "/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&status=canceled&limit=10&offset=0", nil)
+		list := r.json(t)
+		if r.status != 200 || list["total"] != float64(2) || list["limit"] != float64(10) || list["offset"] != float64(0) || len(list["tickets"].([]any)) != 2 {
+			t.Fatalf("list = %d %s", r.status, r.body)
+		}
+	})
 }
 
 func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	long := func(n int) string { return strings.Repeat("가", n) }
-	tests := []struct {
-		name   string
-		body   any
-		fields []string
-	}{
-		{"missing everything", map[string]any{}, []string{"movie_title", "price_krw", "theater_name", "user_id"}},
-		{"theater name too long", with(seedIssue, "theater_name", long(101)), []string{"theater_name"}},
-		{"user id too long", with(seedIssue, "user_id", long(101)), []string{"user_id"}},
-		{"movie title too long", with(seedIssue, "movie_title", long(201)), []string{"movie_title"}},
-		{"memo too long", with(seedIssue, "memo", long(1001)), []string{"memo"}},
-		{"blank strings", with(seedIssue, "theater_name", "   ", "user_id", "", "movie_title", "\t"), []string{"movie_title", "theater_name", "user_id"}},
-		{"price zero", with(seedIssue, "price_krw", 0), []string{"price_krw"}},
-		{"price too high", with(seedIssue, "price_krw", 1000001), []string{"price_krw"}},
-		{"price fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1.5}`, []string{"price_krw"}},
-		{"price with .0", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":15000.0}`, []string{"price_krw"}},
-		{"price exponent", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1e3}`, []string{"price_krw"}},
-		{"price string", with(seedIssue, "price_krw", "15000"), []string{"price_krw"}},
-		{"price huge", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":123456789012345678901234567890}`, []string{"price_krw"}},
-		{"price null", with(seedIssue, "price_krw", nil), []string{"price_krw"}},
-		{"quantity zero", with(seedIssue, "quantity", 0), []string{"quantity"}},
-		{"quantity eleven", with(seedIssue, "quantity", 11), []string{"quantity"}},
-		{"quantity fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1,"quantity":2.5}`, []string{"quantity"}},
-		{"quantity string", with(seedIssue, "quantity", "2"), []string{"quantity"}},
-		{"wrong types", with(seedIssue, "theater_name", 5, "user_id", true, "movie_title", []int{1}, "memo", 3), []string{"memo", "movie_title", "theater_name", "user_id"}},
-		{"malformed JSON", `{"theater_name": "a",`, []string{"body"}},
-		{"not an object", `[1,2]`, []string{"body"}},
-		{"empty body", ``, []string{"body"}},
-		{"two objects", `{} {}`, []string{"body"}},
-		{"duplicate key", `{"theater_name":"a","theater_name":"b","user_id":"u","movie_title":"m","price_krw":1}`, []string{"theater_name"}},
-		{"invalid UTF-8", "{\"theater_name\":\"\xff\xfe\",\"user_id\":\"u\",\"movie_title\":\"m\",\"price_krw\":1}", []string{"theater_name"}},
-	}
-	for _, tt := range tests {
-		r := c.do("POST", "/tickets/issue", tt.body)
-		if r.status != http.StatusBadRequest {
-			t.Errorf("%s: status %d, want 400: %s", tt.name, r.status, r.body)
-			continue
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		long := func(n int) string { return strings.Repeat("가", n) }
+		tests := []struct {
+			name   string
+			body   any
+			fields []string
+		}{
+			{"missing everything", map[string]any{}, []string{"movie_title", "price_krw", "theater_name", "user_id"}},
+			{"theater name too long", with(seedIssue, "theater_name", long(101)), []string{"theater_name"}},
+			{"user id too long", with(seedIssue, "user_id", long(101)), []string{"user_id"}},
+			{"movie title too long", with(seedIssue, "movie_title", long(201)), []string{"movie_title"}},
+			{"memo too long", with(seedIssue, "memo", long(1001)), []string{"memo"}},
+			{"blank strings", with(seedIssue, "theater_name", "   ", "user_id", "", "movie_title", "\t"), []string{"movie_title", "theater_name", "user_id"}},
+			{"price zero", with(seedIssue, "price_krw", 0), []string{"price_krw"}},
+			{"price too high", with(seedIssue, "price_krw", 1000001), []string{"price_krw"}},
+			{"price fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1.5}`, []string{"price_krw"}},
+			{"price with .0", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":15000.0}`, []string{"price_krw"}},
+			{"price exponent", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1e3}`, []string{"price_krw"}},
+			{"price string", with(seedIssue, "price_krw", "15000"), []string{"price_krw"}},
+			{"price huge", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":123456789012345678901234567890}`, []string{"price_krw"}},
+			{"price null", with(seedIssue, "price_krw", nil), []string{"price_krw"}},
+			{"quantity zero", with(seedIssue, "quantity", 0), []string{"quantity"}},
+			{"quantity eleven", with(seedIssue, "quantity", 11), []string{"quantity"}},
+			{"quantity fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1,"quantity":2.5}`, []string{"quantity"}},
+			{"quantity string", with(seedIssue, "quantity", "2"), []string{"quantity"}},
+			{"wrong types", with(seedIssue, "theater_name", 5, "user_id", true, "movie_title", []int{1}, "memo", 3), []string{"memo", "movie_title", "theater_name", "user_id"}},
+			{"malformed JSON", `{"theater_name": "a",`, []string{"body"}},
+			{"not an object", `[1,2]`, []string{"body"}},
+			{"empty body", ``, []string{"body"}},
+			{"two objects", `{} {}`, []string{"body"}},
+			{"duplicate key", `{"theater_name":"a","theater_name":"b","user_id":"u","movie_title":"m","price_krw":1}`, []string{"theater_name"}},
+			{"invalid UTF-8", "{\"theater_name\":\"\xff\xfe\",\"user_id\":\"u\",\"movie_title\":\"m\",\"price_krw\":1}", []string{"theater_name"}},
 		}
-		if got := problemFields(t, r); !reflect.DeepEqual(got, tt.fields) {
-			t.Errorf("%s: errors name %v, want %v", tt.name, got, tt.fields)
+		for _, tt := range tests {
+			r := c.do("POST", "/tickets/issue", tt.body)
+			if r.status != http.StatusBadRequest {
+				t.Errorf("%s: status %d, want 400: %s", tt.name, r.status, r.body)
+				continue
+			}
+			if got := problemFields(t, r); !reflect.DeepEqual(got, tt.fields) {
+				t.Errorf("%s: errors name %v, want %v", tt.name, got, tt.fields)
+			}
 		}
-	}
-	r := c.do("POST", "/tickets/issue", with(seedIssue, "price_krw", 0), "Idempotency-Key", "")
-	if got := problemFields(t, r); !reflect.DeepEqual(got, []string{"Idempotency-Key", "price_krw"}) {
-		t.Errorf("header and body errors together: %v", got)
-	}
-	if n := c.logHead(); n != 0 {
-		t.Fatalf("invalid requests appended %d events", n)
-	}
+		r := c.do("POST", "/tickets/issue", with(seedIssue, "price_krw", 0), "Idempotency-Key", "")
+		if got := problemFields(t, r); !reflect.DeepEqual(got, []string{"Idempotency-Key", "price_krw"}) {
+			t.Errorf("header and body errors together: %v", got)
+		}
+		if n := c.logHead(); n != 0 {
+			t.Fatalf("invalid requests appended %d events", n)
+		}
+	})
 }
 
 func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	body := map[string]any{
-		"theater_name": strings.Repeat("강", 100), "user_id": strings.Repeat("u", 100), "movie_title": strings.Repeat("영", 200),
-		"price_krw": 1000000, "memo": strings.Repeat("메", 1000), "seat": "A1", "extra": map[string]any{"nested": true},
-	}
-	ids := c.issueOK(body)
-	if len(ids) != 1 {
-		t.Fatalf("default quantity gave %d tickets", len(ids))
-	}
-	ids = c.issueOK(with(seedIssue, "quantity", 10, "memo", nil, "theater_name", "  CGV  "))
-	if len(ids) != 10 {
-		t.Fatalf("quantity 10 gave %d", len(ids))
-	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			t.Fatalf("duplicate id %s", id)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		body := map[string]any{
+			"theater_name": strings.Repeat("강", 100), "user_id": strings.Repeat("u", 100), "movie_title": strings.Repeat("영", 200),
+			"price_krw": 1000000, "memo": strings.Repeat("메", 1000), "seat": "A1", "extra": map[string]any{"nested": true},
 		}
-		seen[id] = true
-	}
-	tk := c.do("GET", "/tickets/"+ids[9], nil).json(t)
-	if tk["memo"] != nil || tk["theater_name"] != "  CGV  " {
-		t.Fatalf("ticket = %v (memo must be null, strings stored as sent)", tk)
-	}
+		ids := c.issueOK(body)
+		if len(ids) != 1 {
+			t.Fatalf("default quantity gave %d tickets", len(ids))
+		}
+		ids = c.issueOK(with(seedIssue, "quantity", 10, "memo", nil, "theater_name", "  CGV  "))
+		if len(ids) != 10 {
+			t.Fatalf("quantity 10 gave %d", len(ids))
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] {
+				t.Fatalf("duplicate id %s", id)
+			}
+			seen[id] = true
+		}
+		tk := c.do("GET", "/tickets/"+ids[9], nil).json(t)
+		if tk["memo"] != nil || tk["theater_name"] != "  CGV  " {
+			t.Fatalf("ticket = %v (memo must be null, strings stored as sent)", tk)
+		}
+	})
 }
 
 func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	r := c.do("GET", "/events", nil)
-	events := r.json(t)["events"].([]any)
-	if len(events) != 3 {
-		t.Fatalf("%d events for a quantity-3 issue", len(events))
-	}
-	for i, e := range events {
-		ev := e.(map[string]any)
-		if ev["stream_id"] != ids[i] || ev["position"] != float64(i+1) || ev["version"] != float64(1) || ev["type"] != "TicketIssued" {
-			t.Fatalf("event %d = %v", i, ev)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		ids := c.issueOK(with(seedIssue, "quantity", 3))
+		r := c.do("GET", "/events", nil)
+		events := r.json(t)["events"].([]any)
+		if len(events) != 3 {
+			t.Fatalf("%d events for a quantity-3 issue", len(events))
 		}
-	}
-	list := c.do("GET", "/tickets", nil).json(t)["tickets"].([]any)
-	for i, tk := range list {
-		if tk.(map[string]any)["id"] != ids[i] {
-			t.Fatalf("list order differs from issue order at %d", i)
+		for i, e := range events {
+			ev := e.(map[string]any)
+			if ev["stream_id"] != ids[i] || ev["position"] != float64(i+1) || ev["version"] != float64(1) || ev["type"] != "TicketIssued" {
+				t.Fatalf("event %d = %v", i, ev)
+			}
 		}
-	}
+		list := c.do("GET", "/tickets", nil).json(t)["tickets"].([]any)
+		for i, tk := range list {
+			if tk.(map[string]any)["id"] != ids[i] {
+				t.Fatalf("list order differs from issue order at %d", i)
+			}
+		}
+	})
 }
 
 func TestBodyOverLimitIs413(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	big := fmt.Sprintf(`{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"memo":"%s"}`, strings.Repeat("x", 64<<10))
-	for _, path := range []string{"/tickets/issue", "/tickets/refund"} {
-		if r := c.do("POST", path, big); r.status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%s: %d, want 413", path, r.status)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		big := fmt.Sprintf(`{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"memo":"%s"}`, strings.Repeat("x", 64<<10))
+		for _, path := range []string{"/tickets/issue", "/tickets/refund"} {
+			if r := c.do("POST", path, big); r.status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("%s: %d, want 413", path, r.status)
+			}
 		}
-	}
-	if c.logHead() != 0 {
-		t.Fatal("an oversized request appended events")
-	}
+		if c.logHead() != 0 {
+			t.Fatal("an oversized request appended events")
+		}
+	})
 }
 
 func TestRefundRules(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	a, b, cc := ids[0], ids[1], ids[2]
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{b}})
-	r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"not-a-uuid", b, a, a, uuid.NewString(), "not-a-uuid", cc}})
-	want := fmt.Sprintf(`{"refunded":["%s","%s"],"already_canceled":["%s"],"not_found":["not-a-uuid","%s"]}`, a, cc, b, "")
-	got := r.json(t)
-	if r.status != 200 || len(got["not_found"].([]any)) != 2 || got["not_found"].([]any)[0] != "not-a-uuid" ||
-		!reflect.DeepEqual(got["refunded"], []any{a, cc}) || !reflect.DeepEqual(got["already_canceled"], []any{b}) {
-		t.Fatalf("refund = %d %s, want like %s", r.status, r.body, want)
-	}
-	events := c.do("GET", "/tickets/"+a+"/events", nil).json(t)["events"].([]any)
-	if len(events) != 2 || events[1].(map[string]any)["data"].(map[string]any)["reason"] != nil {
-		t.Fatalf("refund events of a = %v (reason must be null)", events)
-	}
-
-	head := c.logHead()
-	for name, body := range map[string]any{
-		"empty id":         map[string]any{"ticket_ids": []string{a, ""}},
-		"no ids":           map[string]any{"ticket_ids": []string{}},
-		"missing ids":      map[string]any{"reason": "x"},
-		"ids not an array": map[string]any{"ticket_ids": a},
-		"non-string id":    map[string]any{"ticket_ids": []any{1}},
-		"too many ids":     map[string]any{"ticket_ids": make([]string, 1001)},
-	} {
-		r := c.do("POST", "/tickets/refund", body)
-		if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"ticket_ids"}) {
-			t.Errorf("%s: %d %s", name, r.status, r.body)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		ids := c.issueOK(with(seedIssue, "quantity", 3))
+		a, b, cc := ids[0], ids[1], ids[2]
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{b}})
+		r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"not-a-uuid", b, a, a, uuid.NewString(), "not-a-uuid", cc}})
+		want := fmt.Sprintf(`{"refunded":["%s","%s"],"already_canceled":["%s"],"not_found":["not-a-uuid","%s"]}`, a, cc, b, "")
+		got := r.json(t)
+		if r.status != 200 || len(got["not_found"].([]any)) != 2 || got["not_found"].([]any)[0] != "not-a-uuid" ||
+			!reflect.DeepEqual(got["refunded"], []any{a, cc}) || !reflect.DeepEqual(got["already_canceled"], []any{b}) {
+			t.Fatalf("refund = %d %s, want like %s", r.status, r.body, want)
 		}
-	}
-	r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{a}, "reason": strings.Repeat("이", 501)})
-	if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"reason"}) {
-		t.Errorf("long reason: %d %s", r.status, r.body)
-	}
-	if c.logHead() != head {
-		t.Fatal("invalid refunds appended events")
-	}
+		events := c.do("GET", "/tickets/"+a+"/events", nil).json(t)["events"].([]any)
+		if len(events) != 2 || events[1].(map[string]any)["data"].(map[string]any)["reason"] != nil {
+			t.Fatalf("refund events of a = %v (reason must be null)", events)
+		}
+
+		head := c.logHead()
+		for name, body := range map[string]any{
+			"empty id":         map[string]any{"ticket_ids": []string{a, ""}},
+			"no ids":           map[string]any{"ticket_ids": []string{}},
+			"missing ids":      map[string]any{"reason": "x"},
+			"ids not an array": map[string]any{"ticket_ids": a},
+			"non-string id":    map[string]any{"ticket_ids": []any{1}},
+			"too many ids":     map[string]any{"ticket_ids": make([]string, 1001)},
+		} {
+			r := c.do("POST", "/tickets/refund", body)
+			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"ticket_ids"}) {
+				t.Errorf("%s: %d %s", name, r.status, r.body)
+			}
+		}
+		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{a}, "reason": strings.Repeat("이", 501)})
+		if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"reason"}) {
+			t.Errorf("long reason: %d %s", r.status, r.body)
+		}
+		if c.logHead() != head {
+			t.Fatal("invalid refunds appended events")
+		}
+	})
 }
 
 func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	id := c.issueOK(with(seedIssue, "quantity", 1))[0]
-	const clients = 16
-	results := make([]map[string]any, clients)
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
-			if r.status == 200 {
-				results[i] = r.json(t)
-			}
-		}(i)
-	}
-	wg.Wait()
-	refunded, already := 0, 0
-	for _, res := range results {
-		if res == nil {
-			t.Fatal("a refund failed")
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		id := c.issueOK(with(seedIssue, "quantity", 1))[0]
+		const clients = 16
+		results := make([]map[string]any, clients)
+		var wg sync.WaitGroup
+		for i := 0; i < clients; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
+				if r.status == 200 {
+					results[i] = r.json(t)
+				}
+			}(i)
 		}
-		refunded += len(res["refunded"].([]any))
-		already += len(res["already_canceled"].([]any))
-	}
-	if refunded != 1 || already != clients-1 {
-		t.Fatalf("refunded %d times, already_canceled %d; want 1 and %d", refunded, already, clients-1)
-	}
-	if events := c.do("GET", "/tickets/"+id+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
-		t.Fatalf("%d events in the ticket's stream, want 2", len(events))
-	}
+		wg.Wait()
+		refunded, already := 0, 0
+		for _, res := range results {
+			if res == nil {
+				t.Fatal("a refund failed")
+			}
+			refunded += len(res["refunded"].([]any))
+			already += len(res["already_canceled"].([]any))
+		}
+		if refunded != 1 || already != clients-1 {
+			t.Fatalf("refunded %d times, already_canceled %d; want 1 and %d", refunded, already, clients-1)
+		}
+		if events := c.do("GET", "/tickets/"+id+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+			t.Fatalf("%d events in the ticket's stream, want 2", len(events))
+		}
+	})
 }
 
 func TestGetTicketNotFound(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	for _, id := range []string{uuid.NewString(), "not-a-uuid", "'; DROP TABLE tickets; --"} {
-		r := c.do("GET", "/tickets/"+url.PathEscape(id), nil)
-		if r.status != 404 || r.json(t)["status"] != float64(404) {
-			t.Fatalf("GET %q = %d %s", id, r.status, r.body)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		for _, id := range []string{uuid.NewString(), "not-a-uuid", "'; DROP TABLE tickets; --"} {
+			r := c.do("GET", "/tickets/"+url.PathEscape(id), nil)
+			if r.status != 404 || r.json(t)["status"] != float64(404) {
+				t.Fatalf("GET %q = %d %s", id, r.status, r.body)
+			}
+			if r := c.do("GET", "/tickets/"+url.PathEscape(id)+"/events", nil); r.status != 404 {
+				t.Fatalf("GET events of %q = %d", id, r.status)
+			}
 		}
-		if r := c.do("GET", "/tickets/"+url.PathEscape(id)+"/events", nil); r.status != 404 {
-			t.Fatalf("GET events of %q = %d", id, r.status)
+		if r := c.do("GET", "/nope", nil); r.status != 404 {
+			t.Fatalf("unknown route = %d", r.status)
 		}
-	}
-	if r := c.do("GET", "/nope", nil); r.status != 404 {
-		t.Fatalf("unknown route = %d", r.status)
-	}
-	if r := c.do("DELETE", "/tickets", nil); r.status != 405 {
-		t.Fatalf("wrong method = %d", r.status)
-	}
+		if r := c.do("DELETE", "/tickets", nil); r.status != 405 {
+			t.Fatalf("wrong method = %d", r.status)
+		}
+	})
 }
 
 func TestListFiltersPagingAndValidation(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	gangnam := c.issueOK(with(seedIssue, "quantity", 3, "user_id", "alice"))
-	yongsan := c.issueOK(with(seedIssue, "quantity", 2, "theater_name", "CGV 용산", "user_id", "bob", "movie_title", "다른 영화"))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{gangnam[1], yongsan[0]}})
-	all := append(append([]string{}, gangnam...), yongsan...)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		gangnam := c.issueOK(with(seedIssue, "quantity", 3, "user_id", "alice"))
+		yongsan := c.issueOK(with(seedIssue, "quantity", 2, "theater_name", "CGV 용산", "user_id", "bob", "movie_title", "다른 영화"))
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{gangnam[1], yongsan[0]}})
+		all := append(append([]string{}, gangnam...), yongsan...)
 
-	ids := func(r response) []string {
-		var out []string
-		for _, tk := range r.json(t)["tickets"].([]any) {
-			out = append(out, tk.(map[string]any)["id"].(string))
+		ids := func(r response) []string {
+			var out []string
+			for _, tk := range r.json(t)["tickets"].([]any) {
+				out = append(out, tk.(map[string]any)["id"].(string))
+			}
+			return out
 		}
-		return out
-	}
-	tests := []struct {
-		query        string
-		total, limit int
-		offset       int
-		want         []string
-	}{
-		{"", 5, 100, 0, all},
-		{"?theater_name=&user_id=&movie_title=&status=&limit=&offset=", 5, 100, 0, all},
-		{"?theater_name=" + url.QueryEscape("CGV 용산"), 2, 100, 0, yongsan},
-		{"?user_id=alice&status=issued", 2, 100, 0, []string{gangnam[0], gangnam[2]}},
-		{"?movie_title=" + url.QueryEscape("다른 영화") + "&status=canceled", 1, 100, 0, []string{yongsan[0]}},
-		{"?status=canceled", 2, 100, 0, []string{gangnam[1], yongsan[0]}},
-		{"?limit=2", 5, 2, 0, all[:2]},
-		{"?limit=2&offset=2", 5, 2, 2, all[2:4]},
-		{"?limit=2&offset=4", 5, 2, 4, all[4:]},
-		{"?offset=5", 5, 100, 5, nil},
-		{"?limit=1000", 5, 1000, 0, all},
-		{"?theater_name=" + url.QueryEscape("' OR '1'='1"), 0, 100, 0, nil},
-		{"?user_id=" + url.QueryEscape("alice%"), 0, 100, 0, nil},
-	}
-	for _, tt := range tests {
-		r := c.do("GET", "/tickets"+tt.query, nil)
-		body := r.json(t)
-		if r.status != 200 || body["total"] != float64(tt.total) || body["limit"] != float64(tt.limit) || body["offset"] != float64(tt.offset) {
-			t.Errorf("GET /tickets%s = %d %s", tt.query, r.status, r.body)
-			continue
+		tests := []struct {
+			query        string
+			total, limit int
+			offset       int
+			want         []string
+		}{
+			{"", 5, 100, 0, all},
+			{"?theater_name=&user_id=&movie_title=&status=&limit=&offset=", 5, 100, 0, all},
+			{"?theater_name=" + url.QueryEscape("CGV 용산"), 2, 100, 0, yongsan},
+			{"?user_id=alice&status=issued", 2, 100, 0, []string{gangnam[0], gangnam[2]}},
+			{"?movie_title=" + url.QueryEscape("다른 영화") + "&status=canceled", 1, 100, 0, []string{yongsan[0]}},
+			{"?status=canceled", 2, 100, 0, []string{gangnam[1], yongsan[0]}},
+			{"?limit=2", 5, 2, 0, all[:2]},
+			{"?limit=2&offset=2", 5, 2, 2, all[2:4]},
+			{"?limit=2&offset=4", 5, 2, 4, all[4:]},
+			{"?offset=5", 5, 100, 5, nil},
+			{"?limit=1000", 5, 1000, 0, all},
+			{"?theater_name=" + url.QueryEscape("' OR '1'='1"), 0, 100, 0, nil},
+			{"?user_id=" + url.QueryEscape("alice%"), 0, 100, 0, nil},
 		}
-		if got := ids(r); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
-			t.Errorf("GET /tickets%s ids = %v, want %v", tt.query, got, tt.want)
+		for _, tt := range tests {
+			r := c.do("GET", "/tickets"+tt.query, nil)
+			body := r.json(t)
+			if r.status != 200 || body["total"] != float64(tt.total) || body["limit"] != float64(tt.limit) || body["offset"] != float64(tt.offset) {
+				t.Errorf("GET /tickets%s = %d %s", tt.query, r.status, r.body)
+				continue
+			}
+			if got := ids(r); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+				t.Errorf("GET /tickets%s ids = %v, want %v", tt.query, got, tt.want)
+			}
 		}
-	}
-	for query, fields := range map[string][]string{
-		"?status=bogus":               {"status"},
-		"?status=ISSUED":              {"status"},
-		"?limit=0":                    {"limit"},
-		"?limit=1001":                 {"limit"},
-		"?limit=abc":                  {"limit"},
-		"?limit=1.5":                  {"limit"},
-		"?offset=-1":                  {"offset"},
-		"?offset=x":                   {"offset"},
-		"?limit=0&offset=-1&status=x": {"limit", "offset", "status"},
-	} {
-		r := c.do("GET", "/tickets"+query, nil)
-		if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
-			t.Errorf("GET /tickets%s = %d %s, want 400 naming %v", query, r.status, r.body, fields)
+		for query, fields := range map[string][]string{
+			"?status=bogus":               {"status"},
+			"?status=ISSUED":              {"status"},
+			"?limit=0":                    {"limit"},
+			"?limit=1001":                 {"limit"},
+			"?limit=abc":                  {"limit"},
+			"?limit=1.5":                  {"limit"},
+			"?offset=-1":                  {"offset"},
+			"?offset=x":                   {"offset"},
+			"?limit=0&offset=-1&status=x": {"limit", "offset", "status"},
+		} {
+			r := c.do("GET", "/tickets"+query, nil)
+			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+				t.Errorf("GET /tickets%s = %d %s, want 400 naming %v", query, r.status, r.body, fields)
+			}
 		}
-	}
+	})
 }
 
 func TestEventLogEndpoints(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	ids := c.issueOK(with(seedIssue, "quantity", 2), "Idempotency-Key", "k-events", "X-Request-ID", "req-abc", "X-Correlation-ID", "corr-xyz")
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}, "reason": "고객 요청"}, "X-Request-ID", "req-def")
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		ids := c.issueOK(with(seedIssue, "quantity", 2), "Idempotency-Key", "k-events", "X-Request-ID", "req-abc", "X-Correlation-ID", "corr-xyz")
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}, "reason": "고객 요청"}, "X-Request-ID", "req-def")
 
-	stream := c.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any)
-	if len(stream) != 2 {
-		t.Fatalf("stream = %v", stream)
-	}
-	issued, refunded := stream[0].(map[string]any), stream[1].(map[string]any)
-	wantData := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": float64(15000), "memo": "VIP석"}
-	if issued["type"] != "TicketIssued" || issued["version"] != float64(1) || issued["position"] != float64(1) || !reflect.DeepEqual(issued["data"], wantData) {
-		t.Fatalf("issued event = %v", issued)
-	}
-	if md := issued["metadata"].(map[string]any); md["request_id"] != "req-abc" || md["correlation_id"] != "corr-xyz" || md["idempotency_key"] != "k-events" {
-		t.Fatalf("issued metadata = %v", md)
-	}
-	if refunded["type"] != "TicketRefunded" || refunded["version"] != float64(2) || refunded["position"] != float64(3) ||
-		!reflect.DeepEqual(refunded["data"], map[string]any{"reason": "고객 요청"}) || !timeFormat.MatchString(refunded["occurred_at"].(string)) {
-		t.Fatalf("refunded event = %v", refunded)
-	}
-	if md := refunded["metadata"].(map[string]any); md["request_id"] != "req-def" || md["correlation_id"] != "req-def" {
-		t.Fatalf("refund metadata = %v (correlation id defaults to the request id)", md)
-	}
+		stream := c.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any)
+		if len(stream) != 2 {
+			t.Fatalf("stream = %v", stream)
+		}
+		issued, refunded := stream[0].(map[string]any), stream[1].(map[string]any)
+		wantData := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": float64(15000), "memo": "VIP석"}
+		if issued["type"] != "TicketIssued" || issued["version"] != float64(1) || issued["position"] != float64(1) || !reflect.DeepEqual(issued["data"], wantData) {
+			t.Fatalf("issued event = %v", issued)
+		}
+		if md := issued["metadata"].(map[string]any); md["request_id"] != "req-abc" || md["correlation_id"] != "corr-xyz" || md["idempotency_key"] != "k-events" {
+			t.Fatalf("issued metadata = %v", md)
+		}
+		if refunded["type"] != "TicketRefunded" || refunded["version"] != float64(2) || refunded["position"] != float64(3) ||
+			!reflect.DeepEqual(refunded["data"], map[string]any{"reason": "고객 요청"}) || !timeFormat.MatchString(refunded["occurred_at"].(string)) {
+			t.Fatalf("refunded event = %v", refunded)
+		}
+		if md := refunded["metadata"].(map[string]any); md["request_id"] != "req-def" || md["correlation_id"] != "req-def" {
+			t.Fatalf("refund metadata = %v (correlation id defaults to the request id)", md)
+		}
 
-	tests := []struct {
-		query     string
-		positions []float64
-		next      float64
-	}{
-		{"", []float64{1, 2, 3}, 3},
-		{"?after=1", []float64{2, 3}, 3},
-		{"?after=1&limit=1", []float64{2}, 2},
-		{"?after=3", nil, 3},
-		{"?after=99", nil, 99},
-		{"?type=TicketRefunded", []float64{3}, 3},
-		{"?type=TicketIssued&limit=1&after=1", []float64{2}, 2},
-		{"?after=&limit=&type=", []float64{1, 2, 3}, 3},
-	}
-	for _, tt := range tests {
-		r := c.do("GET", "/events"+tt.query, nil)
-		body := r.json(t)
-		var got []float64
-		for _, e := range body["events"].([]any) {
-			got = append(got, e.(map[string]any)["position"].(float64))
+		tests := []struct {
+			query     string
+			positions []float64
+			next      float64
+		}{
+			{"", []float64{1, 2, 3}, 3},
+			{"?after=1", []float64{2, 3}, 3},
+			{"?after=1&limit=1", []float64{2}, 2},
+			{"?after=3", nil, 3},
+			{"?after=99", nil, 99},
+			{"?type=TicketRefunded", []float64{3}, 3},
+			{"?type=TicketIssued&limit=1&after=1", []float64{2}, 2},
+			{"?after=&limit=&type=", []float64{1, 2, 3}, 3},
 		}
-		if r.status != 200 || !reflect.DeepEqual(got, tt.positions) || body["next_after"] != tt.next {
-			t.Errorf("GET /events%s = %d positions %v next %v, want %v next %v", tt.query, r.status, got, body["next_after"], tt.positions, tt.next)
+		for _, tt := range tests {
+			r := c.do("GET", "/events"+tt.query, nil)
+			body := r.json(t)
+			var got []float64
+			for _, e := range body["events"].([]any) {
+				got = append(got, e.(map[string]any)["position"].(float64))
+			}
+			if r.status != 200 || !reflect.DeepEqual(got, tt.positions) || body["next_after"] != tt.next {
+				t.Errorf("GET /events%s = %d positions %v next %v, want %v next %v", tt.query, r.status, got, body["next_after"], tt.positions, tt.next)
+			}
 		}
-	}
-	for query, fields := range map[string][]string{
-		"?after=-1": {"after"}, "?after=x": {"after"}, "?limit=0": {"limit"}, "?limit=1001": {"limit"},
-		"?type=Bogus": {"type"}, "?after=-1&limit=0&type=x": {"after", "limit", "type"},
-	} {
-		r := c.do("GET", "/events"+query, nil)
-		if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
-			t.Errorf("GET /events%s = %d %s", query, r.status, r.body)
+		for query, fields := range map[string][]string{
+			"?after=-1": {"after"}, "?after=x": {"after"}, "?limit=0": {"limit"}, "?limit=1001": {"limit"},
+			"?type=Bogus": {"type"}, "?after=-1&limit=0&type=x": {"after", "limit", "type"},
+		} {
+			r := c.do("GET", "/events"+query, nil)
+			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+				t.Errorf("GET /events%s = %d %s", query, r.status, r.body)
+			}
 		}
-	}
+	})
 }
 
 func TestRequestIDIsEchoedOrGenerated(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	if r := c.do("GET", "/", nil, "X-Request-ID", "my-request-42"); r.header.Get("X-Request-ID") != "my-request-42" {
-		t.Fatalf("X-Request-ID = %q, want echo", r.header.Get("X-Request-ID"))
-	}
-	a, b := c.do("GET", "/", nil).header.Get("X-Request-ID"), c.do("GET", "/", nil).header.Get("X-Request-ID")
-	if a == "" || a == b {
-		t.Fatalf("generated request ids %q, %q", a, b)
-	}
-	r := c.do("GET", "/tickets/none", nil, "X-Request-ID", "req-404")
-	if r.json(t)["request_id"] != "req-404" {
-		t.Fatalf("problem does not carry the request id: %s", r.body)
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		if r := c.do("GET", "/", nil, "X-Request-ID", "my-request-42"); r.header.Get("X-Request-ID") != "my-request-42" {
+			t.Fatalf("X-Request-ID = %q, want echo", r.header.Get("X-Request-ID"))
+		}
+		a, b := c.do("GET", "/", nil).header.Get("X-Request-ID"), c.do("GET", "/", nil).header.Get("X-Request-ID")
+		if a == "" || a == b {
+			t.Fatalf("generated request ids %q, %q", a, b)
+		}
+		r := c.do("GET", "/tickets/none", nil, "X-Request-ID", "req-404")
+		if r.json(t)["request_id"] != "req-404" {
+			t.Fatalf("problem does not carry the request id: %s", r.body)
+		}
+	})
 }
 
 func TestReadYourWrites(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	for i := 0; i < 30; i++ {
-		ids := c.issueOK(with(seedIssue, "quantity", 1, "user_id", fmt.Sprint("ryw-", i)))
-		if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != 200 {
-			t.Fatalf("ticket %s not visible right after its 201", ids[0])
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		for i := 0; i < 30; i++ {
+			ids := c.issueOK(with(seedIssue, "quantity", 1, "user_id", fmt.Sprint("ryw-", i)))
+			if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != 200 {
+				t.Fatalf("ticket %s not visible right after its 201", ids[0])
+			}
+			if list := c.do("GET", "/tickets?user_id="+fmt.Sprint("ryw-", i), nil).json(t); list["total"] != float64(1) {
+				t.Fatalf("list does not reflect the issue: %v", list)
+			}
+			c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids})
+			if tk := c.do("GET", "/tickets/"+ids[0], nil).json(t); tk["status"] != "canceled" {
+				t.Fatalf("refund not visible right after its 200: %v", tk)
+			}
 		}
-		if list := c.do("GET", "/tickets?user_id="+fmt.Sprint("ryw-", i), nil).json(t); list["total"] != float64(1) {
-			t.Fatalf("list does not reflect the issue: %v", list)
-		}
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids})
-		if tk := c.do("GET", "/tickets/"+ids[0], nil).json(t); tk["status"] != "canceled" {
-			t.Fatalf("refund not visible right after its 200: %v", tk)
-		}
-	}
+	})
 }

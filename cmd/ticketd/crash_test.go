@@ -113,101 +113,103 @@ func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 // that the read table equals a fresh fold of the log.
 // TICKETD_CRASH_KILLS sets the number of kills (default 5).
 func TestCrashLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the binary")
-	}
-	t.Parallel()
-	kills := 5
-	if v := os.Getenv("TICKETD_CRASH_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TICKETD_CRASH_KILLS=%q: want a positive integer", v)
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		if testing.Short() {
+			t.Skip("builds and kills the binary")
 		}
-		kills = n
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(t.TempDir(), "crash.db")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
-	traffic := &crashRun{}
-	client := &http.Client{Timeout: 10 * time.Second}
-
-	for k := 0; k < kills; k++ {
-		cmd, base := startProcess(t, bin, db)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := 0; w < 8; w++ {
-			wg.Add(1)
-			seed := rng.Uint64()
-			go func() {
-				defer wg.Done()
-				wrng := rand.New(rand.NewPCG(seed, uint64(w)))
-				for n := 0; ; n++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					req := &crashRequest{key: fmt.Sprintf("crash-%d-%d-%d", k, w, n)}
-					if ids := traffic.refundTargets(wrng); ids != nil && wrng.IntN(3) == 0 {
-						req.path, req.refunds = "/tickets/refund", ids
-						req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "crash test"})
-					} else {
-						req.path, req.quantity = "/tickets/issue", 1+wrng.IntN(3)
-						req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": fmt.Sprint("w", w),
-							"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
-					}
-					traffic.add(req)
-					status, body := send(client, base, req)
-					if status >= 200 && status < 300 {
-						traffic.acknowledge(req, body)
-					} else if status != 0 && status != http.StatusServiceUnavailable {
-						t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
-					}
-				}
-			}()
+		t.Parallel()
+		kills := 5
+		if v := os.Getenv("TICKETD_CRASH_KILLS"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				t.Fatalf("TICKETD_CRASH_KILLS=%q: want a positive integer", v)
+			}
+			kills = n
 		}
-		time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		bin, err := buildBinary()
+		if err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
-		close(stop)
-		wg.Wait()
-	}
+		db := filepath.Join(t.TempDir(), "crash.db")
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+		traffic := &crashRun{}
+		client := &http.Client{Timeout: 10 * time.Second}
 
-	cmd, base := startProcess(t, bin, db)
-	// Every request, answered or not, is sent again with its key: an
-	// acknowledged one must be replayed with its first answer, never run
-	// again; an unanswered one either committed (replay) or did not (runs now).
-	acked := 0
-	for _, req := range traffic.requests {
-		status, body := send(client, base, req)
-		switch {
-		case req.acked && (status != http.StatusOK || !bytes.Equal(body, req.answer)):
-			t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
-		case !req.acked && (status < 200 || status > 299):
-			t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
+		for k := 0; k < kills; k++ {
+			cmd, base := startProcess(t, bin, db)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				seed := rng.Uint64()
+				go func() {
+					defer wg.Done()
+					wrng := rand.New(rand.NewPCG(seed, uint64(w)))
+					for n := 0; ; n++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						req := &crashRequest{key: fmt.Sprintf("crash-%d-%d-%d", k, w, n)}
+						if ids := traffic.refundTargets(wrng); ids != nil && wrng.IntN(3) == 0 {
+							req.path, req.refunds = "/tickets/refund", ids
+							req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "crash test"})
+						} else {
+							req.path, req.quantity = "/tickets/issue", 1+wrng.IntN(3)
+							req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": fmt.Sprint("w", w),
+								"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
+						}
+						traffic.add(req)
+						status, body := send(client, base, req)
+						if status >= 200 && status < 300 {
+							traffic.acknowledge(req, body)
+						} else if status != 0 && status != http.StatusServiceUnavailable {
+							t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
+						}
+					}
+				}()
+			}
+			time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			close(stop)
+			wg.Wait()
 		}
-		if req.acked {
-			acked++
-		} else {
-			req.answer = body
+
+		cmd, base := startProcess(t, bin, db)
+		// Every request, answered or not, is sent again with its key: an
+		// acknowledged one must be replayed with its first answer, never run
+		// again; an unanswered one either committed (replay) or did not (runs now).
+		acked := 0
+		for _, req := range traffic.requests {
+			status, body := send(client, base, req)
+			switch {
+			case req.acked && (status != http.StatusOK || !bytes.Equal(body, req.answer)):
+				t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
+			case !req.acked && (status < 200 || status > 299):
+				t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
+			}
+			if req.acked {
+				acked++
+			} else {
+				req.answer = body
+			}
 		}
-	}
-	checkCrashLog(t, client, base, traffic)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("final shutdown: %v", err)
-	}
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"verify", "--db", db}, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("verify after %d kills: exit %d\n%s%s", kills, code, stdout.String(), stderr.String())
-	}
-	t.Logf("crash harness: %d kills, %d requests sent, %d acknowledged before a kill, requests lost: 0", kills, len(traffic.requests), acked)
-	fmt.Printf("crash harness totals: kills=%d requests=%d acknowledged=%d lost=0\n", kills, len(traffic.requests), acked)
+		checkCrashLog(t, client, base, traffic)
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("final shutdown: %v", err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"verify", "--db", db}, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("verify after %d kills: exit %d\n%s%s", kills, code, stdout.String(), stderr.String())
+		}
+		t.Logf("crash harness: %d kills, %d requests sent, %d acknowledged before a kill, requests lost: 0", kills, len(traffic.requests), acked)
+		fmt.Printf("crash harness totals: kills=%d requests=%d acknowledged=%d lost=0\n", kills, len(traffic.requests), acked)
+	})
 }
 
 // checkCrashLog reads the whole log over HTTP and checks it against the

@@ -91,7 +91,7 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 	t.Parallel()
 	const listed, other = "https://box-office.example", "https://evil.example"
 	cfg := testConfig(t.TempDir())
-	cfg.corsOrigins = listed + ", http://localhost:3000"
+	cfg.CORSOrigins = listed + ", http://localhost:3000"
 	c := newClient(t, mustStart(t, cfg))
 	off := startClient(t)
 
@@ -140,7 +140,7 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 func TestCORSStarAllowsEveryOrigin(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.corsOrigins = "*"
+	cfg.CORSOrigins = "*"
 	c := newClient(t, mustStart(t, cfg))
 	resp := preflight(t, c, "/tickets/refund", "https://anyone.example", "content-type")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
@@ -168,8 +168,8 @@ func TestCORSPreflightNeedsNoAPIKeyButTheRequestDoes(t *testing.T) {
 	t.Parallel()
 	const origin = "https://box-office.example"
 	cfg := testConfig(t.TempDir())
-	cfg.corsOrigins = origin
-	cfg.access = accessConfigForTest()
+	cfg.CORSOrigins = origin
+	cfg.Access = accessConfigForTest()
 	c := newClient(t, mustStart(t, cfg))
 	if resp := preflight(t, c, "/tickets/issue", origin, "authorization, content-type"); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("preflight with access control on: %d", resp.StatusCode)

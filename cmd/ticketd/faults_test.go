@@ -112,22 +112,22 @@ func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
 	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk} {
 		t.Run(fault.name, func(t *testing.T) {
 			cfg := testConfig(fault.dbDir(t))
-			cfg.dbPath = filepath.Join(filepath.Dir(cfg.dbPath), "app.db")
+			cfg.DB = filepath.Join(filepath.Dir(cfg.DB), "app.db")
 			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
 			var acked []string
 			if fault.atStart {
 				seeded := mustStart(t, cfg)
 				acked = newClient(t, seeded).issueOK(issue)
-				if err := seeded.shutdown(); err != nil {
+				if err := seeded.Shutdown(); err != nil {
 					t.Fatal(err)
 				}
-				fault.set(t, cfg.dbPath)
+				fault.set(t, cfg.DB)
 			}
 			svc := mustStart(t, cfg)
 			c := newClient(t, svc)
 			if !fault.atStart {
 				acked = c.issueOK(issue)
-				fault.set(t, cfg.dbPath)
+				fault.set(t, cfg.DB)
 			}
 			var refused response
 			for range 5000 {
@@ -158,7 +158,7 @@ func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
 				t.Errorf("GET /readyz under the fault = %d %s, want 503 naming the database", r.status, r.body)
 			}
 
-			fault.clear(t, cfg.dbPath)
+			fault.clear(t, cfg.DB)
 			healed := time.Now().Add(15 * time.Second)
 			for {
 				r := c.do("POST", "/tickets/issue", issue)
@@ -182,10 +182,10 @@ func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
 					t.Errorf("acknowledged ticket %s: GET = %d", id, r.status)
 				}
 			}
-			if err := svc.shutdown(); err != nil {
+			if err := svc.Shutdown(); err != nil {
 				t.Fatalf("shutdown: %v", err)
 			}
-			if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.dbPath); code != 0 {
+			if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.DB); code != 0 {
 				t.Fatalf("verify after the fault = exit %d\n%s%s", code, stdout, stderr)
 			}
 			t.Logf("%s: %d tickets acknowledged, commands refused with 503 during the fault, healed", fault.name, len(acked))

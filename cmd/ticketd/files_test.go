@@ -99,7 +99,7 @@ func crashedDatabase(t *testing.T) map[string][]byte {
 	newClient(t, svc).issueOK(seedIssue)
 	files := map[string][]byte{}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		b, err := os.ReadFile(cfg.dbPath + suffix)
+		b, err := os.ReadFile(cfg.DB + suffix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,14 +256,14 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 		t.Fatalf("replay: exit %d\n%s", code, stderr)
 	}
 	cfg := testConfig(t.TempDir())
-	cfg.dbPath = path
+	cfg.DB = path
 	svc := mustStart(t, cfg)
 	rep := newClient(t, svc).do("GET", "/audit/verify", nil).json(t)
 	if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["first_break"]), eventstore.ProblemMalformedHash) ||
 		!strings.Contains(fmt.Sprint(rep["first_break"]), "position:5") {
 		t.Errorf("GET /audit/verify after serve = %v, want a malformed_hash break at position 5", rep)
 	}
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := runCLI(t, "", "verify", "--db", path, "--json")

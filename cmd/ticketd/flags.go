@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
-// errUsage marks a command-line mistake; the process exits 2.
-var errUsage = errors.New("usage error")
+// errUsage marks a command-line mistake, as service.ErrConfig marks an
+// invalid setting: the process exits 2.
+var errUsage = service.ErrConfig
 
 // command is one subcommand's flag set: every flag has an environment
 // variable, which sets its default, and the help lists both.

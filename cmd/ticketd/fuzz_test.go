@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // The fuzz targets in this file send hostile input through the service's real
@@ -50,7 +51,7 @@ func FuzzRefundBody(f *testing.F) {
 }
 
 // commandCheck checks a command's answer r to body given the log head before it.
-type commandCheck func(t *testing.T, svc *service, c *apiClient, body []byte, r response, head int64)
+type commandCheck func(t *testing.T, svc *service.Service, c *apiClient, body []byte, r response, head int64)
 
 // fuzzCommand fuzzes the bodies of the command at path: each is accepted with
 // status ok and passes accepted, is over the body limit (413), or is refused
@@ -63,12 +64,12 @@ func fuzzCommand(f *testing.F, path string, ok int, fields []string, accepted co
 	svc := mustStart(f, cfg)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c := newHandlerClient(t, svc)
-		head := svc.store.Head()
+		head := svc.Store().Head()
 		r := c.do("POST", path, body)
 		switch {
 		case r.status == ok:
 			accepted(t, svc, c, body, r, head)
-		case r.status == http.StatusRequestEntityTooLarge && int64(len(body)) > cfg.bodyLimit:
+		case r.status == http.StatusRequestEntityTooLarge && int64(len(body)) > cfg.BodyLimit:
 		default:
 			checkRejected(t, svc, r, body, fields, head)
 		}
@@ -86,13 +87,13 @@ func FuzzIdempotencyKey(f *testing.F) {
 	svc := mustStart(f, testConfig(f.TempDir()))
 	f.Fuzz(func(t *testing.T, key string) {
 		c := newHandlerClient(t, svc)
-		head := svc.store.Head()
+		head := svc.Store().Head()
 		first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", key)
 		if !validIdempotencyKey(key) {
 			if first.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, first), []string{"Idempotency-Key"}) {
 				t.Fatalf("key %q: %d %s, want 400 naming Idempotency-Key", key, first.status, first.body)
 			}
-			if svc.store.Head() != head {
+			if svc.Store().Head() != head {
 				t.Fatalf("key %q: refused request appended events", key)
 			}
 			return
@@ -101,12 +102,12 @@ func FuzzIdempotencyKey(f *testing.F) {
 		if first.status != http.StatusCreated && (first.status != http.StatusOK || first.header.Get("Idempotent-Replayed") != "true") {
 			t.Fatalf("key %q: %d %s, want 201 or a replay", key, first.status, first.body)
 		}
-		afterFirst := svc.store.Head()
+		afterFirst := svc.Store().Head()
 		again := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", key)
 		if again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
 			t.Fatalf("key %q: repeat = %d %q %s, want 200 replaying %s", key, again.status, again.header.Get("Idempotent-Replayed"), again.body, first.body)
 		}
-		if svc.store.Head() != afterFirst {
+		if svc.Store().Head() != afterFirst {
 			t.Fatalf("key %q: the replay appended events", key)
 		}
 	})
@@ -176,7 +177,7 @@ func isQueryText(s string) bool {
 // checkRejected requires r to be a 400 that names only fields of the command,
 // "body" or members of body (one given twice or not valid UTF-8), just "body"
 // when body is not a JSON object, and that the log did not grow past head.
-func checkRejected(t *testing.T, svc *service, r response, body []byte, fields []string, head int64) {
+func checkRejected(t *testing.T, svc *service.Service, r response, body []byte, fields []string, head int64) {
 	t.Helper()
 	if r.status != http.StatusBadRequest {
 		t.Fatalf("body %q: %d %s, want 201/200 or 400", body, r.status, r.body)
@@ -194,7 +195,7 @@ func checkRejected(t *testing.T, svc *service, r response, body []byte, fields [
 	if len(named) == 0 {
 		t.Fatalf("body %q: a 400 that names no field: %s", body, r.body)
 	}
-	if svc.store.Head() != head {
+	if svc.Store().Head() != head {
 		t.Fatalf("body %q: a refused command appended events", body)
 	}
 }
@@ -227,7 +228,7 @@ func decodeMembers(t *testing.T, body []byte, dst map[string]any) {
 // checkIssued requires an accepted issue to be the valid command encoding/json
 // reads from body, with quantity tickets appended after head and the first
 // stored exactly as sent.
-func checkIssued(t *testing.T, svc *service, c *apiClient, body []byte, r response, head int64) {
+func checkIssued(t *testing.T, svc *service.Service, c *apiClient, body []byte, r response, head int64) {
 	t.Helper()
 	cmd := domain.IssueTickets{Quantity: domain.DefaultQuantity}
 	decodeMembers(t, body, map[string]any{"theater_name": &cmd.TheaterName, "user_id": &cmd.UserID,
@@ -239,7 +240,7 @@ func checkIssued(t *testing.T, svc *service, c *apiClient, body []byte, r respon
 	if int64(len(ids)) != cmd.Quantity || r.json(t)["count"] != float64(cmd.Quantity) {
 		t.Fatalf("body %q: quantity %d but the answer is %s", body, cmd.Quantity, r.body)
 	}
-	if n := svc.store.Head() - head; n != cmd.Quantity {
+	if n := svc.Store().Head() - head; n != cmd.Quantity {
 		t.Fatalf("body %q: %d events appended for quantity %d", body, n, cmd.Quantity)
 	}
 	ticket := c.do("GET", "/tickets/"+ids[0], nil).json(t)
@@ -259,7 +260,7 @@ func checkIssued(t *testing.T, svc *service, c *apiClient, body []byte, r respon
 // checkAllNotFound requires an accepted refund to be the valid command
 // encoding/json reads from body, with each distinct id, as sent, not found,
 // and nothing appended.
-func checkAllNotFound(t *testing.T, svc *service, _ *apiClient, body []byte, r response, head int64) {
+func checkAllNotFound(t *testing.T, svc *service.Service, _ *apiClient, body []byte, r response, head int64) {
 	t.Helper()
 	var cmd domain.RefundTickets
 	decodeMembers(t, body, map[string]any{"ticket_ids": &cmd.TicketIDs, "reason": &cmd.Reason})
@@ -277,7 +278,7 @@ func checkAllNotFound(t *testing.T, svc *service, _ *apiClient, body []byte, r r
 	if len(got.Refunded) != 0 || len(got.AlreadyCanceled) != 0 || !slices.Equal(got.NotFound, cmd.DistinctIDs()) {
 		t.Fatalf("body %q: answer %s, want every distinct id once in not_found, as sent", body, r.body)
 	}
-	if n := svc.store.Head() - head; n != 0 {
+	if n := svc.Store().Head() - head; n != 0 {
 		t.Fatalf("body %q: a refund of tickets that do not exist appended %d events", body, n)
 	}
 }

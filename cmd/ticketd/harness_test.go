@@ -20,24 +20,21 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
-// testConfig is a service configuration for tests: a database in dir and a
-// free loopback port.
-func testConfig(dir string) serviceConfig {
-	return serviceConfig{
-		addr:               "127.0.0.1:0",
-		dbPath:             filepath.Join(dir, "data", "app.db"),
-		bodyLimit:          64 << 10,
-		consistencyTimeout: 10 * time.Second,
-		idempotencyTTL:     24 * time.Hour,
-		readHeaderTimeout:  5 * time.Second,
-		readTimeout:        30 * time.Second,
-		writeTimeout:       30 * time.Second,
-		idleTimeout:        time.Minute,
-		shutdownTimeout:    10 * time.Second,
-		maxStreams:         1000,
-	}
+// testConfig is a service configuration for tests: the defaults with a
+// database in dir, a free loopback port, and timeouts that suit a loaded
+// machine.
+func testConfig(dir string) service.Config {
+	cfg := service.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DB = filepath.Join(dir, "data", "app.db")
+	cfg.ConsistencyTimeout = 10 * time.Second
+	cfg.IdleTimeout = time.Minute
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Build = currentBuild()
+	return cfg
 }
 
 // testLogger sends the service's logs to the test log.
@@ -53,14 +50,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // mustStart starts a service with cfg and shuts it down at the end of the test.
-func mustStart(t testing.TB, cfg serviceConfig) *service {
+func mustStart(t testing.TB, cfg service.Config) *service.Service {
 	t.Helper()
-	svc, err := startService(context.Background(), cfg, testLogger(t))
+	svc, err := service.Start(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("start service: %v", err)
 	}
 	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { svc.shutdown() }) })
+	t.Cleanup(func() { once.Do(func() { svc.Shutdown() }) })
 	return svc
 }
 
@@ -95,7 +92,7 @@ func loadSpecRouter() (routers.Router, error) {
 	return specRouter, specErr
 }
 
-func newClient(t testing.TB, svc *service) *apiClient {
+func newClient(t testing.TB, svc *service.Service) *apiClient {
 	t.Helper()
 	router, err := loadSpecRouter()
 	if err != nil {
@@ -107,10 +104,10 @@ func newClient(t testing.TB, svc *service) *apiClient {
 // newHandlerClient is newClient for svc's handler called in process, without
 // a connection: fuzz targets use it, as it is fast and hands the handler
 // header bytes that no HTTP client would put on the wire.
-func newHandlerClient(t testing.TB, svc *service) *apiClient {
+func newHandlerClient(t testing.TB, svc *service.Service) *apiClient {
 	t.Helper()
 	c := newClient(t, svc)
-	c.http = &http.Client{Transport: handlerTransport{svc.http.Handler}}
+	c.http = &http.Client{Transport: handlerTransport{svc.Handler()}}
 	return c
 }
 
@@ -217,4 +214,39 @@ func (c *apiClient) checkAgainstSpec(req *http.Request, reqBody []byte, resp *ht
 	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
 		c.t.Errorf("%s %s -> %d does not conform to the OpenAPI document: %v\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, err, body)
 	}
+}
+
+// engine is a storage engine the end-to-end suites run the service on.
+type engine struct {
+	name string
+	// database returns the --db of a new, empty database in dir.
+	database func(dir string) string
+}
+
+// engines are the engines every end-to-end suite runs once against.
+var engines = []engine{
+	{name: "sqlite", database: func(dir string) string { return filepath.Join(dir, "data", "app.db") }},
+}
+
+// forEachEngine runs test once per engine, in subtests named after the
+// engines, one after the other (test decides on its own parallelism).
+func forEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
+	t.Helper()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { test(t, e) })
+	}
+}
+
+// config is testConfig on a new database of e.
+func (e engine) config(t testing.TB) service.Config {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.DB = e.database(dir)
+	return cfg
+}
+
+// startClient starts a service on a new database of e and returns a client of it.
+func (e engine) startClient(t *testing.T) *apiClient {
+	t.Helper()
+	return newClient(t, mustStart(t, e.config(t)))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // The tests in this file send hostile input over real HTTP, each guarding
@@ -29,7 +30,7 @@ func deeplyNested(n int) string { return strings.Repeat("[", n) + strings.Repeat
 func TestDeeplyNestedBodiesAre400(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.bodyLimit = 1 << 20 // room for 100,000 levels, so the nesting and not the size is refused
+	cfg.BodyLimit = 1 << 20 // room for 100,000 levels, so the nesting and not the size is refused
 	c := newClient(t, mustStart(t, cfg))
 	const depth = 100_000
 	for path, body := range map[string]string{
@@ -118,7 +119,7 @@ func TestSQLMetacharactersAreMatchedAsPlainText(t *testing.T) {
 	for _, v := range sqlMetacharacters {
 		owner[v] = c.issueOK(with(seedIssue, "quantity", 1, "theater_name", v, "user_id", v, "movie_title", v))[0]
 	}
-	tables := tableNames(t, cfg.dbPath)
+	tables := tableNames(t, cfg.DB)
 	head := c.logHead()
 
 	for _, filter := range []string{"theater_name", "user_id", "movie_title"} {
@@ -159,7 +160,7 @@ func TestSQLMetacharactersAreMatchedAsPlainText(t *testing.T) {
 	if n := c.logHead(); n != head {
 		t.Fatalf("the log has %d events, had %d", n, head)
 	}
-	if got := tableNames(t, cfg.dbPath); !reflect.DeepEqual(got, tables) {
+	if got := tableNames(t, cfg.DB); !reflect.DeepEqual(got, tables) {
 		t.Fatalf("tables are now %v, were %v", got, tables)
 	}
 	if rep := c.do("GET", "/audit/verify", nil).json(t); rep["ok"] != true {
@@ -207,7 +208,7 @@ func tableNames(t *testing.T, path string) []string {
 // rawRequest writes head to a new connection to svc and returns the
 // connection to read the answer from. It writes in the background and
 // ignores write errors: the server may answer and hang up mid-request.
-func rawRequest(t *testing.T, svc *service, head string) net.Conn {
+func rawRequest(t *testing.T, svc *service.Service, head string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", svc.Addr())
 	if err != nil {
@@ -216,14 +217,6 @@ func rawRequest(t *testing.T, svc *service, head string) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	go func() { io.WriteString(conn, head) }()
 	return conn
-}
-
-// serveDefaults is the configuration `ticketd serve` runs with when given no
-// flags and no environment.
-func serveDefaults() serviceConfig {
-	var cfg serviceConfig
-	cfg.register(newCommand("serve", "", "", io.Discard))
-	return cfg
 }
 
 // TestHeadersOverMaxHeaderBytesAre431 sends oversized header blocks over raw
@@ -245,9 +238,9 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 			t.Parallel()
 			cfg := testConfig(t.TempDir())
 			if tt.limit > 0 {
-				cfg.maxHeaderBytes = int64(tt.limit)
+				cfg.MaxHeaderBytes = int64(tt.limit)
 			} else {
-				cfg.maxHeaderBytes = serveDefaults().maxHeaderBytes
+				cfg.MaxHeaderBytes = service.DefaultConfig().MaxHeaderBytes
 			}
 			svc := mustStart(t, cfg)
 			conn := rawRequest(t, svc, "GET /healthz HTTP/1.1\r\nHost: ticketd\r\nX-Filler: "+strings.Repeat("a", tt.header)+"\r\n\r\n")
@@ -257,12 +250,12 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			over := tt.header > int(cfg.maxHeaderBytes)
+			over := tt.header > int(cfg.MaxHeaderBytes)
 			switch {
 			case !over && resp.StatusCode != http.StatusOK:
-				t.Errorf("%d-byte header under a %d-byte limit: %d %s, want 200", tt.header, cfg.maxHeaderBytes, resp.StatusCode, body)
+				t.Errorf("%d-byte header under a %d-byte limit: %d %s, want 200", tt.header, cfg.MaxHeaderBytes, resp.StatusCode, body)
 			case over && resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge:
-				t.Errorf("%d-byte header over a %d-byte limit: %d, want 431", tt.header, cfg.maxHeaderBytes, resp.StatusCode)
+				t.Errorf("%d-byte header over a %d-byte limit: %d, want 431", tt.header, cfg.MaxHeaderBytes, resp.StatusCode)
 			case tt.problem && (resp.Header.Get("Content-Type") != "application/problem+json" || resp.Header.Get("X-Request-ID") == "" ||
 				!strings.Contains(string(body), `"status":431`)):
 				t.Errorf("431 is not a problem with a request id: %v %s", resp.Header, body)
@@ -277,7 +270,7 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.readHeaderTimeout = 500 * time.Millisecond
+	cfg.ReadHeaderTimeout = 500 * time.Millisecond
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	start := time.Now() // before the server can start its header deadline
@@ -291,19 +284,19 @@ func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	time.Sleep(cfg.readHeaderTimeout / 2)
+	time.Sleep(cfg.ReadHeaderTimeout / 2)
 	if r := c.do("GET", "/", nil); r.status != http.StatusOK {
 		t.Errorf("another client while the slow one sends: %d, want 200", r.status)
 	}
 	// The server hangs up without an answer; a read then ends with EOF or a reset.
 	slack := 2 * time.Second
-	conn.SetReadDeadline(start.Add(cfg.readHeaderTimeout + slack))
+	conn.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout + slack))
 	n, err := io.Copy(io.Discard, conn)
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		t.Fatalf("the slow client was still connected %s after it began (read-header timeout %s)", time.Since(start).Round(time.Millisecond), cfg.readHeaderTimeout)
+		t.Fatalf("the slow client was still connected %s after it began (read-header timeout %s)", time.Since(start).Round(time.Millisecond), cfg.ReadHeaderTimeout)
 	}
-	if elapsed := time.Since(start); elapsed < cfg.readHeaderTimeout || n > 0 {
-		t.Fatalf("after %s (read-header timeout %s) the server answered %d bytes and hung up (%v), want no answer at the timeout", elapsed, cfg.readHeaderTimeout, n, err)
+	if elapsed := time.Since(start); elapsed < cfg.ReadHeaderTimeout || n > 0 {
+		t.Fatalf("after %s (read-header timeout %s) the server answered %d bytes and hung up (%v), want no answer at the timeout", elapsed, cfg.ReadHeaderTimeout, n, err)
 	}
 }

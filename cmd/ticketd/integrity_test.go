@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -62,12 +63,12 @@ func (c *apiClient) auditHead() string {
 func issueAndSaveHead(t *testing.T, path string, quantity int) string {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
-	cfg.dbPath = path
+	cfg.DB = path
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	c.issueOK(with(seedIssue, "quantity", quantity))
 	head := c.auditHead()
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	return head
@@ -221,10 +222,10 @@ func buildCorruptLog(t *testing.T, column string) corruptLog {
 
 // startLoggedOn starts a service on the database at path and returns it with
 // the buffer its JSON log lines go to.
-func startLoggedOn(t *testing.T, path string) (*service, *syncBuffer) {
+func startLoggedOn(t *testing.T, path string) (*service.Service, *syncBuffer) {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
-	cfg.dbPath = path
+	cfg.DB = path
 	svc, logs, _ := startLogged(t, cfg)
 	return svc, logs
 }
@@ -325,7 +326,7 @@ func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
 	svc, logs := startLoggedOn(t, filepath.Join(t.TempDir(), "app.db"))
 	c := newClient(t, svc)
 	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	tamper(t, svc.store.Path(), `UPDATE events SET data = 'not json' WHERE position = 2`)
+	tamper(t, svc.Config().DB, `UPDATE events SET data = 'not json' WHERE position = 2`)
 	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
 		r := c.do("GET", path, nil)
 		if r.status != http.StatusInternalServerError || !errorLogged(logs, "request failed", 2, r.header.Get("X-Request-ID")) {

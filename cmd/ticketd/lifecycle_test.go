@@ -38,119 +38,129 @@ func dumpTickets(t *testing.T, path string) string {
 
 func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-	ids := first.json(t)["ticket_ids"].([]any)
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []any{ids[0]}})
-	if err := svc.shutdown(); err != nil {
-		t.Fatal(err)
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
+		ids := first.json(t)["ticket_ids"].([]any)
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []any{ids[0]}})
+		if err := svc.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
 
-	svc = mustStart(t, cfg)
-	c = newClient(t, svc)
-	if tk := c.do("GET", fmt.Sprint("/tickets/", ids[0]), nil).json(t); tk["status"] != "canceled" {
-		t.Fatalf("after restart ticket = %v", tk)
-	}
-	r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-	if r.status != 200 || string(r.body) != string(first.body) {
-		t.Fatalf("key not honoured after restart: %d %s", r.status, r.body)
-	}
-	if r := c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "restart-key"); r.status != 409 {
-		t.Fatalf("changed request after restart = %d, want 409", r.status)
-	}
-	c.issueOK(seedIssue)
-	events := c.do("GET", "/events", nil).json(t)["events"].([]any)
-	if len(events) != 5 || events[4].(map[string]any)["position"] != float64(5) {
-		t.Fatalf("log after restart has %d events", len(events))
-	}
+		svc = mustStart(t, cfg)
+		c = newClient(t, svc)
+		if tk := c.do("GET", fmt.Sprint("/tickets/", ids[0]), nil).json(t); tk["status"] != "canceled" {
+			t.Fatalf("after restart ticket = %v", tk)
+		}
+		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
+		if r.status != 200 || string(r.body) != string(first.body) {
+			t.Fatalf("key not honoured after restart: %d %s", r.status, r.body)
+		}
+		if r := c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "restart-key"); r.status != 409 {
+			t.Fatalf("changed request after restart = %d, want 409", r.status)
+		}
+		c.issueOK(seedIssue)
+		events := c.do("GET", "/events", nil).json(t)["events"].([]any)
+		if len(events) != 5 || events[4].(map[string]any)["position"] != float64(5) {
+			t.Fatalf("log after restart has %d events", len(events))
+		}
+	})
 }
 
 func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	for i := 0; i < 20; i++ {
-		ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
-		if i%3 == 0 {
-			c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		for i := 0; i < 20; i++ {
+			ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
+			if i%3 == 0 {
+				c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
+			}
 		}
-	}
-	if err := svc.shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	before := dumpTickets(t, cfg.dbPath)
-	if strings.Count(before, "\n") < 30 {
-		t.Fatalf("table too small to be a meaningful check:\n%s", before)
-	}
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, nil, &stdout, &stderr); code != 0 {
-		t.Fatalf("replay exit %d: %s", code, stderr.String())
-	}
-	if !strings.Contains(stdout.String(), "replayed ") || !strings.Contains(stdout.String(), " events in ") {
-		t.Fatalf("replay output = %q", stdout.String())
-	}
-	if after := dumpTickets(t, cfg.dbPath); after != before {
-		t.Fatalf("replay changed the read table:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+		if err := svc.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		before := dumpTickets(t, cfg.DB)
+		if strings.Count(before, "\n") < 30 {
+			t.Fatalf("table too small to be a meaningful check:\n%s", before)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"replay", "--db", cfg.DB}, nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("replay exit %d: %s", code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "replayed ") || !strings.Contains(stdout.String(), " events in ") {
+			t.Fatalf("replay output = %q", stdout.String())
+		}
+		if after := dumpTickets(t, cfg.DB); after != before {
+			t.Fatalf("replay changed the read table:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
 }
 
 func TestReplayRefusesADatabaseInUse(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	mustStart(t, cfg)
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"replay", "--db", cfg.dbPath}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
-		t.Fatalf("replay on a live database: exit %d, stderr %q", code, stderr.String())
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		mustStart(t, cfg)
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"replay", "--db", cfg.DB}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
+			t.Fatalf("replay on a live database: exit %d, stderr %q", code, stderr.String())
+		}
+	})
 }
 
 func TestCommandLineUsage(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		args     []string
-		code     int
-		contains string
-	}{
-		{[]string{"--help"}, 0, "ticketd replay"},
-		{[]string{"help"}, 0, "ticketd [serve]"},
-		{[]string{"help", "replay"}, 0, "--db"},
-		{[]string{"serve", "--help"}, 0, "TICKETD_ADDR"},
-		{[]string{"serve", "-h"}, 0, "TICKETD_DB"},
-		{[]string{"replay", "--help"}, 0, "TICKETD_DB"},
-		{[]string{"bogus"}, 2, "unknown command"},
-		{[]string{"help", "bogus"}, 2, "unknown command"},
-		{[]string{"help", "help"}, 0, "ticketd [serve]"},
-		{[]string{"help", "version"}, 0, "ticketd version"},
-		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
-		{[]string{"serve", "--consistency-timeout", "soon"}, 2, "consistency-timeout"},
-		{[]string{"serve", "--log-level", "loud"}, 2, "log-level"},
-		{[]string{"serve", "--body-limit", "0"}, 2, "body-limit"},
-		{[]string{"serve", "extra"}, 2, "unexpected arguments"},
-	}
-	for _, tt := range tests {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), tt.args, nil, &stdout, &stderr)
-		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
-			t.Errorf("ticketd %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		tests := []struct {
+			args     []string
+			code     int
+			contains string
+		}{
+			{[]string{"--help"}, 0, "ticketd replay"},
+			{[]string{"help"}, 0, "ticketd [serve]"},
+			{[]string{"help", "replay"}, 0, "--db"},
+			{[]string{"serve", "--help"}, 0, "TICKETD_ADDR"},
+			{[]string{"serve", "-h"}, 0, "TICKETD_DB"},
+			{[]string{"replay", "--help"}, 0, "TICKETD_DB"},
+			{[]string{"bogus"}, 2, "unknown command"},
+			{[]string{"help", "bogus"}, 2, "unknown command"},
+			{[]string{"help", "help"}, 0, "ticketd [serve]"},
+			{[]string{"help", "version"}, 0, "ticketd version"},
+			{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
+			{[]string{"serve", "--consistency-timeout", "soon"}, 2, "consistency-timeout"},
+			{[]string{"serve", "--log-level", "loud"}, 2, "log-level"},
+			{[]string{"serve", "--body-limit", "0"}, 2, "body-limit"},
+			{[]string{"serve", "extra"}, 2, "unexpected arguments"},
 		}
-	}
+		for _, tt := range tests {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, nil, &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
+				t.Errorf("ticketd %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
+			}
+		}
+	})
 }
 
 func TestEveryServeFlagHasAnEnvironmentVariable(t *testing.T) {
 	t.Parallel()
-	var stderr bytes.Buffer
-	run(context.Background(), []string{"serve", "--help"}, nil, &stderr, &stderr)
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
+	forEachEngine(t, func(t *testing.T, _ engine) {
+		var stderr bytes.Buffer
+		run(context.Background(), []string{"serve", "--help"}, nil, &stderr, &stderr)
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "--") {
+				continue
+			}
+			if strings.Contains(line, "(default") && !strings.Contains(line, "[$TICKETD_") {
+				t.Errorf("flag without environment variable: %q", line)
+			}
 		}
-		if strings.Contains(line, "(default") && !strings.Contains(line, "[$TICKETD_") {
-			t.Errorf("flag without environment variable: %q", line)
-		}
-	}
+	})
 }
 
 // buildBinary compiles ticketd once per test binary run.
@@ -206,68 +216,70 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	bin := parallelBinaryTest(t)
-	workdir := t.TempDir()
-	addr := freeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Dir = workdir
-	cmd.Env = append(os.Environ(), "TICKETD_ADDR="+addr, "TICKETD_LOG_FORMAT=json")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr
-	waitReady(t, base)
-	if _, err := os.Stat(filepath.Join(workdir, "data", "app.db")); err != nil {
-		t.Fatalf("default database data/app.db not created: %v", err)
-	}
-
-	// Requests in flight when SIGTERM arrives still complete.
-	var wg sync.WaitGroup
-	statuses := make(chan int, 20)
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body := strings.NewReader(`{"theater_name":"CGV 강남","user_id":"u","movie_title":"m","price_krw":15000,"quantity":3}`)
-			resp, err := http.Post(base+"/tickets/issue", "application/json", body)
-			if err != nil {
-				statuses <- 0
-				return
-			}
-			resp.Body.Close()
-			statuses <- resp.StatusCode
-		}()
-	}
-	time.Sleep(5 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	close(statuses)
-	acknowledged := 0
-	for s := range statuses {
-		switch s {
-		case http.StatusCreated:
-			acknowledged++
-		case 0: // connection refused after the listener closed: never accepted
-		default:
-			t.Errorf("in-flight request got %d", s)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		bin := parallelBinaryTest(t)
+		workdir := t.TempDir()
+		addr := freeAddr(t)
+		cmd := exec.Command(bin)
+		cmd.Dir = workdir
+		cmd.Env = append(os.Environ(), "TICKETD_ADDR="+addr, "TICKETD_LOG_FORMAT=json")
+		var logs bytes.Buffer
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-	}
-	if !strings.Contains(logs.String(), `"msg":"stopped cleanly"`) {
-		t.Fatalf("no clean-stop log line:\n%s", logs.String())
-	}
+		base := "http://" + addr
+		waitReady(t, base)
+		if _, err := os.Stat(filepath.Join(workdir, "data", "app.db")); err != nil {
+			t.Fatalf("default database data/app.db not created: %v", err)
+		}
 
-	// Every acknowledged issue is in the log after the stop.
-	cfg := testConfig(t.TempDir())
-	cfg.dbPath = filepath.Join(workdir, "data", "app.db")
-	c := newClient(t, mustStart(t, cfg))
-	if n := c.logHead(); n != 3*acknowledged {
-		t.Fatalf("log has %d events, %d issues of 3 were acknowledged", n, acknowledged)
-	}
+		// Requests in flight when SIGTERM arrives still complete.
+		var wg sync.WaitGroup
+		statuses := make(chan int, 20)
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := strings.NewReader(`{"theater_name":"CGV 강남","user_id":"u","movie_title":"m","price_krw":15000,"quantity":3}`)
+				resp, err := http.Post(base+"/tickets/issue", "application/json", body)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		time.Sleep(5 * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		close(statuses)
+		acknowledged := 0
+		for s := range statuses {
+			switch s {
+			case http.StatusCreated:
+				acknowledged++
+			case 0: // connection refused after the listener closed: never accepted
+			default:
+				t.Errorf("in-flight request got %d", s)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+		if !strings.Contains(logs.String(), `"msg":"stopped cleanly"`) {
+			t.Fatalf("no clean-stop log line:\n%s", logs.String())
+		}
+
+		// Every acknowledged issue is in the log after the stop.
+		cfg := e.config(t)
+		cfg.DB = filepath.Join(workdir, "data", "app.db")
+		c := newClient(t, mustStart(t, cfg))
+		if n := c.logHead(); n != 3*acknowledged {
+			t.Fatalf("log has %d events, %d issues of 3 were acknowledged", n, acknowledged)
+		}
+	})
 }

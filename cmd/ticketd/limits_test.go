@@ -17,7 +17,7 @@ import (
 func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	svc := mustStart(t, testConfig(t.TempDir()))
-	if err := seedStore(context.Background(), svc.store, defaultSeedPlan(20_000), func(int64) {}); err != nil {
+	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(20_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
 	c := newClient(t, svc)
@@ -52,7 +52,7 @@ func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 func TestStreamsPastMaxStreamsAre503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.maxStreams = 2
+	cfg.MaxStreams = 2
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	first := openStream(t, svc, "")
@@ -112,7 +112,7 @@ func sendQueue(t *testing.T, local, remote *net.TCPAddr) int64 {
 func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 	t.Parallel()
 	svc := mustStart(t, testConfig(t.TempDir()))
-	if err := seedStore(context.Background(), svc.store, defaultSeedPlan(30_000), func(int64) {}); err != nil {
+	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(30_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
 	// A reader that asks for the whole log and then reads nothing.

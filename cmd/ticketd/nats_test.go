@@ -21,6 +21,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // The tests in this file publish to the real JetStream server named by
@@ -43,14 +44,14 @@ func natsTestURL(t *testing.T) string {
 // natsTestConfig returns a NATS relay configuration for server with a
 // stream and subject prefix of the test's own; the stream is deleted at the
 // end of the test.
-func natsTestConfig(t *testing.T, server string) natsConfig {
+func natsTestConfig(t *testing.T, server string) service.NATSConfig {
 	t.Helper()
 	id := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	cfg := natsConfig{url: server, subjectPrefix: "ticketdtest." + id + ".events", stream: "TICKETD_TEST_" + id, source: "urn:ticketd:test"}
+	cfg := service.NATSConfig{URL: server, SubjectPrefix: "ticketdtest." + id + ".events", Stream: "TICKETD_TEST_" + id, Source: "urn:ticketd:test"}
 	t.Cleanup(func() {
 		js := jetStreamClient(t, server)
-		if err := js.DeleteStream(context.Background(), cfg.stream); err != nil && !strings.Contains(err.Error(), "not found") {
-			t.Errorf("delete test stream %s: %v", cfg.stream, err)
+		if err := js.DeleteStream(context.Background(), cfg.Stream); err != nil && !strings.Contains(err.Error(), "not found") {
+			t.Errorf("delete test stream %s: %v", cfg.Stream, err)
 		}
 	})
 	return cfg
@@ -58,11 +59,11 @@ func natsTestConfig(t *testing.T, server string) natsConfig {
 
 // startNATSService starts a service that relays to the NATS test server on
 // a stream of the test's own, and returns it with that server's URL.
-func startNATSService(t *testing.T) (*service, string) {
+func startNATSService(t *testing.T) (*service.Service, string) {
 	t.Helper()
 	server := natsTestURL(t)
 	cfg := testConfig(t.TempDir())
-	cfg.nats = natsTestConfig(t, server)
+	cfg.NATS = natsTestConfig(t, server)
 	return mustStart(t, cfg), server
 }
 
@@ -83,26 +84,26 @@ func jetStreamClient(t *testing.T, server string) jetstream.JetStream {
 
 // natsCaughtUp waits until the service's NATS relay has published the
 // whole log.
-func natsCaughtUp(t *testing.T, svc *service, timeout time.Duration) {
+func natsCaughtUp(t *testing.T, svc *service.Service, timeout time.Duration) {
 	t.Helper()
 	waitWithin(t, timeout, "the NATS relay has published the whole log", func() bool {
-		return svc.natsRelay.Position() == svc.store.Head()
+		return svc.NATSRelay().Position() == svc.Store().Head()
 	})
 }
 
 // storedMessages returns every message of the test's stream, in stream
 // order, requiring exactly want of them.
-func storedMessages(t *testing.T, server string, cfg natsConfig, want int) []jetstream.Msg {
+func storedMessages(t *testing.T, server string, cfg service.NATSConfig, want int) []jetstream.Msg {
 	t.Helper()
 	js := jetStreamClient(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	stream, err := js.Stream(ctx, cfg.stream)
+	stream, err := js.Stream(ctx, cfg.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := stream.CachedInfo().State.Msgs; n != uint64(want) {
-		t.Fatalf("stream %s holds %d messages, want %d (one per event)", cfg.stream, n, want)
+		t.Fatalf("stream %s holds %d messages, want %d (one per event)", cfg.Stream, n, want)
 	}
 	consumer, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
@@ -142,7 +143,7 @@ func requireEventsInOrder(t *testing.T, msgs []jetstream.Msg) {
 func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 	t.Parallel()
 	svc, server := startNATSService(t)
-	cfg := svc.cfg
+	cfg := svc.Config()
 	c := newClient(t, svc)
 	ids := c.issueOK(with(seedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats")
 	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:4], "reason": "고객 <요청> & more"})
@@ -150,7 +151,7 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 	natsCaughtUp(t, svc, 20*time.Second)
 
 	raw := c.rawEvents()
-	msgs := storedMessages(t, server, cfg.nats, len(raw))
+	msgs := storedMessages(t, server, cfg.NATS, len(raw))
 	for i, msg := range msgs {
 		var event eventstore.Record
 		if err := json.Unmarshal(raw[i], &event); err != nil {
@@ -171,7 +172,7 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 				t.Fatalf("message %d: %s = %s, want %s\n%s", i+1, attr, envelope[attr], v, msg.Data())
 			}
 		}
-		if msg.Subject() != cfg.nats.subjectPrefix+"."+event.Type || msg.Headers().Get(nats.MsgIdHdr) != event.ID ||
+		if msg.Subject() != cfg.NATS.SubjectPrefix+"."+event.Type || msg.Headers().Get(nats.MsgIdHdr) != event.ID ||
 			msg.Headers().Get("Content-Type") != "application/cloudevents+json" {
 			t.Fatalf("message %d: subject %s, headers %v", i+1, msg.Subject(), msg.Headers())
 		}
@@ -197,8 +198,8 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	t.Parallel()
 	server := natsTestURL(t)
 	cfg := testConfig(t.TempDir())
-	cfg.nats = natsTestConfig(t, server)
-	svc, err := startService(context.Background(), cfg, testLogger(t))
+	cfg.NATS = natsTestConfig(t, server)
+	svc, err := service.Start(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +209,8 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 		for appendIssuedTo(svc, 3) == nil {
 		}
 	}()
-	waitWithin(t, 20*time.Second, "the NATS relay has published 300 events", func() bool { return svc.natsRelay.Position() >= 300 })
-	if err := svc.shutdown(); err != nil {
+	waitWithin(t, 20*time.Second, "the NATS relay has published 300 events", func() bool { return svc.NATSRelay().Position() >= 300 })
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	<-writing
@@ -217,14 +218,14 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	// Rewind the relay's checkpoint, as a crash before its last save would:
 	// the restarted relay publishes those events again and JetStream must
 	// drop them as duplicates.
-	store, err := sqlite.Open(cfg.dbPath, sqlite.Options{})
+	store, err := sqlite.Open(cfg.DB, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	published, err := store.Checkpoint(ctx, natsRelay)
+	published, err := store.Checkpoint(ctx, service.NATSRelayCheckpoint)
 	if err == nil {
-		err = store.SaveCheckpoint(ctx, natsRelay, published-100)
+		err = store.SaveCheckpoint(ctx, service.NATSRelayCheckpoint, published-100)
 	}
 	if err := errors.Join(err, store.Close()); err != nil {
 		t.Fatal(err)
@@ -233,7 +234,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	svc = mustStart(t, cfg)
 	appendIssued(t, svc, 50)
 	natsCaughtUp(t, svc, 20*time.Second)
-	requireEventsInOrder(t, storedMessages(t, server, cfg.nats, int(svc.store.Head())))
+	requireEventsInOrder(t, storedMessages(t, server, cfg.NATS, int(svc.Store().Head())))
 }
 
 // tcpProxy forwards connections on a loopback address to target while it
@@ -302,18 +303,18 @@ func TestNATSUnreachableAtStartThenBacklogArrivesAndCommandsNeverWait(t *testing
 	proxy := &tcpProxy{t: t, addr: freeAddr(t), target: u.Host}
 	t.Cleanup(proxy.down)
 	cfg := testConfig(t.TempDir())
-	cfg.nats = natsTestConfig(t, server)
-	cfg.nats.url = "nats://" + proxy.addr // nothing listens there yet
+	cfg.NATS = natsTestConfig(t, server)
+	cfg.NATS.URL = "nats://" + proxy.addr // nothing listens there yet
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 
 	c.issueOK(with(seedIssue, "quantity", 5))
 	status, ready := c.readyz()
-	check := ready.Checks[natsRelay]
+	check := ready.Checks[service.NATSRelayCheckpoint]
 	if status != 200 || check.Status != "ok" || check.LagEvents == nil || *check.LagEvents != 5 || !strings.Contains(check.Detail, "reported only") {
 		t.Fatalf("readyz with NATS unreachable = %d %+v, want ready with relay:nats 5 events behind", status, ready)
 	}
-	if lag := metricValue(c.scrape(), "ticketd_consumer_lag_events", "consumer", natsRelay); lag != 5 {
+	if lag := metricValue(c.scrape(), "ticketd_consumer_lag_events", "consumer", service.NATSRelayCheckpoint); lag != 5 {
 		t.Fatalf("ticketd_consumer_lag_events{consumer=relay:nats} = %v, want 5", lag)
 	}
 
@@ -325,5 +326,5 @@ func TestNATSUnreachableAtStartThenBacklogArrivesAndCommandsNeverWait(t *testing
 	time.Sleep(200 * time.Millisecond)
 	proxy.up()
 	natsCaughtUp(t, svc, 30*time.Second)
-	requireEventsInOrder(t, storedMessages(t, server, cfg.nats, 12))
+	requireEventsInOrder(t, storedMessages(t, server, cfg.NATS, 12))
 }

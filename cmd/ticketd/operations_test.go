@@ -22,6 +22,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -46,18 +47,18 @@ func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bo
 // holdProjection stops the tickets projector's Watermill handler, so the
 // projection applies nothing more until CatchUp is called while the relay
 // goes on publishing.
-func holdProjection(t *testing.T, svc *service) {
+func holdProjection(t *testing.T, svc *service.Service) {
 	t.Helper()
-	svc.projector.Stop()
+	svc.TicketsProjector().Stop()
 	select {
-	case <-svc.projector.Stopped():
+	case <-svc.TicketsProjector().Stopped():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the projector did not stop")
 	}
 }
 
 // appendIssued appends n TicketIssued events straight to the service's log.
-func appendIssued(t *testing.T, svc *service, n int) {
+func appendIssued(t *testing.T, svc *service.Service, n int) {
 	t.Helper()
 	if err := appendIssuedTo(svc, n); err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func appendIssued(t *testing.T, svc *service, n int) {
 }
 
 // appendIssuedTo is appendIssued for goroutines other than the test's.
-func appendIssuedTo(svc *service, n int) error {
+func appendIssuedTo(svc *service.Service, n int) error {
 	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
 	for range n {
 		req.Streams = append(req.Streams, eventstore.StreamAppend{
@@ -73,7 +74,7 @@ func appendIssuedTo(svc *service, n int) error {
 			Events:   []domain.Event{domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}},
 		})
 	}
-	if _, err := svc.store.Append(context.Background(), req); err != nil {
+	if _, err := svc.Store().Append(context.Background(), req); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
 	return nil
@@ -162,7 +163,7 @@ func hasLabels(m *dto.Metric, labels []string) bool {
 func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.readyMaxLag = 2
+	cfg.ReadyMaxLag = 2
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	c.issueOK(seedIssue)
@@ -179,7 +180,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 		status, body = c.readyz()
 		p := body.Checks[projections.TicketsCheckpoint]
 		return status == http.StatusServiceUnavailable && p.LagEvents != nil && *p.LagEvents == 3 &&
-			body.Checks[embeddedRelay].Status == "ok"
+			body.Checks[service.EmbeddedRelayCheckpoint].Status == "ok"
 	})
 	if p := body.Checks[projections.TicketsCheckpoint]; p.Status != "failing" {
 		t.Errorf("projection check = %+v, want failing", p)
@@ -198,7 +199,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 		t.Errorf("projection lag = %v s, want a few ms", lag)
 	}
 
-	if n, err := svc.tickets.CatchUp(context.Background(), nil); err != nil || n != 3 {
+	if n, err := svc.Tickets().CatchUp(context.Background(), nil); err != nil || n != 3 {
 		t.Fatalf("catch up: %d, %v", n, err)
 	}
 	if status, body := c.readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
@@ -251,7 +252,7 @@ func TestMetricsMoveByExactAmounts(t *testing.T) {
 		{"ticketd_appends_rejected_total", nil, 0},
 		{"ticketd_idempotency_replays_total", []string{"route", "/tickets/issue"}, 1},
 		{"ticketd_idempotency_conflicts_total", []string{"route", "/tickets/issue"}, 1},
-		{"ticketd_consumer_lag_events", []string{"consumer", embeddedRelay}, 0},
+		{"ticketd_consumer_lag_events", []string{"consumer", service.EmbeddedRelayCheckpoint}, 0},
 		{"ticketd_consumer_lag_events", []string{"consumer", projections.TicketsCheckpoint}, 0},
 		{"ticketd_sse_streams_open", nil, 0},
 	}
@@ -268,7 +269,7 @@ func TestMetricsMoveByExactAmounts(t *testing.T) {
 				return false
 			}
 		}
-		return metricValue(after, "ticketd_consumer_lag_events", "consumer", embeddedRelay) == 0
+		return metricValue(after, "ticketd_consumer_lag_events", "consumer", service.EmbeddedRelayCheckpoint) == 0
 	})
 	for _, w := range want {
 		if got := moved(w.name, w.labels...); got != w.delta {
@@ -368,7 +369,7 @@ func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
 func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.consistencyTimeout = 200 * time.Millisecond
+	cfg.ConsistencyTimeout = 200 * time.Millisecond
 	svc, logs, stop := startLogged(t, cfg)
 	c := newClient(t, svc)
 

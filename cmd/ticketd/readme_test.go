@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // readmeShellBlocks returns the ```sh blocks of README.md that talk to a
@@ -55,7 +57,7 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 		t.Errorf("README example output lacks a saved head POSITION:HASH:\n%s", out)
 	}
 	heads := filepath.Join(sh.Dir, "heads.txt")
-	if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.dbPath, "--expect-head-file", heads); code != 0 {
+	if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.DB, "--expect-head-file", heads); code != 0 {
 		t.Errorf("verify --expect-head-file with the head the README saved: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
@@ -85,9 +87,9 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 // section on the database the examples before it built, in order, and
 // compares what they print with the outputs the README shows, up to ids,
 // hashes, times and rates.
-func checkReadmeAuditorOutputs(t *testing.T, svc *service) {
+func checkReadmeAuditorOutputs(t *testing.T, svc *service.Service) {
 	t.Helper()
-	db := svc.cfg.dbPath
+	db := svc.Config().DB
 	_, verified, _ := runCLI(t, "", "verify", "--db", db)
 	compareReadmeOutput(t, "go run ./cmd/ticketd verify --db data/app.db\n", strings.ReplaceAll(verified, db, "data/app.db"))
 

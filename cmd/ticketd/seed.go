@@ -89,7 +89,7 @@ func defaultSeedPlan(tickets int64) seedPlan {
 
 // seedStore appends the plan's tickets through store's append path and
 // reports the running count of tickets issued.
-func seedStore(ctx context.Context, store *sqlite.Store, p seedPlan, progress func(issued int64)) error {
+func seedStore(ctx context.Context, store eventstore.Appender, p seedPlan, progress func(issued int64)) error {
 	var issued atomic.Int64
 	return parallelBatches(ctx, p.tickets, p.batch, p.workers, func(first, n int64) error {
 		if err := seedBatch(ctx, store, first, n, p.users, p.refundEvery); err != nil {
@@ -132,7 +132,7 @@ func parallelBatches(ctx context.Context, total, batch, workers int64, fn func(f
 
 // seedBatch issues tickets first..first+n-1 in one append and refunds every
 // refundEvery-th of them in a second.
-func seedBatch(ctx context.Context, store *sqlite.Store, first, n, users, refundEvery int64) error {
+func seedBatch(ctx context.Context, store eventstore.Appender, first, n, users, refundEvery int64) error {
 	rng := rand.New(rand.NewPCG(uint64(first), 0x7ed))
 	md := eventstore.Metadata{RequestID: fmt.Sprint("seed-", first), CorrelationID: "seed"}
 	issue := eventstore.AppendRequest{Metadata: md, Streams: make([]eventstore.StreamAppend, n)}

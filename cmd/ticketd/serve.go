@@ -5,36 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	var cfg serviceConfig
 	var logs logConfig
 	cmd := newCommand("serve", "ticketd [serve] [flags]",
 		"Runs the HTTP service. SIGINT or SIGTERM stops it gracefully: no new connections,\nin-flight requests finish, pending appends are committed, then it exits 0.", stderr)
-	cfg.register(cmd)
+	cfg := registerServe(cmd)
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	if err := checkListenAddr(cfg.addr); err != nil {
-		return err
-	}
-	if err := checkNATSURL("nats-url", cfg.nats.url); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	logger, err := logs.newLogger(stderr)
 	if err != nil {
 		return err
 	}
-	svc, err := startService(ctx, cfg, logger)
+	cfg.Build = currentBuild()
+	svc, err := service.Start(ctx, *cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -43,45 +35,41 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		logger.Info("shutting down", "reason", "signal")
 	case err := <-svc.Done():
 		logger.Error("http server stopped", "error", err)
-		return fmt.Errorf("http server: %w", errors.Join(err, svc.shutdown()))
+		return fmt.Errorf("http server: %w", errors.Join(err, svc.Shutdown()))
 	}
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		return err
 	}
 	logger.Info("stopped cleanly")
 	return nil
 }
 
-// checkListenAddr fails with errUsage naming --addr unless addr is
-// host:port with a numeric port from 0 to 65535 (the host may be empty).
-func checkListenAddr(addr string) error {
-	if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
-		return fmt.Errorf("%w: --addr %q: must be host:port with a port from 0 to 65535", errUsage, addr)
-	}
-	return nil
-}
-
-// checkNATSURL fails with errUsage naming --flag unless v is empty or a
-// comma-separated list of nats:// or tls:// URLs with a host and at most a
-// numeric port, as nats.Connect takes them.
-func checkNATSURL(flag, v string) error {
-	if v == "" {
-		return nil
-	}
-	for _, server := range strings.Split(v, ",") {
-		u, err := url.Parse(strings.TrimSpace(server))
-		if err == nil && (u.Scheme == "nats" || u.Scheme == "tls") && u.Hostname() != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
-			if port := u.Port(); port == "" || validPort(port) {
-				continue
-			}
-		}
-		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", errUsage, flag, v)
-	}
-	return nil
-}
-
-// validPort reports whether port is a decimal number from 0 to 65535.
-func validPort(port string) bool {
-	_, err := strconv.ParseUint(port, 10, 16)
-	return err == nil
+// registerServe defines serve's flags on cmd, each defaulting to
+// service.DefaultConfig, and returns the Config they fill.
+func registerServe(cmd *command) *service.Config {
+	d := service.DefaultConfig()
+	c := &service.Config{}
+	cmd.String(&c.Addr, "addr", "TICKETD_ADDR", d.Addr, "address to listen on")
+	cmd.String(&c.DB, "db", "TICKETD_DB", d.DB, "SQLite database file (created with its folder if missing)")
+	cmd.Int64(&c.BodyLimit, "body-limit", "TICKETD_BODY_LIMIT", d.BodyLimit, "largest request body in bytes; larger gets 413")
+	cmd.Duration(&c.ConsistencyTimeout, "consistency-timeout", "TICKETD_CONSISTENCY_TIMEOUT", d.ConsistencyTimeout, "how long a command waits for queries to reflect it before answering marked Ticketd-Consistency: pending, and a read waits for its Ticketd-Min-Position before answering 503")
+	cmd.Duration(&c.IdempotencyTTL, "idempotency-ttl", "TICKETD_IDEMPOTENCY_TTL", d.IdempotencyTTL, "how long Idempotency-Key records are kept (at least)")
+	cmd.Duration(&c.ReadHeaderTimeout, "read-header-timeout", "TICKETD_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout, "time allowed to read request headers")
+	cmd.Duration(&c.ReadTimeout, "read-timeout", "TICKETD_READ_TIMEOUT", d.ReadTimeout, "time allowed to read a whole request")
+	cmd.Duration(&c.WriteTimeout, "write-timeout", "TICKETD_WRITE_TIMEOUT", d.WriteTimeout, "time allowed to write a response")
+	cmd.Duration(&c.IdleTimeout, "idle-timeout", "TICKETD_IDLE_TIMEOUT", d.IdleTimeout, "how long an idle keep-alive connection stays open")
+	cmd.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown waits for in-flight requests")
+	cmd.Int64(&c.MaxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", d.MaxHeaderBytes, "largest request line and header block in bytes, at most 64 MiB; larger gets 431")
+	cmd.Int64(&c.ReadyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", d.ReadyMaxLag, "how many events the projection or the relay may be behind the log while /readyz answers ready")
+	cmd.Duration(&c.SSEHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", d.SSEHeartbeat, "how often an idle /events/stream sends a heartbeat comment")
+	cmd.Duration(&c.SSELinger, "sse-linger", "TICKETD_SSE_LINGER", d.SSELinger, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
+	cmd.Int64(&c.MaxStreams, "max-streams", "TICKETD_MAX_STREAMS", d.MaxStreams, "most /events/stream connections open at once; one more gets 503 with Retry-After")
+	cmd.String(&c.CORSOrigins, "cors-origins", "TICKETD_CORS_ORIGINS", d.CORSOrigins, "origins whose web pages may call the API (CORS): a comma list such as https://a.example,http://localhost:3000, or * for any; empty: none")
+	cmd.String(&c.NATS.URL, "nats-url", "TICKETD_NATS_URL", d.NATS.URL, "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
+	cmd.String(&c.NATS.SubjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", d.NATS.SubjectPrefix, "NATS subject prefix: an event of type T is published on subject PREFIX.T")
+	cmd.String(&c.NATS.Stream, "nats-stream", "TICKETD_NATS_STREAM", d.NATS.Stream, "JetStream stream that holds those subjects; created when missing")
+	cmd.String(&c.NATS.Source, "nats-source", "TICKETD_NATS_SOURCE", d.NATS.Source, "CloudEvents source attribute of the published events")
+	cmd.String(&c.Access.KeysFile, "api-keys-file", "TICKETD_API_KEYS_FILE", d.Access.KeysFile, "file of API keys, one \"ROLE KEY\" or \"ROLE sha256:HEX\" a line (roles: clerk, auditor, analyst); turns access control on")
+	cmd.String(&c.Access.Keys, "api-keys", "TICKETD_API_KEYS", d.Access.Keys, "API keys as in --api-keys-file, separated by ';' (prefer the environment variable: flags show in ps); turns access control on")
+	return c
 }

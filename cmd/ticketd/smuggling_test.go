@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // rawExchange writes raw to a new connection to svc and returns every
 // response read back until the server closes the connection (or 5s pass),
 // and whether it closed it.
-func rawExchange(t *testing.T, svc *service, raw string) (responses []*http.Response, closed bool) {
+func rawExchange(t *testing.T, svc *service.Service, raw string) (responses []*http.Response, closed bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", svc.Addr())
 	if err != nil {

@@ -139,8 +139,8 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 	timeout := 300 * time.Millisecond
 	svc, c := startWithConsistencyTimeout(t, timeout)
 	c.issueOK(seedIssue)
-	svc.salesProjector.Stop()
-	<-svc.salesProjector.Stopped()
+	svc.SalesProjector().Stop()
+	<-svc.SalesProjector().Stopped()
 	pos := fmt.Sprint(c.logHead() + 1)
 	c.issueOK(with(seedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
 	for _, path := range []string{"/stats/sales", "/stats/timeline"} {
@@ -149,7 +149,7 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.status, r.body)
 		}
 	}
-	if _, err := svc.sales.CatchUp(t.Context(), nil); err != nil {
+	if _, err := svc.Sales().CatchUp(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if rows, _ := salesOf(t, c, "", hdrMinPosition, pos); rows["CGV 강남"][0] != 3 {
@@ -162,10 +162,10 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	path, _ := buildStoppedDatabase(t)
 	// The sales projection catches up on start; stop once it has all 14 events.
 	cfg := testConfig(t.TempDir())
-	cfg.dbPath = path
+	cfg.DB = path
 	svc := mustStart(t, cfg)
 	salesOf(t, newClient(t, svc), "", hdrMinPosition, "14")
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errOut := runCLI(t, "", "verify", "--db", path); code != 0 || !strings.Contains(out, "sales:     compared up to position 14") {
@@ -227,14 +227,14 @@ func TestACleanStopLeavesNoProjectionBehindTheLog(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	svc := mustStart(t, cfg)
-	svc.salesProjector.Stop() // commands wait only for the tickets projection
-	<-svc.salesProjector.Stopped()
+	svc.SalesProjector().Stop() // commands wait only for the tickets projection
+	<-svc.SalesProjector().Stopped()
 	c := newClient(t, svc)
 	c.issueOK(with(seedIssue, "quantity", 3))
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(t, "", "verify", "--db", cfg.dbPath, "--json")
+	code, out, errOut := runCLI(t, "", "verify", "--db", cfg.DB, "--json")
 	var rep struct {
 		LastPosition    int64 `json:"last_position"`
 		Checkpoint      int64 `json:"checkpoint"`

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/loadgen"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // The measurements in this file run only when TICKETD_STREAM_BENCH=1 (the
@@ -104,7 +105,7 @@ func TestMeasureOneSSEConsumer(t *testing.T) {
 }
 
 // seedLogBatches appends n TicketIssued events in appends of batch.
-func seedLogBatches(t *testing.T, svc *service, n, batch int) {
+func seedLogBatches(t *testing.T, svc *service.Service, n, batch int) {
 	t.Helper()
 	for ; n > 0; n -= batch {
 		appendIssued(t, svc, min(n, batch))
@@ -116,8 +117,8 @@ func TestMeasureNATSRelay(t *testing.T) {
 	server := natsTestURL(t)
 	cfg := testConfig(t.TempDir())
 	const n = 50_000
-	seedLog(t, cfg.dbPath, n)
-	cfg.nats = natsTestConfig(t, server)
+	seedLog(t, cfg.DB, n)
+	cfg.NATS = natsTestConfig(t, server)
 	start := time.Now()
 	svc := mustStart(t, cfg)
 	natsCaughtUp(t, svc, 10*time.Minute)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // The tests in this file follow GET /events/stream over real HTTP.
@@ -47,7 +49,7 @@ func getStream(ctx context.Context, url string, headers []string) (*http.Respons
 // openStream opens GET /events/stream with query (e.g. "?from=start") and
 // headers (name, value pairs), requires a 200 event stream, and closes it
 // at the end of the test.
-func openStream(t testing.TB, svc *service, query string, headers ...string) *sseClient {
+func openStream(t testing.TB, svc *service.Service, query string, headers ...string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	resp, err := getStream(ctx, "http://"+svc.Addr()+"/events/stream"+query, headers)
@@ -169,113 +171,119 @@ func (c *apiClient) rawEvents() []json.RawMessage {
 
 func TestStreamStartsWhereAskedAndSendsTheEventJSONOfGetEvents(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1]}})
+	forEachEngine(t, func(t *testing.T, e engine) {
+		svc := mustStart(t, e.config(t))
+		c := newClient(t, svc)
+		ids := c.issueOK(with(seedIssue, "quantity", 3))
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1]}})
 
-	fromStart := openStream(t, svc, "?from=start")
-	raw := c.rawEvents()
-	for i, want := range raw {
-		m := fromStart.nextEvent()
-		if m.data != string(want) || m.id != strconv.Itoa(i+1) {
-			t.Fatalf("event %d: id %s data %s, want the bytes of GET /events: %s", i+1, m.id, m.data, want)
-		}
-	}
-	for _, tt := range []struct {
-		name, query string
-		headers     []string
-		first       int64 // 0: the next event committed
-	}{
-		{"after", "?after=2", nil, 3},
-		{"after zero", "?after=0&from=now", nil, 1},
-		{"Last-Event-ID", "", []string{"Last-Event-ID", "3"}, 4},
-		{"Last-Event-ID over after and from", "?after=1&from=start", []string{"Last-Event-ID", "2"}, 3},
-		{"empty values mean not given", "?after=&from=&type=", []string{"Last-Event-ID", ""}, 0},
-		{"from now (the default)", "", nil, 0},
-		{"from now", "?from=now", nil, 0},
-	} {
-		s := openStream(t, svc, tt.query, tt.headers...)
-		if tt.first == 0 {
-			head := svc.store.Head()
-			if m := s.next(); m.comment != fmt.Sprint("position ", head) {
-				t.Fatalf("%s: the stream opens with %+v, want the comment \"position %d\"", tt.name, m, head)
+		fromStart := openStream(t, svc, "?from=start")
+		raw := c.rawEvents()
+		for i, want := range raw {
+			m := fromStart.nextEvent()
+			if m.data != string(want) || m.id != strconv.Itoa(i+1) {
+				t.Fatalf("event %d: id %s data %s, want the bytes of GET /events: %s", i+1, m.id, m.data, want)
 			}
-			appendIssued(t, svc, 1)
-			tt.first = head + 1
 		}
-		if got := s.positions(1); got[0] != tt.first {
-			t.Errorf("%s: first position %d, want %d", tt.name, got[0], tt.first)
+		for _, tt := range []struct {
+			name, query string
+			headers     []string
+			first       int64 // 0: the next event committed
+		}{
+			{"after", "?after=2", nil, 3},
+			{"after zero", "?after=0&from=now", nil, 1},
+			{"Last-Event-ID", "", []string{"Last-Event-ID", "3"}, 4},
+			{"Last-Event-ID over after and from", "?after=1&from=start", []string{"Last-Event-ID", "2"}, 3},
+			{"empty values mean not given", "?after=&from=&type=", []string{"Last-Event-ID", ""}, 0},
+			{"from now (the default)", "", nil, 0},
+			{"from now", "?from=now", nil, 0},
+		} {
+			s := openStream(t, svc, tt.query, tt.headers...)
+			if tt.first == 0 {
+				head := svc.Store().Head()
+				if m := s.next(); m.comment != fmt.Sprint("position ", head) {
+					t.Fatalf("%s: the stream opens with %+v, want the comment \"position %d\"", tt.name, m, head)
+				}
+				appendIssued(t, svc, 1)
+				tt.first = head + 1
+			}
+			if got := s.positions(1); got[0] != tt.first {
+				t.Errorf("%s: first position %d, want %d", tt.name, got[0], tt.first)
+			}
+			s.close()
 		}
-		s.close()
-	}
+	})
 }
 
 func TestStreamCatchUpMeetsLiveWithoutGapOrDuplicate(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	const before, writers, appendsPerWriter = 5000, 10, 500 // 10,000 events in all
-	for range before / 500 {
-		appendIssued(t, svc, 500)
-	}
-	// Streams opened at different moments meet the live head at different places.
-	streams := []*sseClient{openStream(t, svc, "?from=start")}
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range appendsPerWriter {
-				if err := appendIssuedTo(svc, 1); err != nil {
-					t.Error(err)
-					return
+	forEachEngine(t, func(t *testing.T, e engine) {
+		svc := mustStart(t, e.config(t))
+		const before, writers, appendsPerWriter = 5000, 10, 500 // 10,000 events in all
+		for range before / 500 {
+			appendIssued(t, svc, 500)
+		}
+		// Streams opened at different moments meet the live head at different places.
+		streams := []*sseClient{openStream(t, svc, "?from=start")}
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range appendsPerWriter {
+					if err := appendIssuedTo(svc, 1); err != nil {
+						t.Error(err)
+						return
+					}
 				}
+			}()
+			if w == writers/2 {
+				streams = append(streams, openStream(t, svc, "?after=4321"))
 			}
-		}()
-		if w == writers/2 {
-			streams = append(streams, openStream(t, svc, "?after=4321"))
 		}
-	}
-	want := make([]int64, 0, before+writers*appendsPerWriter)
-	for p := int64(1); p <= before+writers*appendsPerWriter; p++ {
-		want = append(want, p)
-	}
-	for i, s := range streams {
-		from := 0
-		if i == 1 {
-			from = 4321
+		want := make([]int64, 0, before+writers*appendsPerWriter)
+		for p := int64(1); p <= before+writers*appendsPerWriter; p++ {
+			want = append(want, p)
 		}
-		s.expectPositions(fmt.Sprintf("stream %d", i), want[from:]...)
-	}
-	wg.Wait()
-	if head := svc.store.Head(); head != int64(len(want)) {
-		t.Fatalf("log head %d, want %d", head, len(want))
-	}
+		for i, s := range streams {
+			from := 0
+			if i == 1 {
+				from = 4321
+			}
+			s.expectPositions(fmt.Sprintf("stream %d", i), want[from:]...)
+		}
+		wg.Wait()
+		if head := svc.Store().Head(); head != int64(len(want)) {
+			t.Fatalf("log head %d, want %d", head, len(want))
+		}
+	})
 }
 
 func TestStreamTypeFilterKeepsOnlyThatTypeAndMovesPastTheRest(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.sseHeartbeat = 50 * time.Millisecond
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}}) // position 4
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		cfg.SSEHeartbeat = 50 * time.Millisecond
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		ids := c.issueOK(with(seedIssue, "quantity", 3))
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}}) // position 4
 
-	refunds := openStream(t, svc, "?from=start&type=TicketRefunded")
-	refunds.expectPositions("refunds from the start", 4)
-	issues := openStream(t, svc, "?after=2&type=TicketIssued")
-	issues.expectPositions("issues after 2", 3)
+		refunds := openStream(t, svc, "?from=start&type=TicketRefunded")
+		refunds.expectPositions("refunds from the start", 4)
+		issues := openStream(t, svc, "?after=2&type=TicketIssued")
+		issues.expectPositions("issues after 2", 3)
 
-	appendIssued(t, svc, 300) // positions 5..304: none is a refund
-	for m := refunds.next(); m.comment != "position 304"; m = refunds.next() {
-		if m.comment == "" {
-			t.Fatalf("the refund stream sent %+v", m)
+		appendIssued(t, svc, 300) // positions 5..304: none is a refund
+		for m := refunds.next(); m.comment != "position 304"; m = refunds.next() {
+			if m.comment == "" {
+				t.Fatalf("the refund stream sent %+v", m)
+			}
 		}
-	}
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}}) // position 305
-	refunds.expectPositions("refund after 300 issues", 305)
-	issues.expectPositions("issues", want(5, 304)...)
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}}) // position 305
+		refunds.expectPositions("refund after 300 issues", 305)
+		issues.expectPositions("issues", want(5, 304)...)
+	})
 }
 
 // want returns the positions from..to.
@@ -289,105 +297,113 @@ func want(from, to int64) []int64 {
 
 func TestStreamOutlivesTheServerTimeoutsAndSendsHeartbeats(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.sseHeartbeat = 50 * time.Millisecond
-	cfg.writeTimeout = 300 * time.Millisecond
-	cfg.readTimeout = 300 * time.Millisecond
-	svc := mustStart(t, cfg)
-	s := openStream(t, svc, "?from=start")
-	heartbeats := 0
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		if m := s.next(); m.comment != "position 0" {
-			t.Fatalf("idle stream sent %+v, want the heartbeat comment \"position 0\"", m)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		cfg.SSEHeartbeat = 50 * time.Millisecond
+		cfg.WriteTimeout = 300 * time.Millisecond
+		cfg.ReadTimeout = 300 * time.Millisecond
+		svc := mustStart(t, cfg)
+		s := openStream(t, svc, "?from=start")
+		heartbeats := 0
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+			if m := s.next(); m.comment != "position 0" {
+				t.Fatalf("idle stream sent %+v, want the heartbeat comment \"position 0\"", m)
+			}
+			heartbeats++
 		}
-		heartbeats++
-	}
-	if heartbeats < 5 {
-		t.Fatalf("%d heartbeats in 1s at a 50ms interval", heartbeats)
-	}
-	appendIssued(t, svc, 1)
-	s.expectPositions("after the write and read timeouts passed", 1)
+		if heartbeats < 5 {
+			t.Fatalf("%d heartbeats in 1s at a 50ms interval", heartbeats)
+		}
+		appendIssued(t, svc, 1)
+		s.expectPositions("after the write and read timeouts passed", 1)
+	})
 }
 
 func TestStreamOfAClientThatLeavesIsCleanedUp(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
-	open := func() float64 { return metricValue(c.scrape(), "ticketd_sse_streams_open") }
-	appendIssued(t, svc, 2000)
-	var streams []*sseClient
-	for range 5 {
-		streams = append(streams, openStream(t, svc, "?from=start"))
-	}
-	waitUntil(t, "5 streams are counted open", func() bool { return open() == 5 })
-	for _, s := range streams {
-		s.positions(10) // read a little, then leave mid-stream with most unread
-		s.close()
-	}
-	stop, stopped := make(chan struct{}), make(chan error, 1)
-	go func() { // a writer goes on while the streams end
-		for {
-			select {
-			case <-stop:
-				stopped <- nil
-				return
-			default:
-				if err := appendIssuedTo(svc, 10); err != nil {
-					stopped <- err
+	forEachEngine(t, func(t *testing.T, e engine) {
+		svc := mustStart(t, e.config(t))
+		c := newClient(t, svc)
+		open := func() float64 { return metricValue(c.scrape(), "ticketd_sse_streams_open") }
+		appendIssued(t, svc, 2000)
+		var streams []*sseClient
+		for range 5 {
+			streams = append(streams, openStream(t, svc, "?from=start"))
+		}
+		waitUntil(t, "5 streams are counted open", func() bool { return open() == 5 })
+		for _, s := range streams {
+			s.positions(10) // read a little, then leave mid-stream with most unread
+			s.close()
+		}
+		stop, stopped := make(chan struct{}), make(chan error, 1)
+		go func() { // a writer goes on while the streams end
+			for {
+				select {
+				case <-stop:
+					stopped <- nil
 					return
+				default:
+					if err := appendIssuedTo(svc, 10); err != nil {
+						stopped <- err
+						return
+					}
 				}
 			}
+		}()
+		waitUntil(t, "no stream is counted open", func() bool { return open() == 0 })
+		close(stop)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
 		}
-	}()
-	waitUntil(t, "no stream is counted open", func() bool { return open() == 0 })
-	close(stop)
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
-	if r := c.do("POST", "/tickets/issue", seedIssue); r.status != http.StatusCreated {
-		t.Fatalf("issue after the streams left: %d", r.status)
-	}
+		if r := c.do("POST", "/tickets/issue", seedIssue); r.status != http.StatusCreated {
+			t.Fatalf("issue after the streams left: %d", r.status)
+		}
+	})
 }
 
 func TestShutdownEndsOpenStreams(t *testing.T) {
 	t.Parallel()
-	svc, err := startService(context.Background(), testConfig(t.TempDir()), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := openStream(t, svc, "")
-	s.next()
-	start := time.Now()
-	if err := svc.shutdown(); err != nil {
-		t.Fatalf("shutdown with an open stream: %v", err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("shutdown took %s", took)
-	}
-	if _, ok := <-s.msgs; ok {
-		t.Fatal("the stream went on after shutdown")
-	}
+	forEachEngine(t, func(t *testing.T, e engine) {
+		svc, err := service.Start(context.Background(), e.config(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := openStream(t, svc, "")
+		s.next()
+		start := time.Now()
+		if err := svc.Shutdown(); err != nil {
+			t.Fatalf("shutdown with an open stream: %v", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("shutdown took %s", took)
+		}
+		if _, ok := <-s.msgs; ok {
+			t.Fatal("the stream went on after shutdown")
+		}
+	})
 }
 
 func TestStreamBadParametersAre400NamingThem(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	for _, tt := range []struct {
-		query   string
-		headers []string
-		fields  []string
-	}{
-		{"?after=-1", nil, []string{"after"}},
-		{"?after=x", nil, []string{"after"}},
-		{"?from=later", nil, []string{"from"}},
-		{"?type=Bogus", nil, []string{"type"}},
-		{"", []string{"Last-Event-ID", "abc"}, []string{"Last-Event-ID"}},
-		{"", []string{"Last-Event-ID", "-3"}, []string{"Last-Event-ID"}},
-		{"?after=-1&from=x&type=y", []string{"Last-Event-ID", "1.5"}, []string{"Last-Event-ID", "after", "from", "type"}},
-	} {
-		r := c.do("GET", "/events/stream"+tt.query, nil, tt.headers...)
-		if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), tt.fields) {
-			t.Errorf("GET /events/stream%s %v = %d %s, want 400 naming %v", tt.query, tt.headers, r.status, r.body, tt.fields)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		for _, tt := range []struct {
+			query   string
+			headers []string
+			fields  []string
+		}{
+			{"?after=-1", nil, []string{"after"}},
+			{"?after=x", nil, []string{"after"}},
+			{"?from=later", nil, []string{"from"}},
+			{"?type=Bogus", nil, []string{"type"}},
+			{"", []string{"Last-Event-ID", "abc"}, []string{"Last-Event-ID"}},
+			{"", []string{"Last-Event-ID", "-3"}, []string{"Last-Event-ID"}},
+			{"?after=-1&from=x&type=y", []string{"Last-Event-ID", "1.5"}, []string{"Last-Event-ID", "after", "from", "type"}},
+		} {
+			r := c.do("GET", "/events/stream"+tt.query, nil, tt.headers...)
+			if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), tt.fields) {
+				t.Errorf("GET /events/stream%s %v = %d %s, want 400 naming %v", tt.query, tt.headers, r.status, r.body, tt.fields)
+			}
 		}
-	}
+	})
 }

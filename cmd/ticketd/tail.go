@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // tailConfig is what `ticketd tail` is configured with.
@@ -55,7 +56,7 @@ func runTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return fmt.Errorf("%w: --max-backoff must be positive", errUsage)
 	}
 	if cfg.natsURL != "" {
-		if err := checkSubjectPrefix(cfg.subjectPrefix); err != nil {
+		if err := service.CheckSubjectPrefix(cfg.subjectPrefix); err != nil {
 			return err
 		}
 	}

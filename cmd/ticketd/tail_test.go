@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // runningTail is a `ticketd tail` running in the test process.
@@ -113,17 +115,17 @@ func TestTailPrintsEventsAndResumesFromItsPositionFile(t *testing.T) {
 func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	svc, err := startService(context.Background(), cfg, testLogger(t))
+	svc, err := service.Start(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	appendIssued(t, svc, 3)
-	cfg.addr = svc.Addr()
-	tail := startTail(t, "--url", "http://"+cfg.addr, "--max-backoff", "100ms")
+	cfg.Addr = svc.Addr()
+	tail := startTail(t, "--url", "http://"+cfg.Addr, "--max-backoff", "100ms")
 	first := newClient(t, svc)
 	first.http = &http.Client{Transport: &http.Transport{}} // no idle connection to the old service outlives it in the shared pool
 	waitUntil(t, "the tail is connected", func() bool { return metricValue(first.scrape(), "ticketd_sse_streams_open") == 1 })
-	if err := svc.shutdown(); err != nil {
+	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	// Events committed before the tail reconnects are not lost: it resumes
@@ -166,12 +168,12 @@ func TestTailUsageAndPositionFileMistakes(t *testing.T) {
 func TestTailFollowsNATS(t *testing.T) {
 	t.Parallel()
 	svc, server := startNATSService(t)
-	cfg := svc.cfg
+	cfg := svc.Config()
 	c := newClient(t, svc)
 	ids := c.issueOK(with(seedIssue, "quantity", 3))
 	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[1:2]})
 	posFile := filepath.Join(t.TempDir(), "tail.position")
-	args := []string{"--nats-url", server, "--nats-subject-prefix", cfg.nats.subjectPrefix, "--from", "start", "--position-file", posFile}
+	args := []string{"--nats-url", server, "--nats-subject-prefix", cfg.NATS.SubjectPrefix, "--from", "start", "--position-file", posFile}
 
 	tail := startTail(t, args...)
 	tail.waitLines(strs(c.rawEvents()))
@@ -183,7 +185,7 @@ func TestTailFollowsNATS(t *testing.T) {
 	tail.waitLines(strs(c.rawEvents())[4:])
 	tail.stop()
 
-	refunds := startTail(t, "--nats-url", server, "--nats-subject-prefix", cfg.nats.subjectPrefix, "--from", "start", "--type", "TicketRefunded")
+	refunds := startTail(t, "--nats-url", server, "--nats-subject-prefix", cfg.NATS.SubjectPrefix, "--from", "start", "--type", "TicketRefunded")
 	refunds.waitLines(strs(c.rawEvents())[3:4])
 	refunds.stop()
 }
@@ -191,7 +193,7 @@ func TestTailFollowsNATS(t *testing.T) {
 func TestTailSendsItsAPIKey(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
-	cfg.access = accessConfigForTest()
+	cfg.Access = accessConfigForTest()
 	svc := mustStart(t, cfg)
 	appendIssued(t, svc, 2)
 	base := "http://" + svc.Addr()

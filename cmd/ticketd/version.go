@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // version and commit are stamped by scripts/build.sh with
@@ -16,28 +18,23 @@ var (
 	commit  string
 )
 
-// buildInfo says which ticketd this is.
-type buildInfo struct {
-	version, commit, goVersion string
-}
-
 // currentBuild returns the stamped version and commit; without a stamp the
 // version is the module's ("(devel)" from go run) and the commit the VCS
 // revision Go recorded (with "-dirty" for modified sources), else "unknown".
-func currentBuild() buildInfo {
-	b := buildInfo{version: version, commit: commit, goVersion: runtime.Version()}
+func currentBuild() service.BuildInfo {
+	b := service.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
 	info, ok := debug.ReadBuildInfo()
-	if b.version == "" {
-		b.version = "(devel)"
+	if b.Version == "" {
+		b.Version = "(devel)"
 		if ok && info.Main.Version != "" {
-			b.version = info.Main.Version
+			b.Version = info.Main.Version
 		}
 	}
-	if b.commit == "" && ok {
-		b.commit = vcsRevision(info.Settings)
+	if b.Commit == "" && ok {
+		b.Commit = vcsRevision(info.Settings)
 	}
-	if b.commit == "" {
-		b.commit = "unknown"
+	if b.Commit == "" {
+		b.Commit = "unknown"
 	}
 	return b
 }
@@ -66,6 +63,6 @@ func runVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	b := currentBuild()
-	fmt.Fprintf(stdout, "ticketd %s\ncommit: %s\ngo: %s\n", b.version, b.commit, b.goVersion)
+	fmt.Fprintf(stdout, "ticketd %s\ncommit: %s\ngo: %s\n", b.Version, b.Commit, b.GoVersion)
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -10,15 +10,10 @@ import (
 	"github.com/ticketd/ticketd/httpapi"
 )
 
-// accessConfig says where API keys come from; with none, access control is off.
-type accessConfig struct {
-	keysFile string
-	keys     string
-}
-
-func (a *accessConfig) register(cmd *command) {
-	cmd.String(&a.keysFile, "api-keys-file", "TICKETD_API_KEYS_FILE", "", "file of API keys, one \"ROLE KEY\" or \"ROLE sha256:HEX\" a line (roles: clerk, auditor, analyst); turns access control on")
-	cmd.String(&a.keys, "api-keys", "TICKETD_API_KEYS", "", "API keys as in --api-keys-file, separated by ';' (prefer the environment variable: flags show in ps); turns access control on")
+// AccessConfig says where API keys come from; with none, access control is off.
+type AccessConfig struct {
+	KeysFile string // --api-keys-file: one "ROLE KEY" or "ROLE sha256:HEX" a line
+	Keys     string // --api-keys: lines of a keys file, separated by ';'
 }
 
 // load returns the configured keys, or nil when access control is off (no
@@ -26,31 +21,31 @@ func (a *accessConfig) register(cmd *command) {
 // missing file, a malformed key or one key under two roles is a usage error
 // naming the flag and variable, never echoing a key: access control never
 // turns itself off.
-func (a accessConfig) load() (*httpapi.APIKeys, error) {
-	if a.keysFile == "" && a.keys == "" {
+func (a AccessConfig) load() (*httpapi.APIKeys, error) {
+	if a.KeysFile == "" && a.Keys == "" {
 		return nil, nil
 	}
 	var text strings.Builder
-	if a.keysFile != "" {
-		b, err := os.ReadFile(a.keysFile)
+	if a.KeysFile != "" {
+		b, err := os.ReadFile(a.KeysFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE): %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE): %v", ErrConfig, err)
 		}
 		if _, err := httpapi.ParseAPIKeys(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE) %s: %v", errUsage, a.keysFile, err)
+			return nil, fmt.Errorf("%w: --api-keys-file ($TICKETD_API_KEYS_FILE) %s: %v", ErrConfig, a.KeysFile, err)
 		}
 		text.Write(b)
 		text.WriteByte('\n')
 	}
-	if a.keys != "" {
-		if _, err := httpapi.ParseAPIKeys(strings.NewReader(keysLines(a.keys))); err != nil {
-			return nil, fmt.Errorf("%w: --api-keys ($TICKETD_API_KEYS): %v", errUsage, err)
+	if a.Keys != "" {
+		if _, err := httpapi.ParseAPIKeys(strings.NewReader(keysLines(a.Keys))); err != nil {
+			return nil, fmt.Errorf("%w: --api-keys ($TICKETD_API_KEYS): %v", ErrConfig, err)
 		}
-		text.WriteString(keysLines(a.keys))
+		text.WriteString(keysLines(a.Keys))
 	}
 	keys, err := httpapi.ParseAPIKeys(strings.NewReader(text.String()))
 	if err != nil {
-		return nil, fmt.Errorf("%w: --api-keys-file and --api-keys together: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --api-keys-file and --api-keys together: %v", ErrConfig, err)
 	}
 	return keys, nil
 }

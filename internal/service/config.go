@@ -1,0 +1,178 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrConfig marks an invalid setting: errors of Validate and of Start's
+// configuration checks wrap it, and their text names the setting by its
+// `ticketd serve` flag (and variable, where one is read). cmd/ticketd exits
+// 2 on it.
+var ErrConfig = errors.New("usage error")
+
+// Config is everything a service is configured with. Each field is the
+// `ticketd serve` flag its comment names; DefaultConfig holds the defaults
+// the flags show.
+type Config struct {
+	Addr string // --addr: host:port to listen on
+	DB   string // --db: SQLite database file, created with its folder if missing
+	// BodyLimit is the largest request body in bytes (--body-limit).
+	BodyLimit int64
+	// ConsistencyTimeout bounds how long a command waits for the read model
+	// and a read for its Ticketd-Min-Position (--consistency-timeout).
+	ConsistencyTimeout time.Duration
+	// IdempotencyTTL is how long Idempotency-Key records are kept, at least
+	// (--idempotency-ttl).
+	IdempotencyTTL    time.Duration
+	ReadHeaderTimeout time.Duration // --read-header-timeout
+	ReadTimeout       time.Duration // --read-timeout
+	WriteTimeout      time.Duration // --write-timeout
+	IdleTimeout       time.Duration // --idle-timeout
+	ShutdownTimeout   time.Duration // --shutdown-timeout
+	// MaxHeaderBytes bounds the request line and header block (--max-header-bytes).
+	MaxHeaderBytes int64
+	// ReadyMaxLag is how far consumers may lag while /readyz is ready (--ready-max-lag).
+	ReadyMaxLag  int64
+	SSEHeartbeat time.Duration // --sse-heartbeat
+	SSELinger    time.Duration // --sse-linger
+	MaxStreams   int64         // --max-streams
+	// CORSOrigins is the comma list of origins allowed to call the API, or
+	// "*" (--cors-origins).
+	CORSOrigins string
+	NATS        NATSConfig
+	Access      AccessConfig
+	// Build is reported by the ticketd_build_info metric.
+	Build BuildInfo
+}
+
+// NATSConfig configures the relay to NATS JetStream; an empty URL turns it off.
+type NATSConfig struct {
+	URL           string // --nats-url
+	SubjectPrefix string // --nats-subject-prefix
+	Stream        string // --nats-stream
+	Source        string // --nats-source
+}
+
+// BuildInfo names the running binary.
+type BuildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+// DefaultConfig returns the configuration of `ticketd serve` without flags.
+func DefaultConfig() Config {
+	return Config{
+		Addr:               ":9000",
+		DB:                 "data/app.db",
+		BodyLimit:          64 << 10,
+		ConsistencyTimeout: 5 * time.Second,
+		IdempotencyTTL:     24 * time.Hour,
+		ReadHeaderTimeout:  5 * time.Second,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		ShutdownTimeout:    15 * time.Second,
+		MaxHeaderBytes:     64 << 10,
+		ReadyMaxLag:        1000,
+		SSEHeartbeat:       15 * time.Second,
+		SSELinger:          200 * time.Millisecond,
+		MaxStreams:         1000,
+		NATS: NATSConfig{
+			SubjectPrefix: "ticketing.events",
+			Stream:        "TICKETING_EVENTS",
+			Source:        "urn:ticketd",
+		},
+	}
+}
+
+// Validate reports the first invalid setting in one line naming its flag,
+// wrapping ErrConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.DB == "":
+		return fmt.Errorf("%w: --db must not be empty", ErrConfig)
+	case c.BodyLimit < 1:
+		return fmt.Errorf("%w: --body-limit must be at least 1", ErrConfig)
+	case c.MaxHeaderBytes < 1 || c.MaxHeaderBytes > 64<<20:
+		return fmt.Errorf("%w: --max-header-bytes must be between 1 and 67108864 (64 MiB)", ErrConfig)
+	case c.ReadyMaxLag < 1:
+		return fmt.Errorf("%w: --ready-max-lag must be at least 1", ErrConfig)
+	case c.MaxStreams < 1 || c.MaxStreams > 1<<20:
+		return fmt.Errorf("%w: --max-streams must be between 1 and 1048576", ErrConfig)
+	case c.IdempotencyTTL < time.Hour:
+		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", ErrConfig)
+	case c.NATS.URL != "" && (c.NATS.Stream == "" || strings.ContainsAny(c.NATS.Stream, ".*> \t\r\n/\\")):
+		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", ErrConfig)
+	case c.NATS.URL != "" && c.NATS.Source == "":
+		return fmt.Errorf("%w: --nats-source must not be empty", ErrConfig)
+	}
+	if c.NATS.URL != "" {
+		if err := CheckSubjectPrefix(c.NATS.SubjectPrefix); err != nil {
+			return err
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"consistency-timeout": c.ConsistencyTimeout, "read-header-timeout": c.ReadHeaderTimeout,
+		"read-timeout": c.ReadTimeout, "write-timeout": c.WriteTimeout, "idle-timeout": c.IdleTimeout,
+		"shutdown-timeout": c.ShutdownTimeout, "sse-heartbeat": c.SSEHeartbeat, "sse-linger": c.SSELinger,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%w: --%s must be positive", ErrConfig, name)
+		}
+	}
+	if err := checkListenAddr(c.Addr); err != nil {
+		return err
+	}
+	return checkNATSURL("nats-url", c.NATS.URL)
+}
+
+// CheckSubjectPrefix fails with ErrConfig, naming --nats-subject-prefix,
+// unless p is one or more dot-separated NATS subject tokens without
+// wildcards or whitespace.
+func CheckSubjectPrefix(p string) error {
+	for _, token := range strings.Split(p, ".") {
+		if token == "" || strings.ContainsAny(token, "*> \t\r\n") {
+			return fmt.Errorf("%w: --nats-subject-prefix must be dot-separated NATS subject tokens without wildcards or spaces", ErrConfig)
+		}
+	}
+	return nil
+}
+
+// checkListenAddr fails with ErrConfig naming --addr unless addr is
+// host:port with a numeric port from 0 to 65535 (the host may be empty).
+func checkListenAddr(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
+		return fmt.Errorf("%w: --addr %q: must be host:port with a port from 0 to 65535", ErrConfig, addr)
+	}
+	return nil
+}
+
+// checkNATSURL fails with ErrConfig naming --flag unless v is empty or a
+// comma-separated list of nats:// or tls:// URLs with a host and at most a
+// numeric port, as nats.Connect takes them.
+func checkNATSURL(flag, v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, server := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(server))
+		if err == nil && (u.Scheme == "nats" || u.Scheme == "tls") && u.Hostname() != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+			if port := u.Port(); port == "" || validPort(port) {
+				continue
+			}
+		}
+		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, v)
+	}
+	return nil
+}
+
+// validPort reports whether port is a decimal number from 0 to 65535.
+func validPort(port string) bool {
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
+}

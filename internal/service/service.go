@@ -1,0 +1,400 @@
+// Package service is ticketd's wiring: Start opens the event store and the
+// read models' tables, catches the projections up, runs the Watermill
+// router, the relays and the HTTP server, and Shutdown stops them in order.
+// cmd/ticketd only parses flags into a Config; tests and tools start the
+// same service.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/metrics"
+	"github.com/ticketd/ticketd/internal/natsjs"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// eventsTopic is the Watermill topic committed events are relayed to.
+const eventsTopic = "ticketing.events"
+
+// EmbeddedRelayCheckpoint names the checkpoint of the relay to the
+// in-process GoChannel.
+const EmbeddedRelayCheckpoint = "relay:embedded"
+
+// NATSRelayCheckpoint names the checkpoint of the relay to NATS JetStream.
+const NATSRelayCheckpoint = "relay:nats"
+
+// storeAuditor audits the live database of a store.
+type storeAuditor struct {
+	store  eventstore.Store
+	tables projections.Tables
+}
+
+func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
+	return projections.Audit(ctx, a.store, a.tables, nil)
+}
+
+// Service is a running ticketd: the event store, the tickets projection fed
+// by the relay through Watermill, and the HTTP server.
+type Service struct {
+	cfg     Config
+	logger  *slog.Logger
+	metrics *metrics.Metrics
+	store   eventstore.Store
+	tables  projections.Tables
+	tickets *projections.Tickets
+	sales   *projections.Sales
+	pubsub  *gochannel.GoChannel
+	router  *message.Router
+	// projector is the tickets projection's handler in router. Stopping it
+	// leaves the projection where it is while the relay goes on.
+	projector *message.Handler
+	// salesProjector is the sales projection's handler in router.
+	salesProjector *message.Handler
+	relay          *eventstore.Relay
+	// natsPublisher and NATSRelayCheckpoint are nil unless NATS is configured.
+	natsPublisher *natsjs.Publisher
+	natsRelay     *eventstore.Relay
+	http          *http.Server
+	ln            net.Listener
+
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	served         chan error
+}
+
+// Start opens the database, catches the projections up, starts the
+// Watermill router and relays, and begins serving HTTP. It fails with an
+// ErrConfig error when cfg is invalid (see Validate) or its API keys or CORS
+// origins cannot be read; on any failure it releases whatever it had
+// started, and a database file it created is removed.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1)}
+	s.metrics.RecordBuild(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion)
+	apiKeys, err := cfg.Access.load()
+	if err != nil {
+		return nil, err
+	}
+	corsOrigins, err := httpapi.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --cors-origins ($TICKETD_CORS_ORIGINS): %v", ErrConfig, err)
+	}
+	logAccessControl(logger, apiKeys)
+	defer func() {
+		if err != nil {
+			s.release()
+			if s.store != nil {
+				s.store.Abandon() // a database created for this start goes with it
+			}
+		}
+	}()
+	if s.store, s.tables, err = openEngine(ctx, cfg.DB, s.metrics.ObserveCommit, logger); err != nil {
+		return nil, err
+	}
+	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	n, err := s.tickets.CatchUp(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("catch up tickets projection: %w", err)
+	}
+	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
+	if err = s.openSales(ctx); err != nil {
+		return nil, err
+	}
+	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
+	s.skipRelayingApplied(ctx)
+
+	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	s.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
+	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wmLogger); err != nil {
+		return nil, err
+	}
+	s.projector = s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
+	s.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	s.salesProjector = s.router.AddConsumerHandler("sales-projector", eventsTopic, s.pubsub, s.sales.Handle)
+	s.salesProjector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Logger: logger}); err != nil {
+		return nil, err
+	}
+	// Consumers that gate readiness, and those whose lag is only reported;
+	// the metrics show the lag of both.
+	gating := map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, EmbeddedRelayCheckpoint: s.relay}
+	reported := map[string]httpapi.Consumer{}
+	if cfg.NATS.URL != "" {
+		if err = s.openNATSRelay(); err != nil {
+			return nil, err
+		}
+		reported[NATSRelayCheckpoint] = s.natsRelay
+	}
+	lagged := map[string]metrics.Consumer{projections.SalesCheckpoint: s.sales}
+	for _, consumers := range []map[string]httpapi.Consumer{gating, reported} {
+		for name, c := range consumers {
+			lagged[name] = c
+		}
+	}
+	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
+		return nil, err
+	}
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBackground = stop
+	s.goBackground(func() {
+		if err := s.router.Run(bg); err != nil {
+			logger.Error("watermill router stopped", "error", err)
+		}
+	})
+	select {
+	case <-s.router.Running():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.goBackground(func() {
+		if err := s.relay.Run(bg); err != nil {
+			logger.Error("relay stopped", "error", err)
+		}
+	})
+	if s.natsRelay != nil {
+		s.goBackground(func() {
+			if err := s.natsRelay.Run(bg); err != nil {
+				logger.Error("nats relay stopped", "error", err)
+			}
+		})
+	}
+	s.goBackground(func() { s.purgeIdempotency(bg) })
+
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
+	}, httpapi.Config{
+		BodyLimit:          cfg.BodyLimit,
+		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
+		ConsistencyTimeout: cfg.ConsistencyTimeout,
+		Logger:             logger,
+		ReadyMaxLag:        cfg.ReadyMaxLag,
+		StreamHeartbeat:    cfg.SSEHeartbeat,
+		StreamLinger:       cfg.SSELinger,
+		MaxStreams:         int(cfg.MaxStreams),
+		CORSOrigins:        corsOrigins,
+		APIKeys:            apiKeys,
+	})
+	s.http = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.MaxHeaderBytes)),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnContext:       httpapi.ConnContext,
+	}
+	s.http.RegisterOnShutdown(api.CloseStreams)
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	s.ln = httpapi.WrapListener(s.ln)
+	go func() { s.served <- s.http.Serve(s.ln) }()
+	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.DB, "log_head", s.store.Head())
+	return s, nil
+}
+
+// openSales opens the sales projection and catches it up from the log.
+func (s *Service) openSales(ctx context.Context) (err error) {
+	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, s.logger); err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := s.sales.CatchUp(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catch up sales projection: %w", err)
+	}
+	s.logger.Info("sales projection caught up", "applied", n, "position", s.sales.Position(), "took_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// openNATSRelay creates the publisher to JetStream, which connects in the
+// background (NATS need not be up), and the relay that feeds it CloudEvents.
+func (s *Service) openNATSRelay() (err error) {
+	nc := s.cfg.NATS
+	s.natsPublisher, err = natsjs.NewPublisher(natsjs.Config{
+		URL: nc.URL, Stream: nc.Stream, Subjects: []string{nc.SubjectPrefix + ".>"},
+		ClientName: "ticketd " + NATSRelayCheckpoint, Logger: s.logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.natsRelay, err = eventstore.NewRelay(s.store, s.natsPublisher, eventstore.RelayConfig{
+		Name:     NATSRelayCheckpoint,
+		TopicFor: func(rec eventstore.Record) string { return nc.SubjectPrefix + "." + rec.Type },
+		Encode:   eventstore.CloudEventEncoder(nc.Source),
+		Logger:   s.logger,
+	})
+	return err
+}
+
+// skipRelayingApplied moves the embedded relay's checkpoint up to the
+// projectors', which have just caught up from the log: they are the relay's
+// only subscribers and would ignore everything at or below their own
+// checkpoints. Without it a relay behind (a seeded or imported database)
+// would republish the whole log, unready, for nothing. A failure only costs
+// that, so it is logged.
+func (s *Service) skipRelayingApplied(ctx context.Context) {
+	applied := min(s.tickets.Position(), s.sales.Position())
+	relayed, err := s.store.Checkpoint(ctx, EmbeddedRelayCheckpoint)
+	if err == nil && relayed < applied {
+		err = s.store.SaveCheckpoint(ctx, EmbeddedRelayCheckpoint, applied)
+	}
+	if err != nil {
+		s.logger.Warn("relay checkpoint not moved up to the projection's", "relay", EmbeddedRelayCheckpoint, "position", applied, "error", err)
+	}
+}
+
+// projectorBackoff retries a failing projection (a full or read-only disk)
+// with exponential backoff before the message is nacked and redelivered, so
+// a storage fault costs a retry a second instead of a busy loop.
+func projectorBackoff(logger watermill.LoggerAdapter) middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      8,
+		InitialInterval: 10 * time.Millisecond,
+		MaxInterval:     time.Second,
+		Multiplier:      2,
+		Logger:          logger,
+	}
+}
+
+func (s *Service) goBackground(fn func()) {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		fn()
+	}()
+}
+
+// purgeIdempotency deletes idempotency records older than the TTL, hourly.
+func (s *Service) purgeIdempotency(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := s.store.PurgeIdempotency(ctx, time.Now().Add(-s.cfg.IdempotencyTTL))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("purging idempotency keys failed", "error", err)
+		case n > 0:
+			s.logger.Info("purged expired idempotency keys", "deleted", n)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Addr returns the address the service listens on.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Done is closed with the HTTP server's error when it stops on its own.
+func (s *Service) Done() <-chan error { return s.served }
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// (bounded by the shutdown timeout), stops the relay and the Watermill
+// router, flushes the writer and closes the database.
+func (s *Service) Shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errors.Join(fmt.Errorf("in-flight requests did not finish within %s", s.cfg.ShutdownTimeout), s.http.Close())
+	}
+	return errors.Join(err, s.release())
+}
+
+// release stops and closes every started part, in dependency order.
+func (s *Service) release() error {
+	var errs []error
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
+	if s.router != nil {
+		errs = append(errs, s.router.Close())
+	}
+	if s.pubsub != nil {
+		errs = append(errs, s.pubsub.Close())
+	}
+	if s.natsPublisher != nil {
+		errs = append(errs, s.natsPublisher.Close()) // fails a publish in progress, so the relay stops now
+	}
+	s.background.Wait()
+	s.catchUpProjections()
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// catchUpProjections applies to each projection what the log holds beyond
+// it, once their handlers have stopped, so that a clean stop leaves no read
+// model behind the log (commands wait only for the tickets projection). A
+// projection that cannot catch up is logged; its checkpoint still makes the
+// next start resume it.
+func (s *Service) catchUpProjections() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	type projection interface {
+		CatchUp(context.Context, func(int64)) (int64, error)
+	}
+	var opened []projection
+	if s.tickets != nil {
+		opened = append(opened, s.tickets)
+	}
+	if s.sales != nil {
+		opened = append(opened, s.sales)
+	}
+	for _, p := range opened {
+		if _, err := p.CatchUp(ctx, nil); err != nil {
+			s.logger.Warn("projection behind the log at stop", "error", err)
+		}
+	}
+}
+
+// Store returns the service's event store, for tests and tools.
+func (s *Service) Store() eventstore.Store { return s.store }
+
+// Tickets returns the tickets read model.
+func (s *Service) Tickets() *projections.Tickets { return s.tickets }
+
+// Sales returns the sales read model.
+func (s *Service) Sales() *projections.Sales { return s.sales }
+
+// TicketsProjector and SalesProjector return the projections' handlers in
+// the Watermill router: stopping one leaves its read model where it is
+// while the relay goes on.
+func (s *Service) TicketsProjector() *message.Handler { return s.projector }
+
+// SalesProjector: see TicketsProjector.
+func (s *Service) SalesProjector() *message.Handler { return s.salesProjector }
+
+// NATSRelay returns the relay to NATS JetStream, nil unless configured.
+func (s *Service) NATSRelay() *eventstore.Relay { return s.natsRelay }
+
+// Handler returns the HTTP handler the service serves.
+func (s *Service) Handler() http.Handler { return s.http.Handler }
+
+// Config returns the configuration the service started with.
+func (s *Service) Config() Config { return s.cfg }
