@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/app"
 )
 
 // NewBaseline returns the reference the benchmark compares the API with: a
@@ -18,18 +19,19 @@ func NewBaseline() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{}
 	s.cfg.setDefaults()
+	commands := app.New(nil, nil) // deciding an issue reads no log
 	e := gin.New()
 	e.POST("/tickets/issue", func(c *gin.Context) {
 		cmd, _, ok := s.parseIssue(c)
 		if !ok {
 			return
 		}
-		decided, err := s.decideIssue(cmd)
+		decided, err := commands.DecideIssue(cmd)
 		if err != nil {
 			writeError(c, s.cfg.Logger, err)
 			return
 		}
-		c.JSON(decided.status, decided.response)
+		c.JSON(decided.Status, decided.Response)
 	})
 	memo := "VIP석"
 	issuedAt := time.Now()

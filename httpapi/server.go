@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -61,9 +61,7 @@ type Config struct {
 	// long a read waits for its Ticketd-Min-Position before answering 503.
 	// Default 5s.
 	ConsistencyTimeout time.Duration
-	// NewID returns fresh ticket ids. Default: UUID version 7.
-	NewID  func() uuid.UUID
-	Logger *slog.Logger
+	Logger             *slog.Logger
 	// ReadyMaxLag is how many events a consumer of the log may be behind its
 	// head while GET /readyz answers ready. Default 1000.
 	ReadyMaxLag int64
@@ -108,9 +106,6 @@ func (c *Config) setDefaults() {
 	if c.ConsistencyTimeout <= 0 {
 		c.ConsistencyTimeout = 5 * time.Second
 	}
-	if c.NewID == nil {
-		c.NewID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -144,10 +139,12 @@ type Auditor interface {
 
 // Deps are the parts the API serves from.
 type Deps struct {
-	Log     EventLog
-	Tickets TicketReadModel
-	Sales   SalesReadModel
-	Auditor Auditor
+	Log EventLog
+	// Commands executes issues and refunds; default app.New(Log, nil).
+	Commands Commands
+	Tickets  TicketReadModel
+	Sales    SalesReadModel
+	Auditor  Auditor
 	// Metrics, when set, records every request and serves GET /metrics.
 	Metrics Metrics
 	// Readiness is what GET /readyz checks.
@@ -158,6 +155,7 @@ type Deps struct {
 type Server struct {
 	cfg       Config
 	log       EventLog
+	commands  Commands
 	tickets   TicketReadModel
 	sales     SalesReadModel
 	auditor   Auditor
@@ -176,7 +174,10 @@ type Server struct {
 func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
+	if deps.Commands == nil {
+		deps.Commands = app.New(deps.Log, nil)
+	}
+	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
 		streamSlots: make(chan struct{}, cfg.MaxStreams), auditRunning: make(chan struct{}, 1)}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -83,9 +82,7 @@ func (s *Server) issue(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := s.runCommand(c, endpointIssue, key, cmd, func(context.Context) (command, error) {
-		return s.decideIssue(cmd)
-	})
+	res, err := s.commands.Issue(c.Request.Context(), commandRequest(c, key), cmd)
 	s.respond(c, res, err)
 }
 
@@ -116,9 +113,7 @@ func (s *Server) refund(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := s.runCommand(c, endpointRefund, key, cmd, func(ctx context.Context) (command, error) {
-		return s.decideRefund(ctx, cmd)
-	})
+	res, err := s.commands.Refund(c.Request.Context(), commandRequest(c, key), cmd)
 	s.respond(c, res, err)
 }
 

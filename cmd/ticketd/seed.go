@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/projections"
 	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
@@ -87,12 +87,14 @@ func defaultSeedPlan(tickets int64) seedPlan {
 	return seedPlan{tickets: tickets, batch: 1000, workers: 4, users: 10_000, refundEvery: 10}
 }
 
-// seedStore appends the plan's tickets through store's append path and
-// reports the running count of tickets issued.
-func seedStore(ctx context.Context, store eventstore.Appender, p seedPlan, progress func(issued int64)) error {
+// seedStore appends the plan's tickets through store's append path, each
+// decided and validated as the API decides it, and reports the running
+// count of tickets issued.
+func seedStore(ctx context.Context, store app.Log, p seedPlan, progress func(issued int64)) error {
 	var issued atomic.Int64
+	commands := app.New(store, nil)
 	return parallelBatches(ctx, p.tickets, p.batch, p.workers, func(first, n int64) error {
-		if err := seedBatch(ctx, store, first, n, p.users, p.refundEvery); err != nil {
+		if err := seedBatch(ctx, store, commands, first, n, p.users, p.refundEvery); err != nil {
 			return err
 		}
 		progress(issued.Add(n))
@@ -130,40 +132,49 @@ func parallelBatches(ctx context.Context, total, batch, workers int64, fn func(f
 	return ctx.Err()
 }
 
-// seedBatch issues tickets first..first+n-1 in one append and refunds every
-// refundEvery-th of them in a second.
-func seedBatch(ctx context.Context, store eventstore.Appender, first, n, users, refundEvery int64) error {
+// seedBatch issues tickets first..first+n-1, one issue command each, in
+// one append, then refunds every refundEvery-th of them with refund
+// commands of at most domain.MaxRefundIDs tickets, an append each.
+func seedBatch(ctx context.Context, store app.Log, commands *app.Commands, first, n, users, refundEvery int64) error {
 	rng := rand.New(rand.NewPCG(uint64(first), 0x7ed))
 	md := eventstore.Metadata{RequestID: fmt.Sprint("seed-", first), CorrelationID: "seed"}
-	issue := eventstore.AppendRequest{Metadata: md, Streams: make([]eventstore.StreamAppend, n)}
-	var refund eventstore.AppendRequest
-	refund.Metadata = md
-	for i := range issue.Streams {
-		id := uuid.Must(uuid.NewV7()).String()
+	issue := eventstore.AppendRequest{Metadata: md, Streams: make([]eventstore.StreamAppend, 0, n)}
+	reason := "고객 요청"
+	refund := domain.RefundTickets{Reason: &reason}
+	for i := range n {
 		var memo *string
 		if rng.IntN(4) == 0 {
 			m := "VIP석"
 			memo = &m
 		}
-		issue.Streams[i] = eventstore.StreamAppend{StreamID: id, Events: []domain.Event{domain.TicketIssued{
+		decided, err := commands.DecideIssue(domain.IssueTickets{
 			TheaterName: seedTheaters[rng.IntN(len(seedTheaters))],
 			UserID:      fmt.Sprint("user", rng.Int64N(users)),
 			MovieTitle:  seedMovies[rng.IntN(len(seedMovies))],
 			PriceKRW:    int64(8+rng.IntN(13)) * 1000,
+			Quantity:    1,
 			Memo:        memo,
-		}}}
-		if refundEvery > 0 && (first+int64(i))%refundEvery == refundEvery-1 {
-			reason := "고객 요청"
-			refund.Streams = append(refund.Streams, eventstore.StreamAppend{StreamID: id, ExpectedVersion: 1,
-				Events: []domain.Event{domain.TicketRefunded{Reason: &reason}}})
+		})
+		if err != nil {
+			return err
+		}
+		issue.Streams = append(issue.Streams, decided.Append.Streams...)
+		if refundEvery > 0 && (first+i)%refundEvery == refundEvery-1 {
+			refund.TicketIDs = append(refund.TicketIDs, decided.Append.Streams[0].StreamID)
 		}
 	}
 	if _, err := store.Append(ctx, issue); err != nil {
 		return err
 	}
-	if len(refund.Streams) == 0 {
-		return nil
+	for ids := range slices.Chunk(refund.TicketIDs, domain.MaxRefundIDs) {
+		decided, err := commands.DecideRefund(ctx, domain.RefundTickets{TicketIDs: ids, Reason: refund.Reason})
+		if err != nil {
+			return err
+		}
+		decided.Append.Metadata = md
+		if _, err := store.Append(ctx, decided.Append); err != nil {
+			return err
+		}
 	}
-	_, err := store.Append(ctx, refund)
-	return err
+	return nil
 }
