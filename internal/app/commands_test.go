@@ -66,8 +66,10 @@ func TestAReusedKeyIsAConflictMatchingErrKeyReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, run := range map[string]func() (app.Result, error){
-		"other request":  func() (app.Result, error) { return commands.Issue(ctx, req, issueCmd(2)) },
-		"other endpoint": func() (app.Result, error) { return commands.Refund(ctx, req, domain.RefundTickets{TicketIDs: ticketIDs(t, issued)}) },
+		"other request": func() (app.Result, error) { return commands.Issue(ctx, req, issueCmd(2)) },
+		"other endpoint": func() (app.Result, error) {
+			return commands.Refund(ctx, req, domain.RefundTickets{TicketIDs: ticketIDs(t, issued)})
+		},
 	} {
 		_, err := run()
 		if domain.ErrorCode(err) != domain.CodeConflict || !errors.Is(err, app.ErrKeyReused) {
