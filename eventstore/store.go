@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/internal/watermark"
@@ -38,6 +40,10 @@ type Options struct {
 	OnCommit func(CommitInfo)
 	// Logger receives notices such as schema migrations. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider traces appends: a span per Append in the caller's
+	// trace, and one per group commit, linked with the appends it carried.
+	// Default: a provider that records nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // CommitInfo describes one group commit attempt, for metrics.
@@ -62,6 +68,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
 }
 
 // Store is the event log in one SQLite file. Appends go through a single
@@ -70,8 +79,9 @@ func (o *Options) setDefaults() {
 //
 // Store is safe for concurrent use. Close it to flush pending appends.
 type Store struct {
-	opts Options
-	path string
+	opts   Options
+	path   string
+	tracer trace.Tracer
 
 	lock      *os.File // exclusive advisory lock of writable stores
 	writeDB   *sql.DB  // the writer's connection: synchronous=FULL, every commit durable
@@ -151,11 +161,12 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	s := &Store{
-		opts: opts,
-		path: path,
-		jobs: make(chan *appendJob, 4*opts.MaxBatch),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		opts:   opts,
+		path:   path,
+		tracer: opts.TracerProvider.Tracer("github.com/ticketd/ticketd/eventstore"),
+		jobs:   make(chan *appendJob, 4*opts.MaxBatch),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	if !opts.ReadOnly {
 		var err error

@@ -75,6 +75,14 @@ func (s *Server) registerOperations(r gin.IRoutes) {
 	}
 }
 
+// operationsRoutes are the routes of probes and scrapes: not traced, and
+// logged at DEBUG.
+var operationsRoutes = []string{"/healthz", "/readyz", "/metrics"}
+
+// notOperations reports whether c is not a request to an operationsRoutes
+// route.
+func notOperations(c *gin.Context) bool { return !slices.Contains(operationsRoutes, c.FullPath()) }
+
 // healthz answers 200 while the process serves HTTP at all.
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})

@@ -25,6 +25,9 @@ const (
 	logTicketsRefunded = "ticketd.tickets_refunded"
 )
 
+// tracerName is the instrumentation scope of the API's spans.
+const tracerName = "github.com/ticketd/ticketd/httpapi"
+
 // maxTraceIDLen bounds client-sent trace ids; longer ones are replaced.
 const maxTraceIDLen = 200
 

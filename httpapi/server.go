@@ -16,6 +16,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -85,6 +89,12 @@ type Config struct {
 	// APIKeys turns access control on: every API route then needs a key of
 	// a role allowed on it. Nil (the default) leaves the API open.
 	APIKeys *APIKeys
+	// TracerProvider traces requests (but the probes and /metrics), their
+	// decoding and their waits for a position. Default: records nothing.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the trace context a request continues. Default: W3C
+	// traceparent/tracestate and baggage.
+	Propagator propagation.TextMapPropagator
 }
 
 func (c *Config) setDefaults() {
@@ -118,6 +128,12 @@ func (c *Config) setDefaults() {
 	if c.StreamLinger <= 0 {
 		c.StreamLinger = 200 * time.Millisecond
 	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
 }
 
 // Auditor verifies a whole database: log, hash chain and read table.
@@ -145,6 +161,7 @@ type Server struct {
 	metrics   Metrics
 	readiness Readiness
 	engine    *gin.Engine
+	tracer    trace.Tracer
 
 	streamsClosed    chan struct{} // closed by CloseStreams
 	closeStreamsOnce sync.Once
@@ -156,12 +173,14 @@ func NewServer(deps Deps, cfg Config) *Server {
 	cfg.setDefaults()
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: deps.Log, tickets: deps.Tickets, auditor: deps.Auditor,
-		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
+		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(), tracer: cfg.TracerProvider.Tracer(tracerName),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false // its redirects have HTML bodies; ServeHTTP drops trailing slashes instead
 	e.ContextWithFallback = true
+	e.Use(otelgin.Middleware("ticketd", otelgin.WithTracerProvider(cfg.TracerProvider),
+		otelgin.WithPropagators(cfg.Propagator), otelgin.WithGinFilter(notOperations)))
 	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)

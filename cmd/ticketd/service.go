@@ -20,6 +20,7 @@ import (
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
+	"github.com/ticketd/ticketd/internal/tracing"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -50,6 +51,9 @@ type serviceConfig struct {
 	sseLinger          time.Duration
 	nats               natsConfig
 	access             accessConfig
+	// tracing, set from the OTEL_* environment, traces requests and
+	// appends; nil traces nothing.
+	tracing *tracing.Tracing
 }
 
 // natsConfig configures the relay to NATS JetStream; an empty url turns it off.
@@ -175,7 +179,10 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 			s.release()
 		}
 	}()
-	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit}); err != nil {
+	if cfg.tracing == nil {
+		cfg.tracing = tracing.Off()
+	}
+	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit, TracerProvider: cfg.tracing.Provider}); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
@@ -257,6 +264,8 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		StreamHeartbeat:    cfg.sseHeartbeat,
 		StreamLinger:       cfg.sseLinger,
 		APIKeys:            apiKeys,
+		TracerProvider:     cfg.tracing.Provider,
+		Propagator:         cfg.tracing.Propagator,
 	})
 	s.http = &http.Server{
 		Handler:           api,

@@ -54,7 +54,8 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracing{Provider: noop.NewTracerProvider(), Propagator: propagator, shutdown: func(context.Context) error { return nil }}
+	t := Off()
+	t.Propagator = propagator
 	if !Enabled() {
 		return t, nil
 	}
@@ -87,9 +88,26 @@ func propagatorFromEnv() (propagation.TextMapPropagator, error) {
 	return propagator, nil
 }
 
+// Off returns tracing that records nothing and propagates W3C trace
+// context and baggage: a span started in a context carrying a remote span
+// context (an incoming traceparent) carries that span context on.
+func Off() *Tracing {
+	return &Tracing{
+		Provider:   noop.NewTracerProvider(),
+		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		shutdown:   func(context.Context) error { return nil },
+	}
+}
+
 // Shutdown exports the spans still buffered and stops the provider; it
-// returns the exporter's error.
-func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
+// returns the exporter's error. Tracing built as a literal has nothing to
+// stop: its caller owns the provider.
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t.shutdown == nil {
+		return nil
+	}
+	return t.shutdown(ctx)
+}
 
 // traceContext is the W3C propagator of the trace context stored on events.
 var traceContext = propagation.TraceContext{}
