@@ -61,7 +61,8 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	}
 	exporter, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("$OTEL_TRACES_EXPORTER or $OTEL_EXPORTER_OTLP_PROTOCOL: %w", err)
+		name := exporterVariable()
+		return nil, fmt.Errorf("$%s=%q: %w", name, os.Getenv(name), err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", service)),
@@ -72,6 +73,19 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	t.Provider, t.shutdown = provider, provider.Shutdown
 	return t, nil
+}
+
+// exporterVariable names the variable that chose the trace exporter:
+// OTEL_TRACES_EXPORTER unless it is otlp (or unset), else the variable of
+// the OTLP protocol.
+func exporterVariable() string {
+	if exporter := os.Getenv("OTEL_TRACES_EXPORTER"); exporter != "" && exporter != "otlp" {
+		return "OTEL_TRACES_EXPORTER"
+	}
+	if os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") != "" {
+		return "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	}
+	return "OTEL_EXPORTER_OTLP_PROTOCOL"
 }
 
 // propagatorFromEnv returns the propagators OTEL_PROPAGATORS lists, by
