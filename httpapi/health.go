@@ -75,13 +75,16 @@ func (s *Server) registerOperations(r gin.IRoutes) {
 	}
 }
 
-// operationsRoutes are the routes of probes and scrapes: not traced, and
-// logged at DEBUG.
-var operationsRoutes = []string{"/healthz", "/readyz", "/metrics"}
+// probeRoutes are the health probes' routes: their requests (GET and HEAD)
+// are logged at DEBUG, as orchestrators send them every few seconds.
+var probeRoutes = []string{"/healthz", "/readyz"}
 
-// notOperations reports whether c is not a request to an operationsRoutes
-// route.
-func notOperations(c *gin.Context) bool { return !slices.Contains(operationsRoutes, c.FullPath()) }
+// isProbe reports whether c is a request to a probeRoutes route.
+func isProbe(c *gin.Context) bool { return slices.Contains(probeRoutes, c.FullPath()) }
+
+// notOperations reports whether c is neither a probe nor a scrape of
+// /metrics: those are not traced.
+func notOperations(c *gin.Context) bool { return !isProbe(c) && c.FullPath() != "/metrics" }
 
 // healthz answers 200 while the process serves HTTP at all.
 func (s *Server) healthz(c *gin.Context) {

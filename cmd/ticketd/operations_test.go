@@ -391,9 +391,9 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	send("POST", "/tickets/issue", `{"price_krw": 1.5}`, "/tickets/issue", 0, 0)
 	send("DELETE", "/tickets", nil, "unmatched", 0, 0)
 	send("GET", "/", nil, "/", 0, 0)
-	send("GET", "/healthz", nil, "/healthz", 0, 0)
-	send("GET", "/readyz", nil, "/readyz", 0, 0)
 	send("GET", "/metrics", nil, "/metrics", 0, 0)
+	c.do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
+	c.do("HEAD", "/readyz", nil)
 	holdProjection(t, svc)
 	lagging := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0)
 	if lagging.status != http.StatusCreated || lagging.header.Get("Ticketd-Consistency") != "pending" {
