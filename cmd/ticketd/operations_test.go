@@ -454,6 +454,7 @@ func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
 		{"--ready-max-lag", "0"},
 		{"--ready-max-lag", "many"},
 		{"--write-timeout", "-1s"},
+		{"--debug-addr", "localhost"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"serve"}, args...), nil, &stdout, &stderr)

@@ -49,6 +49,7 @@ type serviceConfig struct {
 	readyMaxLag        int64
 	sseHeartbeat       time.Duration
 	sseLinger          time.Duration
+	debugAddr          string
 	nats               natsConfig
 	access             accessConfig
 	// tracing, set from the OTEL_* environment, traces requests and
@@ -79,6 +80,7 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
 	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
+	cmd.String(&c.debugAddr, "debug-addr", "TICKETD_DEBUG_ADDR", "", "address of a second listener serving net/http/pprof (/debug/pprof/) and expvar (/debug/vars), never served on --addr; empty turns it off. Keep it on loopback or a private interface")
 	cmd.String(&c.nats.url, "nats-url", "TICKETD_NATS_URL", "", "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
 	cmd.String(&c.nats.subjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", "ticketing.events", "NATS subject prefix: an event of type T is published on subject PREFIX.T")
 	cmd.String(&c.nats.stream, "nats-stream", "TICKETD_NATS_STREAM", "TICKETING_EVENTS", "JetStream stream that holds those subjects; created when missing")
@@ -103,6 +105,11 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", errUsage)
 	case c.nats.url != "" && c.nats.source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", errUsage)
+	}
+	if c.debugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.debugAddr); err != nil {
+			return fmt.Errorf("%w: --debug-addr must be HOST:PORT or :PORT: %v", errUsage, err)
+		}
 	}
 	if c.nats.url != "" {
 		if err := checkSubjectPrefix(c.nats.subjectPrefix); err != nil {
@@ -159,6 +166,9 @@ type service struct {
 	natsRelay     *eventstore.Relay
 	http          *http.Server
 	ln            net.Listener
+	// debug and debugLn are nil unless --debug-addr is set.
+	debug   *http.Server
+	debugLn net.Listener
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -280,6 +290,12 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	if cfg.debugAddr != "" {
+		if s.debug, s.debugLn, err = startDebug(cfg.debugAddr, logger); err != nil {
+			s.ln.Close()
+			return nil, err
+		}
+	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
 	return s, nil
@@ -385,6 +401,9 @@ func (s *service) shutdown() error {
 // release stops and closes every started part, in dependency order.
 func (s *service) release() error {
 	var errs []error
+	if s.debug != nil {
+		errs = append(errs, s.debug.Close())
+	}
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}
