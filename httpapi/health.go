@@ -34,6 +34,16 @@ type Readiness struct {
 	// Reported consumers, by check name, have their lag shown but never
 	// make the service unready: those that feed other systems, not queries.
 	Reported map[string]Consumer
+	// Disk, when set, must have at least Config.MinFreeBytes free (the
+	// check named "disk"), so the service turns unready before SQLite
+	// meets a full disk.
+	Disk DiskSpace
+}
+
+// DiskSpace is what readiness needs of the database's filesystem.
+type DiskSpace interface {
+	// FreeBytes returns the bytes the database can still grow into.
+	FreeBytes() (int64, error)
 }
 
 // Outcomes of a readiness check.
@@ -42,14 +52,20 @@ const (
 	checkFailing = "failing"
 )
 
-// databaseCheckName names the database's readiness check.
-const databaseCheckName = "database"
+// databaseCheckName names the database's readiness check, diskCheckName
+// the disk headroom's.
+const (
+	databaseCheckName = "database"
+	diskCheckName     = "disk"
+)
 
 // readinessCheck is one check's outcome in a /readyz body.
 type readinessCheck struct {
 	Status string `json:"status"`
 	// LagEvents is set for consumers only.
 	LagEvents *int64 `json:"lag_events,omitempty"`
+	// FreeBytes is set for the disk check only, when measured.
+	FreeBytes *int64 `json:"free_bytes,omitempty"`
 	Detail    string `json:"detail"`
 }
 
@@ -98,6 +114,9 @@ func (s *Server) readyz(c *gin.Context) {
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
 	}
+	if disk := s.readiness.Disk; disk != nil {
+		checks[diskCheckName] = s.checkDisk(c, disk)
+	}
 	for name, consumer := range s.readiness.Consumers {
 		checks[name] = s.checkConsumer(consumer, true)
 	}
@@ -131,6 +150,23 @@ func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessChe
 		return readinessCheck{Status: checkFailing, Detail: "cannot take writes: " + domain.ErrorMessage(err)}
 	}
 	return readinessCheck{Status: checkOK, Detail: "takes writes"}
+}
+
+// checkDisk fails when the database's filesystem has less than
+// Config.MinFreeBytes free, or cannot be measured.
+func (s *Server) checkDisk(c *gin.Context, disk DiskSpace) readinessCheck {
+	free, err := disk.FreeBytes()
+	if err != nil {
+		s.cfg.Logger.Warn("readiness: free disk space unknown", "request_id", requestID(c), "error", err)
+		return readinessCheck{Status: checkFailing, Detail: "cannot be measured: " + err.Error()}
+	}
+	check := readinessCheck{Status: checkOK, FreeBytes: &free,
+		Detail: fmt.Sprintf("has %d bytes free on the database's filesystem (at least %d required)", free, s.cfg.MinFreeBytes)}
+	if free < s.cfg.MinFreeBytes {
+		check.Status = checkFailing
+		check.Detail = fmt.Sprintf("has only %d bytes free on the database's filesystem, below the %d required: free space before writes fail", free, s.cfg.MinFreeBytes)
+	}
+	return check
 }
 
 // checkConsumer reports how far consumer is behind the log's head; it fails

@@ -71,6 +71,10 @@ type Config struct {
 	// ReadyMaxLag is how many events a consumer of the log may be behind its
 	// head while GET /readyz answers ready. Default 1000.
 	ReadyMaxLag int64
+	// MinFreeBytes is how much free space Readiness.Disk must have while
+	// GET /readyz answers ready. 0 (the default) only requires it to be
+	// measurable.
+	MinFreeBytes int64
 	// StreamHeartbeat is how often an idle event stream sends a comment.
 	// Default 15s.
 	StreamHeartbeat time.Duration

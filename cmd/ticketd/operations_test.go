@@ -167,7 +167,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	c := newClient(t, svc)
 	c.issueOK(seedIssue)
 
-	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 3 {
+	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 4 { // database, disk, projection, relay
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 
@@ -455,6 +455,7 @@ func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
 		{"--ready-max-lag", "many"},
 		{"--write-timeout", "-1s"},
 		{"--debug-addr", "localhost"},
+		{"--min-free-bytes", "-1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"serve"}, args...), nil, &stdout, &stderr)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/disk"
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/internal/tracing"
@@ -47,6 +48,7 @@ type serviceConfig struct {
 	shutdownTimeout    time.Duration
 	maxHeaderBytes     int64
 	readyMaxLag        int64
+	minFreeBytes       int64
 	sseHeartbeat       time.Duration
 	sseLinger          time.Duration
 	debugAddr          string
@@ -78,6 +80,7 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
 	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 64<<10, "largest request line and header block in bytes, at most 64 MiB; larger gets 431")
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
+	cmd.Int64(&c.minFreeBytes, "min-free-bytes", "TICKETD_MIN_FREE_BYTES", 256<<20, "free bytes the database's filesystem must keep for /readyz to answer ready, so the service is taken out of rotation before writes fail on a full disk; 0 only requires the space to be measurable")
 	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
 	cmd.String(&c.debugAddr, "debug-addr", "TICKETD_DEBUG_ADDR", "", "address of a second listener serving net/http/pprof (/debug/pprof/) and expvar (/debug/vars), never served on --addr; empty turns it off. Keep it on loopback or a private interface")
@@ -99,6 +102,8 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --max-header-bytes must be between 1 and 67108864 (64 MiB)", errUsage)
 	case c.readyMaxLag < 1:
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
+	case c.minFreeBytes < 0:
+		return fmt.Errorf("%w: --min-free-bytes must be at least 0", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
 	case c.nats.url != "" && (c.nats.stream == "" || strings.ContainsAny(c.nats.stream, ".*> \t\r\n/\\")):
@@ -236,6 +241,10 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
 	}
+	dbDisk := disk.Of(cfg.dbPath)
+	if err = s.metrics.WatchDisk(dbDisk); err != nil {
+		return nil, err
+	}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
@@ -264,13 +273,14 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		MaxHeaderBytes:     int(cfg.maxHeaderBytes),
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,
 		ReadyMaxLag:        cfg.readyMaxLag,
+		MinFreeBytes:       cfg.minFreeBytes,
 		StreamHeartbeat:    cfg.sseHeartbeat,
 		StreamLinger:       cfg.sseLinger,
 		APIKeys:            apiKeys,

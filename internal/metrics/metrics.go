@@ -223,3 +223,44 @@ func (c *lagCollector) oldestUnprocessedAge(ctx context.Context, pos, behind int
 	}
 	return max(time.Since(records[0].OccurredAt), 0), nil
 }
+
+// Disk is what the disk headroom metrics read.
+type Disk interface {
+	// FreeBytes returns the bytes left on the database's filesystem.
+	FreeBytes() (int64, error)
+	// SizeBytes returns the bytes the database takes.
+	SizeBytes() (int64, error)
+}
+
+// WatchDisk adds the free bytes on the database's filesystem and the
+// database's size, measured on every scrape. It fails when they are
+// registered already.
+func (m *Metrics) WatchDisk(d Disk) error {
+	return m.registry.Register(diskCollector{d})
+}
+
+var (
+	diskFreeDesc = prometheus.NewDesc("ticketd_disk_free_bytes",
+		"Bytes left for unprivileged writers on the filesystem holding the database; /readyz fails below --min-free-bytes.", nil, nil)
+	databaseSizeDesc = prometheus.NewDesc("ticketd_database_size_bytes",
+		"Bytes the database takes: its file, write-ahead log and shared-memory index.", nil, nil)
+)
+
+// diskCollector reports disk headroom at scrape time.
+type diskCollector struct{ disk Disk }
+
+func (c diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- diskFreeDesc
+	ch <- databaseSizeDesc
+}
+
+func (c diskCollector) Collect(ch chan<- prometheus.Metric) {
+	for desc, measure := range map[*prometheus.Desc]func() (int64, error){diskFreeDesc: c.disk.FreeBytes, databaseSizeDesc: c.disk.SizeBytes} {
+		n, err := measure()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(desc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n))
+	}
+}
