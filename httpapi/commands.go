@@ -22,6 +22,10 @@ const (
 	endpointRefund = "POST /tickets/refund"
 )
 
+// CommandRoutes are the routes of the commands, whose Idempotency-Key may
+// replay or refuse them.
+var CommandRoutes = []string{"/tickets/issue", "/tickets/refund"}
+
 // maxRefundAttempts bounds how often a refund reloads and decides again after
 // losing an optimistic-concurrency race.
 const maxRefundAttempts = 20

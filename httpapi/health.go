@@ -82,8 +82,31 @@ type notReadyProblem struct {
 	Checks map[string]readinessCheck `json:"checks"`
 }
 
+// checkNames returns the name of every check r runs.
+func (r Readiness) checkNames() []string {
+	var names []string
+	if r.Database != nil {
+		names = append(names, databaseCheckName)
+	}
+	if r.Disk != nil {
+		names = append(names, diskCheckName)
+	}
+	for _, consumers := range []map[string]Consumer{r.Consumers, r.Reported} {
+		for name := range consumers {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // registerOperations adds the endpoints operators and orchestrators use.
+// Every readiness check's failing gauge starts at 0, until a probe runs it.
 func (s *Server) registerOperations(r gin.IRoutes) {
+	if s.metrics != nil {
+		for _, name := range s.readiness.checkNames() {
+			s.metrics.ReadinessChecked(name, false)
+		}
+	}
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	if s.metrics != nil {
@@ -125,6 +148,9 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	var failing []string
 	for name, check := range checks {
+		if s.metrics != nil {
+			s.metrics.ReadinessChecked(name, check.Status == checkFailing)
+		}
 		if check.Status == checkFailing {
 			failing = append(failing, name+" "+check.Detail)
 		}

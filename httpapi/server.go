@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -208,6 +209,18 @@ func NewServer(deps Deps, cfg Config) *Server {
 	registerDocs(r)
 	s.registerOperations(r)
 	return s
+}
+
+// Routes returns the path pattern of every route, each once, as the metrics
+// and the access log name them (see routeOf).
+func (s *Server) Routes() []string {
+	var paths []string
+	for _, r := range s.engine.Routes() {
+		if !slices.Contains(paths, r.Path) {
+			paths = append(paths, r.Path)
+		}
+	}
+	return paths
 }
 
 // getAndHead registers every GET route for HEAD too, with the same handlers:

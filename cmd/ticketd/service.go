@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/disk"
@@ -296,6 +297,7 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.maxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.metrics.InitLabels(api.Routes(), httpapi.CommandRoutes, domain.EventTypes)
 	s.http.RegisterOnShutdown(api.CloseStreams)
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
