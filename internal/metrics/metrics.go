@@ -123,10 +123,11 @@ var failureStatuses = []string{"500", "503"}
 // InitLabels creates every labelled counter at 0 for the label values known
 // at start, so increase() and rate() count from the first scrape rather than
 // from a series' second sample: requests on each of routes answered with
-// each of failureStatuses, idempotency replays and conflicts on each of
+// each of failureStatuses (and each route's duration histogram), idempotency replays and conflicts on each of
 // commandRoutes, and events appended of each of eventTypes.
 func (m *Metrics) InitLabels(routes, commandRoutes, eventTypes []string) {
 	for _, route := range routes {
+		m.httpDuration.WithLabelValues(route)
 		for _, status := range failureStatuses {
 			m.httpRequests.WithLabelValues(route, status)
 		}
