@@ -55,7 +55,7 @@ func TestCloudEventEnvelopeCarriesTheWholeEvent(t *testing.T) {
 		}
 		for attr, want := range map[string]any{
 			"specversion": "1.0", "id": rec.ID, "source": "urn:ticketd:test", "type": rec.Type, "subject": rec.StreamID,
-			"time": domain.FormatTime(rec.OccurredAt), "datacontenttype": "application/json",
+			"time": rec.OccurredAt.Format(time.RFC3339Nano), "datacontenttype": "application/json",
 			"position": strconv.FormatInt(rec.Position, 10), "streamversion": strconv.FormatInt(rec.Version, 10), "hash": rec.Hash, "prevhash": rec.PrevHash,
 			"traceparent": md.Traceparent, "tracestate": nilIfEmpty(md.Tracestate),
 		} {
