@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 // Endpoint names stored with idempotency records; a key belongs to one.
@@ -20,6 +21,10 @@ const (
 	endpointIssue  = "POST /tickets/issue"
 	endpointRefund = "POST /tickets/refund"
 )
+
+// CommandRoutes are the routes of the commands, whose Idempotency-Key may
+// replay or refuse them.
+var CommandRoutes = []string{"/tickets/issue", "/tickets/refund"}
 
 // maxRefundAttempts bounds how often a refund reloads and decides again after
 // losing an optimistic-concurrency race.
@@ -75,6 +80,7 @@ func (s *Server) runCommand(c *gin.Context, endpoint, key string, parsed any, de
 			return commandResult{}, fmt.Errorf("encode response: %w", err)
 		}
 		cmd.append.Metadata = eventstore.Metadata{RequestID: requestID(c), CorrelationID: correlationID(c), IdempotencyKey: key}
+		cmd.append.Metadata.Traceparent, cmd.append.Metadata.Tracestate = tracing.Traceparent(ctx)
 		if key != "" {
 			cmd.append.Idempotency = &eventstore.IdempotencyRecord{Key: key, Endpoint: endpoint, Fingerprint: fingerprint, Status: cmd.status, Body: body}
 		}

@@ -60,6 +60,8 @@ func idempotencyKey(c *gin.Context, v *domain.Violations) string {
 // object to parse. Every violation of body, fields and header is answered as
 // one 400; ok is false when an answer was sent.
 func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
+	_, span := s.tracer.Start(c.Request.Context(), "ticketd.decode_request")
+	defer span.End()
 	s.setHeadPosition(c)
 	body, ok := s.readBody(c)
 	if !ok {

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -34,6 +38,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	if cfg.tracing, err = tracing.FromEnv(ctx, "ticketd"); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer flushTraces(cfg.tracing, logger)
 	svc, err := startService(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -84,4 +92,16 @@ func checkNATSURL(flag, v string) error {
 func validPort(port string) bool {
 	_, err := strconv.ParseUint(port, 10, 16)
 	return err == nil
+}
+
+// traceFlushTimeout bounds the export of the spans buffered at exit.
+const traceFlushTimeout = 5 * time.Second
+
+// flushTraces exports the spans t still buffers; a failure is logged.
+func flushTraces(t *tracing.Tracing, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		logger.Warn("traces not exported at exit", "error", err)
+	}
 }

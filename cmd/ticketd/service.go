@@ -16,10 +16,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/disk"
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
+	"github.com/ticketd/ticketd/internal/tracing"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -46,12 +49,17 @@ type serviceConfig struct {
 	shutdownTimeout    time.Duration
 	maxHeaderBytes     int64
 	readyMaxLag        int64
+	minFreeBytes       int64
 	sseHeartbeat       time.Duration
 	sseLinger          time.Duration
 	maxStreams         int64
 	corsOrigins        string
+	debugAddr          string
 	nats               natsConfig
 	access             accessConfig
+	// tracing, set from the OTEL_* environment, traces requests and
+	// appends; nil traces nothing.
+	tracing *tracing.Tracing
 }
 
 // natsConfig configures the relay to NATS JetStream; an empty url turns it off.
@@ -75,10 +83,12 @@ func (c *serviceConfig) register(cmd *command) {
 	cmd.Duration(&c.shutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", 15*time.Second, "how long shutdown waits for in-flight requests")
 	cmd.Int64(&c.maxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", 64<<10, "largest request line and header block in bytes, at most 64 MiB; larger gets 431")
 	cmd.Int64(&c.readyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", 1000, "how many events the projection or the relay may be behind the log while /readyz answers ready")
+	cmd.Int64(&c.minFreeBytes, "min-free-bytes", "TICKETD_MIN_FREE_BYTES", 256<<20, "free bytes the database's filesystem must keep for /readyz to answer ready, so the service is taken out of rotation before writes fail on a full disk; 0 only requires the space to be measurable")
 	cmd.Duration(&c.sseHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", 15*time.Second, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.sseLinger, "sse-linger", "TICKETD_SSE_LINGER", 200*time.Millisecond, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
 	cmd.Int64(&c.maxStreams, "max-streams", "TICKETD_MAX_STREAMS", 1000, "most /events/stream connections open at once; one more gets 503 with Retry-After")
 	cmd.String(&c.corsOrigins, "cors-origins", "TICKETD_CORS_ORIGINS", "", "origins whose web pages may call the API (CORS): a comma list such as https://a.example,http://localhost:3000, or * for any; empty: none")
+	cmd.String(&c.debugAddr, "debug-addr", "TICKETD_DEBUG_ADDR", "", "address of a second listener serving net/http/pprof (/debug/pprof/) and expvar (/debug/vars), never served on --addr; empty turns it off. Keep it on loopback or a private interface")
 	cmd.String(&c.nats.url, "nats-url", "TICKETD_NATS_URL", "", "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
 	cmd.String(&c.nats.subjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", "ticketing.events", "NATS subject prefix: an event of type T is published on subject PREFIX.T")
 	cmd.String(&c.nats.stream, "nats-stream", "TICKETD_NATS_STREAM", "TICKETING_EVENTS", "JetStream stream that holds those subjects; created when missing")
@@ -99,12 +109,19 @@ func (c serviceConfig) validate() error {
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", errUsage)
 	case c.maxStreams < 1 || c.maxStreams > 1<<20:
 		return fmt.Errorf("%w: --max-streams must be between 1 and 1048576", errUsage)
+	case c.minFreeBytes < 0:
+		return fmt.Errorf("%w: --min-free-bytes must be at least 0", errUsage)
 	case c.idempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", errUsage)
 	case c.nats.url != "" && (c.nats.stream == "" || strings.ContainsAny(c.nats.stream, ".*> \t\r\n/\\")):
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", errUsage)
 	case c.nats.url != "" && c.nats.source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", errUsage)
+	}
+	if c.debugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.debugAddr); err != nil {
+			return fmt.Errorf("%w: --debug-addr must be HOST:PORT or :PORT: %v", errUsage, err)
+		}
 	}
 	if c.nats.url != "" {
 		if err := checkSubjectPrefix(c.nats.subjectPrefix); err != nil {
@@ -164,6 +181,9 @@ type service struct {
 	natsRelay     *eventstore.Relay
 	http          *http.Server
 	ln            net.Listener
+	// debug and debugLn are nil unless --debug-addr is set.
+	debug   *http.Server
+	debugLn net.Listener
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -194,7 +214,10 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 			}
 		}
 	}()
-	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger}); err != nil {
+	if cfg.tracing == nil {
+		cfg.tracing = tracing.Off()
+	}
+	if s.store, err = eventstore.Open(cfg.dbPath, eventstore.Options{OnCommit: s.metrics.ObserveCommit, Logger: logger, TracerProvider: cfg.tracing.Provider}); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, logger); err != nil {
@@ -243,6 +266,10 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
 	}
+	dbDisk := disk.Of(cfg.dbPath)
+	if err = s.metrics.WatchDisk(dbDisk); err != nil {
+		return nil, err
+	}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
@@ -271,18 +298,21 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk},
 	}, httpapi.Config{
 		BodyLimit:          cfg.bodyLimit,
 		MaxHeaderBytes:     int(cfg.maxHeaderBytes),
 		ConsistencyTimeout: cfg.consistencyTimeout,
 		Logger:             logger,
 		ReadyMaxLag:        cfg.readyMaxLag,
+		MinFreeBytes:       cfg.minFreeBytes,
 		StreamHeartbeat:    cfg.sseHeartbeat,
 		StreamLinger:       cfg.sseLinger,
 		MaxStreams:         int(cfg.maxStreams),
 		CORSOrigins:        corsOrigins,
 		APIKeys:            apiKeys,
+		TracerProvider:     cfg.tracing.Provider,
+		Propagator:         cfg.tracing.Propagator,
 	})
 	s.http = &http.Server{
 		Handler:           api,
@@ -294,11 +324,18 @@ func startService(ctx context.Context, cfg serviceConfig, logger *slog.Logger) (
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnContext:       httpapi.ConnContext,
 	}
+	s.metrics.InitLabels(api.Routes(), httpapi.CommandRoutes, domain.EventTypes)
 	s.http.RegisterOnShutdown(api.CloseStreams)
 	if s.ln, err = net.Listen("tcp", cfg.addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	s.ln = httpapi.WrapListener(s.ln)
+	if cfg.debugAddr != "" {
+		if s.debug, s.debugLn, err = startDebug(cfg.debugAddr, logger); err != nil {
+			s.ln.Close()
+			return nil, err
+		}
+	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.dbPath, "log_head", s.store.Head())
 	return s, nil
@@ -418,6 +455,9 @@ func (s *service) shutdown() error {
 // release stops and closes every started part, in dependency order.
 func (s *service) release() error {
 	var errs []error
+	if s.debug != nil {
+		errs = append(errs, s.debug.Close())
+	}
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}
