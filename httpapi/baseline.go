@@ -18,6 +18,7 @@ func NewBaseline() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{}
 	s.cfg.setDefaults()
+	s.tracer = s.cfg.TracerProvider.Tracer(tracerName)
 	e := gin.New()
 	e.POST("/tickets/issue", func(c *gin.Context) {
 		cmd, _, ok := s.parseIssue(c)

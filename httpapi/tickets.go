@@ -62,7 +62,6 @@ func idempotencyKey(c *gin.Context, v *domain.Violations) string {
 func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
 	_, span := s.tracer.Start(c.Request.Context(), "ticketd.decode_request")
 	defer span.End()
-	s.setHeadPosition(c)
 	body, ok := s.readBody(c)
 	if !ok {
 		return "", false
@@ -81,6 +80,7 @@ func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj js
 }
 
 func (s *Server) issue(c *gin.Context) {
+	s.setHeadPosition(c)
 	cmd, key, ok := s.parseIssue(c)
 	if !ok {
 		return
@@ -109,6 +109,7 @@ func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string
 }
 
 func (s *Server) refund(c *gin.Context) {
+	s.setHeadPosition(c)
 	var cmd domain.RefundTickets
 	key, ok := s.parseCommand(c, domain.RefundFields, func(obj jsonObject, v *domain.Violations) {
 		cmd.TicketIDs = obj.textArray(v, "ticket_ids")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/loadgen"
 )
 
 func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
@@ -191,5 +193,21 @@ func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the command", args, code, out, errOut)
 		}
+	}
+}
+
+func TestBenchFailsNamingTheScenariosThatHadErrors(t *testing.T) {
+	t.Parallel()
+	rep := benchReport{Scenarios: []scenarioResult{
+		{Name: "baseline POST /tickets/issue", Result: loadgen.Result{Requests: 10, Errors: 10}},
+		{Name: "issue quantity 1", Result: loadgen.Result{Requests: 10}},
+	}}
+	err := rep.erred()
+	if err == nil || !strings.Contains(err.Error(), "baseline POST /tickets/issue (10 errors)") || strings.Contains(err.Error(), "issue quantity 1") {
+		t.Fatalf("erred() = %v, want the failing baseline named alone", err)
+	}
+	rep.Scenarios[0].Result.Errors = 0
+	if err := rep.erred(); err != nil {
+		t.Fatalf("erred() without errors = %v", err)
 	}
 }
