@@ -195,26 +195,11 @@ func (rcv *otlpReceiver) wait(t *testing.T, service, name, traceID string) otlpS
 	return found
 }
 
-// parallelWithBinary marks t parallel and returns the built ticketd binary;
-// it skips t in -short mode.
-func parallelWithBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	t.Parallel()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // The real binaries export over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 // is set: the service's span continues the client's traceparent, and
 // `ticketd tail` continues the service's, read from the event it prints.
 func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
-	bin := parallelWithBinary(t)
+	bin := parallelBinaryTest(t)
 	receiver := &otlpReceiver{}
 	collector := httptest.NewServer(receiver)
 	defer collector.Close()
@@ -267,7 +252,7 @@ func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
 }
 
 func TestUnknownTraceExporterIsAUsageError(t *testing.T) {
-	bin := parallelWithBinary(t)
+	bin := parallelBinaryTest(t)
 	for variable, value := range map[string]string{"OTEL_TRACES_EXPORTER": "bogus", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon", "OTEL_PROPAGATORS": "nope"} {
 		for _, command := range []string{"serve", "tail"} {
 			cmd := exec.Command(bin, command)
