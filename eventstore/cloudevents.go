@@ -1,13 +1,14 @@
 package eventstore
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/ticketd/ticketd/domain"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/extensions"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // CloudEventsContentType is the media type of a CloudEvents envelope in
@@ -18,110 +19,115 @@ const CloudEventsContentType = "application/cloudevents+json"
 // MessageContentType is the metadata key of a message's payload media type.
 const MessageContentType = "Content-Type"
 
-// CloudEvent is the CloudEvents 1.0 JSON envelope of a committed event.
+// Extension attributes of a ticketd CloudEvent besides the distributed
+// tracing ones (traceparent, tracestate).
+const (
+	extPosition       = "position"
+	extStreamVersion  = "streamversion"
+	extPrevHash       = "prevhash"
+	extHash           = "hash"
+	extRequestID      = "requestid"
+	extCorrelationID  = "correlationid"
+	extIdempotencyKey = "idempotencykey"
+)
+
+// NewCloudEvent returns the CloudEvents 1.0 event of rec with the given
+// source (a URI reference naming the producer, such as "urn:ticketd").
 //
 // The context attributes map the event as follows: id is the event id, type
 // its type (TicketIssued, TicketRefunded: the same name as in the event JSON
 // and the SSE event field), subject its stream (the ticket id), time its
 // occurred_at, data its data verbatim. Extension attributes carry the rest
-// of the event, so that Record rebuilds it exactly: position (the gap-free
-// log position; consumers order and dedupe by it), streamversion, prevhash,
-// hash, and requestid, correlationid and idempotencykey from its metadata
-// (each left out when empty).
-type CloudEvent struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject"`
-	Time            string          `json:"time"`
-	DataContentType string          `json:"datacontenttype"`
-	Data            json.RawMessage `json:"data"`
-	Position        int64           `json:"position"`
-	StreamVersion   int64           `json:"streamversion"`
-	PrevHash        string          `json:"prevhash"`
-	Hash            string          `json:"hash"`
-	RequestID       string          `json:"requestid,omitempty"`
-	CorrelationID   string          `json:"correlationid,omitempty"`
-	IdempotencyKey  string          `json:"idempotencykey,omitempty"`
-}
-
-// NewCloudEvent returns the envelope of rec with the given source (a URI
-// reference naming the producer, such as "urn:ticketd"). It fails when rec's
-// metadata is not the JSON of Metadata.
-func NewCloudEvent(rec Record, source string) (CloudEvent, error) {
+// of the event, so that RecordFromEvent rebuilds it exactly: position (the
+// gap-free log position; consumers order and dedupe by it) and streamversion
+// as decimal strings, since the CloudEvents Integer type is 32-bit and
+// positions outgrow it; prevhash and hash; requestid, correlationid and
+// idempotencykey from its metadata (each left out when empty); and the
+// metadata's trace context as the distributed tracing extension
+// (traceparent, tracestate). It fails when rec's metadata is not the JSON of
+// Metadata.
+func NewCloudEvent(rec Record, source string) (cloudevents.Event, error) {
 	var md Metadata
 	if err := json.Unmarshal(rec.Metadata, &md); err != nil {
-		return CloudEvent{}, fmt.Errorf("event %d: metadata: %w", rec.Position, err)
+		return cloudevents.Event{}, fmt.Errorf("event %d: metadata: %w", rec.Position, err)
 	}
-	return CloudEvent{
-		SpecVersion:     "1.0",
-		ID:              rec.ID,
-		Source:          source,
-		Type:            rec.Type,
-		Subject:         rec.StreamID,
-		Time:            domain.FormatTime(rec.OccurredAt),
-		DataContentType: "application/json",
-		Data:            rec.Data,
-		Position:        rec.Position,
-		StreamVersion:   rec.Version,
-		PrevHash:        rec.PrevHash,
-		Hash:            rec.Hash,
-		RequestID:       md.RequestID,
-		CorrelationID:   md.CorrelationID,
-		IdempotencyKey:  md.IdempotencyKey,
-	}, nil
+	ev := cloudevents.New()
+	ev.SetID(rec.ID)
+	ev.SetSource(source)
+	ev.SetType(rec.Type)
+	ev.SetSubject(rec.StreamID)
+	ev.SetTime(rec.OccurredAt)
+	ev.DataEncoded = rec.Data
+	ev.SetDataContentType(cloudevents.ApplicationJSON)
+	ev.SetExtension(extPosition, strconv.FormatInt(rec.Position, 10))
+	ev.SetExtension(extStreamVersion, strconv.FormatInt(rec.Version, 10))
+	ev.SetExtension(extPrevHash, rec.PrevHash)
+	ev.SetExtension(extHash, rec.Hash)
+	for name, value := range map[string]string{extRequestID: md.RequestID, extCorrelationID: md.CorrelationID, extIdempotencyKey: md.IdempotencyKey} {
+		if value != "" {
+			ev.SetExtension(name, value)
+		}
+	}
+	extensions.DistributedTracingExtension{TraceParent: md.Traceparent, TraceState: md.Tracestate}.AddTracingAttributes(&ev)
+	return ev, nil
 }
 
-// Record returns the event e carries. Its hash verifies (see ComputeHash)
-// when the event's stored metadata was written by ticketd, as all is.
-// It fails when time is not in domain.TimeLayout or metadata cannot be
-// encoded.
-func (e CloudEvent) Record() (Record, error) {
-	at, err := domain.ParseTime(e.Time)
-	if err != nil {
-		return Record{}, fmt.Errorf("cloudevent %s: time: %w", e.ID, err)
+// RecordFromEvent returns the event ev carries. Its hash verifies (see
+// ComputeHash) when the event's stored metadata was written by ticketd, as
+// all is. It fails when ev is not the CloudEvent of a ticketd event.
+func RecordFromEvent(ev cloudevents.Event) (Record, error) {
+	if err := ev.Validate(); err != nil {
+		return Record{}, fmt.Errorf("cloudevent %s: %w", ev.ID(), err)
 	}
-	md, err := json.Marshal(Metadata{RequestID: e.RequestID, CorrelationID: e.CorrelationID, IdempotencyKey: e.IdempotencyKey})
+	text := func(name string) string {
+		s, _ := types.ToString(ev.Extensions()[name])
+		return s
+	}
+	pos, err := strconv.ParseInt(text(extPosition), 10, 64)
+	if err != nil || pos < 1 {
+		return Record{}, fmt.Errorf("cloudevent %s: not a ticketd event: position %q", ev.ID(), text(extPosition))
+	}
+	version, err := strconv.ParseInt(text(extStreamVersion), 10, 64)
 	if err != nil {
-		return Record{}, fmt.Errorf("cloudevent %s: metadata: %w", e.ID, err)
+		return Record{}, fmt.Errorf("cloudevent %s: not a ticketd event: streamversion %q", ev.ID(), text(extStreamVersion))
+	}
+	trace, _ := extensions.GetDistributedTracingExtension(ev)
+	md, err := json.Marshal(Metadata{RequestID: text(extRequestID), CorrelationID: text(extCorrelationID),
+		IdempotencyKey: text(extIdempotencyKey), Traceparent: trace.TraceParent, Tracestate: trace.TraceState})
+	if err != nil {
+		return Record{}, fmt.Errorf("cloudevent %s: metadata: %w", ev.ID(), err)
 	}
 	return Record{
-		Position: e.Position, ID: e.ID, StreamID: e.Subject, Version: e.StreamVersion, Type: e.Type,
-		OccurredAt: at, Data: e.Data, Metadata: md, PrevHash: e.PrevHash, Hash: e.Hash,
+		Position: pos, ID: ev.ID(), StreamID: ev.Subject(), Version: version, Type: ev.Type(),
+		OccurredAt: ev.Time().UTC(), Data: ev.Data(), Metadata: md, PrevHash: text(extPrevHash), Hash: text(extHash),
 	}, nil
 }
 
 // CloudEventEncoder returns a RelayConfig.Encode that publishes each event
-// as its CloudEvent envelope (source as in NewCloudEvent), keeping the
-// metadata of NewMessage and adding MessageContentType.
+// as its CloudEvent (source as in NewCloudEvent) in structured mode,
+// keeping the metadata of NewMessage and adding MessageContentType.
 func CloudEventEncoder(source string) func(Record) (*message.Message, error) {
 	return func(rec Record) (*message.Message, error) {
-		ce, err := NewCloudEvent(rec, source)
+		ev, err := NewCloudEvent(rec, source)
 		if err != nil {
 			return nil, err
 		}
-		var payload bytes.Buffer
-		enc := json.NewEncoder(&payload)
-		enc.SetEscapeHTML(false) // data stays byte for byte as stored
-		if err := enc.Encode(ce); err != nil {
+		payload, err := json.Marshal(ev)
+		if err != nil {
 			return nil, fmt.Errorf("encode event %d: %w", rec.Position, err)
 		}
-		msg := newMessage(rec, bytes.TrimSuffix(payload.Bytes(), []byte("\n")))
+		msg := newMessage(rec, payload)
 		msg.Metadata.Set(MessageContentType, CloudEventsContentType)
 		return msg, nil
 	}
 }
 
-// RecordFromCloudEvent decodes an envelope CloudEventEncoder produced. It
-// fails when payload is not one.
+// RecordFromCloudEvent decodes a structured-mode envelope CloudEventEncoder
+// produced. It fails when payload is not one.
 func RecordFromCloudEvent(payload []byte) (Record, error) {
-	var ce CloudEvent
-	if err := json.Unmarshal(payload, &ce); err != nil {
+	var ev cloudevents.Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
 		return Record{}, fmt.Errorf("decode cloudevent: %w", err)
 	}
-	if ce.SpecVersion != "1.0" || ce.ID == "" || ce.Position < 1 {
-		return Record{}, fmt.Errorf("decode cloudevent: not a ticketd event envelope (specversion %q, id %q, position %d)", ce.SpecVersion, ce.ID, ce.Position)
-	}
-	return ce.Record()
+	return RecordFromEvent(ev)
 }

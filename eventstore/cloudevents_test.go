@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -25,11 +27,15 @@ func TestCloudEventEnvelopeCarriesTheWholeEvent(t *testing.T) {
 	stream := storetest.NewStream()
 	req := storetest.IssueRequest(stream)
 	req.Metadata.IdempotencyKey = "key-<1>&"
+	req.Metadata.Traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req.Metadata.Tracestate = "vendor=x"
 	req.Streams[0].Events = []domain.Event{domain.TicketIssued{TheaterName: "CGV <강남> & co", UserID: "u", MovieTitle: "m", PriceKRW: 1}}
 	if _, err := s.Append(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, storetest.RefundRequest(stream, 1)); err != nil {
+	refund := storetest.RefundRequest(stream, 1)
+	refund.Metadata.Traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+	if _, err := s.Append(ctx, refund); err != nil {
 		t.Fatal(err)
 	}
 	encode := eventstore.CloudEventEncoder("urn:ticketd:test")
@@ -52,14 +58,15 @@ func TestCloudEventEnvelopeCarriesTheWholeEvent(t *testing.T) {
 		}
 		for attr, want := range map[string]any{
 			"specversion": "1.0", "id": rec.ID, "source": "urn:ticketd:test", "type": rec.Type, "subject": rec.StreamID,
-			"time": domain.FormatTime(rec.OccurredAt), "datacontenttype": "application/json",
-			"position": float64(rec.Position), "streamversion": float64(rec.Version), "hash": rec.Hash, "prevhash": rec.PrevHash,
+			"time": rec.OccurredAt.Format(time.RFC3339Nano), "datacontenttype": "application/json",
+			"position": strconv.FormatInt(rec.Position, 10), "streamversion": strconv.FormatInt(rec.Version, 10), "hash": rec.Hash, "prevhash": rec.PrevHash,
+			"traceparent": md.Traceparent, "tracestate": nilIfEmpty(md.Tracestate),
 		} {
 			if envelope[attr] != want {
 				t.Errorf("position %d: %s = %v, want %v", rec.Position, attr, envelope[attr], want)
 			}
 		}
-		if !strings.Contains(string(msg.Payload), `"data":`+string(rec.Data)+`,`) {
+		if !strings.Contains(string(msg.Payload), `"data":`+string(rec.Data)) {
 			t.Errorf("position %d: data is not the stored bytes %s: %s", rec.Position, rec.Data, msg.Payload)
 		}
 		back, err := eventstore.RecordFromCloudEvent(msg.Payload)
@@ -132,6 +139,47 @@ func TestRelayPublishesEachEventToItsTopicWithItsEncoding(t *testing.T) {
 			t.Fatalf("position %d was not published to its topic", want)
 		}
 	}
+}
+
+// An SDK consumer decodes every ticketd CloudEvent, also one whose position
+// is beyond the SDK's 32-bit Integer: position and streamversion are strings.
+func TestCloudEventPositionBeyondInt32DecodesWithTheSDK(t *testing.T) {
+	t.Parallel()
+	rec := eventstore.Record{
+		Position: 3_000_000_000, ID: "0193a5b2-7c1f-7000-8a00-0c0ffee00001", StreamID: "0193a5b2-7c1e-7d3a-9f10-2b3c4d5e6f70",
+		Version: 2_500_000_000, Type: "TicketRefunded", OccurredAt: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),
+		Data: json.RawMessage(`{"reason":"x"}`), Metadata: json.RawMessage(`{"request_id":"r"}`), PrevHash: eventstore.GenesisHash,
+	}
+	rec.Hash = rec.ComputeHash()
+	msg, err := eventstore.CloudEventEncoder("urn:test")(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev cloudevents.Event
+	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
+		t.Fatalf("the SDK cannot decode the envelope: %v\n%s", err, msg.Payload)
+	}
+	if err := ev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := types.ToString(ev.Extensions()["position"])
+	if err != nil || pos != "3000000000" {
+		t.Fatalf("position extension = %q (%v), want \"3000000000\"", pos, err)
+	}
+	back, err := eventstore.RecordFromEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Position != rec.Position || back.Version != rec.Version || back.ComputeHash() != rec.Hash {
+		t.Fatalf("rebuilt %+v, want %+v", back, rec)
+	}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // mustOpenStore opens a SQLite store on a fresh file, closed when t ends.

@@ -135,6 +135,10 @@ type Metadata struct {
 	RequestID      string `json:"request_id,omitempty"`
 	CorrelationID  string `json:"correlation_id,omitempty"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Traceparent and Tracestate are the W3C trace context of the request
+	// that appended the event, so consumers continue its trace.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
 }
 
 // Fold folds the records of one stream, oldest first, into a ticket.

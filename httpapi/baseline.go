@@ -20,6 +20,7 @@ func NewBaseline() http.Handler {
 	s := &Server{}
 	s.cfg.setDefaults()
 	commands := app.New(nil, nil) // deciding an issue reads no log
+	s.tracer = s.cfg.TracerProvider.Tracer(tracerName)
 	e := gin.New()
 	e.POST("/tickets/issue", func(c *gin.Context) {
 		cmd, _, ok := s.parseIssue(c)

@@ -10,6 +10,10 @@ import (
 	"github.com/ticketd/ticketd/internal/app"
 )
 
+// CommandRoutes are the routes of the commands, whose Idempotency-Key may
+// replay or refuse them.
+var CommandRoutes = []string{"/tickets/issue", "/tickets/refund"}
+
 // Commands executes the API's commands (see package app).
 type Commands interface {
 	Issue(ctx context.Context, req app.Request, cmd domain.IssueTickets) (app.Result, error)

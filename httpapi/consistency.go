@@ -6,6 +6,9 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/internal/watermark"
@@ -67,14 +70,18 @@ func (s *Server) awaitPosition(c *gin.Context, pos int64, wait func(ctx context.
 	if pos <= 0 {
 		return reached
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.ConsistencyTimeout)
+	ctx, span := s.tracer.Start(c.Request.Context(), "ticketd.await_position", trace.WithAttributes(attribute.Int64("ticketd.position", pos)))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
 	defer cancel()
 	switch {
 	case wait(ctx, pos) == nil:
 		return reached
 	case c.Request.Context().Err() != nil:
+		span.SetStatus(codes.Error, "client gone")
 		return clientGone
 	}
+	span.SetStatus(codes.Error, "timed out")
 	return timedOut
 }
 

@@ -34,6 +34,16 @@ type Readiness struct {
 	// Reported consumers, by check name, have their lag shown but never
 	// make the service unready: those that feed other systems, not queries.
 	Reported map[string]Consumer
+	// Disk, when set, must have at least Config.MinFreeBytes free (the
+	// check named "disk"), so the service turns unready before SQLite
+	// meets a full disk.
+	Disk DiskSpace
+}
+
+// DiskSpace is what readiness needs of the database's filesystem.
+type DiskSpace interface {
+	// FreeBytes returns the bytes the database can still grow into.
+	FreeBytes() (int64, error)
 }
 
 // Outcomes of a readiness check.
@@ -42,14 +52,20 @@ const (
 	checkFailing = "failing"
 )
 
-// databaseCheckName names the database's readiness check.
-const databaseCheckName = "database"
+// databaseCheckName names the database's readiness check, diskCheckName
+// the disk headroom's.
+const (
+	databaseCheckName = "database"
+	diskCheckName     = "disk"
+)
 
 // readinessCheck is one check's outcome in a /readyz body.
 type readinessCheck struct {
 	Status string `json:"status"`
 	// LagEvents is set for consumers only.
 	LagEvents *int64 `json:"lag_events,omitempty"`
+	// FreeBytes is set for the disk check only, when measured.
+	FreeBytes *int64 `json:"free_bytes,omitempty"`
 	Detail    string `json:"detail"`
 }
 
@@ -66,14 +82,48 @@ type notReadyProblem struct {
 	Checks map[string]readinessCheck `json:"checks"`
 }
 
+// checkNames returns the name of every check r runs.
+func (r Readiness) checkNames() []string {
+	var names []string
+	if r.Database != nil {
+		names = append(names, databaseCheckName)
+	}
+	if r.Disk != nil {
+		names = append(names, diskCheckName)
+	}
+	for _, consumers := range []map[string]Consumer{r.Consumers, r.Reported} {
+		for name := range consumers {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // registerOperations adds the endpoints operators and orchestrators use.
+// Every readiness check's failing gauge starts at 0, until a probe runs it.
 func (s *Server) registerOperations(r gin.IRoutes) {
+	if s.metrics != nil {
+		for _, name := range s.readiness.checkNames() {
+			s.metrics.ReadinessChecked(name, false)
+		}
+	}
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 	if s.metrics != nil {
 		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 	}
 }
+
+// probeRoutes are the health probes' routes: their requests (GET and HEAD)
+// are logged at DEBUG, as orchestrators send them every few seconds.
+var probeRoutes = []string{"/healthz", "/readyz"}
+
+// isProbe reports whether c is a request to a probeRoutes route.
+func isProbe(c *gin.Context) bool { return slices.Contains(probeRoutes, c.FullPath()) }
+
+// notOperations reports whether c is neither a probe nor a scrape of
+// /metrics: those are not traced.
+func notOperations(c *gin.Context) bool { return !isProbe(c) && c.FullPath() != "/metrics" }
 
 // healthz answers 200 while the process serves HTTP at all.
 func (s *Server) healthz(c *gin.Context) {
@@ -87,6 +137,9 @@ func (s *Server) readyz(c *gin.Context) {
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
 	}
+	if disk := s.readiness.Disk; disk != nil {
+		checks[diskCheckName] = s.checkDisk(c, disk)
+	}
 	for name, consumer := range s.readiness.Consumers {
 		checks[name] = s.checkConsumer(consumer, true)
 	}
@@ -95,6 +148,9 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	var failing []string
 	for name, check := range checks {
+		if s.metrics != nil {
+			s.metrics.ReadinessChecked(name, check.Status == checkFailing)
+		}
 		if check.Status == checkFailing {
 			failing = append(failing, name+" "+check.Detail)
 		}
@@ -120,6 +176,23 @@ func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessChe
 		return readinessCheck{Status: checkFailing, Detail: "cannot take writes: " + domain.ErrorMessage(err)}
 	}
 	return readinessCheck{Status: checkOK, Detail: "takes writes"}
+}
+
+// checkDisk fails when the database's filesystem has less than
+// Config.MinFreeBytes free, or cannot be measured.
+func (s *Server) checkDisk(c *gin.Context, disk DiskSpace) readinessCheck {
+	free, err := disk.FreeBytes()
+	if err != nil {
+		s.cfg.Logger.Warn("readiness: free disk space unknown", "request_id", requestID(c), "error", err)
+		return readinessCheck{Status: checkFailing, Detail: "cannot be measured: " + err.Error()}
+	}
+	check := readinessCheck{Status: checkOK, FreeBytes: &free,
+		Detail: fmt.Sprintf("has %d bytes free on the database's filesystem (at least %d required)", free, s.cfg.MinFreeBytes)}
+	if free < s.cfg.MinFreeBytes {
+		check.Status = checkFailing
+		check.Detail = fmt.Sprintf("has only %d bytes free on the database's filesystem, below the %d required: free space before writes fail", free, s.cfg.MinFreeBytes)
+	}
+	return check
 }
 
 // checkConsumer reports how far consumer is behind the log's head; it fails

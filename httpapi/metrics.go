@@ -23,6 +23,8 @@ type Metrics interface {
 	// that one ended.
 	SSEStreamOpened()
 	SSEStreamClosed()
+	// ReadinessChecked records the outcome of a check GET /readyz ran.
+	ReadinessChecked(check string, failing bool)
 	// Handler serves GET /metrics.
 	Handler() http.Handler
 }

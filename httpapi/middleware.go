@@ -28,6 +28,9 @@ const (
 	logTicketsRefunded = "ticketd.tickets_refunded"
 )
 
+// tracerName is the instrumentation scope of the API's spans.
+const tracerName = "github.com/ticketd/ticketd/httpapi"
+
 // maxTraceIDLen bounds client-sent trace ids; longer ones are replaced.
 const maxTraceIDLen = 200
 
@@ -68,12 +71,16 @@ func usableTraceID(id string) bool {
 func requestID(c *gin.Context) string     { return c.GetString(ctxRequestID) }
 func correlationID(c *gin.Context) string { return c.GetString(ctxCorrelationID) }
 
-// withAccessLog writes one structured line per request once it is answered.
+// withAccessLog writes one structured line per request once it is answered:
+// at DEBUG for a health probe, ERROR for a 5xx, else INFO.
 func (s *Server) withAccessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	level := slog.LevelInfo
-	if c.Writer.Status() >= http.StatusInternalServerError {
+	switch {
+	case isProbe(c):
+		level = slog.LevelDebug
+	case c.Writer.Status() >= http.StatusInternalServerError:
 		level = slog.LevelError
 	}
 	if !s.cfg.Logger.Enabled(c.Request.Context(), level) {
@@ -87,6 +94,10 @@ func (s *Server) withAccessLog(c *gin.Context) {
 		"status", c.Writer.Status(),
 		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 		"bytes", c.Writer.Size(),
+		"client_addr", c.Request.RemoteAddr,
+	}
+	if role := c.GetString(ctxRole); role != "" {
+		attrs = append(attrs, "role", role)
 	}
 	if n := c.GetInt(logTicketsIssued); n > 0 {
 		attrs = append(attrs, "tickets_issued", n)

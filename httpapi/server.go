@@ -10,11 +10,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -65,6 +70,10 @@ type Config struct {
 	// ReadyMaxLag is how many events a consumer of the log may be behind its
 	// head while GET /readyz answers ready. Default 1000.
 	ReadyMaxLag int64
+	// MinFreeBytes is how much free space Readiness.Disk must have while
+	// GET /readyz answers ready. 0 (the default) only requires it to be
+	// measurable.
+	MinFreeBytes int64
 	// StreamHeartbeat is how often an idle event stream sends a comment.
 	// Default 15s.
 	StreamHeartbeat time.Duration
@@ -94,6 +103,12 @@ type Config struct {
 	// APIKeys turns access control on: every API route then needs a key of
 	// a role allowed on it. Nil (the default) leaves the API open.
 	APIKeys *APIKeys
+	// TracerProvider traces requests (but the probes and /metrics), their
+	// decoding and their waits for a position. Default: records nothing.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the trace context a request continues. Default: W3C
+	// traceparent/tracestate and baggage.
+	Propagator propagation.TextMapPropagator
 }
 
 func (c *Config) setDefaults() {
@@ -130,6 +145,12 @@ func (c *Config) setDefaults() {
 	if c.StreamWriteBuffer <= 0 {
 		c.StreamWriteBuffer = 32 << 10
 	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
 }
 
 // Auditor verifies a whole database: log, hash chain and read table.
@@ -162,6 +183,7 @@ type Server struct {
 	metrics   Metrics
 	readiness Readiness
 	engine    *gin.Engine
+	tracer    trace.Tracer
 
 	streamsClosed    chan struct{} // closed by CloseStreams
 	closeStreamsOnce sync.Once
@@ -178,7 +200,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 		deps.Commands = app.New(deps.Log, nil)
 	}
 	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
-		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(),
+		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(), tracer: cfg.TracerProvider.Tracer(tracerName),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
 		streamSlots: make(chan struct{}, cfg.MaxStreams), auditRunning: make(chan struct{}, 1)}
 	e := s.engine
@@ -188,6 +210,8 @@ func NewServer(deps Deps, cfg Config) *Server {
 	// Routes match the path as sent, so an encoded slash (/tickets%2fissue)
 	// is not a separator.
 	e.UseRawPath = true
+	e.Use(otelgin.Middleware("ticketd", otelgin.WithTracerProvider(cfg.TracerProvider),
+		otelgin.WithPropagators(cfg.Propagator), otelgin.WithGinFilter(notOperations)))
 	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)
@@ -214,6 +238,18 @@ func NewServer(deps Deps, cfg Config) *Server {
 	registerDocs(r)
 	s.registerOperations(r)
 	return s
+}
+
+// Routes returns the path pattern of every route, each once, as the metrics
+// and the access log name them (see routeOf).
+func (s *Server) Routes() []string {
+	var paths []string
+	for _, r := range s.engine.Routes() {
+		if !slices.Contains(paths, r.Path) {
+			paths = append(paths, r.Path)
+		}
+	}
+	return paths
 }
 
 // getAndHead registers every GET route for HEAD too, with the same handlers:

@@ -59,7 +59,8 @@ func idempotencyKey(c *gin.Context, v *domain.Violations) string {
 // object to parse. Every violation of body, fields and header is answered as
 // one 400; ok is false when an answer was sent.
 func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
-	s.setHeadPosition(c)
+	_, span := s.tracer.Start(c.Request.Context(), "ticketd.decode_request")
+	defer span.End()
 	body, ok := s.readBody(c)
 	if !ok {
 		return "", false
@@ -78,6 +79,7 @@ func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj js
 }
 
 func (s *Server) issue(c *gin.Context) {
+	s.setHeadPosition(c)
 	cmd, key, ok := s.parseIssue(c)
 	if !ok {
 		return
@@ -104,6 +106,7 @@ func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string
 }
 
 func (s *Server) refund(c *gin.Context) {
+	s.setHeadPosition(c)
 	var cmd domain.RefundTickets
 	key, ok := s.parseCommand(c, domain.RefundFields, func(obj jsonObject, v *domain.Violations) {
 		cmd.TicketIDs = obj.textArray(v, "ticket_ids")

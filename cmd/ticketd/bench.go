@@ -86,9 +86,27 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if cfg.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(report)
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		report.print(stdout)
 	}
-	report.print(stdout)
+	return report.erred()
+}
+
+// erred fails naming the scenarios that had failed requests: their rates,
+// and every ratio to them, do not measure what they say.
+func (r *benchReport) erred() error {
+	var failed []string
+	for _, s := range r.Scenarios {
+		if s.Result.Errors > 0 {
+			failed = append(failed, fmt.Sprintf("%s (%d errors)", s.Name, s.Result.Errors))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("requests failed in %s: the figures are not comparable", strings.Join(failed, ", "))
+	}
 	return nil
 }
 

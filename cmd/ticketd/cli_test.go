@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
 )
 
@@ -217,5 +218,21 @@ func TestServeFlagsDefaultToTheServiceDefaults(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("the defaults do not validate: %v", err)
+	}
+}
+
+func TestBenchFailsNamingTheScenariosThatHadErrors(t *testing.T) {
+	t.Parallel()
+	rep := benchReport{Scenarios: []scenarioResult{
+		{Name: "baseline POST /tickets/issue", Result: loadgen.Result{Requests: 10, Errors: 10}},
+		{Name: "issue quantity 1", Result: loadgen.Result{Requests: 10}},
+	}}
+	err := rep.erred()
+	if err == nil || !strings.Contains(err.Error(), "baseline POST /tickets/issue (10 errors)") || strings.Contains(err.Error(), "issue quantity 1") {
+		t.Fatalf("erred() = %v, want the failing baseline named alone", err)
+	}
+	rep.Scenarios[0].Result.Errors = 0
+	if err := rep.erred(); err != nil {
+		t.Fatalf("erred() without errors = %v", err)
 	}
 }

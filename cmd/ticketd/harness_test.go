@@ -24,8 +24,8 @@ import (
 )
 
 // testConfig is a service configuration for tests: the defaults with a
-// database in dir, a free loopback port, and timeouts that suit a loaded
-// machine.
+// database in dir, a free loopback port, timeouts that suit a loaded
+// machine, and no free-space floor (tests run on small filesystems).
 func testConfig(dir string) service.Config {
 	cfg := service.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
@@ -33,6 +33,7 @@ func testConfig(dir string) service.Config {
 	cfg.ConsistencyTimeout = 10 * time.Second
 	cfg.IdleTimeout = time.Minute
 	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.MinFreeBytes = 0
 	cfg.Build = currentBuild()
 	return cfg
 }

@@ -145,7 +145,7 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 	svc, server := startNATSService(t)
 	cfg := svc.Config()
 	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats")
+	ids := c.issueOK(with(seedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats", "traceparent", clientTraceparent)
 	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:4], "reason": "고객 <요청> & more"})
 	appendIssued(t, svc, 700) // more than one relay batch
 	natsCaughtUp(t, svc, 20*time.Second)
@@ -163,14 +163,18 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 		}
 		want := map[string]string{
 			"specversion": `"1.0"`, "id": quote(event.ID), "source": `"urn:ticketd:test"`, "type": quote(event.Type),
-			"subject": quote(event.StreamID), "time": quote(domain.FormatTime(event.OccurredAt)), "datacontenttype": `"application/json"`,
-			"data": string(event.Data), "position": fmt.Sprint(i + 1), "streamversion": fmt.Sprint(event.Version),
+			"subject": quote(event.StreamID), "datacontenttype": `"application/json"`,
+			"data": string(event.Data), "position": quote(fmt.Sprint(i + 1)), "streamversion": quote(fmt.Sprint(event.Version)),
 			"prevhash": quote(event.PrevHash), "hash": quote(event.Hash),
 		}
 		for attr, v := range want {
 			if string(envelope[attr]) != v {
 				t.Fatalf("message %d: %s = %s, want %s\n%s", i+1, attr, envelope[attr], v, msg.Data())
 			}
+		}
+		var at time.Time
+		if err := json.Unmarshal(envelope["time"], &at); err != nil || !at.Equal(event.OccurredAt) {
+			t.Fatalf("message %d: time %s, want %s", i+1, envelope["time"], domain.FormatTime(event.OccurredAt))
 		}
 		if msg.Subject() != cfg.NATS.SubjectPrefix+"."+event.Type || msg.Headers().Get(nats.MsgIdHdr) != event.ID ||
 			msg.Headers().Get("Content-Type") != "application/cloudevents+json" {
@@ -184,8 +188,10 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 			t.Fatalf("message %d does not rebuild its event:\n%s\n%s", i+1, back, raw[i])
 		}
 	}
-	if got := msgs[0].Data(); !strings.Contains(string(got), `"correlationid":"corr-nats","idempotencykey":"k-nats"`) {
-		t.Fatalf("first message lacks its metadata: %s", got)
+	for _, want := range []string{`"correlationid":"corr-nats"`, `"idempotencykey":"k-nats"`, `"traceparent":"` + clientTraceparent + `"`} {
+		if got := msgs[0].Data(); !strings.Contains(string(got), want) {
+			t.Fatalf("first message lacks %s: %s", want, got)
+		}
 	}
 }
 

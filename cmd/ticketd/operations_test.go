@@ -168,7 +168,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	c := newClient(t, svc)
 	c.issueOK(seedIssue)
 
-	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 3 {
+	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 4 { // database, disk, projection, relay
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 
@@ -392,9 +392,9 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	send("POST", "/tickets/issue", `{"price_krw": 1.5}`, "/tickets/issue", 0, 0)
 	send("DELETE", "/tickets", nil, "unmatched", 0, 0)
 	send("GET", "/", nil, "/", 0, 0)
-	send("GET", "/healthz", nil, "/healthz", 0, 0)
-	send("GET", "/readyz", nil, "/readyz", 0, 0)
 	send("GET", "/metrics", nil, "/metrics", 0, 0)
+	c.do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
+	c.do("HEAD", "/readyz", nil)
 	holdProjection(t, svc)
 	lagging := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0)
 	if lagging.status != http.StatusCreated || lagging.header.Get("Ticketd-Consistency") != "pending" {
@@ -455,6 +455,8 @@ func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
 		{"--ready-max-lag", "0"},
 		{"--ready-max-lag", "many"},
 		{"--write-timeout", "-1s"},
+		{"--debug-addr", "localhost"},
+		{"--min-free-bytes", "-1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"serve"}, args...), nil, &stdout, &stderr)

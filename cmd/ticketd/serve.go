@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -26,6 +29,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	cfg.Build = currentBuild()
+	if cfg.Tracing, err = tracing.FromEnv(ctx, "ticketd"); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer flushTraces(cfg.Tracing, logger)
 	svc, err := service.Start(ctx, *cfg, logger)
 	if err != nil {
 		return err
@@ -61,10 +68,12 @@ func registerServe(cmd *command) *service.Config {
 	cmd.Duration(&c.ShutdownTimeout, "shutdown-timeout", "TICKETD_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, "how long shutdown waits for in-flight requests")
 	cmd.Int64(&c.MaxHeaderBytes, "max-header-bytes", "TICKETD_MAX_HEADER_BYTES", d.MaxHeaderBytes, "largest request line and header block in bytes, at most 64 MiB; larger gets 431")
 	cmd.Int64(&c.ReadyMaxLag, "ready-max-lag", "TICKETD_READY_MAX_LAG", d.ReadyMaxLag, "how many events the projection or the relay may be behind the log while /readyz answers ready")
+	cmd.Int64(&c.MinFreeBytes, "min-free-bytes", "TICKETD_MIN_FREE_BYTES", d.MinFreeBytes, "free bytes the database's filesystem must keep for /readyz to answer ready, so the service is taken out of rotation before writes fail on a full disk; 0 only requires the space to be measurable")
 	cmd.Duration(&c.SSEHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", d.SSEHeartbeat, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.SSELinger, "sse-linger", "TICKETD_SSE_LINGER", d.SSELinger, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
 	cmd.Int64(&c.MaxStreams, "max-streams", "TICKETD_MAX_STREAMS", d.MaxStreams, "most /events/stream connections open at once; one more gets 503 with Retry-After")
 	cmd.String(&c.CORSOrigins, "cors-origins", "TICKETD_CORS_ORIGINS", d.CORSOrigins, "origins whose web pages may call the API (CORS): a comma list such as https://a.example,http://localhost:3000, or * for any; empty: none")
+	cmd.String(&c.DebugAddr, "debug-addr", "TICKETD_DEBUG_ADDR", d.DebugAddr, "address of a second listener serving net/http/pprof (/debug/pprof/) and expvar (/debug/vars), never served on --addr; empty turns it off. Keep it on loopback or a private interface")
 	cmd.String(&c.NATS.URL, "nats-url", "TICKETD_NATS_URL", d.NATS.URL, "NATS server; when set, every committed event is also published to JetStream as a CloudEvent")
 	cmd.String(&c.NATS.SubjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", d.NATS.SubjectPrefix, "NATS subject prefix: an event of type T is published on subject PREFIX.T")
 	cmd.String(&c.NATS.Stream, "nats-stream", "TICKETD_NATS_STREAM", d.NATS.Stream, "JetStream stream that holds those subjects; created when missing")
@@ -72,4 +81,16 @@ func registerServe(cmd *command) *service.Config {
 	cmd.String(&c.Access.KeysFile, "api-keys-file", "TICKETD_API_KEYS_FILE", d.Access.KeysFile, "file of API keys, one \"ROLE KEY\" or \"ROLE sha256:HEX\" a line (roles: clerk, auditor, analyst); turns access control on")
 	cmd.String(&c.Access.Keys, "api-keys", "TICKETD_API_KEYS", d.Access.Keys, "API keys as in --api-keys-file, separated by ';' (prefer the environment variable: flags show in ps); turns access control on")
 	return c
+}
+
+// traceFlushTimeout bounds the export of the spans buffered at exit.
+const traceFlushTimeout = 5 * time.Second
+
+// flushTraces exports the spans t still buffers; a failure is logged.
+func flushTraces(t *tracing.Tracing, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		logger.Warn("traces not exported at exit", "error", err)
+	}
 }

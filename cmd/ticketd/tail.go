@@ -3,17 +3,24 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 // tailConfig is what `ticketd tail` is configured with.
@@ -60,7 +67,15 @@ func runTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 			return err
 		}
 	}
+	traces, err := tracing.FromEnv(ctx, "ticketd-tail")
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer flushTraces(traces, slog.New(slog.NewTextHandler(stderr, nil)))
 	out := &tailOutput{w: bufio.NewWriterSize(stdout, 64<<10), positionFile: cfg.positionFile, position: -1}
+	if tracing.Enabled() {
+		out.tracer = traces.Provider.Tracer("github.com/ticketd/ticketd/cmd/ticketd/tail")
+	}
 	if err := out.load(); err != nil {
 		return err
 	}
@@ -117,6 +132,10 @@ type tailOutput struct {
 	// is printed; -1 until known when starting from now.
 	position int64
 	saved    int64
+	// tracer, when set, records a span per printed event that continues
+	// the trace of the request that appended it (its metadata's
+	// traceparent).
+	tracer trace.Tracer
 }
 
 // load reads the position file, when there is one. A missing file means no
@@ -142,12 +161,29 @@ func (o *tailOutput) load() error {
 
 // event prints one event's JSON line and moves the position to it.
 func (o *tailOutput) event(position int64, line []byte) error {
+	if o.tracer != nil {
+		defer o.startSpan(position, line).End()
+	}
 	o.w.Write(line) // a bufio.Writer's error is sticky: WriteByte reports it
 	if err := o.w.WriteByte('\n'); err != nil {
 		return tailFatal{fmt.Errorf("write output: %w", err)}
 	}
 	o.position = position
 	return nil
+}
+
+// startSpan starts the consumer span of the event at position whose JSON is
+// line, a child of the trace context in its metadata.
+func (o *tailOutput) startSpan(position int64, line []byte) trace.Span {
+	var ev struct {
+		Type     string              `json:"type"`
+		Metadata eventstore.Metadata `json:"metadata"`
+	}
+	json.Unmarshal(line, &ev) // a line that is no event's JSON starts a span of a new trace
+	ctx := tracing.ContextWithTraceparent(context.Background(), ev.Metadata.Traceparent, ev.Metadata.Tracestate)
+	_, span := o.tracer.Start(ctx, "ticketd.tail "+ev.Type, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.Int64("ticketd.position", position)))
+	return span
 }
 
 // advance moves the position to one the source says it has read up to.

@@ -11,6 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -22,6 +25,8 @@ type appendJob struct {
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []eventstore.Record
 	outcome  chan appendOutcome
+	// span is the append's span, linked with its group commit's.
+	span trace.Span
 }
 
 type pendingRow struct {
@@ -47,7 +52,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 	if s.opts.ReadOnly {
 		return eventstore.AppendResult{}, eventstore.ErrReadOnly
 	}
-	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1)}
+	ctx, span := s.tracer.Start(ctx, "eventstore.append")
+	defer span.End()
+	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1), span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
 			return eventstore.AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
@@ -73,6 +80,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 		return eventstore.AppendResult{}, ctx.Err()
 	}
 	out := <-job.outcome
+	if out.err != nil {
+		span.SetStatus(codes.Error, out.err.Error())
+	}
 	return out.result, out.err
 }
 
@@ -121,6 +131,8 @@ type tip struct {
 // commitBatch commits the jobs in one transaction, each inside its own
 // savepoint so a failing job leaves its neighbours intact, then answers them.
 func (s *Store) commitBatch(batch []*appendJob) {
+	span := s.startCommitSpan(batch)
+	defer span.End()
 	outcomes := make([]appendOutcome, len(batch))
 	start := time.Now()
 	s.writeMu.Lock()
@@ -168,6 +180,9 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 	s.writeMu.Unlock()
 	info := eventstore.CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	for i, job := range batch {
 		out := outcomes[i]
 		switch {
@@ -180,11 +195,29 @@ func (s *Store) commitBatch(batch []*appendJob) {
 				info.Events[r.Type]++
 			}
 		}
+		if job.span != nil {
+			job.span.AddLink(trace.Link{SpanContext: span.SpanContext()})
+		}
 		job.outcome <- out
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(info)
 	}
+}
+
+// startCommitSpan starts the span of one group commit: a trace of its own,
+// linked with the span of every append it carries (their spans get the
+// link back once it is done).
+func (s *Store) startCommitSpan(batch []*appendJob) trace.Span {
+	links := make([]trace.Link, 0, len(batch))
+	for _, job := range batch {
+		if job.span != nil {
+			links = append(links, trace.Link{SpanContext: job.span.SpanContext()})
+		}
+	}
+	_, span := s.tracer.Start(context.Background(), "eventstore.group_commit", trace.WithNewRoot(),
+		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("ticketd.appends", len(batch))))
+	return span
 }
 
 // inWriteTx runs fn in a transaction of the writer's connection and commits

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/watermark"
@@ -43,6 +45,10 @@ type Options struct {
 	OnCommit func(eventstore.CommitInfo)
 	// Logger receives notices such as schema migrations. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider traces appends: a span per Append in the caller's
+	// trace, and one per group commit, linked with the appends it carried.
+	// Default: a provider that records nothing.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) setDefaults() {
@@ -55,6 +61,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
 }
 
 // Store is the event log in one SQLite file, an eventstore.Store. Appends go through a single
@@ -63,8 +72,9 @@ func (o *Options) setDefaults() {
 //
 // Store is safe for concurrent use. Close it to flush pending appends.
 type Store struct {
-	opts Options
-	path string
+	opts   Options
+	path   string
+	tracer trace.Tracer
 
 	lock *os.File // exclusive advisory lock of writable stores
 	// created and lockCreated say whether Open created the database file and
@@ -118,6 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		opts:    opts,
 		path:    path,
+		tracer:  opts.TracerProvider.Tracer("github.com/ticketd/ticketd/eventstore"),
 		created: !state.exists,
 		jobs:    make(chan *appendJob, 4*opts.MaxBatch),
 		stop:    make(chan struct{}),

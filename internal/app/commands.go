@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 // Endpoints named by idempotency records; a key belongs to one.
@@ -136,6 +137,7 @@ func (c *Commands) run(ctx context.Context, req Request, endpoint string, parsed
 			return Result{}, fmt.Errorf("encode response: %w", err)
 		}
 		d.Append.Metadata = eventstore.Metadata{RequestID: req.RequestID, CorrelationID: req.CorrelationID, IdempotencyKey: key}
+		d.Append.Metadata.Traceparent, d.Append.Metadata.Tracestate = tracing.Traceparent(ctx)
 		if key != "" {
 			d.Append.Idempotency = &eventstore.IdempotencyRecord{Key: key, Endpoint: endpoint, Fingerprint: fingerprint, Status: d.Status, Body: body}
 		}

@@ -34,6 +34,7 @@ type Metrics struct {
 	idemConflicts   *prometheus.CounterVec
 	sseStreams      prometheus.Gauge
 	projectionLag   prometheus.Histogram
+	checkFailing    *prometheus.GaugeVec
 }
 
 // New returns metrics registered in a registry of their own, with the Go
@@ -90,12 +91,16 @@ func New(logger *slog.Logger) *Metrics {
 			Help:    "Time from an event's commit timestamp (taken as its group commit starts) to its change being visible in the tickets read table, per event.",
 			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		checkFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketd_readiness_check_failing",
+			Help: "1 when the readiness check failed the last time GET /readyz ran it, else 0, by check.",
+		}, []string{"check"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
-		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag,
+		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
 	)
 	return m
 }
@@ -109,6 +114,40 @@ func (m *Metrics) Handler() http.Handler {
 		Registry:        m.registry,
 		AcceptedFormats: []expfmt.Format{expfmt.NewFormat(expfmt.TypeTextPlain)},
 	})
+}
+
+// failureStatuses are the statuses whose request counters start at 0 on
+// every route: the server failures a 5xx-rate alert watches.
+var failureStatuses = []string{"500", "503"}
+
+// InitLabels creates every labelled counter at 0 for the label values known
+// at start, so increase() and rate() count from the first scrape rather than
+// from a series' second sample: requests on each of routes answered with
+// each of failureStatuses (and each route's duration histogram), idempotency replays and conflicts on each of
+// commandRoutes, and events appended of each of eventTypes.
+func (m *Metrics) InitLabels(routes, commandRoutes, eventTypes []string) {
+	for _, route := range routes {
+		m.httpDuration.WithLabelValues(route)
+		for _, status := range failureStatuses {
+			m.httpRequests.WithLabelValues(route, status)
+		}
+	}
+	for _, route := range commandRoutes {
+		m.idemReplays.WithLabelValues(route)
+		m.idemConflicts.WithLabelValues(route)
+	}
+	for _, eventType := range eventTypes {
+		m.eventsAppended.WithLabelValues(eventType)
+	}
+}
+
+// ReadinessChecked records the outcome of one readiness check.
+func (m *Metrics) ReadinessChecked(check string, failing bool) {
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.checkFailing.WithLabelValues(check).Set(v)
 }
 
 // ObserveRequest records one answered HTTP request.
@@ -232,4 +271,45 @@ func (c *lagCollector) oldestUnprocessedAge(ctx context.Context, pos, behind int
 		return 0, fmt.Errorf("no event after position %d", pos)
 	}
 	return max(time.Since(records[0].OccurredAt), 0), nil
+}
+
+// Disk is what the disk headroom metrics read.
+type Disk interface {
+	// FreeBytes returns the bytes left on the database's filesystem.
+	FreeBytes() (int64, error)
+	// SizeBytes returns the bytes the database takes.
+	SizeBytes() (int64, error)
+}
+
+// WatchDisk adds the free bytes on the database's filesystem and the
+// database's size, measured on every scrape. It fails when they are
+// registered already.
+func (m *Metrics) WatchDisk(d Disk) error {
+	return m.registry.Register(diskCollector{d})
+}
+
+var (
+	diskFreeDesc = prometheus.NewDesc("ticketd_disk_free_bytes",
+		"Bytes left for unprivileged writers on the filesystem holding the database; /readyz fails below --min-free-bytes.", nil, nil)
+	databaseSizeDesc = prometheus.NewDesc("ticketd_database_size_bytes",
+		"Bytes the database takes: its file, write-ahead log and shared-memory index.", nil, nil)
+)
+
+// diskCollector reports disk headroom at scrape time.
+type diskCollector struct{ disk Disk }
+
+func (c diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- diskFreeDesc
+	ch <- databaseSizeDesc
+}
+
+func (c diskCollector) Collect(ch chan<- prometheus.Metric) {
+	for desc, measure := range map[*prometheus.Desc]func() (int64, error){diskFreeDesc: c.disk.FreeBytes, databaseSizeDesc: c.disk.SizeBytes} {
+		n, err := measure()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(desc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(n))
+	}
 }

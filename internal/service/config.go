@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/tracing"
 )
 
 // ErrConfig marks an invalid setting: errors of Validate and of Start's
@@ -38,17 +40,26 @@ type Config struct {
 	// MaxHeaderBytes bounds the request line and header block (--max-header-bytes).
 	MaxHeaderBytes int64
 	// ReadyMaxLag is how far consumers may lag while /readyz is ready (--ready-max-lag).
-	ReadyMaxLag  int64
+	ReadyMaxLag int64
+	// MinFreeBytes is the free space the database's filesystem must keep
+	// while /readyz is ready (--min-free-bytes).
+	MinFreeBytes int64
 	SSEHeartbeat time.Duration // --sse-heartbeat
 	SSELinger    time.Duration // --sse-linger
 	MaxStreams   int64         // --max-streams
 	// CORSOrigins is the comma list of origins allowed to call the API, or
 	// "*" (--cors-origins).
 	CORSOrigins string
-	NATS        NATSConfig
-	Access      AccessConfig
+	// DebugAddr, when set, is the address of the pprof and expvar listener
+	// (--debug-addr).
+	DebugAddr string
+	NATS      NATSConfig
+	Access    AccessConfig
 	// Build is reported by the ticketd_build_info metric.
 	Build BuildInfo
+	// Tracing traces requests and appends (cmd/ticketd sets it from the
+	// OTEL_* environment); nil traces nothing.
+	Tracing *tracing.Tracing
 }
 
 // NATSConfig configures the relay to NATS JetStream; an empty URL turns it off.
@@ -79,6 +90,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:    15 * time.Second,
 		MaxHeaderBytes:     64 << 10,
 		ReadyMaxLag:        1000,
+		MinFreeBytes:       256 << 20,
 		SSEHeartbeat:       15 * time.Second,
 		SSELinger:          200 * time.Millisecond,
 		MaxStreams:         1000,
@@ -104,12 +116,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", ErrConfig)
 	case c.MaxStreams < 1 || c.MaxStreams > 1<<20:
 		return fmt.Errorf("%w: --max-streams must be between 1 and 1048576", ErrConfig)
+	case c.MinFreeBytes < 0:
+		return fmt.Errorf("%w: --min-free-bytes must be at least 0", ErrConfig)
 	case c.IdempotencyTTL < time.Hour:
 		return fmt.Errorf("%w: --idempotency-ttl must be at least 1h", ErrConfig)
 	case c.NATS.URL != "" && (c.NATS.Stream == "" || strings.ContainsAny(c.NATS.Stream, ".*> \t\r\n/\\")):
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", ErrConfig)
 	case c.NATS.URL != "" && c.NATS.Source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", ErrConfig)
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			return fmt.Errorf("%w: --debug-addr must be HOST:PORT or :PORT: %v", ErrConfig, err)
+		}
 	}
 	if c.NATS.URL != "" {
 		if err := CheckSubjectPrefix(c.NATS.SubjectPrefix); err != nil {

@@ -20,10 +20,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/disk"
 	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/internal/natsjs"
+	"github.com/ticketd/ticketd/internal/tracing"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -70,6 +73,9 @@ type Service struct {
 	natsRelay     *eventstore.Relay
 	http          *http.Server
 	ln            net.Listener
+	// debug and debugLn are nil unless DebugAddr is set.
+	debug   *http.Server
+	debugLn net.Listener
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -104,7 +110,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 			}
 		}
 	}()
-	if s.store, s.tables, err = openEngine(ctx, cfg.DB, s.metrics.ObserveCommit, logger); err != nil {
+	if cfg.Tracing == nil {
+		cfg.Tracing = tracing.Off()
+	}
+	if s.store, s.tables, err = openEngine(ctx, cfg, s.metrics.ObserveCommit, logger); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
@@ -153,6 +162,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
 	}
+	dbDisk := disk.Of(cfg.DB)
+	if err = s.metrics.WatchDisk(dbDisk); err != nil {
+		return nil, err
+	}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
@@ -181,18 +194,21 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,
 		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
 		ConsistencyTimeout: cfg.ConsistencyTimeout,
 		Logger:             logger,
 		ReadyMaxLag:        cfg.ReadyMaxLag,
+		MinFreeBytes:       cfg.MinFreeBytes,
 		StreamHeartbeat:    cfg.SSEHeartbeat,
 		StreamLinger:       cfg.SSELinger,
 		MaxStreams:         int(cfg.MaxStreams),
 		CORSOrigins:        corsOrigins,
 		APIKeys:            apiKeys,
+		TracerProvider:     cfg.Tracing.Provider,
+		Propagator:         cfg.Tracing.Propagator,
 	})
 	s.http = &http.Server{
 		Handler:           api,
@@ -204,11 +220,18 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ConnContext:       httpapi.ConnContext,
 	}
+	s.metrics.InitLabels(api.Routes(), httpapi.CommandRoutes, domain.EventTypes)
 	s.http.RegisterOnShutdown(api.CloseStreams)
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.ln = httpapi.WrapListener(s.ln)
+	if cfg.DebugAddr != "" {
+		if s.debug, s.debugLn, err = startDebug(cfg.DebugAddr, logger); err != nil {
+			s.ln.Close()
+			return nil, err
+		}
+	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.DB, "log_head", s.store.Head())
 	return s, nil
@@ -328,6 +351,9 @@ func (s *Service) Shutdown() error {
 // release stops and closes every started part, in dependency order.
 func (s *Service) release() error {
 	var errs []error
+	if s.debug != nil {
+		errs = append(errs, s.debug.Close())
+	}
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}
@@ -398,3 +424,12 @@ func (s *Service) Handler() http.Handler { return s.http.Handler }
 
 // Config returns the configuration the service started with.
 func (s *Service) Config() Config { return s.cfg }
+
+// DebugAddr returns the address of the pprof and expvar listener, "" when
+// Config.DebugAddr is empty.
+func (s *Service) DebugAddr() string {
+	if s.debugLn == nil {
+		return ""
+	}
+	return s.debugLn.Addr().String()
+}

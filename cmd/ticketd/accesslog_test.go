@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/ticketd/ticketd/internal/service"
+)
+
+func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.Access.Keys = "clerk clerk-key-0123456789abcdef"
+	logs := &syncBuffer{}
+	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, svc)
+	c.do("POST", "/tickets/issue", seedIssue, "Authorization", "Bearer clerk-key-0123456789abcdef", "X-Request-ID", "as-clerk")
+	c.do("GET", "/tickets", nil, "X-Request-ID", "no-key")
+	for _, probe := range []string{"GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz"} {
+		method, path, _ := strings.Cut(probe, " ")
+		c.do(method, path, nil, "X-Request-ID", method+path)
+	}
+	if err := svc.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]logLine{}
+	for _, l := range decodeLogLines(t, logs.String()) {
+		if l.str("msg") == "request" {
+			lines[l.str("request_id")] = l
+		}
+	}
+	for id, want := range map[string]struct{ level, role string }{
+		"as-clerk": {"INFO", "clerk"}, "no-key": {"INFO", ""},
+		"GET/healthz": {"DEBUG", ""}, "HEAD/healthz": {"DEBUG", ""}, "GET/readyz": {"DEBUG", ""}, "HEAD/readyz": {"DEBUG", ""},
+	} {
+		l, ok := lines[id]
+		if !ok {
+			t.Errorf("request %s not logged", id)
+			continue
+		}
+		host, _, err := net.SplitHostPort(l.str("client_addr"))
+		if l.str("level") != want.level || l.str("role") != want.role || err != nil || host != "127.0.0.1" {
+			t.Errorf("request %s logged as %v; want level %s, role %q and the client's address", id, l, want.level, want.role)
+		}
+	}
+}
