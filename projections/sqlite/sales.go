@@ -30,10 +30,7 @@ func Sales(store *sqlite.Store) *SalesTable {
 // CreateSales creates the sales tables of store when they are missing and
 // returns them; it fails on a read-only store.
 func CreateSales(ctx context.Context, store *sqlite.Store) (*SalesTable, error) {
-	if err := store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, salesSchema)
-		return err
-	}); err != nil {
+	if err := createSchema(ctx, store, salesSchema); err != nil {
 		return nil, fmt.Errorf("create sales tables: %w", err)
 	}
 	return Sales(store), nil

@@ -1,7 +1,8 @@
-// Package sqlite keeps ticketd's tickets read table in the event log's
-// SQLite file, a projections.TicketTable: its rows and its checkpoint change
-// in one derived-state transaction of the store (see Store.UpdateDerived),
-// and rebuilds fold the log in SQL.
+// Package sqlite keeps ticketd's read models' tables in the event log's
+// SQLite file: the tickets table (a projections.TicketTable) and the sales
+// tables (a projections.SalesTable). Rows and their checkpoint change in one
+// derived-state transaction of the store (see Store.UpdateDerived), and
+// rebuilds fold the log in SQL.
 package sqlite
 
 import (
@@ -58,13 +59,19 @@ func Tickets(store *sqlite.Store) *TicketTable {
 // CreateTickets creates the tickets table of store when it is missing and
 // returns it; it fails on a read-only store.
 func CreateTickets(ctx context.Context, store *sqlite.Store) (*TicketTable, error) {
-	if err := store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, ticketsSchema)
-		return err
-	}); err != nil {
+	if err := createSchema(ctx, store, ticketsSchema); err != nil {
 		return nil, fmt.Errorf("create tickets table: %w", err)
 	}
 	return Tickets(store), nil
+}
+
+// createSchema runs schema, statements that create what is missing, in one
+// derived-state transaction of store.
+func createSchema(ctx context.Context, store *sqlite.Store, schema string) error {
+	return store.UpdateDerived(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, schema)
+		return err
+	})
 }
 
 func (t *TicketTable) Checkpoint(ctx context.Context) (int64, error) {
