@@ -26,11 +26,12 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-// buildStoppedDatabase runs a service, issues and refunds tickets through the
-// API, stops it and returns the database path and the ticket ids.
-func buildStoppedDatabase(t *testing.T) (string, []string) {
+// buildStoppedDatabase runs a service on a new database of e, issues and
+// refunds tickets through the API, stops it and returns the database's --db
+// and the ticket ids.
+func buildStoppedDatabase(t *testing.T, e engine) (string, []string) {
 	t.Helper()
-	cfg := testConfig(t.TempDir())
+	cfg := e.config(t)
 	svc := mustStart(t, cfg)
 	c := newClient(t, svc)
 	var ids []string
@@ -80,8 +81,8 @@ func copyFile(t *testing.T, from string) string {
 
 func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, _ engine) {
-		path, _ := buildStoppedDatabase(t)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		path, _ := buildStoppedDatabase(t, e)
 		code, out, errOut := runCLI(t, "", "verify", "--db", path)
 		if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
 			t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
@@ -96,8 +97,8 @@ func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 
 func TestVerifyCatchesEveryKindOfTampering(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, _ engine) {
-		path, ids := buildStoppedDatabase(t)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		path, ids := buildStoppedDatabase(t, e)
 		tests := []struct {
 			name     string
 			query    string
@@ -386,8 +387,8 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 
 func TestExportOptionsAndCSV(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, _ engine) {
-		path, ids := buildStoppedDatabase(t)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		path, ids := buildStoppedDatabase(t, e)
 		code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
 		if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
 			t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,7 +112,7 @@ func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 // that the read table equals a fresh fold of the log.
 // TICKETD_CRASH_KILLS sets the number of kills (default 5).
 func TestCrashLosesNothing(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, _ engine) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		if testing.Short() {
 			t.Skip("builds and kills the binary")
 		}
@@ -130,7 +129,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db := filepath.Join(t.TempDir(), "crash.db")
+		db := e.database(t.TempDir())
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 		traffic := &crashRun{}
 		client := &http.Client{Timeout: 10 * time.Second}

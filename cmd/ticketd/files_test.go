@@ -116,7 +116,7 @@ func crashedDatabase(t *testing.T) map[string][]byte {
 // not a ticketd database they exit 1 with one line.
 func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 	t.Parallel()
-	ticketd, _ := buildStoppedDatabase(t)
+	ticketd, _ := buildStoppedDatabase(t, sqliteEngine)
 	stored, err := os.ReadFile(ticketd)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	src, _ := buildStoppedDatabase(t)
+	src, _ := buildStoppedDatabase(t, sqliteEngine)
 	code, export, stderr := runCLI(t, "", "export", "--db", src)
 	if code != 0 {
 		t.Fatalf("export: exit %d\n%s", code, stderr)
@@ -250,7 +250,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 // fail, naming the position.
 func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t)
+	path, _ := buildStoppedDatabase(t, sqliteEngine)
 	tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
 	if code, _, stderr := runCLI(t, "", "replay", "--db", path); code != 0 {
 		t.Fatalf("replay: exit %d\n%s", code, stderr)
@@ -280,7 +280,7 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 // wrote it before the hash chain: no hash columns, no schema versions.
 func writePreChainDatabase(t *testing.T) string {
 	t.Helper()
-	path, _ := buildStoppedDatabase(t)
+	path, _ := buildStoppedDatabase(t, sqliteEngine)
 	tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
 	return path
 }

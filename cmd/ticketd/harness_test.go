@@ -224,10 +224,11 @@ type engine struct {
 	database func(dir string) string
 }
 
+// sqliteEngine is the embedded default: a file below dir.
+var sqliteEngine = engine{name: "sqlite", database: func(dir string) string { return filepath.Join(dir, "data", "app.db") }}
+
 // engines are the engines every end-to-end suite runs once against.
-var engines = []engine{
-	{name: "sqlite", database: func(dir string) string { return filepath.Join(dir, "data", "app.db") }},
-}
+var engines = []engine{sqliteEngine}
 
 // forEachEngine runs test once per engine, in subtests named after the
 // engines, one after the other (test decides on its own parallelism).

@@ -215,7 +215,7 @@ const corruptPosition = 5
 
 func buildCorruptLog(t *testing.T, column string) corruptLog {
 	t.Helper()
-	path, ids := buildStoppedDatabase(t)
+	path, ids := buildStoppedDatabase(t, sqliteEngine)
 	tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
 	return corruptLog{path: path, ticket: ids[corruptPosition-1]}
 }

@@ -115,52 +115,48 @@ func TestReplayRefusesADatabaseInUse(t *testing.T) {
 
 func TestCommandLineUsage(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, _ engine) {
-		tests := []struct {
-			args     []string
-			code     int
-			contains string
-		}{
-			{[]string{"--help"}, 0, "ticketd replay"},
-			{[]string{"help"}, 0, "ticketd [serve]"},
-			{[]string{"help", "replay"}, 0, "--db"},
-			{[]string{"serve", "--help"}, 0, "TICKETD_ADDR"},
-			{[]string{"serve", "-h"}, 0, "TICKETD_DB"},
-			{[]string{"replay", "--help"}, 0, "TICKETD_DB"},
-			{[]string{"bogus"}, 2, "unknown command"},
-			{[]string{"help", "bogus"}, 2, "unknown command"},
-			{[]string{"help", "help"}, 0, "ticketd [serve]"},
-			{[]string{"help", "version"}, 0, "ticketd version"},
-			{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
-			{[]string{"serve", "--consistency-timeout", "soon"}, 2, "consistency-timeout"},
-			{[]string{"serve", "--log-level", "loud"}, 2, "log-level"},
-			{[]string{"serve", "--body-limit", "0"}, 2, "body-limit"},
-			{[]string{"serve", "extra"}, 2, "unexpected arguments"},
+	tests := []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"--help"}, 0, "ticketd replay"},
+		{[]string{"help"}, 0, "ticketd [serve]"},
+		{[]string{"help", "replay"}, 0, "--db"},
+		{[]string{"serve", "--help"}, 0, "TICKETD_ADDR"},
+		{[]string{"serve", "-h"}, 0, "TICKETD_DB"},
+		{[]string{"replay", "--help"}, 0, "TICKETD_DB"},
+		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"help", "bogus"}, 2, "unknown command"},
+		{[]string{"help", "help"}, 0, "ticketd [serve]"},
+		{[]string{"help", "version"}, 0, "ticketd version"},
+		{[]string{"serve", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"serve", "--consistency-timeout", "soon"}, 2, "consistency-timeout"},
+		{[]string{"serve", "--log-level", "loud"}, 2, "log-level"},
+		{[]string{"serve", "--body-limit", "0"}, 2, "body-limit"},
+		{[]string{"serve", "extra"}, 2, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, nil, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
+			t.Errorf("ticketd %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
 		}
-		for _, tt := range tests {
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, nil, &stdout, &stderr)
-			if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
-				t.Errorf("ticketd %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
-			}
-		}
-	})
+	}
 }
 
 func TestEveryServeFlagHasAnEnvironmentVariable(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, _ engine) {
-		var stderr bytes.Buffer
-		run(context.Background(), []string{"serve", "--help"}, nil, &stderr, &stderr)
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "--") {
-				continue
-			}
-			if strings.Contains(line, "(default") && !strings.Contains(line, "[$TICKETD_") {
-				t.Errorf("flag without environment variable: %q", line)
-			}
+	var stderr bytes.Buffer
+	run(context.Background(), []string{"serve", "--help"}, nil, &stderr, &stderr)
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
 		}
-	})
+		if strings.Contains(line, "(default") && !strings.Contains(line, "[$TICKETD_") {
+			t.Errorf("flag without environment variable: %q", line)
+		}
+	}
 }
 
 // buildBinary compiles ticketd once per test binary run.

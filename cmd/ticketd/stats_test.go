@@ -159,7 +159,7 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 
 func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t)
+	path, _ := buildStoppedDatabase(t, sqliteEngine)
 	// The sales projection catches up on start; stop once it has all 14 events.
 	cfg := testConfig(t.TempDir())
 	cfg.DB = path
