@@ -16,10 +16,10 @@ import (
 
 func TestRedactHidesPasswords(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://alice:s3cret@db:5432/ticketd":                     "postgres://alice:xxxxx@db:5432/ticketd",
+		"postgres://alice:s3cret@db:5432/ticketd":                       "postgres://alice:xxxxx@db:5432/ticketd",
 		"postgresql://alice@db/ticketd?password=s3cret&sslmode=require": "postgresql://alice@db/ticketd?password=xxxxx&sslmode=require",
-		"postgres://db/ticketd":                                       "postgres://db/ticketd",
-		"postgres://alice:s3cret@db:port/%zz":                         "postgres://(unparsable URL)",
+		"postgres://db/ticketd":                                         "postgres://db/ticketd",
+		"postgres://alice:s3cret@db:port/%zz":                           "postgres://(unparsable URL)",
 	} {
 		if got := postgres.Redact(in); got != want || strings.Contains(got, "s3cret") {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
