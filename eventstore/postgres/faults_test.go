@@ -67,6 +67,11 @@ func assertAcknowledgedKept(t *testing.T, s *postgres.Store) {
 	}
 }
 
+func sleepThen(d time.Duration, f func() bool) bool {
+	time.Sleep(d)
+	return f()
+}
+
 // instanceLockHeld reports whether a session holds the instance lock of
 // db's public schema, without taking it.
 func instanceLockHeld(t *testing.T, db string) bool {
@@ -100,9 +105,11 @@ func TestTerminatedConnectionsFailAppendsAsUnavailableThenRecover(t *testing.T) 
 	if failures == 0 {
 		t.Fatal("no append failed while its connections were terminated")
 	}
-	// The session came back too: it holds the instance lock again.
+	// The session came back too: it holds the instance lock again (held
+	// across a reconnect interval, so not by a terminated backend on its
+	// way out) and hears other stores' commits.
 	deadline := time.Now().Add(10 * time.Second)
-	for !instanceLockHeld(t, db) {
+	for !instanceLockHeld(t, db) || !sleepThen(time.Second, func() bool { return instanceLockHeld(t, db) }) {
 		if time.Now().After(deadline) {
 			t.Fatal("the instance lock was not taken again after the reconnect")
 		}
@@ -110,6 +117,15 @@ func TestTerminatedConnectionsFailAppendsAsUnavailableThenRecover(t *testing.T) 
 	}
 	if _, err := postgres.Open(context.Background(), db, postgres.Options{}); !errors.Is(err, eventstore.ErrLocked) {
 		t.Fatalf("open beside the reconnected store = %v, want ErrLocked", err)
+	}
+	_, changed := s.HeadChanged()
+	if _, err := mustOpen(t, db, postgres.Options{Shared: true}).Append(context.Background(), issueReq(newStream())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reconnected session did not hear another store's commit")
 	}
 	assertAcknowledgedKept(t, s)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -78,15 +80,27 @@ func MustOpenStore(tb testing.TB, opts postgres.Options) (*postgres.Store, strin
 	return mustOpen(tb, db, opts), db
 }
 
-// mustOpen opens a store on db and closes it at the end of the test.
+// mustOpen opens a store on db and closes it at the end of the test. Its
+// notices go to the test log.
 func mustOpen(tb testing.TB, db string, opts postgres.Options) *postgres.Store {
 	tb.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, nil))
+	}
 	s, err := postgres.Open(context.Background(), db, opts)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// tbWriter writes lines to a test's log.
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func issued(price int64) domain.TicketIssued {
