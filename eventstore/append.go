@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 // ErrConcurrency reports that a stream's version was not the one an append
@@ -54,18 +55,13 @@ type appendJob struct {
 	rows []pendingRow
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []Record
-	outcome  chan appendOutcome
+	outcome  chan Outcome
 }
 
 type pendingRow struct {
 	streamIndex int
 	eventType   string
 	data        []byte
-}
-
-type appendOutcome struct {
-	result AppendResult
-	err    error
 }
 
 // Append commits req durably (fsynced) before returning. Concurrent appends
@@ -78,9 +74,9 @@ type appendOutcome struct {
 // waits for its outcome, so a nil error always means committed.
 func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	if s.opts.ReadOnly {
-		return AppendResult{}, errReadOnly
+		return AppendResult{}, ErrReadOnly
 	}
-	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1)}
+	job := &appendJob{req: req, outcome: make(chan Outcome, 1)}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
 			return AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
@@ -95,58 +91,26 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 	}
 	select {
 	case <-s.stop:
-		return AppendResult{}, errStoreClosed
+		return AppendResult{}, ErrStoreClosed
 	default:
 	}
 	select {
 	case s.jobs <- job:
 	case <-s.stop:
-		return AppendResult{}, errStoreClosed
+		return AppendResult{}, ErrStoreClosed
 	case <-ctx.Done():
 		return AppendResult{}, ctx.Err()
 	}
 	out := <-job.outcome
-	return out.result, out.err
+	return out.Result, out.Err
 }
-
-// errReadOnly fails writes to a store opened ReadOnly.
-var errReadOnly = domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
-
-var errStoreClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")
 
 // runWriter is the single writer: it takes every queued append, commits them
 // in one transaction, answers each, and repeats. It exits after draining the
 // queue once Close is called.
 func (s *Store) runWriter() {
 	defer close(s.done)
-	batch := make([]*appendJob, 0, s.opts.MaxBatch)
-	for {
-		var first *appendJob
-		select {
-		case first = <-s.jobs:
-		case <-s.stop:
-			// Appends that got past the stop check before Close are still queued.
-			for {
-				select {
-				case job := <-s.jobs:
-					s.commitBatch(append(batch[:0], job))
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case job := <-s.jobs:
-				batch = append(batch, job)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-	}
+	groupcommit.Run(s.jobs, s.stop, s.opts.MaxBatch, s.commitBatch)
 }
 
 // tip is the end of the log: the last position and its hash, which the next
@@ -159,7 +123,7 @@ type tip struct {
 // commitBatch commits the jobs in one transaction, each inside its own
 // savepoint so a failing job leaves its neighbours intact, then answers them.
 func (s *Store) commitBatch(batch []*appendJob) {
-	outcomes := make([]appendOutcome, len(batch))
+	outcomes := make([]Outcome, len(batch))
 	start := time.Now()
 	s.writeMu.Lock()
 	now := s.opts.Now()
@@ -182,9 +146,9 @@ func (s *Store) commitBatch(batch []*appendJob) {
 				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
 					return end, rbErr
 				}
-				outcomes[i].err = err
+				outcomes[i].Err = err
 			} else {
-				outcomes[i].result = result
+				outcomes[i].Result = result
 				if n := len(result.Records); n > 0 {
 					end = tip{position: result.Position, hash: result.Records[n-1].Hash}
 				}
@@ -197,28 +161,17 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	})
 	if err == nil {
 		for _, out := range outcomes {
-			if out.err == nil {
-				s.recent.add(out.result.Records)
+			if out.Err == nil {
+				s.recent.add(out.Result.Records)
 			}
 		}
 		s.lastCommit = now
 		s.advance(end)
 	}
 	s.writeMu.Unlock()
-	info := CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
+	info := SettleGroup(outcomes, err, time.Since(start))
 	for i, job := range batch {
-		out := outcomes[i]
-		switch {
-		case err != nil && out.err == nil:
-			out = appendOutcome{err: err}
-		case out.err != nil:
-			info.Failed++
-		default:
-			for _, r := range out.result.Records {
-				info.Events[r.Type]++
-			}
-		}
-		job.outcome <- out
+		job.outcome <- outcomes[i]
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(info)

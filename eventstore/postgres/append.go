@@ -12,6 +12,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 type appendJob struct {
@@ -19,12 +20,7 @@ type appendJob struct {
 	events []jobEvent
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []eventstore.Record
-	outcome  chan appendOutcome
-}
-
-type appendOutcome struct {
-	result eventstore.AppendResult
-	err    error
+	outcome  chan eventstore.Outcome
 }
 
 // jobEvent is one event of an append as ticketd_append_job takes it.
@@ -46,7 +42,7 @@ type jobEvent struct {
 // waits for its outcome, so a nil error always means committed.
 func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
 	if s.opts.ReadOnly {
-		return eventstore.AppendResult{}, errReadOnly
+		return eventstore.AppendResult{}, eventstore.ErrReadOnly
 	}
 	job := &appendJob{req: req}
 	for i, sa := range req.Streams {
@@ -65,7 +61,7 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	return out.result, out.err
+	return out.Result, out.Err
 }
 
 // Import appends records exactly as given (positions, ids, times, data,
@@ -79,72 +75,40 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 		return nil
 	}
 	if s.opts.ReadOnly {
-		return errReadOnly
+		return eventstore.ErrReadOnly
 	}
 	out, err := s.submit(ctx, &appendJob{imported: records})
 	if err != nil {
 		return err
 	}
-	return out.err
+	return out.Err
 }
 
 // submit queues job for the writer and waits for its outcome; err is set
 // when the job was not queued.
-func (s *Store) submit(ctx context.Context, job *appendJob) (appendOutcome, error) {
-	job.outcome = make(chan appendOutcome, 1)
+func (s *Store) submit(ctx context.Context, job *appendJob) (eventstore.Outcome, error) {
+	job.outcome = make(chan eventstore.Outcome, 1)
 	select {
 	case <-s.stop:
-		return appendOutcome{}, errStoreClosed
+		return eventstore.Outcome{}, eventstore.ErrStoreClosed
 	default:
 	}
 	select {
 	case s.jobs <- job:
 	case <-s.stop:
-		return appendOutcome{}, errStoreClosed
+		return eventstore.Outcome{}, eventstore.ErrStoreClosed
 	case <-ctx.Done():
-		return appendOutcome{}, ctx.Err()
+		return eventstore.Outcome{}, ctx.Err()
 	}
 	return <-job.outcome, nil
 }
-
-// errReadOnly fails writes to a store opened ReadOnly.
-var errReadOnly = domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
-
-var errStoreClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")
 
 // runWriter is the single writer: it takes every queued append, commits them
 // in one transaction, answers each, and repeats. It exits after draining the
 // queue once Close is called.
 func (s *Store) runWriter() {
 	defer close(s.done)
-	batch := make([]*appendJob, 0, s.opts.MaxBatch)
-	for {
-		var first *appendJob
-		select {
-		case first = <-s.jobs:
-		case <-s.stop:
-			// Appends that got past the stop check before Close are still queued.
-			for {
-				select {
-				case job := <-s.jobs:
-					s.commitBatch(append(batch[:0], job))
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case job := <-s.jobs:
-				batch = append(batch, job)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-	}
+	groupcommit.Run(s.jobs, s.stop, s.opts.MaxBatch, s.commitBatch)
 }
 
 // groupReply is what ticketd_append answers for a group.
@@ -170,10 +134,10 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 	s.mu.Unlock()
 	occurredAt := now.UTC().Truncate(time.Microsecond)
-	outcomes := make([]appendOutcome, len(batch))
+	outcomes := make([]eventstore.Outcome, len(batch))
 	jobs := make([]any, len(batch))
 	for i, job := range batch {
-		jobs[i], outcomes[i].err = encodeJob(job, occurredAt)
+		jobs[i], outcomes[i].Err = encodeJob(job, occurredAt)
 	}
 	var reply groupReply
 	err := s.write(context.Background(), func(q querier) error {
@@ -246,24 +210,24 @@ func importJob(records []eventstore.Record) any {
 // records of an append are rebuilt here and their hashes checked against the
 // server's: a mismatch fails the call, though it committed, since it means
 // the two hash functions differ.
-func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt time.Time, outcomes []appendOutcome) (tip, error) {
+func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt time.Time, outcomes []eventstore.Outcome) (tip, error) {
 	if len(reply.Results) != len(batch) {
 		return tip{}, fmt.Errorf("ticketd_append answered %d results for %d jobs", len(reply.Results), len(batch))
 	}
 	end := tip{position: reply.StartPosition, hash: reply.StartHash}
 	for i, res := range reply.Results {
-		if outcomes[i].err != nil {
+		if outcomes[i].Err != nil {
 			continue
 		}
 		if res.Error != nil {
-			outcomes[i].err = jobError(res.Error)
+			outcomes[i].Err = jobError(res.Error)
 			continue
 		}
 		result := jobResult(batch[i], end, occurredAt)
 		if last := result.Records; len(last) > 0 && last[len(last)-1].Hash != res.Hash {
 			return tip{}, fmt.Errorf("position %d: the database chained hash %s, ticketd computes %s", res.Position, res.Hash, last[len(last)-1].Hash)
 		}
-		outcomes[i].result = result
+		outcomes[i].Result = result
 		end = tip{position: res.Position, hash: res.Hash}
 	}
 	return end, nil
@@ -333,21 +297,10 @@ func jobError(raw json.RawMessage) error {
 
 // answer sends each job its outcome (err, the group's own error, to every job
 // without one) and reports the commit.
-func (s *Store) answer(batch []*appendJob, outcomes []appendOutcome, err error, took time.Duration) {
-	info := eventstore.CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: took, Err: err}
+func (s *Store) answer(batch []*appendJob, outcomes []eventstore.Outcome, err error, took time.Duration) {
+	info := eventstore.SettleGroup(outcomes, err, took)
 	for i, job := range batch {
-		out := outcomes[i]
-		switch {
-		case err != nil && out.err == nil:
-			out = appendOutcome{err: err}
-		case out.err != nil:
-			info.Failed++
-		default:
-			for _, r := range out.result.Records {
-				info.Events[r.Type]++
-			}
-		}
-		job.outcome <- out
+		job.outcome <- outcomes[i]
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(info)

@@ -165,7 +165,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos int64) erro
 // lock is held past the lock timeout.
 func (s *Store) CheckWritable(ctx context.Context) error {
 	if s.opts.ReadOnly {
-		return errReadOnly
+		return eventstore.ErrReadOnly
 	}
 	return s.write(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `INSERT INTO write_probe (id, checked_at) VALUES (1, $1)
