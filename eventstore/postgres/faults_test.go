@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
@@ -77,13 +75,10 @@ func sleepThen(d time.Duration, f func() bool) bool {
 func instanceLockHeld(t *testing.T, db string) bool {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, db)
 	defer conn.Close(ctx)
 	var held bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
 		AND (classid::bigint << 32 | objid::bigint) = ticketd_lock_key('instance'))`).Scan(&held)
 	if err != nil {
 		t.Fatal(err)
@@ -161,16 +156,13 @@ func TestAppendLockHeldElsewhereTimesOutAsUnavailable(t *testing.T) {
 	t.Parallel()
 	s, db := MustOpenStore(t, postgres.Options{LockTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, db)
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(ticketd_lock_key('append'))`); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = s.Append(ctx, issueReq(newStream()))
+	_, err := s.Append(ctx, issueReq(newStream()))
 	if domain.ErrorCode(err) != domain.CodeUnavailable || !strings.Contains(err.Error(), "55P03") {
 		t.Fatalf("append while the lock is held elsewhere = %v, want unavailable (lock timeout)", err)
 	}

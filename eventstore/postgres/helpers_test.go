@@ -37,14 +37,21 @@ func admin(tb testing.TB, sql string, args ...any) {
 	execOn(tb, serverURL(tb), sql, args...)
 }
 
+// connect opens a connection of the test's own to db.
+func connect(tb testing.TB, db string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return conn
+}
+
 // execOn runs sql on the database db names, on a connection of its own.
 func execOn(tb testing.TB, db, sql string, args ...any) {
 	tb.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	conn := connect(tb, db)
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		tb.Fatalf("%s: %v", sql, err)

@@ -102,10 +102,7 @@ func TestOpenReadOnlyRefusesADatabaseWithoutAnEventLog(t *testing.T) {
 func tableNames(t *testing.T, db, schema string) []string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, db)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, schema)
 	if err != nil {
@@ -132,10 +129,7 @@ func TestOpenUsesADatabaseWithOtherTablesAsIs(t *testing.T) {
 	}
 	var title string
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, db)
 	defer conn.Close(ctx)
 	if err := conn.QueryRow(ctx, `SELECT title FROM films WHERE id = 1`).Scan(&title); err != nil || title != "Parasite" {
 		t.Fatalf("films row = %q, %v", title, err)
@@ -181,10 +175,7 @@ func TestMigrationsApplyOnceAndRefuseANewerSchema(t *testing.T) {
 	mustOpen(t, db, postgres.Options{Shared: true}).Close()
 	mustOpen(t, db, postgres.Options{Shared: true}).Close()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, db)
 	defer conn.Close(ctx)
 	var versions, latest int
 	if err := conn.QueryRow(ctx, `SELECT COUNT(*), MAX(version) FROM ticketd_schema_version`).Scan(&versions, &latest); err != nil {
