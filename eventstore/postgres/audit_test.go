@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 )
@@ -206,5 +208,23 @@ func TestCheckWritable(t *testing.T) {
 	ro := mustOpen(t, db, postgres.Options{ReadOnly: true})
 	if err := ro.CheckWritable(context.Background()); err == nil {
 		t.Fatal("a read-only store is writable")
+	}
+}
+
+func TestVerifyLogIsNotBoundByTheStatementTimeout(t *testing.T) {
+	t.Parallel()
+	_, db, _ := seeded(t)
+	bounded := mustOpen(t, db, postgres.Options{Shared: true, StatementTimeout: 100 * time.Millisecond})
+	// Reading the log now sleeps 60ms an event, 180ms in all: longer than
+	// the store's bound.
+	tamper(t, db, `ALTER TABLE events RENAME TO events_data;
+		CREATE VIEW events AS SELECT e.* FROM events_data e WHERE pg_sleep(0.06 + 0 * e.position)::text = ''`)
+	ctx := context.Background()
+	if _, err := bounded.ReadStored(ctx, 0, 10); domain.ErrorCode(err) != domain.CodeUnavailable || !strings.Contains(err.Error(), "57014") {
+		t.Fatalf("a read longer than the statement timeout = %v, want it cancelled", err)
+	}
+	rep, err := bounded.VerifyLog(ctx, nil)
+	if err != nil || rep.Count != 0 || rep.Events != 3 {
+		t.Fatalf("verify = %+v, %v", rep, err)
 	}
 }
