@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -174,5 +175,31 @@ func TestAppendLockHeldElsewhereTimesOutAsUnavailable(t *testing.T) {
 	}
 	if res, err := s.Append(ctx, issueReq(newStream())); err != nil || res.Position != 1 {
 		t.Fatalf("append after the lock was released = %+v, %v", res, err)
+	}
+}
+
+func TestOpenOnAServerThatNeverAnswersGivesUpAsUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // accepted, never answered
+		}
+	}()
+	start := time.Now()
+	_, err = postgres.Open(context.Background(), "postgres://ticketd@"+ln.Addr().String()+"/ticketd", postgres.Options{})
+	if domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("open on a silent server = %v, want unavailable", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("open waited %v", took)
 	}
 }

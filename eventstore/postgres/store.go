@@ -192,10 +192,19 @@ func (s *Store) poolConfig(db string) (*pgxpool.Config, error) {
 	if s.opts.ReadOnly {
 		params["default_transaction_read_only"] = "on"
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without a bound, a connection to a server that drops packets
+		// waits on TCP's retries for minutes.
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	cfg.MaxConns = 8
 	cfg.HealthCheckPeriod = 5 * time.Second
 	return cfg, nil
 }
+
+// connectTimeout bounds a connection attempt unless the URL sets
+// connect_timeout.
+const connectTimeout = 5 * time.Second
 
 // applicationName names this process to PostgreSQL, which is how a refused
 // second instance learns who holds the database.
