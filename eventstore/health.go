@@ -16,7 +16,7 @@ import (
 // probe's statement.
 func (s *Store) CheckWritable(ctx context.Context) error {
 	if s.opts.ReadOnly {
-		return errReadOnly
+		return ErrReadOnly
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

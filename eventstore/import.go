@@ -21,15 +21,15 @@ func (s *Store) Import(ctx context.Context, records []Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	job := &appendJob{imported: records, outcome: make(chan appendOutcome, 1)}
+	job := &appendJob{imported: records, outcome: make(chan Outcome, 1)}
 	select {
 	case s.jobs <- job:
 	case <-s.stop:
-		return errStoreClosed
+		return ErrStoreClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return (<-job.outcome).err
+	return (<-job.outcome).Err
 }
 
 func insertImported(tx *sql.Tx, records []Record, end tip) (AppendResult, error) {

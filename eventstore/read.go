@@ -84,7 +84,7 @@ func scanRecords(rows *sql.Rows) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := r.checkStoredJSON(); err != nil {
+		if err := r.CheckStoredJSON(); err != nil {
 			return nil, err
 		}
 		records = append(records, r)
@@ -126,9 +126,9 @@ func (e *CorruptEventError) Error() string {
 	return fmt.Sprintf("event at position %d is corrupt: its stored %s is not a JSON object", e.Position, e.Field)
 }
 
-// checkStoredJSON returns a *CorruptEventError when r's data or metadata is
+// CheckStoredJSON returns a *CorruptEventError when r's data or metadata is
 // not a JSON object.
-func (r Record) checkStoredJSON() error {
+func (r Record) CheckStoredJSON() error {
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage

@@ -294,7 +294,7 @@ func (s *Store) ReadDB() *sql.DB { return s.readDB }
 // rolls back on either.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error {
 	if s.derivedDB == nil {
-		return errReadOnly
+		return ErrReadOnly
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

@@ -73,29 +73,13 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 		return rep, fmt.Errorf("read log: %w", classify(err))
 	}
 	defer rows.Close()
-	prev := tip{hash: GenesisHash}
+	chain := NewChainCheck(&rep)
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return rep, err
 		}
-		if r.Position != prev.position+1 {
-			rep.Add(Problem{Kind: ProblemMissingEvents, Position: prev.position + 1,
-				Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prev.position, r.Position, prev.position+1, r.Position-1)})
-		}
-		if r.PrevHash != prev.hash {
-			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
-		}
-		if computed := r.ComputeHash(); !IsHash(r.Hash) {
-			rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
-		} else if computed != r.Hash {
-			rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
-		}
-		prev = tip{position: r.Position, hash: r.Hash}
-		rep.Events++
+		chain.Next(r)
 		if progress != nil && rep.Events%10000 == 0 {
 			progress(rep.Events)
 		}
@@ -103,7 +87,6 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("read log: %w", classify(err))
 	}
-	rep.LastPosition, rep.LastHash = prev.position, prev.hash
 	if progress != nil {
 		progress(rep.Events)
 	}
@@ -111,6 +94,51 @@ func (s *Store) VerifyLog(ctx context.Context, progress func(checked int64)) (Lo
 		return rep, err
 	}
 	return rep, nil
+}
+
+// ChainCheck follows a log in position order and adds to its report what
+// VerifyLog reports of the chain: gaps in positions, broken links, malformed
+// and mismatched hashes, with the events counted and the last position and
+// hash kept. Engines read their log; the check is the same for each.
+type ChainCheck struct {
+	rep  *LogReport
+	prev tip
+}
+
+// NewChainCheck starts a check of a log from position 1 into rep.
+func NewChainCheck(rep *LogReport) *ChainCheck {
+	rep.LastHash = GenesisHash
+	return &ChainCheck{rep: rep, prev: tip{hash: GenesisHash}}
+}
+
+// Next checks r, the event after the previous one given.
+func (c *ChainCheck) Next(r Record) {
+	rep, prev := c.rep, c.prev
+	if r.Position != prev.position+1 {
+		rep.Add(Problem{Kind: ProblemMissingEvents, Position: prev.position + 1,
+			Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prev.position, r.Position, prev.position+1, r.Position-1)})
+	}
+	if r.PrevHash != prev.hash {
+		rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prev.hash, prev.position)})
+	}
+	if computed := r.ComputeHash(); !IsHash(r.Hash) {
+		rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
+	} else if computed != r.Hash {
+		rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
+	}
+	c.prev = tip{position: r.Position, hash: r.Hash}
+	rep.Events++
+	rep.LastPosition, rep.LastHash = r.Position, r.Hash
+}
+
+// VersionProblem is the ProblemVersionSequence of an event whose version
+// does not follow previous, its stream's version before it.
+func VersionProblem(position int64, stream string, version, previous int64) Problem {
+	return Problem{Kind: ProblemVersionSequence, Position: position, StreamID: stream,
+		Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous)}
 }
 
 // IsHash reports whether h is a hash as ComputeHash writes it.
@@ -146,10 +174,23 @@ func verifyVersions(ctx context.Context, tx *sql.Tx, rep *LogReport) error {
 		if err := rows.Scan(&pos, &stream, &version, &previous); err != nil {
 			return fmt.Errorf("check versions: %w", err)
 		}
-		rep.Add(Problem{Kind: ProblemVersionSequence, Position: pos, StreamID: stream,
-			Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous.Int64)})
+		rep.Add(VersionProblem(pos, stream, version, previous.Int64))
 	}
 	return rows.Err()
+}
+
+// CheckHead adds to ps the problem of saved head h when the log has no
+// event at its position (found false) or that event's stored hash is not
+// h's, as CheckHeads reports it.
+func CheckHead(ps *Problems, h SavedHead, stored string, found bool) {
+	switch {
+	case !found:
+		ps.Add(Problem{Kind: ProblemHeadMissing, Position: h.Position,
+			Detail: fmt.Sprintf("saved head %d:%s: the log has no event at position %d: it was truncated or rebuilt", h.Position, h.Hash, h.Position)})
+	case stored != h.Hash:
+		ps.Add(Problem{Kind: ProblemHeadMismatch, Position: h.Position,
+			Detail: fmt.Sprintf("saved head %d:%s: the event at position %d has hash %q: the log was rewritten", h.Position, h.Hash, h.Position, stored)})
+	}
 }
 
 // SavedHead is a head of the log as GET /audit/head answered it: the last
@@ -180,14 +221,7 @@ func (s *Store) CheckHeads(ctx context.Context, heads []SavedHead) (Problems, er
 			}
 			stored = hash.String
 		}
-		switch {
-		case !found:
-			ps.Add(Problem{Kind: ProblemHeadMissing, Position: h.Position,
-				Detail: fmt.Sprintf("saved head %d:%s: the log has no event at position %d: it was truncated or rebuilt", h.Position, h.Hash, h.Position)})
-		case stored != h.Hash:
-			ps.Add(Problem{Kind: ProblemHeadMismatch, Position: h.Position,
-				Detail: fmt.Sprintf("saved head %d:%s: the event at position %d has hash %q: the log was rewritten", h.Position, h.Hash, h.Position, stored)})
-		}
+		CheckHead(&ps, h, stored, found)
 	}
 	return ps, nil
 }
