@@ -107,9 +107,3 @@ func (e *unavailableError) Error() string { return "storage unavailable: " + e.c
 func (e *unavailableError) Unwrap() []error {
 	return []error{domain.Errorf(domain.CodeUnavailable, "Storage is temporarily unavailable; retry later."), e.cause}
 }
-
-// ErrReadOnly fails writes to a store opened read-only.
-var ErrReadOnly = domain.Errorf(domain.CodeUnavailable, "The database is open read-only.")
-
-// ErrClosed fails appends to a store that is closing or closed.
-var ErrClosed = domain.Errorf(domain.CodeUnavailable, "The service is shutting down.")

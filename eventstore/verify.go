@@ -74,25 +74,9 @@ func VerifyLog(ctx context.Context, log LogScanner, progress func(checked int64)
 
 // verifyChain checks positions and the hash chain of every event in snap.
 func verifyChain(snap LogSnapshot, rep *LogReport, progress func(checked int64)) error {
-	prevPosition, prevHash := int64(0), GenesisHash
+	chain := NewChainCheck(rep)
 	err := snap.EachEvent(func(r Record) error {
-		if r.Position != prevPosition+1 {
-			rep.Add(Problem{Kind: ProblemMissingEvents, Position: prevPosition + 1,
-				Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prevPosition, r.Position, prevPosition+1, r.Position-1)})
-		}
-		if r.PrevHash != prevHash {
-			rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prevHash, prevPosition)})
-		}
-		if computed := r.ComputeHash(); !IsHash(r.Hash) {
-			rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
-		} else if computed != r.Hash {
-			rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
-				Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
-		}
-		prevPosition, prevHash = r.Position, r.Hash
-		rep.Events++
+		chain.Next(r)
 		if progress != nil && rep.Events%10000 == 0 {
 			progress(rep.Events)
 		}
@@ -101,11 +85,56 @@ func verifyChain(snap LogSnapshot, rep *LogReport, progress func(checked int64))
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
-	rep.LastPosition, rep.LastHash = prevPosition, prevHash
 	if progress != nil {
 		progress(rep.Events)
 	}
 	return nil
+}
+
+// ChainCheck follows a log in position order and adds to its report what
+// VerifyLog reports of the chain: gaps in positions, broken links, malformed
+// and mismatched hashes, with the events counted and the last position and
+// hash kept. Engines read their log; the check is the same for each.
+type ChainCheck struct {
+	rep          *LogReport
+	prevPosition int64
+	prevHash     string
+}
+
+// NewChainCheck starts a check of a log from position 1 into rep.
+func NewChainCheck(rep *LogReport) *ChainCheck {
+	rep.LastHash = GenesisHash
+	return &ChainCheck{rep: rep, prevHash: GenesisHash}
+}
+
+// Next checks r, the event after the previous one given.
+func (c *ChainCheck) Next(r Record) {
+	rep, prevPosition, prevHash := c.rep, c.prevPosition, c.prevHash
+	if r.Position != prevPosition+1 {
+		rep.Add(Problem{Kind: ProblemMissingEvents, Position: prevPosition + 1,
+			Detail: fmt.Sprintf("positions jump from %d to %d: events %d to %d are missing", prevPosition, r.Position, prevPosition+1, r.Position-1)})
+	}
+	if r.PrevHash != prevHash {
+		rep.Add(Problem{Kind: ProblemBrokenLink, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("prev_hash %q is not the hash %q of the event before it (position %d): an event was deleted, inserted or reordered", r.PrevHash, prevHash, prevPosition)})
+	}
+	if computed := r.ComputeHash(); !IsHash(r.Hash) {
+		rep.Add(Problem{Kind: ProblemMalformedHash, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("stored hash %q is NULL or not 64 lowercase hex digits: the event cannot be verified and was changed after it was chained", r.Hash)})
+	} else if computed != r.Hash {
+		rep.Add(Problem{Kind: ProblemHashMismatch, Position: r.Position, StreamID: r.StreamID,
+			Detail: fmt.Sprintf("stored hash %q does not match the event's content (hashes to %q): its data, metadata or another hashed field was changed", r.Hash, computed)})
+	}
+	c.prevPosition, c.prevHash = r.Position, r.Hash
+	rep.Events++
+	rep.LastPosition, rep.LastHash = r.Position, r.Hash
+}
+
+// VersionProblem is the ProblemVersionSequence of an event whose version
+// does not follow previous, its stream's version before it.
+func VersionProblem(position int64, stream string, version, previous int64) Problem {
+	return Problem{Kind: ProblemVersionSequence, Position: position, StreamID: stream,
+		Detail: fmt.Sprintf("stream %s has version %d after version %d", stream, version, previous)}
 }
 
 // IsHash reports whether h is a hash as ComputeHash writes it.
@@ -129,8 +158,7 @@ func verifyVersions(snap LogSnapshot, rep *LogReport) error {
 		return fmt.Errorf("count streams: %w", err)
 	}
 	err = snap.VersionBreaks(func(b VersionBreak) error {
-		rep.Add(Problem{Kind: ProblemVersionSequence, Position: b.Position, StreamID: b.StreamID,
-			Detail: fmt.Sprintf("stream %s has version %d after version %d", b.StreamID, b.Version, b.Previous)})
+		rep.Add(VersionProblem(b.Position, b.StreamID, b.Version, b.Previous))
 		return nil
 	})
 	if err != nil {
@@ -162,14 +190,21 @@ func CheckHeads(ctx context.Context, log HashReader, heads []SavedHead) (Problem
 				return ps, fmt.Errorf("read event %d: %w", h.Position, err)
 			}
 		}
-		switch {
-		case !found:
-			ps.Add(Problem{Kind: ProblemHeadMissing, Position: h.Position,
-				Detail: fmt.Sprintf("saved head %d:%s: the log has no event at position %d: it was truncated or rebuilt", h.Position, h.Hash, h.Position)})
-		case stored != h.Hash:
-			ps.Add(Problem{Kind: ProblemHeadMismatch, Position: h.Position,
-				Detail: fmt.Sprintf("saved head %d:%s: the event at position %d has hash %q: the log was rewritten", h.Position, h.Hash, h.Position, stored)})
-		}
+		CheckHead(&ps, h, stored, found)
 	}
 	return ps, nil
+}
+
+// CheckHead adds to ps the problem of saved head h when the log has no
+// event at its position (found false) or that event's stored hash is not
+// h's, as CheckHeads reports it.
+func CheckHead(ps *Problems, h SavedHead, stored string, found bool) {
+	switch {
+	case !found:
+		ps.Add(Problem{Kind: ProblemHeadMissing, Position: h.Position,
+			Detail: fmt.Sprintf("saved head %d:%s: the log has no event at position %d: it was truncated or rebuilt", h.Position, h.Hash, h.Position)})
+	case stored != h.Hash:
+		ps.Add(Problem{Kind: ProblemHeadMismatch, Position: h.Position,
+			Detail: fmt.Sprintf("saved head %d:%s: the event at position %d has hash %q: the log was rewritten", h.Position, h.Hash, h.Position, stored)})
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 type appendJob struct {
@@ -24,7 +25,7 @@ type appendJob struct {
 	rows []pendingRow
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []eventstore.Record
-	outcome  chan appendOutcome
+	outcome  chan eventstore.Outcome
 	// span is the append's span, linked with its group commit's.
 	span trace.Span
 }
@@ -33,11 +34,6 @@ type pendingRow struct {
 	streamIndex int
 	eventType   string
 	data        []byte
-}
-
-type appendOutcome struct {
-	result eventstore.AppendResult
-	err    error
 }
 
 // Append commits req durably (fsynced) before returning. Concurrent appends
@@ -54,7 +50,7 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 	}
 	ctx, span := s.tracer.Start(ctx, "eventstore.append")
 	defer span.End()
-	job := &appendJob{req: req, outcome: make(chan appendOutcome, 1), span: span}
+	job := &appendJob{req: req, outcome: make(chan eventstore.Outcome, 1), span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
 			return eventstore.AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
@@ -69,21 +65,21 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 	}
 	select {
 	case <-s.stop:
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+		return eventstore.AppendResult{}, eventstore.ErrStoreClosed
 	default:
 	}
 	select {
 	case s.jobs <- job:
 	case <-s.stop:
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+		return eventstore.AppendResult{}, eventstore.ErrStoreClosed
 	case <-ctx.Done():
 		return eventstore.AppendResult{}, ctx.Err()
 	}
 	out := <-job.outcome
-	if out.err != nil {
-		span.SetStatus(codes.Error, out.err.Error())
+	if out.Err != nil {
+		span.SetStatus(codes.Error, out.Err.Error())
 	}
-	return out.result, out.err
+	return out.Result, out.Err
 }
 
 // runWriter is the single writer: it takes every queued append, commits them
@@ -91,34 +87,7 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 // queue once Close is called.
 func (s *Store) runWriter() {
 	defer close(s.done)
-	batch := make([]*appendJob, 0, s.opts.MaxBatch)
-	for {
-		var first *appendJob
-		select {
-		case first = <-s.jobs:
-		case <-s.stop:
-			// Appends that got past the stop check before Close are still queued.
-			for {
-				select {
-				case job := <-s.jobs:
-					s.commitBatch(append(batch[:0], job))
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case job := <-s.jobs:
-				batch = append(batch, job)
-			default:
-				break drain
-			}
-		}
-		s.commitBatch(batch)
-	}
+	groupcommit.Run(s.jobs, s.stop, s.opts.MaxBatch, s.commitBatch)
 }
 
 // tip is the end of the log: the last position and its hash, which the next
@@ -133,7 +102,7 @@ type tip struct {
 func (s *Store) commitBatch(batch []*appendJob) {
 	span := s.startCommitSpan(batch)
 	defer span.End()
-	outcomes := make([]appendOutcome, len(batch))
+	outcomes := make([]eventstore.Outcome, len(batch))
 	start := time.Now()
 	s.writeMu.Lock()
 	now := s.opts.Now()
@@ -156,9 +125,9 @@ func (s *Store) commitBatch(batch []*appendJob) {
 				if _, rbErr := tx.Exec(`ROLLBACK TO append_job`); rbErr != nil {
 					return end, rbErr
 				}
-				outcomes[i].err = err
+				outcomes[i].Err = err
 			} else {
-				outcomes[i].result = result
+				outcomes[i].Result = result
 				if n := len(result.Records); n > 0 {
 					end = tip{position: result.Position, hash: result.Records[n-1].Hash}
 				}
@@ -171,34 +140,23 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	})
 	if err == nil {
 		for _, out := range outcomes {
-			if out.err == nil {
-				s.recent.add(out.result.Records)
+			if out.Err == nil {
+				s.recent.add(out.Result.Records)
 			}
 		}
 		s.lastCommit = now
 		s.advance(end)
 	}
 	s.writeMu.Unlock()
-	info := eventstore.CommitInfo{Appends: len(batch), Events: map[string]int{}, Took: time.Since(start), Err: err}
+	info := eventstore.SettleGroup(outcomes, err, time.Since(start))
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	for i, job := range batch {
-		out := outcomes[i]
-		switch {
-		case err != nil && out.err == nil:
-			out = appendOutcome{err: err}
-		case out.err != nil:
-			info.Failed++
-		default:
-			for _, r := range out.result.Records {
-				info.Events[r.Type]++
-			}
-		}
 		if job.span != nil {
 			job.span.AddLink(trace.Link{SpanContext: span.SpanContext()})
 		}
-		job.outcome <- out
+		job.outcome <- outcomes[i]
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(info)

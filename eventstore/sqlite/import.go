@@ -18,15 +18,15 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	job := &appendJob{imported: records, outcome: make(chan appendOutcome, 1)}
+	job := &appendJob{imported: records, outcome: make(chan eventstore.Outcome, 1)}
 	select {
 	case s.jobs <- job:
 	case <-s.stop:
-		return eventstore.ErrClosed
+		return eventstore.ErrStoreClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return (<-job.outcome).err
+	return (<-job.outcome).Err
 }
 
 func insertImported(tx *sql.Tx, records []eventstore.Record, end tip) (eventstore.AppendResult, error) {

@@ -1,0 +1,193 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/postgres"
+)
+
+func TestRedactHidesPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://alice:s3cret@db:5432/ticketd":                       "postgres://alice:xxxxx@db:5432/ticketd",
+		"postgresql://alice@db/ticketd?password=s3cret&sslmode=require": "postgresql://alice@db/ticketd?password=xxxxx&sslmode=require",
+		"postgres://db/ticketd":                                         "postgres://db/ticketd",
+		"postgres://alice:s3cret@db:port/%zz":                           "postgres://(unparsable URL)",
+	} {
+		if got := postgres.Redact(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsURLTakesOnlyPostgresSchemes(t *testing.T) {
+	for db, want := range map[string]bool{
+		"postgres://h/db": true, "POSTGRESQL://h/db": true, "data/app.db": false, "mysql://h/db": false, "postgres.db": false,
+	} {
+		if got := postgres.IsURL(db); got != want {
+			t.Errorf("IsURL(%q) = %v", db, got)
+		}
+	}
+}
+
+func TestOpenErrorsNeverShowThePassword(t *testing.T) {
+	base := serverURL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("no_such_user", "s3cret")
+	u.Path = "/no_such_database"
+	_, err = postgres.Open(context.Background(), u.String(), postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "no_such_user:xxxxx@") {
+		t.Fatalf("err = %v, want one naming the redacted URL", err)
+	}
+	_, err = postgres.Open(context.Background(), "postgres://u:s3cret@h:notaport/db", postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("invalid URL: err = %v", err)
+	}
+}
+
+func TestSecondWriterOnOneDatabaseIsRefusedNamingTheHolder(t *testing.T) {
+	t.Parallel()
+	_, db := MustOpenStore(t, postgres.Options{})
+	_, err := postgres.Open(context.Background(), db, postgres.Options{})
+	if !errors.Is(err, eventstore.ErrLocked) || !strings.Contains(err.Error(), "ticketd pid") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("second writable open: err = %v, want one line, ErrLocked naming the holder", err)
+	}
+	t.Log(err)
+	shared := mustOpen(t, db, postgres.Options{Shared: true})
+	if _, err := shared.Append(context.Background(), issueReq(newStream())); err != nil {
+		t.Fatalf("a shared store beside the holder: %v", err)
+	}
+	ro := mustOpen(t, db, postgres.Options{ReadOnly: true})
+	if _, err := ro.Append(context.Background(), issueReq(newStream())); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("append on read-only store: %v", err)
+	}
+	if ro.Head() != 1 {
+		t.Fatalf("read-only store's head = %d", ro.Head())
+	}
+}
+
+func TestClosingTheHolderFreesTheDatabase(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	first, err := postgres.Open(context.Background(), db, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	mustOpen(t, db, postgres.Options{})
+}
+
+func TestOpenReadOnlyRefusesADatabaseWithoutAnEventLog(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	if _, err := postgres.Open(context.Background(), db, postgres.Options{ReadOnly: true}); err == nil {
+		t.Fatal("opened a database without an event log read-only")
+	}
+	if tables := tableNames(t, db, "public"); len(tables) != 0 {
+		t.Fatalf("a read-only open created %v", tables)
+	}
+}
+
+// tableNames lists the tables of schema in db.
+func tableNames(t *testing.T, db, schema string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, db)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestOpenUsesADatabaseWithOtherTablesAsIs(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	execOn(t, db, `CREATE TABLE films (id int PRIMARY KEY, title text); INSERT INTO films VALUES (1, 'Parasite')`)
+	s := mustOpen(t, db, postgres.Options{})
+	if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+		t.Fatal(err)
+	}
+	want := "checkpoints events films idempotency_keys ticketd_schema_version write_probe"
+	if got := strings.Join(tableNames(t, db, "public"), " "); got != want {
+		t.Fatalf("tables = %s, want %s", got, want)
+	}
+	var title string
+	ctx := context.Background()
+	conn := connect(t, db)
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT title FROM films WHERE id = 1`).Scan(&title); err != nil || title != "Parasite" {
+		t.Fatalf("films row = %q, %v", title, err)
+	}
+}
+
+func TestOpenRefusesAnEventsTableThatIsNotTicketds(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	execOn(t, db, `CREATE TABLE events (id int PRIMARY KEY)`)
+	_, err := postgres.Open(context.Background(), db, postgres.Options{})
+	if err == nil || !strings.Contains(err.Error(), "not ticketd's") {
+		t.Fatalf("err = %v, want a refusal naming the foreign events table", err)
+	}
+	s := mustOpen(t, db, postgres.Options{Schema: "ticketd"})
+	if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSchemaOptionKeepsLogsApart(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	a := mustOpen(t, db, postgres.Options{Schema: "tenant a"})
+	b := mustOpen(t, db, postgres.Options{Schema: "tenant_b"}) // its own instance lock
+	if _, err := a.Append(context.Background(), issueReq(newStream(), newStream())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(context.Background(), issueReq(newStream())); err != nil {
+		t.Fatal(err)
+	}
+	if len(readAll(t, a)) != 2 || len(readAll(t, b)) != 1 || b.Head() != 1 {
+		t.Fatalf("schemas share a log: a has %d, b has %d events", len(readAll(t, a)), len(readAll(t, b)))
+	}
+	if tables := tableNames(t, db, "public"); len(tables) != 0 {
+		t.Fatalf("public got tables %v", tables)
+	}
+}
+
+func TestMigrationsApplyOnceAndRefuseANewerSchema(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	mustOpen(t, db, postgres.Options{Shared: true}).Close()
+	mustOpen(t, db, postgres.Options{Shared: true}).Close()
+	ctx := context.Background()
+	conn := connect(t, db)
+	defer conn.Close(ctx)
+	var versions, latest int
+	if err := conn.QueryRow(ctx, `SELECT COUNT(*), MAX(version) FROM ticketd_schema_version`).Scan(&versions, &latest); err != nil {
+		t.Fatal(err)
+	}
+	if versions != latest || latest < 1 {
+		t.Fatalf("%d versions recorded, latest %d: a migration ran twice or none ran", versions, latest)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO ticketd_schema_version (version, name) VALUES ($1, 'from the future')`, latest+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Open(ctx, db, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("err = %v, want a refusal of a newer schema", err)
+	}
+}

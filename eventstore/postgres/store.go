@@ -1,0 +1,285 @@
+// Package postgres is ticketd's event log on PostgreSQL, with the method set
+// and semantics of the SQLite store: appends with optimistic concurrency
+// through one group-committing writer, reads of one stream or of the global
+// log, idempotency records, checkpoints, import and verification.
+//
+// Positions are gap-free and in commit order across every writer of the
+// database, not only this process's: the server-side function ticketd_append
+// (see migrations/) assigns positions and the hash chain inside the appending
+// transaction while it holds one global advisory lock, under READ COMMITTED,
+// in one statement per group commit, so no client round trip happens while
+// the lock is held. PostgreSQL makes a commit visible before it releases its
+// locks, so the next holder reads the new tip and every snapshot sees a prefix
+// of the positions.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/watermark"
+)
+
+// Options configures a Store. The zero value is usable.
+type Options struct {
+	// MaxBatch caps how many appends one group commit takes. Default 256.
+	MaxBatch int
+	// Now is the clock stamped on events. Default time.Now.
+	Now func() time.Time
+	// ReadOnly opens the database for reading only: appends fail, nothing is
+	// created or migrated, no lock is taken. For tools that inspect a log.
+	ReadOnly bool
+	// Schema holds ticketd's tables; created when missing. Default "public".
+	Schema string
+	// Shared skips the single-instance lock, so several writable stores may
+	// run on one database (tests; several instances, once they coordinate).
+	// Positions stay gap-free across them either way.
+	Shared bool
+	// LockTimeout bounds every wait for a lock, the append lock included;
+	// StatementTimeout every statement. Defaults 5s and 30s.
+	LockTimeout, StatementTimeout time.Duration
+	// OnCommit, when set, is called by the writer after every group commit
+	// attempt. It must be fast and must not call the Store.
+	OnCommit func(eventstore.CommitInfo)
+	// OnAppendLock, when set, is called after every committed group with how
+	// long its transaction held the global append lock: the statement's
+	// round trip less the server's wait for the lock, so an upper bound that
+	// includes the commit's WAL flush. It must be fast.
+	OnAppendLock func(held time.Duration)
+	// Logger receives notices such as migrations and reconnects. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Schema == "" {
+		o.Schema = "public"
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 5 * time.Second
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is the event log in one PostgreSQL schema. Appends go through a
+// single writer goroutine that commits concurrent appends together; reads use
+// the pool. A session held by the store keeps the single-instance lock
+// (unless Options.Shared) and listens for commits of other stores, so
+// HeadChanged wakes for every writer's commits.
+//
+// Store is safe for concurrent use. Close it to flush pending appends.
+type Store struct {
+	opts Options
+	url  string // redacted
+	pool *pgxpool.Pool
+
+	// mu guards tip, the last committed event this store knows of (its own
+	// commits and those notified), and lastCommit, the time stamped on its
+	// last commit.
+	mu         sync.Mutex
+	tip        tip
+	lastCommit time.Time
+	head       watermark.Watermark
+
+	session *session // nil for ReadOnly stores
+
+	jobs     chan *appendJob
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+// tip is the end of the log: the last position and its hash.
+type tip struct {
+	position int64
+	hash     string
+}
+
+// Open connects to the PostgreSQL database the URL db names. Unless
+// opts.ReadOnly it takes the single-instance lock (unless opts.Shared),
+// creates opts.Schema and brings ticketd's tables in it up to date (see
+// migrate), and starts the writer; tables of other applications are left as
+// they are. It fails, in one line naming db with its password redacted, when
+// the URL is invalid, the database cannot be reached, the schema holds a
+// table ticketd needs that is not ticketd's or a newer schema version, a
+// ReadOnly store finds no event log, or (wrapping eventstore.ErrLocked)
+// another ticketd holds the database.
+func Open(ctx context.Context, db string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	s := &Store{
+		opts: opts,
+		url:  Redact(db),
+		jobs: make(chan *appendJob, 4*opts.MaxBatch),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if err := s.open(ctx, db); err != nil {
+		s.closeConns()
+		return nil, fmt.Errorf("%s: %w", s.url, err)
+	}
+	if opts.ReadOnly {
+		close(s.done)
+	} else {
+		go s.runWriter()
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, db string) error {
+	cfg, err := s.poolConfig(db)
+	if err != nil {
+		return err
+	}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return classify(err)
+	}
+	if !s.opts.ReadOnly {
+		if s.session, err = openSession(ctx, s, cfg.ConnConfig); err != nil {
+			return err
+		}
+		if err := s.migrate(ctx); err != nil {
+			return err
+		}
+	} else if err := s.checkReadable(ctx); err != nil {
+		return err
+	}
+	if err := s.loadTip(ctx); err != nil {
+		return err
+	}
+	if s.session != nil {
+		s.session.start()
+	}
+	return nil
+}
+
+// poolConfig parses db and sets the session parameters every connection of
+// the store runs with.
+func (s *Store) poolConfig(db string) (*pgxpool.Config, error) {
+	if !IsURL(db) {
+		return nil, errors.New("not a postgres:// or postgresql:// URL")
+	}
+	cfg, err := pgxpool.ParseConfig(db)
+	if err != nil {
+		return nil, errors.New("invalid PostgreSQL URL")
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	params["search_path"] = pgx.Identifier{s.opts.Schema}.Sanitize()
+	params["application_name"] = applicationName()
+	params["default_transaction_isolation"] = "read committed"
+	params["synchronous_commit"] = "on"
+	params["lock_timeout"] = fmt.Sprint(s.opts.LockTimeout.Milliseconds())
+	params["statement_timeout"] = fmt.Sprint(s.opts.StatementTimeout.Milliseconds())
+	if s.opts.ReadOnly {
+		params["default_transaction_read_only"] = "on"
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without a bound, a connection to a server that drops packets
+		// waits on TCP's retries for minutes.
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	cfg.MaxConns = 8
+	cfg.HealthCheckPeriod = 5 * time.Second
+	return cfg, nil
+}
+
+// connectTimeout bounds a connection attempt unless the URL sets
+// connect_timeout.
+const connectTimeout = 5 * time.Second
+
+// applicationName names this process to PostgreSQL, which is how a refused
+// second instance learns who holds the database.
+func applicationName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("ticketd pid %d on %s", os.Getpid(), host)
+}
+
+// loadTip reads the last event's position and hash.
+func (s *Store) loadTip(ctx context.Context) error {
+	end := tip{hash: eventstore.GenesisHash}
+	err := s.pool.QueryRow(ctx, `SELECT position, COALESCE(hash, '') FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.position, &end.hash)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read log head: %w", classify(err))
+	}
+	s.advance(end)
+	return nil
+}
+
+// advance moves the tip to end when end is past it and wakes those waiting
+// on the head.
+func (s *Store) advance(end tip) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if end.position < s.tip.position || end.position == s.tip.position && s.tip.hash != "" {
+		return
+	}
+	s.tip = end
+	s.head.Advance(end.position)
+}
+
+// Path returns the database URL the store was opened on, its password redacted.
+func (s *Store) Path() string { return s.url }
+
+// Head returns the position of the last committed event this store knows of:
+// its own commits and, through notifications, those of other stores.
+func (s *Store) Head() int64 { return s.head.Value() }
+
+// LastHash returns the hash of the event at Head, GenesisHash for an empty log.
+func (s *Store) LastHash() string {
+	_, hash := s.LogHead()
+	return hash
+}
+
+// LogHead returns the position and hash of the last committed event this
+// store knows of, read together: 0 and GenesisHash for an empty log.
+func (s *Store) LogHead() (position int64, hash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tip.position, s.tip.hash
+}
+
+// HeadChanged returns the head and a channel closed when the next commit, of
+// any store on the database, moves it.
+func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
+
+// Close stops accepting appends, commits every queued one, releases the
+// single-instance lock and closes the connections. It is safe to call more
+// than once.
+func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
+	s.closeConns()
+	return nil
+}
+
+// Abandon is Close: a PostgreSQL database is never created by Open, so a
+// failed command leaves nothing of its own to remove.
+func (s *Store) Abandon() error { return s.Close() }
+
+func (s *Store) closeConns() {
+	if s.session != nil {
+		s.session.close()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}

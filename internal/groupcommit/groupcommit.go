@@ -1,0 +1,37 @@
+// Package groupcommit is the writer loop an event store puts in front of its
+// database: one goroutine takes every queued job and commits them together.
+package groupcommit
+
+// Run takes the jobs queued on jobs, up to maxBatch at a time, and passes
+// each batch to commit, until stop is closed; it then commits the jobs still
+// queued, one per call, and returns. commit must not keep the slice.
+func Run[J any](jobs <-chan J, stop <-chan struct{}, maxBatch int, commit func([]J)) {
+	batch := make([]J, 0, maxBatch)
+	for {
+		var first J
+		select {
+		case first = <-jobs:
+		case <-stop:
+			// Jobs that got past the caller's stop check are still queued.
+			for {
+				select {
+				case job := <-jobs:
+					commit(append(batch[:0], job))
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case job := <-jobs:
+				batch = append(batch, job)
+			default:
+				break drain
+			}
+		}
+		commit(batch)
+	}
+}
