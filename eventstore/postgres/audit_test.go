@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,34 +9,8 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
-
-func TestAppendsChainFromGenesis(t *testing.T) {
-	t.Parallel()
-	s, _ := MustOpenStore(t, postgres.Options{})
-	ctx := context.Background()
-	if s.LastHash() != eventstore.GenesisHash {
-		t.Fatalf("empty log's last hash = %s", s.LastHash())
-	}
-	a := newStream()
-	if _, err := s.Append(ctx, issueReq(a, newStream())); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, refundReq(a, 1)); err != nil {
-		t.Fatal(err)
-	}
-	records := readAll(t, s)
-	assertLogInvariants(t, records)
-	prev := records[len(records)-1].Hash
-	if s.LastHash() != prev {
-		t.Fatalf("LastHash = %s, want %s", s.LastHash(), prev)
-	}
-	var progressed int64
-	rep, err := eventstore.VerifyLog(ctx, s, func(n int64) { progressed = n })
-	if err != nil || rep.Count != 0 || rep.Events != 3 || rep.Streams != 2 || rep.LastHash != prev || progressed != 3 {
-		t.Fatalf("verify = %+v (progress %d), %v", rep, progressed, err)
-	}
-}
 
 // tamper runs sql on s's database behind its back.
 func tamper(t *testing.T, db, sql string) {
@@ -50,8 +23,8 @@ func tamper(t *testing.T, db, sql string) {
 func seeded(t *testing.T) (s *postgres.Store, db, stream string) {
 	t.Helper()
 	s, db = MustOpenStore(t, postgres.Options{})
-	stream = newStream()
-	for _, req := range []eventstore.AppendRequest{issueReq(newStream()), issueReq(stream), refundReq(stream, 1)} {
+	stream = storetest.NewStream()
+	for _, req := range []eventstore.AppendRequest{issueReq(storetest.NewStream()), issueReq(stream), storetest.RefundRequest(stream, 1)} {
 		if _, err := s.Append(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
@@ -59,39 +32,11 @@ func seeded(t *testing.T) (s *postgres.Store, db, stream string) {
 	return s, db, stream
 }
 
-func TestReadsOfACorruptEventFailNamingItsPosition(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	for _, tt := range []struct{ column, value string }{
-		{"data", `{"theater_name": "CGV`}, {"data", `[1, 2]`}, {"data", ``}, {"metadata", `null`},
-	} {
-		s, db, stream := seeded(t)
-		tamper(t, db, `UPDATE events SET `+tt.column+` = '`+tt.value+`' WHERE position = 2`)
-		reads := map[string]func() ([]eventstore.Record, error){
-			"ReadAll":         func() ([]eventstore.Record, error) { return s.ReadAll(ctx, 0, 10) },
-			"ReadStored":      func() ([]eventstore.Record, error) { return s.ReadStored(ctx, 1, 1) },
-			"ReadStream":      func() ([]eventstore.Record, error) { return s.ReadStream(ctx, stream) },
-			"ReadStreamUntil": func() ([]eventstore.Record, error) { return s.ReadStreamUntil(ctx, stream, 3) },
-		}
-		for name, read := range reads {
-			_, err := read()
-			var corrupt *eventstore.CorruptEventError
-			if !errors.As(err, &corrupt) || corrupt.Position != 2 || corrupt.Field != tt.column {
-				t.Errorf("%s with %s %q: err = %v, want a CorruptEventError at position 2 naming %s", name, tt.column, tt.value, err, tt.column)
-			}
-		}
-		rep, err := eventstore.VerifyLog(ctx, s, nil)
-		if err != nil || rep.Count == 0 || rep.List[0].Kind != eventstore.ProblemHashMismatch || rep.List[0].Position != 2 {
-			t.Errorf("VerifyLog with %s %q = %+v, %v; want a hash mismatch at 2", tt.column, tt.value, rep, err)
-		}
-	}
-}
-
 func TestVerifyLogReportsEveryKindOfTampering(t *testing.T) {
 	t.Parallel()
 	s, db, _ := seeded(t)
 	for range 2 {
-		if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+		if _, err := s.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,83 +76,6 @@ func TestVerifyLogReportsAStreamWhoseVersionsBreak(t *testing.T) {
 	last := rep.List[len(rep.List)-1]
 	if last.Kind != eventstore.ProblemVersionSequence || last.Position != 3 || last.StreamID != stream || rep.Streams != 2 {
 		t.Fatalf("problems = %+v", rep.List)
-	}
-}
-
-func TestImportRefusesRecordsThatBreakTheChain(t *testing.T) {
-	t.Parallel()
-	src, _, _ := seeded(t)
-	ctx := context.Background()
-	records := readAll(t, src)
-	tampered := append([]eventstore.Record(nil), records...)
-	tampered[1].Data = []byte(`{"theater_name":"X","user_id":"u","movie_title":"m","price_krw":1,"memo":null}`)
-	dst, _ := MustOpenStore(t, postgres.Options{})
-	if err := dst.Import(ctx, tampered); !errors.Is(err, eventstore.ErrChain) || !strings.Contains(err.Error(), "position 2") {
-		t.Fatalf("tampered import: %v", err)
-	}
-	if dst.Head() != 0 || len(readAll(t, dst)) != 0 {
-		t.Fatalf("a refused import left %d events", dst.Head())
-	}
-	if err := dst.Import(ctx, records[1:]); !errors.Is(err, eventstore.ErrChain) {
-		t.Fatalf("import that skips position 1: %v", err)
-	}
-	if err := dst.Import(ctx, records); err != nil {
-		t.Fatal(err)
-	}
-	if dst.LastHash() != src.LastHash() || dst.Head() != 3 {
-		t.Fatalf("imported tip %d %s, want 3 %s", dst.Head(), dst.LastHash(), src.LastHash())
-	}
-	if got := readAll(t, dst); got[2].Hash != records[2].Hash || string(got[1].Data) != string(records[1].Data) {
-		t.Fatalf("imported records differ: %+v", got)
-	}
-	again := append([]eventstore.Record(nil), records[2])
-	again[0].Position, again[0].PrevHash = 4, records[2].Hash
-	again[0].Hash = again[0].ComputeHash()
-	if err := dst.Import(ctx, again); !errors.Is(err, eventstore.ErrConcurrency) {
-		t.Fatalf("import of a version its stream has: %v", err)
-	}
-}
-
-func TestCheckHeadsFindsEverySavedHeadTheLogLost(t *testing.T) {
-	t.Parallel()
-	s, _ := MustOpenStore(t, postgres.Options{})
-	genesis := eventstore.SavedHead{Position: 0, Hash: eventstore.GenesisHash}
-	if ps, err := eventstore.CheckHeads(context.Background(), s, []eventstore.SavedHead{genesis}); err != nil || ps.Count != 0 {
-		t.Fatalf("an empty log holds the genesis head: %+v, %v", ps, err)
-	}
-	if _, err := s.Append(context.Background(), issueReq(newStream(), newStream())); err != nil {
-		t.Fatal(err)
-	}
-	pos, hash := s.LogHead()
-	heads := []eventstore.SavedHead{genesis, {Position: pos, Hash: hash},
-		{Position: 3, Hash: hash}, {Position: 1, Hash: hash}, {Position: 0, Hash: hash}}
-	ps, err := eventstore.CheckHeads(context.Background(), s, heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []struct {
-		kind     string
-		position int64
-	}{{eventstore.ProblemHeadMissing, 3}, {eventstore.ProblemHeadMismatch, 1}, {eventstore.ProblemHeadMismatch, 0}}
-	if ps.Count != len(want) {
-		t.Fatalf("problems = %+v, want %v", ps.List, want)
-	}
-	for i, w := range want {
-		if ps.List[i].Kind != w.kind || ps.List[i].Position != w.position {
-			t.Errorf("problem %d = %+v, want %s at %d", i, ps.List[i], w.kind, w.position)
-		}
-	}
-}
-
-func TestCheckWritable(t *testing.T) {
-	t.Parallel()
-	s, db := MustOpenStore(t, postgres.Options{})
-	if err := s.CheckWritable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ro := mustOpen(t, db, postgres.Options{ReadOnly: true})
-	if err := ro.CheckWritable(context.Background()); err == nil {
-		t.Fatal("a read-only store is writable")
 	}
 }
 

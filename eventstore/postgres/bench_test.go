@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // holdTimes collects the append-lock hold times a store reports.
@@ -43,7 +44,7 @@ func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+		if _, err := s.Append(ctx, issueReq(storetest.NewStream())); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,7 +77,7 @@ func benchmarkConcurrent(b *testing.B, n int) {
 		i++
 		next.Unlock()
 		for pb.Next() {
-			if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+			if _, err := s.Append(ctx, issueReq(storetest.NewStream())); err != nil {
 				b.Error(err)
 				return
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // appender is what the concurrency tests need of a store.
@@ -83,7 +84,7 @@ func race(t *testing.T, stores []appender, shared string, appenders int) (wins, 
 			<-start
 			ids := make([]string, 1+i%3)
 			for j := range ids {
-				ids[j] = newStream()
+				ids[j] = storetest.NewStream()
 			}
 			res, err := s.Append(ctx, issueReq(ids...))
 			if err != nil {
@@ -91,7 +92,7 @@ func race(t *testing.T, stores []appender, shared string, appenders int) (wins, 
 				return
 			}
 			committed.Add(int64(len(res.Records)))
-			_, err = s.Append(ctx, refundReq(shared, 1))
+			_, err = s.Append(ctx, storetest.RefundRequest(shared, 1))
 			switch {
 			case err == nil:
 				won.Add(1)
@@ -116,11 +117,11 @@ func checkRace(t *testing.T, s *postgres.Store, wins, events int64, appenders in
 	for i := 0; i < appenders; i++ {
 		want += int64(1 + i%3)
 	}
-	records := readAll(t, s)
+	records := storetest.ReadAll(t, s)
 	if int64(len(records)) != want || events+1 != want {
 		t.Fatalf("log has %d events, appends acknowledged %d, want %d", len(records), events+1, want)
 	}
-	assertLogInvariants(t, records)
+	storetest.AssertLogInvariants(t, records)
 	if len(tailed) != len(records) {
 		t.Fatalf("tailing reader read %d events of %d", len(tailed), len(records))
 	}
@@ -138,7 +139,7 @@ func TestConcurrentAppendersInOneStoreKeepPositionsGapFree(t *testing.T) {
 		for m := maxBatch.Load(); int64(info.Appends) > m && !maxBatch.CompareAndSwap(m, int64(info.Appends)); m = maxBatch.Load() {
 		}
 	}})
-	shared := newStream()
+	shared := storetest.NewStream()
 	if _, err := s.Append(context.Background(), issueReq(shared)); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestConcurrentAppendersAcrossStoresKeepPositionsGapFree(t *testing.T) {
 	// The reader appends nothing: it sees the others' commits only through
 	// the database, woken by their notifications.
 	reader := mustOpen(t, db, postgres.Options{Shared: true})
-	shared := newStream()
+	shared := storetest.NewStream()
 	if _, err := stores[0].Append(context.Background(), issueReq(shared)); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestHeadChangedWakesForCommitsOfOtherStores(t *testing.T) {
 	writer := mustOpen(t, db, postgres.Options{Shared: true})
 	watcher := mustOpen(t, db, postgres.Options{Shared: true})
 	head, changed := watcher.HeadChanged()
-	res, err := writer.Append(context.Background(), issueReq(newStream()))
+	res, err := writer.Append(context.Background(), issueReq(storetest.NewStream()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestSameKeyInParallelFromSeveralStoresExecutesOnce(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			req := issueReq(newStream())
+			req := issueReq(storetest.NewStream())
 			req.Idempotency = &eventstore.IdempotencyRecord{Key: "same", Endpoint: "e", Fingerprint: fmt.Sprint(i), Status: 201, Body: []byte("{}")}
 			_, err := stores[i%len(stores)].Append(ctx, req)
 			var kt *eventstore.KeyTakenError
@@ -243,7 +244,7 @@ func TestSameKeyInParallelFromSeveralStoresExecutesOnce(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	if n := len(readAll(t, stores[0])); ok.Load() != 1 || taken.Load() != callers-1 || n != 1 {
+	if n := len(storetest.ReadAll(t, stores[0])); ok.Load() != 1 || taken.Load() != callers-1 || n != 1 {
 		t.Fatalf("ok=%d taken=%d events=%d", ok.Load(), taken.Load(), n)
 	}
 }
@@ -257,7 +258,7 @@ func TestAConflictInAGroupFailsAlone(t *testing.T) {
 		}
 	}})
 	ctx := context.Background()
-	taken := issueReq(newStream())
+	taken := issueReq(storetest.NewStream())
 	taken.Idempotency = &eventstore.IdempotencyRecord{Key: "taken", Endpoint: "e", Fingerprint: "f", Status: 201, Body: []byte("{}")}
 	first, err := s.Append(ctx, taken)
 	if err != nil {
@@ -275,10 +276,10 @@ func TestAConflictInAGroupFailsAlone(t *testing.T) {
 				case 0:
 					req = issueReq(existing) // the stream exists: a conflict
 				case 1:
-					req = issueReq(newStream())
+					req = issueReq(storetest.NewStream())
 					req.Idempotency = &eventstore.IdempotencyRecord{Key: "taken", Endpoint: "e", Fingerprint: "g"}
 				default:
-					req = issueReq(newStream(), newStream())
+					req = issueReq(storetest.NewStream(), storetest.NewStream())
 				}
 				_, err := s.Append(ctx, req)
 				var kt *eventstore.KeyTakenError
@@ -297,5 +298,5 @@ func TestAConflictInAGroupFailsAlone(t *testing.T) {
 	if !mixed.Load() {
 		t.Fatal("no group mixed failing and succeeding appends")
 	}
-	assertLogInvariants(t, readAll(t, s))
+	storetest.AssertLogInvariants(t, storetest.ReadAll(t, s))
 }

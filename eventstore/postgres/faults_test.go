@@ -12,6 +12,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // dbName is the database the URL db names.
@@ -36,7 +37,7 @@ func appendUntil(t *testing.T, s *postgres.Store, what string, ok func(error) bo
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, err := s.Append(context.Background(), issueReq(newStream()))
+		_, err := s.Append(context.Background(), issueReq(storetest.NewStream()))
 		if err != nil {
 			failures++
 			if domain.ErrorCode(err) != domain.CodeUnavailable {
@@ -59,8 +60,8 @@ func succeeded(err error) bool { return err == nil }
 // events acknowledged.
 func assertAcknowledgedKept(t *testing.T, s *postgres.Store) {
 	t.Helper()
-	records := readAll(t, s)
-	assertLogInvariants(t, records)
+	records := storetest.ReadAll(t, s)
+	storetest.AssertLogInvariants(t, records)
 	if pos, _ := s.LogHead(); pos != int64(len(records)) {
 		t.Fatalf("log head %d, log holds %d events", pos, len(records))
 	}
@@ -90,7 +91,7 @@ func instanceLockHeld(t *testing.T, db string) bool {
 func TestTerminatedConnectionsFailAppendsAsUnavailableThenRecover(t *testing.T) {
 	t.Parallel()
 	s, db := MustOpenStore(t, postgres.Options{})
-	if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := s.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
 	failures := 0
@@ -115,7 +116,7 @@ func TestTerminatedConnectionsFailAppendsAsUnavailableThenRecover(t *testing.T) 
 		t.Fatalf("open beside the reconnected store = %v, want ErrLocked", err)
 	}
 	_, changed := s.HeadChanged()
-	if _, err := mustOpen(t, db, postgres.Options{Shared: true}).Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := mustOpen(t, db, postgres.Options{Shared: true}).Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -130,7 +131,7 @@ func TestReadOnlyDatabaseFailsAppendsAsUnavailableThenHeals(t *testing.T) {
 	t.Parallel()
 	s, db := MustOpenStore(t, postgres.Options{})
 	ctx := context.Background()
-	if _, err := s.Append(ctx, issueReq(newStream())); err != nil {
+	if _, err := s.Append(ctx, issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
 	name := dbName(t, db)
@@ -163,7 +164,7 @@ func TestAppendLockHeldElsewhereTimesOutAsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err := s.Append(ctx, issueReq(newStream()))
+	_, err := s.Append(ctx, issueReq(storetest.NewStream()))
 	if domain.ErrorCode(err) != domain.CodeUnavailable || !strings.Contains(err.Error(), "55P03") {
 		t.Fatalf("append while the lock is held elsewhere = %v, want unavailable (lock timeout)", err)
 	}
@@ -173,7 +174,7 @@ func TestAppendLockHeldElsewhereTimesOutAsUnavailable(t *testing.T) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(ticketd_lock_key('append'))`); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := s.Append(ctx, issueReq(newStream())); err != nil || res.Position != 1 {
+	if res, err := s.Append(ctx, issueReq(storetest.NewStream())); err != nil || res.Position != 1 {
 		t.Fatalf("append after the lock was released = %+v, %v", res, err)
 	}
 }

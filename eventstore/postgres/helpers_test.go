@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketd/ticketd/domain"
@@ -114,59 +113,10 @@ func issued(price int64) domain.TicketIssued {
 	return domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목 <&>", PriceKRW: price}
 }
 
-func newStream() string { return uuid.Must(uuid.NewV7()).String() }
-
 func issueReq(streams ...string) eventstore.AppendRequest {
 	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "req-1", CorrelationID: "corr-1"}}
 	for _, id := range streams {
 		req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: id, Events: []domain.Event{issued(15000)}})
 	}
 	return req
-}
-
-func refundReq(stream string, expected int64) eventstore.AppendRequest {
-	return eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, ExpectedVersion: expected, Events: []domain.Event{domain.TicketRefunded{}}}}}
-}
-
-// reader is what readAll needs of a store.
-type reader interface {
-	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
-}
-
-func readAll(tb testing.TB, s reader) []eventstore.Record {
-	tb.Helper()
-	var all []eventstore.Record
-	for after := int64(0); ; {
-		page, err := s.ReadAll(context.Background(), after, 1000)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if len(page) == 0 {
-			return all
-		}
-		all = append(all, page...)
-		after = page[len(page)-1].Position
-	}
-}
-
-// assertLogInvariants checks positions are 1..n without gaps, every
-// stream's versions are 1..k in position order, and the chain verifies.
-func assertLogInvariants(tb testing.TB, records []eventstore.Record) {
-	tb.Helper()
-	var rep eventstore.LogReport
-	chain := eventstore.NewChainCheck(&rep)
-	versions := map[string]int64{}
-	for i, r := range records {
-		if r.Position != int64(i+1) {
-			tb.Fatalf("record %d has position %d: gap or duplicate", i, r.Position)
-		}
-		versions[r.StreamID]++
-		if r.Version != versions[r.StreamID] {
-			tb.Fatalf("stream %s: event at position %d has version %d, want %d", r.StreamID, r.Position, r.Version, versions[r.StreamID])
-		}
-		chain.Next(r)
-	}
-	if rep.Count != 0 {
-		tb.Fatalf("chain does not verify: %+v", rep.List)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 func TestRedactHidesPasswords(t *testing.T) {
@@ -64,11 +65,11 @@ func TestSecondWriterOnOneDatabaseIsRefusedNamingTheHolder(t *testing.T) {
 	}
 	t.Log(err)
 	shared := mustOpen(t, db, postgres.Options{Shared: true})
-	if _, err := shared.Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := shared.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatalf("a shared store beside the holder: %v", err)
 	}
 	ro := mustOpen(t, db, postgres.Options{ReadOnly: true})
-	if _, err := ro.Append(context.Background(), issueReq(newStream())); domain.ErrorCode(err) != domain.CodeUnavailable {
+	if _, err := ro.Append(context.Background(), issueReq(storetest.NewStream())); domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("append on read-only store: %v", err)
 	}
 	if ro.Head() != 1 {
@@ -120,7 +121,7 @@ func TestOpenUsesADatabaseWithOtherTablesAsIs(t *testing.T) {
 	db := freshDatabase(t)
 	execOn(t, db, `CREATE TABLE films (id int PRIMARY KEY, title text); INSERT INTO films VALUES (1, 'Parasite')`)
 	s := mustOpen(t, db, postgres.Options{})
-	if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := s.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
 	want := "checkpoints events films idempotency_keys ticketd_schema_version write_probe"
@@ -145,7 +146,7 @@ func TestOpenRefusesAnEventsTableThatIsNotTicketds(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming the foreign events table", err)
 	}
 	s := mustOpen(t, db, postgres.Options{Schema: "ticketd"})
-	if _, err := s.Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := s.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -155,14 +156,14 @@ func TestSchemaOptionKeepsLogsApart(t *testing.T) {
 	db := freshDatabase(t)
 	a := mustOpen(t, db, postgres.Options{Schema: "tenant a"})
 	b := mustOpen(t, db, postgres.Options{Schema: "tenant_b"}) // its own instance lock
-	if _, err := a.Append(context.Background(), issueReq(newStream(), newStream())); err != nil {
+	if _, err := a.Append(context.Background(), issueReq(storetest.NewStream(), storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Append(context.Background(), issueReq(newStream())); err != nil {
+	if _, err := b.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
-	if len(readAll(t, a)) != 2 || len(readAll(t, b)) != 1 || b.Head() != 1 {
-		t.Fatalf("schemas share a log: a has %d, b has %d events", len(readAll(t, a)), len(readAll(t, b)))
+	if len(storetest.ReadAll(t, a)) != 2 || len(storetest.ReadAll(t, b)) != 1 || b.Head() != 1 {
+		t.Fatalf("schemas share a log: a has %d, b has %d events", len(storetest.ReadAll(t, a)), len(storetest.ReadAll(t, b)))
 	}
 	if tables := tableNames(t, db, "public"); len(tables) != 0 {
 		t.Fatalf("public got tables %v", tables)

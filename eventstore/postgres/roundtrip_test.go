@@ -9,6 +9,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // TestExportFromSQLiteImportsIntoPostgresAndBackWithIdenticalHashes is the
@@ -22,18 +23,18 @@ func TestExportFromSQLiteImportsIntoPostgresAndBackWithIdenticalHashes(t *testin
 		t.Fatal(err)
 	}
 	defer lite.Close()
-	stream := newStream()
-	for _, req := range []eventstore.AppendRequest{issueReq(stream, newStream()), refundReq(stream, 1)} {
+	stream := storetest.NewStream()
+	for _, req := range []eventstore.AppendRequest{issueReq(stream, storetest.NewStream()), storetest.RefundRequest(stream, 1)} {
 		if _, err := lite.Append(ctx, req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	exported := readAll(t, lite)
+	exported := storetest.ReadAll(t, lite)
 	pg, _ := MustOpenStore(t, postgres.Options{})
 	if err := pg.Import(ctx, exported); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Append(ctx, refundReq(stream, 1)); !errors.Is(err, eventstore.ErrConcurrency) {
+	if _, err := pg.Append(ctx, storetest.RefundRequest(stream, 1)); !errors.Is(err, eventstore.ErrConcurrency) {
 		t.Fatalf("an append at a version the import passed: %v", err)
 	}
 	back, err := sqlite.Open(filepath.Join(t.TempDir(), "back.db"), sqlite.Options{})
@@ -41,7 +42,7 @@ func TestExportFromSQLiteImportsIntoPostgresAndBackWithIdenticalHashes(t *testin
 		t.Fatal(err)
 	}
 	defer back.Close()
-	if err := back.Import(ctx, readAll(t, pg)); err != nil {
+	if err := back.Import(ctx, storetest.ReadAll(t, pg)); err != nil {
 		t.Fatal(err)
 	}
 	if pg.LastHash() != lite.LastHash() || back.LastHash() != lite.LastHash() {

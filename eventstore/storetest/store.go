@@ -149,10 +149,12 @@ func ReadAll(tb testing.TB, r eventstore.Reader) []eventstore.Record {
 	}
 }
 
-// AssertLogInvariants checks positions are 1..n without gaps and every
-// stream's versions are 1..k in position order.
+// AssertLogInvariants checks positions are 1..n without gaps, every
+// stream's versions are 1..k in position order, and the chain verifies.
 func AssertLogInvariants(tb testing.TB, records []eventstore.Record) {
 	tb.Helper()
+	var rep eventstore.LogReport
+	chain := eventstore.NewChainCheck(&rep)
 	versions := map[string]int64{}
 	for i, r := range records {
 		if r.Position != int64(i+1) {
@@ -162,6 +164,10 @@ func AssertLogInvariants(tb testing.TB, records []eventstore.Record) {
 		if r.Version != versions[r.StreamID] {
 			tb.Fatalf("stream %s: event at position %d has version %d, want %d", r.StreamID, r.Position, r.Version, versions[r.StreamID])
 		}
+		chain.Next(r)
+	}
+	if rep.Count != 0 {
+		tb.Fatalf("chain does not verify: %+v", rep.List)
 	}
 }
 
