@@ -88,6 +88,23 @@ func TestClosingTheHolderFreesTheDatabase(t *testing.T) {
 	mustOpen(t, db, postgres.Options{})
 }
 
+// Close must not return before the server has released the single-instance
+// lock: a restart right after it must never find its own predecessor holding
+// the database.
+func TestReopeningRightAfterCloseNeverFindsTheDatabaseLocked(t *testing.T) {
+	t.Parallel()
+	db := freshDatabase(t)
+	for i := range 50 {
+		s, err := postgres.Open(context.Background(), db, postgres.Options{})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("close %d: %v", i, err)
+		}
+	}
+}
+
 func TestOpenReadOnlyRefusesADatabaseWithoutAnEventLog(t *testing.T) {
 	t.Parallel()
 	db := freshDatabase(t)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ticketd/ticketd/eventstore"
 )
@@ -23,9 +24,11 @@ const lockKeySQL = `hashtextextended('ticketd ' || $1::text || ' ' || $2::text, 
 // schema. When the connection is lost it reconnects, takes the lock again
 // and catches up on the tip.
 type session struct {
-	store  *Store
-	cfg    *pgx.ConnConfig
-	conn   *pgx.Conn
+	store *Store
+	cfg   *pgx.ConnConfig
+	conn  *pgx.Conn
+	// pid is conn's backend: the process that holds the lock.
+	pid    uint32
 	ctx    context.Context
 	cancel context.CancelFunc
 	// done is closed when run returns; nil until start.
@@ -68,6 +71,7 @@ func (ss *session) connect(ctx context.Context) error {
 		return fmt.Errorf("listen for commits: %w", classify(err))
 	}
 	ss.conn = conn
+	ss.pid = conn.PgConn().PID()
 	return nil
 }
 
@@ -86,6 +90,12 @@ func (ss *session) lock(ctx context.Context, conn *pgx.Conn) error {
 	return fmt.Errorf("%w: held by %s", eventstore.ErrLocked, holder(ctx, conn, ss.store.opts.Schema))
 }
 
+// instanceLockSQL selects, from pg_locks l, the instance lock of schema $2
+// ($1 is 'instance') in the current database.
+const instanceLockSQL = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+	AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	AND (l.classid::bigint << 32 | l.objid::bigint) = ` + lockKeySQL
+
 // holder describes the session that holds the instance lock: its
 // application name (the holder's pid and host), client address and start.
 func holder(ctx context.Context, conn *pgx.Conn, schema string) string {
@@ -94,9 +104,7 @@ func holder(ctx context.Context, conn *pgx.Conn, schema string) string {
 	var since time.Time
 	err := conn.QueryRow(ctx, `SELECT a.pid, a.application_name, COALESCE(host(a.client_addr), 'local socket'), a.backend_start
 		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND (l.classid::bigint << 32 | l.objid::bigint) = `+lockKeySQL, "instance", schema).Scan(&pid, &app, &addr, &since)
+		WHERE `+instanceLockSQL, "instance", schema).Scan(&pid, &app, &addr, &since)
 	if err != nil {
 		return "another session (unknown: " + err.Error() + ")"
 	}
@@ -162,11 +170,30 @@ func parseTip(payload string) tip {
 	return tip{position: p, hash: hash}
 }
 
-// close ends the session, releasing the lock.
-func (ss *session) close() {
+// releaseTimeout bounds how long close waits for the server to release the
+// lock.
+const releaseTimeout = 5 * time.Second
+
+// close ends the session and returns once the server has released the lock.
+// Ending a connection does not release it: the backend exits after the
+// client has gone (at once when the context of a wait is cancelled, since pgx
+// then drops the connection), so an immediate reopen by this very process
+// would find the lock held. close therefore waits, from pool, for the backend
+// that still holds the lock to end, hurrying it with pg_terminate_backend.
+func (ss *session) close(pool *pgxpool.Pool) {
 	ss.cancel()
 	if ss.done != nil {
 		<-ss.done
 	}
 	ss.conn.Close(context.Background())
+	if ss.store.opts.Shared {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	_, err := pool.Exec(ctx, `SELECT pg_terminate_backend(l.pid, $3) FROM pg_locks l WHERE l.pid = $4 AND `+instanceLockSQL,
+		"instance", ss.store.opts.Schema, releaseTimeout.Milliseconds(), ss.pid)
+	if err != nil {
+		ss.store.opts.Logger.Warn("could not wait for PostgreSQL to release the instance lock", "db", ss.store.url, "err", err)
+	}
 }

@@ -277,7 +277,7 @@ func (s *Store) Abandon() error { return s.Close() }
 
 func (s *Store) closeConns() {
 	if s.session != nil {
-		s.session.close()
+		s.session.close(s.pool)
 	}
 	if s.pool != nil {
 		s.pool.Close()
