@@ -29,6 +29,7 @@ type Metrics struct {
 	commitBatch     prometheus.Histogram
 	commitDuration  prometheus.Histogram
 	commitErrors    prometheus.Counter
+	appendLockHold  prometheus.Histogram
 	appendsRejected prometheus.Counter
 	idemReplays     *prometheus.CounterVec
 	idemConflicts   *prometheus.CounterVec
@@ -70,6 +71,11 @@ func New(logger *slog.Logger) *Metrics {
 			Name: "ticketd_group_commit_errors_total",
 			Help: "Group commits whose transaction failed, failing every append in it (storage unavailable).",
 		}),
+		appendLockHold: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ticketd_append_lock_hold_seconds",
+			Help:    "Time one group commit held PostgreSQL's global append lock, its commit included; no observations on SQLite.",
+			Buckets: prometheus.ExponentialBuckets(.0001, 2, 14),
+		}),
 		appendsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ticketd_appends_rejected_total",
 			Help: "Appends refused on their own inside a group commit: stream version conflict or Idempotency-Key already stored.",
@@ -100,7 +106,7 @@ func New(logger *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
-		m.commitErrors, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
+		m.commitErrors, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
 	)
 	return m
 }
@@ -169,6 +175,12 @@ func (m *Metrics) ObserveCommit(info eventstore.CommitInfo) {
 	for eventType, n := range info.Events {
 		m.eventsAppended.WithLabelValues(eventType).Add(float64(n))
 	}
+}
+
+// ObserveAppendLock records how long one group commit held the global append
+// lock; it is the PostgreSQL store's Options.OnAppendLock hook.
+func (m *Metrics) ObserveAppendLock(held time.Duration) {
+	m.appendLockHold.Observe(held.Seconds())
 }
 
 // ProjectionApplied records that an event committed at occurredAt became

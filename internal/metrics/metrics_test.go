@@ -6,15 +6,19 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 )
 
@@ -130,4 +134,77 @@ func TestBuildInfoIsOneWithTheBuildsLabels(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), want) {
 		t.Fatalf("/metrics lacks %q:\n%s", want, rec.Body.String())
 	}
+}
+
+func TestAppendLockHoldIsServedBeforeAnyObservation(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	if body := scrape(m); !strings.Contains(body, "ticketd_append_lock_hold_seconds_count 0\n") {
+		t.Fatalf("/metrics lacks an empty ticketd_append_lock_hold_seconds:\n%s", body)
+	}
+}
+
+func TestObserveAppendLockRecordsHoldTimesInSeconds(t *testing.T) {
+	t.Parallel()
+	m := newMetrics()
+	m.ObserveAppendLock(150 * time.Microsecond)
+	m.ObserveAppendLock(3 * time.Millisecond)
+	if n := testutil.CollectAndCount(m.appendLockHold); n != 1 {
+		t.Fatalf("%d series, want 1", n)
+	}
+	body := scrape(m)
+	for _, want := range []string{
+		`ticketd_append_lock_hold_seconds_bucket{le="0.0001"} 0`,
+		`ticketd_append_lock_hold_seconds_bucket{le="0.0002"} 1`,
+		`ticketd_append_lock_hold_seconds_bucket{le="0.0032"} 2`,
+		`ticketd_append_lock_hold_seconds_sum 0.00315`,
+		`ticketd_append_lock_hold_seconds_count 2`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// The hook has the signature of the PostgreSQL store's Options.OnAppendLock
+// and counts each of its group commits.
+func TestObserveAppendLockIsThePostgresStoresHook(t *testing.T) {
+	t.Parallel()
+	server := os.Getenv("TICKETD_TEST_POSTGRES_URL")
+	if server == "" {
+		t.Skip("TICKETD_TEST_POSTGRES_URL is not set: the PostgreSQL hook test is skipped")
+	}
+	schema := "metrics_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	m := newMetrics()
+	store, err := postgres.Open(context.Background(), server, postgres.Options{Schema: schema, OnAppendLock: m.ObserveAppendLock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		store.Close()
+		conn, err := pgx.Connect(context.Background(), server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Error(err)
+		}
+	})
+	issued := domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}
+	for _, stream := range []string{"a", "b"} {
+		if _, err := store.Append(context.Background(), eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, Events: []domain.Event{issued}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if body := scrape(m); !strings.Contains(body, "ticketd_append_lock_hold_seconds_count 2\n") {
+		t.Fatalf("after two appends, /metrics lacks ticketd_append_lock_hold_seconds_count 2:\n%s", body)
+	}
+}
+
+// scrape returns what m's handler serves.
+func scrape(m *Metrics) string {
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
