@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,25 +14,52 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
 )
 
-// dumpTickets returns the tickets read table of the database at path as text.
-func dumpTickets(t *testing.T, path string) string {
+// dumpTickets returns the tickets read table of database db (either engine)
+// as text, a line per row in ticket id order.
+func dumpTickets(t *testing.T, db string) string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	ctx := context.Background()
+	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var dump string
-	err = db.QueryRow(`SELECT COALESCE(group_concat(line, char(10)), '') FROM (SELECT issue_position || '|' || id || '|' ||
-		theater_name || '|' || user_id || '|' || movie_title || '|' || price_krw || '|' || status || '|' ||
-		COALESCE(memo, 'NULL') || '|' || issued_at || '|' || COALESCE(canceled_at, 'NULL') || '|' || version AS line
-		FROM tickets ORDER BY issue_position)`).Scan(&dump)
+	defer store.Close()
+	var lines []string
+	err = tables.Tickets.Snapshot(ctx, func(snap projections.TicketSnapshot) error {
+		for r, err := range snap.Rows() {
+			if err != nil {
+				return err
+			}
+			lines = append(lines, fmt.Sprintf("%d|%s|%s|%s|%s|%d|%s|%s|%s|%s|%d", r.IssuePosition, r.ID, r.TheaterName, r.UserID,
+				r.MovieTitle, r.PriceKRW, r.Status, optional(r.Memo), domain.FormatTime(r.IssuedAt), optionalTime(r.CanceledAt), r.Version))
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dump
+	return strings.Join(lines, "\n")
+}
+
+// optional and optionalTime show a missing value as NULL.
+func optional(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return *s
+}
+
+func optionalTime(at *time.Time) string {
+	if at == nil {
+		return "NULL"
+	}
+	return domain.FormatTime(*at)
 }
 
 func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
