@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -63,4 +64,21 @@ func FreshDatabase(tb testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Name returns the name of the database the URL db names.
+func Name(tb testing.TB, db string) string {
+	tb.Helper()
+	u, err := url.Parse(db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// Terminate ends every connection to db's database but the caller's, as an
+// administrator or a server restart does (SQLSTATE 57P01).
+func Terminate(tb testing.TB, db string) {
+	tb.Helper()
+	Exec(tb, ServerURL(tb), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, Name(tb, db))
 }
