@@ -162,3 +162,20 @@ func TestVerifyAndExportChangeNothingOnPostgres(t *testing.T) {
 		t.Fatalf("tables after verify and export = %d, %v; want none", tables, err)
 	}
 }
+
+func TestSeedAndReplayWorkOnPostgres(t *testing.T) {
+	t.Parallel()
+	db := postgresEngine.database(t, "")
+	if code, _, stderr := runCLI(t, "", "replay", "--db", db); code != 1 || !strings.Contains(stderr, "no ticketd event log") {
+		t.Fatalf("replay on a database without a log: exit %d, stderr %q; want 1 saying there is no log", code, stderr)
+	}
+	if code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "60", "--batch", "7", "--refund-every", "4"); code != 0 || !strings.Contains(out, "seeded 60 tickets (75 events)") {
+		t.Fatalf("seed: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "", "replay", "--db", db); code != 0 || !strings.Contains(out, "replayed 75 events") {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "", "verify", "--db", db); code != 0 || !strings.Contains(out, "events:    75 checked") {
+		t.Fatalf("verify after seed and replay: exit %d\n%s%s", code, out, errOut)
+	}
+}

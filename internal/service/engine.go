@@ -22,8 +22,9 @@ type DatabaseOptions struct {
 	Schema string
 	// ReadOnly reads the database as it is: nothing is created or migrated.
 	ReadOnly bool
-	// Missing is what a SQLite open does when the file is missing.
-	// PostgreSQL databases must exist; their tables are created.
+	// Missing is what an open does when the SQLite file is missing. A
+	// PostgreSQL database must exist; its tables are created unless Missing
+	// is sqlite.MustExist, which refuses a schema without ticketd's log.
 	Missing sqlite.Missing
 	// OnCommit observes every group commit.
 	OnCommit       func(eventstore.CommitInfo)
@@ -66,6 +67,13 @@ func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventst
 }
 
 func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+	if opts.Missing == sqlite.MustExist && !opts.ReadOnly {
+		probe, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: true, Logger: opts.Logger})
+		if err != nil {
+			return nil, projections.Tables{}, err
+		}
+		probe.Close()
+	}
 	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly,
 		OnCommit: opts.OnCommit, Logger: opts.Logger})
 	if err != nil {
