@@ -179,3 +179,24 @@ func TestSeedAndReplayWorkOnPostgres(t *testing.T) {
 		t.Fatalf("verify after seed and replay: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+func TestBenchRunsOnPostgresAndDropsItsDatabases(t *testing.T) {
+	bin := parallelBinaryTest(t)
+	server := pgtest.ServerURL(t)
+	cmd := exec.Command(bin, "bench", "--db", server, "--clients", "2", "--duration", "200ms", "--seed-tickets", "30", "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench --db %s: %v\n%s", server, err, out)
+	}
+	if !strings.Contains(string(out), `"GET /tickets/{id}"`) || !strings.Contains(string(out), `"replay_events_per_second"`) {
+		t.Fatalf("bench report lacks the scenarios or the replay rate:\n%s", out)
+	}
+	ctx := context.Background()
+	conn := pgtest.Connect(t, server)
+	defer conn.Close(ctx)
+	var left int
+	prefix := fmt.Sprintf("ticketd_bench_%d_%%", cmd.Process.Pid)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE $1`, prefix).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("databases %s left after bench: %d, %v", prefix, left, err)
+	}
+}
