@@ -15,51 +15,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/internal/service"
-	"github.com/ticketd/ticketd/projections"
+	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
 // dumpTickets returns the tickets read table of database db (either engine)
-// as text, a line per row in ticket id order.
+// as text, its rows separated by ";".
 func dumpTickets(t *testing.T, db string) string {
 	t.Helper()
-	ctx := context.Background()
-	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{ReadOnly: true})
+	store, tables, err := service.OpenDatabase(context.Background(), db, service.DatabaseOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var lines []string
-	err = tables.Tickets.Snapshot(ctx, func(snap projections.TicketSnapshot) error {
-		for r, err := range snap.Rows() {
-			if err != nil {
-				return err
-			}
-			lines = append(lines, fmt.Sprintf("%d|%s|%s|%s|%s|%d|%s|%s|%s|%s|%d", r.IssuePosition, r.ID, r.TheaterName, r.UserID,
-				r.MovieTitle, r.PriceKRW, r.Status, optional(r.Memo), domain.FormatTime(r.IssuedAt), optionalTime(r.CanceledAt), r.Version))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
-}
-
-// optional and optionalTime show a missing value as NULL.
-func optional(s *string) string {
-	if s == nil {
-		return "NULL"
-	}
-	return *s
-}
-
-func optionalTime(at *time.Time) string {
-	if at == nil {
-		return "NULL"
-	}
-	return domain.FormatTime(*at)
+	return projectiontest.DumpTickets(t, tables.Tickets)
 }
 
 func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
@@ -111,7 +80,7 @@ func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := dumpTickets(t, cfg.DB)
-		if strings.Count(before, "\n") < 30 {
+		if strings.Count(before, ";") < 30 {
 			t.Fatalf("table too small to be a meaningful check:\n%s", before)
 		}
 		var stdout, stderr bytes.Buffer
