@@ -119,6 +119,10 @@ var readOnlyPostgres = fileFault{
 	set: func(t *testing.T, db string) {
 		pgtest.Exec(t, pgtest.ServerURL(t), `ALTER DATABASE `+pgtest.Name(t, db)+` SET default_transaction_read_only = on`)
 		pgtest.Terminate(t, db)
+		// The pool pings a connection idle for over a second before handing
+		// it out, so after this pause the terminated ones are replaced, not
+		// failed on: what remains is the read-only fault itself.
+		time.Sleep(1500 * time.Millisecond)
 	},
 	clear: func(t *testing.T, db string) {
 		pgtest.Exec(t, pgtest.ServerURL(t), `ALTER DATABASE `+pgtest.Name(t, db)+` RESET default_transaction_read_only`)
