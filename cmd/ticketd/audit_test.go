@@ -22,6 +22,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
@@ -53,15 +54,23 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// tamper runs SQL directly on the database file, as an attacker with file access would.
-func tamper(t *testing.T, path, query string, args ...any) {
+// tamper runs SQL directly on database db, as an attacker with access to
+// the file or the server would; ? placeholders are numbered for PostgreSQL.
+func tamper(t *testing.T, db, query string, args ...any) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", path)
+	if service.IsPostgres(db) {
+		for i := range args {
+			query = strings.Replace(query, "?", fmt.Sprintf("$%d", i+1), 1)
+		}
+		pgtest.Exec(t, db, query, args...)
+		return
+	}
+	conn, err := sql.Open("sqlite3", db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec(query, args...); err != nil {
+	defer conn.Close()
+	if _, err := conn.Exec(query, args...); err != nil {
 		t.Fatalf("tamper %q: %v", query, err)
 	}
 }
@@ -95,73 +104,73 @@ func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	})
 }
 
-func TestVerifyCatchesEveryKindOfTampering(t *testing.T) {
+// The tampering is done to a copy of the SQLite file; the PostgreSQL log's
+// constraints refuse some of it, and the store suite tampers with both.
+func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		path, ids := buildStoppedDatabase(t, e)
-		tests := []struct {
-			name     string
-			query    string
-			args     []any
-			kind     string
-			position int64
-			ticket   string
-		}{
-			{"one byte of one event's data", `UPDATE events SET data = replace(data, '15000', '15001') WHERE position = 5`, nil,
-				eventstore.ProblemHashMismatch, 5, ""},
-			{"edited metadata", `UPDATE events SET metadata = replace(metadata, 'request_id', 'request_ID') WHERE position = 3`, nil,
-				eventstore.ProblemHashMismatch, 3, ""},
-			{"a deleted event", `DELETE FROM events WHERE position = 7`, nil, eventstore.ProblemMissingEvents, 7, ""},
-			{"two rows' data swapped", `UPDATE events SET data = CASE position WHEN 2 THEN (SELECT data FROM events WHERE position = 4)
+	path, ids := buildStoppedDatabase(t, sqliteEngine)
+	tests := []struct {
+		name     string
+		query    string
+		args     []any
+		kind     string
+		position int64
+		ticket   string
+	}{
+		{"one byte of one event's data", `UPDATE events SET data = replace(data, '15000', '15001') WHERE position = 5`, nil,
+			eventstore.ProblemHashMismatch, 5, ""},
+		{"edited metadata", `UPDATE events SET metadata = replace(metadata, 'request_id', 'request_ID') WHERE position = 3`, nil,
+			eventstore.ProblemHashMismatch, 3, ""},
+		{"a deleted event", `DELETE FROM events WHERE position = 7`, nil, eventstore.ProblemMissingEvents, 7, ""},
+		{"two rows' data swapped", `UPDATE events SET data = CASE position WHEN 2 THEN (SELECT data FROM events WHERE position = 4)
 			ELSE (SELECT data FROM events WHERE position = 2) END WHERE position IN (2, 4)`, nil, eventstore.ProblemHashMismatch, 2, ""},
-			{"two events reordered", `CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position IN (9, 10);
+		{"two events reordered", `CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position IN (9, 10);
 			DELETE FROM events WHERE position IN (9, 10);
 			INSERT INTO events SELECT 19 - position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash FROM moved`, nil,
-				eventstore.ProblemBrokenLink, 9, ""},
-			{"an inserted event", `INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
+			eventstore.ProblemBrokenLink, 9, ""},
+		{"an inserted event", `INSERT INTO events (position, id, stream_id, version, type, data, metadata, occurred_at, prev_hash, hash)
 			SELECT 15, 'forged', stream_id, 2, 'TicketRefunded', '{"reason":null}', '{}', occurred_at, hash, hash FROM events WHERE position = 1`, nil,
-				eventstore.ProblemHashMismatch, 15, ""},
-			{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
-			{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
-			{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
-				projections.ProblemTicketUnexpected, 0, "forged-ticket"},
-		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				t.Parallel()
-				db := copyFile(t, path)
-				tamper(t, db, tt.query, tt.args...)
-				code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
-				var rep projections.AuditReport
-				if err := json.Unmarshal([]byte(out), &rep); err != nil {
-					t.Fatalf("verify --json: %v\n%s", err, out)
+			eventstore.ProblemHashMismatch, 15, ""},
+		{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
+		{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
+		{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
+			projections.ProblemTicketUnexpected, 0, "forged-ticket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := copyFile(t, path)
+			tamper(t, db, tt.query, tt.args...)
+			code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
+			var rep projections.AuditReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("verify --json: %v\n%s", err, out)
+			}
+			if code != 1 || rep.OK {
+				t.Fatalf("verify exit %d ok=%v; want 1 and not ok:\n%s", code, rep.OK, out)
+			}
+			found := false
+			for _, p := range rep.List {
+				if p.Kind == tt.kind && (tt.position == 0 || p.Position == tt.position) && (tt.ticket == "" || p.TicketID == tt.ticket) {
+					found = true
 				}
-				if code != 1 || rep.OK {
-					t.Fatalf("verify exit %d ok=%v; want 1 and not ok:\n%s", code, rep.OK, out)
-				}
-				found := false
-				for _, p := range rep.List {
-					if p.Kind == tt.kind && (tt.position == 0 || p.Position == tt.position) && (tt.ticket == "" || p.TicketID == tt.ticket) {
-						found = true
-					}
-				}
-				if !found {
-					t.Fatalf("no %s problem naming position %d / ticket %q:\n%s", tt.kind, tt.position, tt.ticket, out)
-				}
-				if tt.position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position != tt.position) {
-					t.Fatalf("first break = %+v, want position %d", rep.FirstBreak, tt.position)
-				}
-				code, text, _ := runCLI(t, "", "verify", "--db", db)
-				want := fmt.Sprintf("first break is at position %d", tt.position)
-				if tt.position == 0 {
-					want = tt.ticket
-				}
-				if code != 1 || !strings.Contains(text, "FAILED") || !strings.Contains(text, want) {
-					t.Fatalf("verify text exit %d lacks %q:\n%s", code, want, text)
-				}
-			})
-		}
-	})
+			}
+			if !found {
+				t.Fatalf("no %s problem naming position %d / ticket %q:\n%s", tt.kind, tt.position, tt.ticket, out)
+			}
+			if tt.position > 0 && (rep.FirstBreak == nil || rep.FirstBreak.Position != tt.position) {
+				t.Fatalf("first break = %+v, want position %d", rep.FirstBreak, tt.position)
+			}
+			code, text, _ := runCLI(t, "", "verify", "--db", db)
+			want := fmt.Sprintf("first break is at position %d", tt.position)
+			if tt.position == 0 {
+				want = tt.ticket
+			}
+			if code != 1 || !strings.Contains(text, "FAILED") || !strings.Contains(text, want) {
+				t.Fatalf("verify text exit %d lacks %q:\n%s", code, want, text)
+			}
+		})
+	}
 }
 
 func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {

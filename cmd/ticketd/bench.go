@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +24,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
-	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // benchConfig is what `ticketd bench` is configured with.
@@ -43,6 +43,9 @@ type benchConfig struct {
 	asJSON        bool
 	keep          bool
 	serveBaseline string
+	// server is where the temporary databases go: "" for SQLite files in a
+	// temporary folder, else the URL of a PostgreSQL server (--db).
+	server string
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -63,6 +66,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cmd.Int64(&cfg.scaleClients, "scale-clients", "TICKETD_BENCH_SCALE_CLIENTS", 4, "concurrent clients of the scale test")
 	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
 	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
+	cmd.String(&cfg.server, "db", "TICKETD_BENCH_DB", "", "where the temporary databases go: empty for SQLite files in a temporary folder, or the postgres:// URL of a PostgreSQL database to connect to, on whose server bench creates databases of its own")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
 	if err := cmd.parse(args); err != nil {
@@ -70,6 +74,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if cfg.serveBaseline != "" {
 		return serveBaseline(ctx, cfg.serveBaseline)
+	}
+	if cfg.server != "" && !service.IsPostgres(cfg.server) {
+		return fmt.Errorf("%w: --db ($TICKETD_BENCH_DB) must be empty or a postgres:// or postgresql:// URL", errUsage)
 	}
 	if cfg.clients < 1 || cfg.duration <= 0 || cfg.seedTickets < 1 || cfg.scaleTickets < 0 || cfg.scaleDuration <= 0 || cfg.scaleClients < 1 {
 		return fmt.Errorf("%w: --clients, --duration, --seed-tickets, --scale-duration and --scale-clients must be positive", errUsage)
@@ -163,6 +170,8 @@ type bench struct {
 	dir    string
 	client *http.Client
 	procs  []*exec.Cmd
+	// created are the PostgreSQL databases bench created, dropped by cleanup.
+	created []string
 }
 
 func newBench(cfg benchConfig, stderr io.Writer) (*bench, error) {
@@ -179,10 +188,45 @@ func (b *bench) cleanup() {
 		p.Wait()
 	}
 	if b.cfg.keep {
-		fmt.Fprintf(b.stderr, "bench: kept %s\n", b.dir)
+		fmt.Fprintf(b.stderr, "bench: kept %s %s\n", b.dir, strings.Join(b.created, " "))
 		return
 	}
 	os.RemoveAll(b.dir)
+	for _, name := range b.created {
+		if err := b.adminExec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			b.logf("drop database %s: %v", name, err)
+		}
+	}
+}
+
+// database returns the --db of a new, empty database called name: a file in
+// the temporary folder, or a database bench creates on the PostgreSQL server.
+func (b *bench) database(ctx context.Context, name string) (string, error) {
+	if b.cfg.server == "" {
+		return filepath.Join(b.dir, name+".db"), nil
+	}
+	u, err := url.Parse(b.cfg.server)
+	if err != nil {
+		return "", fmt.Errorf("--db: invalid URL")
+	}
+	dbName := fmt.Sprintf("ticketd_bench_%d_%s", os.Getpid(), name)
+	if err := b.adminExec(ctx, `CREATE DATABASE `+dbName); err != nil {
+		return "", fmt.Errorf("create database %s on %s: %w", dbName, service.RedactDB(b.cfg.server), err)
+	}
+	b.created = append(b.created, dbName)
+	u.Path = "/" + dbName
+	return u.String(), nil
+}
+
+// adminExec runs sql on the database --db names.
+func (b *bench) adminExec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, b.cfg.server)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -191,7 +235,10 @@ func (b *bench) logf(format string, args ...any) {
 
 func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	rep := &benchReport{Machine: machineSummary(), Clients: b.cfg.clients, Duration: b.cfg.duration.String()}
-	db := filepath.Join(b.dir, "bench.db")
+	db, err := b.database(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
 	ids, err := b.seed(ctx, db, b.cfg.seedTickets)
 	if err != nil {
 		return nil, err
@@ -275,7 +322,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 // of those still issued, shuffled.
 func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) {
 	start := time.Now()
-	store, err := sqlite.Open(db, sqlite.Options{})
+	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -286,10 +333,10 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil); err != nil {
+	if _, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil); err != nil {
 		return nil, err
 	}
-	ids, err := issuedIDs(ctx, store.ReadDB())
+	ids, err := issuedIDs(ctx, tables.Tickets)
 	if err != nil {
 		return nil, err
 	}
@@ -298,24 +345,18 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	return ids, store.Close()
 }
 
-func issuedIDs(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id FROM tickets WHERE status = 'issued'`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+func issuedIDs(ctx context.Context, table projections.TicketTable) ([]string, error) {
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+	err := table.EachEntry(ctx, func(e projections.IndexEntry) error {
+		if !e.Canceled {
+			ids = append(ids, e.ID)
 		}
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 && rows.Err() == nil {
+		return nil
+	})
+	if len(ids) == 0 && err == nil {
 		return nil, errors.New("seeded database has no issued tickets")
 	}
-	return ids, rows.Err()
+	return ids, err
 }
 
 // child is a process bench started and the base URL it serves.
@@ -389,13 +430,13 @@ func peakRSS(pid int) (float64, error) {
 // replayRate rebuilds the tickets table of db and returns the events applied
 // and their rate.
 func replayRate(ctx context.Context, db string) (int64, float64, error) {
-	store, err := sqlite.Open(db, sqlite.Options{})
+	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer store.Close()
 	start := time.Now()
-	n, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil)
+	n, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -404,7 +445,10 @@ func replayRate(ctx context.Context, db string) (int64, float64, error) {
 
 // scale seeds a large database and measures list queries on it.
 func (b *bench) scale(ctx context.Context) (*scaleReport, error) {
-	db := filepath.Join(b.dir, "scale.db")
+	db, err := b.database(ctx, "scale")
+	if err != nil {
+		return nil, err
+	}
 	if _, err := b.seed(ctx, db, b.cfg.scaleTickets); err != nil {
 		return nil, err
 	}

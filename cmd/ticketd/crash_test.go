@@ -129,7 +129,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db := e.database(t.TempDir())
+		db := e.database(t, t.TempDir())
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 		traffic := &crashRun{}
 		client := &http.Client{Timeout: 10 * time.Second}

@@ -12,21 +12,22 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 )
 
 // exportPage is how many events export reads per query; memory stays bounded by it.
 const exportPage = 2000
 
 func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	var dbPath, format, eventType string
+	var db database
+	var format, eventType string
 	var after, until int64
-	cmd := newCommand("export", "ticketd export [--db PATH] [--after N] [--until N] [--format jsonl|csv] [--type T]",
+	cmd := newCommand("export", "ticketd export [--db PATH|URL] [--after N] [--until N] [--format jsonl|csv] [--type T]",
 		"Writes the event log to stdout in position order, in constant memory, safe on a live\n"+
 			"database. jsonl: one event a line, the same JSON object GET /events returns, which\n"+
 			"'ticketd import' loads with identical hashes. csv: a header, then one event a row with\n"+
 			"data and metadata flattened into columns. Progress goes to stderr when it is a terminal.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
 	cmd.Int64(&after, "after", "TICKETD_EXPORT_AFTER", 0, "export events after this position")
 	cmd.Int64(&until, "until", "TICKETD_EXPORT_UNTIL", 0, "export events up to and including this position (0: to the end)")
 	cmd.String(&format, "format", "TICKETD_EXPORT_FORMAT", "jsonl", "output format: jsonl or csv")
@@ -65,7 +66,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if until == 0 {
 		until = math.MaxInt64
 	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{ReadOnly: true})
+	store, _, err := db.open(ctx, service.DatabaseOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}

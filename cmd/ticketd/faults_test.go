@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/pgtest"
 )
 
 // fileFault is a real storage fault applied to a running service's database
@@ -19,6 +21,9 @@ type fileFault struct {
 	// dbDir prepares the folder the database lives in, skipping the test
 	// when this machine cannot produce the fault.
 	dbDir func(t *testing.T) string
+	// database, when set, returns the --db to use instead of a file in
+	// dbDir's folder.
+	database func(t *testing.T) string
 	// set makes the fault happen to the database at path; clear ends it.
 	set, clear func(t *testing.T, path string)
 	// atStart sets the fault before the service starts, on a seeded database.
@@ -103,16 +108,40 @@ var fullDisk = fileFault{
 	},
 }
 
+// readOnlyPostgres makes a PostgreSQL database read-only for every new
+// session (default_transaction_read_only, as on a standby) and ends the
+// service's sessions, so that it reconnects to a database that refuses
+// writes (SQLSTATE 25006); clear lets new sessions write again.
+var readOnlyPostgres = fileFault{
+	name:     "read-only PostgreSQL database",
+	dbDir:    func(t *testing.T) string { return t.TempDir() },
+	database: func(t *testing.T) string { return pgtest.FreshDatabase(t) },
+	set: func(t *testing.T, db string) {
+		pgtest.Exec(t, pgtest.ServerURL(t), `ALTER DATABASE `+pgtest.Name(t, db)+` SET default_transaction_read_only = on`)
+		pgtest.Terminate(t, db)
+		// The pool pings a connection idle for over a second before handing
+		// it out, so after this pause the terminated ones are replaced, not
+		// failed on: what remains is the read-only fault itself.
+		time.Sleep(1500 * time.Millisecond)
+	},
+	clear: func(t *testing.T, db string) {
+		pgtest.Exec(t, pgtest.ServerURL(t), `ALTER DATABASE `+pgtest.Name(t, db)+` RESET default_transaction_read_only`)
+	},
+}
+
 // TestStorageFaultsAnswer503KeepReadsAndHeal runs the service on a database
 // whose files stop taking writes (read-only file, full disk) and checks that
 // commands then answer 503 problem+json promptly, that reads keep working,
 // that the service takes commands again by itself once the fault clears, and
 // that the log verifies afterwards with every acknowledged ticket in it.
 func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
-	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk} {
+	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk, readOnlyPostgres} {
 		t.Run(fault.name, func(t *testing.T) {
 			cfg := testConfig(fault.dbDir(t))
 			cfg.DB = filepath.Join(filepath.Dir(cfg.DB), "app.db")
+			if fault.database != nil {
+				cfg.DB = fault.database(t)
+			}
 			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
 			var acked []string
 			if fault.atStart {

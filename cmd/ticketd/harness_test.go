@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/ticketd/ticketd/httpapi"
+	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
 )
 
@@ -220,15 +221,20 @@ func (c *apiClient) checkAgainstSpec(req *http.Request, reqBody []byte, resp *ht
 // engine is a storage engine the end-to-end suites run the service on.
 type engine struct {
 	name string
-	// database returns the --db of a new, empty database in dir.
-	database func(dir string) string
+	// database returns the --db of a new, empty database for tb: a file in
+	// dir, or a database of tb's own on a server, dropped when tb ends.
+	database func(tb testing.TB, dir string) string
 }
 
 // sqliteEngine is the embedded default: a file below dir.
-var sqliteEngine = engine{name: "sqlite", database: func(dir string) string { return filepath.Join(dir, "data", "app.db") }}
+var sqliteEngine = engine{name: "sqlite", database: func(_ testing.TB, dir string) string { return filepath.Join(dir, "data", "app.db") }}
+
+// postgresEngine is a fresh database on the server TICKETD_TEST_POSTGRES_URL
+// names; its tests skip without it.
+var postgresEngine = engine{name: "postgres", database: func(tb testing.TB, _ string) string { return pgtest.FreshDatabase(tb) }}
 
 // engines are the engines every end-to-end suite runs once against.
-var engines = []engine{sqliteEngine}
+var engines = []engine{sqliteEngine, postgresEngine}
 
 // forEachEngine runs test once per engine, in subtests named after the
 // engines, one after the other (test decides on its own parallelism).
@@ -243,7 +249,7 @@ func forEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
 func (e engine) config(t testing.TB) service.Config {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	cfg.DB = e.database(dir)
+	cfg.DB = e.database(t, dir)
 	return cfg
 }
 

@@ -12,21 +12,22 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
-	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // importBatch is how many events one import transaction commits.
 const importBatch = 2000
 
 func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
-	var dbPath, input string
+	var db database
+	var input string
 	var logs logConfig
-	cmd := newCommand("import", "ticketd import [--db PATH] [--in FILE]",
+	cmd := newCommand("import", "ticketd import [--db PATH|URL] [--in FILE]",
 		"Loads a JSON-lines export (ticketd export --format jsonl) into an empty database,\n"+
 			"keeping positions, ids, times and hashes, and refusing any event that does not\n"+
 			"continue the hash chain. Then builds the tickets read table. Reads stdin unless --in is given.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file to fill (must hold no events) or to create in a folder that exists")
+	db.register(cmd, "database to fill, which must hold no events: a SQLite file, created in a folder that exists when missing, or PostgreSQL database URL")
 	cmd.String(&input, "in", "TICKETD_IMPORT_IN", "-", "file to read, - for stdin")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
@@ -44,7 +45,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		stdin = f
 	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{Logger: logger, Missing: sqlite.CreateInFolder})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Missing: sqlite.CreateInFolder})
 	if err != nil {
 		return err
 	}
@@ -54,26 +55,27 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}()
 	if head := store.Head(); head != 0 {
-		return fmt.Errorf("%s already holds %d events; import needs an empty database", dbPath, head)
+		return fmt.Errorf("%s already holds %d events; import needs an empty database", db.String(), head)
 	}
 	start := time.Now()
 	n, err := importLines(ctx, store, bufio.NewReaderSize(stdin, 1<<20), newProgress(stderr, "import", "events", 0))
 	if err != nil {
 		return err
 	}
-	applied, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), nil)
+	applied, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil)
 	if err != nil {
 		return fmt.Errorf("build tickets read table: %w", err)
 	}
 	took := time.Since(start)
+	_, lastHash := store.LogHead()
 	fmt.Fprintf(stdout, "imported %d events in %s (%.0f events/s); read table built from %d events; last hash %s\n",
-		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), applied, store.LastHash())
+		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), applied, lastHash)
 	return store.Close()
 }
 
 // importLines reads JSON lines from r and imports them in batches, returning
 // how many events it imported. A bad line fails the import, naming it.
-func importLines(ctx context.Context, store *sqlite.Store, r *bufio.Reader, bar *progress) (int64, error) {
+func importLines(ctx context.Context, store eventstore.Appender, r *bufio.Reader, bar *progress) (int64, error) {
 	defer bar.done()
 	var n, line int64
 	batch := make([]eventstore.Record, 0, importBatch)

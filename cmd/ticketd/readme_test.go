@@ -33,7 +33,8 @@ func readmeShellBlocks(t *testing.T) []string {
 }
 
 // TestReadmeExamplesRunAsWritten runs the README's curl examples, in order and
-// in one shell, against a real service, with only the address substituted.
+// in one shell, against a real service on each engine, with only the address
+// substituted.
 func TestReadmeExamplesRunAsWritten(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
@@ -43,44 +44,46 @@ func TestReadmeExamplesRunAsWritten(t *testing.T) {
 	if len(blocks) < 5 {
 		t.Fatalf("found %d curl examples in README.md", len(blocks))
 	}
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
-	script := "set -u\n" + strings.Join(blocks, "\necho\n") + "\necho\n"
-	script = strings.ReplaceAll(script, "localhost:9000", svc.Addr())
-	sh := exec.Command("bash", "-c", script)
-	sh.Dir = t.TempDir() // for the files the examples write
-	out, err := sh.CombinedOutput()
-	if err != nil {
-		t.Fatalf("README examples failed: %v\n%s", err, out)
-	}
-	if !regexp.MustCompile(`(?m)^[0-9]+:[0-9a-f]{64}$`).Match(out) {
-		t.Errorf("README example output lacks a saved head POSITION:HASH:\n%s", out)
-	}
-	heads := filepath.Join(sh.Dir, "heads.txt")
-	if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.DB, "--expect-head-file", heads); code != 0 {
-		t.Errorf("verify --expect-head-file with the head the README saved: exit %d\n%s%s", code, stdout, stderr)
-	}
-	for _, want := range []string{
-		`"count":2,"summary":{"theater_name":"CGV 강남","movie_title":"영화 제목","price_krw":15000}`,
-		`"status":"issued","memo":null`,
-		`"already_canceled":[],"not_found":["abc123"]}`,
-		`"total":2,"limit":10,"offset":0}`,
-		"position 4\n{\"id\":",
-		`"detail":"Invalid: theater_name, price_krw, quantity."`,
-		`"type":"TicketRefunded"`,
-		`"next_after":2}`,
-		`"version":2,"type":"TicketRefunded"`,
-		`"status":"issued","memo":null,"issued_at"`,
-		"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
-		`"status":415,"detail":"Send the body as Content-Type: application/json, without Content-Encoding."`,
-		`"rows":[{"name":"CGV 강남","issued":3,"canceled":1,"revenue_krw":30000}],"total":1,"limit":10,"offset":0,"position":4}`,
-		`"totals":{"issued":3,"canceled":1,"revenue_krw":30000},"position":4}`,
-	} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("README example output lacks %s:\n%s", want, out)
+	forEachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		svc := mustStart(t, cfg)
+		script := "set -u\n" + strings.Join(blocks, "\necho\n") + "\necho\n"
+		script = strings.ReplaceAll(script, "localhost:9000", svc.Addr())
+		sh := exec.Command("bash", "-c", script)
+		sh.Dir = t.TempDir() // for the files the examples write
+		out, err := sh.CombinedOutput()
+		if err != nil {
+			t.Fatalf("README examples failed: %v\n%s", err, out)
 		}
-	}
-	checkReadmeAuditorOutputs(t, svc)
+		if !regexp.MustCompile(`(?m)^[0-9]+:[0-9a-f]{64}$`).Match(out) {
+			t.Errorf("README example output lacks a saved head POSITION:HASH:\n%s", out)
+		}
+		heads := filepath.Join(sh.Dir, "heads.txt")
+		if code, stdout, stderr := runCLI(t, "", "verify", "--db", cfg.DB, "--expect-head-file", heads); code != 0 {
+			t.Errorf("verify --expect-head-file with the head the README saved: exit %d\n%s%s", code, stdout, stderr)
+		}
+		for _, want := range []string{
+			`"count":2,"summary":{"theater_name":"CGV 강남","movie_title":"영화 제목","price_krw":15000}`,
+			`"status":"issued","memo":null`,
+			`"already_canceled":[],"not_found":["abc123"]}`,
+			`"total":2,"limit":10,"offset":0}`,
+			"position 4\n{\"id\":",
+			`"detail":"Invalid: theater_name, price_krw, quantity."`,
+			`"type":"TicketRefunded"`,
+			`"next_after":2}`,
+			`"version":2,"type":"TicketRefunded"`,
+			`"status":"issued","memo":null,"issued_at"`,
+			"\nid: 4\nevent: TicketRefunded\ndata: {\"position\":4,",
+			`"status":415,"detail":"Send the body as Content-Type: application/json, without Content-Encoding."`,
+			`"rows":[{"name":"CGV 강남","issued":3,"canceled":1,"revenue_krw":30000}],"total":1,"limit":10,"offset":0,"position":4}`,
+			`"totals":{"issued":3,"canceled":1,"revenue_krw":30000},"position":4}`,
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("README example output lacks %s:\n%s", want, out)
+			}
+		}
+		checkReadmeAuditorOutputs(t, svc)
+	})
 }
 
 // checkReadmeAuditorOutputs runs the commands of the README's auditor

@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
-	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	var dbPath string
+	var db database
 	var logs logConfig
-	cmd := newCommand("replay", "ticketd replay [--db PATH]",
+	cmd := newCommand("replay", "ticketd replay [--db PATH|URL]",
 		"Rebuilds the tickets read table and the sales tables from the event log alone. Run it\nwith the service stopped; it refuses a database another ticketd process has open, a path\nthat does not exist and a database that is not ticketd's.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
 		return err
@@ -25,7 +25,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{Logger: logger, Missing: sqlite.MustExist})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Missing: sqlite.MustExist})
 	if err != nil {
 		return err
 	}
@@ -33,10 +33,10 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	head := store.Head()
 	progress := newProgress(stderr, "replay", "events", head)
 	start := time.Now()
-	n, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), progress.update)
+	n, err := projections.RebuildTickets(ctx, store, tables.Tickets, progress.update)
 	progress.done()
 	if err == nil {
-		_, err = projections.RebuildSales(ctx, store, projsqlite.Sales(store))
+		_, err = projections.RebuildSales(ctx, store, tables.Sales)
 	}
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

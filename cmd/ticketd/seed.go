@@ -12,10 +12,9 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/app"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
-	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 // Sample values seeded tickets draw from, so filters match realistic shares.
@@ -25,16 +24,16 @@ var (
 )
 
 func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	var dbPath string
+	var db database
 	var tickets, batch, workers, users int64
 	var refundEvery int64
 	var logs logConfig
-	cmd := newCommand("seed", "ticketd seed [--db PATH] [--tickets N]",
+	cmd := newCommand("seed", "ticketd seed [--db PATH|URL] [--tickets N]",
 		"Fills a database with N tickets through the real append path, in large atomic batches\n"+
 			"committed by concurrent appenders (group commit), refunds every k-th ticket, then\n"+
 			"rebuilds the tickets read table from the whole log. For benchmarks and scale tests;\n"+
 			"run it with the service stopped.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file (created if missing)")
+	db.register(cmd, "SQLite database file (created if missing), or PostgreSQL database URL")
 	cmd.Int64(&tickets, "tickets", "TICKETD_SEED_TICKETS", 100_000, "how many tickets to issue")
 	cmd.Int64(&refundEvery, "refund-every", "TICKETD_SEED_REFUND_EVERY", 10, "refund every k-th ticket (0: none)")
 	cmd.Int64(&users, "users", "TICKETD_SEED_USERS", 10_000, "how many distinct user ids to spread tickets over")
@@ -51,7 +50,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{Logger: logger})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -66,7 +65,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	appended, added := time.Since(start), store.Head()-headBefore
 	projBar := newProgress(stderr, "project", "events", store.Head())
-	projected, err := projections.RebuildTickets(ctx, store, projsqlite.Tickets(store), projBar.update)
+	projected, err := projections.RebuildTickets(ctx, store, tables.Tickets, projBar.update)
 	projBar.done()
 	if err != nil {
 		return err

@@ -57,7 +57,8 @@ func registerServe(cmd *command) *service.Config {
 	d := service.DefaultConfig()
 	c := &service.Config{}
 	cmd.String(&c.Addr, "addr", "TICKETD_ADDR", d.Addr, "address to listen on")
-	cmd.String(&c.DB, "db", "TICKETD_DB", d.DB, "SQLite database file (created with its folder if missing)")
+	cmd.String(&c.DB, "db", "TICKETD_DB", d.DB, dbUsage)
+	cmd.String(&c.PGSchema, "pg-schema", "TICKETD_PG_SCHEMA", d.PGSchema, pgSchemaUsage)
 	cmd.Int64(&c.BodyLimit, "body-limit", "TICKETD_BODY_LIMIT", d.BodyLimit, "largest request body in bytes; larger gets 413")
 	cmd.Duration(&c.ConsistencyTimeout, "consistency-timeout", "TICKETD_CONSISTENCY_TIMEOUT", d.ConsistencyTimeout, "how long a command waits for queries to reflect it before answering marked Ticketd-Consistency: pending, and a read waits for its Ticketd-Min-Position before answering 503")
 	cmd.Duration(&c.IdempotencyTTL, "idempotency-ttl", "TICKETD_IDEMPOTENCY_TTL", d.IdempotencyTTL, "how long Idempotency-Key records are kept (at least)")

@@ -12,24 +12,23 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
-	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
 func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	var dbPath string
+	var db database
 	var asJSON bool
 	var heads []eventstore.SavedHead
 	var headFiles [][]eventstore.SavedHead
-	cmd := newCommand("verify", "ticketd verify [--db PATH] [--json] [--expect-head POSITION:HASH]... [--expect-head-file FILE]",
+	cmd := newCommand("verify", "ticketd verify [--db PATH|URL] [--json] [--expect-head POSITION:HASH]... [--expect-head-file FILE]",
 		"Checks a database without changing it (safe on a live one): recomputes the hash chain\n"+
 			"and names the first position where it breaks, checks positions are gap-free and\n"+
 			"versions per stream are 1..n, and folds the log again to compare every ticket with\n"+
 			"the read table field by field and every sales row with the sales tables. With saved heads (GET /audit/head), also proves the log\n"+
 			"still holds each: an event at its position with its hash, so a truncated or rebuilt\n"+
 			"log fails. Exits 0 when everything holds, 1 when anything does not.", stderr)
-	cmd.String(&dbPath, "db", "TICKETD_DB", "data/app.db", "SQLite database file")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
 	cmd.Bool(&asJSON, "json", "TICKETD_VERIFY_JSON", false, "print the report as JSON")
 	listVar(cmd, &heads, "expect-head", "TICKETD_VERIFY_EXPECT_HEAD",
 		"a saved head POSITION:HASH the log must still hold; repeatable (the variable: a list separated by commas or spaces)",
@@ -43,13 +42,13 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	for _, fileHeads := range headFiles {
 		heads = append(heads, fileHeads...)
 	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{ReadOnly: true})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	bars := map[string]*progress{}
-	rep, err := projections.Audit(ctx, store, projsqlite.Tables(store), func(phase string, done, total int64) {
+	rep, err := projections.Audit(ctx, store, tables, func(phase string, done, total int64) {
 		if bars[phase] == nil {
 			for _, bar := range bars {
 				bar.done()
@@ -77,7 +76,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			return err
 		}
 	} else {
-		printAudit(stdout, dbPath, rep, len(heads))
+		printAudit(stdout, db.String(), rep, len(heads))
 	}
 	if !rep.OK {
 		return errVerification

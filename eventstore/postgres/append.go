@@ -189,7 +189,11 @@ func encodeJob(job *appendJob, occurredAt time.Time) (any, error) {
 		idem = map[string]any{"key": rec.Key, "endpoint": rec.Endpoint, "fingerprint": rec.Fingerprint,
 			"status": rec.Status, "body": hex.EncodeToString(rec.Body)}
 	}
-	return map[string]any{"streams": streams, "events": job.events, "occurred_at": domain.FormatTime(occurredAt),
+	events := job.events
+	if events == nil {
+		events = []jobEvent{} // an append of no events (a no-op with its idempotency record) is an empty array, not null
+	}
+	return map[string]any{"streams": streams, "events": events, "occurred_at": domain.FormatTime(occurredAt),
 		"metadata": string(metadata), "idempotency": idem}, nil
 }
 

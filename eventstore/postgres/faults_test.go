@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,23 +12,15 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/eventstore/storetest"
+	"github.com/ticketd/ticketd/internal/pgtest"
 )
 
 // dbName is the database the URL db names.
-func dbName(t *testing.T, db string) string {
-	u, err := url.Parse(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimPrefix(u.Path, "/")
-}
+func dbName(t *testing.T, db string) string { return pgtest.Name(t, db) }
 
 // terminateStores ends every connection to db's database but the caller's,
 // as an administrator or a server restart does (SQLSTATE 57P01).
-func terminateStores(t *testing.T, db string) {
-	t.Helper()
-	admin(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, dbName(t, db))
-}
+func terminateStores(t *testing.T, db string) { pgtest.Terminate(t, db) }
 
 // appendUntil appends until ok says the outcome is what it waits for,
 // failing the test after 15s. Every error must be CodeUnavailable.

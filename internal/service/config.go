@@ -23,7 +23,13 @@ var ErrConfig = errors.New("usage error")
 // the flags show.
 type Config struct {
 	Addr string // --addr: host:port to listen on
-	DB   string // --db: SQLite database file, created with its folder if missing
+	// DB is a SQLite database file, created with its folder if missing, or
+	// the postgres:// or postgresql:// URL of a PostgreSQL database that
+	// exists (--db).
+	DB string
+	// PGSchema is the PostgreSQL schema of ticketd's tables, created when
+	// missing (--pg-schema).
+	PGSchema string
 	// BodyLimit is the largest request body in bytes (--body-limit).
 	BodyLimit int64
 	// ConsistencyTimeout bounds how long a command waits for the read model
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:               ":9000",
 		DB:                 "data/app.db",
+		PGSchema:           "public",
 		BodyLimit:          64 << 10,
 		ConsistencyTimeout: 5 * time.Second,
 		IdempotencyTTL:     24 * time.Hour,
@@ -124,6 +131,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", ErrConfig)
 	case c.NATS.URL != "" && c.NATS.Source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", ErrConfig)
+	}
+	if err := CheckPGSchema(c.PGSchema); err != nil {
+		return err
 	}
 	if c.DebugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
@@ -188,6 +198,18 @@ func checkNATSURL(flag, v string) error {
 		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, v)
 	}
 	return nil
+}
+
+// CheckPGSchema fails with ErrConfig, naming --pg-schema and
+// TICKETD_PG_SCHEMA, unless name is a PostgreSQL identifier that needs no
+// quoting: 1 to 63 ASCII letters, digits or underscores, not starting with
+// a digit.
+func CheckPGSchema(name string) error {
+	const identifier = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+	if name != "" && len(name) <= 63 && (name[0] < '0' || name[0] > '9') && strings.Trim(name, identifier) == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: --pg-schema ($TICKETD_PG_SCHEMA) %q: must be 1 to 63 letters, digits or _, not starting with a digit", ErrConfig, name)
 }
 
 // validPort reports whether port is a decimal number from 0 to 65535.

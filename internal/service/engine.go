@@ -4,22 +4,90 @@ import (
 	"context"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
+	projpostgres "github.com/ticketd/ticketd/projections/postgres"
 	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
 )
 
-// openEngine opens the event store cfg.DB names, traced by cfg.Tracing, and
-// creates the read models' tables in it; onCommit observes every group
-// commit. SQLite (cfg.DB is a file path) is the only engine so far. When the
-// tables fail, the store is returned with the error so that the caller
-// abandons it.
-func openEngine(ctx context.Context, cfg Config, onCommit func(eventstore.CommitInfo), logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
-	store, err := sqlite.Open(cfg.DB, sqlite.Options{OnCommit: onCommit, Logger: logger, TracerProvider: cfg.Tracing.Provider})
+// DatabaseOptions says how OpenDatabase opens a database. The zero value
+// opens it for writing, creating a missing SQLite file with its folder.
+type DatabaseOptions struct {
+	// Schema is the PostgreSQL schema of ticketd's tables (--pg-schema);
+	// "" is public. SQLite ignores it.
+	Schema string
+	// ReadOnly reads the database as it is: nothing is created or migrated.
+	ReadOnly bool
+	// Missing is what an open does when the SQLite file is missing. A
+	// PostgreSQL database must exist; its tables are created unless Missing
+	// is sqlite.MustExist, which refuses a schema without ticketd's log.
+	Missing sqlite.Missing
+	// OnCommit observes every group commit.
+	OnCommit       func(eventstore.CommitInfo)
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider // SQLite only
+}
+
+// IsPostgres reports whether db names a PostgreSQL database (a postgres://
+// or postgresql:// URL) rather than a SQLite file.
+func IsPostgres(db string) bool { return postgres.IsURL(db) }
+
+// RedactDB returns db as log lines and errors may show it: a PostgreSQL URL
+// with its password replaced, a SQLite path as it is.
+func RedactDB(db string) string {
+	if IsPostgres(db) {
+		return postgres.Redact(db)
+	}
+	return db
+}
+
+// OpenDatabase opens the event log db names, a PostgreSQL URL or a SQLite
+// file path, and its read models' tables: as they are when opts.ReadOnly,
+// else created or migrated. When the tables fail, the store is returned
+// with the error so that the caller abandons it. Errors never show a
+// password of db.
+func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+	if IsPostgres(db) {
+		return openPostgres(ctx, db, opts)
+	}
+	store, err := sqlite.Open(db, sqlite.Options{ReadOnly: opts.ReadOnly, Missing: opts.Missing,
+		OnCommit: opts.OnCommit, Logger: opts.Logger, TracerProvider: opts.TracerProvider})
 	if err != nil {
 		return nil, projections.Tables{}, err
 	}
+	if opts.ReadOnly {
+		return store, projsqlite.Tables(store), nil
+	}
 	tables, err := projsqlite.CreateTables(ctx, store)
 	return store, tables, err
+}
+
+func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+	if opts.Missing == sqlite.MustExist && !opts.ReadOnly {
+		probe, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: true, Logger: opts.Logger})
+		if err != nil {
+			return nil, projections.Tables{}, err
+		}
+		probe.Close()
+	}
+	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly,
+		OnCommit: opts.OnCommit, Logger: opts.Logger})
+	if err != nil {
+		return nil, projections.Tables{}, err
+	}
+	if opts.ReadOnly {
+		return store, projpostgres.Tables(store), nil
+	}
+	tables, err := projpostgres.CreateTables(ctx, store)
+	return store, tables, err
+}
+
+// openEngine opens the database cfg.DB names for the service, traced by
+// cfg.Tracing; onCommit observes every group commit.
+func openEngine(ctx context.Context, cfg Config, onCommit func(eventstore.CommitInfo), logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
+	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, OnCommit: onCommit, Logger: logger, TracerProvider: cfg.Tracing.Provider})
 }

@@ -162,9 +162,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if err = s.metrics.WatchLag(s.store, lagged); err != nil {
 		return nil, err
 	}
-	dbDisk := disk.Of(cfg.DB)
-	if err = s.metrics.WatchDisk(dbDisk); err != nil {
-		return nil, err
+	var dbDisk httpapi.DiskSpace // a PostgreSQL server's disk is its own to watch
+	if !IsPostgres(cfg.DB) {
+		d := disk.Of(cfg.DB)
+		if err = s.metrics.WatchDisk(d); err != nil {
+			return nil, err
+		}
+		dbDisk = d
 	}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -233,7 +237,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		}
 	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
-	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", cfg.DB, "log_head", s.store.Head())
+	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", RedactDB(cfg.DB), "log_head", s.store.Head())
 	return s, nil
 }
 

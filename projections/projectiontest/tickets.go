@@ -250,7 +250,7 @@ func testRebuildReproducesTheTable(t *testing.T, factory Factory) {
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	before := dumpTickets(t, table)
+	before := DumpTickets(t, table)
 	// Damage the table; a rebuild must restore it from the log alone.
 	if err := table.Update(ctx, func(w projections.TicketWriter) error {
 		_, err := w.Cancel(ids[0], time.Now(), 9)
@@ -258,14 +258,14 @@ func testRebuildReproducesTheTable(t *testing.T, factory Factory) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if dumpTickets(t, table) == before {
+	if DumpTickets(t, table) == before {
 		t.Fatal("damaging the table changed nothing")
 	}
 	n, err := projections.RebuildTickets(ctx, s, table, nil)
 	if cp, _ := table.Checkpoint(ctx); err != nil || n != 4 || cp != 4 {
 		t.Fatalf("rebuild: n=%d checkpoint=%d err=%v", n, cp, err)
 	}
-	if after := dumpTickets(t, table); after != before {
+	if after := DumpTickets(t, table); after != before {
 		t.Fatalf("rebuilt table differs:\nbefore %s\nafter  %s", before, after)
 	}
 	if rep, err := projections.VerifyTickets(ctx, table, nil); err != nil || rep.Count != 0 || rep.Tickets != 3 {
@@ -273,8 +273,9 @@ func testRebuildReproducesTheTable(t *testing.T, factory Factory) {
 	}
 }
 
-// dumpTickets returns every row of table with its issue position, by id.
-func dumpTickets(tb testing.TB, table projections.TicketTable) string {
+// DumpTickets returns every row of table with its issue position, by id, as
+// text to compare.
+func DumpTickets(tb testing.TB, table projections.TicketTable) string {
 	tb.Helper()
 	var dump []string
 	err := table.Snapshot(context.Background(), func(snap projections.TicketSnapshot) error {

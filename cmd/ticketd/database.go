@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
+)
+
+// dbUsage and pgSchemaUsage describe --db and --pg-schema.
+const (
+	dbUsage       = "SQLite database file (created with its folder if missing), or the postgres:// or postgresql:// URL of a PostgreSQL database, which must exist"
+	pgSchemaUsage = "PostgreSQL schema holding ticketd's tables, created when missing (a --db URL only)"
+)
+
+// database is the --db and --pg-schema flags of a tool.
+type database struct{ db, schema string }
+
+// register defines the flags on cmd; usage describes --db for the tool.
+func (d *database) register(cmd *command, usage string) {
+	cmd.String(&d.db, "db", "TICKETD_DB", service.DefaultConfig().DB, usage)
+	cmd.String(&d.schema, "pg-schema", "TICKETD_PG_SCHEMA", service.DefaultConfig().PGSchema, pgSchemaUsage)
+}
+
+// open opens the database and its read models' tables (see
+// service.OpenDatabase), failing with a usage error on an invalid schema; a
+// store whose tables fail is abandoned.
+func (d *database) open(ctx context.Context, opts service.DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+	if err := service.CheckPGSchema(d.schema); err != nil {
+		return nil, projections.Tables{}, err
+	}
+	opts.Schema = d.schema
+	store, tables, err := service.OpenDatabase(ctx, d.db, opts)
+	if err != nil && store != nil {
+		store.Abandon()
+		return nil, projections.Tables{}, err
+	}
+	return store, tables, err
+}
+
+// String returns the database as messages may show it, without a password.
+func (d *database) String() string { return service.RedactDB(d.db) }

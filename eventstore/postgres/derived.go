@@ -1,0 +1,37 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// UpdateDerived runs fn in one READ COMMITTED write transaction on a pooled
+// connection, outside the writer's group commits, for state that is derived
+// from the log (read models and their checkpoints, in the store's schema).
+// It returns fn's error or the commit's, classified (a storage fault is a
+// CodeUnavailable error), and rolls back on either; eventstore.ErrReadOnly on
+// a ReadOnly store.
+func (s *Store) UpdateDerived(ctx context.Context, fn func(pgx.Tx) error) error {
+	if s.opts.ReadOnly {
+		return eventstore.ErrReadOnly
+	}
+	return s.write(ctx, func(q querier) error {
+		return pgx.BeginFunc(ctx, q.(beginner), fn)
+	})
+}
+
+// ReadSnapshot runs fn in one read-only REPEATABLE READ transaction, so every
+// statement of fn sees the same committed state of the database, and returns
+// fn's error or the transaction's, classified.
+func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return classify(pgx.BeginTxFunc(ctx, s.pool, opts, fn))
+}
+
+// beginner is a pooled connection, which write hands its function.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}

@@ -1,0 +1,37 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ticketd/ticketd/eventstore"
+	epostgres "github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/projections"
+	"github.com/ticketd/ticketd/projections/postgres"
+	"github.com/ticketd/ticketd/projections/projectiontest"
+)
+
+// mustOpen opens a store on a fresh database and creates its read models'
+// tables.
+func mustOpen(tb testing.TB) (*epostgres.Store, projections.Tables) {
+	tb.Helper()
+	s, err := epostgres.Open(context.Background(), pgtest.FreshDatabase(tb), epostgres.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	tables, err := postgres.CreateTables(context.Background(), s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, tables
+}
+
+// TestProjectorContract runs the projector suite on the PostgreSQL tables,
+// a database of its own per test.
+func TestProjectorContract(t *testing.T) {
+	t.Parallel()
+	pgtest.ServerURL(t)
+	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Tables) { return mustOpen(tb) })
+}
