@@ -577,3 +577,19 @@ func TestContainerBuildsWhatCIBuilds(t *testing.T) {
 		t.Errorf("ticketd healthcheck --help: exit %d", code)
 	}
 }
+
+// A group commit on PostgreSQL holds the global append lock; how long is
+// observed for every commit, and SQLite, which has no such lock, observes
+// nothing.
+func TestAppendLockHoldIsObservedOnPostgres(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		c.issueOK(seedIssue)
+		c.issueOK(seedIssue)
+		holds := metricValue(c.scrape(), "ticketd_append_lock_hold_seconds_count")
+		if want := map[string]float64{"sqlite": 0, "postgres": 2}[e.name]; holds != want {
+			t.Fatalf("%s: ticketd_append_lock_hold_seconds_count = %v after two issues, want %v", e.name, holds, want)
+		}
+	})
+}

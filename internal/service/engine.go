@@ -3,12 +3,14 @@ package service
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/internal/metrics"
 	"github.com/ticketd/ticketd/projections"
 	projpostgres "github.com/ticketd/ticketd/projections/postgres"
 	projsqlite "github.com/ticketd/ticketd/projections/sqlite"
@@ -27,7 +29,10 @@ type DatabaseOptions struct {
 	// is sqlite.MustExist, which refuses a schema without ticketd's log.
 	Missing sqlite.Missing
 	// OnCommit observes every group commit.
-	OnCommit       func(eventstore.CommitInfo)
+	OnCommit func(eventstore.CommitInfo)
+	// OnAppendLock observes how long each PostgreSQL group commit held the
+	// global append lock. SQLite ignores it.
+	OnAppendLock   func(held time.Duration)
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider // SQLite only
 }
@@ -75,7 +80,7 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 		probe.Close()
 	}
 	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly,
-		OnCommit: opts.OnCommit, Logger: opts.Logger})
+		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger})
 	if err != nil {
 		return nil, projections.Tables{}, err
 	}
@@ -87,7 +92,8 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 }
 
 // openEngine opens the database cfg.DB names for the service, traced by
-// cfg.Tracing; onCommit observes every group commit.
-func openEngine(ctx context.Context, cfg Config, onCommit func(eventstore.CommitInfo), logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
-	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, OnCommit: onCommit, Logger: logger, TracerProvider: cfg.Tracing.Provider})
+// cfg.Tracing, its commits and append-lock holds observed by m.
+func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
+	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, OnCommit: m.ObserveCommit,
+		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider})
 }

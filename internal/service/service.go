@@ -113,7 +113,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if cfg.Tracing == nil {
 		cfg.Tracing = tracing.Off()
 	}
-	if s.store, s.tables, err = openEngine(ctx, cfg, s.metrics.ObserveCommit, logger); err != nil {
+	if s.store, s.tables, err = openEngine(ctx, cfg, s.metrics, logger); err != nil {
 		return nil, err
 	}
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
