@@ -1,8 +1,10 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -207,5 +209,21 @@ func TestMigrationsApplyOnceAndRefuseANewerSchema(t *testing.T) {
 	}
 	if _, err := postgres.Open(ctx, db, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("err = %v, want a refusal of a newer schema", err)
+	}
+}
+
+// Close is safe to call more than once: a second Close has nothing left to
+// release and says nothing.
+func TestClosingTwiceReleasesOnceAndWarnsOfNothing(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	s := mustOpen(t, freshDatabase(t), postgres.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	for i := range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("close %d: %v", i+1, err)
+		}
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("closing twice logged a warning:\n%s", logs.String())
 	}
 }

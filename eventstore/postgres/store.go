@@ -103,10 +103,11 @@ type Store struct {
 
 	session *session // nil for ReadOnly stores
 
-	jobs     chan *appendJob
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     chan struct{}
+	jobs      chan *appendJob
+	stop      chan struct{}
+	stopOnce  sync.Once
+	done      chan struct{}
+	closeOnce sync.Once // the connections are closed once, by the first Close
 }
 
 // tip is the end of the log: the last position and its hash.
@@ -267,7 +268,7 @@ func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed()
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
-	s.closeConns()
+	s.closeOnce.Do(s.closeConns)
 	return nil
 }
 
