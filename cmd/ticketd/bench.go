@@ -132,11 +132,14 @@ func serveBaseline(ctx context.Context, addr string) error {
 
 // benchReport is everything one bench run measured.
 type benchReport struct {
-	Machine     string            `json:"machine"`
-	Clients     int64             `json:"clients"`
-	Duration    string            `json:"duration"`
-	Scenarios   []scenarioResult  `json:"scenarios"`
-	Projection  lagReport         `json:"projection_lag"`
+	Machine    string           `json:"machine"`
+	Clients    int64            `json:"clients"`
+	Duration   string           `json:"duration"`
+	Scenarios  []scenarioResult `json:"scenarios"`
+	Projection lagReport        `json:"projection_lag"`
+	// AppendLock is how long group commits held PostgreSQL's global append
+	// lock; nil on SQLite, which has none.
+	AppendLock  *lagReport        `json:"append_lock_hold,omitempty"`
 	BatchSizes  map[string]uint64 `json:"group_commit_batch_sizes"`
 	ReplayRate  float64           `json:"replay_events_per_second"`
 	ReplayCount int64             `json:"replay_events"`
@@ -303,7 +306,11 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	rep.BatchSizes = histogramDelta(before, after, "ticketd_group_commit_batch_size")
 	lag := histogramDelta(before, after, "ticketd_projection_lag_seconds")
-	rep.Projection = lagReport{P50MS: 1000 * histogramQuantile(lag, 0.50), P99MS: 1000 * histogramQuantile(lag, 0.99)}
+	rep.Projection = quantilesMS(lag)
+	if hold := histogramDelta(before, after, "ticketd_append_lock_hold_seconds"); histogramCount(hold) > 0 {
+		q := quantilesMS(hold)
+		rep.AppendLock = &q
+	}
 	if rep.PeakRSSMB, err = b.stop(svc); err != nil {
 		return nil, err
 	}
@@ -564,6 +571,21 @@ func histogramDelta(before, after map[string]float64, name string) map[string]ui
 
 // histogramQuantile estimates quantile q from non-cumulative buckets keyed
 // "le X", as the upper bound of the bucket holding it.
+// quantilesMS returns the p50 and p99 bucket bounds of a histogram in
+// seconds, in milliseconds.
+func quantilesMS(buckets map[string]uint64) lagReport {
+	return lagReport{P50MS: 1000 * histogramQuantile(buckets, 0.50), P99MS: 1000 * histogramQuantile(buckets, 0.99)}
+}
+
+// histogramCount returns how many observations buckets holds.
+func histogramCount(buckets map[string]uint64) uint64 {
+	var total uint64
+	for _, c := range buckets {
+		total += c
+	}
+	return total
+}
+
 func histogramQuantile(buckets map[string]uint64, q float64) float64 {
 	type bucket struct {
 		le    float64
@@ -611,6 +633,9 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "ticketd bench: %d clients, %s per scenario, on %s\n\n", r.Clients, r.Duration, r.Machine)
 	printScenarios(w, r.Scenarios)
 	fmt.Fprintf(w, "\nprojection lag (commit to visible): p50 ≤ %.2f ms, p99 ≤ %.2f ms (histogram bucket bounds)\n", r.Projection.P50MS, r.Projection.P99MS)
+	if r.AppendLock != nil {
+		fmt.Fprintf(w, "append-lock hold (PostgreSQL, per group commit): p50 ≤ %.2f ms, p99 ≤ %.2f ms (histogram bucket bounds)\n", r.AppendLock.P50MS, r.AppendLock.P99MS)
+	}
 	fmt.Fprintf(w, "group-commit batch sizes (appends per commit): %s\n", formatBuckets(r.BatchSizes))
 	fmt.Fprintf(w, "replay: %d events at %.0f events/s\n", r.ReplayCount, r.ReplayRate)
 	fmt.Fprintf(w, "service peak RSS: %.1f MB\n", r.PeakRSSMB)

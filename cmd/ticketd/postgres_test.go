@@ -188,8 +188,9 @@ func TestBenchRunsOnPostgresAndDropsItsDatabases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench --db %s: %v\n%s", server, err, out)
 	}
-	if !strings.Contains(string(out), `"GET /tickets/{id}"`) || !strings.Contains(string(out), `"replay_events_per_second"`) {
-		t.Fatalf("bench report lacks the scenarios or the replay rate:\n%s", out)
+	if !strings.Contains(string(out), `"GET /tickets/{id}"`) || !strings.Contains(string(out), `"replay_events_per_second"`) ||
+		!strings.Contains(string(out), `"append_lock_hold"`) {
+		t.Fatalf("bench report lacks the scenarios, the replay rate or the append-lock hold:\n%s", out)
 	}
 	ctx := context.Background()
 	conn := pgtest.Connect(t, server)
