@@ -88,17 +88,8 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 // when the job was not queued.
 func (s *Store) submit(ctx context.Context, job *appendJob) (eventstore.Outcome, error) {
 	job.outcome = make(chan eventstore.Outcome, 1)
-	select {
-	case <-s.stop:
-		return eventstore.Outcome{}, eventstore.ErrStoreClosed
-	default:
-	}
-	select {
-	case s.jobs <- job:
-	case <-s.stop:
-		return eventstore.Outcome{}, eventstore.ErrStoreClosed
-	case <-ctx.Done():
-		return eventstore.Outcome{}, ctx.Err()
+	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+		return eventstore.Outcome{}, err
 	}
 	return <-job.outcome, nil
 }

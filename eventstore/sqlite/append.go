@@ -63,17 +63,8 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 			job.rows = append(job.rows, pendingRow{streamIndex: i, eventType: e.EventType(), data: data})
 		}
 	}
-	select {
-	case <-s.stop:
-		return eventstore.AppendResult{}, eventstore.ErrStoreClosed
-	default:
-	}
-	select {
-	case s.jobs <- job:
-	case <-s.stop:
-		return eventstore.AppendResult{}, eventstore.ErrStoreClosed
-	case <-ctx.Done():
-		return eventstore.AppendResult{}, ctx.Err()
+	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+		return eventstore.AppendResult{}, err
 	}
 	out := <-job.outcome
 	if out.Err != nil {

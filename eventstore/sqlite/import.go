@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 // Import appends records exactly as given (positions, ids, times, data,
@@ -19,12 +20,8 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 		return nil
 	}
 	job := &appendJob{imported: records, outcome: make(chan eventstore.Outcome, 1)}
-	select {
-	case s.jobs <- job:
-	case <-s.stop:
-		return eventstore.ErrStoreClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+		return err
 	}
 	return (<-job.outcome).Err
 }

@@ -2,6 +2,8 @@
 // database: one goroutine takes every queued job and commits them together.
 package groupcommit
 
+import "context"
+
 // Run takes the jobs queued on jobs, up to maxBatch at a time, and passes
 // each batch to commit, until stop is closed; it then commits the jobs still
 // queued, one per call, and returns. commit must not keep the slice.
@@ -33,5 +35,24 @@ func Run[J any](jobs <-chan J, stop <-chan struct{}, maxBatch int, commit func([
 			}
 		}
 		commit(batch)
+	}
+}
+
+// Enqueue queues job for Run and returns nil, or returns stopped when stop is
+// closed (checked first, so a writer that has begun to stop takes no new
+// job) and ctx's error when ctx ends before the queue has room.
+func Enqueue[J any](ctx context.Context, jobs chan<- J, stop <-chan struct{}, job J, stopped error) error {
+	select {
+	case <-stop:
+		return stopped
+	default:
+	}
+	select {
+	case jobs <- job:
+		return nil
+	case <-stop:
+		return stopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -1,6 +1,8 @@
 package groupcommit
 
 import (
+	"context"
+	"errors"
 	"testing"
 )
 
@@ -34,5 +36,24 @@ func TestRunCommitsQueuedJobsTogetherAndDrainsOnStop(t *testing.T) {
 	}
 	if len(rest) != 2 || rest[0] != 5 || rest[1] != 6 {
 		t.Fatalf("after stop the queued jobs 5 and 6 were committed as %v", batches[2:])
+	}
+}
+
+func TestEnqueueQueuesUnlessStoppedOrCancelled(t *testing.T) {
+	errStopped := errors.New("stopped")
+	jobs := make(chan int, 1)
+	stop := make(chan struct{})
+	if err := Enqueue(context.Background(), jobs, stop, 1, errStopped); err != nil || len(jobs) != 1 {
+		t.Fatalf("Enqueue with room = %v, %d queued; want nil, 1", err, len(jobs))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Enqueue(ctx, jobs, stop, 2, errStopped); !errors.Is(err, context.Canceled) || len(jobs) != 1 {
+		t.Fatalf("Enqueue on a full queue with its context done = %v, %d queued; want context.Canceled, 1", err, len(jobs))
+	}
+	<-jobs
+	close(stop)
+	if err := Enqueue(context.Background(), jobs, stop, 3, errStopped); err != errStopped || len(jobs) != 0 {
+		t.Fatalf("Enqueue after stop = %v, %d queued; want the stopped error and nothing queued", err, len(jobs))
 	}
 }
