@@ -37,12 +37,12 @@ const (
 )
 
 // startTraced starts a service whose spans go to the returned recorder.
-func startTraced(t *testing.T) (*service.Service, *tracetest.SpanRecorder) {
+func startTraced(t *testing.T, e engine) (*service.Service, *tracetest.SpanRecorder) {
 	t.Helper()
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	t.Cleanup(func() { provider.Shutdown(t.Context()) })
-	cfg := testConfig(t.TempDir())
+	cfg := e.config(t)
 	cfg.Tracing = &tracing.Tracing{Provider: provider, Propagator: propagation.TraceContext{}}
 	return mustStart(t, cfg), recorder
 }
@@ -76,52 +76,54 @@ func linksTo(span sdktrace.ReadOnlySpan, sc trace.SpanContext) bool {
 
 func TestACommandContinuesTheClientsTraceIntoItsAppendGroupCommitAndEvents(t *testing.T) {
 	t.Parallel()
-	svc, recorder := startTraced(t)
-	c := newClient(t, svc)
-	r := c.do("POST", "/tickets/issue", `{"theater_name":"CGV","user_id":"u","movie_title":"m","price_krw":1,"quantity":2}`,
-		"traceparent", clientTraceparent, "tracestate", "vendor=opaque")
-	if r.status != 201 {
-		t.Fatalf("issue: %d %s", r.status, r.body)
-	}
-	server := endedSpan(t, recorder, "POST /tickets/issue", clientTraceID)
-	if server.Parent().SpanID().String() != clientSpanID || server.SpanKind() != trace.SpanKindServer {
-		t.Fatalf("server span's parent is %s (kind %v), want the client's span %s", server.Parent().SpanID(), server.SpanKind(), clientSpanID)
-	}
-	for _, name := range []string{"ticketd.decode_request", "eventstore.append", "ticketd.await_position"} {
-		if span := endedSpan(t, recorder, name, clientTraceID); span.Parent().SpanID() != server.SpanContext().SpanID() {
-			t.Errorf("%s is a child of %s, want the server span %s", name, span.Parent().SpanID(), server.SpanContext().SpanID())
+	forEachEngine(t, func(t *testing.T, e engine) {
+		svc, recorder := startTraced(t, e)
+		c := newClient(t, svc)
+		r := c.do("POST", "/tickets/issue", `{"theater_name":"CGV","user_id":"u","movie_title":"m","price_krw":1,"quantity":2}`,
+			"traceparent", clientTraceparent, "tracestate", "vendor=opaque")
+		if r.status != 201 {
+			t.Fatalf("issue: %d %s", r.status, r.body)
 		}
-	}
-	appendSpan := endedSpan(t, recorder, "eventstore.append", clientTraceID)
-	commit := endedSpan(t, recorder, "eventstore.group_commit", "")
-	for _, s := range recorder.Ended() {
-		if s.Name() == "eventstore.group_commit" && linksTo(s, appendSpan.SpanContext()) {
-			commit = s
+		server := endedSpan(t, recorder, "POST /tickets/issue", clientTraceID)
+		if server.Parent().SpanID().String() != clientSpanID || server.SpanKind() != trace.SpanKindServer {
+			t.Fatalf("server span's parent is %s (kind %v), want the client's span %s", server.Parent().SpanID(), server.SpanKind(), clientSpanID)
 		}
-	}
-	if !linksTo(commit, appendSpan.SpanContext()) || commit.SpanContext().TraceID() == appendSpan.SpanContext().TraceID() {
-		t.Fatalf("no group commit span of its own trace links to the append span %s", appendSpan.SpanContext().SpanID())
-	}
-	if !linksTo(appendSpan, commit.SpanContext()) {
-		t.Errorf("the append span does not link to its group commit %s", commit.SpanContext().SpanID())
-	}
+		for _, name := range []string{"ticketd.decode_request", "eventstore.append", "ticketd.await_position"} {
+			if span := endedSpan(t, recorder, name, clientTraceID); span.Parent().SpanID() != server.SpanContext().SpanID() {
+				t.Errorf("%s is a child of %s, want the server span %s", name, span.Parent().SpanID(), server.SpanContext().SpanID())
+			}
+		}
+		appendSpan := endedSpan(t, recorder, "eventstore.append", clientTraceID)
+		commit := endedSpan(t, recorder, "eventstore.group_commit", "")
+		for _, s := range recorder.Ended() {
+			if s.Name() == "eventstore.group_commit" && linksTo(s, appendSpan.SpanContext()) {
+				commit = s
+			}
+		}
+		if !linksTo(commit, appendSpan.SpanContext()) || commit.SpanContext().TraceID() == appendSpan.SpanContext().TraceID() {
+			t.Fatalf("no group commit span of its own trace links to the append span %s", appendSpan.SpanContext().SpanID())
+		}
+		if !linksTo(appendSpan, commit.SpanContext()) {
+			t.Errorf("the append span does not link to its group commit %s", commit.SpanContext().SpanID())
+		}
 
-	wantParent := "00-" + clientTraceID + "-" + server.SpanContext().SpanID().String() + "-01"
-	events := c.do("GET", "/events", nil).json(t)["events"].([]any)
-	if len(events) != 2 {
-		t.Fatalf("%d events, want 2", len(events))
-	}
-	for _, e := range events {
-		md := e.(map[string]any)["metadata"].(map[string]any)
-		if md["traceparent"] != wantParent || md["tracestate"] != "vendor=opaque" {
-			t.Errorf("event metadata %v, want traceparent %s and tracestate vendor=opaque", md, wantParent)
+		wantParent := "00-" + clientTraceID + "-" + server.SpanContext().SpanID().String() + "-01"
+		events := c.do("GET", "/events", nil).json(t)["events"].([]any)
+		if len(events) != 2 {
+			t.Fatalf("%d events, want 2", len(events))
 		}
-	}
+		for _, e := range events {
+			md := e.(map[string]any)["metadata"].(map[string]any)
+			if md["traceparent"] != wantParent || md["tracestate"] != "vendor=opaque" {
+				t.Errorf("event metadata %v, want traceparent %s and tracestate vendor=opaque", md, wantParent)
+			}
+		}
+	})
 }
 
 func TestProbesAreNotTraced(t *testing.T) {
 	t.Parallel()
-	svc, recorder := startTraced(t)
+	svc, recorder := startTraced(t, sqliteEngine)
 	c := newClient(t, svc)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		c.do("GET", path, nil, "traceparent", clientTraceparent)

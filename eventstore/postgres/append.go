@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -21,6 +22,9 @@ type appendJob struct {
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []eventstore.Record
 	outcome  chan eventstore.Outcome
+	// span is the append's span, linked with its group commit's; nil for
+	// an import.
+	span trace.Span
 }
 
 // jobEvent is one event of an append as ticketd_append_job takes it.
@@ -40,11 +44,13 @@ type jobEvent struct {
 //
 // Once queued the append is carried out even if ctx ends; Append then still
 // waits for its outcome, so a nil error always means committed.
-func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eventstore.AppendResult, err error) {
 	if s.opts.ReadOnly {
 		return eventstore.AppendResult{}, eventstore.ErrReadOnly
 	}
-	job := &appendJob{req: req}
+	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
+	defer func() { eventstore.EndAppendSpan(span, err) }()
+	job := &appendJob{req: req, span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
 			return eventstore.AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
@@ -117,6 +123,7 @@ type groupReply struct {
 // commitBatch commits the jobs in one call of ticketd_append, which runs each
 // in its own subtransaction, then answers them.
 func (s *Store) commitBatch(batch []*appendJob) {
+	span := eventstore.StartGroupCommitSpan(s.tracer, len(batch), func(i int) trace.Span { return batch[i].span })
 	start := time.Now()
 	s.mu.Lock()
 	now := s.opts.Now()
@@ -147,6 +154,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 			s.opts.OnAppendLock(time.Since(start) - time.Duration(reply.WaitedUS)*time.Microsecond)
 		}
 	}
+	span.End(err)
 	s.answer(batch, outcomes, err, time.Since(start))
 }
 

@@ -24,6 +24,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/watermark"
@@ -58,6 +60,10 @@ type Options struct {
 	// Logger receives notices such as migrations and reconnects. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// TracerProvider traces appends: a span per Append in the caller's
+	// trace, and a span of its own trace per group commit, linked with them.
+	// Default: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) setDefaults() {
@@ -79,6 +85,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
 }
 
 // Store is the event log in one PostgreSQL schema. Appends go through a
@@ -89,9 +98,10 @@ func (o *Options) setDefaults() {
 //
 // Store is safe for concurrent use. Close it to flush pending appends.
 type Store struct {
-	opts Options
-	url  string // redacted
-	pool *pgxpool.Pool
+	opts   Options
+	url    string // redacted
+	pool   *pgxpool.Pool
+	tracer trace.Tracer
 
 	// mu guards tip, the last committed event this store knows of (its own
 	// commits and those notified), and lastCommit, the time stamped on its
@@ -128,11 +138,12 @@ type tip struct {
 func Open(ctx context.Context, db string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	s := &Store{
-		opts: opts,
-		url:  Redact(db),
-		jobs: make(chan *appendJob, 4*opts.MaxBatch),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		opts:   opts,
+		url:    Redact(db),
+		tracer: opts.TracerProvider.Tracer(eventstore.TracerName),
+		jobs:   make(chan *appendJob, 4*opts.MaxBatch),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	if err := s.open(ctx, db); err != nil {
 		s.closeConns()

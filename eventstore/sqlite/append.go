@@ -11,8 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mattn/go-sqlite3"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/domain"
@@ -44,12 +42,12 @@ type pendingRow struct {
 //
 // Once queued the append is carried out even if ctx ends; Append then still
 // waits for its outcome, so a nil error always means committed.
-func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eventstore.AppendResult, err error) {
 	if s.opts.ReadOnly {
 		return eventstore.AppendResult{}, eventstore.ErrReadOnly
 	}
-	ctx, span := s.tracer.Start(ctx, "eventstore.append")
-	defer span.End()
+	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
+	defer func() { eventstore.EndAppendSpan(span, err) }()
 	job := &appendJob{req: req, outcome: make(chan eventstore.Outcome, 1), span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
@@ -67,9 +65,6 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 		return eventstore.AppendResult{}, err
 	}
 	out := <-job.outcome
-	if out.Err != nil {
-		span.SetStatus(codes.Error, out.Err.Error())
-	}
 	return out.Result, out.Err
 }
 
@@ -91,8 +86,7 @@ type tip struct {
 // commitBatch commits the jobs in one transaction, each inside its own
 // savepoint so a failing job leaves its neighbours intact, then answers them.
 func (s *Store) commitBatch(batch []*appendJob) {
-	span := s.startCommitSpan(batch)
-	defer span.End()
+	span := eventstore.StartGroupCommitSpan(s.tracer, len(batch), func(i int) trace.Span { return batch[i].span })
 	outcomes := make([]eventstore.Outcome, len(batch))
 	start := time.Now()
 	s.writeMu.Lock()
@@ -140,33 +134,13 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 	s.writeMu.Unlock()
 	info := eventstore.SettleGroup(outcomes, err, time.Since(start))
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
+	span.End(err)
 	for i, job := range batch {
-		if job.span != nil {
-			job.span.AddLink(trace.Link{SpanContext: span.SpanContext()})
-		}
 		job.outcome <- outcomes[i]
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(info)
 	}
-}
-
-// startCommitSpan starts the span of one group commit: a trace of its own,
-// linked with the span of every append it carries (their spans get the
-// link back once it is done).
-func (s *Store) startCommitSpan(batch []*appendJob) trace.Span {
-	links := make([]trace.Link, 0, len(batch))
-	for _, job := range batch {
-		if job.span != nil {
-			links = append(links, trace.Link{SpanContext: job.span.SpanContext()})
-		}
-	}
-	_, span := s.tracer.Start(context.Background(), "eventstore.group_commit", trace.WithNewRoot(),
-		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("ticketd.appends", len(batch))))
-	return span
 }
 
 // inWriteTx runs fn in a transaction of the writer's connection and commits

@@ -128,7 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		opts:    opts,
 		path:    path,
-		tracer:  opts.TracerProvider.Tracer("github.com/ticketd/ticketd/eventstore"),
+		tracer:  opts.TracerProvider.Tracer(eventstore.TracerName),
 		created: !state.exists,
 		jobs:    make(chan *appendJob, 4*opts.MaxBatch),
 		stop:    make(chan struct{}),

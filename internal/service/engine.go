@@ -34,7 +34,7 @@ type DatabaseOptions struct {
 	// global append lock. SQLite ignores it.
 	OnAppendLock   func(held time.Duration)
 	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider // SQLite only
+	TracerProvider trace.TracerProvider
 }
 
 // IsPostgres reports whether db names a PostgreSQL database (a postgres://
@@ -80,7 +80,7 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 		probe.Close()
 	}
 	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly,
-		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger})
+		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider})
 	if err != nil {
 		return nil, projections.Tables{}, err
 	}
