@@ -49,7 +49,15 @@ func (f *follower) CatchUp(ctx context.Context, progress func(applied int64)) (i
 // committed (the projector is behind, or a gap opened), everything up to the
 // log head is applied from the log in large transactions instead, so the
 // messages that follow are no-ops.
+//
+// The message's context is ended when the router closes, but an apply that
+// has begun is never cut short by it: cancelling a SQLite transaction
+// interrupts its statements, and an interrupt that lands on the COMMIT can
+// report failure for a transaction that committed, after which the applied
+// position and the stored checkpoint disagree and the next apply counts the
+// same events again.
 func (f *follower) Handle(msg *message.Message) error {
+	ctx := context.WithoutCancel(msg.Context())
 	pos, err := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
 	if err != nil {
 		f.logger.Error(f.name+": dropping message without a position", "message_uuid", msg.UUID, "error", err)
@@ -65,9 +73,9 @@ func (f *follower) Handle(msg *message.Message) error {
 			f.logger.Error(f.name+": dropping undecodable message", "message_uuid", msg.UUID, "error", err)
 			return nil
 		}
-		return f.apply(msg.Context(), []eventstore.Record{rec})
+		return f.apply(ctx, []eventstore.Record{rec})
 	default:
-		return f.catchUpTo(msg.Context(), max(head, pos), nil)
+		return f.catchUpTo(ctx, max(head, pos), nil)
 	}
 }
 
