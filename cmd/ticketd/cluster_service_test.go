@@ -14,15 +14,19 @@ import (
 
 // startServices starts n in-process services with --cluster on one fresh
 // PostgreSQL database, named svc0, svc1..., polling the leadership lock
-// every 50ms, and returns the database and the services (shut down at the
-// end of the test).
-func startServices(t *testing.T, n int) (string, []*service.Service) {
+// every 50ms, each configured further by the configure functions, and
+// returns the database and the services (shut down at the end of the
+// test).
+func startServices(t *testing.T, n int, configure ...func(*service.Config)) (string, []*service.Service) {
 	t.Helper()
 	db := pgtest.FreshDatabase(t)
 	svcs := make([]*service.Service, n)
 	for i := range svcs {
 		cfg := testConfig(t.TempDir())
 		cfg.DB, cfg.Cluster, cfg.InstanceID, cfg.LeaderPoll = db, true, fmt.Sprintf("svc%d", i), 50*time.Millisecond
+		for _, fn := range configure {
+			fn(&cfg)
+		}
 		svcs[i] = mustStart(t, cfg)
 	}
 	return db, svcs
@@ -178,5 +182,44 @@ func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
 		requireAllReadable(t, clients[i], svc, ids)
 	}
 	t.Logf("%d tickets under load; %s leads at the end", len(ids), svcs[leader].InstanceID())
+	stopAndVerify(t, db, svcs)
+}
+
+// TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers has only the
+// leader publish to JetStream: through leader changes under load (a lock
+// cut off twice, then the first leader stopped) the stream holds each position
+// of the log once, in order.
+func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
+	t.Parallel()
+	server := natsTestURL(t)
+	natsCfg := natsTestConfig(t, server)
+	db, svcs := startServices(t, 3, func(c *service.Config) { c.NATS = natsCfg })
+	clients := []*apiClient{newClient(t, svcs[0]), newClient(t, svcs[1]), newClient(t, svcs[2])}
+	leader := soleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
+	var live []int
+	for i := range svcs {
+		if i != leader {
+			live = append(live, i)
+		}
+	}
+	stop := make(chan struct{})
+	wait := clusterLoad(t, []*apiClient{clients[live[0]], clients[live[1]]}, stop)
+	for range 2 {
+		time.Sleep(200 * time.Millisecond)
+		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
+			t.Fatalf("terminated %d leader lock connections, want 1", n)
+		}
+		soleLeader(t, svcs, []int{0, 1, 2}, 2*time.Second)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := svcs[leader].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wait()
+	last := soleLeader(t, svcs, live, 2*time.Second)
+	natsCaughtUp(t, svcs[last], 20*time.Second)
+	requireEventsInOrder(t, storedMessages(t, server, natsCfg, int(svcs[last].Store().Head())))
 	stopAndVerify(t, db, svcs)
 }
