@@ -214,8 +214,9 @@ func TestCrashLosesNothing(t *testing.T) {
 // checkCrashLog reads the whole log over HTTP and checks it against the
 // requests: positions gap-free, versions 1..n, each issue's key on exactly
 // quantity TicketIssued events, each ticket refunded at most once, and every
-// ticket id an issue answered present exactly once.
-func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *crashRun) {
+// ticket id an issue answered present exactly once. It returns the log's
+// length.
+func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *crashRun) int64 {
 	t.Helper()
 	type event struct {
 		Position int64  `json:"position"`
@@ -291,4 +292,5 @@ func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *cras
 			t.Errorf("ticket %s refunded %d times", id, n)
 		}
 	}
+	return int64(len(events))
 }

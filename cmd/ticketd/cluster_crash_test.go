@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service"
+)
+
+// clusterNode is one `ticketd serve --cluster` process of a test, killed
+// and restarted on the same address and instance id.
+type clusterNode struct {
+	id, addr string
+	args     []string
+	cmd      *exec.Cmd
+}
+
+// startClusterNodes starts n --cluster instances of bin on database db,
+// relaying to NATS as nats says, and kills whatever still runs at the end
+// of the test.
+func startClusterNodes(t *testing.T, bin, db string, nats service.NATSConfig, n int) []*clusterNode {
+	t.Helper()
+	var nodes []*clusterNode
+	for i := range n {
+		node := &clusterNode{id: fmt.Sprintf("node-%d", i+1), addr: freeAddr(t)}
+		node.args = []string{"serve", "--cluster", "--instance-id", node.id, "--addr", node.addr, "--db", db,
+			"--nats-url", nats.URL, "--nats-stream", nats.Stream, "--nats-subject-prefix", nats.SubjectPrefix, "--log-level", "error"}
+		node.start(t, bin)
+		nodes = append(nodes, node)
+	}
+	t.Cleanup(func() {
+		for _, node := range nodes {
+			node.kill(t)
+		}
+	})
+	for _, node := range nodes {
+		waitReady(t, node.base())
+	}
+	return nodes
+}
+
+func (n *clusterNode) base() string { return "http://" + n.addr }
+
+// start runs the node's process without waiting for it to answer.
+func (n *clusterNode) start(t *testing.T, bin string) {
+	t.Helper()
+	n.cmd = exec.Command(bin, n.args...)
+	n.cmd.Stderr = os.Stderr
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kill SIGKILLs the node's process, if it runs, and reaps it.
+func (n *clusterNode) kill(t *testing.T) {
+	t.Helper()
+	if n.cmd == nil {
+		return
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil && !strings.Contains(err.Error(), "process already finished") {
+		t.Error(err)
+	}
+	n.cmd.Wait()
+	n.cmd = nil
+}
+
+// leads reports whether the node's /readyz, ready or not, says it is the
+// projector leader; false when it does not answer.
+func (n *clusterNode) leads(client *http.Client) bool {
+	resp, err := client.Get(n.base() + "/readyz")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Leader bool `json:"leader"`
+	}
+	return json.NewDecoder(resp.Body).Decode(&body) == nil && body.Leader
+}
+
+// leaders returns the nodes among nodes whose /readyz says they lead.
+func leaders(client *http.Client, nodes []*clusterNode) []*clusterNode {
+	var out []*clusterNode
+	for _, n := range nodes {
+		if n.leads(client) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// waitOneLeader waits until exactly one of nodes leads and returns it.
+func waitOneLeader(t *testing.T, client *http.Client, nodes []*clusterNode) *clusterNode {
+	t.Helper()
+	var found []*clusterNode
+	waitWithin(t, 15*time.Second, "exactly one instance reports leader=true on /readyz", func() bool {
+		found = leaders(client, nodes)
+		return len(found) == 1
+	})
+	return found[0]
+}
+
+// clusterTestSetup returns the binary, a fresh PostgreSQL database and a
+// NATS configuration on a stream of the test's own (deleted at the end),
+// skipping without PostgreSQL or NATS and under -short.
+func clusterTestSetup(t *testing.T) (bin, db string, nats service.NATSConfig) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and runs a cluster of processes")
+	}
+	db = pgtest.FreshDatabase(t)
+	nats = natsTestConfig(t, natsTestURL(t))
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, db, nats
+}
+
+// TestClusterCrashLosesNothing is the crash harness across a cluster: three
+// --cluster processes on one PostgreSQL database take concurrent issue and
+// refund traffic with Idempotency-Keys, spread over all of them, while the
+// projector leader and the other instances are SIGKILLed and restarted at
+// random for about 20 s (TICKETD_CLUSTER_CRASH_SECONDS). Then every request
+// is sent again: an acknowledged one must replay its first answer, and the
+// log must be gap-free with every acknowledged request in it once, its
+// chain and tickets table must pass `ticketd verify`, and the JetStream
+// stream must hold every position once, in order.
+func TestClusterCrashLosesNothing(t *testing.T) {
+	bin, db, nats := clusterTestSetup(t)
+	t.Parallel()
+	length := 20 * time.Second
+	if v := os.Getenv("TICKETD_CLUSTER_CRASH_SECONDS"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s < 1 {
+			t.Fatalf("TICKETD_CLUSTER_CRASH_SECONDS=%q: want a positive integer", v)
+		}
+		length = time.Duration(s) * time.Second
+	}
+	nodes := startClusterNodes(t, bin, db, nats, 3)
+	client := &http.Client{Timeout: 10 * time.Second}
+	probe := &http.Client{Timeout: time.Second}
+	waitOneLeader(t, probe, nodes)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
+	traffic := &crashRun{}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 9 {
+		wg.Add(1)
+		seed := rng.Uint64()
+		go func() {
+			defer wg.Done()
+			wrng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := &crashRequest{key: fmt.Sprintf("cluster-crash-%d-%d", w, n)}
+				if ids := traffic.refundTargets(wrng); ids != nil && wrng.IntN(3) == 0 {
+					req.path, req.refunds = "/tickets/refund", ids
+					req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "cluster crash test"})
+				} else {
+					req.path, req.quantity = "/tickets/issue", 1+wrng.IntN(3)
+					req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": fmt.Sprint("w", w),
+						"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
+				}
+				traffic.add(req)
+				status, body := send(client, nodes[wrng.IntN(len(nodes))].base(), req)
+				if status >= 200 && status < 300 {
+					traffic.acknowledge(req, body)
+				} else if status != 0 && status != http.StatusServiceUnavailable {
+					t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
+				}
+			}
+		}()
+	}
+
+	var leaderKills, otherKills int
+	for deadline := time.Now().Add(length); time.Now().Before(deadline); {
+		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
+		victim := nodes[rng.IntN(len(nodes))]
+		if current := leaders(probe, nodes); len(current) == 1 && (leaderKills <= otherKills || rng.IntN(2) == 0) {
+			victim = current[0]
+		}
+		if victim.leads(probe) {
+			leaderKills++
+		} else {
+			otherKills++
+		}
+		victim.kill(t)
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+		victim.start(t, bin)
+		waitReady(t, victim.base())
+	}
+	close(stop)
+	wg.Wait()
+	if leaderKills == 0 || otherKills == 0 {
+		t.Errorf("%d kills of the leader and %d of other instances: want both", leaderKills, otherKills)
+	}
+
+	// Every request is sent again with its key, each to a random instance.
+	acked := 0
+	for _, req := range traffic.requests {
+		status, body := send(client, nodes[rng.IntN(len(nodes))].base(), req)
+		switch {
+		case req.acked && (status != http.StatusOK || string(body) != string(req.answer)):
+			t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
+		case !req.acked && (status < 200 || status > 299):
+			t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
+		}
+		if req.acked {
+			acked++
+		} else {
+			req.answer = body
+		}
+	}
+	base := nodes[0].base()
+	head := checkCrashLog(t, client, base, traffic)
+	for _, node := range nodes {
+		waitProjected(t, client, node.base(), head)
+	}
+	checkStreamHolds(t, nats, head)
+	for _, node := range nodes {
+		node.cmd.Process.Signal(syscall.SIGTERM)
+		if err := node.cmd.Wait(); err != nil {
+			t.Errorf("%s: shutdown after the crash harness: %v", node.id, err)
+		}
+		node.cmd = nil
+	}
+	if code, stdout, stderr := runCLI(t, "", "verify", "--db", db); code != 0 {
+		t.Fatalf("verify after the cluster crash harness: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged before a kill, %d events, requests lost: 0",
+		leaderKills, otherKills, len(traffic.requests), acked, head)
+	fmt.Printf("cluster crash harness totals: leader_kills=%d other_kills=%d requests=%d acknowledged=%d events=%d lost=0\n",
+		leaderKills, otherKills, len(traffic.requests), acked, head)
+}
+
+// waitProjected waits until the tickets table base reads from reached
+// position, asking with Ticketd-Min-Position.
+func waitProjected(t *testing.T, client *http.Client, base string, position int64) {
+	t.Helper()
+	waitWithin(t, 30*time.Second, fmt.Sprintf("%s reads the tickets table at position %d", base, position), func() bool {
+		req, _ := http.NewRequest("GET", base+"/tickets?limit=1", nil)
+		req.Header.Set("Ticketd-Min-Position", strconv.FormatInt(position, 10))
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// checkStreamHolds waits until the test's JetStream stream holds head
+// messages and requires them to be positions 1..head, each once, in order.
+func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
+	t.Helper()
+	js := jetStreamClient(t, nats.URL)
+	var stream jetstream.Stream
+	waitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
+		var err error
+		stream, err = js.Stream(context.Background(), nats.Stream)
+		return err == nil && stream.CachedInfo().State.Msgs >= uint64(head)
+	})
+	requireEventsInOrder(t, storedMessages(t, nats.URL, nats, int(head)))
+}
+
+// TestClusterLeaderFailsOverWithinTwoSeconds SIGKILLs the projector leader
+// of three --cluster instances 10 times (TICKETD_FAILOVER_KILLS) and
+// measures the time from the kill until another instance's /readyz reports
+// leader=true. The issue requires under 2 s; the bound asserted adds 1 s
+// for a loaded test machine and the polling. Each killed instance is
+// restarted before the next kill. Precise figures: docs/BENCHMARKS.md.
+func TestClusterLeaderFailsOverWithinTwoSeconds(t *testing.T) {
+	bin, db, nats := clusterTestSetup(t)
+	t.Parallel()
+	kills := 10
+	if v := os.Getenv("TICKETD_FAILOVER_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("TICKETD_FAILOVER_KILLS=%q: want a positive integer", v)
+		}
+		kills = n
+	}
+	const bound = 3 * time.Second
+	nodes := startClusterNodes(t, bin, db, nats, 3)
+	probe := &http.Client{Timeout: 500 * time.Millisecond}
+	var times []time.Duration
+	for range kills {
+		leader := waitOneLeader(t, probe, nodes)
+		others := slices.DeleteFunc(slices.Clone(nodes), func(n *clusterNode) bool { return n == leader })
+		killed := time.Now()
+		leader.kill(t)
+		var took time.Duration
+		for {
+			if next := leaders(probe, others); len(next) > 0 {
+				took = time.Since(killed)
+				if len(next) > 1 {
+					t.Errorf("after killing %s, %d instances report leader=true", leader.id, len(next))
+				}
+				break
+			}
+			if time.Since(killed) > 2*bound {
+				t.Fatalf("no instance took over %s after %s", leader.id, 2*bound)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if took > bound {
+			t.Errorf("failover from %s took %s, want under %s (2 s required, plus slack)", leader.id, took, bound)
+		}
+		times = append(times, took)
+		leader.start(t, bin)
+		waitReady(t, leader.base())
+	}
+	slices.Sort(times)
+	p50, worst := times[len(times)/2], times[len(times)-1]
+	t.Logf("leader failover over %d kills: p50 %s, max %s, all %v", kills, p50.Round(time.Millisecond), worst.Round(time.Millisecond), times)
+	fmt.Printf("cluster failover: kills=%d p50=%s max=%s\n", kills, p50.Round(time.Millisecond), worst.Round(time.Millisecond))
+}
