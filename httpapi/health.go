@@ -38,6 +38,17 @@ type Readiness struct {
 	// check named "disk"), so the service turns unready before SQLite
 	// meets a full disk.
 	Disk DiskSpace
+	// Role, when set, names the instance and says whether it leads the
+	// projectors: the body's "instance" and "leader".
+	Role InstanceRole
+}
+
+// InstanceRole is an instance's place in a cluster.
+type InstanceRole interface {
+	// Instance returns the instance's name.
+	Instance() string
+	// Leader reports whether it is the projector leader now.
+	Leader() bool
 }
 
 // DiskSpace is what readiness needs of the database's filesystem.
@@ -73,13 +84,33 @@ type readinessCheck struct {
 type readyBody struct {
 	Status string                    `json:"status"`
 	Checks map[string]readinessCheck `json:"checks"`
+	roleFields
 }
 
 // notReadyProblem is the 503 body of /readyz: problem details whose detail
-// names every failing check, extended with every check's outcome.
+// names every failing check, extended with every check's outcome and the
+// instance's name and leadership ("instance" being the problem's URI, the
+// name is "instance_id" here).
 type notReadyProblem struct {
 	Problem
-	Checks map[string]readinessCheck `json:"checks"`
+	Checks     map[string]readinessCheck `json:"checks"`
+	InstanceID *string                   `json:"instance_id,omitempty"`
+	Leader     *bool                     `json:"leader,omitempty"`
+}
+
+// roleFields are the instance's name and leadership in a /readyz body,
+// left out without a Readiness.Role.
+type roleFields struct {
+	Instance *string `json:"instance,omitempty"`
+	Leader   *bool   `json:"leader,omitempty"`
+}
+
+func (r Readiness) roleFields() roleFields {
+	if r.Role == nil {
+		return roleFields{}
+	}
+	instance, leader := r.Role.Instance(), r.Role.Leader()
+	return roleFields{Instance: &instance, Leader: &leader}
 }
 
 // checkNames returns the name of every check r runs.
@@ -156,17 +187,20 @@ func (s *Server) readyz(c *gin.Context) {
 		}
 	}
 	if len(failing) == 0 {
-		c.JSON(http.StatusOK, readyBody{Status: "ready", Checks: checks})
+		c.JSON(http.StatusOK, readyBody{Status: "ready", Checks: checks, roleFields: s.readiness.roleFields()})
 		return
 	}
 	slices.Sort(failing)
+	role := s.readiness.roleFields()
 	kind := kindUnavailable
 	c.Header("Retry-After", "1")
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(kind.status, notReadyProblem{
 		Problem: Problem{Type: problemTypeBase + kind.slug, Title: kind.title, Status: kind.status,
 			Detail: "Not ready: " + strings.Join(failing, "; ") + ".", Instance: c.Request.URL.Path, RequestID: requestID(c)},
-		Checks: checks,
+		Checks:     checks,
+		InstanceID: role.Instance,
+		Leader:     role.Leader,
 	})
 }
 

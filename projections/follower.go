@@ -2,9 +2,11 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -22,8 +24,55 @@ type follower struct {
 	logger  *slog.Logger
 	applied watermark.Watermark
 	// apply writes records (consecutive, in position order, possibly
-	// starting at or below the checkpoint) and advances applied.
+	// starting at or below the checkpoint) and advances applied; it fails
+	// with ErrCheckpointMoved when the table's checkpoint is not applied.
 	apply func(ctx context.Context, records []eventstore.Record) error
+	// refresh advances applied to the table's checkpoint, bringing what
+	// the model keeps in memory along, without writing the table.
+	refresh func(ctx context.Context) error
+}
+
+// Refresh brings the read model up to the checkpoint of its table, which
+// another instance's projector moved, without writing the table; Position
+// is then at least that checkpoint. It fails when the table or the log
+// cannot be read.
+func (f *follower) Refresh(ctx context.Context) error { return f.refresh(ctx) }
+
+// Follow keeps the read model at its table's checkpoint, for an instance
+// whose projector does not write the table: it refreshes at once, whenever
+// changed's channel closes (a notification that the table moved), and at
+// least every poll in case a notification was lost, until ctx ends. A
+// failed refresh is logged and retried at the next wake-up.
+func (f *follower) Follow(ctx context.Context, changed func() <-chan struct{}, poll time.Duration) {
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		wake := changed()
+		if err := f.refresh(ctx); err != nil && ctx.Err() == nil {
+			f.logger.Warn(f.name+": refresh from the shared table failed", "position", f.Position(), "error", err)
+		}
+		select {
+		case <-wake:
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applyOrRefresh applies records; when another writer moved the table's
+// checkpoint meanwhile, it refreshes from the table and applies what is
+// still missing.
+func (f *follower) applyOrRefresh(ctx context.Context, records []eventstore.Record) error {
+	err := f.apply(ctx, records)
+	if !errors.Is(err, ErrCheckpointMoved) {
+		return err
+	}
+	f.logger.Info(f.name+": checkpoint moved by another writer; refreshing from the table", "position", f.Position())
+	if err := f.refresh(ctx); err != nil {
+		return err
+	}
+	return f.apply(ctx, records)
 }
 
 // Position returns the position of the last event applied to the read model.
@@ -73,7 +122,7 @@ func (f *follower) Handle(msg *message.Message) error {
 			f.logger.Error(f.name+": dropping undecodable message", "message_uuid", msg.UUID, "error", err)
 			return nil
 		}
-		return f.apply(ctx, []eventstore.Record{rec})
+		return f.applyOrRefresh(ctx, []eventstore.Record{rec})
 	default:
 		return f.catchUpTo(ctx, max(head, pos), nil)
 	}
@@ -107,7 +156,7 @@ func (f *follower) applyFromLog(ctx context.Context, until int64) (int64, error)
 	if len(records) == 0 {
 		return 0, fmt.Errorf("%s: log has no events after %d though its head is at least %d", f.name, pos, until)
 	}
-	return int64(len(records)), f.apply(ctx, records)
+	return int64(len(records)), f.applyOrRefresh(ctx, records)
 }
 
 // after returns the records after position pos, failing unless they follow

@@ -82,9 +82,11 @@ type SalesDelta struct {
 type SalesTable interface {
 	// Checkpoint returns the position the tables reflect, 0 for new tables.
 	Checkpoint(ctx context.Context) (int64, error)
-	// Add adds deltas to the rows they name, creating missing rows, and
-	// sets the checkpoint to pos.
-	Add(ctx context.Context, deltas []SalesDelta, pos int64) error
+	// Add moves the checkpoint from prev to pos and adds deltas to the
+	// rows they name, creating missing rows, in one transaction; it fails
+	// with ErrCheckpointMoved, changing nothing, when the stored checkpoint
+	// is not prev (no row counts as 0).
+	Add(ctx context.Context, deltas []SalesDelta, prev, pos int64) error
 	// Rebuild replaces every row with the fold of the log up to position
 	// until and sets the checkpoint to until.
 	Rebuild(ctx context.Context, until int64) error
@@ -114,7 +116,7 @@ func OpenSales(ctx context.Context, log Log, table SalesTable, logger *slog.Logg
 		logger = slog.Default()
 	}
 	s := &Sales{follower: follower{name: SalesCheckpoint, log: log, logger: logger}, table: table}
-	s.follower.apply = s.apply
+	s.follower.apply, s.follower.refresh = s.apply, s.refresh
 	pos, err := table.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -200,10 +202,23 @@ func (s *Sales) apply(ctx context.Context, records []eventstore.Record) error {
 		return err
 	}
 	last := fresh[len(fresh)-1].Position
-	if err := s.table.Add(ctx, deltas, last); err != nil {
+	if err := s.table.Add(ctx, deltas, s.applied.Value(), last); err != nil {
 		return err
 	}
 	s.applied.Advance(last)
+	return nil
+}
+
+// refresh advances the applied position to the tables' checkpoint: the
+// sales model keeps no state in memory beyond it.
+func (s *Sales) refresh(ctx context.Context) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	pos, err := s.table.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	s.applied.Advance(pos)
 	return nil
 }
 

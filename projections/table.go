@@ -2,12 +2,19 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
+
+// ErrCheckpointMoved is what a checkpoint write returns when the stored
+// checkpoint is no longer the one the writer started from: another writer
+// (a new projector leader, or an apply whose commit was reported failed but
+// happened) moved it. The transaction it was part of changes nothing.
+var ErrCheckpointMoved = errors.New("checkpoint moved by another writer")
 
 // Tables are the read models' tables of one database.
 type Tables struct {
@@ -37,6 +44,9 @@ type TicketTable interface {
 	// EachEntry calls fn with the index entry of every row in issue order,
 	// stopping at fn's first error and returning it.
 	EachEntry(ctx context.Context, fn func(IndexEntry) error) error
+	// Entries returns the index entries of the rows of tickets ids, by id;
+	// an id without a row is left out.
+	Entries(ctx context.Context, ids []string) (map[string]IndexEntry, error)
 	// Rebuild empties the table and sets its checkpoint to 0 (from == 0),
 	// then folds every event of the log in (from, to] into it as
 	// domain.Evolve does and sets the checkpoint to to, in one transaction.
@@ -53,8 +63,12 @@ type TicketWriter interface {
 	// Cancel marks ticket id canceled at canceledAt with its stream's new
 	// version and returns its index entry; an error when it has no row.
 	Cancel(id string, canceledAt time.Time, version int64) (IndexEntry, error)
-	// SaveCheckpoint stores the position the table reflects once committed.
-	SaveCheckpoint(pos int64) error
+	// SaveCheckpoint moves the checkpoint from prev to pos, the position
+	// the table reflects once committed, and fails with ErrCheckpointMoved
+	// when the stored checkpoint is not prev (no row counts as 0). Call it
+	// before any row change: it locks the checkpoint, so that competing
+	// writers wait for each other and all but one find it moved.
+	SaveCheckpoint(prev, pos int64) error
 }
 
 // IndexEntry is what the list index holds of one ticket.

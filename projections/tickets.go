@@ -60,7 +60,7 @@ func OpenTickets(ctx context.Context, log Log, table TicketTable, logger *slog.L
 		logger = slog.Default()
 	}
 	t := &Tickets{follower: follower{name: TicketsCheckpoint, log: log, logger: logger}, table: table, cache: newTicketCache()}
-	t.follower.apply = t.apply
+	t.follower.apply, t.follower.refresh = t.apply, t.refresh
 	pos, err := table.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -110,8 +110,12 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	var issued, canceled []IndexEntry
 	t.viewMu.Lock()
 	defer t.viewMu.Unlock()
+	prev, last := t.applied.Value(), fresh[len(fresh)-1].Position
 	err = t.table.Update(ctx, func(w TicketWriter) error {
 		issued, canceled = issued[:0], canceled[:0]
+		if err := w.SaveCheckpoint(prev, last); err != nil {
+			return err
+		}
 		for _, rec := range fresh {
 			change, err := applyEvent(w, rec)
 			if err != nil {
@@ -125,19 +129,13 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 				issued = append(issued, *change)
 			}
 		}
-		return w.SaveCheckpoint(fresh[len(fresh)-1].Position)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, tk := range issued {
-		t.index.add(tk)
-	}
-	for _, tk := range canceled {
-		t.index.cancel(tk)
-		t.cache.forget(tk.ID)
-	}
-	t.applied.Advance(fresh[len(fresh)-1].Position)
+	t.follow(issued, canceled)
+	t.applied.Advance(last)
 	if t.onApplied != nil {
 		for _, rec := range fresh {
 			t.onApplied(rec.OccurredAt)
@@ -169,4 +167,86 @@ func applyEvent(w TicketWriter, rec eventstore.Record) (*IndexEntry, error) {
 		return &entry, nil
 	}
 	return nil, nil
+}
+
+// follow records in the list index tickets issued and canceled in the
+// table, and drops the canceled ones from the cache. The caller holds
+// viewMu for writing.
+func (t *Tickets) follow(issued, canceled []IndexEntry) {
+	for _, tk := range issued {
+		t.index.add(tk)
+	}
+	for _, tk := range canceled {
+		t.index.cancel(tk)
+		t.cache.forget(tk.ID)
+	}
+}
+
+// refresh brings the list index and the ticket cache up to the table's
+// checkpoint, which another writer (the projector leader) moved, without
+// writing the table: it reads the events after the applied position from
+// the log, takes the canceled tickets' index entries from the table, and
+// then advances the applied position to the checkpoint.
+func (t *Tickets) refresh(ctx context.Context) error {
+	t.applyMu.Lock()
+	defer t.applyMu.Unlock()
+	checkpoint, err := t.table.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	for pos := t.applied.Value(); pos < checkpoint; pos = t.applied.Value() {
+		records, err := t.log.ReadAll(ctx, pos, int(min(checkpoint-pos, catchUpBatch)))
+		if err != nil {
+			return err
+		}
+		if records, err = t.after(records, pos); err != nil {
+			return err
+		}
+		if len(records) == 0 {
+			return fmt.Errorf("%s: log has no events after %d though the table's checkpoint is %d", t.name, pos, checkpoint)
+		}
+		issued, canceled, err := t.changes(ctx, records)
+		if err != nil {
+			return err
+		}
+		t.viewMu.Lock()
+		t.follow(issued, canceled)
+		t.viewMu.Unlock()
+		t.applied.Advance(records[len(records)-1].Position)
+	}
+	return nil
+}
+
+// changes returns the index entries of the tickets records issue and of
+// those they cancel, the latter read from the table.
+func (t *Tickets) changes(ctx context.Context, records []eventstore.Record) (issued, canceled []IndexEntry, err error) {
+	var refunded []string
+	for _, rec := range records {
+		e, err := rec.Event()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: event %d: %w", t.name, rec.Position, err)
+		}
+		switch e := e.(type) {
+		case domain.TicketIssued:
+			issued = append(issued, IndexEntry{IssuePosition: rec.Position, ID: rec.StreamID, TheaterName: e.TheaterName, UserID: e.UserID, MovieTitle: e.MovieTitle})
+		case domain.TicketRefunded:
+			refunded = append(refunded, rec.StreamID)
+		}
+	}
+	if len(refunded) == 0 {
+		return issued, nil, nil
+	}
+	entries, err := t.table.Entries(ctx, refunded)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range refunded {
+		entry, ok := entries[id]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: refund of %s: ticket not in the read table", t.name, id)
+		}
+		entry.Canceled = true
+		canceled = append(canceled, entry)
+	}
+	return issued, canceled, nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,3 +36,28 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
 type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
+
+// NotifyDerived announces, inside tx, a commit of derived tables (a
+// projector's rows and checkpoint) to every store on the schema: their
+// DerivedChanged channels close once tx commits, and never if it rolls back.
+func (s *Store) NotifyDerived(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.session.derivedChannel()); err != nil {
+		return fmt.Errorf("notify derived tables' commit: %w", err)
+	}
+	return nil
+}
+
+// DerivedChanged returns a channel closed at the next commit of derived
+// tables announced with NotifyDerived by any store on the schema, or when
+// the store's session was restored after a loss (a notification may have
+// been missed). Nil for a ReadOnly store, which listens to nothing.
+func (s *Store) DerivedChanged() <-chan struct{} {
+	if s.session == nil {
+		return nil
+	}
+	_, ch := s.derived.Changed()
+	return ch
+}
+
+// derivedMoved wakes the waiters of DerivedChanged.
+func (s *Store) derivedMoved() { s.derived.Advance(s.derived.Value() + 1) }

@@ -56,6 +56,10 @@ func openSession(ctx context.Context, s *Store, cfg *pgx.ConnConfig) (*session, 
 // notifies it.
 func (ss *session) channel() string { return "ticketd." + ss.store.opts.Schema }
 
+// derivedChannel is the notification channel on which writers of the
+// schema's derived tables announce their commits (see NotifyDerived).
+func (ss *session) derivedChannel() string { return "ticketd_projection." + ss.store.opts.Schema }
+
 // connect opens the connection, takes the lock and listens.
 func (ss *session) connect(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, ss.cfg)
@@ -66,9 +70,11 @@ func (ss *session) connect(ctx context.Context) error {
 		conn.Close(context.Background())
 		return err
 	}
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{ss.channel()}.Sanitize()); err != nil {
-		conn.Close(context.Background())
-		return fmt.Errorf("listen for commits: %w", classify(err))
+	for _, channel := range []string{ss.channel(), ss.derivedChannel()} {
+		if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
+			conn.Close(context.Background())
+			return fmt.Errorf("listen for commits: %w", classify(err))
+		}
 	}
 	ss.conn = conn
 	ss.pid = conn.PgConn().PID()
@@ -126,6 +132,10 @@ func (ss *session) run() {
 		if ss.ctx.Err() != nil {
 			return
 		}
+		if err == nil && n.Channel == ss.derivedChannel() {
+			ss.store.derivedMoved()
+			continue
+		}
 		if err == nil {
 			ss.store.advance(parseTip(n.Payload))
 			continue
@@ -153,6 +163,7 @@ func (ss *session) reconnect() bool {
 		}
 		if err == nil {
 			ss.store.opts.Logger.Info("PostgreSQL session restored", "db", ss.store.url)
+			ss.store.derivedMoved() // a notification may have been missed
 			return true
 		}
 		ss.store.opts.Logger.Warn("reconnect to PostgreSQL failed", "db", ss.store.url, "err", err)

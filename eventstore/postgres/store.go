@@ -111,6 +111,9 @@ type Store struct {
 	tip        tip
 	lastCommit time.Time
 	head       watermark.Watermark
+	// derived counts the notifications of derived-table commits (see
+	// DerivedChanged).
+	derived watermark.Watermark
 
 	session *session // nil for ReadOnly stores
 

@@ -221,6 +221,25 @@ func (m *Metrics) RecordBuild(version, commit, goVersion string) {
 	}, func() float64 { return 1 }))
 }
 
+// RecordInstance publishes ticketd_instance_info{instance=id} 1, the name
+// of this instance, and ticketd_projector_leader, 1 while leading reports
+// true (this instance is the projector leader), else 0. Call it once.
+func (m *Metrics) RecordInstance(id string, leading func() bool) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "ticketd_instance_info",
+		Help:        "Always 1; the label names this instance (--instance-id).",
+		ConstLabels: prometheus.Labels{"instance": id},
+	}, func() float64 { return 1 }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ticketd_projector_leader",
+		Help: "1 while this instance is the projector leader (runs the projectors and relays), else 0; always 1 outside a cluster.",
+	}, func() float64 {
+		if leading() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // Log is what lag metrics read of the event log.
 type Log interface {
 	Head() int64

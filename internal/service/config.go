@@ -59,8 +59,19 @@ type Config struct {
 	// DebugAddr, when set, is the address of the pprof and expvar listener
 	// (--debug-addr).
 	DebugAddr string
-	NATS      NATSConfig
-	Access    AccessConfig
+	// Cluster runs this instance as one of several on one PostgreSQL
+	// database: no single-instance lock, and the projectors and relays run
+	// only on the elected leader (--cluster).
+	Cluster bool
+	// InstanceID names this instance in logs, /readyz and metrics; empty
+	// is DefaultInstanceID (--instance-id).
+	InstanceID string
+	// LeaderPoll is how often an instance that does not lead tries the
+	// leadership lock, and the leader checks it still holds it
+	// (--leader-poll).
+	LeaderPoll time.Duration
+	NATS       NATSConfig
+	Access     AccessConfig
 	// Build is reported by the ticketd_build_info metric.
 	Build BuildInfo
 	// Tracing traces requests and appends (cmd/ticketd sets it from the
@@ -101,6 +112,7 @@ func DefaultConfig() Config {
 		SSEHeartbeat:       15 * time.Second,
 		SSELinger:          200 * time.Millisecond,
 		MaxStreams:         1000,
+		LeaderPoll:         500 * time.Millisecond,
 		NATS: NATSConfig{
 			SubjectPrefix: "ticketing.events",
 			Stream:        "TICKETING_EVENTS",
@@ -131,6 +143,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --nats-stream must be a JetStream stream name (no dots, wildcards, slashes or spaces)", ErrConfig)
 	case c.NATS.URL != "" && c.NATS.Source == "":
 		return fmt.Errorf("%w: --nats-source must not be empty", ErrConfig)
+	case c.Cluster && !IsPostgres(c.DB):
+		return fmt.Errorf("%w: --cluster ($TICKETD_CLUSTER) needs --db to be a postgres:// URL: instances share one PostgreSQL database, not a SQLite file", ErrConfig)
 	}
 	if err := CheckPGSchema(c.PGSchema); err != nil {
 		return err
@@ -149,6 +163,7 @@ func (c Config) Validate() error {
 		"consistency-timeout": c.ConsistencyTimeout, "read-header-timeout": c.ReadHeaderTimeout,
 		"read-timeout": c.ReadTimeout, "write-timeout": c.WriteTimeout, "idle-timeout": c.IdleTimeout,
 		"shutdown-timeout": c.ShutdownTimeout, "sse-heartbeat": c.SSEHeartbeat, "sse-linger": c.SSELinger,
+		"leader-poll": c.LeaderPoll,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", ErrConfig, name)

@@ -6,6 +6,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -60,17 +60,13 @@ type Service struct {
 	tables  projections.Tables
 	tickets *projections.Tickets
 	sales   *projections.Sales
-	pubsub  *gochannel.GoChannel
-	router  *message.Router
-	// projector is the tickets projection's handler in router. Stopping it
-	// leaves the projection where it is while the relay goes on.
-	projector *message.Handler
-	// salesProjector is the sales projection's handler in router.
-	salesProjector *message.Handler
-	relay          *eventstore.Relay
-	// natsPublisher and NATSRelayCheckpoint are nil unless NATS is configured.
+	role    *role
+	// dutiesMu guards duties, those of the current leadership; nil while
+	// this instance does not lead.
+	dutiesMu sync.Mutex
+	duties   *duties
+	// natsPublisher is nil unless NATS is configured.
 	natsPublisher *natsjs.Publisher
-	natsRelay     *eventstore.Relay
 	http          *http.Server
 	ln            net.Listener
 	// debug and debugLn are nil unless DebugAddr is set.
@@ -83,16 +79,21 @@ type Service struct {
 }
 
 // Start opens the database, catches the projections up, starts the
-// Watermill router and relays, and begins serving HTTP. It fails with an
-// ErrConfig error when cfg is invalid (see Validate) or its API keys or CORS
-// origins cannot be read; on any failure it releases whatever it had
-// started, and a database file it created is removed.
+// Watermill router and relays, and begins serving HTTP. With cfg.Cluster
+// it leaves all but opening the projections and serving to the projector
+// leadership, which it takes part in in the background (see lead and
+// follow). It fails with an ErrConfig error when cfg is invalid (see
+// Validate) or its API keys or CORS origins cannot be read; on any failure
+// it releases whatever it had started, and a database file it created is
+// removed.
 func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1)}
+	cfg.InstanceID = cmp.Or(cfg.InstanceID, DefaultInstanceID())
+	s := &Service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1), role: &role{instance: cfg.InstanceID}}
 	s.metrics.RecordBuild(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion)
+	s.metrics.RecordInstance(cfg.InstanceID, s.role.Leader)
 	apiKeys, err := cfg.Access.load()
 	if err != nil {
 		return nil, err
@@ -102,6 +103,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		return nil, fmt.Errorf("%w: --cors-origins ($TICKETD_CORS_ORIGINS): %v", ErrConfig, err)
 	}
 	logAccessControl(logger, apiKeys)
+	logger.Info("ticketd starting", "instance", cfg.InstanceID, "cluster", cfg.Cluster)
 	defer func() {
 		if err != nil {
 			s.release()
@@ -119,39 +121,31 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	n, err := s.tickets.CatchUp(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("catch up tickets projection: %w", err)
-	}
-	logger.Info("tickets projection caught up", "applied", n, "position", s.tickets.Position(), "took_ms", time.Since(start).Milliseconds())
-	if err = s.openSales(ctx); err != nil {
+	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, logger); err != nil {
 		return nil, err
 	}
 	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
-	s.skipRelayingApplied(ctx)
-
-	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	s.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
-	if s.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wmLogger); err != nil {
-		return nil, err
+	if cfg.NATS.URL != "" {
+		if err = s.openNATSPublisher(); err != nil {
+			return nil, err
+		}
 	}
-	s.projector = s.router.AddConsumerHandler("tickets-projector", eventsTopic, s.pubsub, s.tickets.Handle)
-	s.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
-	s.salesProjector = s.router.AddConsumerHandler("sales-projector", eventsTopic, s.pubsub, s.sales.Handle)
-	s.salesProjector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
-	if s.relay, err = eventstore.NewRelay(s.store, s.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Logger: logger}); err != nil {
-		return nil, err
+	if !cfg.Cluster {
+		if err = s.catchUp(ctx); err != nil {
+			return nil, err
+		}
+		if s.duties, err = s.startDuties(ctx); err != nil {
+			return nil, err
+		}
+		s.role.leading.Store(true)
 	}
 	// Consumers that gate readiness, and those whose lag is only reported;
 	// the metrics show the lag of both.
-	gating := map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets, EmbeddedRelayCheckpoint: s.relay}
+	gating := map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets,
+		EmbeddedRelayCheckpoint: leaderRelay{s, func(d *duties) *eventstore.Relay { return d.relay }}}
 	reported := map[string]httpapi.Consumer{}
 	if cfg.NATS.URL != "" {
-		if err = s.openNATSRelay(); err != nil {
-			return nil, err
-		}
-		reported[NATSRelayCheckpoint] = s.natsRelay
+		reported[NATSRelayCheckpoint] = leaderRelay{s, func(d *duties) *eventstore.Relay { return d.natsRelay }}
 	}
 	lagged := map[string]metrics.Consumer{projections.SalesCheckpoint: s.sales}
 	for _, consumers := range []map[string]httpapi.Consumer{gating, reported} {
@@ -173,32 +167,14 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
-	s.goBackground(func() {
-		if err := s.router.Run(bg); err != nil {
-			logger.Error("watermill router stopped", "error", err)
+	if cfg.Cluster {
+		if err = s.elect(bg); err != nil {
+			return nil, err
 		}
-	})
-	select {
-	case <-s.router.Running():
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
-	s.goBackground(func() {
-		if err := s.relay.Run(bg); err != nil {
-			logger.Error("relay stopped", "error", err)
-		}
-	})
-	if s.natsRelay != nil {
-		s.goBackground(func() {
-			if err := s.natsRelay.Run(bg); err != nil {
-				logger.Error("nats relay stopped", "error", err)
-			}
-		})
-	}
-	s.goBackground(func() { s.purgeIdempotency(bg) })
 
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk},
+		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,
 		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
@@ -237,42 +213,51 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		}
 	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
-	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", RedactDB(cfg.DB), "log_head", s.store.Head())
+	logger.Info("ticketd serving", "addr", s.ln.Addr().String(), "db", RedactDB(cfg.DB), "log_head", s.store.Head(), "instance", cfg.InstanceID)
 	return s, nil
 }
 
-// openSales opens the sales projection and catches it up from the log.
-func (s *Service) openSales(ctx context.Context) (err error) {
-	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, s.logger); err != nil {
-		return err
+// catchUp applies to each projection what the log holds beyond its
+// checkpoint.
+func (s *Service) catchUp(ctx context.Context) error {
+	for _, p := range []struct {
+		name string
+		p    interface {
+			CatchUp(context.Context, func(int64)) (int64, error)
+			Position() int64
+		}
+	}{{"tickets", s.tickets}, {"sales", s.sales}} {
+		start := time.Now()
+		n, err := p.p.CatchUp(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("catch up %s projection: %w", p.name, err)
+		}
+		s.logger.Info(p.name+" projection caught up", "applied", n, "position", p.p.Position(), "took_ms", time.Since(start).Milliseconds())
 	}
-	start := time.Now()
-	n, err := s.sales.CatchUp(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("catch up sales projection: %w", err)
-	}
-	s.logger.Info("sales projection caught up", "applied", n, "position", s.sales.Position(), "took_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
-// openNATSRelay creates the publisher to JetStream, which connects in the
-// background (NATS need not be up), and the relay that feeds it CloudEvents.
-func (s *Service) openNATSRelay() (err error) {
+// openNATSPublisher creates the publisher to JetStream, which connects in
+// the background (NATS need not be up).
+func (s *Service) openNATSPublisher() (err error) {
 	nc := s.cfg.NATS
 	s.natsPublisher, err = natsjs.NewPublisher(natsjs.Config{
 		URL: nc.URL, Stream: nc.Stream, Subjects: []string{nc.SubjectPrefix + ".>"},
-		ClientName: "ticketd " + NATSRelayCheckpoint, Logger: s.logger,
+		ClientName: "ticketd " + NATSRelayCheckpoint + " " + s.cfg.InstanceID, Logger: s.logger,
 	})
-	if err != nil {
-		return err
-	}
-	s.natsRelay, err = eventstore.NewRelay(s.store, s.natsPublisher, eventstore.RelayConfig{
+	return err
+}
+
+// newNATSRelay returns the relay that feeds the NATS publisher CloudEvents,
+// from the relay's stored checkpoint on.
+func (s *Service) newNATSRelay() (*eventstore.Relay, error) {
+	nc := s.cfg.NATS
+	return eventstore.NewRelay(s.store, s.natsPublisher, eventstore.RelayConfig{
 		Name:     NATSRelayCheckpoint,
 		TopicFor: func(rec eventstore.Record) string { return nc.SubjectPrefix + "." + rec.Type },
 		Encode:   eventstore.CloudEventEncoder(nc.Source),
 		Logger:   s.logger,
 	})
-	return err
 }
 
 // skipRelayingApplied moves the embedded relay's checkpoint up to the
@@ -359,19 +344,18 @@ func (s *Service) release() error {
 		errs = append(errs, s.debug.Close())
 	}
 	if s.stopBackground != nil {
-		s.stopBackground()
-	}
-	if s.router != nil {
-		errs = append(errs, s.router.Close())
-	}
-	if s.pubsub != nil {
-		errs = append(errs, s.pubsub.Close())
+		s.stopBackground() // a cluster leader stops its duties and catches up
 	}
 	if s.natsPublisher != nil {
 		errs = append(errs, s.natsPublisher.Close()) // fails a publish in progress, so the relay stops now
 	}
+	if !s.cfg.Cluster {
+		if s.duties != nil {
+			errs = append(errs, s.duties.stop())
+		}
+		s.catchUpProjections()
+	}
 	s.background.Wait()
-	s.catchUpProjections()
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
@@ -413,15 +397,39 @@ func (s *Service) Tickets() *projections.Tickets { return s.tickets }
 func (s *Service) Sales() *projections.Sales { return s.sales }
 
 // TicketsProjector and SalesProjector return the projections' handlers in
-// the Watermill router: stopping one leaves its read model where it is
-// while the relay goes on.
-func (s *Service) TicketsProjector() *message.Handler { return s.projector }
+// the Watermill router of the current leadership, nil while this instance
+// does not lead: stopping one leaves its read model where it is while the
+// relay goes on.
+func (s *Service) TicketsProjector() *message.Handler {
+	if d := s.currentDuties(); d != nil {
+		return d.projector
+	}
+	return nil
+}
 
 // SalesProjector: see TicketsProjector.
-func (s *Service) SalesProjector() *message.Handler { return s.salesProjector }
+func (s *Service) SalesProjector() *message.Handler {
+	if d := s.currentDuties(); d != nil {
+		return d.salesProjector
+	}
+	return nil
+}
 
-// NATSRelay returns the relay to NATS JetStream, nil unless configured.
-func (s *Service) NATSRelay() *eventstore.Relay { return s.natsRelay }
+// NATSRelay returns the relay to NATS JetStream of the current leadership,
+// nil unless NATS is configured and this instance leads.
+func (s *Service) NATSRelay() *eventstore.Relay {
+	if d := s.currentDuties(); d != nil {
+		return d.natsRelay
+	}
+	return nil
+}
+
+// Leader reports whether this instance is the projector leader now (always
+// outside a cluster).
+func (s *Service) Leader() bool { return s.role.Leader() }
+
+// InstanceID returns the name of this instance.
+func (s *Service) InstanceID() string { return s.role.instance }
 
 // Handler returns the HTTP handler the service serves.
 func (s *Service) Handler() http.Handler { return s.http.Handler }

@@ -24,12 +24,12 @@ func (t *SalesTable) Checkpoint(ctx context.Context) (int64, error) {
 	return t.store.Checkpoint(ctx, projections.SalesCheckpoint)
 }
 
-func (t *SalesTable) Add(ctx context.Context, deltas []projections.SalesDelta, pos int64) error {
+func (t *SalesTable) Add(ctx context.Context, deltas []projections.SalesDelta, prev, pos int64) error {
 	return t.store.UpdateDerived(ctx, func(tx pgx.Tx) error {
-		if err := addDeltas(ctx, tx, deltas); err != nil {
+		if err := moveCheckpoint(ctx, t.store, tx, projections.SalesCheckpoint, prev, pos); err != nil {
 			return err
 		}
-		return saveCheckpoint(ctx, tx, projections.SalesCheckpoint, pos)
+		return addDeltas(ctx, tx, deltas)
 	})
 }
 

@@ -49,7 +49,7 @@ func (t *TicketTable) Checkpoint(ctx context.Context) (int64, error) {
 
 func (t *TicketTable) Update(ctx context.Context, fn func(projections.TicketWriter) error) error {
 	return t.store.UpdateDerived(ctx, func(tx pgx.Tx) error {
-		return fn(&ticketWriter{ctx: ctx, tx: tx})
+		return fn(&ticketWriter{ctx: ctx, store: t.store, tx: tx})
 	})
 }
 
@@ -86,18 +86,16 @@ func (t *TicketTable) Issued(ctx context.Context, positions []int64) ([]domain.T
 
 func (t *TicketTable) EachEntry(ctx context.Context, fn func(projections.IndexEntry) error) error {
 	return t.store.ReadSnapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT issue_position, id, theater_name, user_id, movie_title, status FROM tickets ORDER BY issue_position`)
+		rows, err := tx.Query(ctx, `SELECT `+entryColumns+` FROM tickets ORDER BY issue_position`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e projections.IndexEntry
-			var status string
-			if err := rows.Scan(&e.IssuePosition, &e.ID, &e.TheaterName, &e.UserID, &e.MovieTitle, &status); err != nil {
+			e, err := scanEntry(rows)
+			if err != nil {
 				return err
 			}
-			e.Canceled = status == string(domain.StatusCanceled)
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -157,10 +155,63 @@ func readCheckpoint(ctx context.Context, tx pgx.Tx, name string) (int64, error) 
 	return pos, nil
 }
 
+// moveCheckpoint sets checkpoint name from prev to pos inside tx and
+// announces the commit to the other stores on the schema (see
+// postgres.Store.NotifyDerived); it fails with
+// projections.ErrCheckpointMoved when the checkpoint is not prev (a
+// missing row is 0). The UPDATE locks the row, so a competing writer waits
+// for tx and then finds the checkpoint moved.
+func moveCheckpoint(ctx context.Context, store *postgres.Store, tx pgx.Tx, name string, prev, pos int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE checkpoints SET position = $3 WHERE name = $1 AND position = $2`, name, prev, pos)
+	if err == nil && prev == 0 && tag.RowsAffected() == 0 {
+		tag, err = tx.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, pos)
+	}
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("save checkpoint %s at %d after %d: %w", name, pos, prev, projections.ErrCheckpointMoved)
+	}
+	return store.NotifyDerived(ctx, tx)
+}
+
+// entryColumns are the columns scanEntry reads.
+const entryColumns = `issue_position, id, theater_name, user_id, movie_title, status`
+
+// scanEntry scans the entryColumns of a row.
+func scanEntry(row pgx.Row) (projections.IndexEntry, error) {
+	var e projections.IndexEntry
+	var status string
+	err := row.Scan(&e.IssuePosition, &e.ID, &e.TheaterName, &e.UserID, &e.MovieTitle, &status)
+	e.Canceled = status == string(domain.StatusCanceled)
+	return e, err
+}
+
+func (t *TicketTable) Entries(ctx context.Context, ids []string) (map[string]projections.IndexEntry, error) {
+	entries := map[string]projections.IndexEntry{}
+	err := t.store.ReadSnapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+entryColumns+` FROM tickets WHERE id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEntry(rows)
+			if err != nil {
+				return err
+			}
+			entries[e.ID] = e
+		}
+		return rows.Err()
+	})
+	return entries, err
+}
+
 // ticketWriter changes the table inside one transaction of Update.
 type ticketWriter struct {
-	ctx context.Context
-	tx  pgx.Tx
+	ctx   context.Context
+	store *postgres.Store
+	tx    pgx.Tx
 }
 
 func (w *ticketWriter) Insert(issuePosition int64, t domain.Ticket) error {
@@ -183,8 +234,8 @@ func (w *ticketWriter) Cancel(id string, canceledAt time.Time, version int64) (p
 	return e, err
 }
 
-func (w *ticketWriter) SaveCheckpoint(pos int64) error {
-	return saveCheckpoint(w.ctx, w.tx, projections.TicketsCheckpoint, pos)
+func (w *ticketWriter) SaveCheckpoint(prev, pos int64) error {
+	return moveCheckpoint(w.ctx, w.store, w.tx, projections.TicketsCheckpoint, prev, pos)
 }
 
 func (t *TicketTable) Snapshot(ctx context.Context, fn func(projections.TicketSnapshot) error) error {

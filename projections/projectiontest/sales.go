@@ -161,7 +161,7 @@ func testRebuildSalesEqualsTheProjectorAndVerifies(t *testing.T, factory Factory
 	}
 	// A bug adds what no event did; a rebuild must restore the tables from the log alone.
 	bogus := []projections.SalesDelta{{Theater: "CGV 강남", Movie: "유령", Minute: "2000-01-01T00:00", Issued: 99, RevenueKRW: 1}}
-	if err := tables.Sales.Add(context.Background(), bogus, 5); err != nil {
+	if err := tables.Sales.Add(context.Background(), bogus, 5, 5); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := tables.Sales.Verify(context.Background()); err != nil || rep.Count == 0 {

@@ -40,6 +40,10 @@ func Run(t *testing.T, factory Factory) {
 		{"SalesTimelineHasEveryMinuteAndTotals", testSalesTimelineHasEveryMinuteAndTotals},
 		{"RebuildSalesEqualsTheProjectorAndVerifies", testRebuildSalesEqualsTheProjectorAndVerifies},
 		{"SalesCatchUpFarBehindRefoldsTheLog", testSalesCatchUpFarBehindRefoldsTheLog},
+		{"StaleTicketWriterChangesNothing", testStaleTicketWriterChangesNothing},
+		{"StaleSalesWriterChangesNothing", testStaleSalesWriterChangesNothing},
+		{"TwoProjectorsOnOneTableNeverApplyTwice", testTwoProjectorsOnOneTableNeverApplyTwice},
+		{"RefreshFollowsTheTableAsAFreshLoad", testRefreshFollowsTheTableAsAFreshLoad},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

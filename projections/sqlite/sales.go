@@ -56,12 +56,12 @@ CREATE TABLE IF NOT EXISTS sales_minutes (
 ) WITHOUT ROWID;
 `
 
-func (t *SalesTable) Add(ctx context.Context, deltas []projections.SalesDelta, pos int64) error {
+func (t *SalesTable) Add(ctx context.Context, deltas []projections.SalesDelta, prev, pos int64) error {
 	return t.store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		if err := addDeltas(ctx, tx, deltas); err != nil {
+		if err := moveCheckpoint(ctx, tx, projections.SalesCheckpoint, prev, pos); err != nil {
 			return err
 		}
-		return sqlite.SaveCheckpointTx(tx, projections.SalesCheckpoint, pos)
+		return addDeltas(ctx, tx, deltas)
 	})
 }
 

@@ -126,12 +126,10 @@ func (t *TicketTable) EachEntry(ctx context.Context, fn func(projections.IndexEn
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e projections.IndexEntry
-		var status string
-		if err := rows.Scan(&e.IssuePosition, &e.ID, &e.TheaterName, &e.UserID, &e.MovieTitle, &status); err != nil {
+		e, err := scanEntry(rows)
+		if err != nil {
 			return err
 		}
-		e.Canceled = status == string(domain.StatusCanceled)
 		if err := fn(e); err != nil {
 			return err
 		}
@@ -214,8 +212,64 @@ func (w *ticketWriter) Cancel(id string, canceledAt time.Time, version int64) (p
 	return e, err
 }
 
-func (w *ticketWriter) SaveCheckpoint(pos int64) error {
-	return sqlite.SaveCheckpointTx(w.tx, projections.TicketsCheckpoint, pos)
+func (w *ticketWriter) SaveCheckpoint(prev, pos int64) error {
+	return moveCheckpoint(w.ctx, w.tx, projections.TicketsCheckpoint, prev, pos)
+}
+
+// moveCheckpoint sets checkpoint name from prev to pos inside tx, failing
+// with projections.ErrCheckpointMoved when it is not prev (a missing row
+// is 0).
+func moveCheckpoint(ctx context.Context, tx *sql.Tx, name string, prev, pos int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE checkpoints SET position = ? WHERE name = ? AND position = ?`, pos, name, prev)
+	if err == nil && prev == 0 {
+		if n, _ := res.RowsAffected(); n == 0 {
+			res, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, pos)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("save checkpoint %s at %d after %d: %w", name, pos, prev, projections.ErrCheckpointMoved)
+	}
+	return nil
+}
+
+func (t *TicketTable) Entries(ctx context.Context, ids []string) (map[string]projections.IndexEntry, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	placeholders := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	rows, err := t.db.QueryContext(ctx, `SELECT issue_position, id, theater_name, user_id, movie_title, status FROM tickets WHERE id IN (`+placeholders+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collectEntries(rows)
+}
+
+// collectEntries reads rows of (issue_position, id, theater_name, user_id,
+// movie_title, status) into index entries by id, and closes rows.
+func collectEntries(rows *sql.Rows) (map[string]projections.IndexEntry, error) {
+	defer rows.Close()
+	entries := map[string]projections.IndexEntry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		entries[e.ID] = e
+	}
+	return entries, rows.Err()
+}
+
+// scanEntry scans an index entry's columns, as collectEntries lists them.
+func scanEntry(s scanner) (projections.IndexEntry, error) {
+	var e projections.IndexEntry
+	var status string
+	err := s.Scan(&e.IssuePosition, &e.ID, &e.TheaterName, &e.UserID, &e.MovieTitle, &status)
+	e.Canceled = status == string(domain.StatusCanceled)
+	return e, err
 }
 
 func (t *TicketTable) Snapshot(ctx context.Context, fn func(projections.TicketSnapshot) error) error {

@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/internal/leadership"
+)
+
+// followPoll is how often a follower refreshes its read models from the
+// shared tables when no notification woke it: the bound on how long a
+// lost notification delays it.
+const followPoll = 250 * time.Millisecond
+
+// DefaultInstanceID returns the name an instance has without
+// --instance-id: the host name and the process id, "HOST-PID".
+func DefaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// role is this instance's name and whether it leads the projectors now.
+type role struct {
+	instance string
+	leading  atomic.Bool
+}
+
+func (r *role) Instance() string { return r.instance }
+func (r *role) Leader() bool     { return r.leading.Load() }
+
+// leaderRelay is the position of one relay of the current leadership, for
+// readiness and lag metrics. An instance that does not lead has no relay
+// of its own to be behind: it reports the log head (no lag).
+type leaderRelay struct {
+	s    *Service
+	pick func(*duties) *eventstore.Relay
+}
+
+func (r leaderRelay) Position() int64 {
+	if d := r.s.currentDuties(); d != nil {
+		if relay := r.pick(d); relay != nil {
+			return relay.Position()
+		}
+	}
+	return r.s.store.Head()
+}
+
+func (s *Service) currentDuties() *duties {
+	s.dutiesMu.Lock()
+	defer s.dutiesMu.Unlock()
+	return s.duties
+}
+
+func (s *Service) setDuties(d *duties) {
+	s.dutiesMu.Lock()
+	defer s.dutiesMu.Unlock()
+	s.duties = d
+}
+
+// elect takes part in the projector leadership of the cluster until ctx
+// ends, in the background: leading, this instance runs the duties (lead);
+// otherwise its read models follow the shared tables (follow).
+func (s *Service) elect(ctx context.Context) error {
+	pg, ok := s.store.(*postgres.Store)
+	if !ok {
+		return fmt.Errorf("%w: --cluster ($TICKETD_CLUSTER) needs a PostgreSQL --db", ErrConfig)
+	}
+	lock, err := pg.LeaderLock()
+	if err != nil {
+		return err
+	}
+	cfg := leadership.Config{Lock: lock, Poll: s.cfg.LeaderPoll, Instance: s.cfg.InstanceID, Logger: s.logger,
+		OnChange: func(leading bool) { s.role.leading.Store(leading) }}
+	s.goBackground(func() {
+		leadership.Run(ctx, cfg,
+			func(leading context.Context) { s.lead(leading, ctx.Done()) },
+			func(following context.Context) { s.follow(following, pg.DerivedChanged) })
+	})
+	return nil
+}
+
+// lead runs the leader's duties until ctx ends: it first refreshes the read
+// models to the shared tables' checkpoints and catches them up from the
+// log. When ctx ends because the service stops (stopping is closed),
+// rather than because leadership was lost, the read models catch up once
+// more before the lock goes. A failure to start is logged and gives
+// leadership up after a pause.
+func (s *Service) lead(ctx context.Context, stopping <-chan struct{}) {
+	d, err := s.takeOver(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger.Error("projector leader cannot start; giving leadership up", "instance", s.cfg.InstanceID, "error", err)
+			select {
+			case <-time.After(s.cfg.LeaderPoll):
+			case <-ctx.Done():
+			}
+		}
+		return
+	}
+	s.setDuties(d)
+	<-ctx.Done()
+	s.setDuties(nil)
+	if err := d.stop(); err != nil {
+		s.logger.Warn("projector leader's duties stopped with an error", "error", err)
+	}
+	select {
+	case <-stopping:
+		s.catchUpProjections()
+	default: // leadership lost: the new leader carries on
+	}
+}
+
+// takeOver brings the read models to the shared tables and the log, then
+// starts the duties.
+func (s *Service) takeOver(ctx context.Context) (*duties, error) {
+	if err := errors.Join(s.tickets.Refresh(ctx), s.sales.Refresh(ctx)); err != nil {
+		return nil, fmt.Errorf("refresh from the shared tables: %w", err)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	s.skipRelayingApplied(ctx)
+	return s.startDuties(ctx)
+}
+
+// follow keeps the read models at the shared tables' checkpoints until ctx
+// ends, woken by changed (the leader's notifications) or every followPoll.
+func (s *Service) follow(ctx context.Context, changed func() <-chan struct{}) {
+	var wg sync.WaitGroup
+	for _, model := range []interface {
+		Follow(context.Context, func() <-chan struct{}, time.Duration)
+	}{s.tickets, s.sales} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			model.Follow(ctx, changed, followPoll)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,111 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// duties are what only the projector leader runs: the Watermill router
+// with the projectors, the embedded relay that feeds them, the relay to
+// NATS JetStream and the idempotency purge. A new leadership starts them
+// anew; stop ends them.
+type duties struct {
+	pubsub *gochannel.GoChannel
+	router *message.Router
+	// projector and salesProjector are the projections' handlers in
+	// router. Stopping one leaves its read model where it is while the
+	// relay goes on.
+	projector, salesProjector *message.Handler
+	relay                     *eventstore.Relay
+	natsRelay                 *eventstore.Relay // nil unless NATS is configured
+	stopRunning               context.CancelFunc
+	running                   sync.WaitGroup
+}
+
+// startDuties starts the leader's duties, the projections having caught up
+// from the log (see catchUp), and returns once the router runs. On failure
+// nothing is left running.
+func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
+	d := &duties{}
+	defer func() {
+		if err != nil {
+			d.stop()
+		}
+	}()
+	wmLogger := watermill.NewSlogLoggerWithLevelMapping(s.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	d.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
+	if d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: s.cfg.ShutdownTimeout}, wmLogger); err != nil {
+		return nil, err
+	}
+	d.projector = d.router.AddConsumerHandler("tickets-projector", eventsTopic, d.pubsub, s.tickets.Handle)
+	d.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	d.salesProjector = d.router.AddConsumerHandler("sales-projector", eventsTopic, d.pubsub, s.sales.Handle)
+	d.salesProjector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	if d.relay, err = eventstore.NewRelay(s.store, d.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Logger: s.logger}); err != nil {
+		return nil, err
+	}
+	if s.natsPublisher != nil {
+		if d.natsRelay, err = s.newNATSRelay(); err != nil {
+			return nil, err
+		}
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopRunning = stop
+	d.goRun(func() {
+		if err := d.router.Run(runCtx); err != nil {
+			s.logger.Error("watermill router stopped", "error", err)
+		}
+	})
+	select {
+	case <-d.router.Running():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	d.goRun(func() {
+		if err := d.relay.Run(runCtx); err != nil {
+			s.logger.Error("relay stopped", "error", err)
+		}
+	})
+	if d.natsRelay != nil {
+		d.goRun(func() {
+			if err := d.natsRelay.Run(runCtx); err != nil {
+				s.logger.Error("nats relay stopped", "error", err)
+			}
+		})
+	}
+	d.goRun(func() { s.purgeIdempotency(runCtx) })
+	return d, nil
+}
+
+func (d *duties) goRun(fn func()) {
+	d.running.Add(1)
+	go func() {
+		defer d.running.Done()
+		fn()
+	}()
+}
+
+// stop ends the duties and returns once they all have returned (the relays
+// store their checkpoints as they stop).
+func (d *duties) stop() error {
+	if d.stopRunning != nil {
+		d.stopRunning()
+	}
+	var errs []error
+	if d.router != nil {
+		errs = append(errs, d.router.Close())
+	}
+	if d.pubsub != nil {
+		errs = append(errs, d.pubsub.Close())
+	}
+	d.running.Wait()
+	return errors.Join(errs...)
+}
