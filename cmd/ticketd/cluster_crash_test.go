@@ -196,13 +196,18 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	var leaderKills, otherKills int
 	for deadline := time.Now().Add(length); time.Now().Before(deadline); {
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
-		victim := nodes[rng.IntN(len(nodes))]
-		if current := leaders(probe, nodes); len(current) == 1 && (leaderKills <= otherKills || rng.IntN(2) == 0) {
+		// Half the kills hit the leader, half another instance.
+		current := leaders(probe, nodes)
+		var victim *clusterNode
+		if len(current) == 1 && rng.IntN(2) == 0 {
 			victim = current[0]
-		}
-		if victim.leads(probe) {
 			leaderKills++
 		} else {
+			others := slices.DeleteFunc(slices.Clone(nodes), func(n *clusterNode) bool { return slices.Contains(current, n) })
+			if len(others) == 0 {
+				t.Fatalf("all %d instances report leader=true", len(nodes))
+			}
+			victim = others[rng.IntN(len(others))]
 			otherKills++
 		}
 		victim.kill(t)
