@@ -3,18 +3,16 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 )
@@ -43,15 +41,32 @@ func freePortRange(t *testing.T, n int) int {
 	return 0
 }
 
-// TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops runs
-// scripts/cluster as README shows: start brings up three --cluster
-// instances and HAProxy on the test server's PostgreSQL and NATS; tickets
-// issued through HAProxy are read on every instance with the position
-// token; exactly one instance leads; status reports all four processes;
-// stop --drop-db leaves no process, no listener and no database behind.
-// It needs HAProxy (Debian's haproxy package), and skips without it unless
-// CI is set.
-func TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops(t *testing.T) {
+// readmeClusterBlocks returns the ```bash blocks of README.md's section
+// "Several instances", in order.
+func readmeClusterBlocks(t *testing.T) []string {
+	t.Helper()
+	_, section, ok := strings.Cut(readme(t), "\n## Several instances\n")
+	if !ok {
+		t.Fatal("README.md has no section Several instances")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var blocks []string
+	for _, m := range regexp.MustCompile("(?s)```bash\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		blocks = append(blocks, strings.ReplaceAll(m[1], "\n  ", "\n")) // the blocks are indented in a list
+	}
+	return blocks
+}
+
+// TestClusterScriptRunsTheREADMEExamples runs the three scripts/cluster
+// blocks of README's "Several instances" as written, with the ports, the
+// database, the NATS stream and the state folder of the test's own: start
+// brings up three --cluster instances and HAProxy on the test's PostgreSQL
+// and NATS and status lists all four; a ticket issued through HAProxy is
+// read on every instance with the position token, and exactly one instance
+// leads; stop --drop-db leaves no process, listener or database behind. It
+// needs HAProxy (Debian's haproxy package), and skips without it unless CI
+// is set.
+func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	bin, _, nats := clusterTestSetup(t)
 	t.Parallel()
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -60,19 +75,31 @@ func TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops(t *testing.T) {
 		}
 		t.Fatal("CI is set but haproxy is not installed")
 	}
+	blocks := readmeClusterBlocks(t)
+	if len(blocks) != 3 || !strings.Contains(blocks[0], "scripts/cluster start") || !strings.Contains(blocks[2], "scripts/cluster stop --drop-db") {
+		t.Fatalf("README's Several instances has %d bash blocks, want start, the examples and stop:\n%q", len(blocks), blocks)
+	}
 	server := pgtest.ServerURL(t)
 	var b [6]byte
 	rand.Read(b[:])
 	dbName := "ticketd_test_cluster_" + hex.EncodeToString(b[:])
 	dir := t.TempDir()
 	port := freePortRange(t, 4)
-	env := append(os.Environ(), "TICKETD_CLUSTER_DIR="+dir, "TICKETD_CLUSTER_PG="+server, "TICKETD_CLUSTER_DB_NAME="+dbName,
+	script, err := filepath.Abs("../../scripts/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "TICKETD_CLUSTER_DIR="+filepath.Join(dir, "state"), "TICKETD_CLUSTER_PG="+server, "TICKETD_CLUSTER_DB_NAME="+dbName,
 		"TICKETD_CLUSTER_NATS_URL="+nats.URL, "TICKETD_CLUSTER_PORT="+strconv.Itoa(port), "TICKETD_CLUSTER_BIN="+bin,
 		"TICKETD_NATS_STREAM="+nats.Stream, "TICKETD_NATS_SUBJECT_PREFIX="+nats.SubjectPrefix, "TICKETD_LOG_LEVEL=warn")
-	script := func(args ...string) (int, string) {
-		cmd := exec.Command("../../scripts/cluster", args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
+	run := func(block string) (int, string) {
+		block = strings.ReplaceAll(block, "scripts/cluster", script)
+		for i := range 4 {
+			block = strings.ReplaceAll(block, fmt.Sprintf("localhost:%d", 9100+i), fmt.Sprintf("127.0.0.1:%d", port+i))
+		}
+		sh := exec.Command("bash", "-c", "set -eu\n"+block)
+		sh.Dir, sh.Env = dir, env
+		out, err := sh.CombinedOutput()
 		if exit, ok := err.(*exec.ExitError); ok {
 			return exit.ExitCode(), string(out)
 		} else if err != nil {
@@ -81,59 +108,21 @@ func TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops(t *testing.T) {
 		return 0, string(out)
 	}
 	t.Cleanup(func() {
-		script("stop", "--drop-db")
+		run("scripts/cluster stop --drop-db")
 		pgtest.Exec(t, server, `DROP DATABASE IF EXISTS `+dbName+` WITH (FORCE)`)
 	})
-	if code, out := script("start"); code != 0 {
-		t.Fatalf("scripts/cluster start: exit %d\n%s", code, out)
-	}
-	lb := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var instances []string
-	for i := 1; i <= 3; i++ {
-		instances = append(instances, fmt.Sprintf("http://127.0.0.1:%d", port+i))
-	}
 
-	client := &http.Client{Timeout: 10 * time.Second}
-	for i := range 6 {
-		resp, err := client.Post(lb+"/tickets/issue", "application/json",
-			strings.NewReader(fmt.Sprintf(`{"theater_name":"CGV 강남","user_id":"u%d","movie_title":"영화 제목","price_krw":15000}`, i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var issued struct {
-			TicketIDs []string `json:"ticket_ids"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&issued)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusCreated || len(issued.TicketIDs) != 1 {
-			t.Fatalf("issue through HAProxy: %d, %v", resp.StatusCode, err)
-		}
-		for _, base := range instances {
-			req, _ := http.NewRequest("GET", base+"/tickets/"+issued.TicketIDs[0], nil)
-			req.Header.Set("Ticketd-Min-Position", resp.Header.Get("Ticketd-Position"))
-			got, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Body.Close()
-			if got.StatusCode != http.StatusOK {
-				t.Errorf("GET the ticket issued through HAProxy on %s with Ticketd-Min-Position %s: %d", base, resp.Header.Get("Ticketd-Position"), got.StatusCode)
-			}
-		}
+	code, out := run(blocks[0])
+	if code != 0 || !strings.Contains(out, "cluster up: HAProxy on http://127.0.0.1:"+strconv.Itoa(port)) || strings.Count(out, "pid ") != 4 {
+		t.Fatalf("README's start and status: exit %d, want 0, the cluster up and four processes:\n%s", code, out)
 	}
-	var nodes []*clusterNode
-	for i, base := range instances {
-		nodes = append(nodes, &clusterNode{id: fmt.Sprint("ticketd-", i+1), addr: strings.TrimPrefix(base, "http://")})
-	}
-	waitOneLeader(t, client, nodes)
-
-	code, out := script("status")
-	if code != 0 || strings.Count(out, "pid ") != 4 || strings.Count(out, `"leader":true`) != 1 || strings.Count(out, `"leader":false`) != 2 {
-		t.Errorf("scripts/cluster status: exit %d, want 0, four processes and one leader:\n%s", code, out)
+	code, out = run(blocks[1])
+	if code != 0 || strings.Count(out, `"status":"issued"`) != 3 || strings.Count(out, `"leader":true`) != 1 || strings.Count(out, `"leader":false`) != 2 {
+		t.Fatalf("README's examples: exit %d, want the ticket read on all three instances and one leader:\n%s", code, out)
 	}
 	var pids []int
 	for _, name := range []string{"haproxy", "ticketd-1", "ticketd-2", "ticketd-3"} {
-		raw, err := os.ReadFile(filepath.Join(dir, name+".pid"))
+		raw, err := os.ReadFile(filepath.Join(dir, "state", name+".pid"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,8 +133,8 @@ func TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops(t *testing.T) {
 		pids = append(pids, pid)
 	}
 
-	if code, out := script("stop", "--drop-db"); code != 0 {
-		t.Fatalf("scripts/cluster stop --drop-db: exit %d\n%s", code, out)
+	if code, out := run(blocks[2]); code != 0 || !strings.Contains(out, "dropped database "+dbName) {
+		t.Fatalf("README's stop --drop-db: exit %d\n%s", code, out)
 	}
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err == nil {
@@ -158,7 +147,7 @@ func TestClusterScriptRunsThreeInstancesBehindHAProxyAndStops(t *testing.T) {
 			t.Errorf("port %d still listens after stop", port+i)
 		}
 	}
-	if code, out := script("status"); code != 3 || strings.Count(out, "not running") != 4 {
+	if code, out := run("scripts/cluster status"); code != 3 || strings.Count(out, "not running") != 4 {
 		t.Errorf("scripts/cluster status after stop: exit %d, want 3 and four processes not running:\n%s", code, out)
 	}
 	var left int
