@@ -96,11 +96,18 @@ func loadSpecRouter() (routers.Router, error) {
 
 func newClient(t testing.TB, svc *service.Service) *apiClient {
 	t.Helper()
+	return newClientAt(t, "http://"+svc.Addr())
+}
+
+// newClientAt is newClient for the service at base (http://host:port),
+// such as a ticketd process.
+func newClientAt(t testing.TB, base string) *apiClient {
+	t.Helper()
 	router, err := loadSpecRouter()
 	if err != nil {
 		t.Fatalf("load OpenAPI document: %v", err)
 	}
-	return &apiClient{t: t, base: "http://" + svc.Addr(), http: &http.Client{Timeout: 30 * time.Second}, router: router}
+	return &apiClient{t: t, base: base, http: &http.Client{Timeout: 30 * time.Second}, router: router}
 }
 
 // newHandlerClient is newClient for svc's handler called in process, without

@@ -51,8 +51,14 @@ func getStream(ctx context.Context, url string, headers []string) (*http.Respons
 // at the end of the test.
 func openStream(t testing.TB, svc *service.Service, query string, headers ...string) *sseClient {
 	t.Helper()
+	return openStreamAt(t, "http://"+svc.Addr(), query, headers...)
+}
+
+// openStreamAt is openStream on the service at base (http://host:port).
+func openStreamAt(t testing.TB, base, query string, headers ...string) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := getStream(ctx, "http://"+svc.Addr()+"/events/stream"+query, headers)
+	resp, err := getStream(ctx, base+"/events/stream"+query, headers)
 	if err != nil {
 		cancel()
 		t.Fatalf("GET /events/stream%s: %v", query, err)

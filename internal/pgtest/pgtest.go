@@ -82,3 +82,24 @@ func Terminate(tb testing.TB, db string) {
 	tb.Helper()
 	Exec(tb, ServerURL(tb), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, Name(tb, db))
 }
+
+// TerminateLeader ends the backend that holds the projector leadership
+// lock of schema in db's database (the session advisory lock
+// postgres.LeaderLock takes: key ticketd_lock_key('leader', schema)), as a
+// network partition of the leader would, and returns how many it ended: 0
+// when no instance leads.
+func TerminateLeader(tb testing.TB, db, schema string) int {
+	tb.Helper()
+	ctx := context.Background()
+	conn := Connect(tb, db)
+	defer conn.Close(ctx)
+	var n int
+	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(l.pid)) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('ticketd leader ' || $1::text, 0)`, schema).Scan(&n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}

@@ -134,6 +134,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		if err = s.catchUp(ctx); err != nil {
 			return nil, err
 		}
+		s.skipRelayingApplied(ctx)
 		if s.duties, err = s.startDuties(ctx); err != nil {
 			return nil, err
 		}

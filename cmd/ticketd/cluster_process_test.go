@@ -1,0 +1,242 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestClusterWithASQLiteDatabaseExits2NamingTheFlag(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "app.db")
+	code, _, stderr := runCLI(t, "", "serve", "--cluster", "--db", db, "--addr", "127.0.0.1:0")
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--cluster") {
+		t.Fatalf("serve --cluster on SQLite: exit %d, stderr %q; want 2 and one line naming --cluster", code, stderr)
+	}
+}
+
+// position returns the Ticketd-Position of a command's answer.
+func position(t testing.TB, r response) string {
+	t.Helper()
+	p := r.header.Get("Ticketd-Position")
+	if _, err := strconv.ParseInt(p, 10, 64); err != nil {
+		t.Fatalf("answer without a Ticketd-Position: %d %v", r.status, r.header)
+	}
+	return p
+}
+
+// TestClusterOfThreeProcesses runs three `serve --cluster` processes on one
+// database and holds them to the single instance's guarantees through any
+// of them.
+func TestClusterOfThreeProcesses(t *testing.T) {
+	c := startCluster(t, 3)
+	clients := []*apiClient{c.client(0), c.client(1), c.client(2)}
+
+	t.Run("exactly one leader, named by readyz and metrics", func(t *testing.T) {
+		leader := c.leader(time.Second)
+		for i, client := range clients {
+			r, ok := c.readyz(i)
+			if !ok || !r.Ready || r.Instance != c.nodes[i].id || r.Leader != (i == leader) {
+				t.Fatalf("%s readyz = %+v (answered %v); leader is %s", c.nodes[i].id, r, ok, c.nodes[leader].id)
+			}
+			m := client.scrape()
+			want := 0.0
+			if i == leader {
+				want = 1
+			}
+			if got := metricValue(m, "ticketd_projector_leader"); got != want {
+				t.Errorf("%s ticketd_projector_leader = %v, want %v", c.nodes[i].id, got, want)
+			}
+			if got := metricValue(m, "ticketd_instance_info", "instance", c.nodes[i].id); got != 1 {
+				t.Errorf("%s ticketd_instance_info{instance=%q} = %v, want 1", c.nodes[i].id, c.nodes[i].id, got)
+			}
+		}
+		if acquired := c.logLines(leader, "projector leadership acquired"); len(acquired) != 1 || acquired[0]["instance"] != c.nodes[leader].id {
+			t.Errorf("the leader's log has %v for leadership acquired", acquired)
+		}
+	})
+
+	t.Run("the HTTP contract through each instance", func(t *testing.T) {
+		for i, client := range clients {
+			next := clients[(i+1)%3]
+			r := client.do("POST", "/tickets/issue", seedIssue)
+			if r.status != http.StatusCreated {
+				t.Fatalf("%s issue: %d %s", c.nodes[i].id, r.status, r.body)
+			}
+			ids := ticketIDs(t, r)
+			token := position(t, r)
+			// Read on the instance that took it, and on the next one with the token.
+			for _, reader := range []*apiClient{client, next} {
+				got := reader.do("GET", "/tickets/"+ids[0], nil, "Ticketd-Min-Position", token).json(t)
+				if got["status"] != "issued" || got["memo"] != "VIP석" || got["theater_name"] != "CGV 강남" {
+					t.Fatalf("ticket read through %s: %v", reader.base, got)
+				}
+				list := reader.do("GET", "/tickets?user_id=user123&limit=1000", nil, "Ticketd-Min-Position", token).json(t)
+				if list["total"] != float64(2*(i+1)) {
+					t.Fatalf("list through %s after %d issues of 2: total %v", reader.base, i+1, list["total"])
+				}
+			}
+			bad := client.do("POST", "/tickets/issue", map[string]any{"theater_name": "", "user_id": "u", "movie_title": "m", "price_krw": 1.5, "quantity": 11})
+			if bad.status != 400 || !reflect.DeepEqual(problemFields(t, bad), []string{"price_krw", "quantity", "theater_name"}) {
+				t.Fatalf("%s invalid issue: %d %s", c.nodes[i].id, bad.status, bad.body)
+			}
+			refund := client.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0], "abc123"}})
+			if got := refund.json(t); refund.status != 200 || !reflect.DeepEqual(got["refunded"], []any{ids[0]}) || !reflect.DeepEqual(got["not_found"], []any{"abc123"}) {
+				t.Fatalf("%s refund: %d %s", c.nodes[i].id, refund.status, refund.body)
+			}
+			again := next.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}})
+			if got := again.json(t); again.status != 200 || !reflect.DeepEqual(got["already_canceled"], []any{ids[0]}) {
+				t.Fatalf("refund again through the next instance: %d %s", again.status, again.body)
+			}
+			got := next.do("GET", "/tickets/"+ids[0], nil, "Ticketd-Min-Position", position(t, refund)).json(t)
+			if got["status"] != "canceled" || got["canceled_at"] == nil {
+				t.Fatalf("refunded ticket read through the next instance with the token: %v", got)
+			}
+			if events := next.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+				t.Fatalf("%d events in the refunded ticket's stream, want 2", len(events))
+			}
+			if r := client.do("GET", "/tickets/"+ids[1]+"x", nil); r.status != 404 {
+				t.Fatalf("unknown ticket: %d", r.status)
+			}
+		}
+	})
+
+	t.Run("16 concurrent refunds of one ticket over the three refund it once", func(t *testing.T) {
+		id := clients[0].issueOK(with(seedIssue, "quantity", 1))[0]
+		const n = 16
+		results := make([]response, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = clients[i%3].do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
+			}()
+		}
+		wg.Wait()
+		refunded, already := 0, 0
+		for _, r := range results {
+			if r.status != 200 {
+				t.Fatalf("a refund answered %d %s", r.status, r.body)
+			}
+			body := r.json(t)
+			refunded += len(body["refunded"].([]any))
+			already += len(body["already_canceled"].([]any))
+		}
+		if refunded != 1 || already != n-1 {
+			t.Fatalf("refunded %d times, already_canceled %d; want 1 and %d", refunded, already, n-1)
+		}
+		if events := clients[2].do("GET", "/tickets/"+id+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+			t.Fatalf("%d events in the ticket's stream, want 2", len(events))
+		}
+	})
+
+	t.Run("12 concurrent requests with one Idempotency-Key over the three execute once", func(t *testing.T) {
+		before := clients[0].logHead()
+		const n = 12
+		results := make([]response, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = clients[i%3].do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "cluster-key-1")
+			}()
+		}
+		wg.Wait()
+		var created []byte
+		for _, r := range results {
+			if r.status == http.StatusCreated {
+				if created != nil {
+					t.Fatal("two requests with one key were executed")
+				}
+				created = r.body
+			}
+		}
+		if created == nil {
+			t.Fatal("no request was executed")
+		}
+		for _, r := range results {
+			switch {
+			case r.status == http.StatusCreated:
+			case r.status == http.StatusOK && r.header.Get("Idempotent-Replayed") == "true" && string(r.body) == string(created):
+			case r.status == http.StatusConflict:
+			default:
+				t.Fatalf("answer %d %v %s; want 201, a replay of %s, or 409", r.status, r.header, r.body, created)
+			}
+		}
+		if after := clients[1].logHead(); after != before+2 {
+			t.Fatalf("the log grew by %d events, want 2 (one execution of quantity 2)", after-before)
+		}
+	})
+
+	t.Run("a write on one instance is read on every other with the token", func(t *testing.T) {
+		for a := range clients {
+			r := clients[a].do("POST", "/tickets/issue", with(seedIssue, "quantity", 1, "user_id", "pair-"+c.nodes[a].id))
+			id, token := ticketIDs(t, r)[0], position(t, r)
+			for b := range clients {
+				if got := clients[b].do("GET", "/tickets/"+id, nil, "Ticketd-Min-Position", token); got.status != 200 {
+					t.Fatalf("ticket written on %s, read on %s with the token: %d %s", c.nodes[a].id, c.nodes[b].id, got.status, got.body)
+				}
+				list := clients[b].do("GET", "/tickets?user_id=pair-"+c.nodes[a].id, nil, "Ticketd-Min-Position", token).json(t)
+				if list["total"] != float64(1) {
+					t.Fatalf("list on %s of the ticket written on %s: %v", c.nodes[b].id, c.nodes[a].id, list)
+				}
+			}
+		}
+	})
+
+	t.Run("the stream of one instance delivers the writes of the others in order", func(t *testing.T) {
+		head := clients[2].logHead()
+		stream := openStreamAt(t, c.nodes[2].base, fmt.Sprintf("?after=%d", head))
+		for i := range 10 {
+			clients[i%2].issueOK(with(seedIssue, "quantity", 1))
+		}
+		stream.expectPositions("events written through node0 and node1, streamed by node2", want(int64(head)+1, int64(head)+10)...)
+	})
+
+	t.Run("after SIGKILL of the leader another leads within 2s and nothing is lost", func(t *testing.T) {
+		old := c.leader(time.Second)
+		killed := time.Now()
+		c.kill(old)
+		next := c.leader(5 * time.Second)
+		took := time.Since(killed)
+		t.Logf("failover from %s to %s took %s", c.nodes[old].id, c.nodes[next].id, took)
+		if took > 2*time.Second {
+			t.Errorf("failover took %s, want at most 2s", took)
+		}
+		r := clients[next].do("POST", "/tickets/issue", with(seedIssue, "user_id", "after-failover"))
+		token := position(t, r)
+		for i := range clients {
+			if i == old {
+				continue
+			}
+			if list := clients[i].do("GET", "/tickets?user_id=after-failover", nil, "Ticketd-Min-Position", token).json(t); list["total"] != float64(2) {
+				t.Fatalf("after failover, %s lists %v", c.nodes[i].id, list)
+			}
+		}
+		c.start(old)
+		c.waitReady(old)
+		if r, _ := c.readyz(old); r.Leader {
+			t.Fatalf("the restarted %s leads beside %s", c.nodes[old].id, c.nodes[next].id)
+		}
+		if list := clients[old].do("GET", "/tickets?user_id=after-failover", nil, "Ticketd-Min-Position", token).json(t); list["total"] != float64(2) {
+			t.Fatalf("the restarted %s lists %v", c.nodes[old].id, list)
+		}
+	})
+
+	t.Run("stopped, the log and every read table verify", func(t *testing.T) {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+		if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
+			t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service"
+)
+
+// startServices starts n in-process services with --cluster on one fresh
+// PostgreSQL database, named svc0, svc1..., polling the leadership lock
+// every 50ms, each configured further by the configure functions, and
+// returns the database and the services (shut down at the end of the
+// test).
+func startServices(t *testing.T, n int, configure ...func(*service.Config)) (string, []*service.Service) {
+	t.Helper()
+	db := pgtest.FreshDatabase(t)
+	svcs := make([]*service.Service, n)
+	for i := range svcs {
+		cfg := testConfig(t.TempDir())
+		cfg.DB, cfg.Cluster, cfg.InstanceID, cfg.LeaderPoll = db, true, fmt.Sprintf("svc%d", i), 50*time.Millisecond
+		for _, fn := range configure {
+			fn(&cfg)
+		}
+		svcs[i] = mustStart(t, cfg)
+	}
+	return db, svcs
+}
+
+// soleLeader waits up to within until exactly one of the services in
+// live leads, and returns it.
+func soleLeader(t *testing.T, svcs []*service.Service, live []int, within time.Duration) int {
+	t.Helper()
+	leader := -1
+	waitWithin(t, within, "exactly one service leads", func() bool {
+		leader = -1
+		for _, i := range live {
+			if svcs[i].Leader() {
+				if leader >= 0 {
+					return false
+				}
+				leader = i
+			}
+		}
+		return leader >= 0
+	})
+	return leader
+}
+
+// clusterLoad issues and refunds tickets through clients until stop is
+// closed, and returns the ids of the tickets it got a 201 for.
+func clusterLoad(t *testing.T, clients []*apiClient, stop <-chan struct{}) func() []string {
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := clients[w%len(clients)]
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := client.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1+i%3, "theater_name", fmt.Sprint("theater ", w)))
+				if r.status != http.StatusCreated {
+					failures.Add(1)
+					continue
+				}
+				issued := ticketIDs(t, r)
+				if i%2 == 0 {
+					if r := client.do("POST", "/tickets/refund", map[string]any{"ticket_ids": issued[:1]}); r.status != 200 {
+						failures.Add(1)
+					}
+				}
+				mu.Lock()
+				ids = append(ids, issued...)
+				mu.Unlock()
+			}
+		}()
+	}
+	return func() []string {
+		wg.Wait()
+		if n := failures.Load(); n > 0 {
+			t.Errorf("%d commands failed under load", n)
+		}
+		return ids
+	}
+}
+
+// requireAllReadable requires every id to be readable through client once
+// the read model reached the log's head.
+func requireAllReadable(t *testing.T, client *apiClient, svc *service.Service, ids []string) {
+	t.Helper()
+	token := fmt.Sprint(svc.Store().Head())
+	for _, id := range ids {
+		if r := client.do("GET", "/tickets/"+id, nil, "Ticketd-Min-Position", token); r.status != 200 {
+			t.Fatalf("acknowledged ticket %s: %d %s", id, r.status, r.body)
+		}
+	}
+}
+
+// stopAndVerify shuts every service down and requires the log, the tickets
+// table (equal to a fresh fold) and the sales tables to verify.
+func stopAndVerify(t *testing.T, db string, svcs []*service.Service) {
+	t.Helper()
+	for _, svc := range svcs {
+		svc.Shutdown()
+	}
+	if code, stdout, stderr := runCLI(t, "", "verify", "--db", db); code != 0 {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
+	t.Parallel()
+	db, svcs := startServices(t, 3)
+	leader := soleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
+	var others []int
+	var clients []*apiClient
+	for i := range svcs {
+		if i != leader {
+			others = append(others, i)
+			clients = append(clients, newClient(t, svcs[i]))
+		}
+	}
+	stop := make(chan struct{})
+	wait := clusterLoad(t, clients, stop)
+	time.Sleep(300 * time.Millisecond)
+	stopped := time.Now()
+	if err := svcs[leader].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	next := soleLeader(t, svcs, others, 5*time.Second)
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Errorf("%s took over %s after the leader stopped, want at most 2s", svcs[next].InstanceID(), took)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	ids := wait()
+	if len(ids) == 0 {
+		t.Fatal("no ticket was issued under load")
+	}
+	for _, i := range others {
+		requireAllReadable(t, newClient(t, svcs[i]), svcs[i], ids)
+	}
+	stopAndVerify(t, db, svcs)
+}
+
+// TestStaleLeaderNeverAppliesTwice cuts the leader off its lock (its lock
+// connection is terminated, as a partition would) while it applies under
+// load: it stops leading within the poll, one instance leads, and the
+// tables still hold every event exactly once.
+func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
+	t.Parallel()
+	db, svcs := startServices(t, 2)
+	leader := soleLeader(t, svcs, []int{0, 1}, 5*time.Second)
+	clients := []*apiClient{newClient(t, svcs[0]), newClient(t, svcs[1])}
+	stop := make(chan struct{})
+	wait := clusterLoad(t, clients, stop)
+	for round := range 3 {
+		time.Sleep(200 * time.Millisecond)
+		stale := soleLeader(t, svcs, []int{0, 1}, 5*time.Second)
+		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
+			t.Fatalf("round %d: terminated %d leader lock connections, want 1", round, n)
+		}
+		waitWithin(t, time.Second, "the stale leader stops leading", func() bool { return !svcs[stale].Leader() })
+		leader = soleLeader(t, svcs, []int{0, 1}, 2*time.Second)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	ids := wait()
+	for i, svc := range svcs {
+		requireAllReadable(t, clients[i], svc, ids)
+	}
+	t.Logf("%d tickets under load; %s leads at the end", len(ids), svcs[leader].InstanceID())
+	stopAndVerify(t, db, svcs)
+}
+
+// TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers has only the
+// leader publish to JetStream: through leader changes under load (a lock
+// cut off twice, then the first leader stopped) the stream holds each position
+// of the log once, in order.
+func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
+	t.Parallel()
+	server := natsTestURL(t)
+	natsCfg := natsTestConfig(t, server)
+	db, svcs := startServices(t, 3, func(c *service.Config) { c.NATS = natsCfg })
+	clients := []*apiClient{newClient(t, svcs[0]), newClient(t, svcs[1]), newClient(t, svcs[2])}
+	leader := soleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
+	var live []int
+	for i := range svcs {
+		if i != leader {
+			live = append(live, i)
+		}
+	}
+	stop := make(chan struct{})
+	wait := clusterLoad(t, []*apiClient{clients[live[0]], clients[live[1]]}, stop)
+	for range 2 {
+		time.Sleep(200 * time.Millisecond)
+		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
+			t.Fatalf("terminated %d leader lock connections, want 1", n)
+		}
+		soleLeader(t, svcs, []int{0, 1, 2}, 2*time.Second)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := svcs[leader].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wait()
+	last := soleLeader(t, svcs, live, 2*time.Second)
+	natsCaughtUp(t, svcs[last], 20*time.Second)
+	requireEventsInOrder(t, storedMessages(t, server, natsCfg, int(svcs[last].Store().Head())))
+	stopAndVerify(t, db, svcs)
+}
