@@ -7,129 +7,24 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
 )
 
-// clusterNode is one `ticketd serve --cluster` process of a test, killed
-// and restarted on the same address and instance id.
-type clusterNode struct {
-	id, addr string
-	args     []string
-	cmd      *exec.Cmd
-}
-
-// startClusterNodes starts n --cluster instances of bin on database db,
-// relaying to NATS as nats says, and kills whatever still runs at the end
-// of the test.
-func startClusterNodes(t *testing.T, bin, db string, nats service.NATSConfig, n int) []*clusterNode {
+// natsFlags returns a NATS configuration on a stream of the test's own on
+// the NATS test server (deleted at the end, skipping the test without one)
+// and the serve flags that relay to it.
+func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 	t.Helper()
-	var nodes []*clusterNode
-	for i := range n {
-		node := &clusterNode{id: fmt.Sprintf("node-%d", i+1), addr: freeAddr(t)}
-		node.args = []string{"serve", "--cluster", "--instance-id", node.id, "--addr", node.addr, "--db", db,
-			"--nats-url", nats.URL, "--nats-stream", nats.Stream, "--nats-subject-prefix", nats.SubjectPrefix, "--log-level", "error"}
-		node.start(t, bin)
-		nodes = append(nodes, node)
-	}
-	t.Cleanup(func() {
-		for _, node := range nodes {
-			node.kill(t)
-		}
-	})
-	for _, node := range nodes {
-		waitReady(t, node.base())
-	}
-	return nodes
-}
-
-func (n *clusterNode) base() string { return "http://" + n.addr }
-
-// start runs the node's process without waiting for it to answer.
-func (n *clusterNode) start(t *testing.T, bin string) {
-	t.Helper()
-	n.cmd = exec.Command(bin, n.args...)
-	n.cmd.Stderr = os.Stderr
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// kill SIGKILLs the node's process, if it runs, and reaps it.
-func (n *clusterNode) kill(t *testing.T) {
-	t.Helper()
-	if n.cmd == nil {
-		return
-	}
-	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil && !strings.Contains(err.Error(), "process already finished") {
-		t.Error(err)
-	}
-	n.cmd.Wait()
-	n.cmd = nil
-}
-
-// leads reports whether the node's /readyz, ready or not, says it is the
-// projector leader; false when it does not answer.
-func (n *clusterNode) leads(client *http.Client) bool {
-	resp, err := client.Get(n.base() + "/readyz")
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Leader bool `json:"leader"`
-	}
-	return json.NewDecoder(resp.Body).Decode(&body) == nil && body.Leader
-}
-
-// leaders returns the nodes among nodes whose /readyz says they lead.
-func leaders(client *http.Client, nodes []*clusterNode) []*clusterNode {
-	var out []*clusterNode
-	for _, n := range nodes {
-		if n.leads(client) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// waitOneLeader waits until exactly one of nodes leads and returns it.
-func waitOneLeader(t *testing.T, client *http.Client, nodes []*clusterNode) *clusterNode {
-	t.Helper()
-	var found []*clusterNode
-	waitWithin(t, 15*time.Second, "exactly one instance reports leader=true on /readyz", func() bool {
-		found = leaders(client, nodes)
-		return len(found) == 1
-	})
-	return found[0]
-}
-
-// clusterTestSetup returns the binary, a fresh PostgreSQL database and a
-// NATS configuration on a stream of the test's own (deleted at the end),
-// skipping without PostgreSQL or NATS and under -short.
-func clusterTestSetup(t *testing.T) (bin, db string, nats service.NATSConfig) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary and runs a cluster of processes")
-	}
-	db = pgtest.FreshDatabase(t)
-	nats = natsTestConfig(t, natsTestURL(t))
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin, db, nats
+	nats := natsTestConfig(t, natsTestURL(t))
+	return nats, []string{"--nats-url", nats.URL, "--nats-stream", nats.Stream, "--nats-subject-prefix", nats.SubjectPrefix}
 }
 
 // TestClusterCrashLosesNothing is the crash harness across a cluster: three
@@ -142,8 +37,8 @@ func clusterTestSetup(t *testing.T) (bin, db string, nats service.NATSConfig) {
 // chain and tickets table must pass `ticketd verify`, and the JetStream
 // stream must hold every position once, in order.
 func TestClusterCrashLosesNothing(t *testing.T) {
-	bin, db, nats := clusterTestSetup(t)
-	t.Parallel()
+	nats, flags := natsFlags(t)
+	c := startCluster(t, 3, flags...)
 	length := 20 * time.Second
 	if v := os.Getenv("TICKETD_CLUSTER_CRASH_SECONDS"); v != "" {
 		s, err := strconv.Atoi(v)
@@ -152,10 +47,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		}
 		length = time.Duration(s) * time.Second
 	}
-	nodes := startClusterNodes(t, bin, db, nats, 3)
 	client := &http.Client{Timeout: 10 * time.Second}
-	probe := &http.Client{Timeout: time.Second}
-	waitOneLeader(t, probe, nodes)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
 	traffic := &crashRun{}
 
@@ -183,7 +75,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 						"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
 				}
 				traffic.add(req)
-				status, body := send(client, nodes[wrng.IntN(len(nodes))].base(), req)
+				status, body := send(client, c.nodes[wrng.IntN(len(c.nodes))].base, req)
 				if status >= 200 && status < 300 {
 					traffic.acknowledge(req, body)
 				} else if status != 0 && status != http.StatusServiceUnavailable {
@@ -197,23 +89,28 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	for deadline := time.Now().Add(length); time.Now().Before(deadline); {
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 		// Half the kills hit the leader, half another instance.
-		current := leaders(probe, nodes)
-		var victim *clusterNode
+		current := c.leaders()
+		var victim int
 		if len(current) == 1 && rng.IntN(2) == 0 {
 			victim = current[0]
 			leaderKills++
 		} else {
-			others := slices.DeleteFunc(slices.Clone(nodes), func(n *clusterNode) bool { return slices.Contains(current, n) })
+			var others []int
+			for i := range c.nodes {
+				if !slices.Contains(current, i) {
+					others = append(others, i)
+				}
+			}
 			if len(others) == 0 {
-				t.Fatalf("all %d instances report leader=true", len(nodes))
+				t.Fatalf("all %d instances report leader=true", len(c.nodes))
 			}
 			victim = others[rng.IntN(len(others))]
 			otherKills++
 		}
-		victim.kill(t)
+		c.kill(victim)
 		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
-		victim.start(t, bin)
-		waitReady(t, victim.base())
+		c.start(victim)
+		c.waitReady(victim)
 	}
 	close(stop)
 	wg.Wait()
@@ -224,7 +121,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	// Every request is sent again with its key, each to a random instance.
 	acked := 0
 	for _, req := range traffic.requests {
-		status, body := send(client, nodes[rng.IntN(len(nodes))].base(), req)
+		status, body := send(client, c.nodes[rng.IntN(len(c.nodes))].base, req)
 		switch {
 		case req.acked && (status != http.StatusOK || string(body) != string(req.answer)):
 			t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
@@ -237,20 +134,15 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 			req.answer = body
 		}
 	}
-	base := nodes[0].base()
-	head := checkCrashLog(t, client, base, traffic)
-	for _, node := range nodes {
-		waitProjected(t, client, node.base(), head)
+	head := checkCrashLog(t, client, c.nodes[0].base, traffic)
+	for _, node := range c.nodes {
+		waitProjected(t, client, node.base, head)
 	}
 	checkStreamHolds(t, nats, head)
-	for _, node := range nodes {
-		node.cmd.Process.Signal(syscall.SIGTERM)
-		if err := node.cmd.Wait(); err != nil {
-			t.Errorf("%s: shutdown after the crash harness: %v", node.id, err)
-		}
-		node.cmd = nil
+	for i := range c.nodes {
+		c.stop(i)
 	}
-	if code, stdout, stderr := runCLI(t, "", "verify", "--db", db); code != 0 {
+	if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
 		t.Fatalf("verify after the cluster crash harness: exit %d\n%s%s", code, stdout, stderr)
 	}
 	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged before a kill, %d events, requests lost: 0",
@@ -296,8 +188,8 @@ func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
 // for a loaded test machine and the polling. Each killed instance is
 // restarted before the next kill. Precise figures: docs/BENCHMARKS.md.
 func TestClusterLeaderFailsOverWithinTwoSeconds(t *testing.T) {
-	bin, db, nats := clusterTestSetup(t)
-	t.Parallel()
+	_, flags := natsFlags(t)
+	c := startCluster(t, 3, append(flags, "--leader-poll", "500ms")...) // the default, not the helper's 100ms
 	kills := 10
 	if v := os.Getenv("TICKETD_FAILOVER_KILLS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -307,34 +199,19 @@ func TestClusterLeaderFailsOverWithinTwoSeconds(t *testing.T) {
 		kills = n
 	}
 	const bound = 3 * time.Second
-	nodes := startClusterNodes(t, bin, db, nats, 3)
-	probe := &http.Client{Timeout: 500 * time.Millisecond}
 	var times []time.Duration
 	for range kills {
-		leader := waitOneLeader(t, probe, nodes)
-		others := slices.DeleteFunc(slices.Clone(nodes), func(n *clusterNode) bool { return n == leader })
+		old := c.leader(15 * time.Second)
 		killed := time.Now()
-		leader.kill(t)
-		var took time.Duration
-		for {
-			if next := leaders(probe, others); len(next) > 0 {
-				took = time.Since(killed)
-				if len(next) > 1 {
-					t.Errorf("after killing %s, %d instances report leader=true", leader.id, len(next))
-				}
-				break
-			}
-			if time.Since(killed) > 2*bound {
-				t.Fatalf("no instance took over %s after %s", leader.id, 2*bound)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		c.kill(old)
+		next := c.leader(2 * bound)
+		took := time.Since(killed)
 		if took > bound {
-			t.Errorf("failover from %s took %s, want under %s (2 s required, plus slack)", leader.id, took, bound)
+			t.Errorf("failover from %s to %s took %s, want under %s (2 s required, plus slack)", c.nodes[old].id, c.nodes[next].id, took, bound)
 		}
 		times = append(times, took)
-		leader.start(t, bin)
-		waitReady(t, leader.base())
+		c.start(old)
+		c.waitReady(old)
 	}
 	slices.Sort(times)
 	p50, worst := times[len(times)/2], times[len(times)-1]

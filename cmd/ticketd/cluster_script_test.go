@@ -67,8 +67,9 @@ func readmeClusterBlocks(t *testing.T) []string {
 // needs HAProxy (Debian's haproxy package), and skips without it unless CI
 // is set.
 func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
-	bin, _, nats := clusterTestSetup(t)
-	t.Parallel()
+	nats := natsTestConfig(t, natsTestURL(t))
+	server := pgtest.ServerURL(t)
+	bin := parallelBinaryTest(t)
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if os.Getenv("CI") == "" {
 			t.Skip("haproxy is not installed (apt-get install haproxy); .ci/run installs it and sets CI")
@@ -79,7 +80,6 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	if len(blocks) != 3 || !strings.Contains(blocks[0], "scripts/cluster start") || !strings.Contains(blocks[2], "scripts/cluster stop --drop-db") {
 		t.Fatalf("README's Several instances has %d bash blocks, want start, the examples and stop:\n%q", len(blocks), blocks)
 	}
-	server := pgtest.ServerURL(t)
 	var b [6]byte
 	rand.Read(b[:])
 	dbName := "ticketd_test_cluster_" + hex.EncodeToString(b[:])
