@@ -101,16 +101,30 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	if cfg.asJSON {
-		enc := json.NewEncoder(stdout)
+	return writeReport(stdout, cfg.asJSON, report)
+}
+
+// report is a bench run's outcome.
+type report interface {
+	print(w io.Writer)
+	// erred fails when requests failed, so the figures do not measure what
+	// they say.
+	erred() error
+}
+
+// writeReport writes r to w as text or as indented JSON, and then returns
+// r.erred().
+func writeReport(w io.Writer, asJSON bool, r report) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
 	} else {
-		report.print(stdout)
+		r.print(w)
 	}
-	return report.erred()
+	return r.erred()
 }
 
 // erred fails naming the scenarios that had failed requests: their rates,

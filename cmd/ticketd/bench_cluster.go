@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -84,16 +83,7 @@ func (b *bench) runCluster(ctx context.Context, stdout io.Writer) error {
 		rep.Rows[i].IssueRatio = rep.Rows[i].Issue.RPS / sqlite.Issue.RPS
 		rep.Rows[i].GetRatio = rep.Rows[i].Get.RPS / sqlite.Get.RPS
 	}
-	if b.cfg.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		rep.print(stdout)
-	}
-	return rep.erred()
+	return writeReport(stdout, b.cfg.asJSON, rep)
 }
 
 // measureDeployment seeds db, starts n instances on it (with --cluster on

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,15 +37,9 @@ func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 func TestClusterCrashLosesNothing(t *testing.T) {
 	nats, flags := natsFlags(t)
 	c := startCluster(t, 3, flags...)
-	length := 20 * time.Second
-	if v := os.Getenv("TICKETD_CLUSTER_CRASH_SECONDS"); v != "" {
-		s, err := strconv.Atoi(v)
-		if err != nil || s < 1 {
-			t.Fatalf("TICKETD_CLUSTER_CRASH_SECONDS=%q: want a positive integer", v)
-		}
-		length = time.Duration(s) * time.Second
-	}
+	length := time.Duration(envCount(t, "TICKETD_CLUSTER_CRASH_SECONDS", 20)) * time.Second
 	client := &http.Client{Timeout: 10 * time.Second}
+	anyNode := func(rng *rand.Rand) string { return c.nodes[rng.IntN(len(c.nodes))].base }
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
 	traffic := &crashRun{}
 
@@ -58,30 +50,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		seed := rng.Uint64()
 		go func() {
 			defer wg.Done()
-			wrng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req := &crashRequest{key: fmt.Sprintf("cluster-crash-%d-%d", w, n)}
-				if ids := traffic.refundTargets(wrng); ids != nil && wrng.IntN(3) == 0 {
-					req.path, req.refunds = "/tickets/refund", ids
-					req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "cluster crash test"})
-				} else {
-					req.path, req.quantity = "/tickets/issue", 1+wrng.IntN(3)
-					req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": fmt.Sprint("w", w),
-						"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
-				}
-				traffic.add(req)
-				status, body := send(client, c.nodes[wrng.IntN(len(c.nodes))].base, req)
-				if status >= 200 && status < 300 {
-					traffic.acknowledge(req, body)
-				} else if status != 0 && status != http.StatusServiceUnavailable {
-					t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
-				}
-			}
+			traffic.drive(t, client, rand.New(rand.NewPCG(seed, uint64(w))), fmt.Sprint("cluster-crash-", w), fmt.Sprint("w", w), stop, anyNode)
 		}()
 	}
 
@@ -118,22 +87,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		t.Errorf("%d kills of the leader and %d of other instances: want both", leaderKills, otherKills)
 	}
 
-	// Every request is sent again with its key, each to a random instance.
-	acked := 0
-	for _, req := range traffic.requests {
-		status, body := send(client, c.nodes[rng.IntN(len(c.nodes))].base, req)
-		switch {
-		case req.acked && (status != http.StatusOK || string(body) != string(req.answer)):
-			t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
-		case !req.acked && (status < 200 || status > 299):
-			t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
-		}
-		if req.acked {
-			acked++
-		} else {
-			req.answer = body
-		}
-	}
+	acked := traffic.resend(t, client, rng, anyNode)
 	head := checkCrashLog(t, client, c.nodes[0].base, traffic)
 	for _, node := range c.nodes {
 		waitProjected(t, client, node.base, head)
@@ -190,14 +144,7 @@ func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
 func TestClusterLeaderFailsOverWithinTwoSeconds(t *testing.T) {
 	_, flags := natsFlags(t)
 	c := startCluster(t, 3, append(flags, "--leader-poll", "500ms")...) // the default, not the helper's 100ms
-	kills := 10
-	if v := os.Getenv("TICKETD_FAILOVER_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TICKETD_FAILOVER_KILLS=%q: want a positive integer", v)
-		}
-		kills = n
-	}
+	kills := envCount(t, "TICKETD_FAILOVER_KILLS", 10)
 	const bound = 3 * time.Second
 	var times []time.Duration
 	for range kills {
