@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -87,9 +88,11 @@ type SalesTable interface {
 	// with ErrCheckpointMoved, changing nothing, when the stored checkpoint
 	// is not prev (no row counts as 0).
 	Add(ctx context.Context, deltas []SalesDelta, prev, pos int64) error
-	// Rebuild replaces every row with the fold of the log up to position
-	// until and sets the checkpoint to until.
-	Rebuild(ctx context.Context, until int64) error
+	// Rebuild moves the checkpoint from prev to until and replaces every
+	// row with the fold of the log up to position until, in one
+	// transaction; it fails with ErrCheckpointMoved, changing nothing,
+	// when the stored checkpoint is not prev (no row counts as 0).
+	Rebuild(ctx context.Context, prev, until int64) error
 	// Page returns the rows of dimension by, highest revenue first, then
 	// most issued, then by name.
 	Page(ctx context.Context, by Dimension, limit, offset int) (SalesPage, error)
@@ -129,8 +132,12 @@ func OpenSales(ctx context.Context, log Log, table SalesTable, logger *slog.Logg
 // its head, in one transaction, returning the head. Meant for a stopped
 // service (`ticketd replay`).
 func RebuildSales(ctx context.Context, log Log, table SalesTable) (int64, error) {
+	prev, err := table.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
 	head := log.Head()
-	if err := table.Rebuild(ctx, head); err != nil {
+	if err := table.Rebuild(ctx, prev, head); err != nil {
 		return 0, fmt.Errorf("rebuild sales tables: %w", err)
 	}
 	return head, nil
@@ -142,17 +149,30 @@ func RebuildSales(ctx context.Context, log Log, table SalesTable) (int64, error)
 // transaction instead, so call it before the projector receives messages.
 func (s *Sales) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
 	before := s.Position()
-	if s.log.Head()-before <= catchUpBatch {
-		return s.follower.CatchUp(ctx, progress)
+	if s.log.Head()-before > catchUpBatch {
+		err := s.refold(ctx)
+		if !errors.Is(err, ErrCheckpointMoved) {
+			return s.Position() - before, err
+		}
+		if err := s.refresh(ctx); err != nil { // another writer moved the tables: go on from there
+			return 0, err
+		}
 	}
+	_, err := s.follower.CatchUp(ctx, progress)
+	return s.Position() - before, err
+}
+
+// refold replaces the tables with the fold of the log up to its head,
+// moving the checkpoint from the applied position.
+func (s *Sales) refold(ctx context.Context) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	head, err := RebuildSales(ctx, s.log, s.table)
-	if err != nil {
-		return 0, err
+	head := s.log.Head()
+	if err := s.table.Rebuild(ctx, s.applied.Value(), head); err != nil {
+		return fmt.Errorf("refold sales tables: %w", err)
 	}
 	s.applied.Advance(head)
-	return head - before, nil
+	return nil
 }
 
 // Page returns the rows of dimension by, highest revenue first.

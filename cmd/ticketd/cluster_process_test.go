@@ -31,6 +31,21 @@ func position(t testing.TB, r response) string {
 	return p
 }
 
+// concurrently calls send(0)...send(n-1) at once and returns their answers.
+func concurrently(n int, send func(i int) response) []response {
+	results := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = send(i)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
 // TestClusterOfThreeProcesses runs three `serve --cluster` processes on one
 // database and holds them to the single instance's guarantees through any
 // of them.
@@ -110,16 +125,9 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	t.Run("16 concurrent refunds of one ticket over the three refund it once", func(t *testing.T) {
 		id := clients[0].issueOK(with(seedIssue, "quantity", 1))[0]
 		const n = 16
-		results := make([]response, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = clients[i%3].do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
-			}()
-		}
-		wg.Wait()
+		results := concurrently(n, func(i int) response {
+			return clients[i%3].do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
+		})
 		refunded, already := 0, 0
 		for _, r := range results {
 			if r.status != 200 {
@@ -140,16 +148,9 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 	t.Run("12 concurrent requests with one Idempotency-Key over the three execute once", func(t *testing.T) {
 		before := clients[0].logHead()
 		const n = 12
-		results := make([]response, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = clients[i%3].do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "cluster-key-1")
-			}()
-		}
-		wg.Wait()
+		results := concurrently(n, func(i int) response {
+			return clients[i%3].do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "cluster-key-1")
+		})
 		var created []byte
 		for _, r := range results {
 			if r.status == http.StatusCreated {

@@ -80,8 +80,11 @@ fold_minutes AS (
 	GROUP BY 1)
 `
 
-func (t *SalesTable) Rebuild(ctx context.Context, until int64) error {
+func (t *SalesTable) Rebuild(ctx context.Context, prev, until int64) error {
 	return t.store.UpdateDerived(ctx, func(tx pgx.Tx) error {
+		if err := moveCheckpoint(ctx, t.store, tx, projections.SalesCheckpoint, prev, until); err != nil {
+			return err
+		}
 		for _, stmt := range []string{`DELETE FROM sales_totals`, `DELETE FROM sales_minutes`} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return err
@@ -95,7 +98,7 @@ func (t *SalesTable) Rebuild(ctx context.Context, until int64) error {
 				return err
 			}
 		}
-		return saveCheckpoint(ctx, tx, projections.SalesCheckpoint, until)
+		return nil
 	})
 }
 

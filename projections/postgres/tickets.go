@@ -188,22 +188,18 @@ func scanEntry(row pgx.Row) (projections.IndexEntry, error) {
 }
 
 func (t *TicketTable) Entries(ctx context.Context, ids []string) (map[string]projections.IndexEntry, error) {
-	entries := map[string]projections.IndexEntry{}
+	var list []projections.IndexEntry
 	err := t.store.ReadSnapshot(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+entryColumns+` FROM tickets WHERE id = ANY($1)`, ids)
-		if err != nil {
-			return err
+		if err == nil {
+			list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (projections.IndexEntry, error) { return scanEntry(row) })
 		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanEntry(rows)
-			if err != nil {
-				return err
-			}
-			entries[e.ID] = e
-		}
-		return rows.Err()
+		return err
 	})
+	entries := make(map[string]projections.IndexEntry, len(list))
+	for _, e := range list {
+		entries[e.ID] = e
+	}
 	return entries, err
 }
 

@@ -59,6 +59,9 @@ func testStaleSalesWriterChangesNothing(t *testing.T, factory Factory) {
 		if err := tables.Sales.Add(ctx, delta, prev, 6); !errors.Is(err, projections.ErrCheckpointMoved) {
 			t.Fatalf("add from checkpoint %d over the stored 5: %v, want ErrCheckpointMoved", prev, err)
 		}
+		if err := tables.Sales.Rebuild(ctx, prev, 3); !errors.Is(err, projections.ErrCheckpointMoved) {
+			t.Fatalf("refold from checkpoint %d over the stored 5: %v, want ErrCheckpointMoved", prev, err)
+		}
 	}
 	after := [2]projections.SalesPage{salesPage(t, sales, projections.ByTheater), salesPage(t, sales, projections.ByMovie)}
 	if !reflect.DeepEqual(before, after) {

@@ -115,12 +115,12 @@ fold_minutes AS (
 	GROUP BY 1)
 `
 
-func (t *SalesTable) Rebuild(ctx context.Context, until int64) error {
+func (t *SalesTable) Rebuild(ctx context.Context, prev, until int64) error {
 	return t.store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		if err := refold(ctx, tx, until); err != nil {
+		if err := moveCheckpoint(ctx, tx, projections.SalesCheckpoint, prev, until); err != nil {
 			return err
 		}
-		return sqlite.SaveCheckpointTx(tx, projections.SalesCheckpoint, until)
+		return refold(ctx, tx, until)
 	})
 }
 
