@@ -99,7 +99,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
 		t.Fatalf("verify after the cluster crash harness: exit %d\n%s%s", code, stdout, stderr)
 	}
-	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged before a kill, %d events, requests lost: 0",
+	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged, %d events, requests lost: 0",
 		leaderKills, otherKills, len(traffic.requests), acked, head)
 	fmt.Printf("cluster crash harness totals: leader_kills=%d other_kills=%d requests=%d acknowledged=%d events=%d lost=0\n",
 		leaderKills, otherKills, len(traffic.requests), acked, head)
