@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 )
@@ -132,6 +134,7 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 		}
 		pids = append(pids, pid)
 	}
+	requireHAProxyRoutesAroundAKilledInstance(t, fmt.Sprintf("http://127.0.0.1:%d", port), pids[2])
 
 	if code, out := run(blocks[2]); code != 0 || !strings.Contains(out, "dropped database "+dbName) {
 		t.Fatalf("README's stop --drop-db: exit %d\n%s", code, out)
@@ -155,5 +158,29 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	defer conn.Close(t.Context())
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_database WHERE datname = $1`, dbName).Scan(&left); err != nil || left != 0 {
 		t.Errorf("database %s left after stop --drop-db: %d, %v", dbName, left, err)
+	}
+}
+
+// requireHAProxyRoutesAroundAKilledInstance SIGKILLs the instance pid
+// (one of HAProxy's three) and requires every issue sent through HAProxy
+// at lb right after to succeed: a request whose connection to the dead
+// instance fails is sent to another (retries, redispatch) until the health
+// check on /readyz takes it out of rotation.
+func requireHAProxyRoutesAroundAKilledInstance(t *testing.T, lb string, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 30 {
+		body := fmt.Sprintf(`{"theater_name":"CGV 강남","user_id":"after-kill-%d","movie_title":"영화 제목","price_krw":15000}`, i)
+		resp, err := client.Post(lb+"/tickets/issue", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("issue %d through HAProxy after a kill: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("issue %d through HAProxy after an instance was killed: %d, want 201", i, resp.StatusCode)
+		}
 	}
 }
