@@ -3,6 +3,9 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,5 +100,108 @@ func TestNotifyDerivedWakesTheOtherSharedStoresAtCommitOnly(t *testing.T) {
 	case <-changed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a committed notification did not wake the other store within 5s")
+	}
+}
+
+// freezingProxy forwards TCP connections to a PostgreSQL server; freeze
+// stops every connection open then from carrying bytes, without closing
+// it, as a hung network path does, while new connections work.
+type freezingProxy struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen []chan struct{}
+}
+
+func startFreezingProxy(t *testing.T, target string) *freezingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezingProxy{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			upstream, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			t.Cleanup(func() { client.Close(); upstream.Close() })
+			stop := make(chan struct{})
+			p.mu.Lock()
+			p.frozen = append(p.frozen, stop)
+			p.mu.Unlock()
+			go pump(upstream, client, stop)
+			go pump(client, upstream, stop)
+		}
+	}()
+	return p
+}
+
+// pump copies from src to dst until stop is closed, then keeps both open
+// and carries nothing more.
+func pump(dst, src net.Conn, stop <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if n > 0 {
+			dst.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze stops the connections open now.
+func (p *freezingProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, stop := range p.frozen {
+		close(stop)
+	}
+	p.frozen = nil
+}
+
+func TestLeaderLockOnAHungConnectionIsTakenBackOnANewOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := freshDatabase(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startFreezingProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	a := mustOpen(t, u.String(), postgres.Options{Shared: true})
+	b := mustOpen(t, db, postgres.Options{Shared: true})
+	la, _ := a.LeaderLock()
+	lb, _ := b.LeaderLock()
+	if taken, err := la.TryAcquire(ctx); err != nil || !taken {
+		t.Fatalf("first TryAcquire = %v, %v", taken, err)
+	}
+	proxy.freeze()
+	check, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := la.Check(check); err == nil {
+		t.Fatal("the check over a hung connection passed")
+	}
+	// The server still sees the hung session, which holds the lock: only
+	// a new connection of the same lock can end it.
+	if taken, err := lb.TryAcquire(ctx); err != nil || taken {
+		t.Fatalf("another store took the lock of a session the server still sees: %v, %v", taken, err)
+	}
+	if taken, err := la.TryAcquire(ctx); err != nil || !taken {
+		t.Fatalf("TryAcquire on a new connection after the hung one = %v, %v; want the lock back", taken, err)
 	}
 }
