@@ -184,3 +184,47 @@ func requireHAProxyRoutesAroundAKilledInstance(t *testing.T, lb string, pid int)
 		}
 	}
 }
+
+// TestClusterScriptUsageErrorsExit2InOneLine also requires --help to name
+// every TICKETD_CLUSTER_* variable the script reads.
+func TestClusterScriptUsageErrorsExit2InOneLine(t *testing.T) {
+	t.Parallel()
+	script := func(env []string, args ...string) (int, string) {
+		cmd := exec.Command("../../scripts/cluster", args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if exit, ok := err.(*exec.ExitError); ok {
+			return exit.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "a command is required"},
+		{nil, []string{"restart"}, "unknown command restart"},
+		{nil, []string{"stop", "--drop"}, "unknown argument --drop"},
+		{nil, []string{"start", "now"}, "start takes no arguments"},
+		{[]string{"TICKETD_CLUSTER_PORT=70000"}, []string{"status"}, "TICKETD_CLUSTER_PORT=70000"},
+		{[]string{"TICKETD_CLUSTER_DB_NAME=x; DROP"}, []string{"start"}, "TICKETD_CLUSTER_DB_NAME"},
+	} {
+		code, out := script(c.env, c.args...)
+		if code != 2 || strings.Count(out, "\n") != 1 || !strings.Contains(out, c.want) {
+			t.Errorf("scripts/cluster %q with %q: exit %d, output %q; want 2 and one line saying %q", c.args, c.env, code, out, c.want)
+		}
+	}
+	code, help := script(nil, "--help")
+	source, err := os.ReadFile("../../scripts/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`\$\{(TICKETD_CLUSTER_[A-Z_]+)`).FindAllStringSubmatch(string(source), -1) {
+		if code != 0 || !strings.Contains(help, name[1]) {
+			t.Errorf("scripts/cluster --help: exit %d, does not name %s:\n%s", code, name[1], help)
+		}
+	}
+}
