@@ -115,8 +115,10 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	})
 
 	code, out := run(blocks[0])
-	if code != 0 || !strings.Contains(out, "cluster up: HAProxy on http://127.0.0.1:"+strconv.Itoa(port)) || strings.Count(out, "pid ") != 4 {
-		t.Fatalf("README's start and status: exit %d, want 0, the cluster up and four processes:\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "cluster up: HAProxy on http://127.0.0.1:"+strconv.Itoa(port)) ||
+		!strings.Contains(out, "/readyz through it: ready\n") || len(regexp.MustCompile(`(?m)^ticketd-(\d): pid \d+, http://127\.0\.0\.1:\d+, ready "instance":"ticketd-\d" "leader":(true|false)$`).FindAllString(out, -1)) != 3 ||
+		strings.Count(out, `"leader":true`) != 1 {
+		t.Fatalf("README's start and status: exit %d, want 0, the cluster up, HAProxy and three instances ready, one leading:\n%s", code, out)
 	}
 	code, out = run(blocks[1])
 	if code != 0 || strings.Count(out, `"status":"issued"`) != 3 || strings.Count(out, `"leader":true`) != 1 || strings.Count(out, `"leader":false`) != 2 {
