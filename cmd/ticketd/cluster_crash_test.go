@@ -29,7 +29,7 @@ func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 // --cluster processes on one PostgreSQL database take concurrent issue and
 // refund traffic with Idempotency-Keys, spread over all of them, while the
 // projector leader and the other instances are SIGKILLed and restarted at
-// random for about 20 s (TICKETD_CLUSTER_CRASH_SECONDS). Then every request
+// random for 15 s (TICKETD_CLUSTER_CRASH_SECONDS). Then every request
 // is sent again: an acknowledged one must replay its first answer, and the
 // log must be gap-free with every acknowledged request in it once, its
 // chain and tickets table must pass `ticketd verify`, and the JetStream
@@ -37,7 +37,7 @@ func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 func TestClusterCrashLosesNothing(t *testing.T) {
 	nats, flags := natsFlags(t)
 	c := startCluster(t, 3, flags...)
-	length := time.Duration(envCount(t, "TICKETD_CLUSTER_CRASH_SECONDS", 20)) * time.Second
+	length := time.Duration(envCount(t, "TICKETD_CLUSTER_CRASH_SECONDS", 15)) * time.Second
 	client := &http.Client{Timeout: 10 * time.Second}
 	anyNode := func(rng *rand.Rand) string { return c.nodes[rng.IntN(len(c.nodes))].base }
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
