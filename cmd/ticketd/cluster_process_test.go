@@ -232,12 +232,17 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		}
 	})
 
+	t.Run("replay refuses the database while the cluster runs", func(t *testing.T) {
+		code, _, stderr := runCLI(t, "", "replay", "--db", c.db)
+		if code != 1 || !strings.Contains(stderr, "ticketd pid") {
+			t.Fatalf("replay beside the cluster: exit %d, %q; want 1 naming a holder", code, stderr)
+		}
+	})
+
 	t.Run("stopped, the log and every read table verify", func(t *testing.T) {
 		for i := range c.nodes {
 			c.stop(i)
 		}
-		if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
-			t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
-		}
+		verifyCaughtUp(t, c.db)
 	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -115,8 +116,28 @@ func stopAndVerify(t *testing.T, db string, svcs []*service.Service) {
 	for _, svc := range svcs {
 		svc.Shutdown()
 	}
+	verifyCaughtUp(t, db)
+}
+
+// verifyCaughtUp requires the stopped cluster's database db to verify
+// (`ticketd verify`: the log, the tickets table against a fresh fold, the
+// sales tables) with both read models' checkpoints at the log's head, so
+// that verify compared every event.
+func verifyCaughtUp(t *testing.T, db string) {
+	t.Helper()
 	if code, stdout, stderr := runCLI(t, "", "verify", "--db", db); code != 0 {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ctx := context.Background()
+	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tickets, errT := tables.Tickets.Checkpoint(ctx)
+	sales, errS := tables.Sales.Checkpoint(ctx)
+	if head := store.Head(); errT != nil || errS != nil || tickets != head || sales != head {
+		t.Fatalf("after a clean stop: tickets checkpoint %d (%v), sales %d (%v), log head %d", tickets, errT, sales, errS, head)
 	}
 }
 

@@ -40,11 +40,11 @@ type beginner interface {
 // NotifyDerived announces, inside tx, a commit of derived tables (a
 // projector's rows and checkpoint) to every store on the schema: their
 // DerivedChanged channels close once tx commits, and never if it rolls back.
-// Only a Shared store announces: without one no other store on the schema
-// writes or follows, and a notifying commit takes PostgreSQL's global
-// notification queue lock.
+// Only a Shared or Cluster store announces: beside a store that holds the
+// single-instance lock no other store writes or follows, and a notifying
+// commit takes PostgreSQL's global notification queue lock.
 func (s *Store) NotifyDerived(ctx context.Context, tx pgx.Tx) error {
-	if !s.opts.Shared {
+	if !s.opts.Shared && !s.opts.Cluster {
 		return nil
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.session.derivedChannel()); err != nil {

@@ -227,3 +227,28 @@ func TestClosingTwiceReleasesOnceAndWarnsOfNothing(t *testing.T) {
 		t.Fatalf("closing twice logged a warning:\n%s", logs.String())
 	}
 }
+
+func TestClusterStoresShareTheInstanceLockButNeverWithASoleHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := freshDatabase(t)
+	a := mustOpen(t, db, postgres.Options{Cluster: true})
+	b := mustOpen(t, db, postgres.Options{Cluster: true})
+	if _, err := postgres.Open(ctx, db, postgres.Options{}); !errors.Is(err, eventstore.ErrLocked) || !strings.Contains(err.Error(), "ticketd pid") {
+		t.Fatalf("a sole holder's open beside cluster stores = %v, want ErrLocked naming a holder", err)
+	}
+	for _, s := range []*postgres.Store{a, b} {
+		if _, err := s.Append(ctx, issueReq(storetest.NewStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	b.Close()
+	sole := mustOpen(t, db, postgres.Options{}) // the cluster gone, the lock is free at once
+	if _, err := postgres.Open(ctx, db, postgres.Options{Cluster: true}); !errors.Is(err, eventstore.ErrLocked) {
+		t.Fatalf("a cluster store's open beside a sole holder = %v, want ErrLocked", err)
+	}
+	if sole.Head() != 2 {
+		t.Fatalf("head = %d, want 2", sole.Head())
+	}
+}

@@ -81,13 +81,18 @@ func (ss *session) connect(ctx context.Context) error {
 	return nil
 }
 
-// lock takes the single-instance lock on conn unless the store is Shared.
+// lock takes the single-instance lock on conn unless the store is Shared,
+// in shared mode for a Cluster store.
 func (ss *session) lock(ctx context.Context, conn *pgx.Conn) error {
 	if ss.store.opts.Shared {
 		return nil
 	}
+	try := "pg_try_advisory_lock"
+	if ss.store.opts.Cluster {
+		try = "pg_try_advisory_lock_shared"
+	}
 	var taken bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+lockKeySQL+`)`, "instance", ss.store.opts.Schema).Scan(&taken); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT `+try+`(`+lockKeySQL+`)`, "instance", ss.store.opts.Schema).Scan(&taken); err != nil {
 		return fmt.Errorf("take the instance lock: %w", classify(err))
 	}
 	if taken {

@@ -43,9 +43,15 @@ type Options struct {
 	// Schema holds ticketd's tables; created when missing. Default "public".
 	Schema string
 	// Shared skips the single-instance lock, so several writable stores may
-	// run on one database (tests; several instances, once they coordinate).
-	// Positions stay gap-free across them either way.
+	// run on one database (tests, benchmarks). Positions stay gap-free
+	// across them either way.
 	Shared bool
+	// Cluster takes the single-instance lock in shared mode, for one
+	// instance of several (serve --cluster): Cluster stores run on one
+	// schema together, but none beside a store that holds the lock alone
+	// (a single-instance serve, replay, import), nor such a store beside
+	// them.
+	Cluster bool
 	// LockTimeout bounds every wait for a lock, the append lock included;
 	// StatementTimeout every statement. Defaults 5s and 30s.
 	LockTimeout, StatementTimeout time.Duration

@@ -60,8 +60,8 @@ type Config struct {
 	// (--debug-addr).
 	DebugAddr string
 	// Cluster runs this instance as one of several on one PostgreSQL
-	// database: no single-instance lock, and the projectors and relays run
-	// only on the elected leader (--cluster).
+	// database: the single-instance lock is shared with the others, and the
+	// projectors and relays run only on the elected leader (--cluster).
 	Cluster bool
 	// InstanceID names this instance in logs, /readyz and metrics; empty
 	// is DefaultInstanceID (--instance-id).

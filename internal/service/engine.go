@@ -24,9 +24,11 @@ type DatabaseOptions struct {
 	Schema string
 	// ReadOnly reads the database as it is: nothing is created or migrated.
 	ReadOnly bool
-	// Shared opens a PostgreSQL database without the single-instance lock,
-	// for one instance of several (--cluster). SQLite ignores it.
-	Shared bool
+	// Cluster opens a PostgreSQL database for one instance of several
+	// (--cluster): the single-instance lock is taken in shared mode, so
+	// cluster instances run together but not beside one that holds it
+	// alone. SQLite ignores it.
+	Cluster bool
 	// Missing is what an open does when the SQLite file is missing. A
 	// PostgreSQL database must exist; its tables are created unless Missing
 	// is sqlite.MustExist, which refuses a schema without ticketd's log.
@@ -82,7 +84,7 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 		}
 		probe.Close()
 	}
-	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Shared: opts.Shared,
+	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Cluster: opts.Cluster,
 		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider})
 	if err != nil {
 		return nil, projections.Tables{}, err
@@ -97,6 +99,6 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 // openEngine opens the database cfg.DB names for the service, traced by
 // cfg.Tracing, its commits and append-lock holds observed by m.
 func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
-	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Shared: cfg.Cluster, OnCommit: m.ObserveCommit,
+	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Cluster: cfg.Cluster, OnCommit: m.ObserveCommit,
 		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider})
 }
