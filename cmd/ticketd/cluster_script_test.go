@@ -43,6 +43,19 @@ func freePortRange(t *testing.T, n int) int {
 	return 0
 }
 
+// exitAndOutput runs cmd and returns its exit code and its output, stdout
+// and stderr together; a command that cannot run fails t.
+func exitAndOutput(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return exit.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
 // readmeClusterBlocks returns the ```bash blocks of README.md's section
 // "Several instances", in order.
 func readmeClusterBlocks(t *testing.T) []string {
@@ -101,13 +114,7 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 		}
 		sh := exec.Command("bash", "-c", "set -eu\n"+block)
 		sh.Dir, sh.Env = dir, env
-		out, err := sh.CombinedOutput()
-		if exit, ok := err.(*exec.ExitError); ok {
-			return exit.ExitCode(), string(out)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
+		return exitAndOutput(t, sh)
 	}
 	t.Cleanup(func() {
 		run("scripts/cluster stop --drop-db")
@@ -194,13 +201,7 @@ func TestClusterScriptUsageErrorsExit2InOneLine(t *testing.T) {
 	script := func(env []string, args ...string) (int, string) {
 		cmd := exec.Command("../../scripts/cluster", args...)
 		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		if exit, ok := err.(*exec.ExitError); ok {
-			return exit.ExitCode(), string(out)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
+		return exitAndOutput(t, cmd)
 	}
 	for _, c := range []struct {
 		env  []string
