@@ -46,6 +46,8 @@ type benchConfig struct {
 	// server is where the temporary databases go: "" for SQLite files in a
 	// temporary folder, else the URL of a PostgreSQL server (--db).
 	server string
+	// clusterInstances, when set, selects the cluster mode (bench_cluster.go).
+	clusterInstances []int64
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -67,6 +69,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
 	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
 	cmd.String(&cfg.server, "db", "TICKETD_BENCH_DB", "", "where the temporary databases go: empty for SQLite files in a temporary folder, or the postgres:// URL of a PostgreSQL database to connect to, on whose server bench creates databases of its own")
+	listVar(cmd, &cfg.clusterInstances, "cluster-instances", "TICKETD_BENCH_CLUSTER_INSTANCES",
+		"cluster mode, instead of the scenarios above: issue and GET by id throughput of one SQLite instance and, on --db's PostgreSQL server, of each of these counts of serve --cluster instances sharing one database (such as 1,2,3), with the append-lock wait and hold",
+		"instance counts from 1 to 16 such as 1,2,3", parseInstanceCount)
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
 	if err := cmd.parse(args); err != nil {
@@ -81,25 +86,45 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if cfg.clients < 1 || cfg.duration <= 0 || cfg.seedTickets < 1 || cfg.scaleTickets < 0 || cfg.scaleDuration <= 0 || cfg.scaleClients < 1 {
 		return fmt.Errorf("%w: --clients, --duration, --seed-tickets, --scale-duration and --scale-clients must be positive", errUsage)
 	}
+	if len(cfg.clusterInstances) > 0 && cfg.server == "" {
+		return fmt.Errorf("%w: --cluster-instances ($TICKETD_BENCH_CLUSTER_INSTANCES) needs --db ($TICKETD_BENCH_DB), a postgres:// URL", errUsage)
+	}
 	b, err := newBench(cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer b.cleanup()
+	if len(cfg.clusterInstances) > 0 {
+		return b.runCluster(ctx, stdout)
+	}
 	report, err := b.run(ctx)
 	if err != nil {
 		return err
 	}
-	if cfg.asJSON {
-		enc := json.NewEncoder(stdout)
+	return writeReport(stdout, cfg.asJSON, report)
+}
+
+// report is a bench run's outcome.
+type report interface {
+	print(w io.Writer)
+	// erred fails when requests failed, so the figures do not measure what
+	// they say.
+	erred() error
+}
+
+// writeReport writes r to w as text or as indented JSON, and then returns
+// r.erred().
+func writeReport(w io.Writer, asJSON bool, r report) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
 	} else {
-		report.print(stdout)
+		r.print(w)
 	}
-	return report.erred()
+	return r.erred()
 }
 
 // erred fails naming the scenarios that had failed requests: their rates,

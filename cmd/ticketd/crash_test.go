@@ -69,6 +69,77 @@ func (r *crashRun) acknowledge(req *crashRequest, answer []byte) {
 	}
 }
 
+// drive sends commands from one worker until stop is closed, each with the
+// Idempotency-Key prefix-N to the base target picks: an issue of 1 to 3
+// tickets for user, or, one time in three once some tickets are
+// acknowledged, a refund of 1 to 3 of them. A 2xx is acknowledged; any
+// answer but a 503 or none (the process died) fails t.
+func (r *crashRun) drive(t *testing.T, client *http.Client, rng *rand.Rand, prefix, user string, stop <-chan struct{}, target func(*rand.Rand) string) {
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		req := &crashRequest{key: fmt.Sprintf("%s-%d", prefix, n)}
+		if ids := r.refundTargets(rng); ids != nil && rng.IntN(3) == 0 {
+			req.path, req.refunds = "/tickets/refund", ids
+			req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "crash test"})
+		} else {
+			req.path, req.quantity = "/tickets/issue", 1+rng.IntN(3)
+			req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": user,
+				"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
+		}
+		r.add(req)
+		status, body := send(client, target(rng), req)
+		if status >= 200 && status < 300 {
+			r.acknowledge(req, body)
+		} else if status != 0 && status != http.StatusServiceUnavailable {
+			t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
+		}
+	}
+}
+
+// resend sends every request again with its key, each to the base target
+// picks, once the traffic has stopped: an acknowledged one must be replayed
+// with its first answer, never run again; an unanswered one either
+// committed (replay) or did not (runs now), and its answer is kept. It
+// returns how many were acknowledged.
+func (r *crashRun) resend(t *testing.T, client *http.Client, rng *rand.Rand, target func(*rand.Rand) string) int {
+	t.Helper()
+	acked := 0
+	for _, req := range r.requests {
+		status, body := send(client, target(rng), req)
+		switch {
+		case req.acked && (status != http.StatusOK || !bytes.Equal(body, req.answer)):
+			t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
+		case !req.acked && (status < 200 || status > 299):
+			t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
+		}
+		if req.acked {
+			acked++
+		} else {
+			req.answer = body
+		}
+	}
+	return acked
+}
+
+// envCount returns the positive integer the environment variable name
+// holds, or def when it is unset; another value fails t.
+func envCount(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
 // send posts req to base and reports the status and body; status 0 means no
 // answer arrived (the process died first).
 func send(client *http.Client, base string, req *crashRequest) (int, []byte) {
@@ -117,14 +188,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			t.Skip("builds and kills the binary")
 		}
 		t.Parallel()
-		kills := 5
-		if v := os.Getenv("TICKETD_CRASH_KILLS"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				t.Fatalf("TICKETD_CRASH_KILLS=%q: want a positive integer", v)
-			}
-			kills = n
-		}
+		kills := envCount(t, "TICKETD_CRASH_KILLS", 5)
 		bin, err := buildBinary()
 		if err != nil {
 			t.Fatal(err)
@@ -143,30 +207,8 @@ func TestCrashLosesNothing(t *testing.T) {
 				seed := rng.Uint64()
 				go func() {
 					defer wg.Done()
-					wrng := rand.New(rand.NewPCG(seed, uint64(w)))
-					for n := 0; ; n++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						req := &crashRequest{key: fmt.Sprintf("crash-%d-%d-%d", k, w, n)}
-						if ids := traffic.refundTargets(wrng); ids != nil && wrng.IntN(3) == 0 {
-							req.path, req.refunds = "/tickets/refund", ids
-							req.body, _ = json.Marshal(map[string]any{"ticket_ids": ids, "reason": "crash test"})
-						} else {
-							req.path, req.quantity = "/tickets/issue", 1+wrng.IntN(3)
-							req.body, _ = json.Marshal(map[string]any{"theater_name": "CGV 강남", "user_id": fmt.Sprint("w", w),
-								"movie_title": "영화 제목", "price_krw": 15000, "quantity": req.quantity})
-						}
-						traffic.add(req)
-						status, body := send(client, base, req)
-						if status >= 200 && status < 300 {
-							traffic.acknowledge(req, body)
-						} else if status != 0 && status != http.StatusServiceUnavailable {
-							t.Errorf("%s %s: status %d: %s", req.path, req.key, status, body)
-						}
-					}
+					traffic.drive(t, client, rand.New(rand.NewPCG(seed, uint64(w))), fmt.Sprintf("crash-%d-%d", k, w), fmt.Sprint("w", w), stop,
+						func(*rand.Rand) string { return base })
 				}()
 			}
 			time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
@@ -179,24 +221,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		}
 
 		cmd, base := startProcess(t, bin, db)
-		// Every request, answered or not, is sent again with its key: an
-		// acknowledged one must be replayed with its first answer, never run
-		// again; an unanswered one either committed (replay) or did not (runs now).
-		acked := 0
-		for _, req := range traffic.requests {
-			status, body := send(client, base, req)
-			switch {
-			case req.acked && (status != http.StatusOK || !bytes.Equal(body, req.answer)):
-				t.Errorf("acknowledged %s %s: retry answered %d %s, want 200 with %s", req.path, req.key, status, body, req.answer)
-			case !req.acked && (status < 200 || status > 299):
-				t.Errorf("unanswered %s %s: retry answered %d %s", req.path, req.key, status, body)
-			}
-			if req.acked {
-				acked++
-			} else {
-				req.answer = body
-			}
-		}
+		acked := traffic.resend(t, client, rng, func(*rand.Rand) string { return base })
 		checkCrashLog(t, client, base, traffic)
 		cmd.Process.Signal(syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
@@ -214,8 +239,9 @@ func TestCrashLosesNothing(t *testing.T) {
 // checkCrashLog reads the whole log over HTTP and checks it against the
 // requests: positions gap-free, versions 1..n, each issue's key on exactly
 // quantity TicketIssued events, each ticket refunded at most once, and every
-// ticket id an issue answered present exactly once.
-func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *crashRun) {
+// ticket id an issue answered present exactly once. It returns the log's
+// length.
+func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *crashRun) int64 {
 	t.Helper()
 	type event struct {
 		Position int64  `json:"position"`
@@ -291,4 +317,5 @@ func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *cras
 			t.Errorf("ticket %s refunded %d times", id, n)
 		}
 	}
+	return int64(len(events))
 }

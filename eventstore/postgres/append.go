@@ -151,7 +151,8 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		s.mu.Unlock()
 		s.advance(end)
 		if s.opts.OnAppendLock != nil {
-			s.opts.OnAppendLock(time.Since(start) - time.Duration(reply.WaitedUS)*time.Microsecond)
+			waited := time.Duration(reply.WaitedUS) * time.Microsecond
+			s.opts.OnAppendLock(waited, time.Since(start)-waited)
 		}
 	}
 	span.End(err)

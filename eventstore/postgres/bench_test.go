@@ -17,7 +17,7 @@ type holdTimes struct {
 	held []time.Duration
 }
 
-func (h *holdTimes) add(d time.Duration) {
+func (h *holdTimes) add(_, d time.Duration) {
 	h.mu.Lock()
 	h.held = append(h.held, d)
 	h.mu.Unlock()

@@ -162,7 +162,7 @@ func TestConcurrentAppendersAcrossStoresKeepPositionsGapFree(t *testing.T) {
 	db := freshDatabase(t)
 	var held []time.Duration
 	var mu sync.Mutex
-	opts := postgres.Options{Shared: true, OnAppendLock: func(d time.Duration) {
+	opts := postgres.Options{Shared: true, OnAppendLock: func(_, d time.Duration) {
 		mu.Lock()
 		held = append(held, d)
 		mu.Unlock()

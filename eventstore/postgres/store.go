@@ -59,10 +59,11 @@ type Options struct {
 	// attempt. It must be fast and must not call the Store.
 	OnCommit func(eventstore.CommitInfo)
 	// OnAppendLock, when set, is called after every committed group with how
-	// long its transaction held the global append lock: the statement's
-	// round trip less the server's wait for the lock, so an upper bound that
+	// long its transaction waited for the global append lock (measured by the
+	// server: the time other stores' groups held it) and how long it held
+	// it: the statement's round trip less that wait, so an upper bound that
 	// includes the commit's WAL flush. It must be fast.
-	OnAppendLock func(held time.Duration)
+	OnAppendLock func(waited, held time.Duration)
 	// Logger receives notices such as migrations and reconnects. Default
 	// slog.Default().
 	Logger *slog.Logger

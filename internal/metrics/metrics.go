@@ -29,6 +29,7 @@ type Metrics struct {
 	commitBatch     prometheus.Histogram
 	commitDuration  prometheus.Histogram
 	commitErrors    prometheus.Counter
+	appendLockWait  prometheus.Histogram
 	appendLockHold  prometheus.Histogram
 	appendsRejected prometheus.Counter
 	idemReplays     *prometheus.CounterVec
@@ -71,6 +72,11 @@ func New(logger *slog.Logger) *Metrics {
 			Name: "ticketd_group_commit_errors_total",
 			Help: "Group commits whose transaction failed, failing every append in it (storage unavailable).",
 		}),
+		appendLockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ticketd_append_lock_wait_seconds",
+			Help:    "Time one group commit waited for PostgreSQL's global append lock while other instances' group commits held it; no observations on SQLite.",
+			Buckets: prometheus.ExponentialBuckets(.0001, 2, 14),
+		}),
 		appendLockHold: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ticketd_append_lock_hold_seconds",
 			Help:    "Time one group commit held PostgreSQL's global append lock, its commit included; no observations on SQLite.",
@@ -106,7 +112,7 @@ func New(logger *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
-		m.commitErrors, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
+		m.commitErrors, m.appendLockWait, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
 	)
 	return m
 }
@@ -177,9 +183,11 @@ func (m *Metrics) ObserveCommit(info eventstore.CommitInfo) {
 	}
 }
 
-// ObserveAppendLock records how long one group commit held the global append
-// lock; it is the PostgreSQL store's Options.OnAppendLock hook.
-func (m *Metrics) ObserveAppendLock(held time.Duration) {
+// ObserveAppendLock records how long one group commit waited for and then
+// held the global append lock; it is the PostgreSQL store's
+// Options.OnAppendLock hook.
+func (m *Metrics) ObserveAppendLock(waited, held time.Duration) {
+	m.appendLockWait.Observe(waited.Seconds())
 	m.appendLockHold.Observe(held.Seconds())
 }
 

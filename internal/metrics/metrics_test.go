@@ -136,21 +136,23 @@ func TestBuildInfoIsOneWithTheBuildsLabels(t *testing.T) {
 	}
 }
 
-func TestAppendLockHoldIsServedBeforeAnyObservation(t *testing.T) {
+func TestAppendLockWaitAndHoldAreServedBeforeAnyObservation(t *testing.T) {
 	t.Parallel()
-	m := newMetrics()
-	if body := scrape(m); !strings.Contains(body, "ticketd_append_lock_hold_seconds_count 0\n") {
-		t.Fatalf("/metrics lacks an empty ticketd_append_lock_hold_seconds:\n%s", body)
+	body := scrape(newMetrics())
+	for _, name := range []string{"ticketd_append_lock_wait_seconds", "ticketd_append_lock_hold_seconds"} {
+		if !strings.Contains(body, name+"_count 0\n") {
+			t.Errorf("/metrics lacks an empty %s:\n%s", name, body)
+		}
 	}
 }
 
-func TestObserveAppendLockRecordsHoldTimesInSeconds(t *testing.T) {
+func TestObserveAppendLockRecordsWaitAndHoldTimesInSeconds(t *testing.T) {
 	t.Parallel()
 	m := newMetrics()
-	m.ObserveAppendLock(150 * time.Microsecond)
-	m.ObserveAppendLock(3 * time.Millisecond)
-	if n := testutil.CollectAndCount(m.appendLockHold); n != 1 {
-		t.Fatalf("%d series, want 1", n)
+	m.ObserveAppendLock(0, 150*time.Microsecond)
+	m.ObserveAppendLock(7*time.Millisecond, 3*time.Millisecond)
+	if n := testutil.CollectAndCount(m.appendLockHold) + testutil.CollectAndCount(m.appendLockWait); n != 2 {
+		t.Fatalf("%d series, want 2", n)
 	}
 	body := scrape(m)
 	for _, want := range []string{
@@ -159,6 +161,11 @@ func TestObserveAppendLockRecordsHoldTimesInSeconds(t *testing.T) {
 		`ticketd_append_lock_hold_seconds_bucket{le="0.0032"} 2`,
 		`ticketd_append_lock_hold_seconds_sum 0.00315`,
 		`ticketd_append_lock_hold_seconds_count 2`,
+		`ticketd_append_lock_wait_seconds_bucket{le="0.0001"} 1`,
+		`ticketd_append_lock_wait_seconds_bucket{le="0.0064"} 1`,
+		`ticketd_append_lock_wait_seconds_bucket{le="0.0128"} 2`,
+		`ticketd_append_lock_wait_seconds_sum 0.007`,
+		`ticketd_append_lock_wait_seconds_count 2`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
@@ -197,8 +204,11 @@ func TestObserveAppendLockIsThePostgresStoresHook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if body := scrape(m); !strings.Contains(body, "ticketd_append_lock_hold_seconds_count 2\n") {
-		t.Fatalf("after two appends, /metrics lacks ticketd_append_lock_hold_seconds_count 2:\n%s", body)
+	body := scrape(m)
+	for _, name := range []string{"ticketd_append_lock_wait_seconds", "ticketd_append_lock_hold_seconds"} {
+		if !strings.Contains(body, name+"_count 2\n") {
+			t.Errorf("after two appends, /metrics lacks %s_count 2:\n%s", name, body)
+		}
 	}
 }
 

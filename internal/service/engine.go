@@ -35,9 +35,9 @@ type DatabaseOptions struct {
 	Missing sqlite.Missing
 	// OnCommit observes every group commit.
 	OnCommit func(eventstore.CommitInfo)
-	// OnAppendLock observes how long each PostgreSQL group commit held the
-	// global append lock. SQLite ignores it.
-	OnAppendLock   func(held time.Duration)
+	// OnAppendLock observes how long each PostgreSQL group commit waited for
+	// and then held the global append lock. SQLite ignores it.
+	OnAppendLock   func(waited, held time.Duration)
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 }
