@@ -104,7 +104,7 @@ func (c *apiClient) logHead() int {
 
 func TestRootAnswersOK(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		r := c.do("GET", "/", nil)
 		if r.status != 200 || r.json(t)["status"] != "ok" || r.json(t)["message"] == "" {
@@ -115,7 +115,7 @@ func TestRootAnswersOK(t *testing.T) {
 
 func TestSeedExamplesWork(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "unique-key-123")
 		if r.status != http.StatusCreated {
@@ -174,7 +174,7 @@ func TestSeedExamplesWork(t *testing.T) {
 
 func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		long := func(n int) string { return strings.Repeat("가", n) }
 		tests := []struct {
@@ -230,7 +230,7 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 
 func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		body := map[string]any{
 			"theater_name": strings.Repeat("강", 100), "user_id": strings.Repeat("u", 100), "movie_title": strings.Repeat("영", 200),
@@ -260,7 +260,7 @@ func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 
 func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		ids := c.issueOK(with(seedIssue, "quantity", 3))
 		r := c.do("GET", "/events", nil)
@@ -285,7 +285,7 @@ func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 
 func TestBodyOverLimitIs413(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		big := fmt.Sprintf(`{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"memo":"%s"}`, strings.Repeat("x", 64<<10))
 		for _, path := range []string{"/tickets/issue", "/tickets/refund"} {
@@ -301,7 +301,7 @@ func TestBodyOverLimitIs413(t *testing.T) {
 
 func TestRefundRules(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		ids := c.issueOK(with(seedIssue, "quantity", 3))
 		a, b, cc := ids[0], ids[1], ids[2]
@@ -344,7 +344,7 @@ func TestRefundRules(t *testing.T) {
 
 func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		id := c.issueOK(with(seedIssue, "quantity", 1))[0]
 		const clients = 16
@@ -380,7 +380,7 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 
 func TestGetTicketNotFound(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		for _, id := range []string{uuid.NewString(), "not-a-uuid", "'; DROP TABLE tickets; --"} {
 			r := c.do("GET", "/tickets/"+url.PathEscape(id), nil)
@@ -402,7 +402,7 @@ func TestGetTicketNotFound(t *testing.T) {
 
 func TestListFiltersPagingAndValidation(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		gangnam := c.issueOK(with(seedIssue, "quantity", 3, "user_id", "alice"))
 		yongsan := c.issueOK(with(seedIssue, "quantity", 2, "theater_name", "CGV 용산", "user_id", "bob", "movie_title", "다른 영화"))
@@ -468,7 +468,7 @@ func TestListFiltersPagingAndValidation(t *testing.T) {
 
 func TestEventLogEndpoints(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		ids := c.issueOK(with(seedIssue, "quantity", 2), "Idempotency-Key", "k-events", "X-Request-ID", "req-abc", "X-Correlation-ID", "corr-xyz")
 		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}, "reason": "고객 요청"}, "X-Request-ID", "req-def")
@@ -532,7 +532,7 @@ func TestEventLogEndpoints(t *testing.T) {
 
 func TestRequestIDIsEchoedOrGenerated(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		if r := c.do("GET", "/", nil, "X-Request-ID", "my-request-42"); r.header.Get("X-Request-ID") != "my-request-42" {
 			t.Fatalf("X-Request-ID = %q, want echo", r.header.Get("X-Request-ID"))
@@ -550,7 +550,7 @@ func TestRequestIDIsEchoedOrGenerated(t *testing.T) {
 
 func TestReadYourWrites(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
 		c := e.startClient(t)
 		for i := 0; i < 30; i++ {
 			ids := c.issueOK(with(seedIssue, "quantity", 1, "user_id", fmt.Sprint("ryw-", i)))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -231,7 +232,14 @@ type engine struct {
 	// database returns the --db of a new, empty database for tb: a file in
 	// dir, or a database of tb's own on a server, dropped when tb ends.
 	database func(tb testing.TB, dir string) string
+	// clusterNode, when above 0, makes startClient start a cluster of
+	// clusterSize instances on one fresh PostgreSQL database and talk to
+	// its clusterNode-th instance.
+	clusterNode int
 }
+
+// clusterSize is how many instances a cluster engine starts.
+const clusterSize = 3
 
 // sqliteEngine is the embedded default: a file below dir.
 var sqliteEngine = engine{name: "sqlite", database: func(_ testing.TB, dir string) string { return filepath.Join(dir, "data", "app.db") }}
@@ -243,6 +251,28 @@ var postgresEngine = engine{name: "postgres", database: func(tb testing.TB, _ st
 // engines are the engines every end-to-end suite runs once against.
 var engines = []engine{sqliteEngine, postgresEngine}
 
+// clusterNodes are the PostgreSQL engine seen through each instance of a
+// cluster; their tests skip without TICKETD_TEST_POSTGRES_URL.
+var clusterNodes = func() []engine {
+	nodes := make([]engine, clusterSize)
+	for i := range nodes {
+		nodes[i] = postgresEngine
+		nodes[i].name = fmt.Sprintf("cluster-node%d", i+1)
+		nodes[i].clusterNode = i + 1
+	}
+	return nodes
+}()
+
+// forEachEngineAndClusterNode is forEachEngine, then the same test once
+// through each instance of a cluster (the HTTP contract holds through any).
+func forEachEngineAndClusterNode(t *testing.T, test func(t *testing.T, e engine)) {
+	t.Helper()
+	forEachEngine(t, test)
+	for _, e := range clusterNodes {
+		t.Run(e.name, func(t *testing.T) { test(t, e) })
+	}
+}
+
 // forEachEngine runs test once per engine, in subtests named after the
 // engines, one after the other (test decides on its own parallelism).
 func forEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
@@ -252,16 +282,25 @@ func forEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
 	}
 }
 
-// config is testConfig on a new database of e.
+// config is testConfig on a new database of e (as one instance of a
+// cluster for a cluster engine).
 func (e engine) config(t testing.TB) service.Config {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.DB = e.database(t, dir)
+	cfg.Cluster = e.clusterNode > 0
 	return cfg
 }
 
-// startClient starts a service on a new database of e and returns a client of it.
+// startClient starts a service on a new database of e and returns a client
+// of it; for a cluster engine, a cluster with its leader elected and a
+// client of its clusterNode-th instance.
 func (e engine) startClient(t *testing.T) *apiClient {
 	t.Helper()
-	return newClient(t, mustStart(t, e.config(t)))
+	if e.clusterNode == 0 {
+		return newClient(t, mustStart(t, e.config(t)))
+	}
+	_, svcs := startServices(t, clusterSize)
+	soleLeader(t, svcs, []int{0, 1, 2}, 10*time.Second)
+	return newClient(t, svcs[e.clusterNode-1])
 }
