@@ -128,7 +128,15 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if err = s.openSales(ctx); err != nil {
 		return nil, err
 	}
-	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
+	s.tickets.SetAppliedHook(func(rec eventstore.Record) {
+		// An event whose commit end is no longer remembered counts from its
+		// commit's start, which only overstates the lag.
+		committed, found := s.store.HeadReachedAt(rec.Position)
+		if !found {
+			committed = rec.OccurredAt
+		}
+		s.metrics.ProjectionApplied(committed)
+	})
 	s.skipRelayingApplied(ctx)
 
 	wmLogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
