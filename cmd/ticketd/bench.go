@@ -169,6 +169,10 @@ type scenarioResult struct {
 	Baseline string         `json:"baseline,omitempty"`
 	Result   loadgen.Result `json:"result"`
 	Ratio    float64        `json:"ratio_to_baseline,omitempty"`
+	// CPUPerRequestUS is the serving process's CPU time (user and system)
+	// over the scenario per request, in µs: steadier than rates on a shared
+	// machine. 0 where not measured.
+	CPUPerRequestUS float64 `json:"cpu_us_per_request,omitempty"`
 }
 
 type lagReport struct {
@@ -284,23 +288,23 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	var nextRefund atomic.Int64
 	scenarios := []struct {
 		name, baseline string
-		base           string
+		server         *child // the process serving the scenario, whose CPU time is measured
 		req            func(i int64) (*http.Request, error)
 	}{
-		{"baseline POST /tickets/issue", "", baseline.url, postIssue(baseline.url, 1)},
-		{"issue quantity 1", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 1)},
-		{"issue quantity 2", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 2)},
-		{"refund 1 ticket", "baseline POST /tickets/issue", svc.url, func(int64) (*http.Request, error) {
+		{"baseline POST /tickets/issue", "", baseline, postIssue(baseline.url, 1)},
+		{"issue quantity 1", "baseline POST /tickets/issue", svc, postIssue(svc.url, 1)},
+		{"issue quantity 2", "baseline POST /tickets/issue", svc, postIssue(svc.url, 2)},
+		{"refund 1 ticket", "baseline POST /tickets/issue", svc, func(int64) (*http.Request, error) {
 			id := ids[(nextRefund.Add(1)-1)%int64(len(ids))]
 			return jsonRequest(svc.url+"/tickets/refund", fmt.Sprintf(`{"ticket_ids":[%q],"reason":"bench"}`, id))
 		}},
-		{"baseline GET /tickets/{id}", "", baseline.url, func(int64) (*http.Request, error) {
+		{"baseline GET /tickets/{id}", "", baseline, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", baseline.url+"/tickets/"+randomID(), nil)
 		}},
-		{"GET /tickets/{id}", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+		{"GET /tickets/{id}", "baseline GET /tickets/{id}", svc, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", svc.url+"/tickets/"+randomID(), nil)
 		}},
-		{"GET /tickets?theater_name=…&limit=20", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+		{"GET /tickets?theater_name=…&limit=20", "baseline GET /tickets/{id}", svc, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", svc.url+"/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&limit=20", nil)
 		}},
 	}
@@ -317,7 +321,15 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 				profiled <- cpuProfile(http.DefaultClient, debugURL, b.cfg.duration-time.Second, b.cfg.cpuProfile)
 			}()
 		}
+		cpuBefore, err := cpuTime(sc.server.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
 		r := b.load(ctx, fmt.Sprintf("%d/%d", i+1, len(scenarios)), sc.name, sc.req)
+		cpuAfter, err := cpuTime(sc.server.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				return nil, err
@@ -326,6 +338,9 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 		results[sc.name] = r
 		res := scenarioResult{Name: sc.name, Baseline: sc.baseline, Result: r}
+		if r.Requests > 0 {
+			res.CPUPerRequestUS = float64((cpuAfter - cpuBefore).Microseconds()) / float64(r.Requests)
+		}
 		if base, ok := results[sc.baseline]; ok && base.RPS > 0 {
 			res.Ratio = r.RPS / base.RPS
 		}
@@ -486,6 +501,29 @@ func (b *bench) stop(c *child) (float64, error) {
 		return 0, fmt.Errorf("service exit: %w", err)
 	}
 	return rss, nil
+}
+
+// cpuTime reads the CPU time (user and system) a process has used, at the
+// kernel's 10 ms resolution.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime and stime, fields 14 and 15 of stat(5)
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // peakRSS reads a process's high-water resident set size (VmHWM) in MB.
@@ -707,14 +745,18 @@ func (r *benchReport) print(w io.Writer) {
 
 func printScenarios(w io.Writer, results []scenarioResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tvs baseline\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tvs baseline\tCPU µs/req\t")
 	for _, s := range results {
 		ratio := ""
 		if s.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f×", s.Ratio)
 		}
 		r := s.Result
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t\n", s.Name, r.RPS, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors, ratio)
+		cpu := ""
+		if s.CPUPerRequestUS > 0 {
+			cpu = fmt.Sprintf("%.0f", s.CPUPerRequestUS)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t\n", s.Name, r.RPS, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors, ratio, cpu)
 	}
 	tw.Flush()
 }
