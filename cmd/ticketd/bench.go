@@ -43,9 +43,9 @@ type benchConfig struct {
 	asJSON        bool
 	keep          bool
 	serveBaseline string
-	// cpuProfile, when set, is the file a CPU profile of the service during
-	// the issue-quantity-1 scenario goes to.
-	cpuProfile string
+	// cpuProfiles, when set, is the folder CPU profiles of the service
+	// during each of its scenarios go to.
+	cpuProfiles string
 	// server is where the temporary databases go: "" for SQLite files in a
 	// temporary folder, else the URL of a PostgreSQL server (--db).
 	server string
@@ -71,7 +71,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cmd.Bool(&cfg.asJSON, "json", "TICKETD_BENCH_JSON", false, "print the results as JSON")
 	cmd.Bool(&cfg.keep, "keep", "TICKETD_BENCH_KEEP", false, "keep the temporary databases")
 	cmd.String(&cfg.server, "db", "TICKETD_BENCH_DB", "", "where the temporary databases go: empty for SQLite files in a temporary folder, or the postgres:// URL of a PostgreSQL database to connect to, on whose server bench creates databases of its own")
-	cmd.String(&cfg.cpuProfile, "cpu-profile", "TICKETD_BENCH_CPU_PROFILE", "", "write a CPU profile of the service during the issue-quantity-1 scenario to this file (empty: none)")
+	cmd.String(&cfg.cpuProfiles, "cpu-profiles", "TICKETD_BENCH_CPU_PROFILES", "", "write a CPU profile of the service during each of its scenarios into this folder, one file per scenario (issue-quantity-1.pprof, …; empty: none)")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
 	if err := cmd.parse(args); err != nil {
@@ -273,7 +273,10 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	serveArgs := []string{"serve", "--db", db, "--log-level", "warn"}
 	var debugURL string
-	if b.cfg.cpuProfile != "" {
+	if b.cfg.cpuProfiles != "" {
+		if err := os.MkdirAll(b.cfg.cpuProfiles, 0o755); err != nil {
+			return nil, err
+		}
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			return nil, err
@@ -315,11 +318,10 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	results := map[string]loadgen.Result{}
 	for i, sc := range scenarios {
 		var profiled chan error
-		if debugURL != "" && sc.name == "issue quantity 1" {
+		profile := filepath.Join(b.cfg.cpuProfiles, profileName(sc.name))
+		if debugURL != "" && sc.server == svc {
 			profiled = make(chan error, 1)
-			go func() {
-				profiled <- cpuProfile(http.DefaultClient, debugURL, b.cfg.duration-time.Second, b.cfg.cpuProfile)
-			}()
+			go func() { profiled <- cpuProfile(http.DefaultClient, debugURL, b.cfg.duration-time.Second, profile) }()
 		}
 		cpuBefore, err := cpuTime(sc.server.cmd.Process.Pid)
 		if err != nil {
@@ -334,7 +336,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 			if err := <-profiled; err != nil {
 				return nil, err
 			}
-			b.logf("CPU profile of the service during %s: %s", sc.name, b.cfg.cpuProfile)
+			b.logf("CPU profile of the service during %s: %s", sc.name, profile)
 		}
 		results[sc.name] = r
 		res := scenarioResult{Name: sc.name, Baseline: sc.baseline, Result: r}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -132,6 +133,25 @@ func bareRead(ctx context.Context, log eventstore.Reader) (int64, error) {
 		n += int64(len(records))
 		after = records[len(records)-1].Position
 	}
+}
+
+// profileName is the file name of a scenario's CPU profile: its name's
+// letters and digits, runs of anything else as one dash.
+func profileName(scenario string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(scenario) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		} else {
+			dash = true
+		}
+	}
+	return b.String() + ".pprof"
 }
 
 // cpuProfile saves a CPU profile of the service's debug listener at

@@ -28,10 +28,10 @@ func runBenchJSON(t *testing.T, bin string, args ...string) benchReport {
 	return rep
 }
 
-func TestBenchJudgesEveryTargetAndProfilesTheIssueScenario(t *testing.T) {
+func TestBenchJudgesEveryTargetAndProfilesTheServicesScenarios(t *testing.T) {
 	bin := parallelBinaryTest(t)
-	profile := filepath.Join(t.TempDir(), "cpu.pprof")
-	rep := runBenchJSON(t, bin, "--clients", "2", "--duration", "1500ms", "--seed-tickets", "30", "--cpu-profile", profile)
+	profiles := t.TempDir()
+	rep := runBenchJSON(t, bin, "--clients", "2", "--duration", "1500ms", "--seed-tickets", "30", "--cpu-profiles", profiles)
 	if rep.ReplayCount < 30 || rep.ReplayRate <= 0 || rep.BareReadRate <= 0 {
 		t.Fatalf("replay %d events at %.0f/s, bare read %.0f/s; want both rates of the run's log", rep.ReplayCount, rep.ReplayRate, rep.BareReadRate)
 	}
@@ -50,8 +50,14 @@ func TestBenchJudgesEveryTargetAndProfilesTheIssueScenario(t *testing.T) {
 			t.Errorf("target %+v: verdict disagrees with measure and goal", tg)
 		}
 	}
-	data, err := os.ReadFile(profile)
-	if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
-		t.Fatalf("CPU profile %s: %d bytes, %v; want a gzipped pprof profile", profile, len(data), err)
+	for _, name := range []string{"issue-quantity-1", "refund-1-ticket", "get-tickets-id", "get-tickets-theater-name-limit-20"} {
+		profile := filepath.Join(profiles, name+".pprof")
+		data, err := os.ReadFile(profile)
+		if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+			t.Errorf("CPU profile %s: %d bytes, %v; want a gzipped pprof profile", profile, len(data), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(profiles, "baseline-post-tickets-issue.pprof")); err == nil {
+		t.Error("a CPU profile of the baseline, which is not the service")
 	}
 }
