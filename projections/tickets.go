@@ -134,7 +134,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	}
 	for _, tk := range canceled {
 		t.index.cancel(tk)
-		t.cache.forget(tk.ID)
+		t.cache.forget(tk)
 	}
 	t.applied.Advance(fresh[len(fresh)-1].Position)
 	if t.onApplied != nil {

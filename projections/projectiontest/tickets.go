@@ -5,6 +5,7 @@ package projectiontest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func Run(t *testing.T, factory Factory) {
 		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
 		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
 		{"GetNeverServesAStaleTicketAfterARefund", testGetNeverServesAStaleTicketAfterARefund},
+		{"ListMergesCachedAndReadTicketsAndNeverServesAStaleOne", testListMergesCachedAndReadTicketsAndNeverServesAStaleOne},
 		{"SalesCountIssuesRefundsAndRevenuePerTheaterAndMovie", testSalesCountIssuesRefundsAndRevenuePerTheaterAndMovie},
 		{"SalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint", testSalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint},
 		{"SalesTimelineHasEveryMinuteAndTotals", testSalesTimelineHasEveryMinuteAndTotals},
@@ -341,6 +343,68 @@ func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
 		}
 		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
 			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
+		}
+	}
+	close(stop)
+	<-done
+}
+
+func testListMergesCachedAndReadTicketsAndNeverServesAStaleOne(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
+	ctx := context.Background()
+	ids := Issue(t, s, "u", "a", "b", "c", "d", "e")
+	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	list := func(f projections.Filter) []domain.Ticket {
+		t.Helper()
+		page, err := tickets.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Tickets
+	}
+	// The middle of the list is cached first, so the full page merges
+	// cached tickets between ones read from the table.
+	list(projections.Filter{Limit: 2, Offset: 1})
+	list(projections.Filter{Limit: 1, Offset: 4})
+	all := list(projections.Filter{Limit: 100})
+	if len(all) != len(ids) {
+		t.Fatalf("listed %d tickets, want %d", len(all), len(ids))
+	}
+	for i, tk := range all {
+		got, err := tickets.Get(ctx, ids[i])
+		if err != nil || !reflect.DeepEqual(tk, got) {
+			t.Fatalf("ticket %d of the list is %+v, Get gives %+v (%v)", i, tk, got, err)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := tickets.List(ctx, projections.Filter{Limit: 100}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i, id := range ids {
+		Refund(t, s, id)
+		if _, err := tickets.CatchUp(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		page := list(projections.Filter{Limit: 100})
+		if page[i].ID != id || page[i].Status != domain.StatusCanceled {
+			t.Fatalf("right after its refund was applied, ticket %s is listed as %+v", id, page[i])
+		}
+		if canceled := list(projections.Filter{Status: domain.StatusCanceled, Limit: 100}); len(canceled) != i+1 || canceled[i].Status != domain.StatusCanceled {
+			t.Fatalf("after %d refunds, status=canceled lists %+v", i+1, canceled)
 		}
 	}
 	close(stop)
