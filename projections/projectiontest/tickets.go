@@ -317,7 +317,25 @@ func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Readers keep the tickets hot in the cache while the refunds are applied.
+	refundWhileReading(t, s, tickets, ids, func() error {
+		for _, id := range ids {
+			if _, err := tickets.Get(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(_ int, id string) {
+		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
+			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
+		}
+	})
+}
+
+// refundWhileReading refunds each of ids in turn and applies it, while read
+// runs in a loop beside (keeping the tickets hot in the caches), and calls
+// check after each applied refund with the ticket's index in ids.
+func refundWhileReading(t *testing.T, s eventstore.Appender, tickets *projections.Tickets, ids []string, read func() error, check func(i int, id string)) {
+	t.Helper()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -328,25 +346,23 @@ func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
 				return
 			default:
 			}
-			for _, id := range ids {
-				if _, err := tickets.Get(ctx, id); err != nil {
-					t.Error(err)
-					return
-				}
+			if err := read(); err != nil {
+				t.Error(err)
+				return
 			}
 		}
 	}()
-	for _, id := range ids {
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for i, id := range ids {
 		Refund(t, s, id)
-		if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		if _, err := tickets.CatchUp(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
-			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
-		}
+		check(i, id)
 	}
-	close(stop)
-	<-done
 }
 
 func testListMergesCachedAndReadTicketsAndNeverServesAStaleOne(t *testing.T, factory Factory) {
@@ -378,27 +394,10 @@ func testListMergesCachedAndReadTicketsAndNeverServesAStaleOne(t *testing.T, fac
 			t.Fatalf("ticket %d of the list is %+v, Get gives %+v (%v)", i, tk, got, err)
 		}
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := tickets.List(ctx, projections.Filter{Limit: 100}); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
-	for i, id := range ids {
-		Refund(t, s, id)
-		if _, err := tickets.CatchUp(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
+	refundWhileReading(t, s, tickets, ids, func() error {
+		_, err := tickets.List(ctx, projections.Filter{Limit: 100})
+		return err
+	}, func(i int, id string) {
 		page := list(projections.Filter{Limit: 100})
 		if page[i].ID != id || page[i].Status != domain.StatusCanceled {
 			t.Fatalf("right after its refund was applied, ticket %s is listed as %+v", id, page[i])
@@ -406,7 +405,5 @@ func testListMergesCachedAndReadTicketsAndNeverServesAStaleOne(t *testing.T, fac
 		if canceled := list(projections.Filter{Status: domain.StatusCanceled, Limit: 100}); len(canceled) != i+1 || canceled[i].Status != domain.StatusCanceled {
 			t.Fatalf("after %d refunds, status=canceled lists %+v", i+1, canceled)
 		}
-	}
-	close(stop)
-	<-done
+	})
 }
