@@ -63,7 +63,17 @@ type Reader interface {
 	LogHead() (position int64, hash string)
 	// HeadChanged returns the head and a channel closed when a commit moves it.
 	HeadChanged() (int64, <-chan struct{})
+	// HeadReachedAt returns when this store's head first reached position:
+	// the end of the commit that made it readable (for another instance's
+	// commit, when this store learnt of it), or found=false when position
+	// is not committed or was reached too long ago (before the last
+	// HeadMemory moves of the head, or before the store opened).
+	HeadReachedAt(position int64) (at time.Time, found bool)
 }
+
+// HeadMemory is how many recent moves of its head a store remembers for
+// HeadReachedAt.
+const HeadMemory = 8192
 
 // Appender writes the log.
 type Appender interface {

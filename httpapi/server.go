@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -210,8 +209,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	// Routes match the path as sent, so an encoded slash (/tickets%2fissue)
 	// is not a separator.
 	e.UseRawPath = true
-	e.Use(otelgin.Middleware("ticketd", otelgin.WithTracerProvider(cfg.TracerProvider),
-		otelgin.WithPropagators(cfg.Propagator), otelgin.WithGinFilter(notOperations)))
+	e.Use(withTraceContext(cfg.TracerProvider, cfg.Propagator))
 	e.Use(s.withRequestID, s.withAccessLog)
 	if s.metrics != nil {
 		e.Use(s.withMetrics)

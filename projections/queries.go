@@ -52,12 +52,23 @@ func (t *Tickets) List(ctx context.Context, f Filter) (Page, error) {
 	if len(positions) == 0 {
 		return Page{Tickets: []domain.Ticket{}, Total: total}, nil
 	}
-	tickets, err := t.table.Issued(ctx, positions)
+	tickets, missing := t.cache.page(positions)
+	if len(missing) == 0 {
+		return Page{Tickets: tickets, Total: total}, nil
+	}
+	read, err := t.table.Issued(ctx, missing)
 	if err != nil {
 		return Page{}, fmt.Errorf("list tickets: %w", err)
 	}
-	if len(tickets) != len(positions) {
-		return Page{}, fmt.Errorf("list tickets: index names %d rows, table has %d of them", len(positions), len(tickets))
+	if len(read) != len(missing) {
+		return Page{}, fmt.Errorf("list tickets: index names %d rows, table has %d of them", len(missing), len(read))
+	}
+	t.cache.putAt(missing, read)
+	for i, j := 0, 0; i < len(positions); i++ {
+		if j < len(missing) && positions[i] == missing[j] {
+			tickets[i] = read[j]
+			j++
+		}
 	}
 	return Page{Tickets: tickets, Total: total}, nil
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -44,14 +43,14 @@ type Tickets struct {
 	index  *listIndex
 	cache  *ticketCache
 
-	// onApplied is called with each applied event's commit time; see SetAppliedHook.
-	onApplied func(occurredAt time.Time)
+	// onApplied is called with each applied event; see SetAppliedHook.
+	onApplied func(rec eventstore.Record)
 }
 
-// SetAppliedHook makes the projector call fn with the commit time of every
-// event right after its change became visible (for lag metrics). Call it
-// before the projector receives messages; fn must be fast.
-func (t *Tickets) SetAppliedHook(fn func(occurredAt time.Time)) { t.onApplied = fn }
+// SetAppliedHook makes the projector call fn with every event right after
+// its change became visible (for lag metrics). Call it before the projector
+// receives messages; fn must be fast.
+func (t *Tickets) SetAppliedHook(fn func(rec eventstore.Record)) { t.onApplied = fn }
 
 // OpenTickets loads the checkpoint and the list index of table, the read
 // model of log.
@@ -138,7 +137,7 @@ func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error 
 	t.applied.Advance(last)
 	if t.onApplied != nil {
 		for _, rec := range fresh {
-			t.onApplied(rec.OccurredAt)
+			t.onApplied(rec)
 		}
 	}
 	return nil
@@ -178,7 +177,7 @@ func (t *Tickets) follow(issued, canceled []IndexEntry) {
 	}
 	for _, tk := range canceled {
 		t.index.cancel(tk)
-		t.cache.forget(tk.ID)
+		t.cache.forget(tk)
 	}
 }
 

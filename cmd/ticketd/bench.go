@@ -43,6 +43,9 @@ type benchConfig struct {
 	asJSON        bool
 	keep          bool
 	serveBaseline string
+	// cpuProfiles, when set, is the folder CPU profiles of the service
+	// during each of its scenarios go to.
+	cpuProfiles string
 	// server is where the temporary databases go: "" for SQLite files in a
 	// temporary folder, else the URL of a PostgreSQL server (--db).
 	server string
@@ -58,8 +61,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			"and validates; drives each with N keep-alive clients for a set time (issue q1/q2,\n"+
 			"refund, GET by id, GET list; baseline POST and GET) and prints every figure next to\n"+
 			"its baseline as a ratio. Also reports projection lag, group-commit batch sizes,\n"+
-			"replay speed and the service's peak RSS; with --scale-tickets, list-query latency on\n"+
-			"a database of that many tickets.", stderr)
+			"replay speed next to a bare read of the same log and the service's peak RSS, and\n"+
+			"judges issue 17's targets (PASS/MISS); with --db, issue on SQLite in the same run;\n"+
+			"with --scale-tickets, list-query latency on a database of that many tickets.", stderr)
 	cmd.Int64(&cfg.clients, "clients", "TICKETD_BENCH_CLIENTS", 64, "concurrent keep-alive clients")
 	cmd.Duration(&cfg.duration, "duration", "TICKETD_BENCH_DURATION", 10*time.Second, "how long each scenario runs")
 	cmd.Int64(&cfg.seedTickets, "seed-tickets", "TICKETD_BENCH_SEED_TICKETS", 100_000, "tickets seeded before the run (refund and GET targets)")
@@ -72,6 +76,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	listVar(cmd, &cfg.clusterInstances, "cluster-instances", "TICKETD_BENCH_CLUSTER_INSTANCES",
 		"cluster mode, instead of the scenarios above: issue and GET by id throughput of one SQLite instance and, on --db's PostgreSQL server, of each of these counts of serve --cluster instances sharing one database (such as 1,2,3), with the append-lock wait and hold",
 		"instance counts from 1 to 16 such as 1,2,3", parseInstanceCount)
+	cmd.String(&cfg.cpuProfiles, "cpu-profiles", "TICKETD_BENCH_CPU_PROFILES", "", "write a CPU profile of the service during each of its scenarios into this folder, one file per scenario (issue-quantity-1.pprof, …; empty: none)")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
 	if err := cmd.parse(args); err != nil {
@@ -164,19 +169,35 @@ type benchReport struct {
 	Projection lagReport        `json:"projection_lag"`
 	// AppendLock is how long group commits held PostgreSQL's global append
 	// lock; nil on SQLite, which has none.
-	AppendLock  *lagReport        `json:"append_lock_hold,omitempty"`
+	AppendLock *lagReport `json:"append_lock_hold,omitempty"`
+	// LagClock says what the projection lag is measured from and on which clock.
+	LagClock    string            `json:"projection_lag_clock"`
 	BatchSizes  map[string]uint64 `json:"group_commit_batch_sizes"`
 	ReplayRate  float64           `json:"replay_events_per_second"`
 	ReplayCount int64             `json:"replay_events"`
-	PeakRSSMB   float64           `json:"peak_rss_mb"`
-	Scale       *scaleReport      `json:"scale,omitempty"`
+	// BareReadRate is the baseline of replay: every event row of the same
+	// log read and decoded, nothing written (the faster of two reads).
+	BareReadRate float64 `json:"bare_read_events_per_second"`
+	// SQLiteIssue is issue quantity 1 on a SQLite service in a run on
+	// PostgreSQL (--db); its Ratio is PostgreSQL's rate over SQLite's.
+	SQLiteIssue *scenarioResult `json:"sqlite_issue,omitempty"`
+	PeakRSSMB   float64         `json:"peak_rss_mb"`
+	Scale       *scaleReport    `json:"scale,omitempty"`
+	Targets     []target        `json:"targets"`
 }
+
+// lagClock is what bench's projection lag measures.
+const lagClock = "from the end of each event's commit (when the log's head reached it) to its change being visible in the tickets read table, on the service's monotonic clock (ticketd_projection_lag_seconds bucket bounds)"
 
 type scenarioResult struct {
 	Name     string         `json:"name"`
 	Baseline string         `json:"baseline,omitempty"`
 	Result   loadgen.Result `json:"result"`
 	Ratio    float64        `json:"ratio_to_baseline,omitempty"`
+	// CPUPerRequestUS is the serving process's CPU time (user and system)
+	// over the scenario per request, in µs: steadier than rates on a shared
+	// machine. 0 where not measured.
+	CPUPerRequestUS float64 `json:"cpu_us_per_request,omitempty"`
 }
 
 type lagReport struct {
@@ -275,7 +296,19 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := b.start(ctx, "serve", "--db", db, "--log-level", "warn")
+	serveArgs := []string{"serve", "--db", db, "--log-level", "warn"}
+	var debugURL string
+	if b.cfg.cpuProfiles != "" {
+		if err := os.MkdirAll(b.cfg.cpuProfiles, 0o755); err != nil {
+			return nil, err
+		}
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		serveArgs, debugURL = append(serveArgs, "--debug-addr", addr), "http://"+addr
+	}
+	svc, err := b.start(ctx, serveArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -283,23 +316,23 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	var nextRefund atomic.Int64
 	scenarios := []struct {
 		name, baseline string
-		base           string
+		server         *child // the process serving the scenario, whose CPU time is measured
 		req            func(i int64) (*http.Request, error)
 	}{
-		{"baseline POST /tickets/issue", "", baseline.url, postIssue(baseline.url, 1)},
-		{"issue quantity 1", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 1)},
-		{"issue quantity 2", "baseline POST /tickets/issue", svc.url, postIssue(svc.url, 2)},
-		{"refund 1 ticket", "baseline POST /tickets/issue", svc.url, func(int64) (*http.Request, error) {
+		{"baseline POST /tickets/issue", "", baseline, postIssue(baseline.url, 1)},
+		{"issue quantity 1", "baseline POST /tickets/issue", svc, postIssue(svc.url, 1)},
+		{"issue quantity 2", "baseline POST /tickets/issue", svc, postIssue(svc.url, 2)},
+		{"refund 1 ticket", "baseline POST /tickets/issue", svc, func(int64) (*http.Request, error) {
 			id := ids[(nextRefund.Add(1)-1)%int64(len(ids))]
 			return jsonRequest(svc.url+"/tickets/refund", fmt.Sprintf(`{"ticket_ids":[%q],"reason":"bench"}`, id))
 		}},
-		{"baseline GET /tickets/{id}", "", baseline.url, func(int64) (*http.Request, error) {
+		{"baseline GET /tickets/{id}", "", baseline, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", baseline.url+"/tickets/"+randomID(), nil)
 		}},
-		{"GET /tickets/{id}", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+		{"GET /tickets/{id}", "baseline GET /tickets/{id}", svc, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", svc.url+"/tickets/"+randomID(), nil)
 		}},
-		{"GET /tickets?theater_name=…&limit=20", "baseline GET /tickets/{id}", svc.url, func(int64) (*http.Request, error) {
+		{"GET /tickets?theater_name=…&limit=20", "baseline GET /tickets/{id}", svc, func(int64) (*http.Request, error) {
 			return http.NewRequest("GET", svc.url+"/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&limit=20", nil)
 		}},
 	}
@@ -309,14 +342,32 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	results := map[string]loadgen.Result{}
 	for i, sc := range scenarios {
-		r := loadgen.Run(ctx, loadgen.Config{
-			Clients: int(b.cfg.clients), Duration: b.cfg.duration,
-			Progress: func(done int64, elapsed time.Duration) {
-				b.logf("[%d/%d] %s: %s, %.0f req/s", i+1, len(scenarios), sc.name, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
-			},
-		}, sc.req)
+		var profiled chan error
+		profile := filepath.Join(b.cfg.cpuProfiles, profileName(sc.name))
+		if debugURL != "" && sc.server == svc {
+			profiled = make(chan error, 1)
+			go func() { profiled <- cpuProfile(http.DefaultClient, debugURL, b.cfg.duration-time.Second, profile) }()
+		}
+		cpuBefore, err := cpuTime(sc.server.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		r := b.load(ctx, fmt.Sprintf("%d/%d", i+1, len(scenarios)), sc.name, sc.req)
+		cpuAfter, err := cpuTime(sc.server.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return nil, err
+			}
+			b.logf("CPU profile of the service during %s: %s", sc.name, profile)
+		}
 		results[sc.name] = r
 		res := scenarioResult{Name: sc.name, Baseline: sc.baseline, Result: r}
+		if r.Requests > 0 {
+			res.CPUPerRequestUS = float64((cpuAfter - cpuBefore).Microseconds()) / float64(r.Requests)
+		}
 		if base, ok := results[sc.baseline]; ok && base.RPS > 0 {
 			res.Ratio = r.RPS / base.RPS
 		}
@@ -332,6 +383,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	rep.BatchSizes = histogramDelta(before, after, "ticketd_group_commit_batch_size")
 	lag := histogramDelta(before, after, "ticketd_projection_lag_seconds")
 	rep.Projection = quantilesMS(lag)
+	rep.LagClock = lagClock
 	if hold := histogramDelta(before, after, "ticketd_append_lock_hold_seconds"); histogramCount(hold) > 0 {
 		q := quantilesMS(hold)
 		rep.AppendLock = &q
@@ -339,15 +391,49 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if rep.PeakRSSMB, err = b.stop(svc); err != nil {
 		return nil, err
 	}
-	if rep.ReplayCount, rep.ReplayRate, err = replayRate(ctx, db); err != nil {
+	if rep.ReplayCount, rep.ReplayRate, rep.BareReadRate, err = replayRates(ctx, db); err != nil {
 		return nil, err
+	}
+	if b.cfg.server != "" {
+		if rep.SQLiteIssue, err = b.sqliteIssue(ctx, results["issue quantity 1"]); err != nil {
+			return nil, err
+		}
 	}
 	if b.cfg.scaleTickets > 0 {
 		if rep.Scale, err = b.scale(ctx); err != nil {
 			return nil, err
 		}
 	}
+	rep.Targets = rep.targets()
 	return rep, nil
+}
+
+// load drives req with the configured clients for the configured time.
+func (b *bench) load(ctx context.Context, step, name string, req loadgen.NewRequest) loadgen.Result {
+	return loadgen.Run(ctx, loadgen.Config{
+		Clients: int(b.cfg.clients), Duration: b.cfg.duration,
+		Progress: func(done int64, elapsed time.Duration) {
+			b.logf("[%s] %s: %s, %.0f req/s", step, name, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
+		},
+	}, req)
+}
+
+// sqliteIssue runs issue quantity 1 on a service on a new SQLite file, for
+// a run on PostgreSQL whose issue result is pg; the result's Ratio is pg's
+// rate over SQLite's.
+func (b *bench) sqliteIssue(ctx context.Context, pg loadgen.Result) (*scenarioResult, error) {
+	svc, err := b.start(ctx, "serve", "--db", filepath.Join(b.dir, "sqlite-issue.db"), "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	res := &scenarioResult{Name: "issue quantity 1 on SQLite", Result: b.load(ctx, "sqlite", "issue quantity 1 on SQLite", postIssue(svc.url, 1))}
+	if res.Result.RPS > 0 {
+		res.Ratio = pg.RPS / res.Result.RPS
+	}
+	if _, err := b.stop(svc); err != nil {
+		return nil, err
+	}
+	return res, ctx.Err()
 }
 
 // seed fills db with n tickets through the append path and returns the ids
@@ -444,6 +530,29 @@ func (b *bench) stop(c *child) (float64, error) {
 	return rss, nil
 }
 
+// cpuTime reads the CPU time (user and system) a process has used, at the
+// kernel's 10 ms resolution.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime and stime, fields 14 and 15 of stat(5)
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // peakRSS reads a process's high-water resident set size (VmHWM) in MB.
 func peakRSS(pid int) (float64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -457,22 +566,6 @@ func peakRSS(pid int) (float64, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc status")
-}
-
-// replayRate rebuilds the tickets table of db and returns the events applied
-// and their rate.
-func replayRate(ctx context.Context, db string) (int64, float64, error) {
-	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer store.Close()
-	start := time.Now()
-	n, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	return n, float64(n) / time.Since(start).Seconds(), store.Close()
 }
 
 // scale seeds a large database and measures list queries on it.
@@ -657,30 +750,40 @@ func machineSummary() string {
 func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "ticketd bench: %d clients, %s per scenario, on %s\n\n", r.Clients, r.Duration, r.Machine)
 	printScenarios(w, r.Scenarios)
-	fmt.Fprintf(w, "\nprojection lag (commit to visible): p50 ≤ %.2f ms, p99 ≤ %.2f ms (histogram bucket bounds)\n", r.Projection.P50MS, r.Projection.P99MS)
+	if r.SQLiteIssue != nil {
+		s := r.SQLiteIssue
+		fmt.Fprintf(w, "%s: %.0f req/s, p99 %.2f ms, %d errors; PostgreSQL / SQLite %.2f×\n", s.Name, s.Result.RPS, ms(s.Result.P99), s.Result.Errors, s.Ratio)
+	}
+	fmt.Fprintf(w, "\nprojection lag: p50 ≤ %.2f ms, p99 ≤ %.2f ms, %s\n", r.Projection.P50MS, r.Projection.P99MS, r.LagClock)
 	if r.AppendLock != nil {
 		fmt.Fprintf(w, "append-lock hold (PostgreSQL, per group commit): p50 ≤ %.2f ms, p99 ≤ %.2f ms (histogram bucket bounds)\n", r.AppendLock.P50MS, r.AppendLock.P99MS)
 	}
 	fmt.Fprintf(w, "group-commit batch sizes (appends per commit): %s\n", formatBuckets(r.BatchSizes))
-	fmt.Fprintf(w, "replay: %d events at %.0f events/s\n", r.ReplayCount, r.ReplayRate)
+	fmt.Fprintf(w, "replay (tickets and sales): %d events at %.0f events/s; bare read of the same log %.0f events/s (%.2f×)\n", r.ReplayCount, r.ReplayRate, r.BareReadRate, r.ReplayRate/r.BareReadRate)
 	fmt.Fprintf(w, "service peak RSS: %.1f MB\n", r.PeakRSSMB)
 	if r.Scale != nil {
 		fmt.Fprintf(w, "\nlist queries on %d tickets (%d clients, limit 100, with total):\n", r.Scale.Tickets, r.Scale.Clients)
 		printScenarios(w, r.Scale.Queries)
 		fmt.Fprintf(w, "service peak RSS with %d tickets: %.1f MB\n", r.Scale.Tickets, r.Scale.PeakRSSMB)
 	}
+	fmt.Fprintln(w)
+	printTargets(w, r.Targets)
 }
 
 func printScenarios(w io.Writer, results []scenarioResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tvs baseline\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tvs baseline\tCPU µs/req\t")
 	for _, s := range results {
 		ratio := ""
 		if s.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f×", s.Ratio)
 		}
 		r := s.Result
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t\n", s.Name, r.RPS, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors, ratio)
+		cpu := ""
+		if s.CPUPerRequestUS > 0 {
+			cpu = fmt.Sprintf("%.0f", s.CPUPerRequestUS)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t\n", s.Name, r.RPS, ms(r.P50), ms(r.P99), ms(r.Max), r.Errors, ratio, cpu)
 	}
 	tw.Flush()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,6 +192,13 @@ func TestBenchRunsOnPostgresAndDropsItsDatabases(t *testing.T) {
 	if !strings.Contains(string(out), `"GET /tickets/{id}"`) || !strings.Contains(string(out), `"replay_events_per_second"`) ||
 		!strings.Contains(string(out), `"append_lock_hold"`) {
 		t.Fatalf("bench report lacks the scenarios, the replay rate or the append-lock hold:\n%s", out)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out, &rep); err != nil || rep.SQLiteIssue == nil || rep.SQLiteIssue.Result.Requests == 0 || rep.SQLiteIssue.Ratio <= 0 {
+		t.Fatalf("bench --db %s measured no SQLite issue beside PostgreSQL's (%v):\n%s", server, err, out)
+	}
+	if pg := rep.Targets[len(rep.Targets)-1]; pg.Met == nil || pg.Measured != rep.SQLiteIssue.Ratio {
+		t.Fatalf("PostgreSQL target %+v, want it judged on the PostgreSQL / SQLite ratio %.2f", pg, rep.SQLiteIssue.Ratio)
 	}
 	ctx := context.Background()
 	conn := pgtest.Connect(t, server)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/service"
-	"github.com/ticketd/ticketd/projections"
 )
 
 func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -33,11 +32,8 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	head := store.Head()
 	progress := newProgress(stderr, "replay", "events", head)
 	start := time.Now()
-	n, err := projections.RebuildTickets(ctx, store, tables.Tickets, progress.update)
+	n, err := replayAll(ctx, store, tables, progress.update)
 	progress.done()
-	if err == nil {
-		_, err = projections.RebuildSales(ctx, store, tables.Sales)
-	}
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -188,6 +188,7 @@ func (s *Store) open(ctx context.Context, db string) error {
 	if err := s.loadTip(ctx); err != nil {
 		return err
 	}
+	s.head.Remember(eventstore.HeadMemory)
 	if s.session != nil {
 		s.session.start()
 	}
@@ -282,6 +283,10 @@ func (s *Store) LogHead() (position int64, hash string) {
 // HeadChanged returns the head and a channel closed when the next commit, of
 // any store on the database, moves it.
 func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
+
+// HeadReachedAt returns when the head first reached position; see
+// eventstore.Reader.
+func (s *Store) HeadReachedAt(position int64) (time.Time, bool) { return s.head.ReachedAt(position) }
 
 // Close stops accepting appends, commits every queued one, releases the
 // single-instance lock and closes the connections. It is safe to call more

@@ -154,6 +154,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.fail(s.loadTip()); err != nil {
 		return nil, err
 	}
+	s.head.Remember(eventstore.HeadMemory)
 	go s.runWriter()
 	return s, nil
 }
@@ -271,6 +272,10 @@ func (s *Store) LogHead() (position int64, hash string) {
 // HeadChanged returns the head and a channel closed when the next commit
 // moves it.
 func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
+
+// HeadReachedAt returns when the head first reached position; see
+// eventstore.Reader.
+func (s *Store) HeadReachedAt(position int64) (time.Time, bool) { return s.head.ReachedAt(position) }
 
 // ReadDB returns the pool of read-only connections, for read models that live
 // in the same file.

@@ -67,6 +67,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		run  func(*testing.T)
 	}{
 		{"AppendAndReadBack", s.testAppendAndReadBack},
+		{"HeadReachedAtIsTheEndOfTheCommit", s.testHeadReachedAtIsTheEndOfTheCommit},
 		{"ReadAllFiltersByTypeBeforeLimit", s.testReadAllFiltersByTypeBeforeLimit},
 		{"WrongExpectedVersionConflictsAndWritesNothing", s.testWrongExpectedVersionConflictsAndWritesNothing},
 		{"ConcurrentAppendersKeepPositionsGapFreeForATailingReader", s.testConcurrentAppenders},
@@ -215,6 +216,35 @@ func (s suite) testAppendAndReadBack(t *testing.T) {
 	missing, err := store.ReadStream(ctx, "no-such-stream")
 	if err != nil || missing == nil || len(missing) != 0 {
 		t.Fatalf("missing stream = %v, %v", missing, err)
+	}
+}
+
+func (s suite) testHeadReachedAtIsTheEndOfTheCommit(t *testing.T) {
+	store, db := s.open(t, Options{})
+	ctx := context.Background()
+	if _, err := store.Append(ctx, IssueRequest(NewStream())); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	store = s.reopen(t, db, Options{})
+	if _, found := store.HeadReachedAt(1); found {
+		t.Fatal("HeadReachedAt(1) found for an event committed before the store opened")
+	}
+	before := time.Now()
+	res, err := store.Append(ctx, IssueRequest(NewStream(), NewStream()))
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range res.Records {
+		at, found := store.HeadReachedAt(rec.Position)
+		if !found || at.Before(before) || at.After(after) || at.Before(rec.OccurredAt) {
+			t.Fatalf("HeadReachedAt(%d) = %v, %v; want a time within the Append (%v to %v), not before the commit's timestamp %v",
+				rec.Position, at, found, before, after, rec.OccurredAt)
+		}
+	}
+	if _, found := store.HeadReachedAt(res.Position + 1); found {
+		t.Fatalf("HeadReachedAt(%d) found beyond the head", res.Position+1)
 	}
 }
 

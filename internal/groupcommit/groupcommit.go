@@ -2,7 +2,10 @@
 // database: one goroutine takes every queued job and commits them together.
 package groupcommit
 
-import "context"
+import (
+	"context"
+	"runtime"
+)
 
 // Run takes the jobs queued on jobs, up to maxBatch at a time, and passes
 // each batch to commit, until stop is closed; it then commits the jobs still
@@ -24,15 +27,13 @@ func Run[J any](jobs <-chan J, stop <-chan struct{}, maxBatch int, commit func([
 				}
 			}
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case job := <-jobs:
-				batch = append(batch, job)
-			default:
-				break drain
-			}
+		batch = drain(jobs, append(batch[:0], first), maxBatch)
+		if len(batch) == 1 {
+			// A lone job: let the goroutines that are about to queue theirs
+			// run first, so they share this commit instead of paying one
+			// each. It costs nothing when none is runnable.
+			runtime.Gosched()
+			batch = drain(jobs, batch, maxBatch)
 		}
 		commit(batch)
 	}
@@ -55,4 +56,17 @@ func Enqueue[J any](ctx context.Context, jobs chan<- J, stop <-chan struct{}, jo
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// drain adds queued jobs to batch, up to maxBatch, without waiting.
+func drain[J any](jobs <-chan J, batch []J, maxBatch int) []J {
+	for len(batch) < maxBatch {
+		select {
+		case job := <-jobs:
+			batch = append(batch, job)
+		default:
+			return batch
+		}
+	}
+	return batch
 }

@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 )
 
@@ -55,5 +56,43 @@ func TestEnqueueQueuesUnlessStoppedOrCancelled(t *testing.T) {
 	close(stop)
 	if err := Enqueue(context.Background(), jobs, stop, 3, errStopped); err != errStopped || len(jobs) != 0 {
 		t.Fatalf("Enqueue after stop = %v, %d queued; want the stopped error and nothing queued", err, len(jobs))
+	}
+}
+
+// With one P, senders started while Run waits are runnable, not running,
+// when Run takes the first job; without the yield Run commits that job alone
+// (every round without -race, about half of them with its shuffled run
+// queue). The scheduler is not fully deterministic, so most rounds, not all,
+// must carry every sender.
+func TestRunLetsRunnableSendersJoinALoneJobsCommit(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const senders, rounds = 8, 100
+	full := 0
+	for range rounds {
+		jobs := make(chan int, senders)
+		stop := make(chan struct{})
+		first := make(chan int, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Run(jobs, stop, senders, func(b []int) {
+				select {
+				case first <- len(b):
+				default:
+				}
+			})
+		}()
+		runtime.Gosched() // Run is now waiting for its first job
+		for i := range senders {
+			go func() { jobs <- i }()
+		}
+		if <-first == senders {
+			full++
+		}
+		close(stop)
+		<-done
+	}
+	if full < rounds*3/4 {
+		t.Fatalf("%d of %d first commits carried all %d runnable senders; want at least 3/4", full, rounds, senders)
 	}
 }

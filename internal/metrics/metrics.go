@@ -100,7 +100,7 @@ func New(logger *slog.Logger) *Metrics {
 		}),
 		projectionLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ticketd_projection_lag_seconds",
-			Help:    "Time from an event's commit timestamp (taken as its group commit starts) to its change being visible in the tickets read table, per event.",
+			Help:    "Time from the end of an event's commit (when it became readable in the log, on this instance's monotonic clock) to its change being visible in the tickets read table, per event.",
 			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		checkFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -191,10 +191,10 @@ func (m *Metrics) ObserveAppendLock(waited, held time.Duration) {
 	m.appendLockHold.Observe(held.Seconds())
 }
 
-// ProjectionApplied records that an event committed at occurredAt became
-// visible in the tickets read table now; it is the projector's applied hook.
-func (m *Metrics) ProjectionApplied(occurredAt time.Time) {
-	m.projectionLag.Observe(time.Since(occurredAt).Seconds())
+// ProjectionApplied records that an event whose commit ended at committed
+// became visible in the tickets read table now.
+func (m *Metrics) ProjectionApplied(committed time.Time) {
+	m.projectionLag.Observe(time.Since(committed).Seconds())
 }
 
 // IdempotencyReplayed records a command answered from its stored response.

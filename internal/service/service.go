@@ -124,7 +124,15 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, logger); err != nil {
 		return nil, err
 	}
-	s.tickets.SetAppliedHook(s.metrics.ProjectionApplied)
+	s.tickets.SetAppliedHook(func(rec eventstore.Record) {
+		// An event whose commit end is no longer remembered counts from its
+		// commit's start, which only overstates the lag.
+		committed, found := s.store.HeadReachedAt(rec.Position)
+		if !found {
+			committed = rec.OccurredAt
+		}
+		s.metrics.ProjectionApplied(committed)
+	})
 	if cfg.NATS.URL != "" {
 		if err = s.openNATSPublisher(); err != nil {
 			return nil, err

@@ -4,7 +4,9 @@ package watermark
 
 import (
 	"context"
+	"sort"
 	"sync"
+	"time"
 )
 
 // Watermark is a position that only moves forward. The zero value is at 0 and
@@ -13,6 +15,37 @@ type Watermark struct {
 	mu      sync.Mutex
 	value   int64
 	changed chan struct{}
+	// moves are the latest advances, oldest first, while remember > 0:
+	// between remember and 2*remember of them.
+	moves    []move
+	remember int
+}
+
+// move is one Advance: from the position before it to to, at a time.
+type move struct {
+	from, to int64
+	at       time.Time
+}
+
+// Remember makes the watermark keep the time of at least its last n
+// advances, for ReachedAt.
+func (w *Watermark) Remember(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.remember = n
+}
+
+// ReachedAt returns when the position first reached v, or found=false when
+// it has not, when Remember is off, or when that advance is older than those
+// remembered.
+func (w *Watermark) ReachedAt(v int64) (at time.Time, found bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := sort.Search(len(w.moves), func(i int) bool { return w.moves[i].to >= v })
+	if i == len(w.moves) || w.moves[i].from >= v {
+		return time.Time{}, false
+	}
+	return w.moves[i].at, true
 }
 
 // Value returns the current position.
@@ -29,6 +62,12 @@ func (w *Watermark) Advance(v int64) {
 	defer w.mu.Unlock()
 	if v <= w.value {
 		return
+	}
+	if w.remember > 0 {
+		if len(w.moves) >= 2*w.remember {
+			w.moves = append(w.moves[:0], w.moves[len(w.moves)-w.remember:]...)
+		}
+		w.moves = append(w.moves, move{from: w.value, to: v, at: time.Now()})
 	}
 	w.value = v
 	if w.changed != nil {

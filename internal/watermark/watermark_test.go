@@ -34,3 +34,38 @@ func TestWaitUntilEndsWithTheContext(t *testing.T) {
 		t.Fatalf("WaitUntil at the mark after the context ended: %v, want nil", err)
 	}
 }
+
+func TestReachedAtGivesTheTimeOfTheAdvanceThatCrossedThePosition(t *testing.T) {
+	var w Watermark
+	w.Advance(5) // before Remember: not remembered
+	w.Remember(2)
+	t0 := time.Now()
+	w.Advance(8)
+	t1 := time.Now()
+	w.Advance(9)
+	if _, found := w.ReachedAt(5); found {
+		t.Fatal("ReachedAt(5) found an advance made before Remember")
+	}
+	at, found := w.ReachedAt(6)
+	if !found || at.Before(t0) || at.After(t1) {
+		t.Fatalf("ReachedAt(6) = %v, %v; want the advance to 8, between %v and %v", at, found, t0, t1)
+	}
+	if at8, _ := w.ReachedAt(8); !at8.Equal(at) {
+		t.Fatalf("ReachedAt(8) = %v, want the same advance as 6 (%v)", at8, at)
+	}
+	if at9, found := w.ReachedAt(9); !found || at9.Before(at) {
+		t.Fatalf("ReachedAt(9) = %v, %v; want the later advance", at9, found)
+	}
+	if _, found := w.ReachedAt(10); found {
+		t.Fatal("ReachedAt(10) found a position not reached")
+	}
+	for v := int64(10); v < 20; v++ {
+		w.Advance(v)
+	}
+	if _, found := w.ReachedAt(9); found {
+		t.Fatal("ReachedAt(9) still found after 10 advances with Remember(2)")
+	}
+	if _, found := w.ReachedAt(19); !found {
+		t.Fatal("ReachedAt(19) not found right after the advance to 19")
+	}
+}

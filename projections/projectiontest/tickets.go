@@ -5,6 +5,7 @@ package projectiontest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func Run(t *testing.T, factory Factory) {
 		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
 		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
 		{"GetNeverServesAStaleTicketAfterARefund", testGetNeverServesAStaleTicketAfterARefund},
+		{"ListMergesCachedAndReadTicketsAndNeverServesAStaleOne", testListMergesCachedAndReadTicketsAndNeverServesAStaleOne},
 		{"SalesCountIssuesRefundsAndRevenuePerTheaterAndMovie", testSalesCountIssuesRefundsAndRevenuePerTheaterAndMovie},
 		{"SalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint", testSalesHandleIgnoresRedeliveryAndKeepsItsOwnCheckpoint},
 		{"SalesTimelineHasEveryMinuteAndTotals", testSalesTimelineHasEveryMinuteAndTotals},
@@ -319,7 +321,25 @@ func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	// Readers keep the tickets hot in the cache while the refunds are applied.
+	refundWhileReading(t, s, tickets, ids, func() error {
+		for _, id := range ids {
+			if _, err := tickets.Get(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(_ int, id string) {
+		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
+			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
+		}
+	})
+}
+
+// refundWhileReading refunds each of ids in turn and applies it, while read
+// runs in a loop beside (keeping the tickets hot in the caches), and calls
+// check after each applied refund with the ticket's index in ids.
+func refundWhileReading(t *testing.T, s eventstore.Appender, tickets *projections.Tickets, ids []string, read func() error, check func(i int, id string)) {
+	t.Helper()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -330,23 +350,64 @@ func testGetNeverServesAStaleTicketAfterARefund(t *testing.T, factory Factory) {
 				return
 			default:
 			}
-			for _, id := range ids {
-				if _, err := tickets.Get(ctx, id); err != nil {
-					t.Error(err)
-					return
-				}
+			if err := read(); err != nil {
+				t.Error(err)
+				return
 			}
 		}
 	}()
-	for _, id := range ids {
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for i, id := range ids {
 		Refund(t, s, id)
-		if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		if _, err := tickets.CatchUp(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := tickets.Get(ctx, id); err != nil || got.Status != domain.StatusCanceled {
-			t.Fatalf("right after its refund was applied, ticket %s is %+v (%v)", id, got, err)
+		check(i, id)
+	}
+}
+
+func testListMergesCachedAndReadTicketsAndNeverServesAStaleOne(t *testing.T, factory Factory) {
+	s, _, tickets := open(t, factory)
+	ctx := context.Background()
+	ids := Issue(t, s, "u", "a", "b", "c", "d", "e")
+	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	list := func(f projections.Filter) []domain.Ticket {
+		t.Helper()
+		page, err := tickets.List(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Tickets
+	}
+	// The middle of the list is cached first, so the full page merges
+	// cached tickets between ones read from the table.
+	list(projections.Filter{Limit: 2, Offset: 1})
+	list(projections.Filter{Limit: 1, Offset: 4})
+	all := list(projections.Filter{Limit: 100})
+	if len(all) != len(ids) {
+		t.Fatalf("listed %d tickets, want %d", len(all), len(ids))
+	}
+	for i, tk := range all {
+		got, err := tickets.Get(ctx, ids[i])
+		if err != nil || !reflect.DeepEqual(tk, got) {
+			t.Fatalf("ticket %d of the list is %+v, Get gives %+v (%v)", i, tk, got, err)
 		}
 	}
-	close(stop)
-	<-done
+	refundWhileReading(t, s, tickets, ids, func() error {
+		_, err := tickets.List(ctx, projections.Filter{Limit: 100})
+		return err
+	}, func(i int, id string) {
+		page := list(projections.Filter{Limit: 100})
+		if page[i].ID != id || page[i].Status != domain.StatusCanceled {
+			t.Fatalf("right after its refund was applied, ticket %s is listed as %+v", id, page[i])
+		}
+		if canceled := list(projections.Filter{Status: domain.StatusCanceled, Limit: 100}); len(canceled) != i+1 || canceled[i].Status != domain.StatusCanceled {
+			t.Fatalf("after %d refunds, status=canceled lists %+v", i+1, canceled)
+		}
+	})
 }
