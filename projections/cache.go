@@ -10,7 +10,7 @@ import (
 // listCacheCapacity those List keeps by issue position (hot pages).
 const (
 	ticketCacheCapacity = 65536
-	listCacheCapacity   = 8192
+	listCacheCapacity   = 2048
 )
 
 // ticketCache holds recently read tickets by id, for Get, and by issue
