@@ -10,7 +10,7 @@ import (
 )
 
 // lockFile takes an exclusive advisory lock on path+".lock", held until the
-// returned file is closed, and reports whether it created that file. It
+// returned file is closed with unlockFile, and reports whether it created that file. It
 // fails with ErrLocked when another process holds the lock.
 func lockFile(path string) (*os.File, bool, error) {
 	created := !fileExists(path + ".lock")
@@ -36,6 +36,15 @@ func lockHeld(path string) bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer unlockFile(f)
 	return errors.Is(syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB), syscall.EWOULDBLOCK)
+}
+
+// unlockFile releases f's lock, then closes f. Closing alone is not
+// enough: a flock belongs to the open file, which a child forked by this
+// process (before its exec closes the descriptor) shares, and it would keep
+// the lock held after f is closed here.
+func unlockFile(f *os.File) error {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return f.Close()
 }

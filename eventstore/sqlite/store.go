@@ -390,7 +390,7 @@ func (s *Store) closeDBs() error {
 		}
 	}
 	if s.lock != nil {
-		errs = append(errs, s.lock.Close())
+		errs = append(errs, unlockFile(s.lock))
 		s.lock = nil
 	}
 	return errors.Join(errs...)
