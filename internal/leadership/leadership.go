@@ -28,7 +28,8 @@ type Config struct {
 	// leader from the start until the end.
 	Lock Lock
 	// Poll is how often a follower tries the lock, and how often the
-	// leader checks that it still holds it.
+	// leader checks that it still holds it (each check may take up to
+	// Poll, and at least minCheckTimeout).
 	Poll time.Duration
 	// Instance names this instance in log lines.
 	Instance string
@@ -41,6 +42,11 @@ type Config struct {
 
 // releaseTimeout bounds the release of the lock when leading ends.
 const releaseTimeout = 5 * time.Second
+
+// minCheckTimeout is the least time the leader's check of its lock gets, so
+// that a short Poll on a loaded machine does not turn a slow answer into a
+// lost leadership.
+const minCheckTimeout = time.Second
 
 // Run takes part in the election until ctx ends. While this instance leads
 // it runs lead, with a context that ends as soon as leadership is lost
@@ -129,7 +135,7 @@ func (cfg Config) hold(ctx context.Context, lead func(context.Context)) {
 			reason = "leader's work ended"
 			return
 		case <-tick.C:
-			check, cancel := context.WithTimeout(ctx, cfg.Poll)
+			check, cancel := context.WithTimeout(ctx, max(cfg.Poll, minCheckTimeout))
 			err := cfg.Lock.Check(check)
 			cancel()
 			if err != nil && ctx.Err() == nil {
