@@ -76,12 +76,14 @@ func (c *ticketCache) forget(e IndexEntry) {
 	delete(c.byPosition, e.IssuePosition)
 }
 
-func putBounded[K comparable](m map[K]domain.Ticket, k K, t domain.Ticket, capacity int) {
+// putBounded sets m[k] to v, first dropping an arbitrary entry when k is
+// new and m already holds capacity entries.
+func putBounded[K comparable, V any](m map[K]V, k K, v V, capacity int) {
 	if _, ok := m[k]; !ok && len(m) >= capacity {
 		for old := range m {
 			delete(m, old)
 			break
 		}
 	}
-	m[k] = t
+	m[k] = v
 }

@@ -111,6 +111,7 @@ type Sales struct {
 	follower
 	table   SalesTable
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
+	issued  *issuances // of tickets told by Remember
 }
 
 // OpenSales loads the checkpoint of table, the sales read model of log.
@@ -118,7 +119,7 @@ func OpenSales(ctx context.Context, log Log, table SalesTable, logger *slog.Logg
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Sales{follower: follower{name: SalesCheckpoint, log: log, logger: logger}, table: table}
+	s := &Sales{follower: follower{name: SalesCheckpoint, log: log, logger: logger}, table: table, issued: newIssuances()}
 	s.follower.apply, s.follower.refresh = s.apply, s.refresh
 	pos, err := table.Checkpoint(ctx)
 	if err != nil {
@@ -126,6 +127,17 @@ func OpenSales(ctx context.Context, log Log, table SalesTable, logger *slog.Logg
 	}
 	s.applied.Advance(pos)
 	return s, nil
+}
+
+// Remember tells the model the issuance of t, a ticket as folded from the
+// log of this model (a refund's decision reads it), so that applying its
+// refund reads no stream; a ticket not in status issued is ignored. Only a
+// bounded number of tickets are remembered, each until its refund is
+// applied.
+func (s *Sales) Remember(t domain.Ticket) {
+	if t.Status == domain.StatusIssued {
+		s.issued.put(t.ID, issuance{theater: t.TheaterName, movie: t.MovieTitle, priceKRW: t.PriceKRW})
+	}
 }
 
 // RebuildSales refolds table from the whole log and sets its checkpoint to
@@ -243,11 +255,12 @@ func (s *Sales) refresh(ctx context.Context) error {
 }
 
 // deltas returns what records add to the sales. A refund counts for the
-// theater, movie and price of its ticket's TicketIssued event, read from the
-// log; a refund of a ticket the log never issued is an error.
+// theater, movie and price of its ticket's TicketIssued event: from this
+// batch, from Remember, else read from the log; a refund of a ticket the log
+// never issued is an error.
 func (s *Sales) deltas(ctx context.Context, records []eventstore.Record) ([]SalesDelta, error) {
 	deltas := make([]SalesDelta, 0, len(records))
-	issuedHere := map[string]domain.TicketIssued{} // tickets issued in this batch
+	issuedHere := map[string]issuance{} // tickets issued in this batch
 	for _, rec := range records {
 		e, err := rec.Event()
 		if err != nil {
@@ -256,35 +269,38 @@ func (s *Sales) deltas(ctx context.Context, records []eventstore.Record) ([]Sale
 		minute := rec.OccurredAt.UTC().Format(MinuteLayout)
 		switch e := e.(type) {
 		case domain.TicketIssued:
-			issuedHere[rec.StreamID] = e
+			issuedHere[rec.StreamID] = issuanceOf(e)
 			deltas = append(deltas, SalesDelta{Theater: e.TheaterName, Movie: e.MovieTitle, Minute: minute, Issued: 1, RevenueKRW: e.PriceKRW})
 		case domain.TicketRefunded:
 			ticket, ok := issuedHere[rec.StreamID]
+			if !ok {
+				ticket, ok = s.issued.take(rec.StreamID)
+			}
 			if !ok {
 				if ticket, err = s.issuance(ctx, rec.StreamID); err != nil {
 					return nil, fmt.Errorf("%s: refund at %d: %w", s.name, rec.Position, err)
 				}
 			}
-			deltas = append(deltas, SalesDelta{Theater: ticket.TheaterName, Movie: ticket.MovieTitle, Minute: minute, Canceled: 1, RevenueKRW: -ticket.PriceKRW})
+			deltas = append(deltas, SalesDelta{Theater: ticket.theater, Movie: ticket.movie, Minute: minute, Canceled: 1, RevenueKRW: -ticket.priceKRW})
 		}
 	}
 	return deltas, nil
 }
 
-// issuance returns the TicketIssued event of ticket id, read from the log.
-func (s *Sales) issuance(ctx context.Context, id string) (domain.TicketIssued, error) {
+// issuance returns the issuance of ticket id, read from the log.
+func (s *Sales) issuance(ctx context.Context, id string) (issuance, error) {
 	records, err := s.log.ReadStream(ctx, id)
 	if err != nil {
-		return domain.TicketIssued{}, err
+		return issuance{}, err
 	}
 	for _, rec := range records {
 		if e, err := rec.Event(); err == nil {
 			if issued, ok := e.(domain.TicketIssued); ok {
-				return issued, nil
+				return issuanceOf(issued), nil
 			}
 		}
 	}
-	return domain.TicketIssued{}, fmt.Errorf("ticket %s was never issued", id)
+	return issuance{}, fmt.Errorf("ticket %s was never issued", id)
 }
 
 // SalesReport is the result of SalesTable.Verify.

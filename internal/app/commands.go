@@ -45,6 +45,9 @@ type Log interface {
 type Commands struct {
 	log   Log
 	newID func() uuid.UUID
+	// onRefundRead, when set, gets every existing ticket a refund decision
+	// folded from the log.
+	onRefundRead func(domain.Ticket)
 }
 
 // New returns the commands of log; newID returns fresh ticket ids (nil:
@@ -55,6 +58,13 @@ func New(log Log, newID func() uuid.UUID) *Commands {
 	}
 	return &Commands{log: log, newID: newID}
 }
+
+// OnRefundRead has fn called with every existing ticket a refund decision
+// reads from the log, as folded, before the decision's append (which may
+// still fail), so a read model that needs the same facts again need not
+// read them; fn must be safe for concurrent use and quick. Call it before
+// the first command.
+func (c *Commands) OnRefundRead(fn func(domain.Ticket)) { c.onRefundRead = fn }
 
 // Request is what ties a command to the request that carried it.
 type Request struct {
@@ -257,6 +267,9 @@ func (c *Commands) DecideRefund(ctx context.Context, cmd domain.RefundTickets) (
 		}
 		if t.Exists() {
 			tickets[id] = t
+			if c.onRefundRead != nil {
+				c.onRefundRead(t)
+			}
 		}
 	}
 	d, err := domain.Refund(cmd, tickets)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
@@ -122,5 +123,39 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 	wg.Wait()
 	if refunded != 1 || s.Head() != 2 {
 		t.Fatalf("%d refunds counted, head %d; want 1 and 2", refunded, s.Head())
+	}
+}
+
+func TestRefundTellsOnRefundReadEveryExistingTicketItRead(t *testing.T) {
+	t.Parallel()
+	_, commands := mustOpen(t)
+	var mu sync.Mutex
+	read := map[string]domain.Ticket{}
+	commands.OnRefundRead(func(tk domain.Ticket) {
+		mu.Lock()
+		defer mu.Unlock()
+		read[tk.ID] = tk
+	})
+	ctx := context.Background()
+	issued, err := commands.Issue(ctx, app.Request{}, issueCmd(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := ticketIDs(t, issued)
+	missing := "0190a000-0000-7000-8000-000000000000"
+	if _, err := commands.Refund(ctx, app.Request{}, domain.RefundTickets{TicketIDs: []string{ids[0], missing}}); err != nil {
+		t.Fatal(err)
+	}
+	want := domain.Ticket{ID: ids[0], TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목", PriceKRW: 15000, Status: domain.StatusIssued, Version: 1}
+	got := read[ids[0]]
+	got.IssuedAt = time.Time{}
+	if len(read) != 1 || got != want {
+		t.Fatalf("told %+v; want only %+v (as read before the refund)", read, want)
+	}
+	if _, err := commands.Refund(ctx, app.Request{}, domain.RefundTickets{TicketIDs: ids[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if tk := read[ids[0]]; tk.Status != domain.StatusCanceled || tk.Version != 2 {
+		t.Fatalf("a second refund told %+v; want the canceled ticket at version 2", tk)
 	}
 }

@@ -3,6 +3,7 @@ package projectiontest
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,5 +202,70 @@ func testSalesCatchUpFarBehindRefoldsTheLog(t *testing.T, factory Factory) {
 	}
 	if pos, err := tables.Sales.Checkpoint(context.Background()); err != nil || pos != 2501 {
 		t.Fatalf("checkpoint %d, %v", pos, err)
+	}
+}
+
+// streamReads is a projections.Log that counts the ReadStream calls it
+// passes on to the store.
+type streamReads struct {
+	eventstore.Store
+	n atomic.Int64
+}
+
+func (r *streamReads) ReadStream(ctx context.Context, id string) ([]eventstore.Record, error) {
+	r.n.Add(1)
+	return r.Store.ReadStream(ctx, id)
+}
+
+// folded returns ticket id as its stream in s folds.
+func folded(tb testing.TB, s eventstore.Store, id string) domain.Ticket {
+	tb.Helper()
+	recs, err := s.ReadStream(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ticket, err := eventstore.Fold(recs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ticket
+}
+
+func testSalesRefundOfARememberedTicketReadsNoStream(t *testing.T, factory Factory) {
+	s, tables := factory(t)
+	log := &streamReads{Store: s}
+	sales, err := projections.OpenSales(context.Background(), log, tables.Sales, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remembered := sell(t, s, "CGV 강남", "영화 A", 15000)
+	unknown := sell(t, s, "메가박스", "영화 B", 9000)
+	canceledFirst := sell(t, s, "CGV 강남", "영화 B", 12000)
+	sell(t, s, "CGV 강남", "영화 A", 15000)
+	Refund(t, s, canceledFirst)
+	if _, err := sales.CatchUp(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	sales.Remember(folded(t, s, remembered)) // what its refund's decision read
+	reads := log.n.Load()
+	Refund(t, s, remembered)
+	Refund(t, s, unknown)
+	for _, r := range records(t, s)[5:] { // one message each, as the relay delivers them
+		if err := sales.Handle(messageOf(t, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := log.n.Load() - reads; got != 1 {
+		t.Errorf("the two refunds read %d streams; want 1 (the ticket not remembered)", got)
+	}
+	want := []projections.SalesRow{
+		{Name: "CGV 강남", Issued: 3, Canceled: 2, RevenueKRW: 15000},
+		{Name: "메가박스", Issued: 1, Canceled: 1, RevenueKRW: 0},
+	}
+	if got := salesPage(t, sales, projections.ByTheater).Rows; !reflect.DeepEqual(got, want) {
+		t.Errorf("by theater %+v, want %+v", got, want)
+	}
+	if rep, err := tables.Sales.Verify(context.Background()); err != nil || rep.Count != 0 || rep.Checkpoint != 7 {
+		t.Fatalf("verify against a fresh fold: %+v, %v", rep, err)
 	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, factory Factory) {
 		{"SalesTimelineHasEveryMinuteAndTotals", testSalesTimelineHasEveryMinuteAndTotals},
 		{"RebuildSalesEqualsTheProjectorAndVerifies", testRebuildSalesEqualsTheProjectorAndVerifies},
 		{"SalesCatchUpFarBehindRefoldsTheLog", testSalesCatchUpFarBehindRefoldsTheLog},
+		{"SalesRefundOfARememberedTicketReadsNoStream", testSalesRefundOfARememberedTicketReadsNoStream},
 		{"StaleTicketWriterChangesNothing", testStaleTicketWriterChangesNothing},
 		{"StaleSalesWriterChangesNothing", testStaleSalesWriterChangesNothing},
 		{"TwoProjectorsOnOneTableNeverApplyTwice", testTwoProjectorsOnOneTableNeverApplyTwice},
