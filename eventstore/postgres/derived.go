@@ -12,11 +12,7 @@ import (
 // UpdateDerived runs fn in one READ COMMITTED write transaction on a pooled
 // connection, outside the writer's group commits, for state that is derived
 // from the log (read models and their checkpoints, in the store's schema).
-// Its commit does not wait for its WAL flush (synchronous_commit=off, as the
-// SQLite store's derived commits are not fsynced): it is visible to every
-// session at once, and a server crash can lose only a suffix of such commits,
-// each with its own checkpoint, which the projector applies again from the
-// durable log. Never use it for the log or idempotency records. It returns fn's error or the commit's, classified (a storage fault is a
+// It returns fn's error or the commit's, classified (a storage fault is a
 // CodeUnavailable error), and rolls back on either; eventstore.ErrReadOnly on
 // a ReadOnly store.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(pgx.Tx) error) error {
@@ -24,7 +20,7 @@ func (s *Store) UpdateDerived(ctx context.Context, fn func(pgx.Tx) error) error 
 		return eventstore.ErrReadOnly
 	}
 	return s.write(ctx, func(q querier) error {
-		return pgx.BeginTxFunc(ctx, q.(beginner), derivedTx, fn)
+		return pgx.BeginFunc(ctx, q.(beginner), fn)
 	})
 }
 
@@ -36,13 +32,9 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
 	return classify(pgx.BeginTxFunc(ctx, s.pool, opts, fn))
 }
 
-// derivedTx begins UpdateDerived's transactions, in the one round trip of
-// BEGIN.
-var derivedTx = pgx.TxOptions{BeginQuery: `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off`}
-
 // beginner is a pooled connection, which write hands its function.
 type beginner interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // NotifyDerived announces, inside tx, a commit of derived tables (a
