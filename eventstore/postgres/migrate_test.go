@@ -46,25 +46,7 @@ func versionOneDatabase(t *testing.T) (db, stream string) {
 // schemaVersions returns the versions recorded in db, in order.
 func schemaVersions(t *testing.T, db string) []int {
 	t.Helper()
-	ctx := context.Background()
-	conn := connect(t, db)
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT version FROM ticketd_schema_version ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		vs = append(vs, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return vs
+	return column[int](t, db, `SELECT version FROM ticketd_schema_version ORDER BY version`)
 }
 
 // A log written by schema version 1 migrates to version 2 once, and the
