@@ -120,8 +120,9 @@ type groupReply struct {
 	WaitedUS      int64  `json:"waited_us"`
 }
 
-// commitBatch commits the jobs in one call of ticketd_append, which runs each
-// in its own subtransaction, then answers them.
+// commitBatch commits the jobs in one call of ticketd_append, in which a job
+// that fails writes nothing and leaves its neighbours intact, then answers
+// them.
 func (s *Store) commitBatch(batch []*appendJob) {
 	span := eventstore.StartGroupCommitSpan(s.tracer, len(batch), func(i int) trace.Span { return batch[i].span })
 	start := time.Now()

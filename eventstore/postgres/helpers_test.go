@@ -32,6 +32,23 @@ func execOn(tb testing.TB, db, sql string, args ...any) {
 	pgtest.Exec(tb, db, sql, args...)
 }
 
+// column returns the one column of query's rows on db, in order.
+func column[T any](tb testing.TB, db, query string, args ...any) []T {
+	tb.Helper()
+	ctx := context.Background()
+	conn := connect(tb, db)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return vs
+}
+
 // freshDatabase creates a database of its own for tb, dropped at the end.
 func freshDatabase(tb testing.TB) string { return pgtest.FreshDatabase(tb) }
 

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
@@ -121,18 +119,7 @@ func TestOpenReadOnlyRefusesADatabaseWithoutAnEventLog(t *testing.T) {
 // tableNames lists the tables of schema in db.
 func tableNames(t *testing.T, db, schema string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn := connect(t, db)
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return column[string](t, db, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, schema)
 }
 
 func TestOpenUsesADatabaseWithOtherTablesAsIs(t *testing.T) {
