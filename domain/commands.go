@@ -128,6 +128,15 @@ func (c RefundTickets) DistinctIDs() []string {
 	return ids
 }
 
+// IsTicketID reports whether id can name a ticket: a UUID in canonical
+// text form (lower-case, hyphenated), as every ticket id Issue makes is.
+// Any other id names no ticket, so a refund reports it not found without
+// looking for it.
+func IsTicketID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
 // RefundDecision is the outcome of a refund: every distinct requested id in
 // exactly one of the three lists, in request order, and the events to append
 // (one per id in Refunded, in the same order).

@@ -12,9 +12,9 @@ import (
 
 // NewBaseline returns the reference the benchmark compares the API with: a
 // bare Gin engine (no middleware, no storage) whose POST /tickets/issue
-// decodes and validates the body exactly as the API does and answers the
-// same 201 body, and whose GET /tickets/{id} answers a ticket from memory.
-// It is not part of the service.
+// decodes, validates, decides and encodes its answer exactly as the API
+// does, without appending, and whose GET /tickets/{id} answers a ticket from
+// memory. It is not part of the service.
 func NewBaseline() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{}
@@ -32,7 +32,12 @@ func NewBaseline() http.Handler {
 			writeError(c, s.cfg.Logger, err)
 			return
 		}
-		c.JSON(decided.Status, decided.Response)
+		answer, err := issueAnswers.EncodeAnswer(decided.Result)
+		if err != nil {
+			writeError(c, s.cfg.Logger, err)
+			return
+		}
+		c.Data(answer.Status, "application/json; charset=utf-8", answer.Body)
 	})
 	memo := "VIP석"
 	issuedAt := time.Now()

@@ -15,11 +15,6 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-const headerIdempotencyKey = "Idempotency-Key"
-
-// maxIdempotencyKeyLen is the longest Idempotency-Key accepted.
-const maxIdempotencyKeyLen = 255
-
 // singleHeader returns the request's header name and whether it was sent
 // exactly once, recording a violation when it was repeated.
 func singleHeader(c *gin.Context, v *domain.Violations, name string) (string, bool) {
@@ -32,92 +27,6 @@ func singleHeader(c *gin.Context, v *domain.Violations, name string) (string, bo
 		return "", false
 	}
 	return values[0], true
-}
-
-// idempotencyKey returns the request's Idempotency-Key ("" when absent),
-// recording a violation when it is present but empty, repeated, longer than
-// 255 characters or not visible ASCII.
-func idempotencyKey(c *gin.Context, v *domain.Violations) string {
-	key, sent := singleHeader(c, v, headerIdempotencyKey)
-	if !sent {
-		return ""
-	}
-	if key == "" || len(key) > maxIdempotencyKeyLen {
-		v.Add(headerIdempotencyKey, fmt.Sprintf("must be 1 to %d characters", maxIdempotencyKeyLen))
-		return ""
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x21 || key[i] > 0x7e {
-			v.Add(headerIdempotencyKey, "must be visible ASCII characters (0x21-0x7E)")
-			return ""
-		}
-	}
-	return key
-}
-
-// parseCommand reads the body and the Idempotency-Key and hands the decoded
-// object to parse. Every violation of body, fields and header is answered as
-// one 400; ok is false when an answer was sent.
-func (s *Server) parseCommand(c *gin.Context, fields []string, parse func(obj jsonObject, v *domain.Violations)) (key string, ok bool) {
-	_, span := s.tracer.Start(c.Request.Context(), "ticketd.decode_request")
-	defer span.End()
-	body, ok := s.readBody(c)
-	if !ok {
-		return "", false
-	}
-	var v domain.Violations
-	key = idempotencyKey(c, &v)
-	if obj := decodeObject(body, &v); obj != nil {
-		parse(obj, &v)
-	}
-	v.Sort(append([]string{headerIdempotencyKey, "body"}, fields...))
-	if err := v.Err(); err != nil {
-		writeError(c, s.cfg.Logger, err)
-		return "", false
-	}
-	return key, true
-}
-
-func (s *Server) issue(c *gin.Context) {
-	s.setHeadPosition(c)
-	cmd, key, ok := s.parseIssue(c)
-	if !ok {
-		return
-	}
-	res, err := s.commands.Issue(c.Request.Context(), commandRequest(c, key), cmd)
-	s.respond(c, res, err)
-}
-
-// parseIssue decodes and validates an issue request; ok is false when a
-// problem was answered.
-func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string, ok bool) {
-	key, ok = s.parseCommand(c, domain.IssueFields, func(obj jsonObject, v *domain.Violations) {
-		cmd = domain.IssueTickets{
-			TheaterName: obj.text(v, "theater_name"),
-			UserID:      obj.text(v, "user_id"),
-			MovieTitle:  obj.text(v, "movie_title"),
-			PriceKRW:    obj.integer(v, "price_krw", true, 0),
-			Quantity:    obj.integer(v, "quantity", false, domain.DefaultQuantity),
-		}
-		cmd.Memo, _ = obj.optionalText(v, "memo")
-		v.Merge(cmd.Validate())
-	})
-	return cmd, key, ok
-}
-
-func (s *Server) refund(c *gin.Context) {
-	s.setHeadPosition(c)
-	var cmd domain.RefundTickets
-	key, ok := s.parseCommand(c, domain.RefundFields, func(obj jsonObject, v *domain.Violations) {
-		cmd.TicketIDs = obj.textArray(v, "ticket_ids")
-		cmd.Reason, _ = obj.optionalText(v, "reason")
-		v.Merge(cmd.Validate())
-	})
-	if !ok {
-		return
-	}
-	res, err := s.commands.Refund(c.Request.Context(), commandRequest(c, key), cmd)
-	s.respond(c, res, err)
 }
 
 // getTicket answers a ticket from the read table or, with as_of, folded from

@@ -1,0 +1,41 @@
+package app
+
+import (
+	"context"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// Issued is the result of an issue: the new tickets' ids in issue order,
+// and the event that opened each of them (the same for all).
+type Issued struct {
+	TicketIDs []string
+	Ticket    domain.TicketIssued
+}
+
+// Issue issues cmd's tickets, all or none, and answers through answers. It
+// fails with the domain's CodeInvalid error when cmd breaks its rules, with
+// a *KeyReusedError for a reused key, and with the log's errors.
+func (c *Commands) Issue(ctx context.Context, req Request, cmd domain.IssueTickets, answers AnswerEncoder[Issued]) (Outcome[Issued], error) {
+	return run(ctx, c.log, req, cmd, answers, func(context.Context) (Decision[Issued], error) { return c.DecideIssue(cmd) })
+}
+
+// DecideIssue returns the append and result of an issue command, each
+// ticket a new stream under a fresh id, or the domain's CodeInvalid error
+// when cmd breaks its rules. It reads nothing.
+func (c *Commands) DecideIssue(cmd domain.IssueTickets) (Decision[Issued], error) {
+	tickets, err := domain.Issue(cmd, c.newID)
+	if err != nil {
+		return Decision[Issued]{}, err
+	}
+	d := Decision[Issued]{
+		Append: eventstore.AppendRequest{Streams: make([]eventstore.StreamAppend, len(tickets))},
+		Result: Issued{TicketIDs: make([]string, len(tickets)), Ticket: tickets[0].Event},
+	}
+	for i, t := range tickets {
+		d.Result.TicketIDs[i] = t.ID
+		d.Append.Streams[i] = eventstore.StreamAppend{StreamID: t.ID, ExpectedVersion: 0, Events: []domain.Event{t.Event}}
+	}
+	return d, nil
+}
