@@ -39,7 +39,10 @@ func queryEventTypes(q url.Values, v *domain.Violations) []string {
 }
 
 func (s *Server) ticketEvents(c *gin.Context) {
-	id := c.Param("ticket_id")
+	id, ok := s.ticketParam(c)
+	if !ok {
+		return
+	}
 	records, err := s.log.ReadStream(c.Request.Context(), id)
 	if err != nil {
 		writeError(c, s.cfg.Logger, err)

@@ -40,19 +40,35 @@ func (s *Server) getTicket(c *gin.Context) {
 		writeError(c, s.cfg.Logger, err)
 		return
 	}
+	id, ok := s.ticketParam(c)
+	if !ok {
+		return
+	}
 	if historic {
-		s.getTicketAsOf(c, point, minPos)
+		s.getTicketAsOf(c, id, point, minPos)
 		return
 	}
 	if !s.awaitMinPosition(c, minPos, s.tickets.WaitFor) {
 		return
 	}
-	t, err := s.tickets.Get(c.Request.Context(), c.Param("ticket_id"))
+	t, err := s.tickets.Get(c.Request.Context(), id)
 	if err != nil {
 		writeError(c, s.cfg.Logger, err)
 		return
 	}
 	c.JSON(http.StatusOK, newTicketJSON(t))
+}
+
+// ticketParam returns the ticket_id of the path, or answers 404 and returns
+// false when it cannot name a ticket: only canonical UUIDs do (see
+// domain.IsTicketID), and the others are not looked up at all.
+func (s *Server) ticketParam(c *gin.Context) (string, bool) {
+	id := c.Param("ticket_id")
+	if !domain.IsTicketID(id) {
+		writeError(c, s.cfg.Logger, domain.Errorf(domain.CodeNotFound, "Ticket %q was not found.", id))
+		return "", false
+	}
+	return id, true
 }
 
 // asOf is a point of the log, as sent in as_of: right after a position, or
@@ -84,11 +100,11 @@ func parseAsOf(raw string, v *domain.Violations) (point asOf, given bool) {
 
 // getTicketAsOf answers the ticket as it was at point, folded from its stream
 // (not the read table).
-func (s *Server) getTicketAsOf(c *gin.Context, point asOf, minPos int64) {
+func (s *Server) getTicketAsOf(c *gin.Context, id string, point asOf, minPos int64) {
 	if !s.awaitMinPosition(c, minPos, s.waitForHead) {
 		return
 	}
-	ctx, id := c.Request.Context(), c.Param("ticket_id")
+	ctx := c.Request.Context()
 	var records []eventstore.Record
 	var err error
 	if point.byTime {

@@ -300,3 +300,20 @@ func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 		t.Fatalf("after %s (read-header timeout %s) the server answered %d bytes and hung up (%v), want no answer at the timeout", elapsed, cfg.ReadHeaderTimeout, n, err)
 	}
 }
+
+// TestIdsThatCannotNameATicketAreNotFoundOnEveryEngine holds the contract's
+// "ids that are not UUIDs simply do not exist" for ids a database cannot
+// even look up (NUL is no PostgreSQL text): 404, never 500.
+func TestIdsThatCannotNameATicketAreNotFoundOnEveryEngine(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, e engine) {
+		c := e.startClient(t)
+		c.issueOK(map[string]any{"theater_name": "t", "user_id": "u", "movie_title": "m", "price_krw": 1})
+		for _, path := range []string{"/tickets/a%00b", "/tickets/a%00b?as_of=1", "/tickets/a%00b/events",
+			"/tickets/not-a-uuid", "/tickets/0193A000-0000-7000-8000-000000000000"} {
+			if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
+				t.Errorf("GET %s: %d %s, want 404", path, r.status, r.body)
+			}
+		}
+	})
+}
