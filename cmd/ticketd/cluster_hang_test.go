@@ -119,21 +119,9 @@ func TestClusterHungLeaderIsReplacedWithinItsLease(t *testing.T) {
 			}
 		}
 	}
-	traffic := &crashRun{}
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	stopTraffic := func() { stopOnce.Do(func() { close(stop) }) }
 	watched := watchCheckpoints(t, c.db)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stopTraffic(); wg.Wait() }) // before the processes are killed
-	for w := range 4 {
-		wg.Add(1)
-		seed := rng.Uint64()
-		go func() {
-			defer wg.Done()
-			traffic.drive(t, client, rand.New(rand.NewPCG(seed, uint64(w))), fmt.Sprint("hang-", w), fmt.Sprint("h", w), stop, live)
-		}()
-	}
+	traffic := &crashRun{}
+	stopTraffic := traffic.startDrivers(t, client, rng, 4, "hang", live)
 
 	var times []time.Duration
 	var refused float64 // by the woken leaders
@@ -197,21 +185,9 @@ func TestClusterHungLeaderIsReplacedWithinItsLease(t *testing.T) {
 		refused += refusedWrites(c.client(old)) - refusedBefore
 	}
 	stopTraffic()
-	wg.Wait()
 	readings := watched()
 
-	acked := traffic.resend(t, client, rng, live)
-	head := checkCrashLog(t, client, c.nodes[0].base, traffic)
-	for _, node := range c.nodes {
-		waitProjected(t, client, node.base, head)
-	}
-	checkStreamHolds(t, nats, head)
-	for i := range c.nodes {
-		c.stop(i)
-	}
-	if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
-		t.Fatalf("verify after the hung leaders: exit %d\n%s%s", code, stdout, stderr)
-	}
+	acked, head := c.checkNothingLost(t, client, rng, traffic, live, nats)
 	slices.Sort(times)
 	p50, worst := times[len(times)/2], times[len(times)-1]
 	t.Logf("hung leader replaced over %d runs: p50 %s, max %s, all %v; %d requests, %d acknowledged, %d events, lost 0; %v writes of the woken leaders refused; %d checkpoint readings, none moved back",

@@ -14,6 +14,14 @@ import (
 	"github.com/ticketd/ticketd/internal/pgtest"
 )
 
+// twoStores opens two Shared stores on a fresh database and returns them
+// with the database's URL.
+func twoStores(t *testing.T) (a, b *postgres.Store, db string) {
+	t.Helper()
+	a, db = MustOpenStore(t, postgres.Options{Shared: true})
+	return a, mustOpen(t, db, postgres.Options{Shared: true}), db
+}
+
 // lease returns the leader lease of s, lasting length, and counts the
 // writes its fence refuses in refused.
 func lease(t *testing.T, s *postgres.Store, name string, length time.Duration, refused *atomic.Int64) *postgres.LeaderLease {
@@ -70,8 +78,7 @@ func closed(ch <-chan struct{}) bool {
 func TestLeaderLeaseIsHeldByOneStoreUntilReleasedAndEachTakeIsANewTerm(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, db := MustOpenStore(t, postgres.Options{Shared: true})
-	b := mustOpen(t, db, postgres.Options{Shared: true})
+	a, b, db := twoStores(t)
 	other := mustOpen(t, db, postgres.Options{Shared: true, Schema: "other"})
 	la, lb, lo := lease(t, a, "a", time.Minute, nil), lease(t, b, "b", time.Minute, nil), lease(t, other, "o", time.Minute, nil)
 	if _, err := a.LeaderLease(postgres.LeaseOptions{Length: time.Second}); err == nil {
@@ -105,8 +112,7 @@ func TestLeaderLeaseIsHeldByOneStoreUntilReleasedAndEachTakeIsANewTerm(t *testin
 func TestLeaderLeaseExpiresAndAStaleHoldersWritesAreFenced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, db := MustOpenStore(t, postgres.Options{Shared: true})
-	b := mustOpen(t, db, postgres.Options{Shared: true})
+	a, b, db := twoStores(t)
 	var refusedA atomic.Int64
 	const length = 700 * time.Millisecond
 	la, lb := lease(t, a, "a", length, &refusedA), lease(t, b, "b", length, nil)
@@ -168,8 +174,7 @@ func TestLeaderLeaseExpiresAndAStaleHoldersWritesAreFenced(t *testing.T) {
 // taken at once rather than at its expiry.
 func TestLeaderLeaseOfAHolderWhoseConnectionEndedIsTakenAtOnce(t *testing.T) {
 	t.Parallel()
-	a, db := MustOpenStore(t, postgres.Options{Shared: true})
-	b := mustOpen(t, db, postgres.Options{Shared: true})
+	a, b, db := twoStores(t)
 	la, lb := lease(t, a, "a", time.Hour, nil), lease(t, b, "b", time.Hour, nil)
 	try(t, "a", la, true)
 	try(t, "b while a's connection lives", lb, false)
@@ -188,8 +193,7 @@ func TestLeaderLeaseOfAHolderWhoseConnectionEndedIsTakenAtOnce(t *testing.T) {
 func TestLeaderLeaseTakeoverWaitsForFencedWritesInFlightButNotForAPausedHolder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, db := MustOpenStore(t, postgres.Options{Shared: true})
-	b := mustOpen(t, db, postgres.Options{Shared: true})
+	a, b, db := twoStores(t)
 	const length = 500 * time.Millisecond
 	la, lb := lease(t, a, "a", length, nil), lease(t, b, "b", length, nil)
 	try(t, "a", la, true)
@@ -239,8 +243,7 @@ func TestLeaderLeaseTakeoverWaitsForFencedWritesInFlightButNotForAPausedHolder(t
 func TestNotifyDerivedWakesTheOtherSharedStoresAtCommitOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, db := MustOpenStore(t, postgres.Options{Shared: true})
-	b := mustOpen(t, db, postgres.Options{Shared: true})
+	a, b, _ := twoStores(t)
 	notify := func(commit bool) error {
 		errRollback := errors.New("roll back")
 		err := a.UpdateDerived(ctx, func(tx pgx.Tx) error {
