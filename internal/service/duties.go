@@ -79,7 +79,11 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 		}
 		d.goRun(func() {
 			if err := relay.Run(runCtx); err != nil {
-				s.logger.Error("relay stopped", "error", err)
+				level := slog.LevelError
+				if errors.Is(err, eventstore.ErrFenced) {
+					level = slog.LevelWarn // a stale leader's: the next one carries on
+				}
+				s.logger.Log(runCtx, level, "relay stopped", "error", err)
 				d.failedOnce.Do(func() { close(d.failed) })
 			}
 		})
