@@ -41,7 +41,9 @@ type Config struct {
 	// leader waits between renewals.
 	Poll time.Duration
 	// Length is the lease's length: the leader renews it at least three
-	// times per Length, each renewal bounded by Length.
+	// times per Length, and a renewal may take the longer of its interval
+	// and minRenewTimeout, but never more than Length. Zero renews every
+	// Poll.
 	Length time.Duration
 	// Instance names this instance in log lines.
 	Instance string
@@ -136,8 +138,11 @@ func (cfg Config) hold(ctx context.Context, lead func(context.Context)) {
 		defer cancel()
 		cfg.Lease.Release(release)
 	}()
-	every := min(cfg.Poll, cfg.Length/3)
-	timeout := min(max(every, minRenewTimeout), cfg.Length)
+	every, timeout := cfg.Poll, max(cfg.Poll, minRenewTimeout)
+	if cfg.Length > 0 {
+		every = min(every, max(cfg.Length/3, time.Millisecond))
+		timeout = min(max(every, minRenewTimeout), cfg.Length)
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

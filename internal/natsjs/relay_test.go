@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		l, err := s.LeaderLease(postgres.LeaseOptions{Holder: name, Length: 300 * time.Millisecond})
+		l, err := s.LeaderLease(postgres.LeaseOptions{Holder: name, Length: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +96,27 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	renew := func(l *postgres.LeaderLease) (stop func()) { // as its leader does
+		quit, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-quit:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if err := l.Renew(ctx); err != nil {
+						t.Errorf("renewal: %v", err)
+						return
+					}
+				}
+			}
+		}()
+		var once sync.Once
+		stop = func() { once.Do(func() { close(quit) }); <-done }
+		t.Cleanup(stop)
+		return stop
+	}
 	cfg := natsjs.Config{URL: server, Stream: stream, Subjects: []string{subject + ".>"}, DuplicateWindow: 100 * time.Millisecond}
 
 	appendEvents(10)
@@ -102,9 +124,11 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 		t.Fatalf("a's lease: %v, %v", taken, err)
 	}
 	paused := &pausedPublisher{Publisher: mustPublisher(t, cfg), after: 10, resume: make(chan struct{})}
+	stopRenewingA := renew(leaseA)
 	doneA, _ := run(a, paused)
 	waitCheckpoint(10)
-	appendEvents(10) // a's relay pauses at position 11
+	appendEvents(10) // a's relay pauses at position 11, and so does a
+	stopRenewingA()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for taken := false; !taken; {
@@ -114,21 +138,7 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	renewing := make(chan struct{}) // b leads on: it renews its lease
-	go func() {
-		for {
-			select {
-			case <-renewing:
-				return
-			case <-time.After(50 * time.Millisecond):
-				if err := leaseB.Renew(ctx); err != nil {
-					t.Errorf("b's renewal: %v", err)
-					return
-				}
-			}
-		}
-	}()
-	defer close(renewing)
+	renew(leaseB)
 	_, stopB := run(b, mustPublisher(t, cfg))
 	waitCheckpoint(20)
 	appendEvents(10)
