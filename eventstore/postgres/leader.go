@@ -40,7 +40,9 @@ type LeaseOptions struct {
 // it commits only while the term this lease holds is the current, unexpired
 // one, and otherwise fails with eventstore.ErrFenced, having written
 // nothing. A takeover waits for the fenced transactions in flight, so none
-// commits after it.
+// commits after it. Each write is fenced by the term held when it begins,
+// so the writes of one leadership must have ended before this lease is
+// acquired again (leadership.Run stops them before it releases the lease).
 //
 // TryAcquire, Renew and Release are called from one goroutine; Term and
 // Lost are safe for concurrent use.
