@@ -63,10 +63,10 @@ func campaign(t *testing.T, db string, name string, length time.Duration) *candi
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
+			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -140,7 +140,7 @@ func TestAHungLeaderIsReplacedInTheNextTerm(t *testing.T) {
 	term := hung.term.Load()
 	froze := time.Now()
 	freeze()
-	deadline := froze.Add(length + time.Second) // a poll, and slack for a loaded machine
+	deadline := froze.Add(length + 2*time.Second) // a poll, and slack for a loaded machine
 	for !others[0].leading.Load() && !others[1].leading.Load() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no other candidate leads %s after the leader hung; lease %s", time.Since(froze), length)
