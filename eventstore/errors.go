@@ -107,3 +107,22 @@ func (e *unavailableError) Error() string { return "storage unavailable: " + e.c
 func (e *unavailableError) Unwrap() []error {
 	return []error{domain.Errorf(domain.CodeUnavailable, "Storage is temporarily unavailable; retry later."), e.cause}
 }
+
+// ErrCheckpointMoved is what a checkpoint write returns when the stored
+// checkpoint is no longer the one the writer started from: another writer
+// (a new leader, or an earlier write whose commit was reported failed but
+// happened) moved it. The transaction it was part of changes nothing.
+var ErrCheckpointMoved = errors.New("checkpoint moved by another writer")
+
+// ErrFenced is what a write made as leader returns when the writer's
+// leadership term has ended (another instance took the lease over, or it
+// expired): the store refused it and wrote nothing. It is returned wrapped;
+// the writer must stop acting as leader.
+var ErrFenced = errors.New("leadership term ended: write refused")
+
+// ErrOutOfOrder is what a relay's publish returns when the destination
+// refused it because it does not continue what the destination holds:
+// another publisher moved the destination on, or this one's view of it is
+// stale. Nothing was published; the relay must learn the destination's
+// state again (see Resumer) before it publishes more.
+var ErrOutOfOrder = errors.New("publish refused: the destination does not end where the publisher expected")

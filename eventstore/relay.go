@@ -84,8 +84,24 @@ type RelayLog interface {
 	Checkpoints
 }
 
+// Resumer is a publisher whose destination keeps the relayed events in
+// position order and refuses, with an error wrapping ErrOutOfOrder, a
+// publish that does not continue what it holds (NATS JetStream with an
+// expected last sequence). A Relay resumes it before its first publish and
+// after every refusal.
+type Resumer interface {
+	// Resume learns where the destination ends now, so that the next
+	// publish must continue it, and returns the position of the last event
+	// it holds; found is false when it holds none (empty, purged, or
+	// ending with a message without a position). It fails when the
+	// destination cannot be reached.
+	Resume(ctx context.Context) (last int64, found bool, err error)
+}
+
 // Relay publishes committed events in position order, at least once, from its
 // stored checkpoint: the log is the outbox. Consumers dedupe by position.
+// To a Resumer it publishes from where the destination ends instead, so that
+// each event is published once, in order.
 type Relay struct {
 	store     RelayLog
 	publisher message.Publisher
@@ -108,38 +124,73 @@ func (r *Relay) Position() int64 { return r.published.Value() }
 
 // Run publishes until ctx ends, then stores its checkpoint and returns nil.
 // Failed publishes are retried with exponential backoff from the last
-// published position, so nothing is skipped; it returns an error only when
-// its checkpoint cannot be read at start or stored at the end.
+// published position, so nothing is skipped. Its checkpoint moves by
+// compare-and-set (see Checkpoints.MoveCheckpoint) from the value it read
+// at start. A publish the destination refuses as out of order makes it
+// confirm its checkpoint, then resume from where the destination ends. It
+// returns an error when its checkpoint cannot be read at start or stored
+// at the end, and at once when a checkpoint write is refused (wrapping
+// ErrCheckpointMoved or ErrFenced: another writer, or a newer leader, owns
+// the checkpoint), having published nothing more.
 func (r *Relay) Run(ctx context.Context) error {
-	pos, err := r.store.Checkpoint(ctx, r.cfg.Name)
+	saved, err := r.store.Checkpoint(ctx, r.cfg.Name)
 	if err != nil {
 		return err
 	}
+	pos, savedAt := saved, time.Now()
 	r.published.Advance(pos)
-	saved, savedAt := pos, time.Now()
+	resumer, resume := r.publisher.(Resumer)
 	backoff := time.Duration(0)
 	for {
 		if pos > saved && time.Since(savedAt) >= r.cfg.CheckpointInterval {
-			if err := r.store.SaveCheckpoint(ctx, r.cfg.Name, pos); err != nil && ctx.Err() == nil {
+			switch err := r.store.MoveCheckpoint(ctx, r.cfg.Name, saved, pos); {
+			case refused(err):
+				return fmt.Errorf("relay %s: %w", r.cfg.Name, err)
+			case err != nil && ctx.Err() == nil:
 				r.cfg.Logger.Warn("relay checkpoint not saved", "relay", r.cfg.Name, "position", pos, "error", err)
-			} else {
+			case err == nil:
 				saved = pos
 			}
 			savedAt = time.Now()
 		}
-		head, changed := r.store.HeadChanged()
-		if head <= pos {
-			select {
-			case <-changed:
+		var err error
+		if resume {
+			var last int64
+			var found bool
+			if last, found, err = resumer.Resume(ctx); err == nil {
+				resume = false
+				if found {
+					pos = last
+					r.published.Advance(pos)
+				}
+			}
+		} else {
+			head, changed := r.store.HeadChanged()
+			if head <= pos {
+				select {
+				case <-changed:
+					continue
+				case <-time.After(r.cfg.CheckpointInterval):
+					continue
+				case <-ctx.Done():
+					return r.saveFinal(pos, saved)
+				}
+			}
+			pos, err = r.publishBatch(ctx, pos)
+		}
+		if errors.Is(err, ErrOutOfOrder) {
+			// The destination moved on without this relay. Unless this
+			// relay's own writes are refused too (its leadership ended),
+			// carry on from where the destination ends.
+			confirmed := max(pos, saved)
+			if err := r.store.MoveCheckpoint(ctx, r.cfg.Name, saved, confirmed); refused(err) {
+				return fmt.Errorf("relay %s: publish refused as out of order, and %w", r.cfg.Name, err)
+			} else if err == nil {
+				saved, savedAt, resume = confirmed, time.Now(), resumer != nil
+				r.cfg.Logger.Warn("relay publish refused as out of order; resuming from where the destination ends", "relay", r.cfg.Name, "after_position", pos)
 				continue
-			case <-time.After(r.cfg.CheckpointInterval):
-				continue
-			case <-ctx.Done():
-				return r.saveFinal(pos, saved)
 			}
 		}
-		next, err := r.publishBatch(ctx, pos)
-		pos = next
 		if err != nil {
 			if ctx.Err() != nil {
 				return r.saveFinal(pos, saved)
@@ -161,12 +212,18 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// saveFinal stores pos when it moved past the last saved checkpoint.
+// refused reports whether a checkpoint write failed because another writer
+// owns the checkpoint, rather than for a passing fault.
+func refused(err error) bool {
+	return errors.Is(err, ErrCheckpointMoved) || errors.Is(err, ErrFenced)
+}
+
+// saveFinal moves the checkpoint from saved to pos when pos is past it.
 func (r *Relay) saveFinal(pos, saved int64) error {
 	if pos <= saved {
 		return nil
 	}
-	return r.store.SaveCheckpoint(context.Background(), r.cfg.Name, pos)
+	return r.store.MoveCheckpoint(context.Background(), r.cfg.Name, saved, pos)
 }
 
 // publishBatch publishes the events after pos in order and returns the

@@ -103,8 +103,13 @@ type Appender interface {
 type Checkpoints interface {
 	// Checkpoint returns the position stored under name, 0 when none is.
 	Checkpoint(ctx context.Context, name string) (int64, error)
-	// SaveCheckpoint stores pos under name.
-	SaveCheckpoint(ctx context.Context, name string, pos int64) error
+	// MoveCheckpoint sets the checkpoint name from prev to pos, a
+	// compare-and-set (prev == pos confirms it): it fails, having written
+	// nothing, with an error wrapping ErrCheckpointMoved when the stored
+	// checkpoint is not prev (none stored counts as 0), and with one
+	// wrapping ErrFenced when the store fences its writes by a leadership
+	// (see postgres.LeaderLease) whose term has ended.
+	MoveCheckpoint(ctx context.Context, name string, prev, pos int64) error
 }
 
 // LogScanner is what VerifyLog needs of a store.

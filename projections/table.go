@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"iter"
 	"time"
 
@@ -10,11 +9,10 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-// ErrCheckpointMoved is what a checkpoint write returns when the stored
-// checkpoint is no longer the one the writer started from: another writer
-// (a new projector leader, or an apply whose commit was reported failed but
-// happened) moved it. The transaction it was part of changes nothing.
-var ErrCheckpointMoved = errors.New("checkpoint moved by another writer")
+// ErrCheckpointMoved is what a table's checkpoint write returns when the
+// stored checkpoint is no longer the one the writer started from (see
+// eventstore.ErrCheckpointMoved, which it is).
+var ErrCheckpointMoved = eventstore.ErrCheckpointMoved
 
 // Tables are the read models' tables of one database.
 type Tables struct {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,17 +41,7 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 	anyNode := func(rng *rand.Rand) string { return c.nodes[rng.IntN(len(c.nodes))].base }
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
 	traffic := &crashRun{}
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 9 {
-		wg.Add(1)
-		seed := rng.Uint64()
-		go func() {
-			defer wg.Done()
-			traffic.drive(t, client, rand.New(rand.NewPCG(seed, uint64(w))), fmt.Sprint("cluster-crash-", w), fmt.Sprint("w", w), stop, anyNode)
-		}()
-	}
+	stopTraffic := traffic.startDrivers(t, client, rng, 9, "cluster-crash", anyNode)
 
 	var leaderKills, otherKills int
 	for deadline := time.Now().Add(length); time.Now().Before(deadline); {
@@ -81,14 +70,28 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		c.start(victim)
 		c.waitReady(victim)
 	}
-	close(stop)
-	wg.Wait()
+	stopTraffic()
 	if leaderKills == 0 || otherKills == 0 {
 		t.Errorf("%d kills of the leader and %d of other instances: want both", leaderKills, otherKills)
 	}
 
-	acked := traffic.resend(t, client, rng, anyNode)
-	head := checkCrashLog(t, client, c.nodes[0].base, traffic)
+	acked, head := c.checkNothingLost(t, client, rng, traffic, anyNode, nats)
+	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged, %d events, requests lost: 0",
+		leaderKills, otherKills, len(traffic.requests), acked, head)
+	fmt.Printf("cluster crash harness totals: leader_kills=%d other_kills=%d requests=%d acknowledged=%d events=%d lost=0\n",
+		leaderKills, otherKills, len(traffic.requests), acked, head)
+}
+
+// checkNothingLost sends every request of traffic again, each to the node
+// target picks, requires the log to hold each acknowledged one once (see
+// resend, checkCrashLog), every node to read the tables at the log's head,
+// and the NATS stream to hold each position once, in order; then it stops
+// the cluster and requires `ticketd verify` to pass. It returns how many
+// requests were acknowledged and the log's length.
+func (c *testCluster) checkNothingLost(t *testing.T, client *http.Client, rng *rand.Rand, traffic *crashRun, target func(*rand.Rand) string, nats service.NATSConfig) (acked int, head int64) {
+	t.Helper()
+	acked = traffic.resend(t, client, rng, target)
+	head = checkCrashLog(t, client, c.nodes[0].base, traffic)
 	for _, node := range c.nodes {
 		waitProjected(t, client, node.base, head)
 	}
@@ -97,12 +100,9 @@ func TestClusterCrashLosesNothing(t *testing.T) {
 		c.stop(i)
 	}
 	if code, stdout, stderr := runCLI(t, "", "verify", "--db", c.db); code != 0 {
-		t.Fatalf("verify after the cluster crash harness: exit %d\n%s%s", code, stdout, stderr)
+		t.Fatalf("verify after the cluster's run: exit %d\n%s%s", code, stdout, stderr)
 	}
-	t.Logf("cluster crash harness: %d leader kills, %d other kills, %d requests sent, %d acknowledged, %d events, requests lost: 0",
-		leaderKills, otherKills, len(traffic.requests), acked, head)
-	fmt.Printf("cluster crash harness totals: leader_kills=%d other_kills=%d requests=%d acknowledged=%d events=%d lost=0\n",
-		leaderKills, otherKills, len(traffic.requests), acked, head)
+	return acked, head
 }
 
 // waitProjected waits until the tickets table base reads from reached

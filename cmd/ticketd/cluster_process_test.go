@@ -21,6 +21,22 @@ func TestClusterWithASQLiteDatabaseExits2NamingTheFlag(t *testing.T) {
 	}
 }
 
+func TestABadLeaderLeaseExits2InOneLineNamingIt(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--leader-lease", "0s"},
+		{"--leader-lease", "-1s"},
+		{"--leader-lease", "soon"},
+		{"--leader-lease", "1s", "--leader-poll", "600ms"}, // renewals too rare for the lease
+	} {
+		db := filepath.Join(t.TempDir(), "app.db")
+		code, _, stderr := runCLI(t, "", append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0"}, args...)...)
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "leader-lease") {
+			t.Errorf("serve %v: exit %d, stderr %q; want 2 and one line naming --leader-lease", args, code, stderr)
+		}
+	}
+}
+
 // position returns the Ticketd-Position of a command's answer.
 func position(t testing.TB, r response) string {
 	t.Helper()

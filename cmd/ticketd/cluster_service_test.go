@@ -14,7 +14,7 @@ import (
 )
 
 // startServices starts n in-process services with --cluster on one fresh
-// PostgreSQL database, named svc0, svc1..., polling the leadership lock
+// PostgreSQL database, named svc0, svc1..., polling the leadership lease
 // every 50ms, each configured further by the configure functions, and
 // returns the database and the services (shut down at the end of the
 // test).
@@ -176,7 +176,7 @@ func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
 	stopAndVerify(t, db, svcs)
 }
 
-// TestStaleLeaderNeverAppliesTwice cuts the leader off its lock (its lock
+// TestStaleLeaderNeverAppliesTwice cuts the leader off its lease (its lease
 // connection is terminated, as a partition would) while it applies under
 // load: it stops leading within the poll, one instance leads, and the
 // tables still hold every event exactly once.
@@ -191,7 +191,7 @@ func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		stale := soleLeader(t, svcs, []int{0, 1}, 5*time.Second)
 		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
-			t.Fatalf("round %d: terminated %d leader lock connections, want 1", round, n)
+			t.Fatalf("round %d: terminated %d leader lease connections, want 1", round, n)
 		}
 		waitWithin(t, time.Second, "the stale leader stops leading", func() bool { return !svcs[stale].Leader() })
 		leader = soleLeader(t, svcs, []int{0, 1}, 2*time.Second)
@@ -207,7 +207,7 @@ func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
 }
 
 // TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers has only the
-// leader publish to JetStream: through leader changes under load (a lock
+// leader publish to JetStream: through leader changes under load (a lease
 // cut off twice, then the first leader stopped) the stream holds each position
 // of the log once, in order.
 func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
@@ -228,7 +228,7 @@ func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 	for range 2 {
 		time.Sleep(200 * time.Millisecond)
 		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
-			t.Fatalf("terminated %d leader lock connections, want 1", n)
+			t.Fatalf("terminated %d leader lease connections, want 1", n)
 		}
 		soleLeader(t, svcs, []int{0, 1, 2}, 2*time.Second)
 	}

@@ -100,6 +100,30 @@ func (r *crashRun) drive(t *testing.T, client *http.Client, rng *rand.Rand, pref
 	}
 }
 
+// startDrivers runs n workers of drive, worker w sending keys prefix-w-N
+// for user prefix-user-w to the base target picks, until the returned
+// function is called, which stops them and waits for them; it is also
+// called when t ends.
+func (r *crashRun) startDrivers(t *testing.T, client *http.Client, rng *rand.Rand, n int, prefix string, target func(*rand.Rand) string) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		seed := rng.Uint64()
+		go func() {
+			defer wg.Done()
+			r.drive(t, client, rand.New(rand.NewPCG(seed, uint64(w))), fmt.Sprint(prefix, "-", w), fmt.Sprint(prefix, "-user-", w), quit, target)
+		}()
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(quit) })
+		wg.Wait()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 // resend sends every request again with its key, each to the base target
 // picks, once the traffic has stopped: an acknowledged one must be replayed
 // with its first answer, never run again; an unanswered one either

@@ -222,8 +222,8 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	<-writing
 
 	// Rewind the relay's checkpoint, as a crash before its last save would:
-	// the restarted relay publishes those events again and JetStream must
-	// drop them as duplicates.
+	// the restarted relay must resume from where the stream ends rather
+	// than publish those events again.
 	store, err := sqlite.Open(cfg.DB, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	ctx := context.Background()
 	published, err := store.Checkpoint(ctx, service.NATSRelayCheckpoint)
 	if err == nil {
-		err = store.SaveCheckpoint(ctx, service.NATSRelayCheckpoint, published-100)
+		err = store.MoveCheckpoint(ctx, service.NATSRelayCheckpoint, published, published-100)
 	}
 	if err := errors.Join(err, store.Close()); err != nil {
 		t.Fatal(err)

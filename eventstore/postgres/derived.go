@@ -12,15 +12,29 @@ import (
 // UpdateDerived runs fn in one READ COMMITTED write transaction on a pooled
 // connection, outside the writer's group commits, for state that is derived
 // from the log (read models and their checkpoints, in the store's schema).
-// It returns fn's error or the commit's, classified (a storage fault is a
-// CodeUnavailable error), and rolls back on either; eventstore.ErrReadOnly on
-// a ReadOnly store.
+// Once the store has a LeaderLease the transaction is fenced by it: fn runs
+// only while the lease's term is held, else UpdateDerived fails with an
+// error wrapping eventstore.ErrFenced. It returns fn's error or the
+// commit's, classified (a storage fault is a CodeUnavailable error), and
+// rolls back on either; eventstore.ErrReadOnly on a ReadOnly store.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(pgx.Tx) error) error {
 	if s.opts.ReadOnly {
 		return eventstore.ErrReadOnly
 	}
+	return s.writeFenced(ctx, fn)
+}
+
+// writeFenced runs fn in one write transaction on a pooled connection,
+// after the fence of the store's lease (see fence), and returns fn's error,
+// the fence's or the commit's, classified.
+func (s *Store) writeFenced(ctx context.Context, fn func(pgx.Tx) error) error {
 	return s.write(ctx, func(q querier) error {
-		return pgx.BeginFunc(ctx, q.(beginner), fn)
+		return pgx.BeginFunc(ctx, q.(beginner), func(tx pgx.Tx) error {
+			if err := s.fence(ctx, tx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
 	})
 }
 

@@ -4,106 +4,262 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ticketd/ticketd/eventstore"
 )
 
-// LeaderLock is the projector leadership of the store's schema: a session
-// advisory lock, distinct from the single-instance lock and the append
-// lock, held on a connection of its own, so that it is released when that
-// connection ends for whatever reason (the process dies, the backend is
-// terminated, the network fails). It is not safe for concurrent use.
-type LeaderLock struct {
+// LeaseOptions configures a LeaderLease.
+type LeaseOptions struct {
+	// Holder names the instance in the lease row (holder_name), for
+	// operators.
+	Holder string
+	// Length is how long the lease lasts after each acquisition or renewal,
+	// on the server's clock; it also bounds how long a fenced transaction
+	// may sit idle. Required.
+	Length time.Duration
+	// OnRefused, when set, is called each time the fence refuses a write of
+	// the store. It must be fast.
+	OnRefused func()
+}
+
+// LeaderLease is the projector leadership of the store's schema: the one
+// row of leader_lease (see migrations/0003), a lease whose expiry is
+// measured on the PostgreSQL server's clock, with a term that grows by one
+// at each acquisition (a fencing token). It is acquired when it has expired,
+// was released, or its holder's lease connection is gone (the process
+// died), renewed by its holder, and given up by expiring it at once.
+//
+// Once a store has a lease, every write the store makes as leader (derived
+// state through UpdateDerived, MoveCheckpoint, PurgeIdempotency) is fenced:
+// it commits only while the term this lease holds is the current, unexpired
+// one, and otherwise fails with eventstore.ErrFenced, having written
+// nothing. A takeover waits for the fenced transactions in flight, so none
+// commits after it. Each write is fenced by the term held when it begins,
+// so the writes of one leadership must have ended before this lease is
+// acquired again (leadership.Run stops them before it releases the lease).
+//
+// TryAcquire, Renew and Release are called from one goroutine; Term and
+// Lost are safe for concurrent use.
+type LeaderLease struct {
 	store *Store
 	cfg   *pgx.ConnConfig
-	conn  *pgx.Conn // nil until connected, and after a failure
-	// orphan is the backend of a connection dropped after a failed check,
-	// which may still hold the lock if the server has not noticed the
-	// loss (a hung, not a broken, connection); 0 when none.
-	orphan uint32
+	opts  LeaseOptions
+	// holder identifies this lease in the row: unique per LeaderLease, so
+	// that a restarted instance with the same name is another holder.
+	holder string
+	conn   *pgx.Conn // nil until connected, and after a failure
+
+	mu   sync.Mutex
+	term int64         // the term held, 0 when none
+	lost chan struct{} // closed once term is known to be lost
 }
 
-// leaderKeepalives make the server notice within seconds that the lock's
+// leaseKeepalives make the server notice within seconds that the lease's
 // client is gone although its connection was not closed (a host or a
-// network path failed), and end the session, which frees the lock.
-var leaderKeepalives = map[string]string{"tcp_keepalives_idle": "2", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"}
+// network path failed), and end the session, so that its lease may be taken
+// before it expires.
+var leaseKeepalives = map[string]string{"tcp_keepalives_idle": "2", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"}
 
-// LeaderLock returns the leadership lock of the store's schema, not held.
-// It fails on a ReadOnly store.
-func (s *Store) LeaderLock() (*LeaderLock, error) {
+// LeaderLease returns the leadership lease of the store's schema, not held,
+// and fences the store's writes by it from then on. It fails on a ReadOnly
+// store, on a store that already has one, and without a positive length.
+func (s *Store) LeaderLease(opts LeaseOptions) (*LeaderLease, error) {
 	if s.session == nil {
-		return nil, errors.New("leader lock: the store is read-only")
+		return nil, errors.New("leader lease: the store is read-only")
+	}
+	if opts.Length <= 0 {
+		return nil, errors.New("leader lease: the length must be positive")
 	}
 	cfg := s.session.cfg.Copy()
-	for k, v := range leaderKeepalives {
+	for k, v := range leaseKeepalives {
 		cfg.RuntimeParams[k] = v
 	}
-	return &LeaderLock{store: s, cfg: cfg}, nil
+	l := &LeaderLease{store: s, cfg: cfg, opts: opts, holder: uuid.NewString(), lost: make(chan struct{})}
+	if !s.lease.CompareAndSwap(nil, l) {
+		return nil, errors.New("leader lease: the store already has one")
+	}
+	return l, nil
 }
 
-// leaderKey names the lock for lockKeySQL.
-const leaderKey = "leader"
+// takeableSQL is true of the lease row when another holder may take it: it
+// expired, was released, or its holder's lease connection is gone.
+const takeableSQL = `(expires_at <= clock_timestamp() OR holder_pid = 0
+	OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = leader_lease.holder_pid))`
 
-// TryAcquire connects when needed and tries the lock once, without waiting:
-// true when this lock holds it now, false when another session does. A
-// connection that fails is dropped, and the next call connects again; the
-// first call on a new connection ends the backend of a dropped one that
-// still holds the lock.
-func (l *LeaderLock) TryAcquire(ctx context.Context) (bool, error) {
-	if l.conn == nil {
-		conn, err := pgx.ConnectConfig(ctx, l.cfg)
-		if err != nil {
-			return false, fmt.Errorf("connect for the leader lock: %w", classify(err))
-		}
-		l.conn = conn
+// TryAcquire connects when needed and takes the lease if it can be taken,
+// without waiting for it to expire: true when this lease holds it now, in
+// a new term. It waits, up to twice the lease's length, for the writes
+// fenced by the previous term that are still in flight, and answers false
+// when they outlast that. A connection that fails is dropped, and the next
+// call connects again.
+func (l *LeaderLease) TryAcquire(ctx context.Context) (bool, error) {
+	if err := l.connect(ctx); err != nil {
+		return false, err
 	}
-	if l.orphan != 0 {
-		_, err := l.conn.Exec(ctx, `SELECT pg_terminate_backend(l.pid, 1000) FROM pg_locks l WHERE l.pid = $3 AND `+instanceLockSQL,
-			leaderKey, l.store.opts.Schema, int64(l.orphan))
-		if err != nil {
-			l.drop()
-			return false, fmt.Errorf("end the dropped leader lock session: %w", classify(err))
-		}
-		l.orphan = 0
-	}
-	var taken bool
-	if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+lockKeySQL+`)`, leaderKey, l.store.opts.Schema).Scan(&taken); err != nil {
+	var takeable bool
+	if err := l.conn.QueryRow(ctx, `SELECT `+takeableSQL+` FROM leader_lease`).Scan(&takeable); err != nil {
 		l.drop()
-		return false, fmt.Errorf("try the leader lock: %w", classify(err))
+		return false, fmt.Errorf("read the leader lease: %w", classify(err))
 	}
-	return taken, nil
+	if !takeable {
+		return false, nil
+	}
+	var term int64
+	err := pgx.BeginFunc(ctx, l.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, fmt.Sprint((2 * l.opts.Length).Milliseconds())); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(ticketd_lock_key('fence'))`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `UPDATE leader_lease SET term = term + 1, holder = $1, holder_name = $2, holder_pid = pg_backend_pid(),
+			length = $3 * interval '1 millisecond', expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+			WHERE `+takeableSQL+` RETURNING term`, l.holder, l.opts.Holder, l.opts.Length.Milliseconds()).Scan(&term)
+	})
+	if errors.Is(err, pgx.ErrNoRows) || isLockTimeout(err) {
+		return false, nil // renewed or taken meanwhile, or the old term's writes are still in flight
+	}
+	if err != nil {
+		l.drop()
+		return false, fmt.Errorf("take the leader lease: %w", classify(err))
+	}
+	l.mu.Lock()
+	l.term, l.lost = term, make(chan struct{})
+	l.mu.Unlock()
+	return true, nil
 }
 
-// Check returns nil while the connection that holds the lock answers, so
-// the lock is still held; an error means it is lost (the connection is
-// then dropped). Call it only while holding the lock.
-func (l *LeaderLock) Check(ctx context.Context) error {
-	if l.conn == nil {
-		return errors.New("leader lock: not connected")
+// Renew extends the held lease by its length from now on the server's
+// clock, also after it expired as long as no one took it over. It fails,
+// and the lease must be taken as lost, when the lease connection fails or
+// the term is no longer this lease's (an error wrapping eventstore.ErrFenced;
+// Lost's channel is then closed).
+func (l *LeaderLease) Renew(ctx context.Context) error {
+	term := l.Term()
+	if term == 0 || l.conn == nil {
+		return errors.New("leader lease: not held")
 	}
-	if err := l.conn.Ping(ctx); err != nil {
-		l.orphan = l.conn.PgConn().PID()
+	tag, err := l.conn.Exec(ctx, `UPDATE leader_lease SET expires_at = clock_timestamp() + length, holder_pid = pg_backend_pid()
+		WHERE term = $1 AND holder = $2`, term, l.holder)
+	if err != nil {
 		l.drop()
-		return fmt.Errorf("leader lock connection lost: %w", classify(err))
+		return fmt.Errorf("renew the leader lease: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		l.lose(term)
+		return fmt.Errorf("leader lease of term %d taken over: %w", term, eventstore.ErrFenced)
 	}
 	return nil
 }
 
-// Release unlocks the lock, so that another instance can take it at once,
-// and closes the connection.
-func (l *LeaderLock) Release(ctx context.Context) {
-	if l.conn == nil {
+// Term returns the term this lease holds, 0 when it holds none.
+func (l *LeaderLease) Term() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.term
+}
+
+// Lost returns a channel closed once the term held (or last held) is known
+// to be lost: a renewal found it taken over, or the fence refused a write
+// of it.
+func (l *LeaderLease) Lost() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+// lose closes Lost's channel when term is the one held.
+func (l *LeaderLease) lose(term int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if term == l.term {
+		select {
+		case <-l.lost:
+		default:
+			close(l.lost)
+		}
+	}
+}
+
+// Release gives the held lease up by expiring it at once, so that another
+// instance takes it at its next try, and closes the connection; writes
+// fenced by this lease fail from then on. Without a connection it connects
+// anew; if that fails the lease still ends at its expiry.
+func (l *LeaderLease) Release(ctx context.Context) {
+	l.mu.Lock()
+	term := l.term
+	l.term = 0
+	l.mu.Unlock()
+	if term == 0 {
+		l.drop()
 		return
 	}
-	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKeySQL+`)`, leaderKey, l.store.opts.Schema); err != nil {
-		l.store.opts.Logger.Warn("leader lock not released; it goes with its connection", "db", l.store.url, "error", err)
+	err := l.connect(ctx)
+	if err == nil {
+		_, err = l.conn.Exec(ctx, `UPDATE leader_lease SET expires_at = clock_timestamp(), holder_pid = 0 WHERE term = $1 AND holder = $2`, term, l.holder)
+	}
+	if err != nil {
+		l.store.opts.Logger.Warn("leader lease not released; it ends at its expiry", "db", l.store.url, "term", term, "error", err)
 	}
 	l.drop()
 }
 
-// drop closes the connection, which releases the lock on the server once
-// its backend ends.
-func (l *LeaderLock) drop() {
-	l.conn.Close(context.Background())
-	l.conn = nil
+// isLockTimeout reports whether err is PostgreSQL's lock_not_available.
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
+
+// connect opens the lease connection unless it is open.
+func (l *LeaderLease) connect(ctx context.Context) error {
+	if l.conn != nil {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, l.cfg)
+	if err != nil {
+		return fmt.Errorf("connect for the leader lease: %w", classify(err))
+	}
+	l.conn = conn
+	return nil
+}
+
+// drop closes the lease connection, if any.
+func (l *LeaderLease) drop() {
+	if l.conn != nil {
+		l.conn.Close(context.Background())
+		l.conn = nil
+	}
+}
+
+// fence runs the lease's fence first in tx when the store has a lease: it
+// fails with an error wrapping eventstore.ErrFenced, and the caller must
+// roll tx back, unless the term held is current and unexpired, in which
+// case no takeover commits before tx ends. Without a lease it does nothing.
+func (s *Store) fence(ctx context.Context, tx pgx.Tx) error {
+	l := s.lease.Load()
+	if l == nil {
+		return nil
+	}
+	term, held := l.Term(), false
+	if term != 0 {
+		if err := tx.QueryRow(ctx, `SELECT ticketd_lease_fence($1)`, term).Scan(&held); err != nil {
+			return err
+		}
+	}
+	if held {
+		return nil
+	}
+	if term != 0 {
+		l.lose(term)
+	}
+	if l.opts.OnRefused != nil {
+		l.opts.OnRefused()
+	}
+	return fmt.Errorf("leadership term %d is not the lease's: %w", term, eventstore.ErrFenced)
 }

@@ -120,10 +120,10 @@ func (s *Store) LookupIdempotency(ctx context.Context, key string) (rec eventsto
 }
 
 // PurgeIdempotency deletes records created before cutoff and returns how many
-// it deleted.
+// it deleted; fenced by the store's LeaderLease, if any (see UpdateDerived).
 func (s *Store) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(q querier) error {
+	err := s.writeFenced(ctx, func(q pgx.Tx) error {
 		tag, err := q.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1 COLLATE "C"`, domain.FormatTime(cutoff))
 		n = tag.RowsAffected()
 		return err
@@ -145,15 +145,27 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return pos, nil
 }
 
-// SaveCheckpoint stores pos under name.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos int64) error {
-	err := s.write(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
-		return err
-	})
+// MoveCheckpoint sets checkpoint name from prev to pos in its own
+// transaction, fenced by the store's LeaderLease, if any (see
+// UpdateDerived); see eventstore.Checkpoints.
+func (s *Store) MoveCheckpoint(ctx context.Context, name string, prev, pos int64) error {
+	return s.writeFenced(ctx, func(tx pgx.Tx) error { return MoveCheckpointTx(ctx, tx, name, prev, pos) })
+}
+
+// MoveCheckpointTx sets checkpoint name from prev to pos inside tx, failing
+// with eventstore.ErrCheckpointMoved when it is not prev (a missing row is
+// 0). The UPDATE locks the row, so a competing writer waits for tx and then
+// finds the checkpoint moved: call it before any other change of tx.
+func MoveCheckpointTx(ctx context.Context, tx pgx.Tx, name string, prev, pos int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE checkpoints SET position = $3 WHERE name = $1 AND position = $2`, name, prev, pos)
+	if err == nil && prev == 0 && tag.RowsAffected() == 0 {
+		tag, err = tx.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, pos)
+	}
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("save checkpoint %s at %d after %d: %w", name, pos, prev, eventstore.ErrCheckpointMoved)
 	}
 	return nil
 }

@@ -102,8 +102,7 @@ func (ss *session) lock(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // instanceLockSQL selects, from pg_locks l, the session lock of purpose $1
-// ('instance', or 'leader' for a LeaderLock) of schema $2 in the current
-// database.
+// ('instance') of schema $2 in the current database.
 const instanceLockSQL = `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 	AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 	AND (l.classid::bigint << 32 | l.objid::bigint) = ` + lockKeySQL

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,6 +123,8 @@ type Store struct {
 	derived watermark.Watermark
 
 	session *session // nil for ReadOnly stores
+	// lease, once set by LeaderLease, fences the store's writes as leader.
+	lease atomic.Pointer[LeaderLease]
 
 	jobs      chan *appendJob
 	stop      chan struct{}

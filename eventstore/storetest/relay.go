@@ -148,3 +148,55 @@ func (st suite) testRelayRetriesUntilThePublisherRecovers(t *testing.T) {
 		}
 	}
 }
+
+func (st suite) testCheckpointsMoveByCompareAndSet(t *testing.T) {
+	s, _ := st.open(t, Options{})
+	ctx := context.Background()
+	move := func(prev, pos int64, want error) {
+		t.Helper()
+		if err := s.MoveCheckpoint(ctx, "relay:cas", prev, pos); !errors.Is(err, want) {
+			t.Fatalf("MoveCheckpoint(%d → %d) = %v, want %v", prev, pos, err, want)
+		}
+	}
+	move(3, 5, eventstore.ErrCheckpointMoved) // none stored is 0
+	move(0, 5, nil)
+	move(0, 7, eventstore.ErrCheckpointMoved)
+	move(4, 2, eventstore.ErrCheckpointMoved) // a stale writer cannot move it back
+	move(5, 5, nil)                           // confirmed
+	move(5, 9, nil)
+	if cp, err := s.Checkpoint(ctx, "relay:cas"); err != nil || cp != 9 {
+		t.Fatalf("checkpoint = %d, %v; want 9", cp, err)
+	}
+}
+
+// A relay whose checkpoint another writer moved on (a newer leader's relay)
+// stops at its next save with ErrCheckpointMoved, and the checkpoint stays
+// where the other writer left it.
+func (st suite) testRelayNeverMovesItsCheckpointBack(t *testing.T) {
+	s, _ := st.open(t, Options{})
+	ctx := context.Background()
+	for range 5 {
+		if _, err := s.Append(ctx, IssueRequest(NewStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubsub, msgs := SubscribedGoChannel(t)
+	relay, err := eventstore.NewRelay(s, pubsub, eventstore.RelayConfig{Name: "relay:stale", Topic: RelayTopic, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(runCtx) }()
+	receive(t, msgs, 5)
+	if err := s.MoveCheckpoint(ctx, "relay:stale", 0, 40); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, eventstore.ErrCheckpointMoved) {
+		t.Fatalf("stopped relay returned %v, want ErrCheckpointMoved", err)
+	}
+	if cp, err := s.Checkpoint(ctx, "relay:stale"); err != nil || cp != 40 {
+		t.Fatalf("checkpoint = %d, %v; want 40, as the other writer left it", cp, err)
+	}
+}

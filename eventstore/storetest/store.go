@@ -86,6 +86,8 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"NullOrMalformedHashesAreBreaksNeverRewritten", s.testNullOrMalformedHashesAreBreaksNeverRewritten},
 		{"RelayPublishesCommittedEventsInOrderAndResumes", s.testRelayPublishesCommittedEventsInOrderAndResumes},
 		{"RelayRetriesUntilThePublisherRecovers", s.testRelayRetriesUntilThePublisherRecovers},
+		{"CheckpointsMoveByCompareAndSet", s.testCheckpointsMoveByCompareAndSet},
+		{"RelayNeverMovesItsCheckpointBack", s.testRelayNeverMovesItsCheckpointBack},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -520,7 +522,7 @@ func (s suite) testReopenContinuesTheLog(t *testing.T) {
 	if _, err := store.Append(ctx, IssueRequest(a, NewStream())); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SaveCheckpoint(ctx, "relay:test", 2); err != nil {
+	if err := store.MoveCheckpoint(ctx, "relay:test", 0, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Close(); err != nil {

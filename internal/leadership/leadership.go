@@ -1,6 +1,10 @@
 // Package leadership elects, among the instances of a cluster, the one that
 // runs the work only one may do at a time (ticketd's projectors and
-// relays), over a lock of the shared database.
+// relays), over a lease of the shared database: its holder renews it, and
+// another instance takes it over once it expired. Each leadership is a term
+// of the lease; the store refuses the writes of a term that ended (see
+// postgres.LeaderLease), so a leader that was paused past its lease writes
+// nothing when it wakes up, and steps down.
 package leadership
 
 import (
@@ -9,28 +13,38 @@ import (
 	"time"
 )
 
-// Lock is one instance's handle on the leadership lock. Its methods are
-// called from one goroutine.
-type Lock interface {
-	// TryAcquire takes the lock if it is free, without waiting: true when
-	// this instance holds it now.
+// Lease is one instance's handle on the leadership lease. TryAcquire, Renew
+// and Release are called from one goroutine.
+type Lease interface {
+	// TryAcquire takes the lease if it can be taken (expired, released, or
+	// its holder is gone), without waiting: true when this instance holds
+	// it now, in a new term.
 	TryAcquire(ctx context.Context) (bool, error)
-	// Check returns nil while the lock is still held; an error means it
-	// is lost.
-	Check(ctx context.Context) error
-	// Release gives the lock up.
+	// Renew extends the held lease; an error means it must be taken as
+	// lost.
+	Renew(ctx context.Context) error
+	// Lost returns a channel closed once the term held is known to be lost
+	// (a write of it was refused).
+	Lost() <-chan struct{}
+	// Term returns the term held, 0 when none.
+	Term() int64
+	// Release gives the lease up at once.
 	Release(ctx context.Context)
 }
 
 // Config configures Run.
 type Config struct {
-	// Lock is the leadership lock; nil makes this instance the only one,
+	// Lease is the leadership lease; nil makes this instance the only one,
 	// leader from the start until the end.
-	Lock Lock
-	// Poll is how often a follower tries the lock, and how often the
-	// leader checks that it still holds it (each check may take up to
-	// Poll, and at least minCheckTimeout).
+	Lease Lease
+	// Poll is how often a follower tries the lease, and the longest the
+	// leader waits between renewals.
 	Poll time.Duration
+	// Length is the lease's length: the leader renews it at least three
+	// times per Length, and a renewal may take the longer of its interval
+	// and minRenewTimeout, but never more than Length. Zero renews every
+	// Poll.
+	Length time.Duration
 	// Instance names this instance in log lines.
 	Instance string
 	Logger   *slog.Logger
@@ -40,26 +54,26 @@ type Config struct {
 	OnChange func(leading bool)
 }
 
-// releaseTimeout bounds the release of the lock when leading ends.
+// releaseTimeout bounds the release of the lease when leading ends.
 const releaseTimeout = 5 * time.Second
 
-// minCheckTimeout is the least time the leader's check of its lock gets, so
-// that a short Poll on a loaded machine does not turn a slow answer into a
-// lost leadership.
-const minCheckTimeout = time.Second
+// minRenewTimeout is the least time a renewal gets when the lease is longer,
+// so that a short Poll on a loaded machine does not turn a slow answer into
+// a lost leadership.
+const minRenewTimeout = time.Second
 
 // Run takes part in the election until ctx ends. While this instance leads
-// it runs lead, with a context that ends as soon as leadership is lost
-// (the lock's check fails) or ctx ends; otherwise it runs follow, with a
-// context that ends when this instance takes the lock. Either must return
-// once its context ends; a lead that returns on its own gives leadership
-// up. Run returns when ctx has ended, the last lead or follow has returned
-// and the lock is released.
+// it runs lead, with a context that ends as soon as leadership is lost (a
+// renewal fails, or a write of the term was refused) or ctx ends;
+// otherwise it runs follow, with a context that ends when this instance
+// takes the lease. Either must return once its context ends; a lead that
+// returns on its own gives leadership up. Run returns when ctx has ended,
+// the last lead or follow has returned and the lease is released.
 func Run(ctx context.Context, cfg Config, lead, follow func(context.Context)) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Lock == nil {
+	if cfg.Lease == nil {
 		cfg.changed(true)
 		lead(ctx)
 		cfg.changed(false)
@@ -69,7 +83,7 @@ func Run(ctx context.Context, cfg Config, lead, follow func(context.Context)) {
 		if !cfg.campaign(ctx, follow) {
 			return
 		}
-		cfg.Logger.Info("projector leadership acquired", "instance", cfg.Instance)
+		cfg.Logger.Info("projector leadership acquired", "instance", cfg.Instance, "term", cfg.Lease.Term())
 		cfg.changed(true)
 		cfg.hold(ctx, lead)
 	}
@@ -81,7 +95,7 @@ func (cfg Config) changed(leading bool) {
 	}
 }
 
-// campaign runs follow while it tries the lock every Poll, and returns
+// campaign runs follow while it tries the lease every Poll, and returns
 // true once this instance holds it, false when ctx ended first; follow has
 // returned either way.
 func (cfg Config) campaign(ctx context.Context, follow func(context.Context)) bool {
@@ -92,12 +106,12 @@ func (cfg Config) campaign(ctx context.Context, follow func(context.Context)) bo
 	defer tick.Stop()
 	failing := false
 	for {
-		taken, err := cfg.Lock.TryAcquire(ctx)
+		taken, err := cfg.Lease.TryAcquire(ctx)
 		switch {
 		case taken:
 			return true
 		case err != nil && ctx.Err() == nil && !failing:
-			cfg.Logger.Warn("leadership lock cannot be tried; retrying", "instance", cfg.Instance, "error", err)
+			cfg.Logger.Warn("leadership lease cannot be tried; retrying", "instance", cfg.Instance, "error", err)
 		}
 		failing = err != nil
 		select {
@@ -108,23 +122,28 @@ func (cfg Config) campaign(ctx context.Context, follow func(context.Context)) bo
 	}
 }
 
-// hold runs lead while it checks every Poll that the lock is still held,
-// and returns once leading ended, lead has returned and the lock is
-// released.
+// hold runs lead while it renews the lease, and returns once leading
+// ended, lead has returned and the lease is released.
 func (cfg Config) hold(ctx context.Context, lead func(context.Context)) {
 	lctx, stop := context.WithCancel(ctx)
 	done := run(lctx, lead)
+	term, lost := cfg.Lease.Term(), cfg.Lease.Lost()
 	var reason string
 	defer func() {
 		cfg.changed(false)
-		cfg.Logger.Info("projector leadership lost", "instance", cfg.Instance, "reason", reason)
+		cfg.Logger.Info("projector leadership lost", "instance", cfg.Instance, "term", term, "reason", reason)
 		stop()
 		<-done
 		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		cfg.Lock.Release(release)
+		cfg.Lease.Release(release)
 	}()
-	tick := time.NewTicker(cfg.Poll)
+	every, timeout := cfg.Poll, max(cfg.Poll, minRenewTimeout)
+	if cfg.Length > 0 {
+		every = min(every, max(cfg.Length/3, time.Millisecond))
+		timeout = min(max(every, minRenewTimeout), cfg.Length)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -134,12 +153,15 @@ func (cfg Config) hold(ctx context.Context, lead func(context.Context)) {
 		case <-done:
 			reason = "leader's work ended"
 			return
+		case <-lost:
+			reason = "a write was refused: the term has ended"
+			return
 		case <-tick.C:
-			check, cancel := context.WithTimeout(ctx, max(cfg.Poll, minCheckTimeout))
-			err := cfg.Lock.Check(check)
+			renew, cancel := context.WithTimeout(ctx, timeout)
+			err := cfg.Lease.Renew(renew)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				reason = "lock lost: " + err.Error()
+				reason = "lease not renewed: " + err.Error()
 				return
 			}
 		}

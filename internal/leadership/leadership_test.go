@@ -13,34 +13,39 @@ import (
 
 // candidate is one Run on a store of its own, recording what it does.
 type candidate struct {
+	lease     *postgres.LeaderLease
 	leading   atomic.Bool // between OnChange(true) and OnChange(false)
 	leads     atomic.Int64
-	following atomic.Bool // inside follow
+	term      atomic.Int64 // the term of the last lead
+	following atomic.Bool  // inside follow
 	stop      context.CancelFunc
 	done      chan struct{}
 }
 
-func campaign(t *testing.T, db string, name string) *candidate {
+// campaign starts a candidate named name on the database db names, with a
+// lease of length, trying it every 20ms.
+func campaign(t *testing.T, db string, name string, length time.Duration) *candidate {
 	t.Helper()
 	store, err := postgres.Open(context.Background(), db, postgres.Options{Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	lock, err := store.LeaderLock()
+	lease, err := store.LeaderLease(postgres.LeaseOptions{Holder: name, Length: length})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &candidate{done: make(chan struct{})}
+	c := &candidate{lease: lease, done: make(chan struct{})}
 	ctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
-	cfg := leadership.Config{Lock: lock, Poll: 20 * time.Millisecond, Instance: name,
+	cfg := leadership.Config{Lease: lease, Poll: 20 * time.Millisecond, Length: length, Instance: name,
 		OnChange: func(leading bool) { c.leading.Store(leading) }}
 	go func() {
 		defer close(c.done)
 		leadership.Run(ctx, cfg,
 			func(ctx context.Context) {
 				c.leads.Add(1)
+				c.term.Store(lease.Term())
 				if !c.leading.Load() {
 					t.Errorf("%s leads before OnChange(true)", name)
 				}
@@ -58,19 +63,19 @@ func campaign(t *testing.T, db string, name string) *candidate {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
+			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-func TestOneCandidateLeadsAndAnotherTakesOverWhenItStopsOrLosesTheLock(t *testing.T) {
+func TestOneCandidateLeadsAndAnotherTakesOverWhenItStopsOrLosesItsLease(t *testing.T) {
 	t.Parallel()
 	db := pgtest.FreshDatabase(t)
-	cs := []*candidate{campaign(t, db, "a"), campaign(t, db, "b"), campaign(t, db, "c")}
+	cs := []*candidate{campaign(t, db, "a", time.Minute), campaign(t, db, "b", time.Minute), campaign(t, db, "c", time.Minute)}
 	soleLeader := func() int { // -1: none, -2: several
 		leader := -1
 		for i, c := range cs {
@@ -96,11 +101,13 @@ func TestOneCandidateLeadsAndAnotherTakesOverWhenItStopsOrLosesTheLock(t *testin
 		}
 		return !cs[first].following.Load()
 	})
-	// Cut off from its lock, the leader stops leading and follows.
+	// Cut off from its lease (its lease connection ended), the leader stops
+	// leading and follows, and another takes the lease over at once rather
+	// than at its expiry a minute later.
 	if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
 		t.Fatalf("terminated %d holders, want 1", n)
 	}
-	waitFor(t, "a leader again after the lock was lost", func() bool {
+	waitFor(t, "a leader again after the lease connection was lost", func() bool {
 		return soleLeader() >= 0 && cs[first].leads.Load()+cs[(first+1)%3].leads.Load()+cs[(first+2)%3].leads.Load() >= 2
 	})
 	// Stopped, the leader hands over at once.
@@ -114,4 +121,40 @@ func TestOneCandidateLeadsAndAnotherTakesOverWhenItStopsOrLosesTheLock(t *testin
 		l := soleLeader()
 		return l >= 0 && l != second
 	})
+}
+
+// A leader that hangs (its connections to the database stop carrying bytes
+// without breaking, as over a partition that keeps TCP keepalives
+// answered, so the server still sees its sessions) stops leading once it
+// cannot renew, and another candidate leads in the next term within the
+// lease's length and a poll.
+func TestAHungLeaderIsReplacedInTheNextTerm(t *testing.T) {
+	t.Parallel()
+	db := pgtest.FreshDatabase(t)
+	const length = time.Second
+	proxied, freeze := pgtest.FreezingProxy(t, db)
+	hung := campaign(t, proxied, "hung", length)
+	waitFor(t, "the first candidate leads", hung.leading.Load)
+	others := []*candidate{campaign(t, db, "b", length), campaign(t, db, "c", length)}
+	waitFor(t, "the others follow", func() bool { return others[0].following.Load() && others[1].following.Load() })
+	term := hung.term.Load()
+	froze := time.Now()
+	freeze()
+	deadline := froze.Add(length + 2*time.Second) // a poll, and slack for a loaded machine
+	for !others[0].leading.Load() && !others[1].leading.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no other candidate leads %s after the leader hung; lease %s", time.Since(froze), length)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("another candidate leads %s after the leader hung", time.Since(froze).Round(time.Millisecond))
+	waitFor(t, "the hung leader stops leading", func() bool { return !hung.leading.Load() })
+	next := others[0]
+	if others[1].leading.Load() {
+		next = others[1]
+	}
+	waitFor(t, "the new leader's term is recorded", func() bool { return next.term.Load() != 0 })
+	if got := next.term.Load(); got <= term {
+		t.Fatalf("the new leader's term %d is not past the hung one's %d", got, term)
+	}
 }

@@ -37,6 +37,7 @@ type Metrics struct {
 	sseStreams      prometheus.Gauge
 	projectionLag   prometheus.Histogram
 	checkFailing    *prometheus.GaugeVec
+	leaderRefused   *prometheus.CounterVec
 }
 
 // New returns metrics registered in a registry of their own, with the Go
@@ -107,12 +108,20 @@ func New(logger *slog.Logger) *Metrics {
 			Name: "ticketd_readiness_check_failing",
 			Help: "1 when the readiness check failed the last time GET /readyz ran it, else 0, by check.",
 		}, []string{"check"}),
+		leaderRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketd_leader_writes_refused_total",
+			Help: "Writes made as projector leader that their target refused, by target: postgres, when the leadership term had ended (fenced: another instance leads, or the lease expired); nats, when JetStream refused a publish that did not continue the stream.",
+		}, []string{"target"}),
+	}
+	for _, target := range []string{RefusedByPostgres, RefusedByNATS} {
+		m.leaderRefused.WithLabelValues(target)
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
 		m.commitErrors, m.appendLockWait, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
+		m.leaderRefused,
 	)
 	return m
 }
@@ -152,6 +161,16 @@ func (m *Metrics) InitLabels(routes, commandRoutes, eventTypes []string) {
 		m.eventsAppended.WithLabelValues(eventType)
 	}
 }
+
+// The targets of LeaderWriteRefused.
+const (
+	RefusedByPostgres = "postgres"
+	RefusedByNATS     = "nats"
+)
+
+// LeaderWriteRefused counts one write made as leader that target
+// (RefusedByPostgres or RefusedByNATS) refused.
+func (m *Metrics) LeaderWriteRefused(target string) { m.leaderRefused.WithLabelValues(target).Inc() }
 
 // ReadinessChecked records the outcome of one readiness check.
 func (m *Metrics) ReadinessChecked(check string, failing bool) {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -83,23 +85,90 @@ func Terminate(tb testing.TB, db string) {
 	Exec(tb, ServerURL(tb), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, Name(tb, db))
 }
 
-// TerminateLeader ends the backend that holds the projector leadership
-// lock of schema in db's database (the session advisory lock
-// postgres.LeaderLock takes: key ticketd_lock_key('leader', schema)), as a
-// network partition of the leader would, and returns how many it ended: 0
-// when no instance leads.
+// TerminateLeader ends the backend of the lease connection of the
+// projector leader of schema in db's database (holder_pid of the lease row
+// postgres.LeaderLease keeps), as a network partition of the leader would,
+// and returns how many it ended: 0 when no instance leads.
 func TerminateLeader(tb testing.TB, db, schema string) int {
 	tb.Helper()
 	ctx := context.Background()
 	conn := Connect(tb, db)
 	defer conn.Close(ctx)
 	var n int
-	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(l.pid)) FROM pg_locks l
-		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('ticketd leader ' || $1::text, 0)`, schema).Scan(&n)
+	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(holder_pid))
+		FROM `+pgx.Identifier{schema, "leader_lease"}.Sanitize()+` WHERE holder_pid <> 0 AND expires_at > clock_timestamp()`).Scan(&n)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// FreezingProxy forwards TCP connections to the server of the URL db names
+// and returns db's URL through it, and freeze: freeze stops every
+// connection open then from carrying bytes, without closing it, as a hung
+// network path does (the server still sees the session), while new
+// connections work. The proxy ends with tb.
+func FreezingProxy(tb testing.TB, db string) (proxied string, freeze func()) {
+	tb.Helper()
+	u, err := url.Parse(db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var open []chan struct{}
+	target := u.Host
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			upstream, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			tb.Cleanup(func() { client.Close(); upstream.Close() })
+			stop := make(chan struct{})
+			mu.Lock()
+			open = append(open, stop)
+			mu.Unlock()
+			go pump(upstream, client, stop)
+			go pump(client, upstream, stop)
+		}
+	}()
+	u.Host = ln.Addr().String()
+	return u.String(), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, stop := range open {
+			close(stop)
+		}
+		open = nil
+	}
+}
+
+// pump copies from src to dst until stop is closed, then keeps both open
+// and carries nothing more.
+func pump(dst, src net.Conn, stop <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if n > 0 {
+			dst.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/internal/leadership"
+	"github.com/ticketd/ticketd/internal/metrics"
 )
 
 // followPoll is how often a follower refreshes its read models from the
@@ -69,17 +70,19 @@ func (s *Service) setDuties(d *duties) {
 
 // elect takes part in the projector leadership of the cluster until ctx
 // ends, in the background: leading, this instance runs the duties (lead);
-// otherwise its read models follow the shared tables (follow).
+// otherwise its read models follow the shared tables (follow). From then on
+// the store fences every write made as leader by the leadership's lease.
 func (s *Service) elect(ctx context.Context) error {
 	pg, ok := s.store.(*postgres.Store)
 	if !ok {
 		return fmt.Errorf("%w: --cluster ($TICKETD_CLUSTER) needs a PostgreSQL --db", ErrConfig)
 	}
-	lock, err := pg.LeaderLock()
+	lease, err := pg.LeaderLease(postgres.LeaseOptions{Holder: s.cfg.InstanceID, Length: s.cfg.LeaderLease,
+		OnRefused: func() { s.metrics.LeaderWriteRefused(metrics.RefusedByPostgres) }})
 	if err != nil {
 		return err
 	}
-	cfg := leadership.Config{Lock: lock, Poll: s.cfg.LeaderPoll, Instance: s.cfg.InstanceID, Logger: s.logger,
+	cfg := leadership.Config{Lease: lease, Poll: s.cfg.LeaderPoll, Length: s.cfg.LeaderLease, Instance: s.cfg.InstanceID, Logger: s.logger,
 		OnChange: func(leading bool) { s.role.leading.Store(leading) }}
 	s.goBackground(func() {
 		leadership.Run(ctx, cfg,
@@ -89,12 +92,13 @@ func (s *Service) elect(ctx context.Context) error {
 	return nil
 }
 
-// lead runs the leader's duties until ctx ends: it first refreshes the read
-// models to the shared tables' checkpoints and catches them up from the
-// log. When ctx ends because the service stops (stopping is closed),
-// rather than because leadership was lost, the read models catch up once
-// more before the lock goes. A failure to start is logged and gives
-// leadership up after a pause.
+// lead runs the leader's duties until ctx ends or one of them fails: it
+// first refreshes the read models to the shared tables' checkpoints and
+// catches them up from the log. When ctx ends because the service stops
+// (stopping is closed), rather than because leadership was lost, the read
+// models catch up once more before the lease goes. A failure to start, or
+// of a duty (a relay whose checkpoint write was refused), is logged and
+// gives leadership up, after a pause when starting failed.
 func (s *Service) lead(ctx context.Context, stopping <-chan struct{}) {
 	d, err := s.takeOver(ctx)
 	if err != nil {
@@ -108,7 +112,10 @@ func (s *Service) lead(ctx context.Context, stopping <-chan struct{}) {
 		return
 	}
 	s.setDuties(d)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-d.failed:
+	}
 	s.setDuties(nil)
 	if err := d.stop(); err != nil {
 		s.logger.Warn("projector leader's duties stopped with an error", "error", err)

@@ -66,12 +66,17 @@ type Config struct {
 	// InstanceID names this instance in logs, /readyz and metrics; empty
 	// is DefaultInstanceID (--instance-id).
 	InstanceID string
-	// LeaderPoll is how often an instance that does not lead tries the
-	// leadership lock, and the leader checks it still holds it
-	// (--leader-poll).
+	// LeaderPoll is how often an instance that does not lead tries to take
+	// the leadership lease, and the longest the leader waits between
+	// renewals (--leader-poll).
 	LeaderPoll time.Duration
-	NATS       NATSConfig
-	Access     AccessConfig
+	// LeaderLease is how long the leadership lease lasts after each
+	// renewal, on the PostgreSQL server's clock: a leader that stops
+	// renewing (hung, paused, cut off) is replaced this long after its last
+	// renewal, and its writes are refused from then on (--leader-lease).
+	LeaderLease time.Duration
+	NATS        NATSConfig
+	Access      AccessConfig
 	// Build is reported by the ticketd_build_info metric.
 	Build BuildInfo
 	// Tracing traces requests and appends (cmd/ticketd sets it from the
@@ -113,6 +118,7 @@ func DefaultConfig() Config {
 		SSELinger:          200 * time.Millisecond,
 		MaxStreams:         1000,
 		LeaderPoll:         500 * time.Millisecond,
+		LeaderLease:        2 * time.Second,
 		NATS: NATSConfig{
 			SubjectPrefix: "ticketing.events",
 			Stream:        "TICKETING_EVENTS",
@@ -163,11 +169,14 @@ func (c Config) Validate() error {
 		"consistency-timeout": c.ConsistencyTimeout, "read-header-timeout": c.ReadHeaderTimeout,
 		"read-timeout": c.ReadTimeout, "write-timeout": c.WriteTimeout, "idle-timeout": c.IdleTimeout,
 		"shutdown-timeout": c.ShutdownTimeout, "sse-heartbeat": c.SSEHeartbeat, "sse-linger": c.SSELinger,
-		"leader-poll": c.LeaderPoll,
+		"leader-poll": c.LeaderPoll, "leader-lease": c.LeaderLease,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%w: --%s must be positive", ErrConfig, name)
 		}
+	}
+	if c.LeaderLease < 2*c.LeaderPoll {
+		return fmt.Errorf("%w: --leader-lease ($TICKETD_LEADER_LEASE) %s must be at least twice --leader-poll ($TICKETD_LEADER_POLL) %s: the leader renews its lease at least every --leader-poll", ErrConfig, c.LeaderLease, c.LeaderPoll)
 	}
 	if err := checkListenAddr(c.Addr); err != nil {
 		return err

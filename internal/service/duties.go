@@ -28,13 +28,17 @@ type duties struct {
 	natsRelay                 *eventstore.Relay // nil unless NATS is configured
 	stopRunning               context.CancelFunc
 	running                   sync.WaitGroup
+	// failed is closed when a relay stops on its own with an error (its
+	// checkpoint write refused: another leader owns it).
+	failed     chan struct{}
+	failedOnce sync.Once
 }
 
 // startDuties starts the leader's duties, the projections having caught up
 // from the log (see catchUp), and returns once the router runs. On failure
 // nothing is left running.
 func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
-	d := &duties{}
+	d := &duties{failed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.stop()
@@ -69,15 +73,18 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	d.goRun(func() {
-		if err := d.relay.Run(runCtx); err != nil {
-			s.logger.Error("relay stopped", "error", err)
+	for _, relay := range []*eventstore.Relay{d.relay, d.natsRelay} {
+		if relay == nil {
+			continue
 		}
-	})
-	if d.natsRelay != nil {
 		d.goRun(func() {
-			if err := d.natsRelay.Run(runCtx); err != nil {
-				s.logger.Error("nats relay stopped", "error", err)
+			if err := relay.Run(runCtx); err != nil {
+				level := slog.LevelError
+				if errors.Is(err, eventstore.ErrFenced) {
+					level = slog.LevelWarn // a stale leader's: the next one carries on
+				}
+				s.logger.Log(runCtx, level, "relay stopped", "error", err)
+				d.failedOnce.Do(func() { close(d.failed) })
 			}
 		})
 	}

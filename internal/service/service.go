@@ -256,6 +256,7 @@ func (s *Service) openNATSPublisher() (err error) {
 	s.natsPublisher, err = natsjs.NewPublisher(natsjs.Config{
 		URL: nc.URL, Stream: nc.Stream, Subjects: []string{nc.SubjectPrefix + ".>"},
 		ClientName: "ticketd " + NATSRelayCheckpoint + " " + s.cfg.InstanceID, Logger: s.logger,
+		OnRefused: func() { s.metrics.LeaderWriteRefused(metrics.RefusedByNATS) },
 	})
 	return err
 }
@@ -282,7 +283,7 @@ func (s *Service) skipRelayingApplied(ctx context.Context) {
 	applied := min(s.tickets.Position(), s.sales.Position())
 	relayed, err := s.store.Checkpoint(ctx, EmbeddedRelayCheckpoint)
 	if err == nil && relayed < applied {
-		err = s.store.SaveCheckpoint(ctx, EmbeddedRelayCheckpoint, applied)
+		err = s.store.MoveCheckpoint(ctx, EmbeddedRelayCheckpoint, relayed, applied)
 	}
 	if err != nil {
 		s.logger.Warn("relay checkpoint not moved up to the projection's", "relay", EmbeddedRelayCheckpoint, "position", applied, "error", err)

@@ -162,15 +162,8 @@ func readCheckpoint(ctx context.Context, tx pgx.Tx, name string) (int64, error) 
 // missing row is 0). The UPDATE locks the row, so a competing writer waits
 // for tx and then finds the checkpoint moved.
 func moveCheckpoint(ctx context.Context, store *postgres.Store, tx pgx.Tx, name string, prev, pos int64) error {
-	tag, err := tx.Exec(ctx, `UPDATE checkpoints SET position = $3 WHERE name = $1 AND position = $2`, name, prev, pos)
-	if err == nil && prev == 0 && tag.RowsAffected() == 0 {
-		tag, err = tx.Exec(ctx, `INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, pos)
-	}
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", name, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("save checkpoint %s at %d after %d: %w", name, pos, prev, projections.ErrCheckpointMoved)
+	if err := postgres.MoveCheckpointTx(ctx, tx, name, prev, pos); err != nil {
+		return err
 	}
 	return store.NotifyDerived(ctx, tx)
 }

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS sales_minutes (
 
 func (t *SalesTable) Add(ctx context.Context, deltas []projections.SalesDelta, prev, pos int64) error {
 	return t.store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		if err := moveCheckpoint(ctx, tx, projections.SalesCheckpoint, prev, pos); err != nil {
+		if err := sqlite.MoveCheckpointTx(ctx, tx, projections.SalesCheckpoint, prev, pos); err != nil {
 			return err
 		}
 		return addDeltas(ctx, tx, deltas)
@@ -117,7 +117,7 @@ fold_minutes AS (
 
 func (t *SalesTable) Rebuild(ctx context.Context, prev, until int64) error {
 	return t.store.UpdateDerived(ctx, func(tx *sql.Tx) error {
-		if err := moveCheckpoint(ctx, tx, projections.SalesCheckpoint, prev, until); err != nil {
+		if err := sqlite.MoveCheckpointTx(ctx, tx, projections.SalesCheckpoint, prev, until); err != nil {
 			return err
 		}
 		return refold(ctx, tx, until)

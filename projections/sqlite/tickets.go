@@ -213,26 +213,7 @@ func (w *ticketWriter) Cancel(id string, canceledAt time.Time, version int64) (p
 }
 
 func (w *ticketWriter) SaveCheckpoint(prev, pos int64) error {
-	return moveCheckpoint(w.ctx, w.tx, projections.TicketsCheckpoint, prev, pos)
-}
-
-// moveCheckpoint sets checkpoint name from prev to pos inside tx, failing
-// with projections.ErrCheckpointMoved when it is not prev (a missing row
-// is 0).
-func moveCheckpoint(ctx context.Context, tx *sql.Tx, name string, prev, pos int64) error {
-	res, err := tx.ExecContext(ctx, `UPDATE checkpoints SET position = ? WHERE name = ? AND position = ?`, pos, name, prev)
-	if err == nil && prev == 0 {
-		if n, _ := res.RowsAffected(); n == 0 {
-			res, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, pos)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("save checkpoint %s at %d after %d: %w", name, pos, prev, projections.ErrCheckpointMoved)
-	}
-	return nil
+	return sqlite.MoveCheckpointTx(w.ctx, w.tx, projections.TicketsCheckpoint, prev, pos)
 }
 
 func (t *TicketTable) Entries(ctx context.Context, ids []string) (map[string]projections.IndexEntry, error) {
