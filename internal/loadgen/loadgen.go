@@ -41,12 +41,16 @@ type Config struct {
 // Run sends requests from cfg.Clients goroutines, each over its own
 // keep-alive connection written and read directly (no pooling client, so the
 // generator costs little CPU beside the server it measures), until
-// cfg.Duration has passed or ctx ends. Requests must all go to one host. A
-// connection or protocol error, or a status cfg.OK rejects, is an error.
+// cfg.Duration has passed or ctx ends; a client's first request is never
+// cut off by cfg.Duration (only by ctx), so that a run against a slow or
+// loaded service still measures every client at least once. Requests must
+// all go to one host. A connection or protocol error, or a status cfg.OK
+// rejects, is an error.
 func Run(ctx context.Context, cfg Config, next NewRequest) Result {
 	if cfg.OK == nil {
 		cfg.OK = func(status int) bool { return status >= 200 && status < 300 }
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var counter, errs atomic.Int64
@@ -59,15 +63,19 @@ func Run(ctx context.Context, cfg Config, next NewRequest) Result {
 			defer wg.Done()
 			c := &conn{}
 			defer c.close()
-			for ctx.Err() == nil {
+			for first := true; first && outer.Err() == nil || ctx.Err() == nil; first = false {
 				req, err := next(counter.Add(1) - 1)
 				if err != nil {
 					errs.Add(1)
 					continue
 				}
 				t0 := time.Now()
-				status, err := c.roundTrip(ctx, req)
-				if ctx.Err() != nil {
+				roundTripCtx := ctx
+				if first {
+					roundTripCtx = outer
+				}
+				status, err := c.roundTrip(roundTripCtx, req)
+				if roundTripCtx.Err() != nil {
 					return // cut off by the deadline: neither a sample nor an error
 				}
 				latencies[w] = append(latencies[w], time.Since(t0))
