@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/internal/tracing"
 )
 
@@ -210,7 +211,7 @@ func checkNATSURL(flag, v string) error {
 				continue
 			}
 		}
-		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, v)
+		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, natsjs.Redact(v))
 	}
 	return nil
 }
