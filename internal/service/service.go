@@ -197,6 +197,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		StreamHeartbeat:    cfg.SSEHeartbeat,
 		StreamLinger:       cfg.SSELinger,
 		MaxStreams:         int(cfg.MaxStreams),
+		MaxWaitingReads:    int(cfg.MaxWaitingReads),
 		CORSOrigins:        corsOrigins,
 		APIKeys:            apiKeys,
 		TracerProvider:     cfg.Tracing.Provider,
