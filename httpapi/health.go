@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,12 +11,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // WritableDatabase is what readiness needs of the database.
 type WritableDatabase interface {
 	// CheckWritable returns nil when the database takes writes now.
 	CheckWritable(ctx context.Context) error
+}
+
+// ChainHead is what readiness needs of the event log's hash chain.
+type ChainHead interface {
+	// CheckHead returns nil when the stored hash of the log's last event
+	// is one the next append can chain from; appends fail while it does
+	// not.
+	CheckHead(ctx context.Context) error
 }
 
 // Consumer follows the event log: a relay or a projection.
@@ -28,6 +38,9 @@ type Consumer interface {
 type Readiness struct {
 	// Database must take writes; nil skips the check (named "database").
 	Database WritableDatabase
+	// Chain, when set, must have a log head the next append can chain from
+	// (the check named "chain").
+	Chain ChainHead
 	// Consumers, by check name, must each be within Config.ReadyMaxLag
 	// events of the log's head.
 	Consumers map[string]Consumer
@@ -63,10 +76,11 @@ const (
 	checkFailing = "failing"
 )
 
-// databaseCheckName names the database's readiness check, diskCheckName
-// the disk headroom's.
+// databaseCheckName names the database's readiness check, chainCheckName
+// the log head's, diskCheckName the disk headroom's.
 const (
 	databaseCheckName = "database"
+	chainCheckName    = "chain"
 	diskCheckName     = "disk"
 )
 
@@ -119,6 +133,9 @@ func (r Readiness) checkNames() []string {
 	if r.Database != nil {
 		names = append(names, databaseCheckName)
 	}
+	if r.Chain != nil {
+		names = append(names, chainCheckName)
+	}
 	if r.Disk != nil {
 		names = append(names, diskCheckName)
 	}
@@ -168,6 +185,9 @@ func (s *Server) readyz(c *gin.Context) {
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
 	}
+	if chain := s.readiness.Chain; chain != nil {
+		checks[chainCheckName] = s.checkChain(c, chain)
+	}
 	if disk := s.readiness.Disk; disk != nil {
 		checks[diskCheckName] = s.checkDisk(c, disk)
 	}
@@ -210,6 +230,21 @@ func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessChe
 		return readinessCheck{Status: checkFailing, Detail: "cannot take writes: " + domain.ErrorMessage(err)}
 	}
 	return readinessCheck{Status: checkOK, Detail: "takes writes"}
+}
+
+// checkChain fails when the log's head cannot be chained from, naming the
+// position and the command that finds what was changed, or cannot be read.
+func (s *Server) checkChain(c *gin.Context, chain ChainHead) readinessCheck {
+	err := chain.CheckHead(c.Request.Context())
+	var broken *eventstore.BrokenHeadError
+	switch {
+	case errors.As(err, &broken):
+		return readinessCheck{Status: checkFailing, Detail: "is broken: " + broken.Error()}
+	case err != nil:
+		s.cfg.Logger.Warn("readiness: the log's head cannot be read", "request_id", requestID(c), "error", err)
+		return readinessCheck{Status: checkFailing, Detail: "cannot be read: " + domain.ErrorMessage(err)}
+	}
+	return readinessCheck{Status: checkOK, Detail: "holds: the next append chains from the last event's hash"}
 }
 
 // checkDisk fails when the database's filesystem has less than

@@ -122,6 +122,8 @@ type Store struct {
 	derived watermark.Watermark
 
 	session *session // nil for ReadOnly stores
+	// headAlarm logs when appends stop at a broken head and resume.
+	headAlarm eventstore.HeadAlarm
 
 	jobs      chan *appendJob
 	stop      chan struct{}

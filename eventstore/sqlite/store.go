@@ -100,6 +100,8 @@ type Store struct {
 	// does from reopenAt on. Both are guarded by writeMu.
 	readOnlyConns bool
 	reopenAt      time.Time
+	// headAlarm logs when appends stop at a broken head and resume.
+	headAlarm eventstore.HeadAlarm
 
 	jobs     chan *appendJob
 	stop     chan struct{}

@@ -186,7 +186,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	commands := app.New(s.store, nil)
 	commands.OnRefundRead(s.sales.Remember) // the sales delta of a refund then reads no stream
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: commands, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
+		Readiness: httpapi.Readiness{Database: s.store, Chain: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,
 		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
