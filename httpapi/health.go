@@ -182,8 +182,10 @@ func (s *Server) healthz(c *gin.Context) {
 // failing ones.
 func (s *Server) readyz(c *gin.Context) {
 	checks := make(map[string]readinessCheck, len(s.readiness.Consumers)+len(s.readiness.Reported)+1)
+	writable := true
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
+		writable = checks[databaseCheckName].Status == checkOK
 	}
 	if chain := s.readiness.Chain; chain != nil {
 		checks[chainCheckName] = s.checkChain(c, chain)
@@ -192,10 +194,10 @@ func (s *Server) readyz(c *gin.Context) {
 		checks[diskCheckName] = s.checkDisk(c, disk)
 	}
 	for name, consumer := range s.readiness.Consumers {
-		checks[name] = s.checkConsumer(consumer, true)
+		checks[name] = s.checkConsumer(consumer, true, writable)
 	}
 	for name, consumer := range s.readiness.Reported {
-		checks[name] = s.checkConsumer(consumer, false)
+		checks[name] = s.checkConsumer(consumer, false, writable)
 	}
 	var failing []string
 	for name, check := range checks {
@@ -265,8 +267,11 @@ func (s *Server) checkDisk(c *gin.Context, disk DiskSpace) readinessCheck {
 }
 
 // checkConsumer reports how far consumer is behind the log's head; it fails
-// above Config.ReadyMaxLag when gating is set.
-func (s *Server) checkConsumer(consumer Consumer, gating bool) readinessCheck {
+// above Config.ReadyMaxLag when gating is set. A gating consumer behind
+// while the database takes no writes (writable unset) is said to wait for
+// it: projections store what they apply, and the embedded relay waits for
+// them.
+func (s *Server) checkConsumer(consumer Consumer, gating, writable bool) readinessCheck {
 	pos := consumer.Position() // before the head, so the lag is never negative
 	head := s.log.Head()
 	lag := max(head-pos, 0)
@@ -279,5 +284,8 @@ func (s *Server) checkConsumer(consumer Consumer, gating bool) readinessCheck {
 		check.Status = checkFailing
 	}
 	check.Detail = fmt.Sprintf("is %d events behind the log head %d (at most %d allowed)", lag, head, s.cfg.ReadyMaxLag)
+	if lag > 0 && !writable {
+		check.Detail += "; it catches up once the database takes writes"
+	}
 	return check
 }

@@ -231,7 +231,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 }
 
 // catchUp applies to each projection what the log holds beyond its
-// checkpoint.
+// checkpoint. A projection the database cannot take writes for (a
+// read-only file, a full disk: a CodeUnavailable error) stays where it is,
+// logged: the service starts as on a database that takes no writes, reads
+// answer from what the tables hold, and the projectors catch up from the
+// log once it takes writes again. Any other failure is returned.
 func (s *Service) catchUp(ctx context.Context) error {
 	for _, p := range []struct {
 		name string
@@ -242,6 +246,11 @@ func (s *Service) catchUp(ctx context.Context) error {
 	}{{"tickets", s.tickets}, {"sales", s.sales}} {
 		start := time.Now()
 		n, err := p.p.CatchUp(ctx, nil)
+		if domain.ErrorCode(err) == domain.CodeUnavailable {
+			s.logger.Warn(p.name+" projection behind the log: the database takes no writes; reads answer from what it holds until it catches up, once the database takes writes",
+				"position", p.p.Position(), "log_head", s.store.Head(), "error", err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("catch up %s projection: %w", p.name, err)
 		}
