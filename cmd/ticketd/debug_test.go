@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
 )
@@ -104,7 +105,7 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 		if r := c.do("POST", "/tickets/issue", seedIssue, "X-API-Key", clerkKey); r.status != http.StatusCreated {
 			t.Fatalf("issue: %d %s", r.status, r.body)
 		}
-		waitUntil(t, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
+		waitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
 		_, vars := get(t, "http://"+debugAddr+"/debug/vars")
 		_, cmdline := get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
 		var parsed struct{ Cmdline []string }

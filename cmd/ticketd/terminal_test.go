@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ticketd/ticketd/projections"
@@ -51,7 +52,7 @@ func TestTerminalOutputEscapesControlBytes(t *testing.T) {
 		ids := c.issueOK(with(seedIssue, "theater_name", hostileName, "memo", "\u009b2J\x1b[0m", "quantity", 1))
 
 		tail := startTail(t, "--url", "http://"+svc.Addr(), "--from", "start")
-		waitUntil(t, "the tail prints the event", func() bool { return strings.Contains(tail.stdout.String(), "\n") })
+		waitWithin(t, 30*time.Second, "the tail prints the event", func() bool { return strings.Contains(tail.stdout.String(), "\n") })
 		tail.stop()
 		printed := tail.stdout.String()
 		requireNoTerminalControls(t, "tail", printed)
