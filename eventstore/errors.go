@@ -94,19 +94,39 @@ func (r Record) CheckStoredJSON() error {
 // users, with cause kept for logs. An error already classified so is
 // returned as it is.
 func Unavailable(cause error) error {
+	return classifyFault(cause, errStorageUnavailable)
+}
+
+// ReadOnlyStorage is Unavailable for a fault that says the storage takes
+// no writes (a read-only file, filesystem or database), which users are
+// told.
+func ReadOnlyStorage(cause error) error {
+	return classifyFault(cause, errReadOnlyStorage)
+}
+
+// What users see of storage faults.
+var (
+	errStorageUnavailable = domain.Errorf(domain.CodeUnavailable, "Storage is temporarily unavailable; retry later.")
+	errReadOnlyStorage    = domain.Errorf(domain.CodeUnavailable, "The database is read-only; commands are refused until it takes writes again.")
+)
+
+// classifyFault wraps cause with what users see of it, unless it is
+// classified already.
+func classifyFault(cause error, user *domain.Error) error {
 	var classified *unavailableError
 	if errors.As(cause, &classified) {
 		return cause
 	}
-	return &unavailableError{cause: cause}
+	return &unavailableError{cause: cause, user: user}
 }
 
-type unavailableError struct{ cause error }
-
-func (e *unavailableError) Error() string { return "storage unavailable: " + e.cause.Error() }
-func (e *unavailableError) Unwrap() []error {
-	return []error{domain.Errorf(domain.CodeUnavailable, "Storage is temporarily unavailable; retry later."), e.cause}
+type unavailableError struct {
+	cause error
+	user  *domain.Error
 }
+
+func (e *unavailableError) Error() string   { return "storage unavailable: " + e.cause.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{e.user, e.cause} }
 
 // ErrCheckpointMoved is what a checkpoint write returns when the stored
 // checkpoint is no longer the one the writer started from: another writer

@@ -25,6 +25,10 @@ type Store interface {
 	// CheckWritable commits a probe write, serialized with the appends, so
 	// that it fails with a CodeUnavailable error exactly while appends would.
 	CheckWritable(ctx context.Context) error
+	// CheckHead reads the stored hash of the event the next append chains
+	// from and fails with a *BrokenHeadError, as appends then do, when it
+	// is not a hash (see CheckHeadHash); other errors are storage faults.
+	CheckHead(ctx context.Context) error
 	// Close stops accepting appends, commits every one already queued (an
 	// append that returned nil stays committed), and releases the storage.
 	// It is safe to call more than once.

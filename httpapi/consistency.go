@@ -87,8 +87,28 @@ func (s *Server) awaitPosition(c *gin.Context, pos int64, wait func(ctx context.
 
 // awaitMinPosition holds a read until wait reports the request's
 // Ticketd-Min-Position reached. When it is not reached in time it answers 503
-// (or records a gone client) and returns false.
+// (or records a gone client) and returns false. A read that has to wait
+// takes one of Config.MaxWaitingReads slots while it waits; when none is
+// free it is answered 503 at once, so parked reads cannot pile up without
+// bound. wait must return nil at once for a position already reached, even
+// with an ended context (as a watermark's WaitFor does).
 func (s *Server) awaitMinPosition(c *gin.Context, pos int64, wait func(ctx context.Context, pos int64) error) bool {
+	if pos <= 0 || reachedNow(pos, wait) {
+		return true
+	}
+	release, ok := tryTake(s.waitingReads)
+	if !ok {
+		if s.metrics != nil {
+			s.metrics.WaitingReadRefused()
+		}
+		writeProblem(c, kindUnavailable, fmt.Sprintf("%d reads are already waiting for their %s, as many as the service holds; retry later.", s.cfg.MaxWaitingReads, headerMinPosition), nil)
+		return false
+	}
+	defer release()
+	if s.metrics != nil {
+		s.metrics.WaitingReadStarted()
+		defer s.metrics.WaitingReadEnded()
+	}
 	switch s.awaitPosition(c, pos, wait) {
 	case timedOut:
 		writeProblem(c, kindUnavailable, fmt.Sprintf("The data this request reads has not reached log position %d (%s) within %s; retry.", pos, headerMinPosition, s.cfg.ConsistencyTimeout), nil)
@@ -98,6 +118,13 @@ func (s *Server) awaitMinPosition(c *gin.Context, pos int64, wait func(ctx conte
 		return false
 	}
 	return true
+}
+
+// reachedNow reports whether wait finds pos reached without waiting.
+func reachedNow(pos int64, wait func(ctx context.Context, pos int64) error) bool {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	return wait(ended, pos) == nil
 }
 
 // waitForHead blocks until the log's head is at least pos, or ctx ends

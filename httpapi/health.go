@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,12 +11,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // WritableDatabase is what readiness needs of the database.
 type WritableDatabase interface {
 	// CheckWritable returns nil when the database takes writes now.
 	CheckWritable(ctx context.Context) error
+}
+
+// ChainHead is what readiness needs of the event log's hash chain.
+type ChainHead interface {
+	// CheckHead returns nil when the stored hash of the log's last event
+	// is one the next append can chain from; appends fail while it does
+	// not.
+	CheckHead(ctx context.Context) error
 }
 
 // Consumer follows the event log: a relay or a projection.
@@ -28,6 +38,9 @@ type Consumer interface {
 type Readiness struct {
 	// Database must take writes; nil skips the check (named "database").
 	Database WritableDatabase
+	// Chain, when set, must have a log head the next append can chain from
+	// (the check named "chain").
+	Chain ChainHead
 	// Consumers, by check name, must each be within Config.ReadyMaxLag
 	// events of the log's head.
 	Consumers map[string]Consumer
@@ -63,10 +76,11 @@ const (
 	checkFailing = "failing"
 )
 
-// databaseCheckName names the database's readiness check, diskCheckName
-// the disk headroom's.
+// databaseCheckName names the database's readiness check, chainCheckName
+// the log head's, diskCheckName the disk headroom's.
 const (
 	databaseCheckName = "database"
+	chainCheckName    = "chain"
 	diskCheckName     = "disk"
 )
 
@@ -119,6 +133,9 @@ func (r Readiness) checkNames() []string {
 	if r.Database != nil {
 		names = append(names, databaseCheckName)
 	}
+	if r.Chain != nil {
+		names = append(names, chainCheckName)
+	}
 	if r.Disk != nil {
 		names = append(names, diskCheckName)
 	}
@@ -165,17 +182,22 @@ func (s *Server) healthz(c *gin.Context) {
 // failing ones.
 func (s *Server) readyz(c *gin.Context) {
 	checks := make(map[string]readinessCheck, len(s.readiness.Consumers)+len(s.readiness.Reported)+1)
+	writable := true
 	if db := s.readiness.Database; db != nil {
 		checks[databaseCheckName] = s.checkDatabase(c, db)
+		writable = checks[databaseCheckName].Status == checkOK
+	}
+	if chain := s.readiness.Chain; chain != nil {
+		checks[chainCheckName] = s.checkChain(c, chain)
 	}
 	if disk := s.readiness.Disk; disk != nil {
 		checks[diskCheckName] = s.checkDisk(c, disk)
 	}
 	for name, consumer := range s.readiness.Consumers {
-		checks[name] = s.checkConsumer(consumer, true)
+		checks[name] = s.checkConsumer(consumer, true, writable)
 	}
 	for name, consumer := range s.readiness.Reported {
-		checks[name] = s.checkConsumer(consumer, false)
+		checks[name] = s.checkConsumer(consumer, false, writable)
 	}
 	var failing []string
 	for name, check := range checks {
@@ -212,6 +234,21 @@ func (s *Server) checkDatabase(c *gin.Context, db WritableDatabase) readinessChe
 	return readinessCheck{Status: checkOK, Detail: "takes writes"}
 }
 
+// checkChain fails when the log's head cannot be chained from, naming the
+// position and the command that finds what was changed, or cannot be read.
+func (s *Server) checkChain(c *gin.Context, chain ChainHead) readinessCheck {
+	err := chain.CheckHead(c.Request.Context())
+	var broken *eventstore.BrokenHeadError
+	switch {
+	case errors.As(err, &broken):
+		return readinessCheck{Status: checkFailing, Detail: "is broken: " + broken.Error()}
+	case err != nil:
+		s.cfg.Logger.Warn("readiness: the log's head cannot be read", "request_id", requestID(c), "error", err)
+		return readinessCheck{Status: checkFailing, Detail: "cannot be read: " + domain.ErrorMessage(err)}
+	}
+	return readinessCheck{Status: checkOK, Detail: "holds: the next append chains from the last event's hash"}
+}
+
 // checkDisk fails when the database's filesystem has less than
 // Config.MinFreeBytes free, or cannot be measured.
 func (s *Server) checkDisk(c *gin.Context, disk DiskSpace) readinessCheck {
@@ -230,8 +267,11 @@ func (s *Server) checkDisk(c *gin.Context, disk DiskSpace) readinessCheck {
 }
 
 // checkConsumer reports how far consumer is behind the log's head; it fails
-// above Config.ReadyMaxLag when gating is set.
-func (s *Server) checkConsumer(consumer Consumer, gating bool) readinessCheck {
+// above Config.ReadyMaxLag when gating is set. A gating consumer behind
+// while the database takes no writes (writable unset) is said to wait for
+// it: projections store what they apply, and the embedded relay waits for
+// them.
+func (s *Server) checkConsumer(consumer Consumer, gating, writable bool) readinessCheck {
 	pos := consumer.Position() // before the head, so the lag is never negative
 	head := s.log.Head()
 	lag := max(head-pos, 0)
@@ -244,5 +284,8 @@ func (s *Server) checkConsumer(consumer Consumer, gating bool) readinessCheck {
 		check.Status = checkFailing
 	}
 	check.Detail = fmt.Sprintf("is %d events behind the log head %d (at most %d allowed)", lag, head, s.cfg.ReadyMaxLag)
+	if lag > 0 && !writable {
+		check.Detail += "; it catches up once the database takes writes"
+	}
 	return check
 }

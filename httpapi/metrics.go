@@ -23,6 +23,12 @@ type Metrics interface {
 	// that one ended.
 	SSEStreamOpened()
 	SSEStreamClosed()
+	// WaitingReadStarted records that a read began to wait for its
+	// Ticketd-Min-Position, WaitingReadEnded that one stopped waiting, and
+	// WaitingReadRefused that one was refused because too many wait.
+	WaitingReadStarted()
+	WaitingReadEnded()
+	WaitingReadRefused()
 	// ReadinessChecked records the outcome of a check GET /readyz ran.
 	ReadinessChecked(check string, failing bool)
 	// Handler serves GET /metrics.

@@ -78,16 +78,27 @@ func writeError(c *gin.Context, logger *slog.Logger, err error) {
 	kind := kindOf[domain.ErrorCode(err)]
 	switch kind.status {
 	case http.StatusInternalServerError:
-		attrs := []any{"request_id", requestID(c), "route", c.FullPath(), "error", err}
-		var corrupt *eventstore.CorruptEventError
-		if errors.As(err, &corrupt) {
-			attrs = append(attrs, "position", corrupt.Position)
-		}
-		logger.Error("request failed", attrs...)
+		logger.Error("request failed", errorAttrs(c, err)...)
 		writeProblem(c, kind, "An internal error occurred; quote request id "+requestID(c)+" when reporting it.", nil)
 		return
 	case http.StatusServiceUnavailable:
-		logger.Warn("request refused: service unavailable", "request_id", requestID(c), "route", c.FullPath(), "error", err)
+		logger.Warn("request refused: service unavailable", errorAttrs(c, err)...)
 	}
 	writeProblem(c, kind, domain.ErrorMessage(err), domain.FieldErrors(err))
+}
+
+// errorAttrs are the log attributes of a request that failed with err: its
+// id, route and error, and the position of the event err names (a corrupt
+// event, a broken log head).
+func errorAttrs(c *gin.Context, err error) []any {
+	attrs := []any{"request_id", requestID(c), "route", c.FullPath(), "error", err}
+	var corrupt *eventstore.CorruptEventError
+	var broken *eventstore.BrokenHeadError
+	switch {
+	case errors.As(err, &corrupt):
+		attrs = append(attrs, "position", corrupt.Position)
+	case errors.As(err, &broken):
+		attrs = append(attrs, "position", broken.Position)
+	}
+	return attrs
 }

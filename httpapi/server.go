@@ -48,7 +48,8 @@ type EventLog interface {
 type TicketReadModel interface {
 	Get(ctx context.Context, id string) (domain.Ticket, error)
 	List(ctx context.Context, f projections.Filter) (projections.Page, error)
-	// WaitFor blocks until the read model reflects the log up to pos.
+	// WaitFor blocks until the read model reflects the log up to pos; it
+	// returns nil at once when it does, even for an ended ctx.
 	WaitFor(ctx context.Context, pos int64) error
 }
 
@@ -91,6 +92,10 @@ type Config struct {
 	// MaxStreams bounds the open GET /events/stream connections; one more
 	// is 503 with Retry-After. Default 1000.
 	MaxStreams int
+	// MaxWaitingReads bounds the reads waiting for their
+	// Ticketd-Min-Position at once; one more that would wait is 503 with
+	// Retry-After. Default 10,000.
+	MaxWaitingReads int
 	// StreamWriteBuffer is the socket send buffer, in bytes, of a
 	// connection that serves an event stream, which bounds the kernel
 	// memory a stalled reader pins. Default 32 KiB.
@@ -141,6 +146,9 @@ func (c *Config) setDefaults() {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 1000
 	}
+	if c.MaxWaitingReads <= 0 {
+		c.MaxWaitingReads = 10_000
+	}
 	if c.StreamWriteBuffer <= 0 {
 		c.StreamWriteBuffer = 32 << 10
 	}
@@ -188,6 +196,7 @@ type Server struct {
 	closeStreamsOnce sync.Once
 	streamMessages   *messageCache
 	streamSlots      chan struct{} // one taken by every open event stream
+	waitingReads     chan struct{} // one taken by every read waiting for its Ticketd-Min-Position
 	auditRunning     chan struct{} // full while an audit runs
 }
 
@@ -201,7 +210,8 @@ func NewServer(deps Deps, cfg Config) *Server {
 	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(), tracer: cfg.TracerProvider.Tracer(tracerName),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
-		streamSlots: make(chan struct{}, cfg.MaxStreams), auditRunning: make(chan struct{}, 1)}
+		streamSlots: make(chan struct{}, cfg.MaxStreams), waitingReads: make(chan struct{}, cfg.MaxWaitingReads),
+		auditRunning: make(chan struct{}, 1)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false // its redirects have HTML bodies; ServeHTTP drops trailing slashes instead

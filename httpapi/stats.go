@@ -16,7 +16,8 @@ import (
 type SalesReadModel interface {
 	Page(ctx context.Context, by projections.Dimension, limit, offset int) (projections.SalesPage, error)
 	Timeline(ctx context.Context, now time.Time, n int) (projections.Timeline, error)
-	// WaitFor blocks until the read model reflects the log up to pos.
+	// WaitFor blocks until the read model reflects the log up to pos; it
+	// returns nil at once when it does, even for an ended ctx.
 	WaitFor(ctx context.Context, pos int64) error
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -452,6 +453,69 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 		}
 		if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
 			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestCSVExportNeutralisesFormulas stores texts that spreadsheets would run
+// as formulas (OWASP CSV injection) in every kind of text column: the CSV
+// export prefixes each with ', a text that merely holds such a character
+// elsewhere and the numbers stay as they are, and JSON Lines is unchanged.
+func TestCSVExportNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, e engine) {
+		t.Parallel()
+		cfg := e.config(t)
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		texts := map[string]string{
+			"theater_name": `=HYPERLINK("http://evil.example","click")`, "user_id": "+1+2", "movie_title": "-2+3",
+			"memo": "@SUM(A1:A9)", "reason": "\tcmd|' /C calc'!A0", "idempotency_key": "=1+1",
+		}
+		ids := c.issueOK(with(seedIssue, "theater_name", texts["theater_name"], "user_id", texts["user_id"],
+			"movie_title", texts["movie_title"], "memo", texts["memo"], "quantity", 1), "Idempotency-Key", texts["idempotency_key"])
+		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": texts["reason"]})
+		c.issueOK(with(seedIssue, "theater_name", "CGV a=b", "memo", "\rVIP", "quantity", 1))
+		if err := svc.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+
+		code, out, _ := runCLI(t, "", "export", "--db", cfg.DB, "--format", "csv")
+		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil || code != 0 || len(rows) != 4 {
+			t.Fatalf("csv export: exit %d, %v\n%s", code, err, out)
+		}
+		cells := func(row int) map[string]string {
+			m := map[string]string{}
+			for i, col := range rows[0] {
+				m[col] = rows[row][i]
+			}
+			return m
+		}
+		issued, refunded, safe := cells(1), cells(2), cells(3)
+		for col, text := range texts {
+			row := issued
+			if col == "reason" {
+				row = refunded
+			}
+			if row[col] != "'"+text {
+				t.Errorf("column %s holds %q, want %q", col, row[col], "'"+text)
+			}
+		}
+		if safe["theater_name"] != "CGV a=b" || safe["memo"] != "'\rVIP" || safe["price_krw"] != "15000" || safe["position"] != "3" {
+			t.Errorf("third row: theater_name %q, memo %q, price_krw %q, position %q", safe["theater_name"], safe["memo"], safe["price_krw"], safe["position"])
+		}
+
+		code, out, _ = runCLI(t, "", "export", "--db", cfg.DB)
+		var first struct {
+			Data     map[string]any
+			Metadata map[string]any
+		}
+		if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first); err != nil || code != 0 {
+			t.Fatalf("jsonl export: exit %d, %v\n%s", code, err, out)
+		}
+		if first.Data["theater_name"] != texts["theater_name"] || first.Data["memo"] != texts["memo"] || first.Metadata["idempotency_key"] != texts["idempotency_key"] {
+			t.Errorf("jsonl export changed the texts: %+v", first)
 		}
 	})
 }

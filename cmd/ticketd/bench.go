@@ -29,6 +29,7 @@ import (
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/termtext"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -279,7 +280,7 @@ func (b *bench) adminExec(ctx context.Context, sql string) error {
 }
 
 func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.stderr, "bench: "+format+"\n", args...)
+	fmt.Fprintf(b.stderr, "bench: %s\n", termtext.Escape(fmt.Sprintf(format, args...)))
 }
 
 func (b *bench) run(ctx context.Context) (*benchReport, error) {

@@ -93,6 +93,9 @@ func TestServeRefusesABadAddressOrNATSURLBeforeCreatingAnything(t *testing.T) {
 		{args: []string{"--nats-url", "nats://a:42x2"}, name: "--nats-url"},
 		{env: "TICKETD_ADDR=:port", name: "--addr"},
 		{env: "TICKETD_NATS_URL=ws://localhost:4222", name: "--nats-url"},
+		{args: []string{"--max-waiting-reads", "0"}, name: "--max-waiting-reads"},
+		{env: "TICKETD_MAX_WAITING_READS=2000000", name: "--max-waiting-reads"},
+		{env: "TICKETD_MAX_WAITING_READS=many", name: "TICKETD_MAX_WAITING_READS"},
 	} {
 		dir := filepath.Join(t.TempDir(), "data")
 		cmd := exec.Command(bin, append([]string{"serve", "--db", filepath.Join(dir, "app.db")}, tt.args...)...)

@@ -277,3 +277,65 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedReadsAreBoundedByMaxWaitingReads fills --max-waiting-reads (2)
+// with reads waiting for a position beyond the head, on two read models:
+// one more read that would wait, even on a third, gets 503 with
+// Retry-After at once and is counted, while a read whose position is
+// reached never needs a slot; once the log reaches the position the parked
+// reads answer 200 and their slots are free again.
+func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, e engine) {
+		t.Parallel()
+		cfg := e.config(t)
+		cfg.MaxWaitingReads, cfg.ConsistencyTimeout = 2, 30*time.Second
+		svc := mustStart(t, cfg)
+		c := newClient(t, svc)
+		id := c.issueOK(with(seedIssue, "quantity", 1))[0]
+		head := int64(c.logHead())
+		beyond := strconv.FormatInt(head+2, 10)
+
+		parked := make(chan int, 2)
+		for _, path := range []string{"/tickets", "/stats/sales"} {
+			go func() {
+				req, _ := http.NewRequest("GET", "http://"+svc.Addr()+path, nil)
+				req.Header.Set(hdrMinPosition, beyond)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					parked <- 0
+					return
+				}
+				resp.Body.Close()
+				parked <- resp.StatusCode
+			}()
+		}
+		waitUntil(t, "two reads wait", func() bool { return metricValue(c.scrape(), "ticketd_waiting_reads") == 2 })
+
+		start := time.Now()
+		r := c.do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond)
+		if took := time.Since(start); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || took > 5*time.Second {
+			t.Fatalf("a third read that would wait: %d, Retry-After %q after %s, want 503 with Retry-After at once: %s", r.status, r.header.Get("Retry-After"), took, r.body)
+		}
+		if !strings.Contains(string(r.body), "2 reads are already waiting") {
+			t.Errorf("the refusal does not say why: %s", r.body)
+		}
+		if r := c.do("GET", "/tickets/"+id, nil, hdrMinPosition, strconv.FormatInt(head, 10)); r.status != http.StatusOK {
+			t.Errorf("a read at a reached position while the slots are taken: %d %s", r.status, r.body)
+		}
+		if got := metricValue(c.scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
+			t.Errorf("ticketd_waiting_reads_refused_total = %v, want 1", got)
+		}
+
+		c.issueOK(with(seedIssue, "quantity", 2))
+		for range 2 {
+			if status := <-parked; status != http.StatusOK {
+				t.Errorf("a parked read answered %d once its position was reached, want 200", status)
+			}
+		}
+		waitUntil(t, "no read waits", func() bool { return metricValue(c.scrape(), "ticketd_waiting_reads") == 0 })
+		if r := c.do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond); r.status != http.StatusOK {
+			t.Errorf("a read after the slots were freed: %d %s", r.status, r.body)
+		}
+	})
+}

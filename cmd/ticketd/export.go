@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -26,7 +27,9 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		"Writes the event log to stdout in position order, in constant memory, safe on a live\n"+
 			"database. jsonl: one event a line, the same JSON object GET /events returns, which\n"+
 			"'ticketd import' loads with identical hashes. csv: a header, then one event a row with\n"+
-			"data and metadata flattened into columns. Progress goes to stderr when it is a terminal.", stderr)
+			"data and metadata flattened into columns; a text cell starting with = + - @, a tab or a\n"+
+			"carriage return gets a leading ' so that spreadsheets show it instead of running it as a\n"+
+			"formula. Progress goes to stderr when it is a terminal.", stderr)
 	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
 	cmd.Int64(&after, "after", "TICKETD_EXPORT_AFTER", 0, "export events after this position")
 	cmd.Int64(&until, "until", "TICKETD_EXPORT_UNTIL", 0, "export events up to and including this position (0: to the end)")
@@ -106,10 +109,25 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 
 // csvColumns are the columns of a CSV export: the event's envelope, its data
 // and metadata flattened (absent or null values are empty cells), its hashes.
+// Every text cell goes through csvText; numbers are written as they are.
 var csvColumns = []string{
 	"position", "id", "stream_id", "version", "type", "occurred_at",
 	"theater_name", "user_id", "movie_title", "price_krw", "memo", "reason",
 	"request_id", "correlation_id", "idempotency_key", "prev_hash", "hash",
+}
+
+// formulaStarts are the first characters that make a spreadsheet read a
+// cell as a formula or a command (OWASP's CSV injection list).
+const formulaStarts = "=+-@\t\r"
+
+// csvText returns text as a CSV cell of a text column: with a leading '
+// when it starts with one of formulaStarts, so that a spreadsheet shows it
+// as text instead of running it; otherwise as it is.
+func csvText(text string) string {
+	if text != "" && strings.ContainsRune(formulaStarts, rune(text[0])) {
+		return "'" + text
+	}
+	return text
 }
 
 type csvExporter struct{ w *csv.Writer }
@@ -138,7 +156,7 @@ func (e *csvExporter) write(r eventstore.Record) error {
 		switch v := fields[col].(type) {
 		case nil:
 		case string:
-			row[i] = v
+			row[i] = csvText(v)
 		case float64:
 			row[i] = strconv.FormatFloat(v, 'f', -1, 64)
 		default:

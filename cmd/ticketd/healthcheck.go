@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/termtext"
 )
 
 // runHealthcheck asks the service listening on this host whether it is alive,
@@ -40,7 +42,7 @@ func runHealthcheck(ctx context.Context, args []string, _ io.Reader, stdout, std
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	fmt.Fprintf(stdout, "GET %s: %s\n", url, resp.Status)
+	fmt.Fprintf(stdout, "GET %s: %s\n", url, termtext.Escape(resp.Status))
 	return nil
 }
 

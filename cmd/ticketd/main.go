@@ -23,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ticketd/ticketd/internal/termtext"
 )
 
 const topUsage = `ticketd: an event-sourced movie-ticketing service.
@@ -92,13 +94,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.Is(err, errVerification):
 		return 1
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "ticketd %s: %v\n", name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "ticketd %s: %v\n", name, err)
-		return 1
 	}
+	// An error may quote a path, a value or a database's bytes: it is
+	// printed with terminal controls escaped, on one line.
+	fmt.Fprintf(stderr, "ticketd %s: %s\n", name, termtext.Escape(err.Error()))
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
 }
 
 // errVerification marks a check that ran and found problems; the report

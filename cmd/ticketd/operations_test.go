@@ -168,7 +168,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	c := newClient(t, svc)
 	c.issueOK(seedIssue)
 
-	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 4 { // database, disk, projection, relay
+	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 5 { // database, chain, disk, projection, relay
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 

@@ -73,6 +73,7 @@ func registerServe(cmd *command) *service.Config {
 	cmd.Duration(&c.SSEHeartbeat, "sse-heartbeat", "TICKETD_SSE_HEARTBEAT", d.SSEHeartbeat, "how often an idle /events/stream sends a heartbeat comment")
 	cmd.Duration(&c.SSELinger, "sse-linger", "TICKETD_SSE_LINGER", d.SSELinger, "how long an /events/stream lets new events gather before it sends them: lower is fresher, higher costs less with many streams")
 	cmd.Int64(&c.MaxStreams, "max-streams", "TICKETD_MAX_STREAMS", d.MaxStreams, "most /events/stream connections open at once; one more gets 503 with Retry-After")
+	cmd.Int64(&c.MaxWaitingReads, "max-waiting-reads", "TICKETD_MAX_WAITING_READS", d.MaxWaitingReads, "most reads waiting for their Ticketd-Min-Position at once; one more that would wait gets 503 with Retry-After")
 	cmd.String(&c.CORSOrigins, "cors-origins", "TICKETD_CORS_ORIGINS", d.CORSOrigins, "origins whose web pages may call the API (CORS): a comma list such as https://a.example,http://localhost:3000, or * for any; empty: none")
 	cmd.String(&c.DebugAddr, "debug-addr", "TICKETD_DEBUG_ADDR", d.DebugAddr, "address of a second listener serving net/http/pprof (/debug/pprof/) and expvar (/debug/vars), never served on --addr; empty turns it off. Keep it on loopback or a private interface")
 	cmd.Bool(&c.Cluster, "cluster", "TICKETD_CLUSTER", d.Cluster, "run as one of several instances on one PostgreSQL --db, sharing it (a single-instance serve or a replay is refused meanwhile); one instance at a time, the elected projector leader, runs the projectors and relays, the others follow its tables")

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/termtext"
 	"github.com/ticketd/ticketd/internal/tracing"
 )
 
@@ -115,7 +116,7 @@ func tailLoop(ctx context.Context, maxBackoff time.Duration, out *tailOutput, fo
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), maxBackoff)
-		fmt.Fprintf(stderr, "ticketd tail: %v; reconnecting in %s\n", err, backoff)
+		fmt.Fprintf(stderr, "ticketd tail: %s; reconnecting in %s\n", termtext.Escape(err.Error()), backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -159,12 +160,13 @@ func (o *tailOutput) load() error {
 	return nil
 }
 
-// event prints one event's JSON line and moves the position to it.
+// event prints one event's JSON line, with terminal controls in its
+// strings escaped (see termtext.JSON), and moves the position to it.
 func (o *tailOutput) event(position int64, line []byte) error {
 	if o.tracer != nil {
 		defer o.startSpan(position, line).End()
 	}
-	o.w.Write(line) // a bufio.Writer's error is sticky: WriteByte reports it
+	o.w.Write(termtext.JSON(line)) // a bufio.Writer's error is sticky: WriteByte reports it
 	if err := o.w.WriteByte('\n'); err != nil {
 		return tailFatal{fmt.Errorf("write output: %w", err)}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/natsjs"
 )
 
 // natsTail follows the CloudEvents the service publishes to JetStream.
@@ -28,7 +29,7 @@ type natsTail struct {
 func (t *natsTail) follow(ctx context.Context, out *tailOutput) (connected bool, err error) {
 	nc, err := nats.Connect(t.cfg.natsURL, nats.Name("ticketd tail"), nats.MaxReconnects(-1))
 	if err != nil {
-		return false, fmt.Errorf("nats %s: %w", t.cfg.natsURL, err)
+		return false, fmt.Errorf("nats %s: %w", natsjs.Redact(t.cfg.natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/termtext"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -117,14 +118,16 @@ func readSavedHeads(path string) ([]eventstore.SavedHead, error) {
 	return heads, nil
 }
 
+// printAudit writes rep for a human. Every text that comes from the
+// database or the command line is printed with terminal controls escaped.
 func printAudit(w io.Writer, dbPath string, rep projections.AuditReport, heads int) {
 	took := time.Duration(rep.TookMS * float64(time.Millisecond))
-	fmt.Fprintf(w, "verified %s in %s\n", dbPath, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "verified %s in %s\n", termtext.Escape(dbPath), took.Round(time.Millisecond))
 	fmt.Fprintf(w, "  events:    %d checked (%.0f events/s)\n", rep.Events, float64(rep.Events)/max(took.Seconds(), 1e-9))
 	fmt.Fprintf(w, "  streams:   %d\n", rep.Streams)
 	fmt.Fprintf(w, "  tickets:   %d in the read table, compared up to position %d\n", rep.Tickets, rep.Checkpoint)
 	fmt.Fprintf(w, "  sales:     compared up to position %d\n", rep.SalesCheckpoint)
-	fmt.Fprintf(w, "  last hash: %s (position %d)\n", rep.LastHash, rep.LastPosition)
+	fmt.Fprintf(w, "  last hash: %s (position %d)\n", termtext.Escape(rep.LastHash), rep.LastPosition)
 	if heads > 0 {
 		fmt.Fprintf(w, "  saved heads: %d checked against the log\n", heads)
 	}
@@ -142,7 +145,7 @@ func printAudit(w io.Writer, dbPath string, rep projections.AuditReport, heads i
 		if p.Position > 0 {
 			at = fmt.Sprintf(" at position %d", p.Position)
 		}
-		fmt.Fprintf(w, "  %s%s: %s\n", p.Kind, at, p.Detail)
+		fmt.Fprintf(w, "  %s%s: %s\n", termtext.Escape(p.Kind), at, termtext.Escape(p.Detail))
 	}
 	if hidden := rep.Count - len(rep.List); hidden > 0 {
 		fmt.Fprintf(w, "  ... and %d more\n", hidden)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketd/ticketd/domain"
@@ -142,6 +143,8 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	err := s.write(context.Background(), func(q querier) error {
 		return q.QueryRow(context.Background(), `SELECT ticketd_append($1::jsonb)`, jobs).Scan(&reply)
 	})
+	err = brokenHead(err)
+	s.headAlarm.Note(s.opts.Logger, s.url, err)
 	var end tip
 	if err == nil {
 		end, err = s.decodeReply(batch, reply, occurredAt, outcomes)
@@ -158,6 +161,27 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 	span.End(err)
 	s.answer(batch, outcomes, err, time.Since(start))
+}
+
+// codeBrokenHead is the SQLSTATE with which ticketd_append refuses to chain
+// a group from a broken head (migration 0004).
+const codeBrokenHead = "TD002"
+
+// brokenHead returns err as a *eventstore.BrokenHeadError when it is
+// ticketd_append's refusal of a broken head, else err as it is.
+func brokenHead(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != codeBrokenHead {
+		return err
+	}
+	var head struct {
+		Position int64
+		Hash     *string
+	}
+	if jsonErr := json.Unmarshal([]byte(pe.Detail), &head); jsonErr != nil {
+		return fmt.Errorf("decode %s: %w", pe.Detail, errors.Join(jsonErr, err))
+	}
+	return eventstore.CheckHeadHash(head.Position, head.Hash)
 }
 
 // encodeJob returns job as ticketd_append takes it. An append's event ids

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // querier is what a write runs its statements on: a pooled connection.
@@ -45,11 +46,13 @@ func isReadOnly(err error) bool {
 // or refused connection, server shutting down, disk full, read-only, lock or
 // statement timeout, serialization failure) into a CodeUnavailable error
 // wrapping the original, as the SQLite store classifies its faults, so
-// callers answer 503.
+// callers answer 503; one of a read-only database says so.
 func classify(err error) error {
-	var classified *unavailableError
-	if err == nil || errors.As(err, &classified) || !isStorageFault(err) {
+	switch {
+	case err == nil || domain.ErrorCode(err) == domain.CodeUnavailable || !isStorageFault(err):
 		return err
+	case isReadOnly(err):
+		return eventstore.ReadOnlyStorage(err)
 	}
 	return &unavailableError{cause: err}
 }

@@ -186,6 +186,22 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	})
 }
 
+// CheckHead reads the hash of the log's last event, which ticketd_append
+// chains the next group from, and fails as appends then do when it is
+// broken (see eventstore.CheckHeadHash).
+func (s *Store) CheckHead(ctx context.Context) error {
+	var position int64
+	var hash *string
+	err := s.pool.QueryRow(ctx, `SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`).Scan(&position, &hash)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the hash of the log's head: %w", classify(err))
+	}
+	return eventstore.CheckHeadHash(position, hash)
+}
+
 // ScanLog calls fn with one snapshot of the log (a read-only REPEATABLE
 // READ transaction) without the statement timeout: one pass over the whole
 // log may take longer than any bound fit for the service's statements.

@@ -125,6 +125,8 @@ type Store struct {
 	session *session // nil for ReadOnly stores
 	// lease, once set by LeaderLease, fences the store's writes as leader.
 	lease atomic.Pointer[LeaderLease]
+	// headAlarm logs when appends stop at a broken head and resume.
+	headAlarm eventstore.HeadAlarm
 
 	jobs      chan *appendJob
 	stop      chan struct{}

@@ -85,6 +85,10 @@ type tip struct {
 
 // commitBatch commits the jobs in one transaction, each inside its own
 // savepoint so a failing job leaves its neighbours intact, then answers them.
+// The first event chains from the hash stored for the tip, read in the same
+// transaction: when it is broken (see headHash) the whole group fails, so
+// nothing is ever appended after a broken head, also one broken while the
+// store runs.
 func (s *Store) commitBatch(batch []*appendJob) {
 	span := eventstore.StartGroupCommitSpan(s.tracer, len(batch), func(i int) trace.Span { return batch[i].span })
 	outcomes := make([]eventstore.Outcome, len(batch))
@@ -96,6 +100,10 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	}
 	end, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
 		end := s.tip
+		var err error
+		if end.hash, err = headHash(context.Background(), tx, end.position); err != nil {
+			return end, err
+		}
 		for i, job := range batch {
 			if _, err := tx.Exec(`SAVEPOINT append_job`); err != nil {
 				return end, err
@@ -133,6 +141,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		s.advance(end)
 	}
 	s.writeMu.Unlock()
+	s.headAlarm.Note(s.opts.Logger, s.path, err)
 	info := eventstore.SettleGroup(outcomes, err, time.Since(start))
 	span.End(err)
 	for i, job := range batch {
@@ -162,6 +171,33 @@ func (s *Store) inWriteTx(fn func(tx *sql.Tx) (tip, error)) (tip, error) {
 		return tip{}, s.writeFailed(err)
 	}
 	return end, nil
+}
+
+// rowQuerier is a pool or a transaction to read one row through.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// headHash returns the hash stored for the event at position, the tip,
+// through q: GenesisHash for an empty log, a *eventstore.BrokenHeadError
+// when it is not one the next event can chain from or the event is gone.
+func headHash(ctx context.Context, q rowQuerier, position int64) (string, error) {
+	if position == 0 {
+		return eventstore.GenesisHash, nil
+	}
+	var hash sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT hash FROM events WHERE position = ?`, position).Scan(&hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", &eventstore.BrokenHeadError{Position: position, Fault: "is missing from the database"}
+	case err != nil:
+		return "", fmt.Errorf("read the hash of the log's head: %w", classify(err))
+	}
+	var stored *string
+	if hash.Valid {
+		stored = &hash.String
+	}
+	return hash.String, eventstore.CheckHeadHash(position, stored)
 }
 
 // advance moves the tip after a commit and wakes those waiting on the head.

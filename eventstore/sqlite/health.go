@@ -28,3 +28,12 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	})
 	return err
 }
+
+// CheckHead reads the stored hash of the tip, the event the next append
+// chains from, and fails as appends then do when it is broken (see
+// headHash).
+func (s *Store) CheckHead(ctx context.Context) error {
+	position, _ := s.LogHead()
+	_, err := headHash(ctx, s.readDB, position)
+	return err
+}

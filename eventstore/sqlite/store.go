@@ -100,6 +100,8 @@ type Store struct {
 	// does from reopenAt on. Both are guarded by writeMu.
 	readOnlyConns bool
 	reopenAt      time.Time
+	// headAlarm logs when appends stop at a broken head and resume.
+	headAlarm eventstore.HeadAlarm
 
 	jobs     chan *appendJob
 	stop     chan struct{}
@@ -398,9 +400,14 @@ func (s *Store) closeDBs() error {
 
 // classify turns SQLite errors that mean "storage cannot take writes now"
 // (full disk, read-only file, I/O failure, lock held elsewhere) into a
-// CodeUnavailable *Error wrapping the original, so callers can answer 503.
+// CodeUnavailable *Error wrapping the original, so callers can answer 503;
+// one of a read-only file says so.
 func classify(err error) error {
-	if isStorageFault(err) {
+	var se sqlite3.Error
+	switch {
+	case errors.As(err, &se) && se.Code == sqlite3.ErrReadonly:
+		return eventstore.ReadOnlyStorage(err)
+	case isStorageFault(err):
 		return eventstore.Unavailable(err)
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
 
@@ -226,5 +227,78 @@ func (s suite) testNullOrMalformedHashesAreBreaksNeverRewritten(t *testing.T) {
 	}
 	if !malformed[2] || !malformed[3] || len(malformed) != 2 {
 		t.Fatalf("malformed hashes reported at %v, want positions 2 and 3: %+v", malformed, rep.List)
+	}
+}
+
+// requireBrokenHead requires that store refuses appends, and CheckHead
+// fails, with a *eventstore.BrokenHeadError at position that users see as
+// CodeUnavailable, and that the log still reads as the want events.
+func requireBrokenHead(t *testing.T, store eventstore.Store, position int64, want int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, check := range []struct {
+		name string
+		err  error
+	}{
+		{"an append", appendErr(store.Append(ctx, IssueRequest(NewStream())))},
+		{"an append of no events", appendErr(store.Append(ctx, eventstore.AppendRequest{Idempotency: &eventstore.IdempotencyRecord{Key: NewStream(), Endpoint: "issue", Body: []byte("{}")}}))},
+		{"CheckHead", store.CheckHead(ctx)},
+	} {
+		var broken *eventstore.BrokenHeadError
+		if !errors.As(check.err, &broken) || broken.Position != position || domain.ErrorCode(check.err) != domain.CodeUnavailable ||
+			!strings.Contains(check.err.Error(), "ticketd verify") {
+			t.Fatalf("%s at a broken head: err = %v, want a BrokenHeadError at position %d, unavailable, naming ticketd verify", check.name, check.err, position)
+		}
+	}
+	stored, err := store.ReadStored(ctx, 0, 1000)
+	if err != nil || len(stored) != want || len(ReadAll(t, store)) != want {
+		t.Fatalf("the log reads %d events (%v), want %d: something was appended after a broken head, or reads stopped", len(stored), err, want)
+	}
+}
+
+// appendErr is the error of an Append.
+func appendErr(_ eventstore.AppendResult, err error) error { return err }
+
+func (s suite) testNothingIsAppendedAfterABrokenHead(t *testing.T) {
+	if s.features.SetColumn == nil {
+		t.Skip("the engine's factory cannot change stored events")
+	}
+	store, db := s.open(t, Options{})
+	ctx := context.Background()
+	for range 3 {
+		if _, err := store.Append(ctx, IssueRequest(NewStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.CheckHead(ctx); err != nil {
+		t.Fatalf("CheckHead of a sound log: %v", err)
+	}
+	_, good := store.LogHead()
+	store.Close()
+
+	notAHash := strings.ToUpper(good) // hex, but not lowercase: not a hash the chain takes
+	for _, bad := range []*string{nil, &notAHash} {
+		s.features.SetColumn(t, db, 3, "hash", bad)
+		reopened := s.reopen(t, db, Options{})
+		requireBrokenHead(t, reopened, 3, 3)
+		reopened.Close()
+	}
+
+	// Repaired, the log goes on from the head's hash; broken again while a
+	// store runs, appends stop again at once.
+	s.features.SetColumn(t, db, 3, "hash", &good)
+	running := s.reopen(t, db, Options{})
+	if err := running.CheckHead(ctx); err != nil {
+		t.Fatalf("CheckHead after the repair: %v", err)
+	}
+	if _, err := running.Append(ctx, IssueRequest(NewStream())); err != nil {
+		t.Fatalf("append after the repair: %v", err)
+	}
+	empty := ""
+	s.features.SetColumn(t, db, 4, "hash", &empty)
+	requireBrokenHead(t, running, 4, 4)
+	rep, err := eventstore.VerifyLog(ctx, running, nil)
+	if err != nil || rep.Count != 1 || rep.List[0].Kind != eventstore.ProblemMalformedHash || rep.List[0].Position != 4 {
+		t.Fatalf("verify = %+v, %v; want only the malformed hash at position 4", rep, err)
 	}
 }

@@ -48,7 +48,7 @@ type Features struct {
 	// its appends and CheckWritable fail with CodeUnavailable.
 	OpenReadOnly func(db string) (eventstore.Store, error)
 	// SetColumn sets column of the stored event at position to value (nil:
-	// NULL) behind the back of every store, with none open on db.
+	// NULL) behind the back of every store, with or without one open on db.
 	SetColumn func(tb testing.TB, db string, position int64, column string, value *string)
 }
 
@@ -84,6 +84,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"CheckHeadsFindsEverySavedHeadTheLogLost", s.testCheckHeadsFindsEverySavedHeadTheLogLost},
 		{"ReadsOfACorruptEventFailNamingItsPosition", s.testReadsOfACorruptEventFailNamingItsPosition},
 		{"NullOrMalformedHashesAreBreaksNeverRewritten", s.testNullOrMalformedHashesAreBreaksNeverRewritten},
+		{"NothingIsAppendedAfterABrokenHead", s.testNothingIsAppendedAfterABrokenHead},
 		{"RelayPublishesCommittedEventsInOrderAndResumes", s.testRelayPublishesCommittedEventsInOrderAndResumes},
 		{"RelayRetriesUntilThePublisherRecovers", s.testRelayRetriesUntilThePublisherRecovers},
 		{"CheckpointsMoveByCompareAndSet", s.testCheckpointsMoveByCompareAndSet},

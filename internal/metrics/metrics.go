@@ -35,6 +35,8 @@ type Metrics struct {
 	idemReplays     *prometheus.CounterVec
 	idemConflicts   *prometheus.CounterVec
 	sseStreams      prometheus.Gauge
+	waitingReads    prometheus.Gauge
+	readsRefused    prometheus.Counter
 	projectionLag   prometheus.Histogram
 	checkFailing    *prometheus.GaugeVec
 	leaderRefused   *prometheus.CounterVec
@@ -99,6 +101,14 @@ func New(logger *slog.Logger) *Metrics {
 			Name: "ticketd_sse_streams_open",
 			Help: "Server-Sent Events streams currently open.",
 		}),
+		waitingReads: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ticketd_waiting_reads",
+			Help: "Reads waiting for their Ticketd-Min-Position now.",
+		}),
+		readsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketd_waiting_reads_refused_total",
+			Help: "Reads answered 503 at once because --max-waiting-reads reads were already waiting for their Ticketd-Min-Position.",
+		}),
 		projectionLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ticketd_projection_lag_seconds",
 			Help:    "Time from the end of an event's commit (when it became readable in the log, on this instance's monotonic clock) to its change being visible in the tickets read table, per event.",
@@ -120,7 +130,7 @@ func New(logger *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.eventsAppended, m.commitBatch, m.commitDuration,
-		m.commitErrors, m.appendLockWait, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.projectionLag, m.checkFailing,
+		m.commitErrors, m.appendLockWait, m.appendLockHold, m.appendsRejected, m.idemReplays, m.idemConflicts, m.sseStreams, m.waitingReads, m.readsRefused, m.projectionLag, m.checkFailing,
 		m.leaderRefused,
 	)
 	return m
@@ -229,6 +239,18 @@ func (m *Metrics) SSEStreamOpened() { m.sseStreams.Inc() }
 
 // SSEStreamClosed records that a stream counted by SSEStreamOpened ended.
 func (m *Metrics) SSEStreamClosed() { m.sseStreams.Dec() }
+
+// WaitingReadStarted records that a read began to wait for its
+// Ticketd-Min-Position; call WaitingReadEnded when it stops.
+func (m *Metrics) WaitingReadStarted() { m.waitingReads.Inc() }
+
+// WaitingReadEnded records that a read counted by WaitingReadStarted
+// stopped waiting.
+func (m *Metrics) WaitingReadEnded() { m.waitingReads.Dec() }
+
+// WaitingReadRefused records a read refused because --max-waiting-reads
+// reads were waiting.
+func (m *Metrics) WaitingReadRefused() { m.readsRefused.Inc() }
 
 // RecordBuild publishes ticketd_build_info{version,commit,goversion} 1, the
 // build that is running. Call it once.

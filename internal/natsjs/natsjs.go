@@ -24,7 +24,8 @@ import (
 
 // Config configures a Publisher.
 type Config struct {
-	// URL is the NATS server, or a comma-separated list of them.
+	// URL is the NATS server, or a comma-separated list of them. Log lines
+	// and errors show it through Redact.
 	URL string
 	// Stream is the JetStream stream the published subjects belong to; it is
 	// created with Subjects and DuplicateWindow when missing and used as it
@@ -105,7 +106,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	}
 	cfg.setDefaults()
 	p := &Publisher{cfg: cfg}
-	log := cfg.Logger.With("nats_url", cfg.URL)
+	log := cfg.Logger.With("nats_url", Redact(cfg.URL))
 	conn, err := nats.Connect(cfg.URL,
 		nats.Name(cfg.ClientName),
 		nats.RetryOnFailedConnect(true),
@@ -122,7 +123,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("nats %s: %w", Redact(cfg.URL), err)
 	}
 	p.conn = conn
 	if p.js, err = jetstream.New(conn); err != nil {
@@ -226,7 +227,7 @@ func (p *Publisher) ensureStream() error {
 		return nil
 	}
 	if !p.conn.IsConnected() {
-		return fmt.Errorf("nats %s: not connected", p.cfg.URL)
+		return fmt.Errorf("nats %s: not connected", Redact(p.cfg.URL))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AckTimeout)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/internal/tracing"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	SSEHeartbeat time.Duration // --sse-heartbeat
 	SSELinger    time.Duration // --sse-linger
 	MaxStreams   int64         // --max-streams
+	// MaxWaitingReads bounds the reads waiting for their
+	// Ticketd-Min-Position at once (--max-waiting-reads).
+	MaxWaitingReads int64
 	// CORSOrigins is the comma list of origins allowed to call the API, or
 	// "*" (--cors-origins).
 	CORSOrigins string
@@ -117,6 +121,7 @@ func DefaultConfig() Config {
 		SSEHeartbeat:       15 * time.Second,
 		SSELinger:          200 * time.Millisecond,
 		MaxStreams:         1000,
+		MaxWaitingReads:    10_000,
 		LeaderPoll:         500 * time.Millisecond,
 		LeaderLease:        2 * time.Second,
 		NATS: NATSConfig{
@@ -141,6 +146,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: --ready-max-lag must be at least 1", ErrConfig)
 	case c.MaxStreams < 1 || c.MaxStreams > 1<<20:
 		return fmt.Errorf("%w: --max-streams must be between 1 and 1048576", ErrConfig)
+	case c.MaxWaitingReads < 1 || c.MaxWaitingReads > 1<<20:
+		return fmt.Errorf("%w: --max-waiting-reads must be between 1 and 1048576", ErrConfig)
 	case c.MinFreeBytes < 0:
 		return fmt.Errorf("%w: --min-free-bytes must be at least 0", ErrConfig)
 	case c.IdempotencyTTL < time.Hour:
@@ -219,7 +226,7 @@ func checkNATSURL(flag, v string) error {
 				continue
 			}
 		}
-		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, v)
+		return fmt.Errorf("%w: --%s %q: must be a nats:// or tls:// URL such as nats://localhost:4222, or a comma-separated list of them", ErrConfig, flag, natsjs.Redact(v))
 	}
 	return nil
 }

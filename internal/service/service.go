@@ -186,7 +186,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	commands := app.New(s.store, nil)
 	commands.OnRefundRead(s.sales.Remember) // the sales delta of a refund then reads no stream
 	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: commands, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
+		Readiness: httpapi.Readiness{Database: s.store, Chain: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,
 		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
@@ -197,6 +197,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		StreamHeartbeat:    cfg.SSEHeartbeat,
 		StreamLinger:       cfg.SSELinger,
 		MaxStreams:         int(cfg.MaxStreams),
+		MaxWaitingReads:    int(cfg.MaxWaitingReads),
 		CORSOrigins:        corsOrigins,
 		APIKeys:            apiKeys,
 		TracerProvider:     cfg.Tracing.Provider,
@@ -230,7 +231,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 }
 
 // catchUp applies to each projection what the log holds beyond its
-// checkpoint.
+// checkpoint. A projection the database cannot take writes for (a
+// read-only file, a full disk: a CodeUnavailable error) stays where it is,
+// logged: the service starts as on a database that takes no writes, reads
+// answer from what the tables hold, and the projectors catch up from the
+// log once it takes writes again. Any other failure is returned.
 func (s *Service) catchUp(ctx context.Context) error {
 	for _, p := range []struct {
 		name string
@@ -241,6 +246,11 @@ func (s *Service) catchUp(ctx context.Context) error {
 	}{{"tickets", s.tickets}, {"sales", s.sales}} {
 		start := time.Now()
 		n, err := p.p.CatchUp(ctx, nil)
+		if domain.ErrorCode(err) == domain.CodeUnavailable {
+			s.logger.Warn(p.name+" projection behind the log: the database takes no writes; reads answer from what it holds until it catches up, once the database takes writes",
+				"position", p.p.Position(), "log_head", s.store.Head(), "error", err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("catch up %s projection: %w", p.name, err)
 		}
