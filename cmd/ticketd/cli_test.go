@@ -28,8 +28,8 @@ func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errOut, want)
 		}
 	}
-	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(readme(t)) {
-		t.Error("README.md shows no ticketd version output of this form")
+	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(doc(t, "docs/operating.md")) {
+		t.Error("docs/operating.md shows no ticketd version output of this form")
 	}
 }
 

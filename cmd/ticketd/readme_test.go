@@ -15,18 +15,21 @@ import (
 	"github.com/ticketd/ticketd/internal/service"
 )
 
-// readmeShellBlocks returns the ```sh blocks of README.md that talk to a
+// docFiles are the files whose examples run against one service, in the
+// order a reader follows them.
+var docFiles = []string{"README.md", "docs/api.md", "docs/operating.md", "docs/configuration.md",
+	"docs/auditing.md", "docs/streams.md", "docs/dashboard.md"}
+
+// readmeShellBlocks returns the ```sh blocks of docFiles that talk to a
 // running service (those with curl), in order.
 func readmeShellBlocks(t *testing.T) []string {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var blocks []string
-	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		if strings.Contains(m[1], "curl ") {
-			blocks = append(blocks, m[1])
+	for _, name := range docFiles {
+		for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(doc(t, name), -1) {
+			if strings.Contains(m[1], "curl ") {
+				blocks = append(blocks, m[1])
+			}
 		}
 	}
 	return blocks
@@ -121,7 +124,7 @@ func checkReadmeAuditorOutputs(t *testing.T, svc *service.Service) {
 	id, refund := page.Events[0].StreamID, page.Events[0].Position
 	issue := refund - 1
 	sentence := fmt.Sprintf("position %d is the issue of\n`$ID` and position %d its refund", issue, refund)
-	if !strings.Contains(readme(t), sentence) || !strings.Contains(readme(t), fmt.Sprintf(`?as_of=%d"`, issue)) {
+	if auditing := doc(t, "docs/auditing.md"); !strings.Contains(auditing, sentence) || !strings.Contains(auditing, fmt.Sprintf(`?as_of=%d"`, issue)) {
 		t.Errorf("README's auditor section does not say %q and query as_of=%d", sentence, issue)
 	}
 	history := c.do("GET", "/tickets/"+id+"/events", nil).body
@@ -154,7 +157,7 @@ func normalizeReadmeOutput(s string) string {
 // README's code block containing command.
 func compareReadmeOutput(t *testing.T, command, got string) {
 	t.Helper()
-	readme := readme(t)
+	readme := doc(t, "docs/auditing.md")
 	i := strings.Index(readme, command)
 	if i < 0 {
 		t.Fatalf("README.md lacks %q", command)

@@ -1,7 +1,7 @@
 // End-to-end tests of GET /dashboard in headless Chromium against a real
 // ticketd process. Run by .ci/run (npm ci && npm test); TICKETD_BIN is the
 // binary under test (built from the repository when unset). With
-// SCREENSHOT_DIR set, the screenshots are written there (README's come from
+// SCREENSHOT_DIR set, the screenshots are written there (docs/dashboard.md's come from
 // `SCREENSHOT_DIR=../../docs npm test`); LATENCY_REPORT names a file for
 // the commit-to-screen latency numbers.
 import { test, before, after } from 'node:test';
