@@ -191,6 +191,11 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	if want := "Not ready: projection:tickets is 3 events behind the log head 5 (at most 2 allowed)."; body.Detail != want {
 		t.Errorf("detail = %q, want %q", body.Detail, want)
 	}
+	if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
+		t.Errorf("readyz: %d, want 503", r.status)
+	} else if err := matchDocOutput(documentedNotReady(t), string(r.body)); err != nil {
+		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.body)
+	}
 	m := c.scrape()
 	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
 		t.Errorf("projection lag = %v events, want 3", lag)
@@ -211,6 +216,22 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 			t.Errorf("%s after catching up = %v, want 0", name, lag)
 		}
 	}
+}
+
+// documentedNotReady returns the 503 body of /readyz that
+// docs/operating.md shows.
+func documentedNotReady(t *testing.T) string {
+	t.Helper()
+	text := doc(t, "docs/operating.md")
+	_, after, ok := strings.Cut(text, "Not ready (`503`")
+	if !ok {
+		t.Fatal("docs/operating.md shows no not-ready example")
+	}
+	fences := docFences(after)
+	if len(fences) == 0 || fences[0].info != "json" {
+		t.Fatal("docs/operating.md's not-ready example is not a JSON block")
+	}
+	return fences[0].text
 }
 
 func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
