@@ -22,7 +22,10 @@ async function withPage(svc, fn) {
   }
 }
 
+// cell is a number's plain-integer hook in a sales table, shown its
+// formatted text.
 const cell = (dim, name, field) => `[data-${dim}="${name}"] [data-field="${field}"]`;
+const shown = (dim, name, field) => `[data-${dim}="${name}"] [data-field-text="${field}"]`;
 
 async function waitForText(page, selector, text, timeout = 2000) {
   await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want,
@@ -59,6 +62,12 @@ test('issued tickets reach the tables and the feed within 2 s, and a refund move
     await page.waitForSelector(`[data-feed] [data-position="${issued.position}"]`, { timeout: 2000 });
     assert.ok(Date.now() - start < 2000);
     assert.equal(await page.textContent(cell('theater', '메가박스 코엑스', 'revenue_krw')), '42000');
+    // Money reads in the tables as in the cards.
+    await waitForText(page, '[data-total-text="revenue_krw"]', '₩42,000');
+    assert.equal(await page.textContent(shown('theater', '메가박스 코엑스', 'revenue_krw')), '₩42,000');
+    assert.equal(await page.textContent(shown('movie', '파묘', 'revenue_krw')), '₩42,000');
+    // The plain integer of a cell is for scripts: the cell shows only the formatted number.
+    assert.ok(await page.isVisible(shown('theater', '메가박스 코엑스', 'revenue_krw')));
     const refund = await svc.refund(issued.body.ticket_ids.slice(0, 1));
     await waitForText(page, cell('theater', '메가박스 코엑스', 'canceled'), 1);
     await waitForText(page, cell('theater', '메가박스 코엑스', 'revenue_krw'), 28000);
@@ -94,9 +103,13 @@ test('with access control on, the page asks for an analyst key once and sends it
   await svc.issue({ theater_name: 'CGV 용산아이파크몰', movie_title: '베테랑 2', price_krw: 12000 }, clerk);
   await withPage(svc, async (page, seen) => {
     await page.waitForSelector('[data-key-form]', { state: 'visible', timeout: 5000 });
+    // Without a key the page says it waits for one, not that it reconnects.
+    assert.equal(await page.locator('.status').innerText(), 'waiting for a key');
+    assert.equal(await page.isVisible('[data-position-label]'), false);
     await page.fill('[data-key-input]', CLERK_KEY);
     await page.click('[data-key-form] button');
     await page.waitForSelector('[data-key-error]', { state: 'visible' });
+    assert.equal(await page.textContent('[data-connection]'), 'waiting for a key');
     await page.fill('[data-key-input]', ANALYST_KEY);
     await page.click('[data-key-form] button');
     await waitForText(page, '[data-connection]', 'live', 5000);
@@ -144,10 +157,28 @@ test('commit-to-screen latency over 100 issues, and the screenshots', async () =
     if (process.env.LATENCY_REPORT) writeFileSync(process.env.LATENCY_REPORT, JSON.stringify(report) + '\n');
     assert.ok(report.p99_ms < 2000, `p99 ${report.p99_ms} ms`);
 
+    // At 1280 px the tables leave no empty space in their cards: the feed
+    // beside them takes their height instead of stretching them to its own.
+    const gaps = await page.evaluate(() => ['theater', 'movie'].map((dim) => {
+      const table = document.querySelector(`table[data-table="${dim}"]`);
+      return table.closest('.card').getBoundingClientRect().bottom - table.getBoundingClientRect().bottom;
+    }));
+    for (const gap of gaps) assert.ok(gap < 40, `${gap} px of empty space under a table`);
+    const feed = await page.evaluate(() => {
+      const list = document.querySelector('[data-feed]');
+      return { shown: list.clientHeight, items: list.children.length };
+    });
+    assert.ok(feed.shown >= 160 && feed.items > 20, `the feed shows ${feed.shown} px of ${feed.items} events`);
+
     const dir = process.env.SCREENSHOT_DIR ?? join(work, 'screens');
-    await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
+    // Each screenshot ends where the page's content does.
+    const shoot = async (name, width) => {
+      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom + window.scrollY) + 16);
+      await page.screenshot({ path: join(dir, name), fullPage: true, clip: { x: 0, y: 0, width, height } });
+    };
+    await shoot('dashboard.png', 1280);
     await page.setViewportSize({ width: 390, height: 844 });
     await sleep(300);
-    await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
+    await shoot('dashboard-phone.png', 390);
   });
 });
