@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -119,12 +118,13 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s is not in the OpenAPI document: %v", ep.method, ep.path, err)
 		}
-		documented := regexp.MustCompile(`allowed roles: ([a-z, ]+)\.`).FindStringSubmatch(route.Operation.Description)
+		_, documented, named := strings.Cut(route.Operation.Description, "allowed roles: ")
+		documented, _, _ = strings.Cut(documented, ".")
 		secured := route.Operation.Security != nil && len(*route.Operation.Security) > 0
 		switch {
-		case ep.allowed == nil && (documented != nil || secured):
+		case ep.allowed == nil && (named || secured):
 			t.Errorf("%s %s is open, but the OpenAPI document gives it roles or security", ep.method, ep.path)
-		case ep.allowed != nil && (documented == nil || documented[1] != strings.Join(ep.allowed, ", ") || !secured):
+		case ep.allowed != nil && (documented != strings.Join(ep.allowed, ", ") || !secured):
 			t.Errorf("%s %s is for %v, but the OpenAPI document says %q (security %v)", ep.method, ep.path, ep.allowed, documented, secured)
 		}
 		for _, caller := range callers {
