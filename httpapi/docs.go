@@ -82,6 +82,10 @@ var (
 	redocBundle   = localRedocBundle(mustDocFile(docsAssets, "assets/redoc.standalone.js", contentTypeJS, cacheAsset))
 	favicon       = mustDocFile(docsAssets, "assets/favicon.ico", contentTypeICO, cacheAsset)
 
+	// uiDocuments are the OpenAPI document as the pages show it, served at
+	// /docs/openapi.json, by whether access control is on (see uiDocument).
+	uiDocuments = map[bool]docFile{false: mustUIDocument(false), true: mustUIDocument(true)}
+
 	// swaggerUIFiles are the files served under /docs/, by name.
 	swaggerUIFiles = map[string]docFile{
 		"swagger-ui.css":                  mustDocFile(swaggerFiles.FS, "swagger-ui.css", contentTypeCSS, cacheAsset),
@@ -91,6 +95,17 @@ var (
 		"favicon-16x16.png":               mustDocFile(swaggerFiles.FS, "favicon-16x16.png", contentTypePNG, cacheAsset),
 	}
 )
+
+// mustUIDocument returns the embedded document as uiDocument gives it to the
+// pages. The document is embedded at build time, so a failure is a
+// programming error and panics.
+func mustUIDocument(accessControl bool) docFile {
+	doc, err := uiDocument(openAPIDocument, accessControl)
+	if err != nil {
+		panic("httpapi: the documentation pages' copy of " + err.Error())
+	}
+	return newDocFile(doc, contentTypeJSON, cacheRevalidate)
+}
 
 // localRedocBundle returns the ReDoc bundle f with its footer logo taken
 // from /favicon.ico instead of redocCDNLogo. A bundle without that address is
@@ -105,10 +120,13 @@ func localRedocBundle(f docFile) docFile {
 // registerDocs mounts GET /openapi.json (application/json, the embedded bytes
 // verbatim), GET /docs (Swagger UI), GET /redoc (ReDoc) and GET /favicon.ico
 // (the service's icon, also ReDoc's footer logo), with all assets
-// embedded in the binary (no CDN, works offline). Swagger UI assets are under
-// /docs/, the ReDoc bundle is /redoc/redoc.standalone.js; an unknown asset is
-// a 404 problem and /docs/ is answered as /docs.
-func registerDocs(r gin.IRoutes) {
+// embedded in the binary (no CDN, works offline). Both pages show
+// /docs/openapi.json, the document as uiDocument gives it for a server whose
+// access control is on or off. Swagger UI assets are under /docs/, the ReDoc
+// bundle is /redoc/redoc.standalone.js; an unknown asset is a 404 problem
+// and /docs/ is answered as /docs.
+func registerDocs(r gin.IRoutes, accessControl bool) {
+	ui := uiDocuments[accessControl]
 	r.GET("/openapi.json", func(c *gin.Context) {
 		c.Header("Cache-Control", cacheRevalidate)
 		c.Data(http.StatusOK, contentTypeJSON, openAPIDocument)
@@ -121,6 +139,9 @@ func registerDocs(r gin.IRoutes) {
 			return
 		}
 		f, ok := swaggerUIFiles[name]
+		if name == "openapi.json" {
+			f, ok = ui, true
+		}
 		if !ok {
 			writeProblem(c, kindNotFound, "No documentation asset is at "+c.Request.URL.Path+".", nil)
 			return

@@ -21,7 +21,7 @@ func docsEngine(t *testing.T) *gin.Engine {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
-	registerDocs(e)
+	registerDocs(e, false)
 	return e
 }
 
@@ -309,8 +309,8 @@ var assetRef = regexp.MustCompile(`(?i)\b(?:src|href|spec-url)\s*=\s*"([^"]*)"`)
 func TestDocsPagesUseOnlyLocalAssets(t *testing.T) {
 	e := docsEngine(t)
 	pages := map[string][]string{
-		"/docs":  {"/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui-standalone-preset.js", "/openapi.json"},
-		"/redoc": {"/redoc/redoc.standalone.js", "/openapi.json"},
+		"/docs":  {"/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui-standalone-preset.js", "/docs/openapi.json"},
+		"/redoc": {"/redoc/redoc.standalone.js", "/docs/openapi.json"},
 	}
 	for page, wantRefs := range pages {
 		w := get(t, e, page)
@@ -338,7 +338,7 @@ func TestDocsPagesUseOnlyLocalAssets(t *testing.T) {
 			}
 		}
 		for _, ref := range refs {
-			if ref == "/openapi.json" {
+			if ref == "/docs/openapi.json" {
 				continue
 			}
 			checkAsset(t, e, ref)
@@ -459,5 +459,98 @@ func TestFaviconIsServed(t *testing.T) {
 	// An ICO header (reserved 0, type 1, one image) and the PNG it holds.
 	if !bytes.HasPrefix(body, []byte{0, 0, 1, 0, 1, 0}) || !bytes.Contains(body, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("GET /favicon.ico is not an icon: % x", body[:min(len(body), 32)])
+	}
+}
+
+// TestDocsPagesShowTheOperationsWithoutHEADAndOPTIONSAndLocksWhereKeysAreNeeded
+// checks the document /docs and /redoc show (/docs/openapi.json): a valid
+// OpenAPI document with every GET and POST operation of /openapi.json, in
+// its order, and no HEAD or OPTIONS; with access control off no security
+// requirement or scheme and a note saying no key is needed; with it on a key
+// required exactly on the operations that name roles.
+func TestDocsPagesShowTheOperationsWithoutHEADAndOPTIONSAndLocksWhereKeysAreNeeded(t *testing.T) {
+	full := loadOpenAPIDocument(t)
+	for _, accessControl := range []bool{false, true} {
+		gin.SetMode(gin.TestMode)
+		e := gin.New()
+		registerDocs(e, accessControl)
+		w := get(t, e, "/docs/openapi.json")
+		if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") || w.Header().Get("ETag") == "" {
+			t.Fatalf("GET /docs/openapi.json: %d %q", w.Code, w.Header())
+		}
+		ui, err := openapi3.NewLoader().LoadFromData(w.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ui.Validate(context.Background()); err != nil {
+			t.Errorf("access control %v: the pages' document is not valid: %v", accessControl, err)
+		}
+		ops, secured := 0, 0
+		for path, item := range full.Paths.Map() {
+			for method, op := range item.Operations() {
+				shown := ui.Paths.Value(path)
+				var got *openapi3.Operation
+				if shown != nil {
+					got = shown.GetOperation(method)
+				}
+				if method == http.MethodHead || method == http.MethodOptions {
+					if got != nil {
+						t.Errorf("access control %v: the pages show %s %s", accessControl, method, path)
+					}
+					continue
+				}
+				ops++
+				if got == nil {
+					t.Errorf("access control %v: the pages leave out %s %s", accessControl, method, path)
+					continue
+				}
+				needsKey := op.Security != nil && len(*op.Security) > 0
+				switch {
+				case !accessControl && got.Security != nil:
+					t.Errorf("access control off: %s %s shows security %v", method, path, *got.Security)
+				case accessControl && needsKey && (got.Security == nil || len(*got.Security) != 2 || slices.ContainsFunc(*got.Security, func(r openapi3.SecurityRequirement) bool { return len(r) == 0 })):
+					t.Errorf("access control on: %s %s shows security %v, want a key required", method, path, got.Security)
+				case accessControl && !needsKey && got.Security != nil && len(*got.Security) > 0:
+					t.Errorf("access control on: %s %s needs no role but shows security %v", method, path, *got.Security)
+				}
+				if needsKey {
+					secured++
+				}
+			}
+		}
+		if ops != 22 || secured != 11 {
+			t.Errorf("the document has %d GET and POST operations, %d with roles; want 22 and 11 (update this test with the API)", ops, secured)
+		}
+		if schemes := ui.Components.SecuritySchemes; (len(schemes) > 0) != accessControl {
+			t.Errorf("access control %v: the pages' security schemes are %v", accessControl, schemes)
+		}
+		note := map[bool]string{false: "**This server has access control off**", true: "**This server has access control on**"}[accessControl]
+		if !strings.HasPrefix(ui.Info.Description, note) || !strings.Contains(ui.Info.Description, "(/openapi.json)") {
+			t.Errorf("access control %v: the description begins %.200q", accessControl, ui.Info.Description)
+		}
+		var fullPaths, shownPaths []string
+		for _, doc := range []struct {
+			raw   []byte
+			paths *[]string
+		}{{OpenAPIDocument(), &fullPaths}, {w.Body.Bytes(), &shownPaths}} {
+			top, err := objectMembers(doc.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range top {
+				if m.key == "paths" {
+					paths, _ := objectMembers(m.value)
+					for _, p := range paths {
+						*doc.paths = append(*doc.paths, p.key)
+					}
+				}
+			}
+		}
+		if !slices.Equal(fullPaths, shownPaths) {
+			t.Errorf("the pages list the paths as\n%q\nthe document does as\n%q", shownPaths, fullPaths)
+		}
+	}
+	if w := get(t, docsEngine(t), "/openapi.json"); !bytes.Equal(w.Body.Bytes(), OpenAPIDocument()) {
+		t.Error("/openapi.json is not the whole document")
 	}
 }

@@ -243,7 +243,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	r.GET("/stats/sales", s.allow(analystsOnly...), s.salesStats)
 	r.GET("/stats/timeline", s.allow(analystsOnly...), s.salesTimeline)
 	registerDashboard(r)
-	registerDocs(r)
+	registerDocs(r, cfg.APIKeys != nil)
 	s.registerOperations(r)
 	return s
 }

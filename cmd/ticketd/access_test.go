@@ -106,7 +106,27 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"analyst", []string{"Authorization", "Bearer " + analystKey}},
 		{"clerk via X-API-Key", []string{"X-API-Key", clerkKey}},
 	}
+	router, err := loadSpecRouter()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, ep := range endpoints {
+		// The document says who may call it, and /docs shows a lock on it
+		// with access control on, exactly when the server asks for a role.
+		req, _ := http.NewRequest(ep.method, c.base+ep.path, nil)
+		route, _, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s is not in the OpenAPI document: %v", ep.method, ep.path, err)
+		}
+		_, documented, named := strings.Cut(route.Operation.Description, "allowed roles: ")
+		documented, _, _ = strings.Cut(documented, ".")
+		secured := route.Operation.Security != nil && len(*route.Operation.Security) > 0
+		switch {
+		case ep.allowed == nil && (named || secured):
+			t.Errorf("%s %s is open, but the OpenAPI document gives it roles or security", ep.method, ep.path)
+		case ep.allowed != nil && (documented != strings.Join(ep.allowed, ", ") || !secured):
+			t.Errorf("%s %s is for %v, but the OpenAPI document says %q (security %v)", ep.method, ep.path, ep.allowed, documented, secured)
+		}
 		for _, caller := range callers {
 			role := strings.TrimSuffix(caller.role, " via X-API-Key")
 			var want int

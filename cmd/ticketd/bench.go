@@ -63,7 +63,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			"refund, GET by id, GET list; baseline POST and GET) and prints every figure next to\n"+
 			"its baseline as a ratio. Also reports projection lag, group-commit batch sizes,\n"+
 			"replay speed next to a bare read of the same log and the service's peak RSS, and\n"+
-			"judges issue 17's targets (PASS/MISS); with --db, issue on SQLite in the same run;\n"+
+			"judges its performance targets (PASS/MISS); with --db, issue on SQLite in the same run;\n"+
 			"with --scale-tickets, list-query latency on a database of that many tickets.", stderr)
 	cmd.Int64(&cfg.clients, "clients", "TICKETD_BENCH_CLIENTS", 64, "concurrent keep-alive clients")
 	cmd.Duration(&cfg.duration, "duration", "TICKETD_BENCH_DURATION", 10*time.Second, "how long each scenario runs")

@@ -15,7 +15,8 @@ import (
 	"github.com/ticketd/ticketd/projections"
 )
 
-// target is one of issue 17's goals, judged on one bench run.
+// target is one of the performance goals docs/BENCHMARKS.md records, judged
+// on one bench run.
 type target struct {
 	Name string `json:"name"`
 	// Measured and Goal are ratios, except for a goal in milliseconds (Unit
@@ -33,7 +34,7 @@ func ratioTarget(name string, measured, goal float64) target {
 	return target{Name: name, Measured: measured, Goal: goal, Unit: "×", Met: &met}
 }
 
-// targets judges rep against issue 17's goals.
+// targets judges rep against the performance goals.
 func (r *benchReport) targets() []target {
 	ratio := func(name string) float64 {
 		for _, s := range r.Scenarios {

@@ -28,8 +28,8 @@ func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errOut, want)
 		}
 	}
-	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(readme(t)) {
-		t.Error("README.md shows no ticketd version output of this form")
+	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(doc(t, "docs/operating.md")) {
+		t.Error("docs/operating.md shows no ticketd version output of this form")
 	}
 }
 
@@ -172,14 +172,43 @@ func TestSeedReportsWhatItAdded(t *testing.T) {
 	}
 }
 
+// TestPGSchemaHelpSaysWhichCommandsCreateIt checks that only the commands
+// that create ticketd's tables say --pg-schema is created when missing; the
+// read-only ones and replay say it never is.
+func TestPGSchemaHelpSaysWhichCommandsCreateIt(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		command string
+		creates bool
+	}{{"serve", true}, {"import", true}, {"seed", true}, {"replay", false}, {"verify", false}, {"export", false}} {
+		_, stdout, stderr := runCLI(t, "", c.command, "--help")
+		line := regexp.MustCompile(`(?m)^  --pg-schema .*\n.*$`).FindString(stdout + stderr)
+		if line == "" {
+			t.Errorf("ticketd %s --help has no --pg-schema", c.command)
+			continue
+		}
+		if strings.Contains(line, "created when missing") != c.creates || strings.Contains(line, "never created") == c.creates {
+			t.Errorf("ticketd %s --help: %q; the schema is created by serve, import and seed only", c.command, line)
+		}
+	}
+}
+
 // TestEverySubcommandIsListed checks the top-level help and the README's
-// command-line list name every subcommand.
+// command-line list name every subcommand, and the list is the help's, line
+// for line.
 func TestEverySubcommandIsListed(t *testing.T) {
 	t.Parallel()
 	_, usage, _ := runCLI(t, "", "help")
 	list := regexp.MustCompile("(?s)## Command line\n\n```\n(.*?)```").FindStringSubmatch(readme(t))
 	if list == nil {
 		t.Fatal("README.md has no command-line list")
+	}
+	helpList := regexp.MustCompile("(?s)\nUsage:\n(.*?)\n\n").FindStringSubmatch(usage)
+	if helpList == nil {
+		t.Fatalf("ticketd help has no Usage list:\n%s", usage)
+	}
+	if want := regexp.MustCompile("(?m)^  ").ReplaceAllString(helpList[1], "") + "\n"; list[1] != want {
+		t.Errorf("README's command-line list is\n%s\nticketd help says\n%s", list[1], want)
 	}
 	for name := range subcommands {
 		line := regexp.MustCompile(`(?m)^\s*ticketd (\[)?` + name + `\b`)

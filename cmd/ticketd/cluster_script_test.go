@@ -58,15 +58,10 @@ func exitAndOutput(t *testing.T, cmd *exec.Cmd) (int, string) {
 	return 0, string(out)
 }
 
-// readmeClusterBlocks returns the ```bash blocks of README.md's section
-// "Several instances", in order.
+// readmeClusterBlocks returns the ```bash blocks of docs/cluster.md, in order.
 func readmeClusterBlocks(t *testing.T) []string {
 	t.Helper()
-	_, section, ok := strings.Cut(readme(t), "\n## Several instances\n")
-	if !ok {
-		t.Fatal("README.md has no section Several instances")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := doc(t, "docs/cluster.md")
 	var blocks []string
 	for _, m := range regexp.MustCompile("(?s)```bash\n(.*?)```").FindAllStringSubmatch(section, -1) {
 		blocks = append(blocks, strings.ReplaceAll(m[1], "\n  ", "\n")) // the blocks are indented in a list

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -34,11 +35,12 @@ var chromiumServiceHosts = map[string]bool{
 	"content-autofill.googleapis.com": true,
 }
 
-// TestReDocInChromiumRequestsNothingOutside loads /redoc in headless
-// Chromium with every request that leaves the machine sent to a proxy that
-// records it, and checks ReDoc rendered (its footer is there) while the
-// proxy saw nothing. It skips without Chromium.
-func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
+// chromiumDOM loads url in headless Chromium, with every request that
+// leaves the machine sent to a proxy that records it, and returns the page's
+// DOM once its scripts ran and the requests that went outside. It skips t
+// with -short or without Chromium.
+func chromiumDOM(t *testing.T, url string) (string, []string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs a browser")
 	}
@@ -46,8 +48,6 @@ func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
 	if err != nil {
 		t.Skip("chromium is not installed")
 	}
-	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
 	var mu sync.Mutex
 	var outside []string
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,16 +68,68 @@ func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
 		"--disable-client-side-phishing-detection", "--disable-domain-reliability", "--no-pings", "--disable-breakpad",
 		"--no-service-autorun", "--password-store=basic", "--use-mock-keychain", "--disable-extensions", "--disable-default-apps",
 		"--user-data-dir="+t.TempDir(), "--proxy-server="+proxy.URL, "--virtual-time-budget=20000",
-		"--dump-dom", "http://"+svc.Addr()+"/redoc").Output()
+		"--dump-dom", url).Output()
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	return string(dom), outside
+}
+
+// TestReDocInChromiumRequestsNothingOutside loads /redoc in headless
+// Chromium and checks ReDoc rendered (its footer is there) while nothing
+// was requested from outside the service, with the 22 GET and POST
+// operations and no HEAD or OPTIONS, and, access control being off, no
+// Authorizations section and a note that no key is needed (with keys,
+// tests/browser/docs.test.mjs). It skips without Chromium.
+func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
+	t.Parallel()
+	svc := mustStart(t, testConfig(t.TempDir()))
+	dom, outside := chromiumDOM(t, "http://"+svc.Addr()+"/redoc")
 	if len(outside) > 0 {
 		t.Errorf("the ReDoc page requested from outside the service: %q", outside)
 	}
-	if !strings.Contains(string(dom), "API docs by Redocly") || !strings.Contains(string(dom), `src="/favicon.ico"`) {
+	if !strings.Contains(dom, "API docs by Redocly") || !strings.Contains(dom, `src="/favicon.ico"`) {
 		t.Errorf("ReDoc did not render its footer with the service's logo:\n%.2000s", dom)
+	}
+	verbs := regexp.MustCompile(`operation-type (\w+)"`).FindAllStringSubmatch(dom, -1)
+	if len(verbs) != 22 || strings.Contains(dom, `operation-type head"`) || strings.Contains(dom, `operation-type options"`) {
+		t.Errorf("ReDoc lists %d operations: %v", len(verbs), verbs)
+	}
+	if strings.Contains(dom, ">Authorizations:<") || !strings.Contains(dom, "This server has access control off") {
+		t.Error("ReDoc shows Authorizations, or no note that access control is off")
+	}
+}
+
+// TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded
+// renders /docs (Swagger UI) in headless Chromium on a service without and
+// with API keys: it lists the 22 GET and POST operations and no HEAD or
+// OPTIONS, shows a lock on the 11 operations that need a role when keys
+// are configured and on none without, and says which.
+func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t *testing.T) {
+	t.Parallel()
+	for _, keys := range []bool{false, true} {
+		cfg := testConfig(t.TempDir())
+		locks, state := 0, "This server has access control off"
+		if keys {
+			cfg.Access = accessConfigForTest()
+			locks, state = 11, "This server has access control on"
+		}
+		svc := mustStart(t, cfg)
+		dom, _ := chromiumDOM(t, "http://"+svc.Addr()+"/docs")
+		methods := map[string]int{}
+		for _, m := range regexp.MustCompile(`class="opblock opblock-(\w+)`).FindAllStringSubmatch(dom, -1) {
+			methods[m[1]]++
+		}
+		if len(methods) != 2 || methods["get"] != 20 || methods["post"] != 2 {
+			t.Errorf("keys %v: Swagger UI shows operations %v, want 20 get and 2 post", keys, methods)
+		}
+		if n := strings.Count(dom, "authorization__btn"); n != locks {
+			t.Errorf("keys %v: Swagger UI shows %d locks, want %d", keys, n, locks)
+		}
+		if !strings.Contains(dom, state) {
+			t.Errorf("keys %v: /docs does not say %q", keys, state)
+		}
 	}
 }

@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			"data and metadata flattened into columns; a text cell starting with = + - @, a tab or a\n"+
 			"carriage return gets a leading ' so that spreadsheets show it instead of running it as a\n"+
 			"formula. Progress goes to stderr when it is a terminal.", stderr)
-	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL", pgSchemaReadUsage)
 	cmd.Int64(&after, "after", "TICKETD_EXPORT_AFTER", 0, "export events after this position")
 	cmd.Int64(&until, "until", "TICKETD_EXPORT_UNTIL", 0, "export events up to and including this position (0: to the end)")
 	cmd.String(&format, "format", "TICKETD_EXPORT_FORMAT", "jsonl", "output format: jsonl or csv")

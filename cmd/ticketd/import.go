@@ -27,7 +27,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		"Loads a JSON-lines export (ticketd export --format jsonl) into an empty database,\n"+
 			"keeping positions, ids, times and hashes, and refusing any event that does not\n"+
 			"continue the hash chain. Then builds the tickets read table. Reads stdin unless --in is given.", stderr)
-	db.register(cmd, "database to fill, which must hold no events: a SQLite file, created in a folder that exists when missing, or PostgreSQL database URL")
+	db.register(cmd, "database to fill, which must hold no events: a SQLite file, created in a folder that exists when missing, or PostgreSQL database URL", pgSchemaUsage)
 	cmd.String(&input, "in", "TICKETD_IMPORT_IN", "-", "file to read, - for stdin")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {

@@ -1,8 +1,8 @@
 // Command ticketd is the event-sourced movie-ticketing service and its tools.
 //
 //	ticketd [serve] [flags]   run the HTTP service (default)
-//	ticketd replay --db PATH  rebuild the tickets read table from the event log
-//	ticketd verify --db PATH  audit the hash chain and the read table
+//	ticketd replay --db PATH  rebuild every read model from the event log
+//	ticketd verify --db PATH  audit the hash chain and the read models
 //	ticketd export --db PATH  write the log as JSON lines or CSV
 //	ticketd import --db PATH  load an exported log into an empty database
 //	ticketd seed --db PATH    fill a database with N tickets (benchmarks)
@@ -31,8 +31,8 @@ const topUsage = `ticketd: an event-sourced movie-ticketing service.
 
 Usage:
   ticketd [serve] [flags]    run the HTTP service (the default command)
-  ticketd replay [flags]     rebuild the tickets read table from the event log (service stopped)
-  ticketd verify [flags]     check the hash chain, positions, versions and read table (exit 1 on a fault)
+  ticketd replay [flags]     rebuild every read model (tickets table, sales tables) from the event log (service stopped)
+  ticketd verify [flags]     check the hash chain, positions, versions and read models (exit 1 on a fault)
   ticketd export [flags]     write the event log to stdout as JSON lines or CSV
   ticketd import [flags]     load an exported log into an empty database
   ticketd seed [flags]       fill a database with N tickets through the append path (benchmarks)
@@ -40,7 +40,7 @@ Usage:
   ticketd tail [flags]       follow the event log (SSE, or NATS with --nats-url) and print JSON lines
   ticketd healthcheck        exit 0 when the service on this host answers GET /healthz (for containers)
   ticketd version            print the version, the commit and the Go version (also ticketd --version)
-  ticketd help [command]     show help for a command
+  ticketd help [command]     show help for a command; also ticketd <command> --help
 
 Run 'ticketd <command> --help' for the flags of a command.
 `

@@ -191,6 +191,11 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	if want := "Not ready: projection:tickets is 3 events behind the log head 5 (at most 2 allowed)."; body.Detail != want {
 		t.Errorf("detail = %q, want %q", body.Detail, want)
 	}
+	if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
+		t.Errorf("readyz: %d, want 503", r.status)
+	} else if err := matchDocOutput(documentedNotReady(t), string(r.body)); err != nil {
+		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.body)
+	}
 	m := c.scrape()
 	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
 		t.Errorf("projection lag = %v events, want 3", lag)
@@ -211,6 +216,22 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 			t.Errorf("%s after catching up = %v, want 0", name, lag)
 		}
 	}
+}
+
+// documentedNotReady returns the 503 body of /readyz that
+// docs/operating.md shows.
+func documentedNotReady(t *testing.T) string {
+	t.Helper()
+	text := doc(t, "docs/operating.md")
+	_, after, ok := strings.Cut(text, "Not ready (`503`")
+	if !ok {
+		t.Fatal("docs/operating.md shows no not-ready example")
+	}
+	fences := docFences(after)
+	if len(fences) == 0 || fences[0].info != "json" {
+		t.Fatal("docs/operating.md's not-ready example is not a JSON block")
+	}
+	return fences[0].text
 }
 
 func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
@@ -319,9 +340,9 @@ type readmeMetric struct{ typ, labels string }
 // readmeMetrics returns the rows of the README's metrics table by name.
 func readmeMetrics(t *testing.T) map[string]readmeMetric {
 	t.Helper()
-	rows := regexp.MustCompile("(?m)^\\| `(ticketd_\\w+)` \\| (\\w+) \\| (.*?) \\| .* \\|$").FindAllStringSubmatch(readme(t), -1)
+	rows := regexp.MustCompile("(?m)^\\| `(ticketd_\\w+)` \\| (\\w+) \\| (.*?) \\| .* \\|$").FindAllStringSubmatch(doc(t, "docs/operating.md"), -1)
 	if len(rows) == 0 {
-		t.Fatal("README.md has no metrics table")
+		t.Fatal("docs/operating.md has no metrics table")
 	}
 	out := map[string]readmeMetric{}
 	for _, r := range rows {
@@ -336,7 +357,14 @@ func readmeMetrics(t *testing.T) map[string]readmeMetric {
 
 func readme(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	return doc(t, "README.md")
+}
+
+// doc returns the text of the repository's file at path, such as
+// "docs/operating.md".
+func doc(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +554,7 @@ func serveHelp(t *testing.T) map[string]helpFlag {
 func TestReadmeConfigurationTableMatchesServeHelp(t *testing.T) {
 	t.Parallel()
 	help := serveHelp(t)
-	rows := regexp.MustCompile("(?m)^\\| `--(\\S+)` \\| `(\\w+)` \\| `(.*?)` \\| (.*) \\|$").FindAllStringSubmatch(readme(t), -1)
+	rows := regexp.MustCompile("(?m)^\\| `--(\\S+)` \\| `(\\w+)` \\| `(.*?)` \\| (.*) \\|$").FindAllStringSubmatch(doc(t, "docs/configuration.md"), -1)
 	documented := map[string]bool{}
 	for _, r := range rows {
 		name, row := r[1], helpFlag{env: r[2], def: r[3], meaning: r[4]}

@@ -15,7 +15,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var logs logConfig
 	cmd := newCommand("replay", "ticketd replay [--db PATH|URL]",
 		"Rebuilds the tickets read table and the sales tables from the event log alone. Run it\nwith the service stopped; it refuses a database another ticketd process has open, a path\nthat does not exist and a database that is not ticketd's.", stderr)
-	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL", pgSchemaReadUsage)
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
 		return err

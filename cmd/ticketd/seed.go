@@ -33,7 +33,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 			"committed by concurrent appenders (group commit), refunds every k-th ticket, then\n"+
 			"rebuilds the tickets read table from the whole log. For benchmarks and scale tests;\n"+
 			"run it with the service stopped.", stderr)
-	db.register(cmd, "SQLite database file (created if missing), or PostgreSQL database URL")
+	db.register(cmd, "SQLite database file (created if missing), or PostgreSQL database URL", pgSchemaUsage)
 	cmd.Int64(&tickets, "tickets", "TICKETD_SEED_TICKETS", 100_000, "how many tickets to issue")
 	cmd.Int64(&refundEvery, "refund-every", "TICKETD_SEED_REFUND_EVERY", 10, "refund every k-th ticket (0: none)")
 	cmd.Int64(&users, "users", "TICKETD_SEED_USERS", 10_000, "how many distinct user ids to spread tickets over")

@@ -29,7 +29,7 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			"the read table field by field and every sales row with the sales tables. With saved heads (GET /audit/head), also proves the log\n"+
 			"still holds each: an event at its position with its hash, so a truncated or rebuilt\n"+
 			"log fails. Exits 0 when everything holds, 1 when anything does not.", stderr)
-	db.register(cmd, "SQLite database file, or PostgreSQL database URL")
+	db.register(cmd, "SQLite database file, or PostgreSQL database URL", pgSchemaReadUsage)
 	cmd.Bool(&asJSON, "json", "TICKETD_VERIFY_JSON", false, "print the report as JSON")
 	listVar(cmd, &heads, "expect-head", "TICKETD_VERIFY_EXPECT_HEAD",
 		"a saved head POSITION:HASH the log must still hold; repeatable (the variable: a list separated by commas or spaces)",

@@ -14,12 +14,15 @@
   const RETRY_MIN_MS = 250;
   const RETRY_MAX_MS = 2000;
   const SVG = 'http://www.w3.org/2000/svg';
-  // COLUMNS are the columns of both sales tables after the name.
-  const COLUMNS = [['issued', '발권'], ['canceled', '환불'], ['revenue_krw', '매출 ₩']];
+  // COLUMNS are the columns of both sales tables after the name: the field,
+  // its heading and its format (the cards' formats).
+  const COLUMNS = [['issued', '발권'], ['canceled', '환불'], ['revenue_krw', '매출']];
 
   const $ = (sel) => document.querySelector(sel);
   const won = new Intl.NumberFormat('ko-KR', { style: 'currency', currency: 'KRW' });
   const count = new Intl.NumberFormat('ko-KR');
+  // FORMATS formats each number as the cards and the tables show it.
+  const FORMATS = { issued: count, canceled: count, revenue_krw: won };
   const clock = new Intl.DateTimeFormat('ko-KR', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   const minuteClock = new Intl.DateTimeFormat('ko-KR', { hour: '2-digit', minute: '2-digit', hour12: false });
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,6 +67,7 @@
 
   // askForKey shows the key form and resolves once a key was entered.
   function askForKey(message) {
+    setStatus('waiting for a key', false);
     document.body.classList.add('locked');
     const form = $('[data-key-form]');
     const error = $('[data-key-error]');
@@ -78,6 +82,7 @@
         sessionStorage.setItem(KEY_STORAGE, state.key);
         form.hidden = true;
         document.body.classList.remove('locked');
+        setStatus('connecting', false);
         resolve();
       };
     });
@@ -122,6 +127,7 @@
         state.minutes = timeline.minutes;
         renderChart();
         state.snapshot = Math.min(byTheater.position, byMovie.position, timeline.position);
+        showPosition(Math.max(state.snapshot, state.last));
       } while (state.again);
     } finally {
       state.refreshing = false;
@@ -132,9 +138,21 @@
     refresh().catch(() => sleep(1000).then(scheduleRefresh));
   }
 
-  function setConnection(live) {
-    $('[data-connection]').textContent = live ? 'live' : 'reconnecting';
+  // setStatus says how the page stands with the service: connecting,
+  // waiting for a key, live or reconnecting.
+  function setStatus(text, live) {
+    $('[data-connection]').textContent = text;
     document.body.classList.toggle('live', live);
+  }
+
+  function setConnection(live) {
+    setStatus(live ? 'live' : 'reconnecting', live);
+  }
+
+  // showPosition shows the log position the page has reached.
+  function showPosition(position) {
+    $('[data-position-label]').textContent = `position ${position}`;
+    $('[data-position-part]').hidden = false;
   }
 
   // follow reads the event stream for ever, reconnecting after each end.
@@ -185,7 +203,7 @@
     const event = JSON.parse(data);
     if (event.position <= state.last) return false;
     state.last = event.position;
-    $('[data-position-label]').textContent = `position ${event.position}`;
+    showPosition(event.position);
     addToFeed(event);
     return true;
   }
@@ -239,10 +257,15 @@
     };
   }
 
-  function setNumber(node, value, formatted) {
+  // setNumber shows value formatted in node and keeps it as a plain integer
+  // in node's <data> hook.
+  function setNumber(node, hook, value, formatted) {
+    if (node.textContent !== formatted) node.textContent = formatted;
     const text = String(value);
-    if (node.textContent !== text) node.textContent = text;
-    node.title = formatted;
+    if (hook.textContent !== text) {
+      hook.textContent = text;
+      hook.value = text;
+    }
   }
 
   function renderTable(dim) {
@@ -256,11 +279,15 @@
       if (!tr) {
         tr = el('tr', { [`data-${dim}`]: row.name });
         tr.append(el('th', { scope: 'row' }, row.name));
-        for (const [field] of COLUMNS) tr.append(el('td', { class: 'num', 'data-field': field }));
+        for (const [field] of COLUMNS) {
+          const td = el('td', { class: 'num' });
+          td.append(el('span', { 'data-field-text': field }), el('data', { class: 'hook', 'data-field': field, 'aria-hidden': 'true' }));
+          tr.append(td);
+        }
       }
-      setNumber(tr.querySelector('[data-field="issued"]'), row.issued, `${count.format(row.issued)}장`);
-      setNumber(tr.querySelector('[data-field="canceled"]'), row.canceled, `${count.format(row.canceled)}장`);
-      setNumber(tr.querySelector('[data-field="revenue_krw"]'), row.revenue_krw, won.format(row.revenue_krw));
+      for (const [field] of COLUMNS) {
+        setNumber(tr.querySelector(`[data-field-text="${field}"]`), tr.querySelector(`[data-field="${field}"]`), row[field], FORMATS[field].format(row[field]));
+      }
       tbody.append(tr);
     }
     for (const tr of old.values()) tr.remove();
@@ -271,12 +298,8 @@
   }
 
   function renderTotals(totals) {
-    for (const [field, format] of [['issued', count], ['canceled', count], ['revenue_krw', won]]) {
-      const value = totals[field];
-      const data = $(`[data-total="${field}"]`);
-      data.value = String(value);
-      setNumber(data, value, format.format(value));
-      $(`[data-total-text="${field}"]`).textContent = format.format(value);
+    for (const [field, format] of Object.entries(FORMATS)) {
+      setNumber($(`[data-total-text="${field}"]`), $(`[data-total="${field}"]`), totals[field], format.format(totals[field]));
     }
   }
 

@@ -1,127 +1,19 @@
 // End-to-end tests of GET /dashboard in headless Chromium against a real
 // ticketd process. Run by .ci/run (npm ci && npm test); TICKETD_BIN is the
 // binary under test (built from the repository when unset). With
-// SCREENSHOT_DIR set, the screenshots are written there (README's come from
+// SCREENSHOT_DIR set, the screenshots are written there (docs/dashboard.md's come from
 // `SCREENSHOT_DIR=../../docs npm test`); LATENCY_REPORT names a file for
 // the commit-to-screen latency numbers.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'ticketd-browser-'));
-const ANALYST_KEY = 'analyst-key-for-the-browser-tests';
-const CLERK_KEY = 'clerk-key-for-the-browser-tests';
-
-// The launch flags keep Chromium from reaching any host but the service.
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-];
-
-let bin = process.env.TICKETD_BIN;
-
-before(() => {
-  if (!bin) {
-    bin = join(work, 'ticketd');
-    execFileSync('go', ['build', '-o', bin, './cmd/ticketd'], { cwd: repo, stdio: 'inherit' });
-  }
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-    srv.on('error', fail);
-  });
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-// Ticketd is one ticketd process on a fixed address and database, so it can
-// be stopped and started again where it was.
-class Ticketd {
-  constructor(name, env = {}) {
-    this.db = join(work, name, 'app.db');
-    this.env = env;
-  }
-
-  async start() {
-    this.port ??= await freePort();
-    this.base = `http://127.0.0.1:${this.port}`;
-    this.proc = spawn(bin, ['serve', '--addr', `127.0.0.1:${this.port}`, '--db', this.db, '--log-level', 'warn'],
-      { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'inherit'] });
-    this.exited = new Promise((ok) => this.proc.on('exit', ok));
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`${this.base}/healthz`)).ok) return;
-      } catch { /* not listening yet */ }
-      await sleep(50);
-    }
-    throw new Error('ticketd did not start');
-  }
-
-  async stop() {
-    this.proc.kill('SIGTERM');
-    await this.exited;
-  }
-
-  async call(method, path, body, headers = {}) {
-    const res = await fetch(this.base + path, {
-      method, headers: { 'Content-Type': 'application/json', ...headers }, body: body && JSON.stringify(body),
-    });
-    const text = await res.text();
-    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-    return { body: JSON.parse(text), position: Number(res.headers.get('Ticketd-Position')) };
-  }
-
-  issue(ticket, headers) {
-    return this.call('POST', '/tickets/issue', { user_id: 'u', quantity: 1, ...ticket }, headers);
-  }
-
-  refund(ids, headers) {
-    return this.call('POST', '/tickets/refund', { ticket_ids: ids }, headers);
-  }
-}
-
-// openPage opens the dashboard in a fresh Chromium profile and records what
-// the page logs and requests.
-async function openPage(svc) {
-  const profile = mkdtempSync(join(work, 'profile-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 }, locale: 'ko-KR',
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  const seen = { errors: [], requests: [] };
-  page.on('console', (msg) => { if (msg.type() === 'error') seen.errors.push(msg.text()); });
-  page.on('pageerror', (err) => seen.errors.push(String(err)));
-  page.on('request', (req) => seen.requests.push(req));
-  await page.goto(`${svc.base}/dashboard`);
-  return { context, page, seen, close: () => context.close() };
-}
-
-// started returns a started Ticketd.
-async function started(name, env) {
-  const svc = new Ticketd(name, env);
-  await svc.start();
-  return svc;
-}
+import { ANALYST_KEY, CLERK_KEY, work, sleep, started, openPage } from './harness.mjs';
 
 // withPage runs fn with the dashboard open on svc, then closes the browser
 // and stops svc.
 async function withPage(svc, fn) {
-  const { page, seen, close } = await openPage(svc);
+  const { page, seen, close } = await openPage(svc, '/dashboard');
   try {
     await fn(page, seen);
   } finally {
@@ -130,7 +22,10 @@ async function withPage(svc, fn) {
   }
 }
 
+// cell is a number's plain-integer hook in a sales table, shown its
+// formatted text.
 const cell = (dim, name, field) => `[data-${dim}="${name}"] [data-field="${field}"]`;
+const shown = (dim, name, field) => `[data-${dim}="${name}"] [data-field-text="${field}"]`;
 
 async function waitForText(page, selector, text, timeout = 2000) {
   await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.textContent === want,
@@ -167,6 +62,12 @@ test('issued tickets reach the tables and the feed within 2 s, and a refund move
     await page.waitForSelector(`[data-feed] [data-position="${issued.position}"]`, { timeout: 2000 });
     assert.ok(Date.now() - start < 2000);
     assert.equal(await page.textContent(cell('theater', '메가박스 코엑스', 'revenue_krw')), '42000');
+    // Money reads in the tables as in the cards.
+    await waitForText(page, '[data-total-text="revenue_krw"]', '₩42,000');
+    assert.equal(await page.textContent(shown('theater', '메가박스 코엑스', 'revenue_krw')), '₩42,000');
+    assert.equal(await page.textContent(shown('movie', '파묘', 'revenue_krw')), '₩42,000');
+    // The plain integer of a cell is for scripts: the cell shows only the formatted number.
+    assert.ok(await page.isVisible(shown('theater', '메가박스 코엑스', 'revenue_krw')));
     const refund = await svc.refund(issued.body.ticket_ids.slice(0, 1));
     await waitForText(page, cell('theater', '메가박스 코엑스', 'canceled'), 1);
     await waitForText(page, cell('theater', '메가박스 코엑스', 'revenue_krw'), 28000);
@@ -202,9 +103,13 @@ test('with access control on, the page asks for an analyst key once and sends it
   await svc.issue({ theater_name: 'CGV 용산아이파크몰', movie_title: '베테랑 2', price_krw: 12000 }, clerk);
   await withPage(svc, async (page, seen) => {
     await page.waitForSelector('[data-key-form]', { state: 'visible', timeout: 5000 });
+    // Without a key the page says it waits for one, not that it reconnects.
+    assert.equal(await page.locator('.status').innerText(), 'waiting for a key');
+    assert.equal(await page.isVisible('[data-position-label]'), false);
     await page.fill('[data-key-input]', CLERK_KEY);
     await page.click('[data-key-form] button');
     await page.waitForSelector('[data-key-error]', { state: 'visible' });
+    assert.equal(await page.textContent('[data-connection]'), 'waiting for a key');
     await page.fill('[data-key-input]', ANALYST_KEY);
     await page.click('[data-key-form] button');
     await waitForText(page, '[data-connection]', 'live', 5000);
@@ -252,10 +157,28 @@ test('commit-to-screen latency over 100 issues, and the screenshots', async () =
     if (process.env.LATENCY_REPORT) writeFileSync(process.env.LATENCY_REPORT, JSON.stringify(report) + '\n');
     assert.ok(report.p99_ms < 2000, `p99 ${report.p99_ms} ms`);
 
+    // At 1280 px the tables leave no empty space in their cards: the feed
+    // beside them takes their height instead of stretching them to its own.
+    const gaps = await page.evaluate(() => ['theater', 'movie'].map((dim) => {
+      const table = document.querySelector(`table[data-table="${dim}"]`);
+      return table.closest('.card').getBoundingClientRect().bottom - table.getBoundingClientRect().bottom;
+    }));
+    for (const gap of gaps) assert.ok(gap < 40, `${gap} px of empty space under a table`);
+    const feed = await page.evaluate(() => {
+      const list = document.querySelector('[data-feed]');
+      return { shown: list.clientHeight, items: list.children.length };
+    });
+    assert.ok(feed.shown >= 160 && feed.items > 20, `the feed shows ${feed.shown} px of ${feed.items} events`);
+
     const dir = process.env.SCREENSHOT_DIR ?? join(work, 'screens');
-    await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
+    // Each screenshot ends where the page's content does.
+    const shoot = async (name, width) => {
+      const height = await page.evaluate(() => Math.ceil(document.querySelector('main').getBoundingClientRect().bottom + window.scrollY) + 16);
+      await page.screenshot({ path: join(dir, name), fullPage: true, clip: { x: 0, y: 0, width, height } });
+    };
+    await shoot('dashboard.png', 1280);
     await page.setViewportSize({ width: 390, height: 844 });
     await sleep(300);
-    await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
+    await shoot('dashboard-phone.png', 390);
   });
 });
