@@ -110,8 +110,8 @@ type ExportOptions struct {
 	// Writer configures each file's writer.
 	Writer WriterOptions
 	// Progress, when set, is called after every page read with how many
-	// events this run exported so far.
-	Progress func(events int64)
+	// events this run exported so far, of how many it will.
+	Progress func(done, total int64)
 }
 
 // ExportResult is what an Export did.
@@ -226,7 +226,7 @@ func (e *exporter) run(ctx context.Context) error {
 		}
 		exported += int64(len(page))
 		if e.opts.Progress != nil {
-			e.opts.Progress(exported)
+			e.opts.Progress(exported, max(until-after, 0))
 		}
 		return nil
 	})
