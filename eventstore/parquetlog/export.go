@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,15 +134,17 @@ type ExportResult struct {
 // events committed since, each in exactly one file.
 //
 // What a reader of the folder sees, however a run ends (an error, a
-// cancelled ctx, the process killed, a power loss): manifest.json is whole
-// and lists only complete files; a file appears under its name whole, with
-// its bytes and its name synced before the manifest lists it. Files are
-// written unnamed (O_TMPFILE) and linked when complete, so a killed run
-// leaves no partial file; where the filesystem has no unnamed files they
-// are written under hidden .ticketd-export-*.tmp names that the next run
-// deletes. A run killed in the instant between linking a file and
-// replacing the manifest leaves that file unlisted: the next run checks
-// it (footer, rows, hash against the log) and lists it before anything else.
+// cancelled ctx, the process killed): manifest.json is whole and lists only
+// complete files, each whole under its name, and nothing else is there.
+// Files are written unnamed (O_TMPFILE) and synced, the manifest listing
+// them too, and only then linked and put in place, back to back (see
+// commit): a killed run leaves no partial file. Where the filesystem has no
+// unnamed files they are written under hidden .ticketd-export-*.tmp names,
+// which a killed run leaves behind and the next run deletes. What the next
+// run repairs before anything else: a file a run killed in the instant
+// between linking it and replacing the manifest left unlisted (checked,
+// then listed), and files at the manifest's end a power loss took (dropped
+// from it, and exported again).
 //
 // One Export at a time writes a folder (ErrBusy). A manifest that does not
 // end where the log has its last hash (a replaced or rewritten log) fails
@@ -199,6 +202,9 @@ func (e *exporter) run(ctx context.Context) error {
 		return err
 	}
 	e.result.Manifest = m
+	if err := e.dropLost(); err != nil {
+		return err
+	}
 	if err := e.adoptUnlisted(ctx); err != nil {
 		return err
 	}
@@ -209,7 +215,7 @@ func (e *exporter) run(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err != nil {
 		// A new folder gets its (empty) manifest at once, which also
 		// proves the folder writable before the log is read.
-		if err := e.writeManifest(); err != nil {
+		if err := e.writeManifest(e.result.Manifest); err != nil {
 			return err
 		}
 	}
@@ -286,6 +292,15 @@ func (e *exporter) write(r eventstore.Record) error {
 
 // commit completes the current file, if any, makes it durable, names it and
 // lists it in the manifest. It ignores ctx: once begun, it is finished.
+//
+// The file and the new manifest are both written and synced first; then
+// the file is linked and the manifest replaced, back to back, and the
+// folder synced once. So a killed process can leave the file unlisted only
+// in the instant between two system calls (the next run lists it, see
+// adoptUnlisted), and a power loss before the folder's sync, on a
+// filesystem that does not keep the order of the two, the manifest listing
+// a file that was lost (the next run drops it and exports its events
+// again, see dropLost).
 func (e *exporter) commit() error {
 	cur := e.cur
 	if cur == nil {
@@ -308,25 +323,73 @@ func (e *exporter) commit() error {
 	last := cur.w.Last()
 	f := ManifestFile{Name: fileName(cur.w.first, last.Position), FirstPosition: cur.w.first, LastPosition: last.Position,
 		Rows: cur.w.Rows(), SHA256: hex.EncodeToString(cur.sum.Sum(nil)), LastHash: last.Hash}
-	if err := cur.pending.publish(f.Name, false); err != nil {
+	m := e.result.Manifest
+	m.Files = append(slices.Clip(m.Files), f)
+	manifest, err := prepareManifest(e.opts.Dir, m)
+	if err != nil {
 		return fail(err)
 	}
-	if err := e.dir.Sync(); err != nil {
+	if err := cur.pending.publish(f.Name, false); err != nil {
+		manifest.discard()
+		return fail(err)
+	}
+	if err := manifest.publish(ManifestName, true); err != nil {
+		manifest.discard()
+		os.Remove(filepath.Join(e.opts.Dir, f.Name))
 		return err
 	}
-	return e.list(f)
+	e.listed(m, f)
+	return e.dir.Sync()
 }
 
-// list adds f to the manifest and writes it.
-func (e *exporter) list(f ManifestFile) error {
-	e.result.Manifest.Files = append(e.result.Manifest.Files, f)
+// listed records that the manifest is now m, which lists f last.
+func (e *exporter) listed(m Manifest, f ManifestFile) {
+	e.result.Manifest = m
 	e.result.Files = append(e.result.Files, f)
 	e.result.Events += f.Rows
-	return e.writeManifest()
 }
 
-func (e *exporter) writeManifest() error {
-	return writeManifest(e.opts.Dir, e.dir.Sync, e.result.Manifest)
+// writeManifest replaces the folder's manifest with m and syncs the folder.
+func (e *exporter) writeManifest(m Manifest) error {
+	p, err := prepareManifest(e.opts.Dir, m)
+	if err != nil {
+		return err
+	}
+	if err := p.publish(ManifestName, true); err != nil {
+		p.discard()
+		return err
+	}
+	e.result.Manifest = m
+	return e.dir.Sync()
+}
+
+// dropLost drops from the end of the manifest the files that are missing,
+// as a power loss can leave them (see commit), so that their events are
+// exported again. A missing file before one that is present fails: the
+// folder was changed by hand.
+func (e *exporter) dropLost() error {
+	m := e.result.Manifest
+	files := m.Files
+	for len(files) > 0 {
+		_, err := os.Stat(filepath.Join(e.opts.Dir, files[len(files)-1].Name))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		files = files[:len(files)-1]
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(e.opts.Dir, f.Name)); err != nil {
+			return fmt.Errorf("%s lists %s, which is missing though later files are present", filepath.Join(e.opts.Dir, ManifestName), f.Name)
+		}
+	}
+	if len(files) == len(m.Files) {
+		return nil
+	}
+	m.Files = files
+	return e.writeManifest(m)
 }
 
 // adoptUnlisted lists the file a run killed between naming it and writing
@@ -355,9 +418,12 @@ func (e *exporter) adoptUnlisted(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s is not listed in %s: %w; move it out of the folder", path, ManifestName, err)
 		}
-		if err := e.list(f); err != nil {
+		m := e.result.Manifest
+		m.Files = append(slices.Clip(m.Files), f)
+		if err := e.writeManifest(m); err != nil {
 			return err
 		}
+		e.listed(m, f)
 	}
 	return nil
 }

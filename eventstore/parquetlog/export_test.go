@@ -431,3 +431,32 @@ func TestExportIntoAnUnwritableFolderFailsBeforeReadingTheLog(t *testing.T) {
 		t.Errorf("export under a file: %v, want a one-line error", err)
 	}
 }
+
+func TestExportWritesAgainTheFilesAPowerLossTookFromTheManifestsEnd(t *testing.T) {
+	log := newTestLog(t, day1)
+	log.issue(t, day1, 10)
+	dir := t.TempDir()
+	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4}); err != nil {
+		t.Fatal(err)
+	}
+	before := checkFolder(t, log, dir, 1)
+	for _, f := range before.Files[1:] {
+		if err := os.Remove(filepath.Join(dir, f.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4})
+	if err != nil || res.Events != 6 {
+		t.Fatalf("run after the loss: %+v, %v", res, err)
+	}
+	if after := checkFolder(t, log, dir, 1); !slices.Equal(after.Files, before.Files) {
+		t.Errorf("files written again: %+v, want %+v", after.Files, before.Files)
+	}
+
+	if err := os.Remove(filepath.Join(dir, before.Files[1].Name)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), before.Files[1].Name) {
+		t.Errorf("a file missing before present ones: %v, want an error naming it", err)
+	}
+}

@@ -102,31 +102,28 @@ func readManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
-// writeManifest replaces dir's manifest with m in one step: a reader sees
-// the old manifest or the new one, whole, also after a crash.
-func writeManifest(dir string, syncDir func() error, m Manifest) error {
+// prepareManifest writes m to a pending file in dir, synced, which
+// publish(ManifestName, true) then puts in the manifest's place in one
+// step: a reader sees the old manifest or the new one, whole.
+func prepareManifest(dir string, m Manifest) (*pendingFile, error) {
 	if m.Files == nil {
 		m.Files = []ManifestFile{}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := createPending(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := p.Write(append(b, '\n')); err != nil {
 		p.discard()
-		return err
+		return nil, err
 	}
 	if err := p.Sync(); err != nil {
 		p.discard()
-		return err
+		return nil, err
 	}
-	if err := p.publish(ManifestName, true); err != nil {
-		p.discard()
-		return err
-	}
-	return syncDir()
+	return p, nil
 }
