@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -63,7 +62,7 @@ func NewWriter(w io.Writer, opts WriterOptions) *Writer {
 		rows[i] = make(parquet.Row, len(columns))
 	}
 	return &Writer{
-		pw: parquet.NewWriter(w, fileSchema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		pw: parquet.NewWriter(w, fileSchema, parquet.Compression(codec),
 			parquet.MaxRowsPerRowGroup(opts.RowGroupRows), parquet.CreatedBy("ticketd", "", "")),
 		rows: rows,
 	}
