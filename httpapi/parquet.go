@@ -48,9 +48,9 @@ func (s *Server) eventsParquet(c *gin.Context) {
 		return
 	}
 	defer release()
-	until := math.MaxInt64 - limit
-	if after < until {
-		until = after + limit
+	until := after + limit
+	if until < after {
+		until = math.MaxInt64
 	}
 	c.Header("Content-Type", parquetContentType)
 	if c.Request.Method == http.MethodHead {

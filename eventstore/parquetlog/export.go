@@ -110,8 +110,9 @@ type ExportOptions struct {
 	MaxFileRows int64
 	// Writer configures each file's writer.
 	Writer WriterOptions
-	// Progress, when set, is called after every page read with how many
-	// events this run exported so far, of how many it will.
+	// Progress, when set, is called before the first page is read and
+	// after every page with how many events this run exported so far, of
+	// how many it will.
 	Progress func(done, total int64)
 }
 
@@ -223,6 +224,10 @@ func (e *exporter) run(ctx context.Context) error {
 	if e.opts.Until > 0 {
 		until = min(until, e.opts.Until)
 	}
+	total := max(until-after, 0)
+	if e.opts.Progress != nil {
+		e.opts.Progress(0, total)
+	}
 	var exported int64
 	err = eachPage(ctx, e.src, after, until, func(page []eventstore.Record) error {
 		for _, r := range page {
@@ -232,7 +237,7 @@ func (e *exporter) run(ctx context.Context) error {
 		}
 		exported += int64(len(page))
 		if e.opts.Progress != nil {
-			e.opts.Progress(exported, max(until-after, 0))
+			e.opts.Progress(exported, total)
 		}
 		return nil
 	})

@@ -120,6 +120,8 @@ func TestDuckDBReadsIncrementalExportsAsTheServiceCountsThem(t *testing.T) {
 		t.Errorf("the README's query over the folder gives\n%v\nGET /stats/sales gives\n%v", got, want)
 	}
 
+	checkDocsQueries(t, glob, head.Position)
+
 	httpFile := filepath.Join(dir, "http.parquet")
 	download(t, base+"/events/export.parquet?limit=1000000", httpFile)
 	diff := queryRows(t, duck, `SELECT (SELECT count(*) FROM read_parquet($1)),
@@ -130,6 +132,38 @@ func TestDuckDBReadsIncrementalExportsAsTheServiceCountsThem(t *testing.T) {
 	download(t, base+"/events/export.parquet?after=1000&limit=500", httpFile)
 	if got := queryRows(t, duck, "SELECT count(*), min(position), max(position) FROM read_parquet(?)", httpFile)[0]; fmt.Sprint(got) != "[500 1001 1500]" {
 		t.Errorf("after=1000&limit=500: count, first, last = %v", got)
+	}
+}
+
+// checkDocsQueries runs every ```sql block of docs/parquet.md over the
+// folder glob names, each in a fresh DuckDB, as a reader would paste it:
+// they run, and the exactly-once loading recipe, run twice, loads the
+// folder's events (head of them) once.
+func checkDocsQueries(t *testing.T, glob string, head int64) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/parquet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) < 4 {
+		t.Fatalf("docs/parquet.md has %d sql blocks", len(blocks))
+	}
+	for _, b := range blocks {
+		query := strings.ReplaceAll(b[1], "'exports/*.parquet'", "'"+glob+"'")
+		db := duck(t)
+		if !strings.Contains(query, "INSERT INTO events") {
+			queryRows(t, db, query)
+			continue
+		}
+		for range 2 {
+			if _, err := db.Exec(query); err != nil {
+				t.Fatalf("docs/parquet.md's loading recipe: %v", err)
+			}
+			if got := queryRows(t, db, "SELECT count(*), count(DISTINCT position) FROM events")[0]; fmt.Sprint(got) != fmt.Sprint([]any{head, head}) {
+				t.Errorf("docs/parquet.md's loading recipe loaded count, distinct positions = %v, want %d", got, head)
+			}
+		}
 	}
 }
 
