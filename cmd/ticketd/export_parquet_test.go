@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,92 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/ticketd/ticketd/eventstore/parquetlog"
+	"github.com/ticketd/ticketd/eventstore/parquetlog/parquettest"
 )
 
-// parquetRows reads a Parquet file: every row as column name -> value
-// (int64, string, or nil for null).
-func parquetRows(t *testing.T, b []byte) []map[string]any {
-	t.Helper()
-	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatalf("not a Parquet file: %v", err)
-	}
-	leaves := f.Schema().Columns()
-	r := parquet.NewReader(f)
-	defer r.Close()
-	var out []map[string]any
-	rows := make([]parquet.Row, 256)
-	for {
-		n, err := r.ReadRows(rows)
-		for _, row := range rows[:n] {
-			m := map[string]any{}
-			for _, v := range row {
-				switch {
-				case v.IsNull():
-					m[leaves[v.Column()][0]] = nil
-				case v.Kind() == parquet.Int64:
-					m[leaves[v.Column()][0]] = v.Int64()
-				default:
-					m[leaves[v.Column()][0]] = string(v.ByteArray())
-				}
-			}
-			out = append(out, m)
-		}
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// exportFolder checks an export folder as a loader relies on it: it holds
-// manifest.json and exactly the files it lists, each with its SHA-256 and
-// as many rows as positions, following on from position 1. It returns the
-// manifest and every position of the files in order.
+// exportFolder checks an export folder as parquettest.Folder does, and
+// that it starts at position 1; it returns its manifest and positions.
 func exportFolder(t *testing.T, dir string) (parquetlog.Manifest, []int64) {
 	t.Helper()
-	var m parquetlog.Manifest
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil || json.Unmarshal(b, &m) != nil {
-		t.Fatalf("manifest.json: %v %s", err, b)
-	}
-	want := []string{"manifest.json"}
-	var positions []int64
-	for _, f := range m.Files {
-		want = append(want, f.Name)
-		data, err := os.ReadFile(filepath.Join(dir, f.Name))
-		if err != nil {
-			t.Fatalf("a listed file is missing: %v", err)
-		}
-		if sum := fmt.Sprintf("%x", sha256.Sum256(data)); sum != f.SHA256 {
-			t.Errorf("%s: sha256 %s, manifest says %s", f.Name, sum, f.SHA256)
-		}
-		rows := parquetRows(t, data)
-		if int64(len(rows)) != f.Rows || f.Rows != f.LastPosition-f.FirstPosition+1 {
-			t.Errorf("%s: %d rows, manifest says %+v", f.Name, len(rows), f)
-		}
-		for _, r := range rows {
-			positions = append(positions, r["position"].(int64))
-		}
-	}
-	entries, _ := os.ReadDir(dir)
-	var present []string
-	for _, e := range entries {
-		present = append(present, e.Name())
-	}
-	slices.Sort(want)
-	if !slices.Equal(present, want) {
-		t.Errorf("the folder holds %v, not just the manifest and the files it lists %v", present, want)
-	}
-	for i, p := range positions {
-		if p != int64(i+1) {
-			t.Fatalf("positions do not run 1, 2, 3, …: %d at row %d", p, i)
-		}
+	m, positions := parquettest.Folder(t, dir)
+	if len(positions) > 0 && positions[0] != 1 {
+		t.Errorf("the folder starts at position %d", positions[0])
 	}
 	return m, positions
 }
@@ -254,7 +177,7 @@ func TestEventsExportParquetServesARangeOfTheLog(t *testing.T) {
 		if err := json.Unmarshal(c.do("GET", "/events", nil).body, &log); err != nil || len(log.Events) != 5 {
 			t.Fatalf("GET /events: %v %d events", err, len(log.Events))
 		}
-		rows := parquetRows(t, r.body)
+		rows := parquettest.Rows(t, r.body)
 		if len(rows) != 5 {
 			t.Fatalf("%d rows, want 5", len(rows))
 		}
@@ -271,11 +194,11 @@ func TestEventsExportParquetServesARangeOfTheLog(t *testing.T) {
 			}
 		}
 
-		page := parquetRows(t, c.do("GET", "/events/export.parquet?after=2&limit=2", nil).body)
+		page := parquettest.Rows(t, c.do("GET", "/events/export.parquet?after=2&limit=2", nil).body)
 		if len(page) != 2 || page[0]["position"] != int64(3) || page[1]["position"] != int64(4) {
 			t.Errorf("after=2&limit=2: %v", page)
 		}
-		if empty := c.do("GET", "/events/export.parquet?after=5&limit=", nil); empty.status != 200 || len(parquetRows(t, empty.body)) != 0 {
+		if empty := c.do("GET", "/events/export.parquet?after=5&limit=", nil); empty.status != 200 || len(parquettest.Rows(t, empty.body)) != 0 {
 			t.Errorf("after the head: %d, want 200 and a file of no rows", empty.status)
 		}
 		if head := c.do("HEAD", "/events/export.parquet", nil); head.status != 200 || head.header.Get("Content-Type") != "application/vnd.apache.parquet" || len(head.body) != 0 {

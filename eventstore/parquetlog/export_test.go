@@ -1,17 +1,13 @@
-package parquetlog
+package parquetlog_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,10 +15,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/parquetlog"
+	"github.com/ticketd/ticketd/eventstore/parquetlog/parquettest"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 )
 
@@ -68,85 +65,39 @@ func (l *testLog) issue(t *testing.T, at time.Time, n int) {
 
 var day1 = time.Date(2026, 11, 24, 22, 0, 0, 0, time.UTC)
 
-// checkFolder checks that dir holds exactly manifest.json and the files it
-// lists, each with its sha256, its rows, its positions (read from the file)
-// and the log's hash at its last position, and that the files follow on
-// from first; it returns the manifest.
-func checkFolder(t *testing.T, log *testLog, dir string, first int64) Manifest {
+// checkFolder checks dir as parquettest.Folder does, that its files start
+// at position first and that each ends on the log's hash there; it returns
+// the manifest.
+func checkFolder(t *testing.T, log *testLog, dir string, first int64) parquetlog.Manifest {
 	t.Helper()
-	m, err := readManifest(dir)
-	if err != nil {
-		t.Fatal(err)
+	m, positions := parquettest.Folder(t, dir)
+	if len(positions) > 0 && positions[0] != first {
+		t.Errorf("the folder starts at position %d, want %d", positions[0], first)
 	}
-	names := []string{ManifestName}
-	next := first
 	for _, f := range m.Files {
-		names = append(names, f.Name)
-		b, err := os.ReadFile(filepath.Join(dir, f.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 {
-			t.Errorf("%s: sha256 is not the manifest's", f.Name)
-		}
-		positions := filePositions(t, b)
-		if f.FirstPosition != next || !slices.Equal(positions, seq(f.FirstPosition, f.LastPosition)) || f.Rows != int64(len(positions)) {
-			t.Errorf("%s: %+v holds positions %v; want from %d", f.Name, f, positions, next)
-		}
 		if hash, _, _ := log.StoredHash(context.Background(), f.LastPosition); hash != f.LastHash {
 			t.Errorf("%s: last_hash %s, the log's is %s", f.Name, f.LastHash, hash)
 		}
-		next = f.LastPosition + 1
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var present []string
-	for _, e := range entries {
-		present = append(present, e.Name())
-	}
-	sort.Strings(names)
-	if !slices.Equal(present, names) {
-		t.Errorf("the folder holds %v, want the manifest and its files %v", present, names)
 	}
 	return m
 }
 
-func seq(first, last int64) []int64 {
-	var s []int64
-	for p := first; p <= last; p++ {
-		s = append(s, p)
-	}
-	return s
-}
-
-// filePositions returns the position column of a Parquet file.
-func filePositions(t *testing.T, b []byte) []int64 {
+// mustExport runs Export, failing t on an error.
+func mustExport(t *testing.T, log *testLog, opts parquetlog.ExportOptions) parquetlog.ExportResult {
 	t.Helper()
-	f, err := parquet.OpenFile(strings.NewReader(string(b)), int64(len(b)))
+	res, err := parquetlog.Export(context.Background(), log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := parquet.NewReader(f)
-	defer r.Close()
-	var positions []int64
-	rows := make([]parquet.Row, 64)
-	for {
-		n, err := r.ReadRows(rows)
-		for _, row := range rows[:n] {
-			positions = append(positions, row[colPosition].Int64())
-		}
-		if err == io.EOF {
-			return positions
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	return res
 }
 
-func manifestNames(m Manifest) []string {
+// fileName is the name the contract gives the file of positions first to last.
+func fileName(first, last int64) string {
+	return fmt.Sprintf("events-%019d-%019d.parquet", first, last)
+}
+
+func manifestNames(m parquetlog.Manifest) []string {
 	var names []string
 	for _, f := range m.Files {
 		names = append(names, f.Name)
@@ -161,7 +112,7 @@ func TestExportWritesAFilePerDayOfAtMostMaxFileRows(t *testing.T) {
 	log.issue(t, day1.Add(2*time.Hour), 6)                  // 7-12 on the 25th
 	log.issue(t, day1.Add(2*time.Hour+48*time.Hour), 1)     // 13 on the 27th
 	dir := filepath.Join(t.TempDir(), "new", "folder")
-	res, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4})
+	res, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +121,8 @@ func TestExportWritesAFilePerDayOfAtMostMaxFileRows(t *testing.T) {
 	if !slices.Equal(manifestNames(m), want) {
 		t.Errorf("files %v, want %v", manifestNames(m), want)
 	}
-	if res.Events != 13 || !slices.Equal(manifestNames(Manifest{Files: res.Files}), want) {
-		t.Errorf("result: %d events, files %v", res.Events, manifestNames(Manifest{Files: res.Files}))
+	if res.Events != 13 || !slices.Equal(manifestNames(parquetlog.Manifest{Files: res.Files}), want) {
+		t.Errorf("result: %d events, files %v", res.Events, manifestNames(parquetlog.Manifest{Files: res.Files}))
 	}
 	if fileName(1, 4) != "events-0000000000000000001-0000000000000000004.parquet" {
 		t.Errorf("file name %s", fileName(1, 4))
@@ -182,24 +133,22 @@ func TestExportRunsContinueWhereTheManifestEnds(t *testing.T) {
 	log := newTestLog(t, day1)
 	log.issue(t, day1, 7)
 	dir := t.TempDir()
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, Until: 3}); err != nil {
-		t.Fatal(err)
-	}
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, Until: 3})
 	if m := checkFolder(t, log, dir, 1); !slices.Equal(manifestNames(m), []string{fileName(1, 3)}) {
 		t.Fatalf("--until 3: %v", manifestNames(m))
 	}
 	var progress []int64
-	res, err := Export(context.Background(), log, ExportOptions{Dir: dir, Progress: func(n, _ int64) { progress = append(progress, n) }})
+	res, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, Progress: func(n, _ int64) { progress = append(progress, n) }})
 	if err != nil || res.Events != 4 || !slices.Equal(progress, []int64{0, 4}) {
 		t.Fatalf("second run: %+v, %v, progress %v", res, err, progress)
 	}
-	res, err = Export(context.Background(), log, ExportOptions{Dir: dir})
+	res, err = parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir})
 	if err != nil || res.Events != 0 || len(res.Files) != 0 {
 		t.Fatalf("run with nothing new: %+v, %v", res, err)
 	}
 	log.issue(t, day1.Add(time.Minute), 2)
 	after := int64(7)
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, After: &after}); err != nil {
+	if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, After: &after}); err != nil {
 		t.Fatalf("--after at the manifest's end: %v", err)
 	}
 	m := checkFolder(t, log, dir, 1)
@@ -225,9 +174,7 @@ func TestExportStartsANewFolderAfterAPosition(t *testing.T) {
 	log.issue(t, day1, 5)
 	dir := t.TempDir()
 	after := int64(2)
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, After: &after}); err != nil {
-		t.Fatal(err)
-	}
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, After: &after})
 	checkFolder(t, log, dir, 3)
 }
 
@@ -235,16 +182,14 @@ func TestExportRefusesAnAfterThatDoesNotContinueTheManifest(t *testing.T) {
 	log := newTestLog(t, day1)
 	log.issue(t, day1, 5)
 	dir := t.TempDir()
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, Until: 3}); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := os.ReadFile(filepath.Join(dir, ManifestName))
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, Until: 3})
+	before, _ := os.ReadFile(filepath.Join(dir, parquetlog.ManifestName))
 	for _, after := range []int64{0, 2, 4} {
-		if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, After: &after}); !errors.Is(err, ErrAfterConflict) {
-			t.Errorf("--after %d: %v, want ErrAfterConflict", after, err)
+		if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, After: &after}); !errors.Is(err, parquetlog.ErrAfterConflict) {
+			t.Errorf("--after %d: %v, want parquetlog.ErrAfterConflict", after, err)
 		}
 	}
-	if now, _ := os.ReadFile(filepath.Join(dir, ManifestName)); string(now) != string(before) {
+	if now, _ := os.ReadFile(filepath.Join(dir, parquetlog.ManifestName)); string(now) != string(before) {
 		t.Error("a refused run changed the manifest")
 	}
 	checkFolder(t, log, dir, 1)
@@ -255,10 +200,8 @@ func TestExportRefusesTheManifestOfAnotherLog(t *testing.T) {
 	log.issue(t, day1, 3)
 	other.issue(t, day1, 5)
 	dir := t.TempDir()
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Export(context.Background(), other, ExportOptions{Dir: dir})
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir})
+	_, err := parquetlog.Export(context.Background(), other, parquetlog.ExportOptions{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "which the log does not have there") {
 		t.Errorf("export of another log into the folder: %v", err)
 	}
@@ -267,10 +210,10 @@ func TestExportRefusesTheManifestOfAnotherLog(t *testing.T) {
 
 func TestExportStoppedByItsContextListsOnlyCompleteFiles(t *testing.T) {
 	log := newTestLog(t, day1)
-	log.issue(t, day1, 2*PageSize+10)
+	log.issue(t, day1, 2*parquetlog.PageSize+10)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	res, err := Export(ctx, log, ExportOptions{Dir: dir, MaxFileRows: 900, Progress: func(done, _ int64) {
+	res, err := parquetlog.Export(ctx, log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 900, Progress: func(done, _ int64) {
 		if done > 0 {
 			cancel()
 		}
@@ -280,28 +223,26 @@ func TestExportStoppedByItsContextListsOnlyCompleteFiles(t *testing.T) {
 	}
 	m := checkFolder(t, log, dir, 1)
 	if last, _ := m.Last(); len(res.Files) != 2 || last != 1800 {
-		t.Errorf("after one page of %d: %v", PageSize, manifestNames(m))
+		t.Errorf("after one page of %d: %v", parquetlog.PageSize, manifestNames(m))
 	}
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 900}); err != nil {
-		t.Fatal(err)
-	}
-	if last, _ := checkFolder(t, log, dir, 1).Last(); last != 2*PageSize+10 {
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 900})
+	if last, _ := checkFolder(t, log, dir, 1).Last(); last != 2*parquetlog.PageSize+10 {
 		t.Errorf("the next run ends at %d", last)
 	}
 }
 
 // dropLastListing rewrites dir's manifest without its last file, as a run
 // killed between naming that file and listing it leaves the folder.
-func dropLastListing(t *testing.T, dir string) ManifestFile {
+func dropLastListing(t *testing.T, dir string) parquetlog.ManifestFile {
 	t.Helper()
-	m, err := readManifest(dir)
-	if err != nil {
-		t.Fatal(err)
+	var m parquetlog.Manifest
+	if b, err := os.ReadFile(filepath.Join(dir, parquetlog.ManifestName)); err != nil || json.Unmarshal(b, &m) != nil {
+		t.Fatalf("manifest: %v", err)
 	}
 	dropped := m.Files[len(m.Files)-1]
 	m.Files = m.Files[:len(m.Files)-1]
 	b, _ := json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(dir, ManifestName), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, parquetlog.ManifestName), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dropped
@@ -311,12 +252,10 @@ func TestExportListsTheFileAKilledRunLeftUnlisted(t *testing.T) {
 	log := newTestLog(t, day1)
 	log.issue(t, day1, 6)
 	dir := t.TempDir()
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4}); err != nil {
-		t.Fatal(err)
-	}
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 	dropped := dropLastListing(t, dir)
 	log.issue(t, day1, 1)
-	res, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4})
+	res, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,18 +266,18 @@ func TestExportListsTheFileAKilledRunLeftUnlisted(t *testing.T) {
 }
 
 func TestExportRefusesUnlistedFilesItCannotVouchFor(t *testing.T) {
-	for name, spoil := range map[string]func(t *testing.T, dir string, f ManifestFile){
-		"truncated": func(t *testing.T, dir string, f ManifestFile) {
+	for name, spoil := range map[string]func(t *testing.T, dir string, f parquetlog.ManifestFile){
+		"truncated": func(t *testing.T, dir string, f parquetlog.ManifestFile) {
 			if err := os.Truncate(filepath.Join(dir, f.Name), 100); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"not continuing the manifest": func(t *testing.T, dir string, f ManifestFile) {
+		"not continuing the manifest": func(t *testing.T, dir string, f parquetlog.ManifestFile) {
 			if err := os.Rename(filepath.Join(dir, f.Name), filepath.Join(dir, fileName(f.FirstPosition+1, f.LastPosition))); err != nil {
 				t.Fatal(err)
 			}
 		},
-		"named for other positions": func(t *testing.T, dir string, f ManifestFile) {
+		"named for other positions": func(t *testing.T, dir string, f parquetlog.ManifestFile) {
 			if err := os.Rename(filepath.Join(dir, f.Name), filepath.Join(dir, fileName(f.FirstPosition, f.LastPosition-1))); err != nil {
 				t.Fatal(err)
 			}
@@ -348,15 +287,13 @@ func TestExportRefusesUnlistedFilesItCannotVouchFor(t *testing.T) {
 			log := newTestLog(t, day1)
 			log.issue(t, day1, 6)
 			dir := t.TempDir()
-			if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4}); err != nil {
-				t.Fatal(err)
-			}
+			mustExport(t, log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 			spoil(t, dir, dropLastListing(t, dir))
-			before, _ := os.ReadFile(filepath.Join(dir, ManifestName))
-			if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), "is not listed in manifest.json") {
+			before, _ := os.ReadFile(filepath.Join(dir, parquetlog.ManifestName))
+			if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), "is not listed in manifest.json") {
 				t.Errorf("run: %v, want an error naming the unlisted file", err)
 			}
-			if now, _ := os.ReadFile(filepath.Join(dir, ManifestName)); string(now) != string(before) {
+			if now, _ := os.ReadFile(filepath.Join(dir, parquetlog.ManifestName)); string(now) != string(before) {
 				t.Error("the refused run changed the manifest")
 			}
 		})
@@ -374,10 +311,10 @@ func TestExportRefusesAManifestItDidNotWrite(t *testing.T) {
 		"odd name":      strings.Replace(fmt.Sprintf(`{"files": [%s]}`, entry(1, 2)), `.parquet`, `.pq`, 1),
 	} {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(manifest), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, parquetlog.ManifestName), []byte(manifest), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), ManifestName) {
+		if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), parquetlog.ManifestName) {
 			t.Errorf("%s: %v, want an error naming the manifest", name, err)
 		}
 	}
@@ -397,9 +334,7 @@ func TestExportDeletesWhatKilledRunsLeftUnderTemporaryNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir})
 	checkFolder(t, log, dir, 1)
 }
 
@@ -415,8 +350,8 @@ func TestExportWritesAFolderOneRunAtATime(t *testing.T) {
 	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); !errors.Is(err, ErrBusy) {
-		t.Errorf("export while another holds the folder: %v, want ErrBusy", err)
+	if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir}); !errors.Is(err, parquetlog.ErrBusy) {
+		t.Errorf("export while another holds the folder: %v, want parquetlog.ErrBusy", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("the refused run wrote %v", entries)
@@ -430,7 +365,7 @@ func TestExportIntoAnUnwritableFolderFailsBeforeReadingTheLog(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Export(context.Background(), log, ExportOptions{Dir: filepath.Join(file, "out"), Progress: func(int64, int64) { t.Error("the export started") }})
+	_, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: filepath.Join(file, "out"), Progress: func(int64, int64) { t.Error("the export started") }})
 	if err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("export under a file: %v, want a one-line error", err)
 	}
@@ -440,16 +375,14 @@ func TestExportWritesAgainTheFilesAPowerLossTookFromTheManifestsEnd(t *testing.T
 	log := newTestLog(t, day1)
 	log.issue(t, day1, 10)
 	dir := t.TempDir()
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4}); err != nil {
-		t.Fatal(err)
-	}
+	mustExport(t, log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 	before := checkFolder(t, log, dir, 1)
 	for _, f := range before.Files[1:] {
 		if err := os.Remove(filepath.Join(dir, f.Name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := Export(context.Background(), log, ExportOptions{Dir: dir, MaxFileRows: 4})
+	res, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir, MaxFileRows: 4})
 	if err != nil || res.Events != 6 {
 		t.Fatalf("run after the loss: %+v, %v", res, err)
 	}
@@ -460,7 +393,7 @@ func TestExportWritesAgainTheFilesAPowerLossTookFromTheManifestsEnd(t *testing.T
 	if err := os.Remove(filepath.Join(dir, before.Files[1].Name)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Export(context.Background(), log, ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), before.Files[1].Name) {
+	if _, err := parquetlog.Export(context.Background(), log, parquetlog.ExportOptions{Dir: dir}); err == nil || !strings.Contains(err.Error(), before.Files[1].Name) {
 		t.Errorf("a file missing before present ones: %v, want an error naming it", err)
 	}
 }

@@ -9,17 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unnamedFiles says whether createPending tries unnamed (O_TMPFILE) files
-// before named ones; tests of the named ones turn it off.
-var unnamedFiles = true
-
 // createPending creates a pending file in dir: an unnamed one, or a named
 // one where the filesystem (or a missing /proc) does not allow naming an
 // unnamed file later.
 func createPending(dir string) (*pendingFile, error) {
-	if !unnamedFiles {
-		return createNamed(dir)
-	}
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EINVAL):

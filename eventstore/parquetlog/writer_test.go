@@ -15,6 +15,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/parquetlog"
+	"github.com/ticketd/ticketd/eventstore/parquetlog/parquettest"
 )
 
 // chain returns records of the given events, chained from position 1 as a
@@ -66,42 +67,6 @@ func openFile(t testing.TB, b []byte) *parquet.File {
 	return f
 }
 
-// readRows returns every row of f as column name -> Go value (nil for null).
-func readRows(t testing.TB, f *parquet.File) []map[string]any {
-	t.Helper()
-	leaves := f.Schema().Columns()
-	r := parquet.NewReader(f)
-	defer r.Close()
-	var out []map[string]any
-	buf := make([]parquet.Row, 100)
-	for {
-		n, err := r.ReadRows(buf)
-		for _, row := range buf[:n] {
-			m := map[string]any{}
-			for _, v := range row {
-				name := leaves[v.Column()][0]
-				switch {
-				case v.IsNull():
-					m[name] = nil
-				case v.Kind() == parquet.ByteArray:
-					m[name] = string(v.ByteArray())
-				case v.Kind() == parquet.Int64:
-					m[name] = v.Int64()
-				default:
-					m[name] = v.String()
-				}
-			}
-			out = append(out, m)
-		}
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestWriterWritesOneTypedColumnPerEnvelopeAndDataMember(t *testing.T) {
 	start := time.Date(2026, 11, 25, 23, 59, 58, 123456000, time.UTC)
 	records := chain(t, start,
@@ -112,7 +77,8 @@ func TestWriterWritesOneTypedColumnPerEnvelopeAndDataMember(t *testing.T) {
 	)
 	records[3].Metadata = json.RawMessage(`{"request_id":"only"}`)
 	records[3].Hash = records[3].ComputeHash()
-	f := openFile(t, writeFile(t, 0, records))
+	file := writeFile(t, 0, records)
+	f := openFile(t, file)
 
 	str, i64, ts := "BYTE_ARRAY STRING", "INT64 INT(64,true)", "INT64 TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)"
 	want := []parquetlog.Column{
@@ -146,7 +112,7 @@ func TestWriterWritesOneTypedColumnPerEnvelopeAndDataMember(t *testing.T) {
 		}
 	}
 
-	rows := readRows(t, f)
+	rows := parquettest.Rows(t, file)
 	wantRows := []map[string]any{
 		{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "파묘", "price_krw": int64(15000), "memo": "VIP석", "reason": nil,
 			"request_id": "req-0", "correlation_id": "corr"},
