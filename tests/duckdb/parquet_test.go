@@ -186,7 +186,7 @@ func TestDuckDBFindsNoUnlistedFileAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db, out := filepath.Join(dir, "app.db"), filepath.Join(dir, "exports")
-	run(t, "seed", "--db", db, "--tickets", "40000", "--batch", "400", "--span", "2400h")
+	run(t, "seed", "--db", db, "--tickets", "20000", "--batch", "200", "--span", "2400h")
 	duck := duck(t)
 	midway := 0
 	kills := 6
@@ -217,7 +217,7 @@ func TestDuckDBFindsNoUnlistedFileAfterSIGKILL(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		last := checkFolder(t, duck, out)
-		if last < 44000 {
+		if last < 22000 {
 			midway++
 		}
 		t.Logf("kill %d: the folder ends at %d", kill, last)
@@ -226,7 +226,7 @@ func TestDuckDBFindsNoUnlistedFileAfterSIGKILL(t *testing.T) {
 		t.Fatal("no kill landed before the end of the export")
 	}
 	run(t, "export", "--db", db, "--format", "parquet", "--out", out)
-	if last := checkFolder(t, duck, out); last != 44000 {
-		t.Errorf("after the kills, a run ends the folder at %d, want 44000", last)
+	if last := checkFolder(t, duck, out); last != 22000 {
+		t.Errorf("after the kills, a run ends the folder at %d, want 22000", last)
 	}
 }
