@@ -1,10 +1,6 @@
 package domain
 
-import (
-	"encoding/json"
-	"fmt"
-	"time"
-)
+import "time"
 
 // Status is the lifecycle state of a ticket.
 type Status string
@@ -29,19 +25,6 @@ const (
 	TypeTicketIssued   = "TicketIssued"
 	TypeTicketRefunded = "TicketRefunded"
 )
-
-// EventTypes lists every event type, in a stable order.
-var EventTypes = []string{TypeTicketIssued, TypeTicketRefunded}
-
-// IsEventType reports whether t names a known event type.
-func IsEventType(t string) bool {
-	for _, known := range EventTypes {
-		if t == known {
-			return true
-		}
-	}
-	return false
-}
 
 // Event is a fact recorded in a ticket's stream. Its JSON encoding is the
 // event's `data` in the log; changing field names breaks stored logs.
@@ -70,26 +53,6 @@ type TicketRefunded struct {
 
 // EventType implements Event.
 func (TicketRefunded) EventType() string { return TypeTicketRefunded }
-
-// DecodeEvent parses the stored data of an event of type typ. It fails on an
-// unknown type or data that is not the JSON of that type.
-func DecodeEvent(typ string, data []byte) (Event, error) {
-	switch typ {
-	case TypeTicketIssued:
-		var e TicketIssued
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", typ, err)
-		}
-		return e, nil
-	case TypeTicketRefunded:
-		var e TicketRefunded
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", typ, err)
-		}
-		return e, nil
-	}
-	return nil, fmt.Errorf("decode event: unknown type %q", typ)
-}
 
 // Ticket is the state of one ticket folded from its stream. The zero Ticket
 // (Version 0) is a ticket that does not exist.

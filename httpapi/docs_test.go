@@ -518,8 +518,8 @@ func TestDocsPagesShowTheOperationsWithoutHEADAndOPTIONSAndLocksWhereKeysAreNeed
 				}
 			}
 		}
-		if ops != 22 || secured != 11 {
-			t.Errorf("the document has %d GET and POST operations, %d with roles; want 22 and 11 (update this test with the API)", ops, secured)
+		if ops != 23 || secured != 12 {
+			t.Errorf("the document has %d GET and POST operations, %d with roles; want 23 and 12 (update this test with the API)", ops, secured)
 		}
 		if schemes := ui.Components.SecuritySchemes; (len(schemes) > 0) != accessControl {
 			t.Errorf("access control %v: the pages' security schemes are %v", accessControl, schemes)

@@ -197,6 +197,7 @@ type Server struct {
 	streamMessages   *messageCache
 	streamSlots      chan struct{} // one taken by every open event stream
 	waitingReads     chan struct{} // one taken by every read waiting for its Ticketd-Min-Position
+	parquetSlots     chan struct{} // one taken by every running Parquet export
 	auditRunning     chan struct{} // full while an audit runs
 }
 
@@ -210,7 +211,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(), tracer: cfg.TracerProvider.Tracer(tracerName),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
-		streamSlots: make(chan struct{}, cfg.MaxStreams), waitingReads: make(chan struct{}, cfg.MaxWaitingReads),
+		streamSlots: make(chan struct{}, cfg.MaxStreams), waitingReads: make(chan struct{}, cfg.MaxWaitingReads), parquetSlots: make(chan struct{}, maxParquetExports),
 		auditRunning: make(chan struct{}, 1)}
 	e := s.engine
 	e.HandleMethodNotAllowed = true
@@ -238,6 +239,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	r.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)
 	r.GET("/events", s.allow(logReaders...), s.events)
 	r.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
+	r.GET("/events/export.parquet", s.allow(analystsOnly...), s.eventsParquet)
 	r.GET("/audit/verify", s.allow(auditorsOnly...), s.auditVerify)
 	r.GET("/audit/head", s.allow(auditorsOnly...), s.auditHead)
 	r.GET("/stats/sales", s.allow(analystsOnly...), s.salesStats)

@@ -80,6 +80,7 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"GET", "/tickets/" + ids[0] + "/events", nil, []string{"auditor", "analyst"}},
 		{"GET", "/events", nil, []string{"auditor", "analyst"}},
 		{"GET", "/events/stream", nil, []string{"analyst"}},
+		{"GET", "/events/export.parquet", nil, []string{"analyst"}},
 		{"GET", "/audit/verify", nil, []string{"auditor"}},
 		{"GET", "/audit/head", nil, []string{"auditor"}},
 		{"GET", "/stats/sales?by=movie", nil, []string{"analyst"}},

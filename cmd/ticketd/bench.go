@@ -52,6 +52,8 @@ type benchConfig struct {
 	server string
 	// clusterInstances, when set, selects the cluster mode (bench_cluster.go).
 	clusterInstances []int64
+	// exportEvents, when set, selects the export mode (bench_export.go).
+	exportEvents int64
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -77,6 +79,8 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	listVar(cmd, &cfg.clusterInstances, "cluster-instances", "TICKETD_BENCH_CLUSTER_INSTANCES",
 		"cluster mode, instead of the scenarios above: issue and GET by id throughput of one SQLite instance and, on --db's PostgreSQL server, of each of these counts of serve --cluster instances sharing one database (such as 1,2,3), with the append-lock wait and hold",
 		"instance counts from 1 to 16 such as 1,2,3", parseInstanceCount)
+	cmd.Int64(&cfg.exportEvents, "export-events", "TICKETD_BENCH_EXPORT_EVENTS", 0,
+		"export mode, instead of the scenarios above: seed a SQLite log of about this many events spread over 30 days, then time ticketd export of it as JSON Lines and as Parquet, in turn, twice each (events/s, CPU, bytes, peak RSS), and a Parquet export of its first quarter (0: off)")
 	cmd.String(&cfg.cpuProfiles, "cpu-profiles", "TICKETD_BENCH_CPU_PROFILES", "", "write a CPU profile of the service during each of its scenarios into this folder, one file per scenario (issue-quantity-1.pprof, …; empty: none)")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
@@ -95,6 +99,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if len(cfg.clusterInstances) > 0 && cfg.server == "" {
 		return fmt.Errorf("%w: --cluster-instances ($TICKETD_BENCH_CLUSTER_INSTANCES) needs --db ($TICKETD_BENCH_DB), a postgres:// URL", errUsage)
 	}
+	if cfg.exportEvents < 0 || cfg.exportEvents > 0 && (cfg.server != "" || len(cfg.clusterInstances) > 0) {
+		return fmt.Errorf("%w: --export-events ($TICKETD_BENCH_EXPORT_EVENTS) must be at least 0, and runs alone on SQLite (no --db, no --cluster-instances)", errUsage)
+	}
 	b, err := newBench(cfg, stderr)
 	if err != nil {
 		return err
@@ -102,6 +109,9 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer b.cleanup()
 	if len(cfg.clusterInstances) > 0 {
 		return b.runCluster(ctx, stdout)
+	}
+	if cfg.exportEvents > 0 {
+		return b.runExportBench(ctx, cfg.exportEvents, stdout)
 	}
 	report, err := b.run(ctx)
 	if err != nil {

@@ -21,22 +21,30 @@ const exportPage = 2000
 
 func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var db database
-	var format, eventType string
+	var format, eventType, outDir string
 	var after, until int64
-	cmd := newCommand("export", "ticketd export [--db PATH|URL] [--after N] [--until N] [--format jsonl|csv] [--type T]",
+	cmd := newCommand("export", "ticketd export [--db PATH|URL] [--after N] [--until N] [--format jsonl|csv] [--type T]\n       ticketd export [--db PATH|URL] --format parquet --out DIR [--after N] [--until N]",
 		"Writes the event log to stdout in position order, in constant memory, safe on a live\n"+
 			"database. jsonl: one event a line, the same JSON object GET /events returns, which\n"+
 			"'ticketd import' loads with identical hashes. csv: a header, then one event a row with\n"+
 			"data and metadata flattened into columns; a text cell starting with = + - @, a tab or a\n"+
 			"carriage return gets a leading ' so that spreadsheets show it instead of running it as a\n"+
-			"formula. Progress goes to stderr when it is a terminal.", stderr)
+			"formula. Progress goes to stderr when it is a terminal.\n"+
+			"parquet: Parquet files in the folder --out, one per UTC day of at most 1,000,000 events,\n"+
+			"listed in DIR/manifest.json; each run continues where the manifest ends, so a scheduled\n"+
+			"run loads every event exactly once (see docs/parquet.md). Progress goes to stderr.", stderr)
 	db.register(cmd, "SQLite database file, or PostgreSQL database URL", pgSchemaReadUsage)
 	cmd.Int64(&after, "after", "TICKETD_EXPORT_AFTER", 0, "export events after this position")
 	cmd.Int64(&until, "until", "TICKETD_EXPORT_UNTIL", 0, "export events up to and including this position (0: to the end)")
-	cmd.String(&format, "format", "TICKETD_EXPORT_FORMAT", "jsonl", "output format: jsonl or csv")
+	cmd.String(&format, "format", "TICKETD_EXPORT_FORMAT", "jsonl", "output format: jsonl, csv or parquet")
 	cmd.String(&eventType, "type", "TICKETD_EXPORT_TYPE", "", "export only events of this type (TicketIssued or TicketRefunded)")
+	cmd.String(&outDir, "out", "TICKETD_EXPORT_OUT", "", "folder the Parquet files and manifest.json go to, created if missing (--format parquet only)")
 	if err := cmd.parse(args); err != nil {
 		return err
+	}
+	if format == "parquet" || outDir != "" {
+		return runParquetExport(ctx, parquetExport{db: db, out: outDir, format: format, eventType: eventType,
+			after: after, afterSet: cmd.isSet("after"), until: until}, stdout, stderr)
 	}
 	var write func(eventstore.Record) error
 	out := bufio.NewWriterSize(stdout, 256<<10)
@@ -51,7 +59,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 		write = w.write
 	default:
-		return fmt.Errorf("%w: --format %q: must be jsonl or csv", errUsage, format)
+		return fmt.Errorf("%w: --format %q: must be jsonl, csv or parquet", errUsage, format)
 	}
 	var types []string
 	switch {
@@ -60,11 +68,8 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	case eventType != "":
 		types = []string{eventType}
 	}
-	switch {
-	case after < 0 || until < 0:
-		return fmt.Errorf("%w: --after and --until must be at least 0", errUsage)
-	case until > 0 && after >= until:
-		return fmt.Errorf("%w: --after %d must be less than --until %d (0: to the end)", errUsage, after, until)
+	if err := checkExportRange(after, until); err != nil {
+		return err
 	}
 	if until == 0 {
 		until = math.MaxInt64
@@ -105,6 +110,17 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		bar.done()
 	}
 	return out.Flush()
+}
+
+// checkExportRange checks --after and --until.
+func checkExportRange(after, until int64) error {
+	switch {
+	case after < 0 || until < 0:
+		return fmt.Errorf("%w: --after and --until must be at least 0", errUsage)
+	case until > 0 && after >= until:
+		return fmt.Errorf("%w: --after %d must be less than --until %d (0: to the end)", errUsage, after, until)
+	}
+	return nil
 }
 
 // csvColumns are the columns of a CSV export: the event's envelope, its data

@@ -64,6 +64,14 @@ func flagHelp(f *flag.Flag) string {
 	return fmt.Sprintf("  --%s %s\n    \t%s (default %s)\n", f.Name, typ, f.Usage, def)
 }
 
+// isSet reports whether flag name was given, on the command line or by its
+// environment variable.
+func (c *command) isSet(name string) bool {
+	set := false
+	c.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // hide leaves flag name out of the help: it is for ticketd's own use.
 func (c *command) hide(name string) { c.hidden[name] = true }
 

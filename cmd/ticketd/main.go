@@ -3,7 +3,7 @@
 //	ticketd [serve] [flags]   run the HTTP service (default)
 //	ticketd replay --db PATH  rebuild every read model from the event log
 //	ticketd verify --db PATH  audit the hash chain and the read models
-//	ticketd export --db PATH  write the log as JSON lines or CSV
+//	ticketd export --db PATH  write the log as JSON lines or CSV, or Parquet files
 //	ticketd import --db PATH  load an exported log into an empty database
 //	ticketd seed --db PATH    fill a database with N tickets (benchmarks)
 //	ticketd bench             measure the service against a bare-Gin baseline
@@ -33,7 +33,7 @@ Usage:
   ticketd [serve] [flags]    run the HTTP service (the default command)
   ticketd replay [flags]     rebuild every read model (tickets table, sales tables) from the event log (service stopped)
   ticketd verify [flags]     check the hash chain, positions, versions and read models (exit 1 on a fault)
-  ticketd export [flags]     write the event log to stdout as JSON lines or CSV
+  ticketd export [flags]     write the event log to stdout as JSON lines or CSV, or to a folder as Parquet files
   ticketd import [flags]     load an exported log into an empty database
   ticketd seed [flags]       fill a database with N tickets through the append path (benchmarks)
   ticketd bench [flags]      measure the service against a bare-Gin baseline in one run

@@ -27,6 +27,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	var db database
 	var tickets, batch, workers, users int64
 	var refundEvery int64
+	var span time.Duration
 	var logs logConfig
 	cmd := newCommand("seed", "ticketd seed [--db PATH|URL] [--tickets N]",
 		"Fills a database with N tickets through the real append path, in large atomic batches\n"+
@@ -39,18 +40,20 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	cmd.Int64(&users, "users", "TICKETD_SEED_USERS", 10_000, "how many distinct user ids to spread tickets over")
 	cmd.Int64(&batch, "batch", "TICKETD_SEED_BATCH", 1000, "tickets per append")
 	cmd.Int64(&workers, "workers", "TICKETD_SEED_WORKERS", 4, "concurrent appenders")
+	cmd.Duration(&span, "span", "TICKETD_SEED_SPAN", 0, "spread the events' times over this long a time before now, oldest first, in steps of one batch, such as 720h for 30 days (0: all now)")
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
-	if tickets < 0 || batch < 1 || workers < 1 || users < 1 || refundEvery < 0 {
-		return fmt.Errorf("%w: --tickets, --refund-every must be at least 0 and --batch, --workers, --users at least 1", errUsage)
+	if tickets < 0 || batch < 1 || workers < 1 || users < 1 || refundEvery < 0 || span < 0 {
+		return fmt.Errorf("%w: --tickets, --refund-every, --span must be at least 0 and --batch, --workers, --users at least 1", errUsage)
 	}
 	logger, err := logs.newLogger(stderr)
 	if err != nil {
 		return err
 	}
-	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger})
+	var issued atomic.Int64
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Now: spanClock(span, tickets, &issued)})
 	if err != nil {
 		return err
 	}
@@ -58,7 +61,10 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	headBefore := store.Head()
 	start := time.Now()
 	bar := newProgress(stderr, "seed", "tickets", tickets)
-	err = seedStore(ctx, store, seedPlan{tickets: tickets, batch: batch, workers: workers, users: users, refundEvery: refundEvery}, bar.update)
+	err = seedStore(ctx, store, seedPlan{tickets: tickets, batch: batch, workers: workers, users: users, refundEvery: refundEvery}, func(n int64) {
+		issued.Store(n)
+		bar.update(n)
+	})
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -74,6 +80,19 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		tickets, added, appended.Round(time.Millisecond), float64(added)/max(appended.Seconds(), 1e-9),
 		projected, time.Since(start).Round(time.Millisecond))
 	return store.Close()
+}
+
+// spanClock returns the clock of a seed spread over span before now: the
+// time as far into span as issued is into tickets. For a span of 0, nil
+// (the store's own clock).
+func spanClock(span time.Duration, tickets int64, issued *atomic.Int64) func() time.Time {
+	if span == 0 {
+		return nil
+	}
+	start := time.Now().Add(-span)
+	return func() time.Time {
+		return start.Add(time.Duration(float64(span) * float64(issued.Load()) / float64(max(tickets, 1))))
+	}
 }
 
 // seedPlan says what seedStore appends.

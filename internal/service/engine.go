@@ -40,6 +40,8 @@ type DatabaseOptions struct {
 	OnAppendLock   func(waited, held time.Duration)
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
+	// Now is the clock stamped on appended events. Default time.Now.
+	Now func() time.Time
 }
 
 // IsPostgres reports whether db names a PostgreSQL database (a postgres://
@@ -65,7 +67,7 @@ func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventst
 		return openPostgres(ctx, db, opts)
 	}
 	store, err := sqlite.Open(db, sqlite.Options{ReadOnly: opts.ReadOnly, Missing: opts.Missing,
-		OnCommit: opts.OnCommit, Logger: opts.Logger, TracerProvider: opts.TracerProvider})
+		OnCommit: opts.OnCommit, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
 		return nil, projections.Tables{}, err
 	}
@@ -85,7 +87,7 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 		probe.Close()
 	}
 	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Cluster: opts.Cluster,
-		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider})
+		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
 		return nil, projections.Tables{}, err
 	}

@@ -5,12 +5,16 @@
 // on the operations that need a role when API keys are configured.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { ANALYST_KEY, CLERK_KEY, started, openPage } from './harness.mjs';
 
 // OPERATIONS are the GET and POST operations of httpapi/openapi.json; ROLED
 // those that need a role with access control on.
-const OPERATIONS = 22;
-const ROLED = 11;
+const { OPERATIONS, ROLED } = (() => {
+  const doc = JSON.parse(readFileSync(new URL('../../httpapi/openapi.json', import.meta.url)));
+  const ops = Object.values(doc.paths).flatMap((item) => ['get', 'post'].filter((m) => item[m]).map((m) => item[m]));
+  return { OPERATIONS: ops.length, ROLED: ops.filter((op) => (op.security ?? []).length > 0).length };
+})();
 
 async function withDocs(svc, path, fn) {
   const { page, seen, close } = await openPage(svc, path);
