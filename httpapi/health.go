@@ -34,6 +34,13 @@ type Consumer interface {
 	Position() int64
 }
 
+// RebuiltConsumer is a read model that may be rebuilt from the log.
+type RebuiltConsumer interface {
+	Consumer
+	// Rebuilding reports whether it is being rebuilt.
+	Rebuilding() bool
+}
+
 // Readiness is what GET /readyz checks. The zero value checks nothing.
 type Readiness struct {
 	// Database must take writes; nil skips the check (named "database").
@@ -47,6 +54,11 @@ type Readiness struct {
 	// Reported consumers, by check name, have their lag shown but never
 	// make the service unready: those that feed other systems, not queries.
 	Reported map[string]Consumer
+	// Rebuilt read models, by check name, are shown only while they are
+	// rebuilt from the log after a change of their version (their queries
+	// answer 503 meanwhile); they never make the service unready. A gating
+	// consumer being rebuilt fails its check.
+	Rebuilt map[string]RebuiltConsumer
 	// Disk, when set, must have at least Config.MinFreeBytes free (the
 	// check named "disk"), so the service turns unready before SQLite
 	// meets a full disk.
@@ -199,6 +211,11 @@ func (s *Server) readyz(c *gin.Context) {
 	for name, consumer := range s.readiness.Reported {
 		checks[name] = s.checkConsumer(consumer, false, writable)
 	}
+	for name, model := range s.readiness.Rebuilt {
+		if model.Rebuilding() {
+			checks[name] = s.checkConsumer(model, false, writable)
+		}
+	}
 	var failing []string
 	for name, check := range checks {
 		if s.metrics != nil {
@@ -276,6 +293,13 @@ func (s *Server) checkConsumer(consumer Consumer, gating, writable bool) readine
 	head := s.log.Head()
 	lag := max(head-pos, 0)
 	check := readinessCheck{Status: checkOK, LagEvents: &lag}
+	if model, ok := consumer.(RebuiltConsumer); ok && model.Rebuilding() {
+		check.Detail = fmt.Sprintf("is being rebuilt from the log after a change of its version, %d events behind the log head %d: its queries answer 503 until it is done", lag, head)
+		if gating {
+			check.Status = checkFailing
+		}
+		return check
+	}
 	if !gating {
 		check.Detail = fmt.Sprintf("is %d events behind the log head %d (reported only: it does not affect readiness)", lag, head)
 		return check

@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"context"
-	"fmt"
 	"sort"
 
 	"github.com/ticketd/ticketd/domain"
@@ -44,20 +42,10 @@ func newListIndex() *listIndex {
 
 func (t IndexEntry) values() [3]string { return [3]string{t.TheaterName, t.UserID, t.MovieTitle} }
 
-// loadListIndex builds the index from the rows of table.
-func loadListIndex(ctx context.Context, table TicketTable) (*listIndex, error) {
-	ix := newListIndex()
-	err := table.EachEntry(ctx, func(t IndexEntry) error {
-		ix.add(t)
-		if t.Canceled {
-			ix.cancel(t)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load list index: %w", err)
-	}
-	return ix, nil
+// holds reports whether the ticket issued at pos was added.
+func (ix *listIndex) holds(pos int64) bool {
+	n := len(ix.all.positions)
+	return n > 0 && pos <= ix.all.positions[n-1]
 }
 
 // add records a newly issued ticket; positions must arrive in ascending order.

@@ -9,7 +9,13 @@ import (
 // issuanceCapacity bounds the tickets whose issuance the sales model keeps
 // in memory; each is dropped when its refund is applied, so under a refund
 // load it holds about the refunds decided and not yet applied.
-const issuanceCapacity = 4096
+// rebuildIssuanceCapacity bounds those a rebuild keeps of the tickets it
+// folded last (about 150 bytes each): a refund of an older ticket reads its
+// stream.
+const (
+	issuanceCapacity        = 4096
+	rebuildIssuanceCapacity = 32768
+)
 
 // issuance is what a refund's sales delta needs of its ticket's
 // TicketIssued event.
@@ -22,25 +28,39 @@ func issuanceOf(e domain.TicketIssued) issuance {
 	return issuance{theater: e.TheaterName, movie: e.MovieTitle, priceKRW: e.PriceKRW}
 }
 
-// issuances remembers the issuance of tickets whose refund was just
-// decided, so the sales delta of the refund does not read the ticket's
-// stream again; a ticket it does not hold is read from the log. An issuance
+// issuances remembers the issuance of tickets whose refund may come (just
+// decided, or not yet folded by a rebuild), so the sales of the refund do
+// not read the ticket's stream again; a ticket it does not hold is read
+// from the log. An issuance
 // never changes once committed, so an entry is never wrong, at most no
-// longer needed. When full it drops an arbitrary entry. It is safe for
+// longer needed. When full it drops the oldest entry. It is safe for
 // concurrent use.
 type issuances struct {
 	mu   sync.Mutex
 	byID map[string]issuance
+	// order is the ids put, a ring of the map's capacity whose oldest,
+	// at next, a new id replaces in the map once full.
+	order []string
+	next  int
 }
 
-func newIssuances() *issuances {
-	return &issuances{byID: make(map[string]issuance, 256)}
+func newIssuances(capacity int) *issuances {
+	return &issuances{byID: make(map[string]issuance, 256), order: make([]string, 0, capacity)}
 }
 
 func (c *issuances) put(id string, is issuance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	putBounded(c.byID, id, is, issuanceCapacity)
+	if _, ok := c.byID[id]; !ok {
+		if len(c.order) < cap(c.order) {
+			c.order = append(c.order, id)
+		} else {
+			delete(c.byID, c.order[c.next])
+			c.order[c.next] = id
+			c.next = (c.next + 1) % len(c.order)
+		}
+	}
+	c.byID[id] = is
 }
 
 // take returns and forgets the issuance of ticket id.

@@ -2,17 +2,16 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-// SalesCheckpoint is the checkpoint name of the sales projector.
+// SalesCheckpoint is the checkpoint name of the sales read model.
 const SalesCheckpoint = "projection:sales"
 
 // ProblemSalesDiffers is the kind of eventstore.Problem the sales check
@@ -31,6 +30,20 @@ const (
 // MinuteLayout formats the UTC minute an event falls in: the first 16
 // characters of its stored occurred_at (domain.TimeLayout).
 const MinuteLayout = "2006-01-02T15:04"
+
+// The tables of the sales read model: totals per theater and per movie,
+// and issues and refunds per UTC minute.
+const (
+	salesTotals  = "sales_totals"
+	salesMinutes = "sales_minutes"
+)
+
+var salesSchema = Schema{Name: SalesCheckpoint, Version: 1, Tables: []Table{
+	{Name: salesTotals, Key: 2, Columns: []Column{
+		{"dimension", Text}, {"name", Text}, {"issued", Integer}, {"canceled", Integer}, {"revenue_krw", Integer},
+	}},
+	{Name: salesMinutes, Key: 1, Columns: []Column{{"minute", Text}, {"issued", Integer}, {"canceled", Integer}}},
+}}
 
 // SalesRow is the sales of one theater or movie: tickets issued, tickets
 // refunded, and the prices of those issued and not refunded.
@@ -65,67 +78,47 @@ type Timeline struct {
 	Position int64
 }
 
-// SalesDelta is what one event adds to the sales of its theater, its movie
-// and its minute.
-type SalesDelta struct {
-	Theater, Movie string
-	Minute         string // MinuteLayout, UTC
-	Issued         int64
-	Canceled       int64
-	RevenueKRW     int64
-}
-
-// SalesTable is the storage port of the sales read model, one
-// implementation per engine (projections/sqlite), held to one behaviour by
-// projections/projectiontest. Each write commits its rows and the sales
-// checkpoint in one transaction; reads see the rows and the checkpoint of
-// one snapshot. Its methods are safe for concurrent use.
-type SalesTable interface {
-	// Checkpoint returns the position the tables reflect, 0 for new tables.
-	Checkpoint(ctx context.Context) (int64, error)
-	// Add moves the checkpoint from prev to pos and adds deltas to the
-	// rows they name, creating missing rows, in one transaction; it fails
-	// with ErrCheckpointMoved, changing nothing, when the stored checkpoint
-	// is not prev (no row counts as 0).
-	Add(ctx context.Context, deltas []SalesDelta, prev, pos int64) error
-	// Rebuild moves the checkpoint from prev to until and replaces every
-	// row with the fold of the log up to position until, in one
-	// transaction; it fails with ErrCheckpointMoved, changing nothing,
-	// when the stored checkpoint is not prev (no row counts as 0).
-	Rebuild(ctx context.Context, prev, until int64) error
-	// Page returns the rows of dimension by, highest revenue first, then
-	// most issued, then by name.
-	Page(ctx context.Context, by Dimension, limit, offset int) (SalesPage, error)
-	// Timeline reads the stored minutes in [from, to] (MinuteLayout), in
-	// order, and the totals.
-	Timeline(ctx context.Context, from, to string) (Timeline, error)
-	// Verify compares every row with the fold of the log up to the
-	// checkpoint, within one snapshot.
-	Verify(ctx context.Context) (SalesReport, error)
-}
-
 // Sales is the sales read model: per theater and per movie counts and
-// revenue, and per-minute issues and refunds, fed by its own projector (a
-// Watermill handler) with its own checkpoint. It is safe for concurrent use.
+// revenue, and per-minute issues and refunds. It is safe for concurrent use.
 type Sales struct {
-	follower
-	table   SalesTable
-	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
-	issued  *issuances // of tickets told by Remember
+	*Projector
+	log    Log
+	issued *issuances // of tickets told by Remember
 }
 
-// OpenSales loads the checkpoint of table, the sales read model of log.
-func OpenSales(ctx context.Context, log Log, table SalesTable, logger *slog.Logger) (*Sales, error) {
-	if logger == nil {
-		logger = slog.Default()
+var _ ReadModel = (*Sales)(nil)
+
+func newSales(log Log) *Sales { return &Sales{log: log, issued: newIssuances(issuanceCapacity)} }
+
+func (s *Sales) Schema() Schema { return salesSchema }
+
+func (s *Sales) EventTypes() []string {
+	return []string{domain.TypeTicketIssued, domain.TypeTicketRefunded}
+}
+
+// Folder returns the live folder, which finds the issuance of a refunded
+// ticket in its batch, among those told by Remember, else in the log; a
+// rebuild's also among every issuance it folded.
+func (s *Sales) Folder(rebuild bool) Folder {
+	f := &salesFolder{log: s.log, remembered: s.issued}
+	if rebuild {
+		f.folded = newIssuances(rebuildIssuanceCapacity)
 	}
-	s := &Sales{follower: follower{name: SalesCheckpoint, log: log, logger: logger}, table: table, issued: newIssuances()}
-	s.follower.apply, s.follower.refresh = s.apply, s.refresh
-	pos, err := table.Checkpoint(ctx)
-	if err != nil {
+	return f
+}
+
+func (s *Sales) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (err error) {
+	s.Projector, err = newProjector(ctx, s, storage, log, logger)
+	return err
+}
+
+// OpenSales opens the sales read model alone, at its stored checkpoint, its
+// tables prepared; see Open for all of them.
+func OpenSales(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*Sales, error) {
+	s := newSales(log)
+	if err := openModel(ctx, s, s.open, storage, log, logger); err != nil {
 		return nil, err
 	}
-	s.applied.Advance(pos)
 	return s, nil
 }
 
@@ -140,66 +133,164 @@ func (s *Sales) Remember(t domain.Ticket) {
 	}
 }
 
-// RebuildSales refolds table from the whole log and sets its checkpoint to
-// its head, in one transaction, returning the head. Meant for a stopped
-// service (`ticketd replay`).
-func RebuildSales(ctx context.Context, log Log, table SalesTable) (int64, error) {
-	prev, err := table.Checkpoint(ctx)
+// salesFolder folds sales: an issue counts for the theater, movie and
+// minute of its event, with its price; a refund counts as canceled for the
+// theater and movie of its ticket's issue, without its price, and for its
+// own minute.
+type salesFolder struct {
+	log        Log
+	remembered *issuances
+	folded     *issuances // nil but for a rebuild
+}
+
+// salesKey is a row of sales_totals (dimension and name) or of
+// sales_minutes (minute).
+type salesKey struct{ dimension, name string }
+
+func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []eventstore.Record) ([]Change, error) {
+	sums := map[salesKey]*[3]int64{} // issued, canceled, revenue
+	var order []salesKey
+	add := func(k salesKey, issued, canceled, revenue int64) {
+		sum := sums[k]
+		if sum == nil {
+			sum = &[3]int64{}
+			sums[k] = sum
+			order = append(order, k)
+		}
+		sum[0], sum[1], sum[2] = sum[0]+issued, sum[1]+canceled, sum[2]+revenue
+	}
+	here := map[string]issuance{} // tickets issued in this batch
+	for _, rec := range records {
+		e, err := rec.Event()
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", rec.Position, err)
+		}
+		minute := salesKey{name: rec.OccurredAt.UTC().Format(MinuteLayout)}
+		var is issuance
+		var issued, canceled int64
+		switch e := e.(type) {
+		case domain.TicketIssued:
+			is, issued = issuanceOf(e), 1
+			here[rec.StreamID] = is
+			if f.folded != nil {
+				f.folded.put(rec.StreamID, is)
+			}
+		case domain.TicketRefunded:
+			if is, err = f.issuance(ctx, here, rec.StreamID); err != nil {
+				return nil, fmt.Errorf("refund at %d: %w", rec.Position, err)
+			}
+			canceled = 1
+			is.priceKRW = -is.priceKRW
+		default:
+			continue
+		}
+		add(salesKey{string(ByTheater), is.theater}, issued, canceled, issued*is.priceKRW+canceled*is.priceKRW)
+		add(salesKey{string(ByMovie), is.movie}, issued, canceled, issued*is.priceKRW+canceled*is.priceKRW)
+		add(minute, issued, canceled, 0)
+	}
+	changes := make([]Change, len(order))
+	for i, k := range order {
+		sum := sums[k]
+		if k.dimension == "" {
+			changes[i] = Change{Table: salesMinutes, Op: Add, Row: Row{k.name, sum[0], sum[1]}}
+		} else {
+			changes[i] = Change{Table: salesTotals, Op: Add, Row: Row{k.dimension, k.name, sum[0], sum[1], sum[2]}}
+		}
+	}
+	return changes, nil
+}
+
+// issuance returns the issuance of ticket id: from here (this batch's),
+// from what the folder knows, else from the log.
+func (f *salesFolder) issuance(ctx context.Context, here map[string]issuance, id string) (issuance, error) {
+	if is, ok := here[id]; ok {
+		return is, nil
+	}
+	for _, known := range []*issuances{f.folded, f.remembered} {
+		if known == nil {
+			continue
+		}
+		if is, ok := known.take(id); ok {
+			return is, nil
+		}
+	}
+	records, err := f.log.ReadStream(ctx, id)
 	if err != nil {
-		return 0, err
+		return issuance{}, err
 	}
-	head := log.Head()
-	if err := table.Rebuild(ctx, prev, head); err != nil {
-		return 0, fmt.Errorf("rebuild sales tables: %w", err)
-	}
-	return head, nil
-}
-
-// CatchUp applies every event committed after the checkpoint, up to the log
-// head at the time of the call, and returns how many it applied. Far behind
-// (a seeded or imported database) it refolds the tables from the log in one
-// transaction instead, so call it before the projector receives messages.
-func (s *Sales) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
-	before := s.Position()
-	if s.log.Head()-before > catchUpBatch {
-		err := s.refold(ctx)
-		if !errors.Is(err, ErrCheckpointMoved) {
-			return s.Position() - before, err
-		}
-		if err := s.refresh(ctx); err != nil { // another writer moved the tables: go on from there
-			return 0, err
+	for _, rec := range records {
+		if e, err := rec.Event(); err == nil {
+			if issued, ok := e.(domain.TicketIssued); ok {
+				return issuanceOf(issued), nil
+			}
 		}
 	}
-	_, err := s.follower.CatchUp(ctx, progress)
-	return s.Position() - before, err
+	return issuance{}, fmt.Errorf("ticket %s was never issued", id)
 }
 
-// refold replaces the tables with the fold of the log up to its head,
-// moving the checkpoint from the applied position.
-func (s *Sales) refold(ctx context.Context) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	head := s.log.Head()
-	if err := s.table.Rebuild(ctx, s.applied.Value(), head); err != nil {
-		return fmt.Errorf("refold sales tables: %w", err)
-	}
-	s.applied.Advance(head)
-	return nil
-}
-
-// Page returns the rows of dimension by, highest revenue first.
+// Page returns the rows of dimension by, highest revenue first, then most
+// issued, then by name.
 func (s *Sales) Page(ctx context.Context, by Dimension, limit, offset int) (SalesPage, error) {
-	return s.table.Page(ctx, by, limit, offset)
+	if err := s.serving(); err != nil {
+		return SalesPage{}, err
+	}
+	page := SalesPage{Rows: []SalesRow{}}
+	err := s.tables.Read(ctx, func(r Reader, pos int64) error {
+		where := []Eq{{"dimension", string(by)}}
+		var err error
+		if page.Total, err = r.Count(ctx, salesTotals, where); err != nil {
+			return err
+		}
+		rows, err := r.Query(ctx, Query{Table: salesTotals, Where: where, Limit: limit, Offset: offset,
+			OrderBy: []Order{{"revenue_krw", true}, {"issued", true}, {"name", false}}})
+		for _, row := range rows {
+			page.Rows = append(page.Rows, salesRowOf(row))
+		}
+		page.Position = pos
+		return err
+	})
+	if err != nil {
+		return SalesPage{}, fmt.Errorf("read sales by %s: %w", by, err)
+	}
+	return page, nil
+}
+
+func salesRowOf(row Row) SalesRow {
+	return SalesRow{Name: row[1].(string), Issued: row[2].(int64), Canceled: row[3].(int64), RevenueKRW: row[4].(int64)}
 }
 
 // Timeline returns the per-minute sales of the last n minutes up to and
 // including the one now falls in, oldest first.
 func (s *Sales) Timeline(ctx context.Context, now time.Time, n int) (Timeline, error) {
+	if err := s.serving(); err != nil {
+		return Timeline{}, err
+	}
 	last := now.UTC().Truncate(time.Minute)
 	first := last.Add(-time.Duration(n-1) * time.Minute)
-	tl, err := s.table.Timeline(ctx, first.Format(MinuteLayout), last.Format(MinuteLayout))
+	var tl Timeline
+	err := s.tables.Read(ctx, func(r Reader, pos int64) error {
+		tl.Position = pos
+		theaters, err := r.Query(ctx, Query{Table: salesTotals, Where: []Eq{{"dimension", string(ByTheater)}}})
+		if err != nil {
+			return err
+		}
+		for _, row := range theaters {
+			t := salesRowOf(row)
+			tl.Totals.Issued, tl.Totals.Canceled, tl.Totals.RevenueKRW = tl.Totals.Issued+t.Issued, tl.Totals.Canceled+t.Canceled, tl.Totals.RevenueKRW+t.RevenueKRW
+		}
+		minutes, err := r.Query(ctx, Query{Table: salesMinutes, OrderBy: []Order{{"minute", false}},
+			Between: &Between{"minute", first.Format(MinuteLayout), last.Format(MinuteLayout)}})
+		for _, row := range minutes {
+			m := Minute{Issued: row[1].(int64), Canceled: row[2].(int64)}
+			if m.Start, err = time.Parse(MinuteLayout, row[0].(string)); err != nil {
+				return fmt.Errorf("minute %q: %w", row[0], err)
+			}
+			tl.Minutes = append(tl.Minutes, m)
+		}
+		return err
+	})
 	if err != nil {
-		return Timeline{}, err
+		return Timeline{}, fmt.Errorf("read sales timeline: %w", err)
 	}
 	tl.Minutes = denseMinutes(tl.Minutes, first, n)
 	return tl, nil
@@ -220,93 +311,27 @@ func denseMinutes(stored []Minute, first time.Time, n int) []Minute {
 	return out
 }
 
-// apply writes the deltas of records and the checkpoint in one transaction;
-// records at or below the checkpoint are skipped.
-func (s *Sales) apply(ctx context.Context, records []eventstore.Record) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	fresh, err := s.after(records, s.applied.Value())
-	if err != nil || len(fresh) == 0 {
-		return err
+// Describe returns the problem of a row of the sales tables that differs
+// from the fresh fold of the log up to position checkpoint (want), or that
+// one of them lacks (nil).
+func (s *Sales) Describe(table string, want, got Row, checkpoint int64) eventstore.Problem {
+	key := want
+	if key == nil {
+		key = got
 	}
-	deltas, err := s.deltas(ctx, fresh)
-	if err != nil {
-		return err
-	}
-	last := fresh[len(fresh)-1].Position
-	if err := s.table.Add(ctx, deltas, s.applied.Value(), last); err != nil {
-		return err
-	}
-	s.applied.Advance(last)
-	return nil
-}
-
-// refresh advances the applied position to the tables' checkpoint: the
-// sales model keeps no state in memory beyond it.
-func (s *Sales) refresh(ctx context.Context) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	pos, err := s.table.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	s.applied.Advance(pos)
-	return nil
-}
-
-// deltas returns what records add to the sales. A refund counts for the
-// theater, movie and price of its ticket's TicketIssued event: from this
-// batch, from Remember, else read from the log; a refund of a ticket the log
-// never issued is an error.
-func (s *Sales) deltas(ctx context.Context, records []eventstore.Record) ([]SalesDelta, error) {
-	deltas := make([]SalesDelta, 0, len(records))
-	issuedHere := map[string]issuance{} // tickets issued in this batch
-	for _, rec := range records {
-		e, err := rec.Event()
-		if err != nil {
-			return nil, fmt.Errorf("%s: event %d: %w", s.name, rec.Position, err)
+	name := table + " " + key[0].(string)
+	show := func(r Row) string {
+		if r == nil {
+			return "no row"
 		}
-		minute := rec.OccurredAt.UTC().Format(MinuteLayout)
-		switch e := e.(type) {
-		case domain.TicketIssued:
-			issuedHere[rec.StreamID] = issuanceOf(e)
-			deltas = append(deltas, SalesDelta{Theater: e.TheaterName, Movie: e.MovieTitle, Minute: minute, Issued: 1, RevenueKRW: e.PriceKRW})
-		case domain.TicketRefunded:
-			ticket, ok := issuedHere[rec.StreamID]
-			if !ok {
-				ticket, ok = s.issued.take(rec.StreamID)
-			}
-			if !ok {
-				if ticket, err = s.issuance(ctx, rec.StreamID); err != nil {
-					return nil, fmt.Errorf("%s: refund at %d: %w", s.name, rec.Position, err)
-				}
-			}
-			deltas = append(deltas, SalesDelta{Theater: ticket.theater, Movie: ticket.movie, Minute: minute, Canceled: 1, RevenueKRW: -ticket.priceKRW})
+		if table == salesMinutes {
+			return fmt.Sprintf("issued %d, canceled %d", r[1], r[2])
 		}
+		return fmt.Sprintf("issued %d, canceled %d, revenue_krw %d", r[2], r[3], r[4])
 	}
-	return deltas, nil
-}
-
-// issuance returns the issuance of ticket id, read from the log.
-func (s *Sales) issuance(ctx context.Context, id string) (issuance, error) {
-	records, err := s.log.ReadStream(ctx, id)
-	if err != nil {
-		return issuance{}, err
+	if table == salesTotals {
+		name += " '" + strings.ReplaceAll(key[1].(string), "'", "''") + "'"
 	}
-	for _, rec := range records {
-		if e, err := rec.Event(); err == nil {
-			if issued, ok := e.(domain.TicketIssued); ok {
-				return issuanceOf(issued), nil
-			}
-		}
-	}
-	return issuance{}, fmt.Errorf("ticket %s was never issued", id)
-}
-
-// SalesReport is the result of SalesTable.Verify.
-type SalesReport struct {
-	// Checkpoint is the position the sales tables had applied; they are
-	// compared with the fold of the log up to it.
-	Checkpoint int64
-	eventstore.Problems
+	return eventstore.Problem{Kind: ProblemSalesDiffers,
+		Detail: fmt.Sprintf("%s differs from the fold of the log up to position %d: log says %s, table has %s", name, checkpoint, show(want), show(got))}
 }

@@ -1,251 +1,265 @@
 // Package projections builds ticketd's read models from the event log and
-// answers queries from them, over a storage port (TicketTable) with one
-// implementation per engine: the tickets read table lives in the event log's
-// database and records, in the same transaction as every change, the
-// position it has applied up to.
+// answers queries from them. A read model is one Go type (tickets.go,
+// sales.go) that folds events into row changes of its tables (ReadModel);
+// the registry (registry.go) lists them; a Projector keeps each one's tables
+// at the log, writing its rows and checkpoint in one transaction of the
+// generic storage every engine implements (Storage: projections/sqlite,
+// projections/postgres).
 package projections
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
+	"slices"
+	"strings"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-// TicketsCheckpoint is the checkpoint name of the tickets projector.
+// TicketsCheckpoint is the checkpoint name of the tickets read model.
 const TicketsCheckpoint = "projection:tickets"
 
-// catchUpBatch is how many events one catch-up transaction applies.
-const catchUpBatch = 2000
+// ticketsTable is the table of the tickets read model: one row per issued
+// ticket, keyed by the position of its issue (its place in issue order).
+const ticketsTable = "tickets"
 
-// Log is what the projectors need of the event log.
-type Log interface {
-	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
-	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
-	Head() int64
-}
+var ticketsSchema = Schema{Name: TicketsCheckpoint, Version: 1, Tables: []Table{{
+	Name: ticketsTable, Key: 1, Unique: []string{"id"},
+	Columns: []Column{
+		{"issue_position", Integer}, {"id", Text}, {"theater_name", Text}, {"user_id", Text}, {"movie_title", Text},
+		{"price_krw", Integer}, {"status", Text}, {"memo", NullableText}, {"issued_at", Text}, {"canceled_at", NullableText},
+		{"version", Integer},
+	},
+}}}
 
-// Tickets is the tickets read model: its projector (a Watermill handler) and
-// its queries. Rows live in the tickets table; filtering, counting and paging
-// use an in-memory index of it (see listIndex). It is safe for concurrent use.
+// Tickets is the tickets read model: its fold, its projector and its
+// queries. Filtering, counting and paging use an in-memory index of the
+// rows (see listIndex), which the model observes as they change. It is safe
+// for concurrent use.
 type Tickets struct {
-	follower
-	table TicketTable
-
-	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
-
-	// viewMu makes each apply (table commit and index update) atomic for
-	// list queries, which read the index and then the rows.
-	viewMu sync.RWMutex
-	index  *listIndex
-	cache  *ticketCache
-
-	// onApplied is called with each applied event; see SetAppliedHook.
-	onApplied func(rec eventstore.Record)
+	*Projector
+	index *listIndex
+	cache *ticketCache
 }
 
-// SetAppliedHook makes the projector call fn with every event right after
-// its change became visible (for lag metrics). Call it before the projector
-// receives messages; fn must be fast.
-func (t *Tickets) SetAppliedHook(fn func(rec eventstore.Record)) { t.onApplied = fn }
+var _ ReadModel = (*Tickets)(nil)
 
-// OpenTickets loads the checkpoint and the list index of table, the read
-// model of log.
-func OpenTickets(ctx context.Context, log Log, table TicketTable, logger *slog.Logger) (*Tickets, error) {
-	if logger == nil {
-		logger = slog.Default()
+func newTickets() *Tickets { return &Tickets{index: newListIndex(), cache: newTicketCache()} }
+
+func (t *Tickets) Schema() Schema { return ticketsSchema }
+
+func (t *Tickets) EventTypes() []string {
+	return []string{domain.TypeTicketIssued, domain.TypeTicketRefunded}
+}
+
+func (t *Tickets) Folder(bool) Folder { return ticketFolder{} }
+
+// open starts the model's projector over storage and loads the list index.
+func (t *Tickets) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (err error) {
+	if t.Projector, err = newProjector(ctx, t, storage, log, logger); err != nil {
+		return err
 	}
-	t := &Tickets{follower: follower{name: TicketsCheckpoint, log: log, logger: logger}, table: table, cache: newTicketCache()}
-	t.follower.apply, t.follower.refresh = t.apply, t.refresh
-	pos, err := table.Checkpoint(ctx)
-	if err != nil {
+	return t.tables.Read(ctx, func(r Reader, _ int64) error {
+		return r.Each(ctx, ticketsTable, func(row Row) error {
+			e := entryOf(row)
+			t.index.add(e)
+			if e.Canceled {
+				t.index.cancel(e)
+			}
+			return nil
+		})
+	})
+}
+
+// OpenTickets opens the tickets read model alone, at its stored checkpoint,
+// its tables prepared; see Open for all of them.
+func OpenTickets(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*Tickets, error) {
+	t := newTickets()
+	if err := openModel(ctx, t, t.open, storage, log, logger); err != nil {
 		return nil, err
 	}
-	if t.index, err = loadListIndex(ctx, table); err != nil {
-		return nil, err
-	}
-	t.applied.Advance(pos)
 	return t, nil
 }
 
-// rebuildChunk is how many log positions one rebuild transaction covers.
-const rebuildChunk = 50_000
+// ticketFolder folds tickets: each event evolves its stream's row as
+// domain.Evolve evolves the ticket.
+type ticketFolder struct{}
 
-// RebuildTickets empties table, resets its checkpoint and folds the whole
-// log again, a chunk of positions per transaction (see TicketTable.Rebuild:
-// engines fold in SQL, many times faster than applying events one by one;
-// the tests hold it to producing the same table as the projector), and
-// returns how many events it folded. Meant for a stopped service (`ticketd
-// replay`, `ticketd import`).
-func RebuildTickets(ctx context.Context, log Log, table TicketTable, progress func(applied int64)) (int64, error) {
-	if err := table.Rebuild(ctx, 0, 0); err != nil {
-		return 0, fmt.Errorf("clear tickets table: %w", err)
-	}
-	head := log.Head()
-	for from := int64(0); from < head; from += rebuildChunk {
-		to := min(from+rebuildChunk, head)
-		if err := table.Rebuild(ctx, from, to); err != nil {
-			return from, fmt.Errorf("rebuild tickets up to position %d: %w", to, err)
-		}
-		if progress != nil {
-			progress(to)
+func (ticketFolder) Fold(ctx context.Context, rows Rows, records []eventstore.Record) ([]Change, error) {
+	folded := map[string]Row{} // the rows as this batch leaves them, by ticket id
+	issuedHere, wanted := map[string]bool{}, map[string]bool{}
+	var missing []any // the ids of tickets issued before the batch
+	for _, rec := range records {
+		switch id := rec.StreamID; {
+		case rec.Type == domain.TypeTicketIssued:
+			issuedHere[id] = true
+		case !issuedHere[id] && !wanted[id]:
+			wanted[id] = true
+			missing = append(missing, id)
 		}
 	}
-	return head, nil
-}
-
-// apply writes records (consecutive, in position order) and the checkpoint in
-// one transaction; records at or below the checkpoint are skipped.
-func (t *Tickets) apply(ctx context.Context, records []eventstore.Record) error {
-	t.applyMu.Lock()
-	defer t.applyMu.Unlock()
-	fresh, err := t.after(records, t.applied.Value())
-	if err != nil || len(fresh) == 0 {
-		return err
-	}
-	var issued, canceled []IndexEntry
-	t.viewMu.Lock()
-	defer t.viewMu.Unlock()
-	prev, last := t.applied.Value(), fresh[len(fresh)-1].Position
-	err = t.table.Update(ctx, func(w TicketWriter) error {
-		issued, canceled = issued[:0], canceled[:0]
-		if err := w.SaveCheckpoint(prev, last); err != nil {
-			return err
-		}
-		for _, rec := range fresh {
-			change, err := applyEvent(w, rec)
-			if err != nil {
-				return fmt.Errorf("apply event %d: %w", rec.Position, err)
-			}
-			switch {
-			case change == nil:
-			case change.Canceled:
-				canceled = append(canceled, *change)
-			default:
-				issued = append(issued, *change)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	t.follow(issued, canceled)
-	t.applied.Advance(last)
-	if t.onApplied != nil {
-		for _, rec := range fresh {
-			t.onApplied(rec)
-		}
-	}
-	return nil
-}
-
-// applyEvent writes rec's change through w and returns it for the list
-// index: the issued ticket, the canceled one, or nil for an event that
-// changes no row.
-func applyEvent(w TicketWriter, rec eventstore.Record) (*IndexEntry, error) {
-	e, err := rec.Event()
+	stored, err := rows.Lookup(ctx, ticketsTable, "id", missing)
 	if err != nil {
 		return nil, err
 	}
-	switch e := e.(type) {
-	case domain.TicketIssued:
-		t := domain.Evolve(domain.Ticket{}, rec.StreamID, e, rec.OccurredAt)
-		t.Version = rec.Version
-		entry := IndexEntry{IssuePosition: rec.Position, ID: t.ID, TheaterName: t.TheaterName, UserID: t.UserID, MovieTitle: t.MovieTitle}
-		return &entry, w.Insert(rec.Position, t)
-	case domain.TicketRefunded:
-		entry, err := w.Cancel(rec.StreamID, rec.OccurredAt, rec.Version)
-		if err != nil {
-			return nil, err
-		}
-		entry.Canceled = true
-		return &entry, nil
+	for _, row := range stored {
+		folded[row[1].(string)] = row
 	}
-	return nil, nil
-}
-
-// follow records in the list index tickets issued and canceled in the
-// table, and drops the canceled ones from the cache. The caller holds
-// viewMu for writing.
-func (t *Tickets) follow(issued, canceled []IndexEntry) {
-	for _, tk := range issued {
-		t.index.add(tk)
-	}
-	for _, tk := range canceled {
-		t.index.cancel(tk)
-		t.cache.forget(tk)
-	}
-}
-
-// refresh brings the list index and the ticket cache up to the table's
-// checkpoint, which another writer (the projector leader) moved, without
-// writing the table: it reads the events after the applied position from
-// the log, takes the canceled tickets' index entries from the table, and
-// then advances the applied position to the checkpoint.
-func (t *Tickets) refresh(ctx context.Context) error {
-	t.applyMu.Lock()
-	defer t.applyMu.Unlock()
-	checkpoint, err := t.table.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	for pos := t.applied.Value(); pos < checkpoint; pos = t.applied.Value() {
-		records, err := t.log.ReadAll(ctx, pos, int(min(checkpoint-pos, catchUpBatch)))
-		if err != nil {
-			return err
-		}
-		if records, err = t.after(records, pos); err != nil {
-			return err
-		}
-		if len(records) == 0 {
-			return fmt.Errorf("%s: log has no events after %d though the table's checkpoint is %d", t.name, pos, checkpoint)
-		}
-		issued, canceled, err := t.changes(ctx, records)
-		if err != nil {
-			return err
-		}
-		t.viewMu.Lock()
-		t.follow(issued, canceled)
-		t.viewMu.Unlock()
-		t.applied.Advance(records[len(records)-1].Position)
-	}
-	return nil
-}
-
-// changes returns the index entries of the tickets records issue and of
-// those they cancel, the latter read from the table.
-func (t *Tickets) changes(ctx context.Context, records []eventstore.Record) (issued, canceled []IndexEntry, err error) {
-	var refunded []string
+	changed := map[string]bool{}
+	var order []string
 	for _, rec := range records {
 		e, err := rec.Event()
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: event %d: %w", t.name, rec.Position, err)
+			return nil, fmt.Errorf("event %d: %w", rec.Position, err)
 		}
-		switch e := e.(type) {
-		case domain.TicketIssued:
-			issued = append(issued, IndexEntry{IssuePosition: rec.Position, ID: rec.StreamID, TheaterName: e.TheaterName, UserID: e.UserID, MovieTitle: e.MovieTitle})
-		case domain.TicketRefunded:
-			refunded = append(refunded, rec.StreamID)
+		row, ok := folded[rec.StreamID]
+		var r issued
+		switch {
+		case ok:
+			if r, err = ticketOf(row); err != nil {
+				return nil, err
+			}
+		case rec.Type != domain.TypeTicketIssued:
+			return nil, fmt.Errorf("%s of %s at %d: ticket not in the read table", rec.Type, rec.StreamID, rec.Position)
+		}
+		if rec.Type == domain.TypeTicketIssued {
+			r.position = rec.Position
+		}
+		r.Ticket = domain.Evolve(r.Ticket, rec.StreamID, e, rec.OccurredAt)
+		r.Version = rec.Version
+		if !changed[rec.StreamID] {
+			changed[rec.StreamID] = true
+			order = append(order, rec.StreamID)
+		}
+		folded[rec.StreamID] = r.row()
+	}
+	changes := make([]Change, len(order))
+	for i, id := range order {
+		changes[i] = Change{Table: ticketsTable, Op: Upsert, Row: folded[id]}
+	}
+	return changes, nil
+}
+
+// issued is a ticket and the position of its issue.
+type issued struct {
+	domain.Ticket
+	position int64
+}
+
+func (t issued) row() Row {
+	var canceledAt *string
+	if t.CanceledAt != nil {
+		at := domain.FormatTime(*t.CanceledAt)
+		canceledAt = &at
+	}
+	return Row{t.position, t.ID, t.TheaterName, t.UserID, t.MovieTitle, t.PriceKRW, string(t.Status), t.Memo,
+		domain.FormatTime(t.IssuedAt), canceledAt, t.Version}
+}
+
+// ticketOf reads a row of the tickets table.
+func ticketOf(row Row) (issued, error) {
+	t := issued{position: row[0].(int64), Ticket: domain.Ticket{ID: row[1].(string), TheaterName: row[2].(string),
+		UserID: row[3].(string), MovieTitle: row[4].(string), PriceKRW: row[5].(int64), Status: domain.Status(row[6].(string)),
+		Memo: row[7].(*string), Version: row[10].(int64)}}
+	var err error
+	if t.IssuedAt, err = domain.ParseTime(row[8].(string)); err != nil {
+		return issued{}, fmt.Errorf("ticket %s: issued_at: %w", t.ID, err)
+	}
+	if at := row[9].(*string); at != nil {
+		canceled, err := domain.ParseTime(*at)
+		if err != nil {
+			return issued{}, fmt.Errorf("ticket %s: canceled_at: %w", t.ID, err)
+		}
+		t.CanceledAt = &canceled
+	}
+	return t, nil
+}
+
+// IndexEntry is what the list index holds of one ticket.
+type IndexEntry struct {
+	IssuePosition                   int64
+	ID                              string
+	TheaterName, UserID, MovieTitle string
+	Canceled                        bool
+}
+
+// entryOf returns the index entry of a row of the tickets table.
+func entryOf(row Row) IndexEntry {
+	return IndexEntry{IssuePosition: row[0].(int64), ID: row[1].(string), TheaterName: row[2].(string), UserID: row[3].(string),
+		MovieTitle: row[4].(string), Canceled: row[6].(string) == string(domain.StatusCanceled)}
+}
+
+// Observe records changed rows in the list index (a ticket it does not
+// hold yet is added) and drops canceled ones from the cache.
+func (t *Tickets) Observe(changes []Change) {
+	slices.SortFunc(changes, func(a, b Change) int { return cmp.Compare(a.Row[0].(int64), b.Row[0].(int64)) })
+	for _, c := range changes {
+		e := entryOf(c.Row)
+		if !t.index.holds(e.IssuePosition) {
+			t.index.add(e)
+		}
+		if e.Canceled {
+			t.index.cancel(e)
+			t.cache.forget(e)
 		}
 	}
-	if len(refunded) == 0 {
-		return issued, nil, nil
+}
+
+// Entries returns every index entry of the stored tickets that are still
+// issued, in issue order (for tools that pick tickets to refund).
+func (t *Tickets) Entries(ctx context.Context) ([]IndexEntry, error) {
+	var entries []IndexEntry
+	err := t.tables.Read(ctx, func(r Reader, _ int64) error {
+		return r.Each(ctx, ticketsTable, func(row Row) error {
+			entries = append(entries, entryOf(row))
+			return nil
+		})
+	})
+	return entries, err
+}
+
+// describeTicket returns the problem of a row of the tickets table that
+// differs from the fresh fold of the log (want) or has none (want or got
+// nil), up to position checkpoint.
+func describeTicket(want, got Row, checkpoint int64) eventstore.Problem {
+	switch {
+	case got == nil:
+		w := entryOf(want)
+		return eventstore.Problem{Kind: ProblemTicketMissing, TicketID: w.ID, Position: w.IssuePosition,
+			Detail: fmt.Sprintf("ticket %s was issued at position %d but has no row in the read table", w.ID, w.IssuePosition)}
+	case want == nil:
+		id := got[1].(string)
+		return eventstore.Problem{Kind: ProblemTicketUnexpected, TicketID: id,
+			Detail: fmt.Sprintf("ticket %s is in the read table but no event up to position %d issued it", id, checkpoint)}
 	}
-	entries, err := t.table.Entries(ctx, refunded)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, id := range refunded {
-		entry, ok := entries[id]
-		if !ok {
-			return nil, nil, fmt.Errorf("%s: refund of %s: ticket not in the read table", t.name, id)
+	var diffs []string
+	for i, c := range ticketsSchema.Tables[0].Columns {
+		if i == 1 {
+			continue
 		}
-		entry.Canceled = true
-		canceled = append(canceled, entry)
+		if w, g := showTicketField(c.Name, want[i]), showTicketField(c.Name, got[i]); w != g {
+			diffs = append(diffs, fmt.Sprintf("%s: log says %s, table has %s", c.Name, w, g))
+		}
 	}
-	return issued, canceled, nil
+	id := want[1].(string)
+	return eventstore.Problem{Kind: ProblemTicketDiffers, TicketID: id, Position: want[0].(int64),
+		Detail: fmt.Sprintf("ticket %s differs from the fold of its events: %s", id, strings.Join(diffs, "; "))}
+}
+
+// showTicketField renders the value of a column of the tickets table in a
+// problem's detail: a memo quoted, a missing value as null.
+func showTicketField(column string, v any) string {
+	if s, ok := v.(*string); ok {
+		switch {
+		case s == nil:
+			return "null"
+		case column == "memo":
+			return fmt.Sprintf("%q", *s)
+		}
+		return *s
+	}
+	return fmt.Sprint(v)
 }

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
@@ -462,10 +465,10 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil); err != nil {
+	if _, err := projections.Rebuild(ctx, store, tables, nil); err != nil {
 		return nil, err
 	}
-	ids, err := issuedIDs(ctx, tables.Tickets)
+	ids, err := issuedIDs(ctx, store)
 	if err != nil {
 		return nil, err
 	}
@@ -474,18 +477,34 @@ func (b *bench) seed(ctx context.Context, db string, n int64) ([]string, error) 
 	return ids, store.Close()
 }
 
-func issuedIDs(ctx context.Context, table projections.TicketTable) ([]string, error) {
+// issuedIDs returns the ids of the tickets log issued and did not refund,
+// in issue order.
+func issuedIDs(ctx context.Context, log eventstore.Reader) ([]string, error) {
 	var ids []string
-	err := table.EachEntry(ctx, func(e projections.IndexEntry) error {
-		if !e.Canceled {
-			ids = append(ids, e.ID)
+	refunded := map[string]bool{}
+	for after := int64(0); ; {
+		records, err := log.ReadStored(ctx, after, bareReadChunk)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if len(ids) == 0 && err == nil {
+		if len(records) == 0 {
+			break
+		}
+		for _, rec := range records {
+			switch rec.Type {
+			case domain.TypeTicketIssued:
+				ids = append(ids, rec.StreamID)
+			case domain.TypeTicketRefunded:
+				refunded[rec.StreamID] = true
+			}
+		}
+		after = records[len(records)-1].Position
+	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return refunded[id] })
+	if len(ids) == 0 {
 		return nil, errors.New("seeded database has no issued tickets")
 	}
-	return ids, err
+	return ids, nil
 }
 
 // child is a process bench started and the base URL it serves.

@@ -76,16 +76,6 @@ func printTargets(w io.Writer, ts []target) {
 	tw.Flush()
 }
 
-// replayAll rebuilds the tickets read table and the sales tables from the
-// log, as `ticketd replay` does, and returns how many events it folded.
-func replayAll(ctx context.Context, store eventstore.Store, tables projections.Tables, progress func(int64)) (int64, error) {
-	n, err := projections.RebuildTickets(ctx, store, tables.Tickets, progress)
-	if err == nil {
-		_, err = projections.RebuildSales(ctx, store, tables.Sales)
-	}
-	return n, err
-}
-
 // bareReadChunk is how many events one read of the bare-read baseline takes.
 const bareReadChunk = 50_000
 
@@ -108,7 +98,7 @@ func replayRates(ctx context.Context, db string) (n int64, replay, bare float64,
 		bare = max(bare, float64(read)/time.Since(start).Seconds())
 		if i == 0 {
 			start = time.Now()
-			if n, err = replayAll(ctx, store, tables, nil); err != nil {
+			if n, err = projections.Rebuild(ctx, store, tables, nil); err != nil {
 				return 0, 0, 0, err
 			}
 			replay = float64(n) / time.Since(start).Seconds()

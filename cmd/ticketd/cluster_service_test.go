@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
 )
 
 // startServices starts n in-process services with --cluster on one fresh
@@ -134,10 +135,11 @@ func verifyCaughtUp(t *testing.T, db string) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	tickets, errT := tables.Tickets.Checkpoint(ctx)
-	sales, errS := tables.Sales.Checkpoint(ctx)
-	if head := store.Head(); errT != nil || errS != nil || tickets != head || sales != head {
-		t.Fatalf("after a clean stop: tickets checkpoint %d (%v), sales %d (%v), log head %d", tickets, errT, sales, errS, head)
+	for _, m := range projections.Models(store) {
+		cp, err := tables.Tables(m.Schema()).Checkpoint(ctx)
+		if head := store.Head(); err != nil || cp != head {
+			t.Fatalf("after a clean stop: %s checkpoint %d (%v), log head %d", m.Schema().Name, cp, err, head)
+		}
 	}
 }
 

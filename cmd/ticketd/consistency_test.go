@@ -192,7 +192,7 @@ func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 		t.Fatalf("GET with the token answered %d before the projection reached it", r.status)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if _, err := svc.Tickets().CatchUp(context.Background(), nil); err != nil {
+	if _, err := svc.ReadModels().Tickets.CatchUp(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-read; r.status != http.StatusOK || r.json(t)["id"] != id {

@@ -27,18 +27,17 @@ func (d *database) register(cmd *command, usage, schemaUsage string) {
 	cmd.String(&d.schema, "pg-schema", "TICKETD_PG_SCHEMA", service.DefaultConfig().PGSchema, schemaUsage)
 }
 
-// open opens the database and its read models' tables (see
-// service.OpenDatabase), failing with a usage error on an invalid schema; a
-// store whose tables fail is abandoned.
-func (d *database) open(ctx context.Context, opts service.DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+// open opens the database and its read models' storage (see
+// service.OpenDatabase), failing with a usage error on an invalid schema.
+func (d *database) open(ctx context.Context, opts service.DatabaseOptions) (eventstore.Store, projections.Storage, error) {
 	if err := service.CheckPGSchema(d.schema); err != nil {
-		return nil, projections.Tables{}, err
+		return nil, nil, err
 	}
 	opts.Schema = d.schema
 	store, tables, err := service.OpenDatabase(ctx, d.db, opts)
 	if err != nil && store != nil {
 		store.Abandon()
-		return nil, projections.Tables{}, err
+		return nil, nil, err
 	}
 	return store, tables, err
 }

@@ -62,9 +62,9 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	applied, err := projections.RebuildTickets(ctx, store, tables.Tickets, nil)
+	applied, err := projections.Rebuild(ctx, store, tables, nil)
 	if err != nil {
-		return fmt.Errorf("build tickets read table: %w", err)
+		return fmt.Errorf("build read tables: %w", err)
 	}
 	took := time.Since(start)
 	_, lastHash := store.LogHead()

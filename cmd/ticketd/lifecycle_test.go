@@ -28,7 +28,7 @@ func dumpTickets(t *testing.T, db string) string {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	return projectiontest.DumpTickets(t, tables.Tickets)
+	return projectiontest.DumpTickets(t, store, tables)
 }
 
 func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {

@@ -49,9 +49,9 @@ func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bo
 // goes on publishing.
 func holdProjection(t *testing.T, svc *service.Service) {
 	t.Helper()
-	svc.TicketsProjector().Stop()
+	svc.Projector(projections.TicketsCheckpoint).Stop()
 	select {
-	case <-svc.TicketsProjector().Stopped():
+	case <-svc.Projector(projections.TicketsCheckpoint).Stopped():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the projector did not stop")
 	}
@@ -204,7 +204,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 		t.Errorf("projection lag = %v s, want a few ms", lag)
 	}
 
-	if n, err := svc.Tickets().CatchUp(context.Background(), nil); err != nil || n != 3 {
+	if n, err := svc.ReadModels().Tickets.CatchUp(context.Background(), nil); err != nil || n != 3 {
 		t.Fatalf("catch up: %d, %v", n, err)
 	}
 	if status, body := c.readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {

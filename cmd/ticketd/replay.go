@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
 )
 
 func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -32,7 +33,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	head := store.Head()
 	progress := newProgress(stderr, "replay", "events", head)
 	start := time.Now()
-	n, err := replayAll(ctx, store, tables, progress.update)
+	n, err := projections.Rebuild(ctx, store, tables, progress.update)
 	progress.done()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

@@ -71,7 +71,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	appended, added := time.Since(start), store.Head()-headBefore
 	projBar := newProgress(stderr, "project", "events", store.Head())
-	projected, err := projections.RebuildTickets(ctx, store, tables.Tickets, projBar.update)
+	projected, err := projections.Rebuild(ctx, store, tables, projBar.update)
 	projBar.done()
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/projections"
 )
 
 // salesOf returns GET /stats/sales?QUERY's rows as name -> [issued, canceled,
@@ -139,8 +141,8 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 	timeout := 300 * time.Millisecond
 	svc, c := startWithConsistencyTimeout(t, timeout)
 	c.issueOK(seedIssue)
-	svc.SalesProjector().Stop()
-	<-svc.SalesProjector().Stopped()
+	svc.Projector(projections.SalesCheckpoint).Stop()
+	<-svc.Projector(projections.SalesCheckpoint).Stopped()
 	pos := fmt.Sprint(c.logHead() + 1)
 	c.issueOK(with(seedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
 	for _, path := range []string{"/stats/sales", "/stats/timeline"} {
@@ -149,7 +151,7 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.status, r.body)
 		}
 	}
-	if _, err := svc.Sales().CatchUp(t.Context(), nil); err != nil {
+	if _, err := svc.ReadModels().Sales.CatchUp(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if rows, _ := salesOf(t, c, "", hdrMinPosition, pos); rows["CGV 강남"][0] != 3 {
@@ -227,8 +229,8 @@ func TestACleanStopLeavesNoProjectionBehindTheLog(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	svc := mustStart(t, cfg)
-	svc.SalesProjector().Stop() // commands wait only for the tickets projection
-	<-svc.SalesProjector().Stopped()
+	svc.Projector(projections.SalesCheckpoint).Stop() // commands wait only for the tickets projection
+	<-svc.Projector(projections.SalesCheckpoint).Stopped()
 	c := newClient(t, svc)
 	c.issueOK(with(seedIssue, "quantity", 3))
 	if err := svc.Shutdown(); err != nil {

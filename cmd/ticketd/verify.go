@@ -54,7 +54,10 @@ func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			for _, bar := range bars {
 				bar.done()
 			}
-			unit := map[string]string{"log": "events", "tickets": "streams"}[phase]
+			unit := map[string]string{"log": "events"}[phase]
+			if unit == "" {
+				unit = "positions" // a read model's fold of the log
+			}
 			bars[phase] = newProgress(stderr, "verify "+phase, unit, total)
 		}
 		bars[phase].update(done)

@@ -130,7 +130,11 @@ func (s *Service) lead(ctx context.Context, stopping <-chan struct{}) {
 // takeOver brings the read models to the shared tables and the log, then
 // starts the duties.
 func (s *Service) takeOver(ctx context.Context) (*duties, error) {
-	if err := errors.Join(s.tickets.Refresh(ctx), s.sales.Refresh(ctx)); err != nil {
+	var errs []error
+	for _, p := range s.models.Projectors() {
+		errs = append(errs, p.Refresh(ctx))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("refresh from the shared tables: %w", err)
 	}
 	if err := s.catchUp(ctx); err != nil {
@@ -144,9 +148,7 @@ func (s *Service) takeOver(ctx context.Context) (*duties, error) {
 // ends, woken by changed (the leader's notifications) or every followPoll.
 func (s *Service) follow(ctx context.Context, changed func() <-chan struct{}) {
 	var wg sync.WaitGroup
-	for _, model := range []interface {
-		Follow(context.Context, func() <-chan struct{}, time.Duration)
-	}{s.tickets, s.sales} {
+	for _, model := range s.models.Projectors() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

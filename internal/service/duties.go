@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/projections"
 )
 
 // duties are what only the projector leader runs: the Watermill router
@@ -20,14 +21,14 @@ import (
 type duties struct {
 	pubsub *gochannel.GoChannel
 	router *message.Router
-	// projector and salesProjector are the projections' handlers in
-	// router. Stopping one leaves its read model where it is while the
-	// relay goes on.
-	projector, salesProjector *message.Handler
-	relay                     *eventstore.Relay
-	natsRelay                 *eventstore.Relay // nil unless NATS is configured
-	stopRunning               context.CancelFunc
-	running                   sync.WaitGroup
+	// projectors are the read models' handlers in router, by model name.
+	// Stopping one leaves its read model where it is while the relay goes
+	// on.
+	projectors  map[string]*message.Handler
+	relay       *eventstore.Relay
+	natsRelay   *eventstore.Relay // nil unless NATS is configured
+	stopRunning context.CancelFunc
+	running     sync.WaitGroup
 	// failed is closed when a relay stops on its own with an error (its
 	// checkpoint write refused: another leader owns it).
 	failed     chan struct{}
@@ -49,10 +50,12 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 	if d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: s.cfg.ShutdownTimeout}, wmLogger); err != nil {
 		return nil, err
 	}
-	d.projector = d.router.AddConsumerHandler("tickets-projector", eventsTopic, d.pubsub, s.tickets.Handle)
-	d.projector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
-	d.salesProjector = d.router.AddConsumerHandler("sales-projector", eventsTopic, d.pubsub, s.sales.Handle)
-	d.salesProjector.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+	d.projectors = map[string]*message.Handler{}
+	for _, p := range s.models.Projectors() {
+		h := d.router.AddConsumerHandler(projections.Short(p.Name())+"-projector", eventsTopic, d.pubsub, p.Handle)
+		h.AddMiddleware(projectorBackoff(wmLogger).Middleware)
+		d.projectors[p.Name()] = h
+	}
 	if d.relay, err = eventstore.NewRelay(s.store, d.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Logger: s.logger}); err != nil {
 		return nil, err
 	}

@@ -58,49 +58,40 @@ func RedactDB(db string) string {
 }
 
 // OpenDatabase opens the event log db names, a PostgreSQL URL or a SQLite
-// file path, and its read models' tables: as they are when opts.ReadOnly,
-// else created or migrated. When the tables fail, the store is returned
-// with the error so that the caller abandons it. Errors never show a
+// file path, and the storage of its read models' tables (which
+// projections.Open and projections.Rebuild prepare). Errors never show a
 // password of db.
-func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Storage, error) {
 	if IsPostgres(db) {
 		return openPostgres(ctx, db, opts)
 	}
 	store, err := sqlite.Open(db, sqlite.Options{ReadOnly: opts.ReadOnly, Missing: opts.Missing,
 		OnCommit: opts.OnCommit, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
-		return nil, projections.Tables{}, err
+		return nil, nil, err
 	}
-	if opts.ReadOnly {
-		return store, projsqlite.Tables(store), nil
-	}
-	tables, err := projsqlite.CreateTables(ctx, store)
-	return store, tables, err
+	return store, projsqlite.Storage(store), nil
 }
 
-func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Tables, error) {
+func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Storage, error) {
 	if opts.Missing == sqlite.MustExist && !opts.ReadOnly {
 		probe, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: true, Logger: opts.Logger})
 		if err != nil {
-			return nil, projections.Tables{}, err
+			return nil, nil, err
 		}
 		probe.Close()
 	}
 	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Cluster: opts.Cluster,
 		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
-		return nil, projections.Tables{}, err
+		return nil, nil, err
 	}
-	if opts.ReadOnly {
-		return store, projpostgres.Tables(store), nil
-	}
-	tables, err := projpostgres.CreateTables(ctx, store)
-	return store, tables, err
+	return store, projpostgres.Storage(store), nil
 }
 
 // openEngine opens the database cfg.DB names for the service, traced by
 // cfg.Tracing, its commits and append-lock holds observed by m.
-func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Tables, error) {
+func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Storage, error) {
 	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Cluster: cfg.Cluster, OnCommit: m.ObserveCommit,
 		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider})
 }

@@ -43,12 +43,12 @@ const NATSRelayCheckpoint = "relay:nats"
 
 // storeAuditor audits the live database of a store.
 type storeAuditor struct {
-	store  eventstore.Store
-	tables projections.Tables
+	store   eventstore.Store
+	storage projections.Storage
 }
 
 func (a storeAuditor) Audit(ctx context.Context) (projections.AuditReport, error) {
-	return projections.Audit(ctx, a.store, a.tables, nil)
+	return projections.Audit(ctx, a.store, a.storage, nil)
 }
 
 // Service is a running ticketd: the event store, the tickets projection fed
@@ -58,9 +58,8 @@ type Service struct {
 	logger  *slog.Logger
 	metrics *metrics.Metrics
 	store   eventstore.Store
-	tables  projections.Tables
-	tickets *projections.Tickets
-	sales   *projections.Sales
+	storage projections.Storage
+	models  *projections.Set
 	role    *role
 	// dutiesMu guards duties, those of the current leadership; nil while
 	// this instance does not lead.
@@ -74,6 +73,8 @@ type Service struct {
 	debug   *http.Server
 	debugLn net.Listener
 
+	// backgroundCtx ends with stopBackground, at release.
+	backgroundCtx  context.Context
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
 	served         chan error
@@ -116,16 +117,13 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if cfg.Tracing == nil {
 		cfg.Tracing = tracing.Off()
 	}
-	if s.store, s.tables, err = openEngine(ctx, cfg, s.metrics, logger); err != nil {
+	if s.store, s.storage, err = openEngine(ctx, cfg, s.metrics, logger); err != nil {
 		return nil, err
 	}
-	if s.tickets, err = projections.OpenTickets(ctx, s.store, s.tables.Tickets, logger); err != nil {
+	if s.models, err = projections.Open(ctx, s.store, s.storage, logger); err != nil {
 		return nil, err
 	}
-	if s.sales, err = projections.OpenSales(ctx, s.store, s.tables.Sales, logger); err != nil {
-		return nil, err
-	}
-	s.tickets.SetAppliedHook(func(rec eventstore.Record) {
+	s.models.Consistent().SetAppliedHook(func(rec eventstore.Record) {
 		// An event whose commit end is no longer remembered counts from its
 		// commit's start, which only overstates the lag.
 		committed, found := s.store.HeadReachedAt(rec.Position)
@@ -139,6 +137,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 			return nil, err
 		}
 	}
+	s.backgroundCtx, s.stopBackground = context.WithCancel(context.WithoutCancel(ctx))
 	if !cfg.Cluster {
 		if err = s.catchUp(ctx); err != nil {
 			return nil, err
@@ -149,15 +148,24 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		}
 		s.role.leading.Store(true)
 	}
-	// Consumers that gate readiness, and those whose lag is only reported;
-	// the metrics show the lag of both.
-	gating := map[string]httpapi.Consumer{projections.TicketsCheckpoint: s.tickets,
+	// Consumers that gate readiness, those whose lag is only reported, and
+	// the read models shown only while they are rebuilt; the metrics show
+	// the lag of every one.
+	consistent := s.models.Consistent()
+	gating := map[string]httpapi.Consumer{consistent.Name(): consistent,
 		EmbeddedRelayCheckpoint: leaderRelay{s, func(d *duties) *eventstore.Relay { return d.relay }}}
 	reported := map[string]httpapi.Consumer{}
 	if cfg.NATS.URL != "" {
 		reported[NATSRelayCheckpoint] = leaderRelay{s, func(d *duties) *eventstore.Relay { return d.natsRelay }}
 	}
-	lagged := map[string]metrics.Consumer{projections.SalesCheckpoint: s.sales}
+	lagged := map[string]metrics.Consumer{}
+	rebuilt := map[string]httpapi.RebuiltConsumer{}
+	for _, p := range s.models.Projectors() {
+		lagged[p.Name()] = p
+		if p != consistent {
+			rebuilt[p.Name()] = p
+		}
+	}
 	for _, consumers := range []map[string]httpapi.Consumer{gating, reported} {
 		for name, c := range consumers {
 			lagged[name] = c
@@ -175,18 +183,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		dbDisk = d
 	}
 
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopBackground = stop
 	if cfg.Cluster {
-		if err = s.elect(bg); err != nil {
+		if err = s.elect(s.backgroundCtx); err != nil {
 			return nil, err
 		}
 	}
 
 	commands := app.New(s.store, nil)
-	commands.OnRefundRead(s.sales.Remember) // the sales delta of a refund then reads no stream
-	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: commands, Tickets: s.tickets, Sales: s.sales, Auditor: storeAuditor{s.store, s.tables}, Metrics: s.metrics,
-		Readiness: httpapi.Readiness{Database: s.store, Chain: s.store, Consumers: gating, Reported: reported, Disk: dbDisk, Role: s.role},
+	commands.OnRefundRead(s.models.RefundRead) // applying a refund then reads no stream
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: commands, Tickets: s.models.Tickets, Sales: s.models.Sales, Auditor: storeAuditor{s.store, s.storage}, Metrics: s.metrics,
+		Readiness: httpapi.Readiness{Database: s.store, Chain: s.store, Consumers: gating, Reported: reported, Rebuilt: rebuilt, Disk: dbDisk, Role: s.role},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,
 		MaxHeaderBytes:     int(cfg.MaxHeaderBytes),
@@ -230,33 +236,66 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	return s, nil
 }
 
-// catchUp applies to each projection what the log holds beyond its
-// checkpoint. A projection the database cannot take writes for (a
-// read-only file, a full disk: a CodeUnavailable error) stays where it is,
-// logged: the service starts as on a database that takes no writes, reads
-// answer from what the tables hold, and the projectors catch up from the
-// log once it takes writes again. Any other failure is returned.
+// catchUp applies to each read model what the log holds beyond its
+// checkpoint; those Rebuilding (their version changed) are folded from the
+// log in the background instead, logging their progress, while the others
+// serve. A read model the database cannot take writes for (a read-only
+// file, a full disk: a CodeUnavailable error) stays where it is, logged:
+// the service starts as on a database that takes no writes, reads answer
+// from what the tables hold, and the projectors catch up from the log once
+// it takes writes again. Any other failure is returned.
 func (s *Service) catchUp(ctx context.Context) error {
-	for _, p := range []struct {
-		name string
-		p    interface {
-			CatchUp(context.Context, func(int64)) (int64, error)
-			Position() int64
+	for _, p := range s.models.Projectors() {
+		if p.Rebuilding() {
+			s.goBackground(func() { s.rebuild(s.backgroundCtx, p) })
+			continue
 		}
-	}{{"tickets", s.tickets}, {"sales", s.sales}} {
 		start := time.Now()
-		n, err := p.p.CatchUp(ctx, nil)
+		n, err := p.CatchUp(ctx, nil)
+		name := projections.Short(p.Name())
 		if domain.ErrorCode(err) == domain.CodeUnavailable {
-			s.logger.Warn(p.name+" projection behind the log: the database takes no writes; reads answer from what it holds until it catches up, once the database takes writes",
-				"position", p.p.Position(), "log_head", s.store.Head(), "error", err)
+			s.logger.Warn(name+" projection behind the log: the database takes no writes; reads answer from what it holds until it catches up, once the database takes writes",
+				"position", p.Position(), "log_head", s.store.Head(), "error", err)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("catch up %s projection: %w", p.name, err)
+			return fmt.Errorf("catch up %s projection: %w", name, err)
 		}
-		s.logger.Info(p.name+" projection caught up", "applied", n, "position", p.p.Position(), "took_ms", time.Since(start).Milliseconds())
+		s.logger.Info(name+" projection caught up", "applied", n, "position", p.Position(), "took_ms", time.Since(start).Milliseconds())
 	}
 	return nil
+}
+
+// rebuildLogEvery is how often a rebuild in the background logs its
+// progress.
+const rebuildLogEvery = 5 * time.Second
+
+// rebuild folds the log into p, which is Rebuilding, until it has caught
+// up or ctx ends, logging its progress; a failure is logged and retried.
+func (s *Service) rebuild(ctx context.Context, p *projections.Projector) {
+	name := projections.Short(p.Name())
+	start, logged := time.Now(), time.Now()
+	s.logger.Info(name+" projection rebuilding from the log; its queries answer 503 until it is done", "log_head", s.store.Head())
+	for p.Rebuilding() {
+		_, err := p.CatchUp(ctx, func(int64) {
+			if time.Since(logged) >= rebuildLogEvery {
+				logged = time.Now()
+				s.logger.Info(name+" projection rebuilding", "position", p.Position(), "log_head", s.store.Head())
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.logger.Warn(name+" projection rebuild failed; retrying", "position", p.Position(), "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+	s.logger.Info(name+" projection rebuilt", "position", p.Position(), "took_ms", time.Since(start).Milliseconds())
 }
 
 // openNATSPublisher creates the publisher to JetStream, which connects in
@@ -290,7 +329,10 @@ func (s *Service) newNATSRelay() (*eventstore.Relay, error) {
 // would republish the whole log, unready, for nothing. A failure only costs
 // that, so it is logged.
 func (s *Service) skipRelayingApplied(ctx context.Context) {
-	applied := min(s.tickets.Position(), s.sales.Position())
+	applied := s.store.Head()
+	for _, p := range s.models.Projectors() {
+		applied = min(applied, p.Position())
+	}
 	relayed, err := s.store.Checkpoint(ctx, EmbeddedRelayCheckpoint)
 	if err == nil && relayed < applied {
 		err = s.store.MoveCheckpoint(ctx, EmbeddedRelayCheckpoint, relayed, applied)
@@ -393,17 +435,10 @@ func (s *Service) release() error {
 func (s *Service) catchUpProjections() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	type projection interface {
-		CatchUp(context.Context, func(int64)) (int64, error)
+	if s.models == nil {
+		return
 	}
-	var opened []projection
-	if s.tickets != nil {
-		opened = append(opened, s.tickets)
-	}
-	if s.sales != nil {
-		opened = append(opened, s.sales)
-	}
-	for _, p := range opened {
+	for _, p := range s.models.Projectors() {
 		if _, err := p.CatchUp(ctx, nil); err != nil {
 			s.logger.Warn("projection behind the log at stop", "error", err)
 		}
@@ -413,27 +448,16 @@ func (s *Service) catchUpProjections() {
 // Store returns the service's event store, for tests and tools.
 func (s *Service) Store() eventstore.Store { return s.store }
 
-// Tickets returns the tickets read model.
-func (s *Service) Tickets() *projections.Tickets { return s.tickets }
+// ReadModels returns the service's read models.
+func (s *Service) ReadModels() *projections.Set { return s.models }
 
-// Sales returns the sales read model.
-func (s *Service) Sales() *projections.Sales { return s.sales }
-
-// TicketsProjector and SalesProjector return the projections' handlers in
-// the Watermill router of the current leadership, nil while this instance
-// does not lead: stopping one leaves its read model where it is while the
-// relay goes on.
-func (s *Service) TicketsProjector() *message.Handler {
+// Projector returns the Watermill handler of the read model name (its
+// checkpoint name) in the router of the current leadership, nil while this
+// instance does not lead: stopping it leaves its read model where it is
+// while the relay goes on.
+func (s *Service) Projector(name string) *message.Handler {
 	if d := s.currentDuties(); d != nil {
-		return d.projector
-	}
-	return nil
-}
-
-// SalesProjector: see TicketsProjector.
-func (s *Service) SalesProjector() *message.Handler {
-	if d := s.currentDuties(); d != nil {
-		return d.salesProjector
+		return d.projectors[name]
 	}
 	return nil
 }

@@ -12,26 +12,22 @@ import (
 	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
-// mustOpen opens a store on a fresh database and creates its read models'
-// tables.
-func mustOpen(tb testing.TB) (*epostgres.Store, projections.Tables) {
+// mustOpen opens a store on a fresh database and the read models' storage
+// in it.
+func mustOpen(tb testing.TB) (*epostgres.Store, projections.Storage) {
 	tb.Helper()
 	s, err := epostgres.Open(context.Background(), pgtest.FreshDatabase(tb), epostgres.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	tables, err := postgres.CreateTables(context.Background(), s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s, tables
+	return s, postgres.Storage(s)
 }
 
-// TestProjectorContract runs the projector suite on the PostgreSQL tables,
-// a database of its own per test.
+// TestProjectorContract runs the projector suite on PostgreSQL, a database
+// of its own per test.
 func TestProjectorContract(t *testing.T) {
 	t.Parallel()
 	pgtest.ServerURL(t)
-	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Tables) { return mustOpen(tb) })
+	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Storage) { return mustOpen(tb) })
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/projections"
@@ -16,31 +15,30 @@ import (
 // write follows the table.
 
 func testStaleTicketWriterChangesNothing(t *testing.T, factory Factory) {
-	s, table, tickets := open(t, factory)
+	s, storage, tickets := open(t, factory)
 	ctx := context.Background()
 	ids := Issue(t, s, "u", "a", "b")
 	if _, err := tickets.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	before := DumpTickets(t, table)
+	before := DumpTickets(t, s, storage)
 	more := Issue(t, s, "u", "c")
+	canceled := ticketRow(t, s, storage, ids[0])
+	canceled[6] = string(domain.StatusCanceled)
+	issued := projections.Row{int64(3), more[0], "c", "u", "m", int64(1), string(domain.StatusIssued), (*string)(nil), "2026-01-01T00:00:00Z", (*string)(nil), int64(1)}
+	table := Tables(t, s, storage, projections.TicketsCheckpoint)
 	for _, prev := range []int64{0, 1, 3} { // none, behind and ahead of the stored 2
-		err := table.Update(ctx, func(w projections.TicketWriter) error {
-			if err := w.SaveCheckpoint(prev, 3); err != nil {
-				return err
-			}
-			if _, err := w.Cancel(ids[0], time.Unix(1_700_000_000, 0), 2); err != nil {
-				return err
-			}
-			return w.Insert(3, domain.Ticket{ID: more[0], TheaterName: "c", UserID: "u", MovieTitle: "m", PriceKRW: 1, Status: domain.StatusIssued, Version: 1})
-		})
+		err := table.Apply(ctx, prev, 3, []projections.Change{{Table: "tickets", Row: canceled}, {Table: "tickets", Row: issued}})
 		if !errors.Is(err, projections.ErrCheckpointMoved) {
 			t.Fatalf("write from checkpoint %d over the stored 2: %v, want ErrCheckpointMoved", prev, err)
+		}
+		if err := table.Reset(ctx, prev); !errors.Is(err, projections.ErrCheckpointMoved) {
+			t.Fatalf("reset from checkpoint %d over the stored 2: %v, want ErrCheckpointMoved", prev, err)
 		}
 		if cp, err := table.Checkpoint(ctx); err != nil || cp != 2 {
 			t.Fatalf("checkpoint after a stale write from %d: %d, %v", prev, cp, err)
 		}
-		if after := DumpTickets(t, table); after != before {
+		if after := DumpTickets(t, s, storage); after != before {
 			t.Fatalf("a stale write from %d changed the table:\nbefore %s\nafter  %s", prev, before, after)
 		}
 	}
@@ -51,24 +49,25 @@ func testStaleTicketWriterChangesNothing(t *testing.T, factory Factory) {
 }
 
 func testStaleSalesWriterChangesNothing(t *testing.T, factory Factory) {
-	_, tables, sales := soldAndCaughtUp(t, factory)
+	s, storage, sales := soldAndCaughtUp(t, factory)
 	ctx := context.Background()
 	before := [2]projections.SalesPage{salesPage(t, sales, projections.ByTheater), salesPage(t, sales, projections.ByMovie)}
-	delta := []projections.SalesDelta{{Theater: "CGV 강남", Movie: "영화 A", Minute: "2026-01-01T00:00", Issued: 1, RevenueKRW: 15000}}
+	delta := []projections.Change{{Table: "sales_totals", Op: projections.Add, Row: projections.Row{"theater", "CGV 강남", int64(1), int64(0), int64(15000)}}}
+	table := Tables(t, s, storage, projections.SalesCheckpoint)
 	for _, prev := range []int64{0, 4, 6} { // none, behind and ahead of the stored 5
-		if err := tables.Sales.Add(ctx, delta, prev, 6); !errors.Is(err, projections.ErrCheckpointMoved) {
+		if err := table.Apply(ctx, prev, 6, delta); !errors.Is(err, projections.ErrCheckpointMoved) {
 			t.Fatalf("add from checkpoint %d over the stored 5: %v, want ErrCheckpointMoved", prev, err)
 		}
-		if err := tables.Sales.Rebuild(ctx, prev, 3); !errors.Is(err, projections.ErrCheckpointMoved) {
-			t.Fatalf("refold from checkpoint %d over the stored 5: %v, want ErrCheckpointMoved", prev, err)
+		if err := table.Reset(ctx, prev); !errors.Is(err, projections.ErrCheckpointMoved) {
+			t.Fatalf("reset from checkpoint %d over the stored 5: %v, want ErrCheckpointMoved", prev, err)
 		}
 	}
 	after := [2]projections.SalesPage{salesPage(t, sales, projections.ByTheater), salesPage(t, sales, projections.ByMovie)}
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("stale adds changed the sales: before %+v, after %+v", before, after)
 	}
-	if rep, err := tables.Sales.Verify(ctx); err != nil || rep.Count != 0 || rep.Checkpoint != 5 {
-		t.Fatalf("verify after stale adds: %+v, %v", rep, err)
+	if rep := Verify(t, s, storage, projections.SalesCheckpoint); rep.Count != 0 || rep.Checkpoint != 5 {
+		t.Fatalf("verify after stale adds: %+v", rep)
 	}
 }
 
@@ -82,10 +81,10 @@ func testTwoProjectorsOnOneTableNeverApplyTwice(t *testing.T, factory Factory) {
 	var sales [2]*projections.Sales
 	for i := range 2 {
 		var err error
-		if tickets[i], err = projections.OpenTickets(ctx, s, tables.Tickets, nil); err != nil {
+		if tickets[i], err = projections.OpenTickets(ctx, s, tables, nil); err != nil {
 			t.Fatal(err)
 		}
-		if sales[i], err = projections.OpenSales(ctx, s, tables.Sales, nil); err != nil {
+		if sales[i], err = projections.OpenSales(ctx, s, tables, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,11 +118,11 @@ func testTwoProjectorsOnOneTableNeverApplyTwice(t *testing.T, factory Factory) {
 			t.Fatalf("projector %d at tickets %d, sales %d; head %d", i, tickets[i].Position(), sales[i].Position(), head)
 		}
 	}
-	if rep, err := projections.VerifyTickets(ctx, tables.Tickets, nil); err != nil || rep.Count != 0 || rep.Tickets != 12 {
-		t.Fatalf("tickets table against the log: %+v, %v", rep, err)
+	if rep := Verify(t, s, tables, projections.TicketsCheckpoint); rep.Count != 0 || rep.Rows["tickets"] != 12 {
+		t.Fatalf("tickets table against the log: %+v", rep)
 	}
-	if rep, err := tables.Sales.Verify(ctx); err != nil || rep.Count != 0 || rep.Checkpoint != head {
-		t.Fatalf("sales against the log: %+v, %v", rep, err)
+	if rep := Verify(t, s, tables, projections.SalesCheckpoint); rep.Count != 0 || rep.Checkpoint != head {
+		t.Fatalf("sales against the log: %+v", rep)
 	}
 	assertSameQueries(t, tickets[0], tickets[1])
 }
@@ -134,19 +133,19 @@ func testTwoProjectorsOnOneTableNeverApplyTwice(t *testing.T, factory Factory) {
 func testRefreshFollowsTheTableAsAFreshLoad(t *testing.T, factory Factory) {
 	s, tables := factory(t)
 	ctx := context.Background()
-	leader, err := projections.OpenTickets(ctx, s, tables.Tickets, nil)
+	leader, err := projections.OpenTickets(ctx, s, tables, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	follower, err := projections.OpenTickets(ctx, s, tables.Tickets, nil)
+	follower, err := projections.OpenTickets(ctx, s, tables, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	salesLeader, err := projections.OpenSales(ctx, s, tables.Sales, nil)
+	salesLeader, err := projections.OpenSales(ctx, s, tables, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	salesFollower, err := projections.OpenSales(ctx, s, tables.Sales, nil)
+	salesFollower, err := projections.OpenSales(ctx, s, tables, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +182,7 @@ func testRefreshFollowsTheTableAsAFreshLoad(t *testing.T, factory Factory) {
 		if follower.Position() != s.Head() || salesFollower.Position() != s.Head() {
 			t.Fatalf("round %d: after refresh tickets %d, sales %d; head %d", round, follower.Position(), salesFollower.Position(), s.Head())
 		}
-		fresh, err := projections.OpenTickets(ctx, s, tables.Tickets, nil)
+		fresh, err := projections.OpenTickets(ctx, s, tables, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,8 +200,8 @@ func testRefreshFollowsTheTableAsAFreshLoad(t *testing.T, factory Factory) {
 	if _, err := follower.CatchUp(ctx, nil); err != nil || follower.Position() != s.Head() {
 		t.Fatalf("follower's catch up: %d, %v", follower.Position(), err)
 	}
-	if rep, err := projections.VerifyTickets(ctx, tables.Tickets, nil); err != nil || rep.Count != 0 {
-		t.Fatalf("tickets table against the log: %+v, %v", rep, err)
+	if rep := Verify(t, s, tables, projections.TicketsCheckpoint); rep.Count != 0 {
+		t.Fatalf("tickets table against the log: %+v", rep)
 	}
 }
 

@@ -9,10 +9,10 @@ import (
 	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
-// BenchmarkRebuild measures replaying the log into the tickets table; one
-// op is one event (nine of ten issue a ticket, one refunds it).
+// BenchmarkRebuild measures replaying the log into the read models' tables;
+// one op is one event (nine of ten issue a ticket, one refunds it).
 func BenchmarkRebuild(b *testing.B) {
-	s, tables := mustOpen(b)
+	s, storage := mustOpen(b)
 	ctx := context.Background()
 	for issuedSoFar := 0; issuedSoFar < b.N; {
 		ids := projectiontest.Issue(b, s, "u", theaters(min(900, b.N-issuedSoFar))...)
@@ -23,7 +23,7 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	n, err := projections.RebuildTickets(ctx, s, tables.Tickets, nil)
+	n, err := projections.Rebuild(ctx, s, storage, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -12,23 +11,19 @@ import (
 	"github.com/ticketd/ticketd/projections/sqlite"
 )
 
-// mustOpen opens a store on a new file and creates its read models' tables.
-func mustOpen(tb testing.TB) (*esqlite.Store, projections.Tables) {
+// mustOpen opens a store on a new file and the read models' storage in it.
+func mustOpen(tb testing.TB) (*esqlite.Store, projections.Storage) {
 	tb.Helper()
 	s, err := esqlite.Open(filepath.Join(tb.TempDir(), "app.db"), esqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	tables, err := sqlite.CreateTables(context.Background(), s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s, tables
+	return s, sqlite.Storage(s)
 }
 
-// TestProjectorContract runs the projector suite on the SQLite tables.
+// TestProjectorContract runs the projector suite on SQLite.
 func TestProjectorContract(t *testing.T) {
 	t.Parallel()
-	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Tables) { return mustOpen(tb) })
+	projectiontest.Run(t, func(tb testing.TB) (eventstore.Store, projections.Storage) { return mustOpen(tb) })
 }

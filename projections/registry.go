@@ -1,0 +1,192 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// model is a read model as the registry opens it: its fold, and its
+// projector once open starts it.
+type model interface {
+	ReadModel
+	open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) error
+	projector() *Projector
+}
+
+func (t *Tickets) projector() *Projector { return t.Projector }
+func (s *Sales) projector() *Projector   { return s.Projector }
+
+// Set is the read models of one database, open: the registry of ticketd's
+// read models. A read model is added here, and nowhere else but in its own
+// file and the HTTP handlers that serve its queries.
+type Set struct {
+	Tickets *Tickets
+	Sales   *Sales
+}
+
+// newSet returns the read models over log, not open.
+func newSet(log Log) *Set { return &Set{Tickets: newTickets(), Sales: newSales(log)} }
+
+// models lists the read models of s, in the order they are opened and
+// caught up.
+func (s *Set) models() []model { return []model{s.Tickets, s.Sales} }
+
+// Models returns ticketd's read models over log, not open, for passes over
+// the log that need no projector (Rebuild, Audit).
+func Models(log Log) []ReadModel {
+	var out []ReadModel
+	for _, m := range newSet(log).models() {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Consistent returns the projector commands wait for before they answer
+// (read-your-writes, Ticketd-Consistency) and whose lag gates readiness and
+// is measured from each commit: the tickets model's.
+func (s *Set) Consistent() *Projector { return s.Tickets.Projector }
+
+// RefundRead tells the models that a refund's decision read ticket t (see
+// app.Commands.OnRefundRead), so that applying the refund reads no stream.
+func (s *Set) RefundRead(t domain.Ticket) { s.Sales.Remember(t) }
+
+// Projectors returns the projectors of the read models of s, in order.
+func (s *Set) Projectors() []*Projector {
+	var out []*Projector
+	for _, m := range s.models() {
+		out = append(out, m.projector())
+	}
+	return out
+}
+
+// Open opens every read model of log over storage: it prepares its tables
+// (see Tables.Prepare), starts its projector at the stored checkpoint, and
+// marks it Rebuilding when the stored rows were of another version and the
+// log holds events (the projector's catch-up then folds the whole log, see
+// Projector.CatchUp, and the model serves its queries after it). On a
+// database that takes no writes the stored rows serve as they are, unless
+// they are of another version.
+func Open(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*Set, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	set := newSet(log)
+	for _, m := range set.models() {
+		if err := openModel(ctx, m, m.open, storage, log, logger); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// openModel prepares the tables of m in storage, then calls open, which
+// starts its projector, and marks it Rebuilding when it must be.
+func openModel(ctx context.Context, m ReadModel, open func(context.Context, Storage, Log, *slog.Logger) error, storage Storage, log Log, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := m.Schema()
+	tables := storage.Tables(s)
+	stored, err := tables.Prepare(ctx)
+	if errors.Is(err, eventstore.ErrReadOnly) || domain.ErrorCode(err) == domain.CodeUnavailable {
+		if stored, err = tables.Version(ctx); stored == 0 {
+			stored = s.Version // no tables: nothing to serve but nothing stale either
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := open(ctx, storage, log, logger); err != nil {
+		return fmt.Errorf("open read model %s: %w", s.Name, err)
+	}
+	if head := log.Head(); stored != s.Version && head > 0 {
+		p := m.(model).projector()
+		p.rebuildTo = head
+		p.rebuilding.Store(true)
+		if stored != 0 {
+			logger.Info(s.Name+": its version changed: it is rebuilt from the log before it serves its queries",
+				"stored_version", stored, "version", s.Version, "log_head", log.Head())
+		}
+	}
+	return nil
+}
+
+// Short returns a model's name without its "projection:" prefix, as log
+// lines and progress phases show it.
+func Short(name string) string { return strings.TrimPrefix(name, "projection:") }
+
+// rebuildChunk is how many events one rebuild transaction covers.
+const rebuildChunk = 10_000
+
+// Rebuild empties the tables of every read model of log, resets their
+// checkpoints and folds the whole log again into them in one pass, a chunk
+// of events per transaction of each model, and returns how many events it
+// folded. progress, when set, gets the position reached. Meant for a
+// stopped service (`ticketd replay`, `ticketd import`, `ticketd seed`).
+func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos int64)) (int64, error) {
+	models := Models(log)
+	type pass struct {
+		tables Tables
+		folder Folder
+		types  map[string]bool
+		pos    int64
+	}
+	passes := make([]pass, len(models))
+	for i, m := range models {
+		tables := storage.Tables(m.Schema())
+		if _, err := tables.Prepare(ctx); err != nil {
+			return 0, err
+		}
+		prev, err := tables.Checkpoint(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if err := tables.Reset(ctx, prev); err != nil {
+			return 0, fmt.Errorf("clear %s: %w", m.Schema().Name, err)
+		}
+		passes[i] = pass{tables: tables, folder: m.Folder(true), types: map[string]bool{}}
+		for _, t := range m.EventTypes() {
+			passes[i].types[t] = true
+		}
+	}
+	head := log.Head()
+	var folded int64
+	for folded < head {
+		records, err := log.ReadAll(ctx, folded, rebuildChunk)
+		if err != nil {
+			return folded, err
+		}
+		if len(records) == 0 {
+			return folded, fmt.Errorf("log has no events after %d though its head is %d", folded, head)
+		}
+		to := records[len(records)-1].Position
+		for i, m := range models {
+			p := &passes[i]
+			relevant := make([]eventstore.Record, 0, len(records))
+			for _, rec := range records {
+				if p.types[rec.Type] {
+					relevant = append(relevant, rec)
+				}
+			}
+			changes, err := p.folder.Fold(ctx, p.tables, relevant)
+			if err == nil {
+				err = p.tables.Apply(ctx, p.pos, to, changes)
+			}
+			if err != nil {
+				return folded, fmt.Errorf("rebuild %s up to position %d: %w", m.Schema().Name, to, err)
+			}
+			p.pos = to
+		}
+		folded = to
+		if progress != nil {
+			progress(folded)
+		}
+	}
+	return head, nil
+}
