@@ -15,7 +15,7 @@ import (
 // projector once open starts it.
 type model interface {
 	ReadModel
-	open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) error
+	open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (*Projector, error)
 	projector() *Projector
 }
 
@@ -78,16 +78,29 @@ func Open(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*
 	}
 	set := newSet(log)
 	for _, m := range set.models() {
-		if err := openModel(ctx, m, m.open, storage, log, logger); err != nil {
+		if _, err := openModel(ctx, m, m.open, storage, log, logger); err != nil {
 			return nil, err
 		}
 	}
 	return set, nil
 }
 
+// OpenProjector prepares the tables of m in storage (see Tables.Prepare)
+// and returns its projector at the stored checkpoint, Rebuilding when the
+// stored rows were of another version and the log holds events (its
+// catch-up then folds the whole log, see Projector.CatchUp). On a database
+// that takes no writes the stored rows serve as they are, unless they are
+// of another version. Any read model opens this way; ticketd's own open
+// through Open.
+func OpenProjector(ctx context.Context, m ReadModel, storage Storage, log Log, logger *slog.Logger) (*Projector, error) {
+	return openModel(ctx, m, func(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (*Projector, error) {
+		return newProjector(ctx, m, storage, log, logger)
+	}, storage, log, logger)
+}
+
 // openModel prepares the tables of m in storage, then calls open, which
 // starts its projector, and marks it Rebuilding when it must be.
-func openModel(ctx context.Context, m ReadModel, open func(context.Context, Storage, Log, *slog.Logger) error, storage Storage, log Log, logger *slog.Logger) error {
+func openModel(ctx context.Context, m ReadModel, open func(context.Context, Storage, Log, *slog.Logger) (*Projector, error), storage Storage, log Log, logger *slog.Logger) (*Projector, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -100,21 +113,21 @@ func openModel(ctx context.Context, m ReadModel, open func(context.Context, Stor
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := open(ctx, storage, log, logger); err != nil {
-		return fmt.Errorf("open read model %s: %w", s.Name, err)
+	p, err := open(ctx, storage, log, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open read model %s: %w", s.Name, err)
 	}
 	if head := log.Head(); stored != s.Version && head > 0 {
-		p := m.(model).projector()
 		p.rebuildTo = head
 		p.rebuilding.Store(true)
 		if stored != 0 {
 			logger.Info(s.Name+": its version changed: it is rebuilt from the log before it serves its queries",
-				"stored_version", stored, "version", s.Version, "log_head", log.Head())
+				"stored_version", stored, "version", s.Version, "log_head", head)
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // Short returns a model's name without its "projection:" prefix, as log

@@ -107,16 +107,16 @@ func (s *Sales) Folder(rebuild bool) Folder {
 	return f
 }
 
-func (s *Sales) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (err error) {
+func (s *Sales) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (_ *Projector, err error) {
 	s.Projector, err = newProjector(ctx, s, storage, log, logger)
-	return err
+	return s.Projector, err
 }
 
 // OpenSales opens the sales read model alone, at its stored checkpoint, its
 // tables prepared; see Open for all of them.
 func OpenSales(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*Sales, error) {
 	s := newSales(log)
-	if err := openModel(ctx, s, s.open, storage, log, logger); err != nil {
+	if _, err := openModel(ctx, s, s.open, storage, log, logger); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -58,11 +58,11 @@ func (t *Tickets) EventTypes() []string {
 func (t *Tickets) Folder(bool) Folder { return ticketFolder{} }
 
 // open starts the model's projector over storage and loads the list index.
-func (t *Tickets) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (err error) {
+func (t *Tickets) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (_ *Projector, err error) {
 	if t.Projector, err = newProjector(ctx, t, storage, log, logger); err != nil {
-		return err
+		return nil, err
 	}
-	return t.tables.Read(ctx, func(r Reader, _ int64) error {
+	return t.Projector, t.tables.Read(ctx, func(r Reader, _ int64) error {
 		return r.Each(ctx, ticketsTable, func(row Row) error {
 			e := entryOf(row)
 			t.index.add(e)
@@ -78,7 +78,7 @@ func (t *Tickets) open(ctx context.Context, storage Storage, log Log, logger *sl
 // its tables prepared; see Open for all of them.
 func OpenTickets(ctx context.Context, log Log, storage Storage, logger *slog.Logger) (*Tickets, error) {
 	t := newTickets()
-	if err := openModel(ctx, t, t.open, storage, log, logger); err != nil {
+	if _, err := openModel(ctx, t, t.open, storage, log, logger); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -1,6 +1,6 @@
 // Package projectiontest is the one suite every projections.Storage
 // implementation passes, with ticketd's read models and one of its own
-// (see notes.go): each engine's test calls Run with a Factory.
+// (notes.go): each engine's test calls Run with a Factory.
 package projectiontest
 
 import (
@@ -46,6 +46,8 @@ func Run(t *testing.T, factory Factory) {
 		{"StaleSalesWriterChangesNothing", testStaleSalesWriterChangesNothing},
 		{"TwoProjectorsOnOneTableNeverApplyTwice", testTwoProjectorsOnOneTableNeverApplyTwice},
 		{"RefreshFollowsTheTableAsAFreshLoad", testRefreshFollowsTheTableAsAFreshLoad},
+		{"AModelOfItsOwnNeedsNoEngineCode", testAModelOfItsOwnNeedsNoEngineCode},
+		{"ABumpedVersionIsRebuiltBeforeItServes", testABumpedVersionIsRebuiltBeforeItServes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
