@@ -3,6 +3,7 @@ package projectiontest
 import (
 	"context"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,7 +163,25 @@ func testRebuildSalesEqualsTheProjectorAndVerifies(t *testing.T, factory Factory
 		projections.Change{Table: "sales_totals", Op: projections.Add, Row: projections.Row{"theater", "CGV 강남", int64(99), int64(0), int64(1)}},
 		projections.Change{Table: "sales_totals", Op: projections.Add, Row: projections.Row{"movie", "유령", int64(99), int64(0), int64(1)}},
 		projections.Change{Table: "sales_minutes", Op: projections.Add, Row: projections.Row{"2000-01-01T00:00", int64(99), int64(0)}})
-	if rep := Verify(t, s, tables, projections.SalesCheckpoint); rep.Count != 3 {
+	rep := Verify(t, s, tables, projections.SalesCheckpoint)
+	var details []string
+	for _, p := range rep.List {
+		if p.Kind != projections.ProblemSalesDiffers {
+			t.Errorf("kind %q", p.Kind)
+		}
+		details = append(details, p.Detail)
+	}
+	all := strings.Join(details, "\n")
+	for _, want := range []string{
+		"sales_totals theater 'CGV 강남' differs from the fold of the log up to position 5: log says issued 3, canceled 1, revenue_krw 27000, table has issued 102, canceled 1, revenue_krw 27001",
+		"sales_totals movie '유령' differs from the fold of the log up to position 5: log says no row, table has issued 99, canceled 0, revenue_krw 1",
+		"sales_minutes 2000-01-01T00:00 differs from the fold of the log up to position 5: log says no row, table has issued 99, canceled 0",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no problem says %q:\n%s", want, all)
+		}
+	}
+	if rep.Count != 3 {
 		t.Fatalf("verify of damaged tables: %+v", rep)
 	}
 	if head, err := projections.Rebuild(context.Background(), s, tables, nil); err != nil || head != 5 {
