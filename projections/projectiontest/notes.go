@@ -25,7 +25,9 @@ func (n notes) Schema() projections.Schema {
 	}}}
 }
 
-func (notes) EventTypes() []string { return []string{domain.TypeTicketIssued, domain.TypeTicketRefunded} }
+func (notes) EventTypes() []string {
+	return []string{domain.TypeTicketIssued, domain.TypeTicketRefunded}
+}
 
 func (n notes) Folder(bool) projections.Folder { return n }
 
