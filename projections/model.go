@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
 
@@ -25,11 +27,35 @@ type ReadModel interface {
 
 // Folder turns events into row changes.
 type Folder interface {
-	// Fold returns the changes records (consecutive events of the model's
+	// Fold returns the changes events (consecutive events of the model's
 	// types, in position order) make to the model's rows, as rows holds
 	// them before the first: at most one change per row, in no particular
-	// order. It fails on an event it cannot read.
-	Fold(ctx context.Context, rows Rows, records []eventstore.Record) ([]Change, error)
+	// order. It fails on an event it cannot fold.
+	Fold(ctx context.Context, rows Rows, events []Event) ([]Change, error)
+}
+
+// Event is a record of the log with its data decoded, once for every model
+// that folds it.
+type Event struct {
+	eventstore.Record
+	Value domain.Event
+}
+
+// decode returns the events of records whose type is in types, decoded,
+// failing on the first that cannot be decoded.
+func decode(records []eventstore.Record, types map[string]bool) ([]Event, error) {
+	events := make([]Event, 0, len(records))
+	for _, rec := range records {
+		if !types[rec.Type] {
+			continue
+		}
+		e, err := rec.Event()
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", rec.Position, err)
+		}
+		events = append(events, Event{Record: rec, Value: e})
+	}
+	return events, nil
 }
 
 // Schema is what a read model stores: its tables, and the version of their

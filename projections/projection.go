@@ -119,17 +119,6 @@ func (p *Projector) serving() error {
 	return nil
 }
 
-// relevant returns the records of the model's types.
-func (p *Projector) relevant(records []eventstore.Record) []eventstore.Record {
-	out := make([]eventstore.Record, 0, len(records))
-	for _, rec := range records {
-		if p.types[rec.Type] {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // apply writes the changes of records (consecutive, in position order,
 // possibly starting at or below the checkpoint) and the checkpoint in one
 // transaction and advances applied; it fails with ErrCheckpointMoved when
@@ -141,7 +130,11 @@ func (p *Projector) apply(ctx context.Context, records []eventstore.Record) erro
 	if err != nil || len(fresh) == 0 {
 		return err
 	}
-	changes, err := p.folder.Fold(ctx, p.tables, p.relevant(fresh))
+	events, err := decode(fresh, p.types)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.schema.Name, err)
+	}
+	changes, err := p.folder.Fold(ctx, p.tables, events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.schema.Name, err)
 	}
@@ -193,7 +186,11 @@ func (p *Projector) Refresh(ctx context.Context) error {
 		if len(records) == 0 {
 			return fmt.Errorf("%s: log has no events after %d though the tables' checkpoint is %d", p.schema.Name, pos, checkpoint)
 		}
-		changes, err := p.model.Folder(false).Fold(ctx, p.tables, p.relevant(records))
+		events, err := decode(records, p.types)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.schema.Name, err)
+		}
+		changes, err := p.model.Folder(false).Fold(ctx, p.tables, events)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.schema.Name, err)
 		}

@@ -134,6 +134,15 @@ func openModel(ctx context.Context, m ReadModel, open func(context.Context, Stor
 // lines and progress phases show it.
 func Short(name string) string { return strings.TrimPrefix(name, "projection:") }
 
+// everyType is the set of the types of records.
+func everyType(records []eventstore.Record) map[string]bool {
+	types := map[string]bool{}
+	for _, rec := range records {
+		types[rec.Type] = true
+	}
+	return types
+}
+
 // rebuildChunk is how many events one rebuild transaction covers.
 const rebuildChunk = 10_000
 
@@ -179,12 +188,16 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 			return folded, fmt.Errorf("log has no events after %d though its head is %d", folded, head)
 		}
 		to := records[len(records)-1].Position
+		all, err := decode(records, everyType(records))
+		if err != nil {
+			return folded, err
+		}
 		for i, m := range models {
 			p := &passes[i]
-			relevant := make([]eventstore.Record, 0, len(records))
-			for _, rec := range records {
-				if p.types[rec.Type] {
-					relevant = append(relevant, rec)
+			relevant := make([]Event, 0, len(all))
+			for _, e := range all {
+				if p.types[e.Type] {
+					relevant = append(relevant, e)
 				}
 			}
 			changes, err := p.folder.Fold(ctx, p.tables, relevant)

@@ -147,7 +147,7 @@ type salesFolder struct {
 // sales_minutes (minute).
 type salesKey struct{ dimension, name string }
 
-func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []eventstore.Record) ([]Change, error) {
+func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []Event) ([]Change, error) {
 	sums := map[salesKey]*[3]int64{} // issued, canceled, revenue
 	var order []salesKey
 	add := func(k salesKey, issued, canceled, revenue int64) {
@@ -161,14 +161,10 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []eventstore.Rec
 	}
 	here := map[string]issuance{} // tickets issued in this batch
 	for _, rec := range records {
-		e, err := rec.Event()
-		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", rec.Position, err)
-		}
 		minute := salesKey{name: rec.OccurredAt.UTC().Format(MinuteLayout)}
 		var is issuance
 		var issued, canceled int64
-		switch e := e.(type) {
+		switch e := rec.Value.(type) {
 		case domain.TicketIssued:
 			is, issued = issuanceOf(e), 1
 			here[rec.StreamID] = is
@@ -176,6 +172,7 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []eventstore.Rec
 				f.folded.put(rec.StreamID, is)
 			}
 		case domain.TicketRefunded:
+			var err error
 			if is, err = f.issuance(ctx, here, rec.StreamID); err != nil {
 				return nil, fmt.Errorf("refund at %d: %w", rec.Position, err)
 			}

@@ -88,7 +88,7 @@ func OpenTickets(ctx context.Context, log Log, storage Storage, logger *slog.Log
 // domain.Evolve evolves the ticket.
 type ticketFolder struct{}
 
-func (ticketFolder) Fold(ctx context.Context, rows Rows, records []eventstore.Record) ([]Change, error) {
+func (ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]Change, error) {
 	folded := map[string]Row{} // the rows as this batch leaves them, by ticket id
 	issuedHere, wanted := map[string]bool{}, map[string]bool{}
 	var missing []any // the ids of tickets issued before the batch
@@ -111,10 +111,6 @@ func (ticketFolder) Fold(ctx context.Context, rows Rows, records []eventstore.Re
 	changed := map[string]bool{}
 	var order []string
 	for _, rec := range records {
-		e, err := rec.Event()
-		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", rec.Position, err)
-		}
 		row, ok := folded[rec.StreamID]
 		var r issued
 		switch {
@@ -128,7 +124,7 @@ func (ticketFolder) Fold(ctx context.Context, rows Rows, records []eventstore.Re
 		if rec.Type == domain.TypeTicketIssued {
 			r.position = rec.Position
 		}
-		r.Ticket = domain.Evolve(r.Ticket, rec.StreamID, e, rec.OccurredAt)
+		r.Ticket = domain.Evolve(r.Ticket, rec.StreamID, rec.Value, rec.OccurredAt)
 		r.Version = rec.Version
 		if !changed[rec.StreamID] {
 			changed[rec.StreamID] = true

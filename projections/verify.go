@@ -148,26 +148,25 @@ func foldLog(ctx context.Context, log Log, m ReadModel, until int64, problems *e
 			break
 		}
 		pos = records[len(records)-1].Position
-		var batch []eventstore.Record
-		for _, rec := range records {
-			if types[rec.Type] {
-				batch = append(batch, rec)
-			}
+		batch, err := decode(records, types)
+		var changes []Change
+		if err == nil {
+			changes, err = folder.Fold(ctx, mem, batch)
 		}
-		changes, err := folder.Fold(ctx, mem, batch)
-		if err != nil { // fold one at a time, leaving out what cannot be folded
+		if err != nil { // one at a time, leaving out what cannot be decoded or folded
 			changes = nil
-			for _, rec := range batch {
-				one, err := folder.Fold(ctx, mem, []eventstore.Record{rec})
-				if err != nil {
-					kind := ProblemEventNotFolded
-					if _, derr := rec.Event(); derr != nil {
-						kind = ProblemUndecodableEvent
+			for _, rec := range records {
+				one, err := decode([]eventstore.Record{rec}, types)
+				kind := ProblemUndecodableEvent
+				if err == nil {
+					var folded []Change
+					if folded, err = folder.Fold(ctx, mem, one); err == nil {
+						mem.apply(folded)
+						continue
 					}
-					problems.Add(eventstore.Problem{Kind: kind, Position: rec.Position, StreamID: rec.StreamID, Detail: err.Error()})
-					continue
+					kind = ProblemEventNotFolded
 				}
-				mem.apply(one)
+				problems.Add(eventstore.Problem{Kind: kind, Position: rec.Position, StreamID: rec.StreamID, Detail: err.Error()})
 			}
 		}
 		mem.apply(changes)

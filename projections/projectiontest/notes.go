@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/ticketd/ticketd/domain"
-	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -33,16 +32,12 @@ func (n notes) Folder(bool) projections.Folder { return n }
 
 // Fold adds an issue's row and deletes it at its refund; a version 2 of
 // the model stores its kind in capitals.
-func (n notes) Fold(_ context.Context, _ projections.Rows, records []eventstore.Record) ([]projections.Change, error) {
+func (n notes) Fold(_ context.Context, _ projections.Rows, records []projections.Event) ([]projections.Change, error) {
 	byStream := map[string]int{}
 	var changes []projections.Change
 	for _, rec := range records {
-		e, err := rec.Event()
-		if err != nil {
-			return nil, err
-		}
 		change := projections.Change{Table: notesTable, Op: projections.Delete, Row: projections.Row{rec.StreamID, int64(0), "", (*string)(nil)}}
-		if issued, ok := e.(domain.TicketIssued); ok {
+		if issued, ok := rec.Value.(domain.TicketIssued); ok {
 			kind := "issued"
 			if n.version > 1 {
 				kind = "ISSUED"
