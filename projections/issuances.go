@@ -14,7 +14,7 @@ import (
 // stream.
 const (
 	issuanceCapacity        = 4096
-	rebuildIssuanceCapacity = 32768
+	rebuildIssuanceCapacity = 8192
 )
 
 // issuance is what a refund's sales delta needs of its ticket's

@@ -144,7 +144,7 @@ func everyType(records []eventstore.Record) map[string]bool {
 }
 
 // rebuildChunk is how many events one rebuild transaction covers.
-const rebuildChunk = 10_000
+const rebuildChunk = 2_000
 
 // Rebuild empties the tables of every read model of log, resets their
 // checkpoints and folds the whole log again into them in one pass, a chunk
