@@ -131,6 +131,7 @@ func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
 	// Events committed before the tail reconnects are not lost: it resumes
 	// after the position the stream said it had read up to, not from now.
 	c := newClient(t, mustStart(t, cfg))
+	c.http = &http.Client{Transport: &http.Transport{}} // the shared pool may hold an idle connection to an earlier listener on this port
 	c.issueOK(with(seedIssue, "quantity", 2))
 	tail.waitLines(strs(c.rawEvents())[3:])
 	tail.stop()
