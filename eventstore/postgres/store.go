@@ -41,6 +41,10 @@ type Options struct {
 	// ReadOnly opens the database for reading only: appends fail, nothing is
 	// created or migrated, no lock is taken. For tools that inspect a log.
 	ReadOnly bool
+	// Mode says what Open does when the schema holds no event log: create
+	// it (the default, eventstore.CreateMissing, and CreateInFolder alike)
+	// or, eventstore.MustExist, refuse. ReadOnly implies MustExist.
+	Mode eventstore.OpenMode
 	// Schema holds ticketd's tables; created when missing. Default "public".
 	Schema string
 	// Shared skips the single-instance lock, so several writable stores may
@@ -148,8 +152,9 @@ type tip struct {
 // they are. It fails, in one line naming db with its password redacted, when
 // the URL is invalid, the database cannot be reached, the schema holds a
 // table ticketd needs that is not ticketd's or a newer schema version, a
-// ReadOnly store finds no event log, or (wrapping eventstore.ErrLocked)
-// another ticketd holds the database.
+// ReadOnly or MustExist store finds no event log (wrapping
+// eventstore.ErrNoDatabase; nothing is created), or (wrapping
+// eventstore.ErrLocked) another ticketd holds the database.
 func Open(ctx context.Context, db string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	s := &Store{
@@ -180,6 +185,11 @@ func (s *Store) open(ctx context.Context, db string) error {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return classify(err)
 	}
+	if s.opts.ReadOnly || s.opts.Mode == eventstore.MustExist {
+		if err := s.checkLogExists(ctx); err != nil {
+			return err
+		}
+	}
 	if !s.opts.ReadOnly {
 		if s.session, err = openSession(ctx, s, cfg.ConnConfig); err != nil {
 			return err
@@ -187,8 +197,6 @@ func (s *Store) open(ctx context.Context, db string) error {
 		if err := s.migrate(ctx); err != nil {
 			return err
 		}
-	} else if err := s.checkReadable(ctx); err != nil {
-		return err
 	}
 	if err := s.loadTip(ctx); err != nil {
 		return err

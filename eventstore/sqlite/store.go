@@ -37,9 +37,10 @@ type Options struct {
 	// the file changes and no file is created. For tools that inspect a
 	// database, live or not.
 	ReadOnly bool
-	// Missing says what to do when the file does not exist. Default
-	// CreateWithFolder; ReadOnly implies MustExist.
-	Missing Missing
+	// Mode says what Open does when the file holds no event log (is
+	// missing or empty). Default eventstore.CreateMissing; ReadOnly implies
+	// eventstore.MustExist.
+	Mode eventstore.OpenMode
 	// OnCommit, when set, is called by the writer after every group commit
 	// attempt. It must be fast and must not call the Store.
 	OnCommit func(eventstore.CommitInfo)
@@ -111,14 +112,15 @@ type Store struct {
 
 // Open opens the event log at path; unless opts.ReadOnly it takes the
 // file's lock, brings its schema up to date (see migrate) and starts the
-// writer. A missing file is handled as opts.Missing says. It fails, in one
+// writer. A missing file is handled as opts.Mode says. It fails, in one
 // line naming path, when the file is not a SQLite database, is one with
-// tables but no ticketd event log, cannot be opened, or (ErrLocked) is open
-// for writing in another process. A failed Open leaves no file it created.
+// tables but no ticketd event log, holds no log under eventstore.MustExist
+// (wrapping eventstore.ErrNoDatabase), cannot be opened, or (ErrLocked) is
+// open for writing in another process. A failed Open leaves no file it created.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	if opts.ReadOnly {
-		opts.Missing = MustExist
+		opts.Mode = eventstore.MustExist
 	}
 	state, err := inspectFile(path)
 	if err != nil {
