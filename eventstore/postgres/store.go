@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 	"github.com/ticketd/ticketd/internal/watermark"
 )
 
@@ -115,13 +116,12 @@ type Store struct {
 	pool   *pgxpool.Pool
 	tracer trace.Tracer
 
-	// mu guards tip, the last committed event this store knows of (its own
-	// commits and those notified), and lastCommit, the time stamped on its
-	// last commit.
+	// LogEnd is the last committed event this store knows of: its own
+	// commits and those notified.
+	eventstore.LogEnd
+	// mu guards lastCommit, the time stamped on the store's last commit.
 	mu         sync.Mutex
-	tip        tip
 	lastCommit time.Time
-	head       watermark.Watermark
 	// derived counts the notifications of derived-table commits (see
 	// DerivedChanged).
 	derived watermark.Watermark
@@ -132,17 +132,8 @@ type Store struct {
 	// headAlarm logs when appends stop at a broken head and resume.
 	headAlarm eventstore.HeadAlarm
 
-	jobs      chan *appendJob
-	stop      chan struct{}
-	stopOnce  sync.Once
-	done      chan struct{}
+	writer    *groupcommit.Writer[*appendJob]
 	closeOnce sync.Once // the connections are closed once, by the first Close
-}
-
-// tip is the end of the log: the last position and its hash.
-type tip struct {
-	position int64
-	hash     string
 }
 
 // Open connects to the PostgreSQL database the URL db names. Unless
@@ -161,18 +152,14 @@ func Open(ctx context.Context, db string, opts Options) (*Store, error) {
 		opts:   opts,
 		url:    Redact(db),
 		tracer: opts.TracerProvider.Tracer(eventstore.TracerName),
-		jobs:   make(chan *appendJob, 4*opts.MaxBatch),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		writer: groupcommit.NewWriter[*appendJob](opts.MaxBatch, eventstore.ErrStoreClosed),
 	}
 	if err := s.open(ctx, db); err != nil {
 		s.closeConns()
 		return nil, fmt.Errorf("%s: %w", s.url, err)
 	}
-	if opts.ReadOnly {
-		close(s.done)
-	} else {
-		go s.runWriter()
+	if !opts.ReadOnly {
+		s.writer.Start(s.commitBatch)
 	}
 	return s, nil
 }
@@ -201,7 +188,7 @@ func (s *Store) open(ctx context.Context, db string) error {
 	if err := s.loadTip(ctx); err != nil {
 		return err
 	}
-	s.head.Remember(eventstore.HeadMemory)
+	s.RememberMoves()
 	if s.session != nil {
 		s.session.start()
 	}
@@ -251,62 +238,23 @@ func applicationName() string {
 
 // loadTip reads the last event's position and hash.
 func (s *Store) loadTip(ctx context.Context) error {
-	end := tip{hash: eventstore.GenesisHash}
-	err := s.pool.QueryRow(ctx, `SELECT position, COALESCE(hash, '') FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.position, &end.hash)
+	end := eventstore.Tip{Hash: eventstore.GenesisHash}
+	err := s.pool.QueryRow(ctx, `SELECT position, COALESCE(hash, '') FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.Position, &end.Hash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read log head: %w", classify(err))
 	}
-	s.advance(end)
+	s.Advance(end)
 	return nil
-}
-
-// advance moves the tip to end when end is past it and wakes those waiting
-// on the head.
-func (s *Store) advance(end tip) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if end.position < s.tip.position || end.position == s.tip.position && s.tip.hash != "" {
-		return
-	}
-	s.tip = end
-	s.head.Advance(end.position)
 }
 
 // Path returns the database URL the store was opened on, its password redacted.
 func (s *Store) Path() string { return s.url }
 
-// Head returns the position of the last committed event this store knows of:
-// its own commits and, through notifications, those of other stores.
-func (s *Store) Head() int64 { return s.head.Value() }
-
-// LastHash returns the hash of the event at Head, GenesisHash for an empty log.
-func (s *Store) LastHash() string {
-	_, hash := s.LogHead()
-	return hash
-}
-
-// LogHead returns the position and hash of the last committed event this
-// store knows of, read together: 0 and GenesisHash for an empty log.
-func (s *Store) LogHead() (position int64, hash string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tip.position, s.tip.hash
-}
-
-// HeadChanged returns the head and a channel closed when the next commit, of
-// any store on the database, moves it.
-func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
-
-// HeadReachedAt returns when the head first reached position; see
-// eventstore.Reader.
-func (s *Store) HeadReachedAt(position int64) (time.Time, bool) { return s.head.ReachedAt(position) }
-
 // Close stops accepting appends, commits every queued one, releases the
 // single-instance lock and closes the connections. It is safe to call more
 // than once.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.done
+	s.writer.Close()
 	s.closeOnce.Do(s.closeConns)
 	return nil
 }
