@@ -1,6 +1,8 @@
 package eventstore
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
@@ -60,4 +62,31 @@ type CommitInfo struct {
 	Took   time.Duration
 	// Err is the error of the transaction itself; every append failed.
 	Err error
+}
+
+// PendingEvent is one event of an append, encoded for the log: the index in
+// the request's Streams of the stream it goes to, its type and its JSON data.
+type PendingEvent struct {
+	Stream int
+	Type   string
+	Data   []byte
+}
+
+// EncodeEvents returns the events of req in order, encoded; it fails when a
+// stream has no id or an event does not encode as JSON.
+func EncodeEvents(req AppendRequest) ([]PendingEvent, error) {
+	var events []PendingEvent
+	for i, sa := range req.Streams {
+		if sa.StreamID == "" {
+			return nil, fmt.Errorf("append: stream %d has no id", i)
+		}
+		for _, e := range sa.Events {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return nil, fmt.Errorf("append: encode %s: %w", e.EventType(), err)
+			}
+			events = append(events, PendingEvent{Stream: i, Type: e.EventType(), Data: data})
+		}
+	}
+	return events, nil
 }

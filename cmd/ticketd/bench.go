@@ -25,10 +25,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
@@ -256,8 +255,8 @@ func (b *bench) cleanup() {
 	}
 	os.RemoveAll(b.dir)
 	for _, name := range b.created {
-		if err := b.adminExec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			b.logf("drop database %s: %v", name, err)
+		if err := postgres.DropDatabase(context.Background(), b.cfg.server, name); err != nil {
+			b.logf("%v", err)
 		}
 	}
 }
@@ -268,28 +267,13 @@ func (b *bench) database(ctx context.Context, name string) (string, error) {
 	if b.cfg.server == "" {
 		return filepath.Join(b.dir, name+".db"), nil
 	}
-	u, err := url.Parse(b.cfg.server)
-	if err != nil {
-		return "", fmt.Errorf("--db: invalid URL")
-	}
 	dbName := fmt.Sprintf("ticketd_bench_%d_%s", os.Getpid(), name)
-	if err := b.adminExec(ctx, `CREATE DATABASE `+dbName); err != nil {
-		return "", fmt.Errorf("create database %s on %s: %w", dbName, service.RedactDB(b.cfg.server), err)
+	db, err := postgres.CreateDatabase(ctx, b.cfg.server, dbName)
+	if err != nil {
+		return "", err
 	}
 	b.created = append(b.created, dbName)
-	u.Path = "/" + dbName
-	return u.String(), nil
-}
-
-// adminExec runs sql on the database --db names.
-func (b *bench) adminExec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, b.cfg.server)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
+	return db, nil
 }
 
 func (b *bench) logf(format string, args ...any) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
@@ -45,7 +44,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		stdin = f
 	}
-	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Missing: sqlite.CreateInFolder})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Mode: eventstore.CreateInFolder})
 	if err != nil {
 		return err
 	}

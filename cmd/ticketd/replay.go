@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ticketd/ticketd/eventstore/sqlite"
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
@@ -25,7 +25,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Missing: sqlite.MustExist})
+	store, tables, err := db.open(ctx, service.DatabaseOptions{Logger: logger, Mode: eventstore.MustExist})
 	if err != nil {
 		return err
 	}

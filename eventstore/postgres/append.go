@@ -14,7 +14,6 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 type appendJob struct {
@@ -51,18 +50,13 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eve
 	}
 	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
 	defer func() { eventstore.EndAppendSpan(span, err) }()
-	job := &appendJob{req: req, span: span}
-	for i, sa := range req.Streams {
-		if sa.StreamID == "" {
-			return eventstore.AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
-		}
-		for _, e := range sa.Events {
-			data, err := json.Marshal(e)
-			if err != nil {
-				return eventstore.AppendResult{}, fmt.Errorf("append: encode %s: %w", e.EventType(), err)
-			}
-			job.events = append(job.events, jobEvent{Stream: i, Type: e.EventType(), Data: string(data)})
-		}
+	pending, err := eventstore.EncodeEvents(req)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	job := &appendJob{req: req, span: span, events: make([]jobEvent, len(pending))}
+	for i, e := range pending {
+		job.events[i] = jobEvent{Stream: e.Stream, Type: e.Type, Data: string(e.Data)}
 	}
 	out, err := s.submit(ctx, job)
 	if err != nil {
@@ -95,18 +89,10 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 // when the job was not queued.
 func (s *Store) submit(ctx context.Context, job *appendJob) (eventstore.Outcome, error) {
 	job.outcome = make(chan eventstore.Outcome, 1)
-	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+	if err := s.writer.Submit(ctx, job); err != nil {
 		return eventstore.Outcome{}, err
 	}
 	return <-job.outcome, nil
-}
-
-// runWriter is the single writer: it takes every queued append, commits them
-// in one transaction, answers each, and repeats. It exits after draining the
-// queue once Close is called.
-func (s *Store) runWriter() {
-	defer close(s.done)
-	groupcommit.Run(s.jobs, s.stop, s.opts.MaxBatch, s.commitBatch)
 }
 
 // groupReply is what ticketd_append answers for a group.
@@ -145,7 +131,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	})
 	err = brokenHead(err)
 	s.headAlarm.Note(s.opts.Logger, s.url, err)
-	var end tip
+	var end eventstore.Tip
 	if err == nil {
 		end, err = s.decodeReply(batch, reply, occurredAt, outcomes)
 	}
@@ -153,7 +139,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		s.mu.Lock()
 		s.lastCommit = now
 		s.mu.Unlock()
-		s.advance(end)
+		s.Advance(end)
 		if s.opts.OnAppendLock != nil {
 			waited := time.Duration(reply.WaitedUS) * time.Microsecond
 			s.opts.OnAppendLock(waited, time.Since(start)-waited)
@@ -239,11 +225,11 @@ func importJob(records []eventstore.Record) any {
 // records of an append are rebuilt here and their hashes checked against the
 // server's: a mismatch fails the call, though it committed, since it means
 // the two hash functions differ.
-func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt time.Time, outcomes []eventstore.Outcome) (tip, error) {
+func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt time.Time, outcomes []eventstore.Outcome) (eventstore.Tip, error) {
 	if len(reply.Results) != len(batch) {
-		return tip{}, fmt.Errorf("ticketd_append answered %d results for %d jobs", len(reply.Results), len(batch))
+		return eventstore.Tip{}, fmt.Errorf("ticketd_append answered %d results for %d jobs", len(reply.Results), len(batch))
 	}
-	end := tip{position: reply.StartPosition, hash: reply.StartHash}
+	end := eventstore.Tip{Position: reply.StartPosition, Hash: reply.StartHash}
 	for i, res := range reply.Results {
 		if outcomes[i].Err != nil {
 			continue
@@ -254,16 +240,16 @@ func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt tim
 		}
 		result := jobResult(batch[i], end, occurredAt)
 		if last := result.Records; len(last) > 0 && last[len(last)-1].Hash != res.Hash {
-			return tip{}, fmt.Errorf("position %d: the database chained hash %s, ticketd computes %s", res.Position, res.Hash, last[len(last)-1].Hash)
+			return eventstore.Tip{}, fmt.Errorf("position %d: the database chained hash %s, ticketd computes %s", res.Position, res.Hash, last[len(last)-1].Hash)
 		}
 		outcomes[i].Result = result
-		end = tip{position: res.Position, hash: res.Hash}
+		end = eventstore.Tip{Position: res.Position, Hash: res.Hash}
 	}
 	return end, nil
 }
 
 // jobResult is the committed result of job, which continued the log at end.
-func jobResult(job *appendJob, end tip, occurredAt time.Time) eventstore.AppendResult {
+func jobResult(job *appendJob, end eventstore.Tip, occurredAt time.Time) eventstore.AppendResult {
 	if job.imported != nil {
 		return eventstore.AppendResult{Records: job.imported, Position: job.imported[len(job.imported)-1].Position}
 	}
@@ -275,16 +261,16 @@ func jobResult(job *appendJob, end tip, occurredAt time.Time) eventstore.AppendR
 	records := make([]eventstore.Record, len(job.events))
 	for i, e := range job.events {
 		versions[e.Stream]++
-		end.position++
+		end.Position++
 		records[i] = eventstore.Record{
-			Position: end.position, ID: e.ID, StreamID: job.req.Streams[e.Stream].StreamID,
+			Position: end.Position, ID: e.ID, StreamID: job.req.Streams[e.Stream].StreamID,
 			Version: versions[e.Stream], Type: e.Type, OccurredAt: occurredAt,
-			Data: json.RawMessage(e.Data), Metadata: metadata, PrevHash: end.hash,
+			Data: json.RawMessage(e.Data), Metadata: metadata, PrevHash: end.Hash,
 		}
 		records[i].Hash = records[i].ComputeHash()
-		end.hash = records[i].Hash
+		end.Hash = records[i].Hash
 	}
-	return eventstore.AppendResult{Records: records, Position: end.position}
+	return eventstore.AppendResult{Records: records, Position: end.Position}
 }
 
 // jobError turns a job error of ticketd_append into the error Append gives.

@@ -18,7 +18,7 @@ func TestStoreContract(t *testing.T) {
 	storetest.Run(t, storetest.Factory{
 		NewDatabase: freshDatabase,
 		Open: func(db string, opts storetest.Options) (eventstore.Store, error) {
-			return postgres.Open(context.Background(), db, postgres.Options{Now: opts.Now, OnCommit: opts.OnCommit})
+			return postgres.Open(context.Background(), db, postgres.Options{Now: opts.Now, OnCommit: opts.OnCommit, Mode: opts.Mode})
 		},
 	}, storetest.Features{
 		ExclusiveWriter: true,

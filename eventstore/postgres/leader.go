@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,21 +13,8 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-// LeaseOptions configures a LeaderLease.
-type LeaseOptions struct {
-	// Holder names the instance in the lease row (holder_name), for
-	// operators.
-	Holder string
-	// Length is how long the lease lasts after each acquisition or renewal,
-	// on the server's clock; it also bounds how long a fenced transaction
-	// may sit idle. Required.
-	Length time.Duration
-	// OnRefused, when set, is called each time the fence refuses a write of
-	// the store. It must be fast.
-	OnRefused func()
-}
-
-// LeaderLease is the projector leadership of the store's schema: the one
+// LeaderLease is the projector leadership of the store's schema, an
+// eventstore.Lease (its Holder is the lease row's holder_name): the one
 // row of leader_lease (see migrations/0003), a lease whose expiry is
 // measured on the PostgreSQL server's clock, with a term that grows by one
 // at each acquisition (a fencing token). It is acquired when it has expired,
@@ -49,7 +35,7 @@ type LeaseOptions struct {
 type LeaderLease struct {
 	store *Store
 	cfg   *pgx.ConnConfig
-	opts  LeaseOptions
+	opts  eventstore.LeaseOptions
 	// holder identifies this lease in the row: unique per LeaderLease, so
 	// that a restarted instance with the same name is another holder.
 	holder string
@@ -66,10 +52,11 @@ type LeaderLease struct {
 // before it expires.
 var leaseKeepalives = map[string]string{"tcp_keepalives_idle": "2", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"}
 
-// LeaderLease returns the leadership lease of the store's schema, not held,
-// and fences the store's writes by it from then on. It fails on a ReadOnly
-// store, on a store that already has one, and without a positive length.
-func (s *Store) LeaderLease(opts LeaseOptions) (*LeaderLease, error) {
+// LeaderLease returns the leadership lease of the store's schema, a
+// *LeaderLease not held, and fences the store's writes by it from then on.
+// It fails on a ReadOnly store, on a store that already has one, and
+// without a positive length.
+func (s *Store) LeaderLease(opts eventstore.LeaseOptions) (eventstore.Lease, error) {
 	if s.session == nil {
 		return nil, errors.New("leader lease: the store is read-only")
 	}

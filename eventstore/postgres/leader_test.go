@@ -24,9 +24,9 @@ func twoStores(t *testing.T) (a, b *postgres.Store, db string) {
 
 // lease returns the leader lease of s, lasting length, and counts the
 // writes its fence refuses in refused.
-func lease(t *testing.T, s *postgres.Store, name string, length time.Duration, refused *atomic.Int64) *postgres.LeaderLease {
+func lease(t *testing.T, s *postgres.Store, name string, length time.Duration, refused *atomic.Int64) eventstore.Lease {
 	t.Helper()
-	l, err := s.LeaderLease(postgres.LeaseOptions{Holder: name, Length: length, OnRefused: func() {
+	l, err := s.LeaderLease(eventstore.LeaseOptions{Holder: name, Length: length, OnRefused: func() {
 		if refused != nil {
 			refused.Add(1)
 		}
@@ -39,7 +39,7 @@ func lease(t *testing.T, s *postgres.Store, name string, length time.Duration, r
 }
 
 // try requires l.TryAcquire to answer want.
-func try(t *testing.T, what string, l *postgres.LeaderLease, want bool) {
+func try(t *testing.T, what string, l eventstore.Lease, want bool) {
 	t.Helper()
 	if got, err := l.TryAcquire(context.Background()); err != nil || got != want {
 		t.Fatalf("%s: TryAcquire = %v, %v; want %v", what, got, err, want)
@@ -47,7 +47,7 @@ func try(t *testing.T, what string, l *postgres.LeaderLease, want bool) {
 }
 
 // acquireWithin tries l until it takes the lease, failing after within.
-func acquireWithin(t *testing.T, what string, l *postgres.LeaderLease, within time.Duration) time.Duration {
+func acquireWithin(t *testing.T, what string, l eventstore.Lease, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -81,7 +81,7 @@ func TestLeaderLeaseIsHeldByOneStoreUntilReleasedAndEachTakeIsANewTerm(t *testin
 	a, b, db := twoStores(t)
 	other := mustOpen(t, db, postgres.Options{Shared: true, Schema: "other"})
 	la, lb, lo := lease(t, a, "a", time.Minute, nil), lease(t, b, "b", time.Minute, nil), lease(t, other, "o", time.Minute, nil)
-	if _, err := a.LeaderLease(postgres.LeaseOptions{Length: time.Second}); err == nil {
+	if _, err := a.LeaderLease(eventstore.LeaseOptions{Length: time.Second}); err == nil {
 		t.Fatal("a second lease of one store was given")
 	}
 	try(t, "first store", la, true)

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -11,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // migrationFiles are the schema's versions: NNNN_name.sql, applied in order,
@@ -124,17 +125,15 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, m migration) error {
 	return nil
 }
 
-// errNoLog refuses a ReadOnly open of a schema without ticketd's event log.
-var errNoLog = errors.New("no ticketd event log in this database schema")
-
-// checkReadable makes sure a ReadOnly store finds an event log it knows.
-func (s *Store) checkReadable(ctx context.Context) error {
+// checkLogExists makes sure a ReadOnly or MustExist store finds an event log
+// it knows; it fails with an error wrapping eventstore.ErrNoDatabase.
+func (s *Store) checkLogExists(ctx context.Context) error {
 	var has bool
 	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('ticketd_schema_version') IS NOT NULL`).Scan(&has); err != nil {
 		return fmt.Errorf("inspect schema %s: %w", s.opts.Schema, classify(err))
 	}
 	if !has {
-		return fmt.Errorf("schema %s: %w", s.opts.Schema, errNoLog)
+		return fmt.Errorf("schema %s holds %w", s.opts.Schema, eventstore.ErrNoDatabase)
 	}
 	return nil
 }

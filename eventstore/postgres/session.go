@@ -142,7 +142,7 @@ func (ss *session) run() {
 			continue
 		}
 		if err == nil {
-			ss.store.advance(parseTip(n.Payload))
+			ss.store.Advance(parseTip(n.Payload))
 			continue
 		}
 		ss.store.opts.Logger.Warn("lost the PostgreSQL session: reconnecting", "db", ss.store.url, "err", err)
@@ -176,14 +176,14 @@ func (ss *session) reconnect() bool {
 }
 
 // parseTip reads a "position:hash" notification; a malformed one gives the
-// zero tip, which advance ignores.
-func parseTip(payload string) tip {
+// zero tip, which Advance ignores.
+func parseTip(payload string) eventstore.Tip {
 	pos, hash, _ := strings.Cut(payload, ":")
 	p, err := strconv.ParseInt(pos, 10, 64)
 	if err != nil {
-		return tip{}
+		return eventstore.Tip{}
 	}
-	return tip{position: p, hash: hash}
+	return eventstore.Tip{Position: p, Hash: hash}
 }
 
 // releaseTimeout bounds how long close waits for the server to release the

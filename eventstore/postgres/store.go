@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 	"github.com/ticketd/ticketd/internal/watermark"
 )
 
@@ -41,6 +42,10 @@ type Options struct {
 	// ReadOnly opens the database for reading only: appends fail, nothing is
 	// created or migrated, no lock is taken. For tools that inspect a log.
 	ReadOnly bool
+	// Mode says what Open does when the schema holds no event log: create
+	// it (the default, eventstore.CreateMissing, and CreateInFolder alike)
+	// or, eventstore.MustExist, refuse. ReadOnly implies MustExist.
+	Mode eventstore.OpenMode
 	// Schema holds ticketd's tables; created when missing. Default "public".
 	Schema string
 	// Shared skips the single-instance lock, so several writable stores may
@@ -111,13 +116,12 @@ type Store struct {
 	pool   *pgxpool.Pool
 	tracer trace.Tracer
 
-	// mu guards tip, the last committed event this store knows of (its own
-	// commits and those notified), and lastCommit, the time stamped on its
-	// last commit.
+	// LogEnd is the last committed event this store knows of: its own
+	// commits and those notified.
+	eventstore.LogEnd
+	// mu guards lastCommit, the time stamped on the store's last commit.
 	mu         sync.Mutex
-	tip        tip
 	lastCommit time.Time
-	head       watermark.Watermark
 	// derived counts the notifications of derived-table commits (see
 	// DerivedChanged).
 	derived watermark.Watermark
@@ -128,17 +132,8 @@ type Store struct {
 	// headAlarm logs when appends stop at a broken head and resume.
 	headAlarm eventstore.HeadAlarm
 
-	jobs      chan *appendJob
-	stop      chan struct{}
-	stopOnce  sync.Once
-	done      chan struct{}
+	writer    *groupcommit.Writer[*appendJob]
 	closeOnce sync.Once // the connections are closed once, by the first Close
-}
-
-// tip is the end of the log: the last position and its hash.
-type tip struct {
-	position int64
-	hash     string
 }
 
 // Open connects to the PostgreSQL database the URL db names. Unless
@@ -148,26 +143,23 @@ type tip struct {
 // they are. It fails, in one line naming db with its password redacted, when
 // the URL is invalid, the database cannot be reached, the schema holds a
 // table ticketd needs that is not ticketd's or a newer schema version, a
-// ReadOnly store finds no event log, or (wrapping eventstore.ErrLocked)
-// another ticketd holds the database.
+// ReadOnly or MustExist store finds no event log (wrapping
+// eventstore.ErrNoDatabase; nothing is created), or (wrapping
+// eventstore.ErrLocked) another ticketd holds the database.
 func Open(ctx context.Context, db string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	s := &Store{
 		opts:   opts,
 		url:    Redact(db),
 		tracer: opts.TracerProvider.Tracer(eventstore.TracerName),
-		jobs:   make(chan *appendJob, 4*opts.MaxBatch),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		writer: groupcommit.NewWriter[*appendJob](opts.MaxBatch, eventstore.ErrStoreClosed),
 	}
 	if err := s.open(ctx, db); err != nil {
 		s.closeConns()
 		return nil, fmt.Errorf("%s: %w", s.url, err)
 	}
-	if opts.ReadOnly {
-		close(s.done)
-	} else {
-		go s.runWriter()
+	if !opts.ReadOnly {
+		s.writer.Start(s.commitBatch)
 	}
 	return s, nil
 }
@@ -180,6 +172,11 @@ func (s *Store) open(ctx context.Context, db string) error {
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return classify(err)
 	}
+	if s.opts.ReadOnly || s.opts.Mode == eventstore.MustExist {
+		if err := s.checkLogExists(ctx); err != nil {
+			return err
+		}
+	}
 	if !s.opts.ReadOnly {
 		if s.session, err = openSession(ctx, s, cfg.ConnConfig); err != nil {
 			return err
@@ -187,13 +184,11 @@ func (s *Store) open(ctx context.Context, db string) error {
 		if err := s.migrate(ctx); err != nil {
 			return err
 		}
-	} else if err := s.checkReadable(ctx); err != nil {
-		return err
 	}
 	if err := s.loadTip(ctx); err != nil {
 		return err
 	}
-	s.head.Remember(eventstore.HeadMemory)
+	s.RememberMoves()
 	if s.session != nil {
 		s.session.start()
 	}
@@ -243,62 +238,23 @@ func applicationName() string {
 
 // loadTip reads the last event's position and hash.
 func (s *Store) loadTip(ctx context.Context) error {
-	end := tip{hash: eventstore.GenesisHash}
-	err := s.pool.QueryRow(ctx, `SELECT position, COALESCE(hash, '') FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.position, &end.hash)
+	end := eventstore.Tip{Hash: eventstore.GenesisHash}
+	err := s.pool.QueryRow(ctx, `SELECT position, COALESCE(hash, '') FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.Position, &end.Hash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read log head: %w", classify(err))
 	}
-	s.advance(end)
+	s.Advance(end)
 	return nil
-}
-
-// advance moves the tip to end when end is past it and wakes those waiting
-// on the head.
-func (s *Store) advance(end tip) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if end.position < s.tip.position || end.position == s.tip.position && s.tip.hash != "" {
-		return
-	}
-	s.tip = end
-	s.head.Advance(end.position)
 }
 
 // Path returns the database URL the store was opened on, its password redacted.
 func (s *Store) Path() string { return s.url }
 
-// Head returns the position of the last committed event this store knows of:
-// its own commits and, through notifications, those of other stores.
-func (s *Store) Head() int64 { return s.head.Value() }
-
-// LastHash returns the hash of the event at Head, GenesisHash for an empty log.
-func (s *Store) LastHash() string {
-	_, hash := s.LogHead()
-	return hash
-}
-
-// LogHead returns the position and hash of the last committed event this
-// store knows of, read together: 0 and GenesisHash for an empty log.
-func (s *Store) LogHead() (position int64, hash string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tip.position, s.tip.hash
-}
-
-// HeadChanged returns the head and a channel closed when the next commit, of
-// any store on the database, moves it.
-func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
-
-// HeadReachedAt returns when the head first reached position; see
-// eventstore.Reader.
-func (s *Store) HeadReachedAt(position int64) (time.Time, bool) { return s.head.ReachedAt(position) }
-
 // Close stops accepting appends, commits every queued one, releases the
 // single-instance lock and closes the connections. It is safe to call more
 // than once.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.done
+	s.writer.Close()
 	s.closeOnce.Do(s.closeConns)
 	return nil
 }

@@ -15,23 +15,16 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 type appendJob struct {
 	req  eventstore.AppendRequest
-	rows []pendingRow
+	rows []eventstore.PendingEvent
 	// imported, when set, replaces req: records to insert as they are (Import).
 	imported []eventstore.Record
 	outcome  chan eventstore.Outcome
 	// span is the append's span, linked with its group commit's.
 	span trace.Span
-}
-
-type pendingRow struct {
-	streamIndex int
-	eventType   string
-	data        []byte
 }
 
 // Append commits req durably (fsynced) before returning. Concurrent appends
@@ -48,39 +41,16 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eve
 	}
 	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
 	defer func() { eventstore.EndAppendSpan(span, err) }()
-	job := &appendJob{req: req, outcome: make(chan eventstore.Outcome, 1), span: span}
-	for i, sa := range req.Streams {
-		if sa.StreamID == "" {
-			return eventstore.AppendResult{}, fmt.Errorf("append: stream %d has no id", i)
-		}
-		for _, e := range sa.Events {
-			data, err := json.Marshal(e)
-			if err != nil {
-				return eventstore.AppendResult{}, fmt.Errorf("append: encode %s: %w", e.EventType(), err)
-			}
-			job.rows = append(job.rows, pendingRow{streamIndex: i, eventType: e.EventType(), data: data})
-		}
+	rows, err := eventstore.EncodeEvents(req)
+	if err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+	job := &appendJob{req: req, rows: rows, outcome: make(chan eventstore.Outcome, 1), span: span}
+	if err := s.writer.Submit(ctx, job); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	out := <-job.outcome
 	return out.Result, out.Err
-}
-
-// runWriter is the single writer: it takes every queued append, commits them
-// in one transaction, answers each, and repeats. It exits after draining the
-// queue once Close is called.
-func (s *Store) runWriter() {
-	defer close(s.done)
-	groupcommit.Run(s.jobs, s.stop, s.opts.MaxBatch, s.commitBatch)
-}
-
-// tip is the end of the log: the last position and its hash, which the next
-// event chains from.
-type tip struct {
-	position int64
-	hash     string
 }
 
 // commitBatch commits the jobs in one transaction, each inside its own
@@ -98,10 +68,10 @@ func (s *Store) commitBatch(batch []*appendJob) {
 	if now.Before(s.lastCommit) {
 		now = s.lastCommit
 	}
-	end, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
-		end := s.tip
+	end, err := s.inWriteTx(func(tx *sql.Tx) (eventstore.Tip, error) {
+		end := s.Tip()
 		var err error
-		if end.hash, err = headHash(context.Background(), tx, end.position); err != nil {
+		if end.Hash, err = headHash(context.Background(), tx, end.Position); err != nil {
 			return end, err
 		}
 		for i, job := range batch {
@@ -122,7 +92,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 			} else {
 				outcomes[i].Result = result
 				if n := len(result.Records); n > 0 {
-					end = tip{position: result.Position, hash: result.Records[n-1].Hash}
+					end = eventstore.Tip{Position: result.Position, Hash: result.Records[n-1].Hash}
 				}
 			}
 			if _, err := tx.Exec(`RELEASE append_job`); err != nil {
@@ -138,7 +108,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 			}
 		}
 		s.lastCommit = now
-		s.advance(end)
+		s.Advance(end)
 	}
 	s.writeMu.Unlock()
 	s.headAlarm.Note(s.opts.Logger, s.path, err)
@@ -155,20 +125,20 @@ func (s *Store) commitBatch(batch []*appendJob) {
 // inWriteTx runs fn in a transaction of the writer's connection and commits
 // it. On any failure it rolls back and returns the classified error.
 // The caller holds writeMu.
-func (s *Store) inWriteTx(fn func(tx *sql.Tx) (tip, error)) (tip, error) {
+func (s *Store) inWriteTx(fn func(tx *sql.Tx) (eventstore.Tip, error)) (eventstore.Tip, error) {
 	s.reopenIfReadOnly()
 	tx, err := s.writeDB.Begin()
 	if err != nil {
-		return tip{}, s.writeFailed(err)
+		return eventstore.Tip{}, s.writeFailed(err)
 	}
 	end, err := fn(tx)
 	if err != nil {
 		tx.Rollback()
-		return tip{}, s.writeFailed(err)
+		return eventstore.Tip{}, s.writeFailed(err)
 	}
 	if err := tx.Commit(); err != nil {
 		tx.Rollback()
-		return tip{}, s.writeFailed(err)
+		return eventstore.Tip{}, s.writeFailed(err)
 	}
 	return end, nil
 }
@@ -200,17 +170,10 @@ func headHash(ctx context.Context, q rowQuerier, position int64) (string, error)
 	return hash.String, eventstore.CheckHeadHash(position, stored)
 }
 
-// advance moves the tip after a commit and wakes those waiting on the head.
-// The caller holds writeMu.
-func (s *Store) advance(end tip) {
-	s.tip = end
-	s.head.Advance(end.position)
-}
-
 // applyJob writes one append (or one imported batch) after end; the result's
 // Position is the new head. Its errors (conflict, key taken, a broken
 // imported chain, a failed statement) fail only this job.
-func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (eventstore.AppendResult, error) {
+func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end eventstore.Tip, now time.Time) (eventstore.AppendResult, error) {
 	if job.imported != nil {
 		return insertImported(tx, job.imported, end)
 	}
@@ -253,34 +216,34 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (ev
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		versions[row.streamIndex]++
-		end.position++
+		versions[row.Stream]++
+		end.Position++
 		records[i] = eventstore.Record{
-			Position:   end.position,
+			Position:   end.Position,
 			ID:         id.String(),
-			StreamID:   req.Streams[row.streamIndex].StreamID,
-			Version:    versions[row.streamIndex],
-			Type:       row.eventType,
+			StreamID:   req.Streams[row.Stream].StreamID,
+			Version:    versions[row.Stream],
+			Type:       row.Type,
 			OccurredAt: occurredAt,
-			Data:       row.data,
+			Data:       row.Data,
 			Metadata:   metadata,
-			PrevHash:   end.hash,
+			PrevHash:   end.Hash,
 		}
 		records[i].Hash = records[i].ComputeHash()
-		end.hash = records[i].Hash
+		end.Hash = records[i].Hash
 		if err := insertRecord(tx, records[i]); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 	}
 	if rec := req.Idempotency; rec != nil {
 		stored := *rec
-		stored.Position = end.position
+		stored.Position = end.Position
 		stored.CreatedAt = occurredAt
 		if err := insertIdempotency(tx, stored); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 	}
-	return eventstore.AppendResult{Records: records, Position: end.position}, nil
+	return eventstore.AppendResult{Records: records, Position: end.Position}, nil
 }
 
 // insertRecord writes r. A stream that already has r's version is a

@@ -21,10 +21,10 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_, err := s.inWriteTx(func(tx *sql.Tx) (tip, error) {
+	_, err := s.inWriteTx(func(tx *sql.Tx) (eventstore.Tip, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO write_probe (id, checked_at) VALUES (1, ?)
 			ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, domain.FormatTime(s.opts.Now()))
-		return tip{}, err
+		return eventstore.Tip{}, err
 	})
 	return err
 }

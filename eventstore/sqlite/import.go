@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 // Import appends records exactly as given (positions, ids, times, data,
@@ -20,15 +19,15 @@ func (s *Store) Import(ctx context.Context, records []eventstore.Record) error {
 		return nil
 	}
 	job := &appendJob{imported: records, outcome: make(chan eventstore.Outcome, 1)}
-	if err := groupcommit.Enqueue(ctx, s.jobs, s.stop, job, eventstore.ErrStoreClosed); err != nil {
+	if err := s.writer.Submit(ctx, job); err != nil {
 		return err
 	}
 	return (<-job.outcome).Err
 }
 
-func insertImported(tx *sql.Tx, records []eventstore.Record, end tip) (eventstore.AppendResult, error) {
+func insertImported(tx *sql.Tx, records []eventstore.Record, end eventstore.Tip) (eventstore.AppendResult, error) {
 	for _, r := range records {
-		if err := eventstore.CheckContinues(r, end.position, end.hash); err != nil {
+		if err := eventstore.CheckContinues(r, end.Position, end.Hash); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		var current int64
@@ -41,7 +40,7 @@ func insertImported(tx *sql.Tx, records []eventstore.Record, end tip) (eventstor
 		if err := insertRecord(tx, r); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		end = tip{position: r.Position, hash: r.Hash}
+		end = eventstore.Tip{Position: r.Position, Hash: r.Hash}
 	}
-	return eventstore.AppendResult{Records: records, Position: end.position}, nil
+	return eventstore.AppendResult{Records: records, Position: end.Position}, nil
 }

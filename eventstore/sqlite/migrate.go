@@ -156,19 +156,19 @@ func chainLog(tx *sql.Tx) error {
 	if _, err := tx.Exec(`ALTER TABLE events ADD COLUMN prev_hash TEXT; ALTER TABLE events ADD COLUMN hash TEXT;`); err != nil {
 		return err
 	}
-	end := tip{hash: eventstore.GenesisHash}
+	end := eventstore.Tip{Hash: eventstore.GenesisHash}
 	for {
-		batch, err := readAfter(tx, end.position)
+		batch, err := readAfter(tx, end.Position)
 		if err != nil || len(batch) == 0 {
 			return err
 		}
 		for _, r := range batch {
-			r.PrevHash = end.hash
+			r.PrevHash = end.Hash
 			r.Hash = r.ComputeHash()
 			if _, err := tx.Exec(`UPDATE events SET prev_hash = ?, hash = ? WHERE position = ?`, r.PrevHash, r.Hash, r.Position); err != nil {
 				return err
 			}
-			end = tip{position: r.Position, hash: r.Hash}
+			end = eventstore.Tip{Position: r.Position, Hash: r.Hash}
 		}
 	}
 }

@@ -9,19 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// Missing says what Open does when the database file does not exist.
-type Missing int
-
-const (
-	// CreateWithFolder creates the file, and its folder when that is missing.
-	CreateWithFolder Missing = iota
-	// CreateInFolder creates the file only inside a folder that exists.
-	CreateInFolder
-	// MustExist refuses a missing file, and a database without ticketd's
-	// event log. Read-only stores always behave so.
-	MustExist
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // sqliteMagic opens the header of every SQLite database file.
@@ -130,16 +119,17 @@ func inspectSchema(path string, state fileState) (schemaKind, error) {
 }
 
 // checkFile refuses, in one line naming path, a file Open must not use: a
-// missing one unless opts.Missing says to create it (checking the folder
-// CreateInFolder needs), and a database with tables but not ticketd's, or
-// without any under MustExist. A WAL file with a -wal but no -shm cannot be
+// missing one unless opts.Mode says to create it (checking the folder
+// eventstore.CreateInFolder needs), and a database with tables but not
+// ticketd's, or without any under eventstore.MustExist (an error wrapping
+// eventstore.ErrNoDatabase, as is that of a missing file). A WAL file with a -wal but no -shm cannot be
 // read without creating the -shm: a read-only store refuses it, a writable
 // one takes it unchecked, for SQLite to recover.
 func checkFile(path string, state fileState, opts Options) error {
 	orphanWAL := state.wal && state.walFile && !state.shmFile
 	switch {
 	case !state.exists:
-		return checkMissing(path, opts.Missing)
+		return checkMissing(path, opts.Mode)
 	case orphanWAL && opts.ReadOnly:
 		return fmt.Errorf("%s has a write-ahead log but no -shm index beside it, which reading it would create (run ticketd replay on it first)", path)
 	case orphanWAL:
@@ -151,22 +141,22 @@ func checkFile(path string, state fileState, opts Options) error {
 		return err
 	case kind == schemaForeign:
 		return fmt.Errorf("%s is a SQLite database of another application (it has tables but no ticketd event log); refusing to use it", path)
-	case kind == schemaNone && opts.Missing == MustExist:
-		return fmt.Errorf("%s is not a ticketd database (it holds no event log)", path)
+	case kind == schemaNone && opts.Mode == eventstore.MustExist:
+		return fmt.Errorf("%s is not a ticketd database: %w", path, eventstore.ErrNoDatabase)
 	}
 	return nil
 }
 
-func checkMissing(path string, missing Missing) error {
+func checkMissing(path string, mode eventstore.OpenMode) error {
 	dir := filepath.Dir(path)
-	switch missing {
-	case MustExist:
-		return fmt.Errorf("%s does not exist", path)
-	case CreateInFolder:
+	switch mode {
+	case eventstore.MustExist:
+		return fmt.Errorf("%s does not exist: %w", path, eventstore.ErrNoDatabase)
+	case eventstore.CreateInFolder:
 		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 			return fmt.Errorf("%s: folder %s does not exist; create it first", path, dir)
 		}
-	case CreateWithFolder:
+	case eventstore.CreateMissing:
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create database folder: %w", err)
 		}

@@ -24,7 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/watermark"
+	"github.com/ticketd/ticketd/internal/groupcommit"
 )
 
 // Options configures a Store. The zero value is usable.
@@ -37,9 +37,10 @@ type Options struct {
 	// the file changes and no file is created. For tools that inspect a
 	// database, live or not.
 	ReadOnly bool
-	// Missing says what to do when the file does not exist. Default
-	// CreateWithFolder; ReadOnly implies MustExist.
-	Missing Missing
+	// Mode says what Open does when the file holds no event log (is
+	// missing or empty). Default eventstore.CreateMissing; ReadOnly implies
+	// eventstore.MustExist.
+	Mode eventstore.OpenMode
 	// OnCommit, when set, is called by the writer after every group commit
 	// attempt. It must be fast and must not call the Store.
 	OnCommit func(eventstore.CommitInfo)
@@ -87,10 +88,9 @@ type Store struct {
 	// writeMu serializes every write transaction on the file, so the writer
 	// and UpdateDerived never meet SQLite's busy lock.
 	writeMu sync.Mutex
-	head    watermark.Watermark
-	// tip is the last committed event; lastCommit the time stamped on the
-	// last commit. Both are guarded by writeMu.
-	tip        tip
+	// LogEnd is the last committed event, moved by the writer under writeMu.
+	eventstore.LogEnd
+	// lastCommit is the time stamped on the last commit, guarded by writeMu.
 	lastCommit time.Time
 	// recent caches the events committed since the store opened.
 	recent *recentLog
@@ -103,22 +103,20 @@ type Store struct {
 	// headAlarm logs when appends stop at a broken head and resume.
 	headAlarm eventstore.HeadAlarm
 
-	jobs     chan *appendJob
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     chan struct{}
+	writer *groupcommit.Writer[*appendJob]
 }
 
 // Open opens the event log at path; unless opts.ReadOnly it takes the
 // file's lock, brings its schema up to date (see migrate) and starts the
-// writer. A missing file is handled as opts.Missing says. It fails, in one
+// writer. A missing file is handled as opts.Mode says. It fails, in one
 // line naming path, when the file is not a SQLite database, is one with
-// tables but no ticketd event log, cannot be opened, or (ErrLocked) is open
-// for writing in another process. A failed Open leaves no file it created.
+// tables but no ticketd event log, holds no log under eventstore.MustExist
+// (wrapping eventstore.ErrNoDatabase), cannot be opened, or (ErrLocked) is
+// open for writing in another process. A failed Open leaves no file it created.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	if opts.ReadOnly {
-		opts.Missing = MustExist
+		opts.Mode = eventstore.MustExist
 	}
 	state, err := inspectFile(path)
 	if err != nil {
@@ -132,12 +130,9 @@ func Open(path string, opts Options) (*Store, error) {
 		path:    path,
 		tracer:  opts.TracerProvider.Tracer(eventstore.TracerName),
 		created: !state.exists,
-		jobs:    make(chan *appendJob, 4*opts.MaxBatch),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		writer:  groupcommit.NewWriter[*appendJob](opts.MaxBatch, eventstore.ErrStoreClosed),
 	}
 	if opts.ReadOnly {
-		close(s.done)
 		if s.readDB, err = openDB(path, readOnlyParams(state), false); err != nil {
 			return nil, err
 		}
@@ -156,8 +151,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.fail(s.loadTip()); err != nil {
 		return nil, err
 	}
-	s.head.Remember(eventstore.HeadMemory)
-	go s.runWriter()
+	s.RememberMoves()
+	s.writer.Start(s.commitBatch)
 	return s, nil
 }
 
@@ -233,51 +228,24 @@ func escapePath(p string) string {
 
 // loadTip reads the last event's position and hash.
 func (s *Store) loadTip() error {
-	var end tip
+	var end eventstore.Tip
 	var hash sql.NullString
-	err := s.readDB.QueryRow(`SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.position, &hash)
+	err := s.readDB.QueryRow(`SELECT position, hash FROM events ORDER BY position DESC LIMIT 1`).Scan(&end.Position, &hash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		end.hash = eventstore.GenesisHash
+		end.Hash = eventstore.GenesisHash
 	case err != nil:
 		return fmt.Errorf("read log head: %w", classify(err))
 	default:
-		end.hash = hash.String
+		end.Hash = hash.String
 	}
-	s.recent = newRecentLog(recentCapacity, end.position)
-	s.advance(end)
+	s.recent = newRecentLog(recentCapacity, end.Position)
+	s.Advance(end)
 	return nil
 }
 
 // Path returns the database file the store was opened on.
 func (s *Store) Path() string { return s.path }
-
-// Head returns the position of the last committed event (0 for an empty log).
-func (s *Store) Head() int64 { return s.head.Value() }
-
-// LastHash returns the hash of the last committed event, GenesisHash for an
-// empty log. For a read-only store it is the hash when the store was opened.
-func (s *Store) LastHash() string {
-	_, hash := s.LogHead()
-	return hash
-}
-
-// LogHead returns the position and hash of the last committed event, read
-// together: 0 and GenesisHash for an empty log. For a read-only store they
-// are those of when the store was opened.
-func (s *Store) LogHead() (position int64, hash string) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	return s.tip.position, s.tip.hash
-}
-
-// HeadChanged returns the head and a channel closed when the next commit
-// moves it.
-func (s *Store) HeadChanged() (int64, <-chan struct{}) { return s.head.Changed() }
-
-// HeadReachedAt returns when the head first reached position; see
-// eventstore.Reader.
-func (s *Store) HeadReachedAt(position int64) (time.Time, bool) { return s.head.ReachedAt(position) }
 
 // ReadDB returns the pool of read-only connections, for read models that live
 // in the same file.
@@ -356,8 +324,7 @@ func discardConn(db *sql.DB) {
 // Close stops accepting appends, commits every queued one, and closes the
 // database. It is safe to call more than once.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.done
+	s.writer.Close()
 	err := s.closeDBs()
 	if !s.opts.ReadOnly {
 		removeEmptyWAL(s.path)

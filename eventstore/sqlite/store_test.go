@@ -21,7 +21,7 @@ func TestStoreContract(t *testing.T) {
 	storetest.Run(t, storetest.Factory{
 		NewDatabase: func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "app.db") },
 		Open: func(db string, opts storetest.Options) (eventstore.Store, error) {
-			return sqlite.Open(db, sqlite.Options{Now: opts.Now, OnCommit: opts.OnCommit})
+			return sqlite.Open(db, sqlite.Options{Now: opts.Now, OnCommit: opts.OnCommit, Mode: opts.Mode})
 		},
 	}, storetest.Features{
 		ExclusiveWriter: true,

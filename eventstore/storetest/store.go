@@ -35,6 +35,8 @@ type Options struct {
 	Now func() time.Time
 	// OnCommit, when set, is called after every commit attempt.
 	OnCommit func(eventstore.CommitInfo)
+	// Mode is what the open does when db holds no event log.
+	Mode eventstore.OpenMode
 }
 
 // Features are the behaviours only some engines have, each with what the
@@ -75,6 +77,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"SameKeyInParallelExecutesOnce", s.testSameKeyInParallelExecutesOnce},
 		{"PurgeIdempotencyDeletesOnlyOldRecords", s.testPurgeIdempotencyDeletesOnlyOldRecords},
 		{"ReopenContinuesTheLog", s.testReopenContinuesTheLog},
+		{"MustExistRefusesADatabaseWithoutALogAndCreatesNone", s.testMustExistRefusesADatabaseWithoutALog},
 		{"CloseCommitsQueuedAppendsAndRefusesNewOnes", s.testCloseCommitsQueuedAppendsAndRefusesNewOnes},
 		{"CheckWritable", s.testCheckWritable},
 		{"SecondWriterIsRefused", s.testSecondWriterIsRefused},
@@ -541,6 +544,39 @@ func (s suite) testReopenContinuesTheLog(t *testing.T) {
 		t.Fatalf("append after reopen = %+v, %v", res, err)
 	}
 	AssertLogInvariants(t, ReadAll(t, store))
+}
+
+// testMustExistRefusesADatabaseWithoutALog opens a new database MustExist,
+// and read-only, before any log is there: both fail with ErrNoDatabase and
+// leave no log behind, so the default mode then creates one, which
+// MustExist opens.
+func (s suite) testMustExistRefusesADatabaseWithoutALog(t *testing.T) {
+	db := s.factory.NewDatabase(t)
+	refuse := func(what string, open func() (eventstore.Store, error)) {
+		t.Helper()
+		if store, err := open(); !errors.Is(err, eventstore.ErrNoDatabase) {
+			if err == nil {
+				store.Close()
+			}
+			t.Fatalf("%s open of a database without a log: err = %v, want ErrNoDatabase", what, err)
+		}
+	}
+	for range 2 { // the second time proves the first created nothing
+		refuse("MustExist", func() (eventstore.Store, error) { return s.factory.Open(db, Options{Mode: eventstore.MustExist}) })
+		if s.features.OpenReadOnly != nil {
+			refuse("read-only", func() (eventstore.Store, error) { return s.features.OpenReadOnly(db) })
+		}
+	}
+	store := s.reopen(t, db, Options{Mode: eventstore.CreateMissing})
+	if _, err := store.Append(context.Background(), IssueRequest(NewStream())); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if store := s.reopen(t, db, Options{Mode: eventstore.MustExist}); store.Head() != 1 {
+		t.Fatalf("head of the log opened MustExist = %d, want 1", store.Head())
+	}
 }
 
 func (s suite) testCloseCommitsQueuedAppendsAndRefusesNewOnes(t *testing.T) {

@@ -96,3 +96,28 @@ func TestRunLetsRunnableSendersJoinALoneJobsCommit(t *testing.T) {
 		t.Fatalf("%d of %d first commits carried all %d runnable senders; want at least 3/4", full, rounds, senders)
 	}
 }
+
+func TestWriterCommitsEverySubmittedJobBeforeCloseReturns(t *testing.T) {
+	errStopped := errors.New("stopped")
+	w := NewWriter[int](4, errStopped)
+	var committed []int
+	w.Start(func(b []int) { committed = append(committed, b...) })
+	for i := range 20 {
+		if err := w.Submit(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	w.Close()
+	if len(committed) != 20 {
+		t.Fatalf("committed %d jobs before Close returned, want 20", len(committed))
+	}
+	if err := w.Submit(context.Background(), 20); err != errStopped {
+		t.Fatalf("Submit after Close = %v, want the stopped error", err)
+	}
+	unstarted := NewWriter[int](1, errStopped)
+	unstarted.Close()
+	if err := unstarted.Submit(context.Background(), 1); err != errStopped {
+		t.Fatalf("Submit to a closed writer never started = %v, want the stopped error", err)
+	}
+}

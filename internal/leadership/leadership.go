@@ -11,32 +11,15 @@ import (
 	"context"
 	"log/slog"
 	"time"
-)
 
-// Lease is one instance's handle on the leadership lease. TryAcquire, Renew
-// and Release are called from one goroutine.
-type Lease interface {
-	// TryAcquire takes the lease if it can be taken (expired, released, or
-	// its holder is gone), without waiting: true when this instance holds
-	// it now, in a new term.
-	TryAcquire(ctx context.Context) (bool, error)
-	// Renew extends the held lease; an error means it must be taken as
-	// lost.
-	Renew(ctx context.Context) error
-	// Lost returns a channel closed once the term held is known to be lost
-	// (a write of it was refused).
-	Lost() <-chan struct{}
-	// Term returns the term held, 0 when none.
-	Term() int64
-	// Release gives the lease up at once.
-	Release(ctx context.Context)
-}
+	"github.com/ticketd/ticketd/eventstore"
+)
 
 // Config configures Run.
 type Config struct {
 	// Lease is the leadership lease; nil makes this instance the only one,
 	// leader from the start until the end.
-	Lease Lease
+	Lease eventstore.Lease
 	// Poll is how often a follower tries the lease, and the longest the
 	// leader waits between renewals.
 	Poll time.Duration

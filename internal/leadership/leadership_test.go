@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/internal/leadership"
 	"github.com/ticketd/ticketd/internal/pgtest"
@@ -13,7 +14,7 @@ import (
 
 // candidate is one Run on a store of its own, recording what it does.
 type candidate struct {
-	lease     *postgres.LeaderLease
+	lease     eventstore.Lease
 	leading   atomic.Bool // between OnChange(true) and OnChange(false)
 	leads     atomic.Int64
 	term      atomic.Int64 // the term of the last lead
@@ -31,7 +32,7 @@ func campaign(t *testing.T, db string, name string, length time.Duration) *candi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	lease, err := store.LeaderLease(postgres.LeaseOptions{Holder: name, Length: length})
+	lease, err := store.LeaderLease(eventstore.LeaseOptions{Holder: name, Length: length})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,13 +49,13 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 	server, stream, subject, js := testStream(t)
 	db := pgtest.FreshDatabase(t)
 	ctx := context.Background()
-	open := func(name string) (*postgres.Store, *postgres.LeaderLease) {
+	open := func(name string) (*postgres.Store, eventstore.Lease) {
 		s, err := postgres.Open(ctx, db, postgres.Options{Shared: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		l, err := s.LeaderLease(postgres.LeaseOptions{Holder: name, Length: time.Second})
+		l, err := s.LeaderLease(eventstore.LeaseOptions{Holder: name, Length: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestAStaleRelayCannotPublishOutOfOrderNorMoveItsCheckpointBack(t *testing.T
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	renew := func(l *postgres.LeaderLease) (stop func()) { // as its leader does
+	renew := func(l eventstore.Lease) (stop func()) { // as its leader does
 		quit, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)

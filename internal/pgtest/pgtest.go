@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketd/ticketd/eventstore/postgres"
 )
 
 // URLVar names the server the tests create their databases on.
@@ -58,14 +60,16 @@ func FreshDatabase(tb testing.TB) string {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "ticketd_test_" + hex.EncodeToString(b[:])
-	Exec(tb, base, `CREATE DATABASE `+name)
-	tb.Cleanup(func() { Exec(tb, base, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
-	u, err := url.Parse(base)
+	db, err := postgres.CreateDatabase(context.Background(), base, name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	tb.Cleanup(func() {
+		if err := postgres.DropDatabase(context.Background(), base, name); err != nil {
+			tb.Error(err)
+		}
+	})
+	return db
 }
 
 // Name returns the name of the database the URL db names.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/eventstore/postgres"
 	"github.com/ticketd/ticketd/internal/leadership"
 	"github.com/ticketd/ticketd/internal/metrics"
 )
@@ -68,16 +67,35 @@ func (s *Service) setDuties(d *duties) {
 	s.duties = d
 }
 
+// sharedStore is what cluster mode needs of a store: a database that
+// several instances share, with a leadership lease that fences the store's
+// writes as leader, and wake-ups at every commit of the derived tables by
+// any of the instances (closed channels from DerivedChanged).
+type sharedStore interface {
+	LeaderLease(eventstore.LeaseOptions) (eventstore.Lease, error)
+	DerivedChanged() <-chan struct{}
+}
+
+// asShared returns store as a sharedStore, or an ErrConfig error naming
+// --cluster when its engine is not one that instances can share.
+func asShared(store eventstore.Store) (sharedStore, error) {
+	shared, ok := store.(sharedStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: --cluster ($TICKETD_CLUSTER) needs a database that several instances share (a postgres:// --db): the engine of this one has no leadership lease", ErrConfig)
+	}
+	return shared, nil
+}
+
 // elect takes part in the projector leadership of the cluster until ctx
 // ends, in the background: leading, this instance runs the duties (lead);
 // otherwise its read models follow the shared tables (follow). From then on
 // the store fences every write made as leader by the leadership's lease.
 func (s *Service) elect(ctx context.Context) error {
-	pg, ok := s.store.(*postgres.Store)
-	if !ok {
-		return fmt.Errorf("%w: --cluster ($TICKETD_CLUSTER) needs a PostgreSQL --db", ErrConfig)
+	shared, err := asShared(s.store)
+	if err != nil {
+		return err
 	}
-	lease, err := pg.LeaderLease(postgres.LeaseOptions{Holder: s.cfg.InstanceID, Length: s.cfg.LeaderLease,
+	lease, err := shared.LeaderLease(eventstore.LeaseOptions{Holder: s.cfg.InstanceID, Length: s.cfg.LeaderLease,
 		OnRefused: func() { s.metrics.LeaderWriteRefused(metrics.RefusedByPostgres) }})
 	if err != nil {
 		return err
@@ -87,7 +105,7 @@ func (s *Service) elect(ctx context.Context) error {
 	s.goBackground(func() {
 		leadership.Run(ctx, cfg,
 			func(leading context.Context) { s.lead(leading, ctx.Done()) },
-			func(following context.Context) { s.follow(following, pg.DerivedChanged) })
+			func(following context.Context) { s.follow(following, shared.DerivedChanged) })
 	})
 	return nil
 }

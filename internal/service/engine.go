@@ -29,10 +29,9 @@ type DatabaseOptions struct {
 	// cluster instances run together but not beside one that holds it
 	// alone. SQLite ignores it.
 	Cluster bool
-	// Missing is what an open does when the SQLite file is missing. A
-	// PostgreSQL database must exist; its tables are created unless Missing
-	// is sqlite.MustExist, which refuses a schema without ticketd's log.
-	Missing sqlite.Missing
+	// Mode is what an open does when the database holds no event log (see
+	// eventstore.OpenMode); a PostgreSQL database itself must exist.
+	Mode eventstore.OpenMode
 	// OnCommit observes every group commit.
 	OnCommit func(eventstore.CommitInfo)
 	// OnAppendLock observes how long each PostgreSQL group commit waited for
@@ -65,7 +64,7 @@ func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventst
 	if IsPostgres(db) {
 		return openPostgres(ctx, db, opts)
 	}
-	store, err := sqlite.Open(db, sqlite.Options{ReadOnly: opts.ReadOnly, Missing: opts.Missing,
+	store, err := sqlite.Open(db, sqlite.Options{ReadOnly: opts.ReadOnly, Mode: opts.Mode,
 		OnCommit: opts.OnCommit, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
 		return nil, nil, err
@@ -74,14 +73,7 @@ func OpenDatabase(ctx context.Context, db string, opts DatabaseOptions) (eventst
 }
 
 func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventstore.Store, projections.Storage, error) {
-	if opts.Missing == sqlite.MustExist && !opts.ReadOnly {
-		probe, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: true, Logger: opts.Logger})
-		if err != nil {
-			return nil, nil, err
-		}
-		probe.Close()
-	}
-	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Cluster: opts.Cluster,
+	store, err := postgres.Open(ctx, db, postgres.Options{Schema: opts.Schema, ReadOnly: opts.ReadOnly, Mode: opts.Mode, Cluster: opts.Cluster,
 		OnCommit: opts.OnCommit, OnAppendLock: opts.OnAppendLock, Logger: opts.Logger, TracerProvider: opts.TracerProvider, Now: opts.Now})
 	if err != nil {
 		return nil, nil, err
