@@ -11,6 +11,7 @@ import (
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/postgres"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 	"github.com/ticketd/ticketd/internal/pgtest"
 )
 
@@ -83,14 +84,10 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func issued(price int64) domain.TicketIssued {
-	return domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목 <&>", PriceKRW: price}
-}
-
 func issueReq(streams ...string) eventstore.AppendRequest {
 	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "req-1", CorrelationID: "corr-1"}}
 	for _, id := range streams {
-		req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: id, Events: []domain.Event{issued(15000)}})
+		req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: id, Events: []domain.Event{storetest.SampleEvent(15000)}})
 	}
 	return req
 }

@@ -31,16 +31,17 @@ func versionOneDatabase(t *testing.T) (db, stream string) {
 	execOn(t, db, string(sql))
 	execOn(t, db, `INSERT INTO ticketd_schema_version (version, name) VALUES (1, '0001_event_log.sql')`)
 	stream = storetest.NewStream()
+	first, second := storetest.Stored(storetest.SampleEvent(15000)), storetest.Stored(storetest.SampleFollowUp())
 	execOn(t, db, `SELECT ticketd_append(jsonb_build_array(
 		jsonb_build_object('streams', jsonb_build_array(jsonb_build_object('id', $1::text, 'expected', 0)),
-			'events', jsonb_build_array(jsonb_build_object('s', 0, 'id', $2::text, 'type', 'TicketIssued',
-				'data', '{"theater_name":"CGV 강남","user_id":"u","movie_title":"m","price_krw":15000,"memo":null}')),
+			'events', jsonb_build_array(jsonb_build_object('s', 0, 'id', $2::text, 'type', $4::text,
+				'data', $5::text)),
 			'occurred_at', '2026-12-01T10:00:00.000001Z', 'metadata', '{}',
 			'idempotency', jsonb_build_object('key', 'k1', 'endpoint', 'issue', 'fingerprint', 'f', 'status', 201, 'body', '7b7d')),
 		jsonb_build_object('streams', jsonb_build_array(jsonb_build_object('id', $1::text, 'expected', 7)),
-			'events', jsonb_build_array(jsonb_build_object('s', 0, 'id', $3::text, 'type', 'TicketRefunded', 'data', '{"reason":null}')),
+			'events', jsonb_build_array(jsonb_build_object('s', 0, 'id', $3::text, 'type', $6::text, 'data', $7::text)),
 			'occurred_at', '2026-12-01T10:00:00.000001Z', 'metadata', '{}', 'idempotency', null)))`,
-		stream, storetest.NewStream(), storetest.NewStream())
+		stream, storetest.NewStream(), storetest.NewStream(), first.Type, first.Data, second.Type, second.Data)
 	return db, stream
 }
 

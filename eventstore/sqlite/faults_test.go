@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 // onWriteConnections runs pragma on the writer's and on the derived-state
@@ -29,7 +30,7 @@ func onWriteConnections(t *testing.T, s *Store, pragma string) {
 func appendIssue(s *Store) (eventstore.AppendResult, error) {
 	return s.Append(context.Background(), eventstore.AppendRequest{
 		Streams: []eventstore.StreamAppend{{StreamID: uuid.NewString(), Events: []domain.Event{
-			domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목", PriceKRW: 15000},
+			storetest.SampleEvent(15000),
 		}}},
 		Metadata:    eventstore.Metadata{RequestID: uuid.NewString()},
 		Idempotency: &eventstore.IdempotencyRecord{Key: uuid.NewString(), Endpoint: "POST /tickets", Fingerprint: "f", Status: 201, Body: []byte(`{}`)},

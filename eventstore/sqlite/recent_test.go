@@ -3,8 +3,8 @@ package sqlite
 import (
 	"testing"
 
-	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/eventstore/storetest"
 )
 
 func TestRecentLogServesOnlyWhatItHolds(t *testing.T) {
@@ -16,9 +16,9 @@ func TestRecentLogServesOnlyWhatItHolds(t *testing.T) {
 		t.Fatalf("read at the head = %v, %v; want an empty hit", got, ok)
 	}
 	for pos := int64(11); pos <= 16; pos++ {
-		typ := domain.TypeTicketIssued
+		typ := storetest.SampleEvent(1).EventType()
 		if pos%2 == 0 {
-			typ = domain.TypeTicketRefunded
+			typ = storetest.SampleFollowUp().EventType()
 		}
 		c.add([]eventstore.Record{{Position: pos, Type: typ}})
 	}
@@ -29,7 +29,7 @@ func TestRecentLogServesOnlyWhatItHolds(t *testing.T) {
 	if !ok || len(got) != 4 || got[0].Position != 13 || got[3].Position != 16 {
 		t.Fatalf("read(12) = %v, %v", got, ok)
 	}
-	got, _ = c.read(12, 1, []string{domain.TypeTicketRefunded})
+	got, _ = c.read(12, 1, []string{storetest.SampleFollowUp().EventType()})
 	if len(got) != 1 || got[0].Position != 14 {
 		t.Fatalf("type filter before limit: %v", got)
 	}

@@ -77,13 +77,14 @@ func TestOpenMigratesAPreChainLogOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The events table as the first ticketd release wrote it.
+	first, second := storetest.Stored(storetest.SampleEvent(1)), storetest.Stored(storetest.SampleFollowUp())
 	_, err = db.Exec(`CREATE TABLE events (
 		position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL,
 		version INTEGER NOT NULL CHECK (version >= 1), type TEXT NOT NULL, data TEXT NOT NULL,
 		metadata TEXT NOT NULL, occurred_at TEXT NOT NULL, UNIQUE (stream_id, version));
 	INSERT INTO events VALUES
-		(1, 'e1', 's1', 1, 'TicketIssued', '{"theater_name":"CGV","user_id":"u","movie_title":"m","price_krw":1,"memo":null}', '{}', '2026-11-25T10:00:00.000000Z'),
-		(2, 'e2', 's1', 2, 'TicketRefunded', '{"reason":null}', '{}', '2026-11-25T10:00:01.000000Z');`)
+		(1, 'e1', 's1', 1, ?, ?, '{}', '2026-11-25T10:00:00.000000Z'),
+		(2, 'e2', 's1', 2, ?, ?, '{}', '2026-11-25T10:00:01.000000Z');`, first.Type, first.Data, second.Type, second.Data)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

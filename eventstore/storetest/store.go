@@ -127,16 +127,14 @@ func NewStream() string { return uuid.Must(uuid.NewV7()).String() }
 func IssueRequest(streams ...string) eventstore.AppendRequest {
 	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "req-1", CorrelationID: "corr-1"}}
 	for _, id := range streams {
-		req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: id, Events: []domain.Event{
-			domain.TicketIssued{TheaterName: "CGV 강남", UserID: "user123", MovieTitle: "영화 제목", PriceKRW: 15000},
-		}})
+		req.Streams = append(req.Streams, eventstore.StreamAppend{StreamID: id, Events: []domain.Event{SampleEvent(15000)}})
 	}
 	return req
 }
 
 // RefundRequest refunds the ticket of stream, expected at version expected.
 func RefundRequest(stream string, expected int64) eventstore.AppendRequest {
-	return eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, ExpectedVersion: expected, Events: []domain.Event{domain.TicketRefunded{}}}}}
+	return eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, ExpectedVersion: expected, Events: []domain.Event{SampleFollowUp()}}}}
 }
 
 // ReadAll returns the whole log of r, read in pages.
