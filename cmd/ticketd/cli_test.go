@@ -231,6 +231,38 @@ func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
 	}
 }
 
+// TestFlagMistakesNameTheFlagWithTwoDashes also checks that a duration
+// without a unit says which unit it lacks, on the command line and in the
+// environment.
+func TestFlagMistakesNameTheFlagWithTwoDashes(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", []string{"serve", "--consistency-timeout", "5"}, `invalid value "5" for flag --consistency-timeout: needs a unit, e.g. 5s`},
+		{"", []string{"serve", "--consistency-timeout", "soon"}, `invalid value "soon" for flag --consistency-timeout: not a duration such as 5s or 1m30s`},
+		{"", []string{"serve", "--bogus"}, "flag provided but not defined: --bogus"},
+		{"", []string{"serve", "-bogus"}, "flag provided but not defined: --bogus"},
+		{"", []string{"serve", "--db"}, "flag needs an argument: --db"},
+		{"", []string{"tail", "--max-backoff", "1.5"}, "--max-backoff: needs a unit, e.g. 1.5s"},
+		{"TICKETD_HEALTHCHECK_TIMEOUT=3", []string{"healthcheck"}, `$TICKETD_HEALTHCHECK_TIMEOUT="3": needs a unit, e.g. 3s`},
+	} {
+		if tt.env != "" {
+			name, value, _ := strings.Cut(tt.env, "=")
+			t.Setenv(name, value)
+		}
+		code, out, errOut := runCLI(t, "", tt.args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", tt.env, tt.args, code, out, errOut, tt.want)
+		}
+		if tt.env != "" {
+			name, _, _ := strings.Cut(tt.env, "=")
+			os.Unsetenv(name)
+		}
+	}
+}
+
 // TestServeFlagsDefaultToTheServiceDefaults keeps `ticketd serve` without
 // flags and the service's DefaultConfig one configuration, so tests and
 // tools that start the service get what the binary runs with.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ticketd/ticketd/internal/termtext"
@@ -24,13 +26,13 @@ func runHealthcheck(ctx context.Context, args []string, _ io.Reader, stdout, std
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
-	url, err := healthzURL(addr)
+	target, err := healthzURL(addr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return fmt.Errorf("%w: --addr %q: %v", errUsage, addr, err)
 	}
@@ -40,18 +42,27 @@ func runHealthcheck(ctx context.Context, args []string, _ io.Reader, stdout, std
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("GET %s: %s", target, resp.Status)
 	}
-	fmt.Fprintf(stdout, "GET %s: %s\n", url, termtext.Escape(resp.Status))
+	fmt.Fprintf(stdout, "GET %s: %s\n", target, termtext.Escape(resp.Status))
 	return nil
 }
 
 // healthzURL returns the URL of GET /healthz of a service on this host
-// listening on addr. It fails with errUsage when addr is not host:port.
+// listening on addr: host:port, as serve's --addr takes it, or the service's
+// URL http://host:port. It fails with errUsage on any other form.
 func healthzURL(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
+	hostPort := addr
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil || u.Scheme != "http" || u.Port() == "" || u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("%w: --addr %q: want host:port (as serve's --addr) or http://host:port", errUsage, addr)
+		}
+		hostPort = u.Host
+	}
+	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
-		return "", fmt.Errorf("%w: --addr %q: %v", errUsage, addr, err)
+		return "", fmt.Errorf("%w: --addr %q: want host:port (as serve's --addr) or http://host:port", errUsage, addr)
 	}
 	switch ip := net.ParseIP(host); {
 	case host == "" || ip.Equal(net.IPv4zero):
