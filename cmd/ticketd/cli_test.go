@@ -53,6 +53,36 @@ func TestBuildScriptStampsTheVersion(t *testing.T) {
 			t.Errorf("ticketd %s: %v, %q; want %q", arg, err, out, want)
 		}
 	}
+	checkBuildWeight(t, bin)
+}
+
+// checkBuildWeight fails when the binary scripts/build.sh built links a
+// module kept out for its weight (gRPC's OTLP exporter, the exporters
+// autoexport pulls in, gin's MessagePack codec, Swagger UI's source maps)
+// or grows past 40 MiB, stripped.
+func checkBuildWeight(t *testing.T, bin string) {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	for _, module := range []string{
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc",
+		"go.opentelemetry.io/contrib/exporters/autoexport",
+		"github.com/ugorji/go/codec",
+		"github.com/swaggo/files",
+	} {
+		if strings.Contains(string(out), "\t"+module+"\t") {
+			t.Errorf("scripts/build.sh's binary links %s", module)
+		}
+	}
+	info, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > 40<<20 {
+		t.Errorf("scripts/build.sh's binary is %.1f MiB, over 40 MiB", float64(info.Size())/(1<<20))
+	}
 }
 
 func TestMetricsCarryTheBuildInfo(t *testing.T) {
