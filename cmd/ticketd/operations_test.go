@@ -599,6 +599,13 @@ func TestContainerBuildsWhatCIBuilds(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^[^#]*scripts/build\.sh`).MatchString(ci) {
 		t.Error(".ci/run does not run scripts/build.sh")
 	}
+	// One test command: .ci/run and README.md run scripts/test, not go test ./... themselves.
+	if !regexp.MustCompile(`(?m)^scripts/test$`).MatchString(ci) || regexp.MustCompile(`(?m)^go test [^\n]*\./\.\.\.`).MatchString(ci) {
+		t.Error(".ci/run does not run the test suite with scripts/test")
+	}
+	if readme := read("README.md"); !strings.Contains(readme, "\nscripts/test\n") || strings.Contains(readme, "go test -race -count=1 ./...") {
+		t.Error("README.md's test command is not scripts/test")
+	}
 	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(read("go.mod"))
 	if !strings.Contains(dockerfile, "ARG GO_VERSION="+goVersion[1]+"\n") {
 		t.Errorf("the Dockerfile's GO_VERSION is not go.mod's go %s", goVersion[1])
