@@ -21,7 +21,7 @@ func runHealthcheck(ctx context.Context, args []string, _ io.Reader, stdout, std
 	var timeout time.Duration
 	cmd := newCommand("healthcheck", "ticketd healthcheck [flags]",
 		"Asks the service listening on --addr on this host whether it is alive (GET /healthz):\nexit 0 when it answers 200 in time, else 1. Meant for container health checks.", stderr)
-	cmd.String(&addr, "addr", "TICKETD_ADDR", ":9000", "address the service listens on; no host or an unspecified one means this host")
+	cmd.String(&addr, "addr", "TICKETD_ADDR", ":9000", "address the service listens on: host:port as serve's --addr takes it, or http://host:port; no host or an unspecified one means this host")
 	cmd.Duration(&timeout, "timeout", "TICKETD_HEALTHCHECK_TIMEOUT", 3*time.Second, "how long to wait for the answer")
 	if err := cmd.parse(args); err != nil {
 		return err
