@@ -196,7 +196,11 @@ type benchReport struct {
 	SQLiteIssue *scenarioResult `json:"sqlite_issue,omitempty"`
 	PeakRSSMB   float64         `json:"peak_rss_mb"`
 	Scale       *scaleReport    `json:"scale,omitempty"`
-	Targets     []target        `json:"targets"`
+	// LoadAverage is the machine's 1-minute load average at the end of the
+	// run (-1 where /proc/loadavg is not readable): above its core count,
+	// other processes took CPU from the run and moved its ratios.
+	LoadAverage float64  `json:"load_average_1m"`
+	Targets     []target `json:"targets"`
 }
 
 // lagClock is what bench's projection lag measures.
@@ -403,6 +407,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 	rep.Targets = rep.targets()
+	rep.LoadAverage = loadAverage()
 	return rep, nil
 }
 
@@ -782,6 +787,7 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	printTargets(w, r.Targets)
+	printMissNote(w, r.Targets, r.LoadAverage)
 }
 
 func printScenarios(w io.Writer, results []scenarioResult) {

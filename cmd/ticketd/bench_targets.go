@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,6 +76,47 @@ func printTargets(w io.Writer, ts []target) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, measured, verdict)
 	}
 	tw.Flush()
+}
+
+// printMissNote explains, when a target was missed, what a target is, what
+// moves it and what the exit status means.
+func printMissNote(w io.Writer, ts []target, load float64) {
+	missed := 0
+	for _, t := range ts {
+		if t.Met != nil && !*t.Met {
+			missed++
+		}
+	}
+	if missed == 0 {
+		return
+	}
+	machine := fmt.Sprintf("%d cores", runtime.NumCPU())
+	if load >= 0 {
+		machine = fmt.Sprintf("load average %.1f on %d cores at the end of this run", load, runtime.NumCPU())
+	}
+	fmt.Fprintf(w, "\nMISS on %d of %d targets. A target compares the service with the bare Gin baseline,\n"+
+		"run the same way on the same machine (or bounds a latency): how close the service comes\n"+
+		"to the cost of HTTP alone, not a capacity. On a shared or loaded machine (%s)\n"+
+		"the service and the baseline get different shares of the CPU, which moves the ratios:\n"+
+		"compare runs on an idle machine before taking a MISS for a regression. The exit status\n"+
+		"says whether the run was valid (0: no request failed), not whether targets were met.\n", missed, len(ts), machine)
+}
+
+// loadAverage is the machine's 1-minute load average, -1 when unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return -1
+	}
+	load, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return -1
+	}
+	return load
 }
 
 // bareReadChunk is how many events one read of the bare-read baseline takes.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,5 +60,33 @@ func TestBenchJudgesEveryTargetAndProfilesTheServicesScenarios(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(profiles, "baseline-post-tickets-issue.pprof")); err == nil {
 		t.Error("a CPU profile of the baseline, which is not the service")
+	}
+}
+
+// A run that missed a target explains the MISS (what a target compares,
+// that a loaded machine moves it) and still exits 0: the exit status is
+// the run's validity, which failed requests take away.
+func TestBenchExplainsAMissAndExitsWithTheRunsValidity(t *testing.T) {
+	t.Parallel()
+	rep := &benchReport{Scenarios: []scenarioResult{{Name: "issue quantity 1", Ratio: 0.2}}, LoadAverage: 7.5}
+	rep.Targets = rep.targets()
+	var out bytes.Buffer
+	if err := writeReport(&out, false, rep); err != nil {
+		t.Errorf("a valid run that missed targets: %v; want exit 0", err)
+	}
+	for _, want := range []string{"MISS on 5 of 7 targets. A target compares the service with the bare Gin baseline", "(load average 7.5 on ",
+		"The exit status\nsays whether the run was valid (0: no request failed), not whether targets were met."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+	rep.Scenarios[0].Result.Errors = 3
+	if err := writeReport(io.Discard, false, rep); err == nil || !strings.Contains(err.Error(), "issue quantity 1 (3 errors)") {
+		t.Errorf("a run with failed requests: %v; want an error naming the scenario", err)
+	}
+	out.Reset()
+	printMissNote(&out, []target{ratioTarget("met", 1, 0.5)}, 0.1)
+	if out.Len() != 0 {
+		t.Errorf("a run that met every target explains a MISS: %q", out.String())
 	}
 }

@@ -53,6 +53,36 @@ func TestBuildScriptStampsTheVersion(t *testing.T) {
 			t.Errorf("ticketd %s: %v, %q; want %q", arg, err, out, want)
 		}
 	}
+	checkBuildWeight(t, bin)
+}
+
+// checkBuildWeight fails when the binary scripts/build.sh built links a
+// module kept out for its weight (gRPC's OTLP exporter, the exporters
+// autoexport pulls in, gin's MessagePack codec, Swagger UI's source maps)
+// or grows past 40 MiB, stripped.
+func checkBuildWeight(t *testing.T, bin string) {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	for _, module := range []string{
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc",
+		"go.opentelemetry.io/contrib/exporters/autoexport",
+		"github.com/ugorji/go/codec",
+		"github.com/swaggo/files",
+	} {
+		if strings.Contains(string(out), "\t"+module+"\t") {
+			t.Errorf("scripts/build.sh's binary links %s", module)
+		}
+	}
+	info, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > 40<<20 {
+		t.Errorf("scripts/build.sh's binary is %.1f MiB, over 40 MiB", float64(info.Size())/(1<<20))
+	}
 }
 
 func TestMetricsCarryTheBuildInfo(t *testing.T) {
@@ -227,6 +257,38 @@ func TestUnknownCommandIsOneLineAndExit2(t *testing.T) {
 		code, out, errOut := runCLI(t, "", args...)
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming the command", args, code, out, errOut)
+		}
+	}
+}
+
+// TestFlagMistakesNameTheFlagWithTwoDashes also checks that a duration
+// without a unit says which unit it lacks, on the command line and in the
+// environment.
+func TestFlagMistakesNameTheFlagWithTwoDashes(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", []string{"serve", "--consistency-timeout", "5"}, `invalid value "5" for flag --consistency-timeout: needs a unit, e.g. 5s`},
+		{"", []string{"serve", "--consistency-timeout", "soon"}, `invalid value "soon" for flag --consistency-timeout: not a duration such as 5s or 1m30s`},
+		{"", []string{"serve", "--bogus"}, "flag provided but not defined: --bogus"},
+		{"", []string{"serve", "-bogus"}, "flag provided but not defined: --bogus"},
+		{"", []string{"serve", "--db"}, "flag needs an argument: --db"},
+		{"", []string{"tail", "--max-backoff", "1.5"}, "--max-backoff: needs a unit, e.g. 1.5s"},
+		{"TICKETD_HEALTHCHECK_TIMEOUT=3", []string{"healthcheck"}, `$TICKETD_HEALTHCHECK_TIMEOUT="3": needs a unit, e.g. 3s`},
+	} {
+		if tt.env != "" {
+			name, value, _ := strings.Cut(tt.env, "=")
+			t.Setenv(name, value)
+		}
+		code, out, errOut := runCLI(t, "", tt.args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s ticketd %v: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", tt.env, tt.args, code, out, errOut, tt.want)
+		}
+		if tt.env != "" {
+			name, _, _ := strings.Cut(tt.env, "=")
+			os.Unsetenv(name)
 		}
 	}
 }

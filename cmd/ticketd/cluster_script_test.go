@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ticketd/ticketd/internal/pgtest"
 )
 
@@ -75,7 +77,8 @@ func readmeClusterBlocks(t *testing.T) []string {
 // brings up three --cluster instances and HAProxy on the test's PostgreSQL
 // and NATS and status lists all four; a ticket issued through HAProxy is
 // read on every instance with the position token, and exactly one instance
-// leads; stop --drop-db leaves no process, listener or database behind. It
+// leads; stop --drop-db leaves no process, listener, database or NATS
+// stream behind. It
 // needs HAProxy (Debian's haproxy package), and skips without it unless CI
 // is set.
 func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
@@ -142,8 +145,14 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	}
 	requireHAProxyRoutesAroundAKilledInstance(t, fmt.Sprintf("http://127.0.0.1:%d", port), pids[2])
 
-	if code, out := run(blocks[2]); code != 0 || !strings.Contains(out, "dropped database "+dbName) {
-		t.Fatalf("README's stop --drop-db: exit %d\n%s", code, out)
+	if _, err := jetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); err != nil {
+		t.Fatalf("the cluster's NATS stream %s before stop: %v", nats.Stream, err)
+	}
+	if code, out := run(blocks[2]); code != 0 || !strings.Contains(out, "dropped database "+dbName) || !strings.Contains(out, "dropped NATS stream "+nats.Stream) {
+		t.Fatalf("README's stop --drop-db: exit %d, want the database and the NATS stream dropped\n%s", code, out)
+	}
+	if _, err := jetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("NATS stream %s after stop --drop-db: %v; want it deleted, so that the next cluster's tail shows no old events", nats.Stream, err)
 	}
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err == nil {

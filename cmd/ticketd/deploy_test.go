@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.yaml.in/yaml/v4"
 )
 
 // metricNamePattern matches the metric names ticketd serves in a PromQL
@@ -108,5 +110,71 @@ func TestLabelledCountersStartAtZeroForTheirKnownLabels(t *testing.T) {
 				t.Errorf("%s%v is not served before its first increment", name, labels)
 			}
 		}
+	}
+}
+
+// composeService is what TestComposeFile reads of a docker-compose.yml
+// service.
+type composeService struct {
+	Profiles []string `yaml:"profiles"`
+	Build    *struct {
+		Args map[string]string `yaml:"args"`
+	} `yaml:"build"`
+	Ports       []string          `yaml:"ports"`
+	Environment map[string]string `yaml:"environment"`
+}
+
+// TestComposeFile: every published port is on 127.0.0.1; every ticketd
+// service is built with the Dockerfile's VERSION and COMMIT; the profiles
+// postgres and cluster, and the default ticketd, each have a log of their
+// own (database, NATS stream and subjects), and the cluster's database is
+// created beside the postgres image's POSTGRES_DB.
+func TestComposeFile(t *testing.T) {
+	t.Parallel()
+	var compose struct {
+		Services map[string]composeService `yaml:"services"`
+	}
+	// Variables take their defaults, as compose substitutes them when unset.
+	file := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(doc(t, "docker-compose.yml"), "$1")
+	if err := yaml.Unmarshal([]byte(file), &compose); err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := doc(t, "Dockerfile")
+	for name, svc := range compose.Services {
+		for _, port := range svc.Ports {
+			if !strings.HasPrefix(port, "127.0.0.1:") {
+				t.Errorf("service %s publishes %q beyond 127.0.0.1", name, port)
+			}
+		}
+		if svc.Build == nil {
+			continue
+		}
+		for _, arg := range []string{"VERSION", "COMMIT"} {
+			if svc.Build.Args[arg] == "" || !strings.Contains(dockerfile, "\nARG "+arg) {
+				t.Errorf("service %s: build arg %s %q; want it passed to the Dockerfile's ARG %s", name, arg, svc.Build.Args[arg], arg)
+			}
+		}
+	}
+	logs := map[string]string{}
+	for _, name := range []string{"ticketd", "ticketd-postgres", "ticketd-1"} {
+		env := compose.Services[name].Environment
+		db, stream, subjects := env["TICKETD_DB"], env["TICKETD_NATS_STREAM"], env["TICKETD_NATS_SUBJECT_PREFIX"]
+		if db != "" {
+			u, err := url.Parse(db)
+			if err != nil {
+				t.Fatalf("service %s: TICKETD_DB: %v", name, err)
+			}
+			db = u.Path
+		}
+		for _, key := range []string{"db " + db, "stream " + stream, "subjects " + subjects} {
+			if other, ok := logs[key]; ok {
+				t.Errorf("services %s and %s share the %s", other, name, key)
+			}
+			logs[key] = name
+		}
+	}
+	initdb := doc(t, "deploy/postgres/initdb/10-cluster-database.sql")
+	if u, err := url.Parse(compose.Services["ticketd-1"].Environment["TICKETD_DB"]); err != nil || !strings.Contains(initdb, "CREATE DATABASE "+strings.TrimPrefix(u.Path, "/")+" ") {
+		t.Errorf("deploy/postgres/initdb does not create the cluster's database %v", u)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ func flagHelp(f *flag.Flag) string {
 	if _, ok := f.Value.(interface{ repeatable() }); ok {
 		typ = "string" // each use is one string; its usage says it repeats
 	}
+	if _, ok := f.Value.(*durationValue); ok {
+		typ = "duration"
+	}
 	def := f.DefValue
 	if typ == "string" {
 		def = strconv.Quote(def)
@@ -86,8 +90,30 @@ func (c *command) Bool(p *bool, name, envName string, def bool, usage string) {
 }
 
 func (c *command) Duration(p *time.Duration, name, envName string, def time.Duration, usage string) {
-	c.fs.DurationVar(p, name, def, fmt.Sprintf("%s [$%s]", usage, envName))
+	*p = def
+	c.fs.Var((*durationValue)(p), name, fmt.Sprintf("%s [$%s]", usage, envName))
 	c.setFromEnv(name, envName, "a duration such as 5s or 1m30s")
+}
+
+// errNeedsUnit is the error of a duration given as a bare number.
+var errNeedsUnit = errors.New("needs a unit")
+
+// durationValue is a time.Duration flag whose error on a bare number says
+// which unit is missing, e.g. "5" is refused with "needs a unit, e.g. 5s".
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
+			return fmt.Errorf("%w, e.g. %ss", errNeedsUnit, s)
+		}
+		return errors.New("not a duration such as 5s or 1m30s")
+	}
+	*d = durationValue(v)
+	return nil
 }
 
 func (c *command) Int64(p *int64, name, envName string, def int64, usage string) {
@@ -148,7 +174,11 @@ func (c *command) setFromEnv(name, envName, want string) {
 	f := c.fs.Lookup(name)
 	def := f.DefValue
 	if err := c.fs.Set(name, v); err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q: must be %s", envName, v, want))
+		msg := "must be " + want
+		if errors.Is(err, errNeedsUnit) {
+			msg = err.Error()
+		}
+		c.envErrs = append(c.envErrs, fmt.Errorf("$%s=%q: %s", envName, v, msg))
 	}
 	f.DefValue = def
 }
@@ -166,7 +196,7 @@ func (c *command) parse(args []string) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %s", errUsage, dashDash(err.Error()))
 	}
 	if len(c.envErrs) > 0 {
 		msgs := make([]string, len(c.envErrs))
@@ -179,4 +209,16 @@ func (c *command) parse(args []string) error {
 		return fmt.Errorf("%w: unexpected arguments: %s", errUsage, strings.Join(c.fs.Args(), " "))
 	}
 	return nil
+}
+
+// flagInMessage finds the flag name in the package flag's errors, which
+// write it with one dash ("flag provided but not defined: -x", "invalid
+// value "v" for flag -x: ...", "invalid boolean value "v" for -x: ...") or
+// none ("invalid boolean flag x: ...").
+var flagInMessage = regexp.MustCompile(`^((?:flag provided but not defined|flag needs an argument): |invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?|invalid boolean flag )-?([^-])`)
+
+// dashDash returns msg, an error of package flag, with its flag written
+// with two dashes as the help and the docs write flags.
+func dashDash(msg string) string {
+	return flagInMessage.ReplaceAllString(msg, "$1--$2")
 }

@@ -502,13 +502,21 @@ func TestHealthcheckCommand(t *testing.T) {
 		code int
 	}{
 		{svc.Addr(), 0},
+		{"http://" + svc.Addr(), 0},
+		{"http://" + svc.Addr() + "/", 0},
 		{freeAddr(t), 1},
 		{"no-port", 2},
+		{"https://" + svc.Addr(), 2},
+		{"http://" + svc.Addr() + "/healthz", 2},
+		{"http://localhost", 2},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), []string{"healthcheck", "--addr", tt.addr}, nil, &stdout, &stderr); code != tt.code {
 			t.Errorf("healthcheck --addr %s: exit %d, want %d\n%s%s", tt.addr, code, tt.code, stdout.String(), stderr.String())
+		}
+		if tt.code == 2 && !strings.Contains(stderr.String(), "want host:port (as serve's --addr) or http://host:port") {
+			t.Errorf("healthcheck --addr %s: stderr %q does not say which forms it takes", tt.addr, stderr.String())
 		}
 	}
 	for addr, want := range map[string]string{
@@ -590,6 +598,13 @@ func TestContainerBuildsWhatCIBuilds(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^[^#]*scripts/build\.sh`).MatchString(ci) {
 		t.Error(".ci/run does not run scripts/build.sh")
+	}
+	// One test command: .ci/run and README.md run scripts/test, not go test ./... themselves.
+	if !regexp.MustCompile(`(?m)^scripts/test$`).MatchString(ci) || regexp.MustCompile(`(?m)^go test [^\n]*\./\.\.\.`).MatchString(ci) {
+		t.Error(".ci/run does not run the test suite with scripts/test")
+	}
+	if readme := read("README.md"); !strings.Contains(readme, "\nscripts/test\n") || strings.Contains(readme, "go test -race -count=1 ./...") {
+		t.Error("README.md's test command is not scripts/test")
 	}
 	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(read("go.mod"))
 	if !strings.Contains(dockerfile, "ARG GO_VERSION="+goVersion[1]+"\n") {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,6 +63,8 @@ func runTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return fmt.Errorf("%w: --from must be start or now", errUsage)
 	case cfg.maxBackoff <= 0:
 		return fmt.Errorf("%w: --max-backoff must be positive", errUsage)
+	case cfg.natsURL == "" && !isServiceURL(cfg.url):
+		return fmt.Errorf("%w: --url %q: want the service's http:// or https:// URL, e.g. http://localhost:9000", errUsage, cfg.url)
 	}
 	if cfg.natsURL != "" {
 		if err := service.CheckSubjectPrefix(cfg.subjectPrefix); err != nil {
@@ -90,6 +93,13 @@ func runTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		follow = sseTail{cfg: cfg}.follow
 	}
 	return tailLoop(ctx, cfg.maxBackoff, out, follow, stderr)
+}
+
+// isServiceURL reports whether s is an absolute http or https URL with a
+// host, the only form `tail` can follow over Server-Sent Events.
+func isServiceURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // tailFatal marks a failure that reconnecting cannot cure.

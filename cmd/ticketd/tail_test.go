@@ -156,12 +156,20 @@ func TestTailUsageAndPositionFileMistakes(t *testing.T) {
 		{[]string{"--max-backoff", "0s"}, 2, "--max-backoff"},
 		{[]string{"--nats-url", "nats://127.0.0.1:1", "--nats-subject-prefix", "a..b"}, 2, "--nats-subject-prefix"},
 		{[]string{"--position-file", bad}, 1, "twelve"},
+		{[]string{"--url", "localhost:9000"}, 2, `--url "localhost:9000": want the service's http:// or https:// URL`},
+		{[]string{"--url", "ftp://localhost:9000"}, 2, "--url"},
+		{[]string{"--url", "http://"}, 2, "--url"},
 		{[]string{"--url", "http://127.0.0.1:1/", "--help"}, 0, "TICKETD_TAIL_POSITION_FILE"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), append([]string{"tail"}, tt.args...), nil, &stdout, &stderr)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code := run(ctx, append([]string{"tail"}, tt.args...), nil, &stdout, &stderr)
+		cancel()
 		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.contains) {
 			t.Errorf("ticketd tail %v: exit %d, want %d with %q in:\n%s%s", tt.args, code, tt.code, tt.contains, stdout.String(), stderr.String())
+		}
+		if code == 2 && strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("ticketd tail %v: stderr %q; want one line", tt.args, stderr.String())
 		}
 	}
 }

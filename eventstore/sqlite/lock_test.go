@@ -1,10 +1,15 @@
 package sqlite
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // A process this one starts can inherit the lock's descriptor (between
@@ -32,6 +37,36 @@ func TestClosedStoreReleasesItsLockThoughAChildSharesTheFile(t *testing.T) {
 	again, err := Open(path, Options{})
 	if err != nil {
 		t.Fatalf("reopen after Close while a child shares the lock file: %v", err)
+	}
+	again.Close()
+}
+
+// A second writer is refused naming the first (pid and host), and a clean
+// Close leaves no lock file beside the database.
+func TestLockNamesItsHolderAndCloseRemovesTheLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	want := fmt.Sprintf("%s: %v: held by pid %d on %s since ", path, eventstore.ErrLocked, os.Getpid(), host)
+	if !errors.Is(err, eventstore.ErrLocked) || !strings.HasPrefix(fmt.Sprint(err), want) {
+		t.Errorf("second Open: %v; want ErrLocked starting %q", err, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file after Close: %v; want it removed", err)
+	}
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopen after Close: %v", err)
 	}
 	again.Close()
 }

@@ -78,12 +78,12 @@ type Store struct {
 	tracer trace.Tracer
 
 	lock *os.File // exclusive advisory lock of writable stores
-	// created and lockCreated say whether Open created the database file and
-	// its lock file, which Abandon then removes.
-	created, lockCreated bool
-	writeDB              *sql.DB // the writer's connection: synchronous=FULL, every commit durable
-	derivedDB            *sql.DB // derived-state connection: synchronous=NORMAL, see UpdateDerived
-	readDB               *sql.DB
+	// created says whether Open created the database file, which Abandon
+	// then removes (Close removes the lock file in any case).
+	created   bool
+	writeDB   *sql.DB // the writer's connection: synchronous=FULL, every commit durable
+	derivedDB *sql.DB // derived-state connection: synchronous=NORMAL, see UpdateDerived
+	readDB    *sql.DB
 
 	// writeMu serializes every write transaction on the file, so the writer
 	// and UpdateDerived never meet SQLite's busy lock.
@@ -138,7 +138,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return s, s.fail(s.loadTip())
 	}
-	if s.lock, s.lockCreated, err = lockFile(path); err != nil {
+	if s.lock, err = lockFile(path); err != nil {
 		return nil, err
 	}
 	prepareUnwritable(path)
@@ -333,7 +333,7 @@ func (s *Store) Close() error {
 }
 
 // Abandon closes the store after a command failed with it: a database file
-// that Open created is removed with its lock file, so that the failure
+// that Open created is removed, so that the failure
 // leaves no empty database behind. A file that existed is only closed.
 func (s *Store) Abandon() error {
 	err := s.Close()
@@ -341,13 +341,10 @@ func (s *Store) Abandon() error {
 	return err
 }
 
-// removeCreated removes the database and lock files Open created.
+// removeCreated removes the database files Open created.
 func (s *Store) removeCreated() {
 	if s.created {
 		removeFiles(s.path)
-	}
-	if s.lockCreated {
-		os.Remove(s.path + ".lock")
 	}
 }
 

@@ -8,9 +8,10 @@ import (
 	"os"
 	"strings"
 
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -45,7 +46,7 @@ func Enabled() bool {
 // override it): when Enabled, a provider exporting in batches (OTEL_BSP_*)
 // with the sampler of OTEL_TRACES_SAMPLER to the exporter of
 // OTEL_TRACES_EXPORTER (default otlp, over OTEL_EXPORTER_OTLP_PROTOCOL and
-// the other OTEL_EXPORTER_OTLP_* variables); else a provider that records
+// the other OTEL_EXPORTER_OTLP_* variables; console writes to stdout); else a provider that records
 // nothing but still passes incoming trace context on. The propagator is
 // OTEL_PROPAGATORS' (default tracecontext,baggage). It fails, naming the
 // variable, on a value the SDK does not know.
@@ -59,7 +60,7 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	if !Enabled() {
 		return t, nil
 	}
-	exporter, err := autoexport.NewSpanExporter(ctx)
+	exporter, err := spanExporter(ctx)
 	if err != nil {
 		name := exporterVariable()
 		return nil, fmt.Errorf("$%s=%q: %w", name, os.Getenv(name), err)
@@ -73,6 +74,38 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	t.Provider, t.shutdown = provider, provider.Shutdown
 	return t, nil
+}
+
+// grpcExporter makes the OTLP/gRPC span exporter; nil unless the binary is
+// built with the otlpgrpc tag (grpc.go), which keeps gRPC's weight (build
+// time and binary size) out of the default build.
+var grpcExporter func(context.Context) (sdktrace.SpanExporter, error)
+
+// spanExporter returns the exporter OTEL_TRACES_EXPORTER names (otlp, the
+// default, or console) over the OTLP protocol the OTEL_EXPORTER_OTLP_*
+// variables name (http/protobuf, the default, or grpc).
+func spanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
+	switch exporter := os.Getenv("OTEL_TRACES_EXPORTER"); exporter {
+	case "", "otlp":
+	case "console":
+		return stdouttrace.New()
+	default:
+		return nil, fmt.Errorf("unknown exporter %q: want otlp, console or none", exporter)
+	}
+	protocol := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	switch {
+	case protocol == "" || protocol == "http/protobuf":
+		return otlptracehttp.New(ctx)
+	case protocol == "grpc" && grpcExporter != nil:
+		return grpcExporter(ctx)
+	case protocol == "grpc":
+		return nil, fmt.Errorf("this ticketd is built without OTLP over gRPC: use http/protobuf, or build with -tags otlpgrpc")
+	default:
+		return nil, fmt.Errorf("unknown OTLP protocol %q: want http/protobuf or grpc", protocol)
+	}
 }
 
 // exporterVariable names the variable that chose the trace exporter:
