@@ -67,7 +67,7 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	took := time.Since(start)
 	_, lastHash := store.LogHead()
-	fmt.Fprintf(stdout, "imported %d events in %s (%.0f events/s); read table built from %d events; last hash %s\n",
+	fmt.Fprintf(stdout, "imported %d events in %s (%.0f events/s); read tables built from %d events; last hash %s\n",
 		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), applied, lastHash)
 	return store.Close()
 }

@@ -76,7 +76,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "seeded %d tickets (%d events) in %s (%.0f events/s appended); read table rebuilt from all %d events of the log; total %s\n",
+	fmt.Fprintf(stdout, "seeded %d tickets (%d events) in %s (%.0f events/s appended); read tables rebuilt from all %d events of the log; total %s\n",
 		tickets, added, appended.Round(time.Millisecond), float64(added)/max(appended.Seconds(), 1e-9),
 		projected, time.Since(start).Round(time.Millisecond))
 	return store.Close()
