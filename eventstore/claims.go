@@ -30,11 +30,12 @@ import (
 
 // Claim asks for Amount of the counter named Counter, whose bound is Limit:
 // it holds when used(Counter) + Amount <= Limit. A negative Amount gives back
-// (a refund) and always holds. Counter names are opaque to engines.
+// (a refund) and always holds. Counter names are opaque to engines; the
+// JSON form is how engines store a claim.
 type Claim struct {
-	Counter string
-	Limit   int64
-	Amount  int64
+	Counter string `json:"counter"`
+	Limit   int64  `json:"limit"`
+	Amount  int64  `json:"amount"`
 }
 
 // Reservation takes its claims' amounts from the append that reserves it
@@ -82,6 +83,16 @@ type LimitError struct {
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("counter %q is at %d of its limit %d: the claim does not fit", e.Counter, e.Used, e.Limit)
+}
+
+// ReservationExistsError refuses an append that reserves under an ID a
+// reservation of the database already has.
+type ReservationExistsError struct {
+	ID string
+}
+
+func (e *ReservationExistsError) Error() string {
+	return fmt.Sprintf("reservation %q exists already", e.ID)
 }
 
 // ReservationError refuses an append that settles or releases the

@@ -22,6 +22,7 @@ type Store interface {
 	Checkpoints
 	LogScanner
 	HashReader
+	ReservationReader
 	// CheckWritable commits a probe write, serialized with the appends, so
 	// that it fails with a CodeUnavailable error exactly while appends would.
 	CheckWritable(ctx context.Context) error
