@@ -175,24 +175,24 @@ func (s suite) testReservationsCountUntilTheyExpire(t *testing.T) {
 	ctx := context.Background()
 	start := clock.Now()
 	expires := start.Add(10 * time.Second)
-	hold := IssueRequest(NewStream())
-	hold.Reserve = []eventstore.Reservation{{ID: "r1", ExpiresAt: expires, Claims: []eventstore.Claim{
-		{Counter: "seats", Limit: 3, Amount: 2}, {Counter: "buyer", Limit: 2, Amount: 2}}}}
-	mustAppend(t, store, hold)
-	_, err := store.Append(ctx, ClaimRequest(eventstore.Claim{Counter: "seats", Limit: 3, Amount: 2}))
-	wantLimit(t, err, "seats", 3, 2)
+	reserving := IssueRequest(NewStream())
+	reserving.Reserve = []eventstore.Reservation{{ID: "r1", ExpiresAt: expires, Claims: []eventstore.Claim{
+		{Counter: "stock", Limit: 3, Amount: 2}, {Counter: "per-owner", Limit: 2, Amount: 2}}}}
+	mustAppend(t, store, reserving)
+	_, err := store.Append(ctx, ClaimRequest(eventstore.Claim{Counter: "stock", Limit: 3, Amount: 2}))
+	wantLimit(t, err, "stock", 3, 2)
 	if got, err := store.ExpiredReservations(ctx, expires.Add(-time.Microsecond), 10); err != nil || len(got) != 0 {
 		t.Fatalf("expired before the expiry = %+v, %v", got, err)
 	}
 
 	clock.set(expires.Add(-time.Microsecond))
-	_, err = store.Append(ctx, ClaimRequest(eventstore.Claim{Counter: "buyer", Limit: 2, Amount: 1}))
-	wantLimit(t, err, "buyer", 2, 2)
+	_, err = store.Append(ctx, ClaimRequest(eventstore.Claim{Counter: "per-owner", Limit: 2, Amount: 1}))
+	wantLimit(t, err, "per-owner", 2, 2)
 
 	clock.set(expires)
-	mustAppend(t, store, ClaimRequest(eventstore.Claim{Counter: "seats", Limit: 3, Amount: 3}))
+	mustAppend(t, store, ClaimRequest(eventstore.Claim{Counter: "stock", Limit: 3, Amount: 3}))
 	got, err := store.ExpiredReservations(ctx, expires, 10)
-	if err != nil || len(got) != 1 || got[0].ID != "r1" || !got[0].ExpiresAt.Equal(expires) || len(got[0].Claims) != 2 || got[0].Claims[1] != hold.Reserve[0].Claims[1] {
+	if err != nil || len(got) != 1 || got[0].ID != "r1" || !got[0].ExpiresAt.Equal(expires) || len(got[0].Claims) != 2 || got[0].Claims[1] != reserving.Reserve[0].Claims[1] {
 		t.Fatalf("expired at the expiry = %+v, %v", got, err)
 	}
 	settle := IssueRequest(NewStream())
@@ -211,8 +211,8 @@ func (s suite) testReservationsCountUntilTheyExpire(t *testing.T) {
 	if got, err := store.ExpiredReservations(ctx, expires.Add(time.Hour), 10); err != nil || len(got) != 0 {
 		t.Fatalf("expired after the release = %+v, %v", got, err)
 	}
-	wantUsed(t, store, "seats", 3, 3)
-	wantUsed(t, store, "buyer", 2, 0)
+	wantUsed(t, store, "stock", 3, 3)
+	wantUsed(t, store, "per-owner", 2, 0)
 
 	// Expired reservations come in order of expiry, up to the limit.
 	for i, id := range []string{"late", "early", "never"} {
@@ -243,7 +243,7 @@ func (s suite) testSettleAndRelease(t *testing.T) {
 	expires := clock.Now().Add(time.Minute)
 	reserve := func(id string, amount int64) eventstore.AppendRequest {
 		req := IssueRequest(NewStream())
-		req.Reserve = []eventstore.Reservation{{ID: id, ExpiresAt: expires, Claims: []eventstore.Claim{{Counter: "seats", Limit: 10, Amount: amount}}}}
+		req.Reserve = []eventstore.Reservation{{ID: id, ExpiresAt: expires, Claims: []eventstore.Claim{{Counter: "stock", Limit: 10, Amount: amount}}}}
 		return req
 	}
 	settle := func(id string, claims ...eventstore.Claim) eventstore.AppendRequest {
@@ -260,7 +260,7 @@ func (s suite) testSettleAndRelease(t *testing.T) {
 	mustAppend(t, store, reserve("b", 3))
 	mustAppend(t, store, reserve("c", 3))
 	_, err := store.Append(ctx, reserve("d", 1))
-	wantLimit(t, err, "seats", 10, 10)
+	wantLimit(t, err, "stock", 10, 10)
 	_, err = store.Append(ctx, reserve("a", 1))
 	var exists *eventstore.ReservationExistsError
 	if !errors.As(err, &exists) || exists.ID != "a" {
@@ -268,7 +268,7 @@ func (s suite) testSettleAndRelease(t *testing.T) {
 	}
 
 	mustAppend(t, store, settle("a"))
-	mustAppend(t, store, settle("b", eventstore.Claim{Counter: "seats", Limit: 10, Amount: 1}))
+	mustAppend(t, store, settle("b", eventstore.Claim{Counter: "stock", Limit: 10, Amount: 1}))
 	mustAppend(t, store, release("c"))
 	for _, id := range []string{"a", "b"} {
 		_, err = store.Append(ctx, settle(id))
@@ -287,16 +287,16 @@ func (s suite) testSettleAndRelease(t *testing.T) {
 
 	// Settled amounts stay after the expiry: a's 4 and b's 1.
 	clock.set(expires.Add(time.Hour))
-	wantUsed(t, store, "seats", 10, 5)
+	wantUsed(t, store, "stock", 10, 5)
 
 	// A release makes room for the claims of its own append.
-	mustAppend(t, store, ClaimRequest(eventstore.Claim{Counter: "seats", Limit: 10, Amount: -10}))
+	mustAppend(t, store, ClaimRequest(eventstore.Claim{Counter: "stock", Limit: 10, Amount: -10}))
 	expires = clock.Now().Add(time.Hour)
 	mustAppend(t, store, reserve("f", 10))
 	swap := release("f")
-	swap.Claims = []eventstore.Claim{{Counter: "seats", Limit: 10, Amount: 10}}
+	swap.Claims = []eventstore.Claim{{Counter: "stock", Limit: 10, Amount: 10}}
 	mustAppend(t, store, swap)
-	wantUsed(t, store, "seats", 10, 10)
+	wantUsed(t, store, "stock", 10, 10)
 	wantClean(t, store)
 }
 
@@ -410,8 +410,7 @@ func (s suite) testMalformedClaims(t *testing.T) {
 
 // BenchmarkClaims measures concurrent appends of one event each on store,
 // without claims and with two claims per append (a counter every append
-// shares and one of 64), the way a sellout claims seats of one showing and
-// of its buyer, in one run.
+// shares and one of 64 others), in one run.
 func BenchmarkClaims(b *testing.B, store eventstore.Store) {
 	var seq atomic.Int64
 	for _, bc := range []struct {
