@@ -58,9 +58,10 @@ type Settle struct {
 }
 
 // Release frees the reservation ReservationID. A reservation that expired
-// but was not released or settled may be released (it freed its amounts at
-// expiry already). It fails with a *ReservationError when the reservation
-// is released, settled or unknown.
+// but was neither released nor settled may be released (it freed its
+// amounts at expiry already) and is expired from then on. It fails with a
+// *ReservationError when the reservation is released, settled, expired and
+// released, or unknown.
 type Release struct {
 	ReservationID string
 }

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS reservations (
 	id         TEXT PRIMARY KEY,
 	expires_at TEXT NOT NULL,
-	state      TEXT NOT NULL CHECK (state IN ('live', 'released', 'settled')),
+	state      TEXT NOT NULL CHECK (state IN ('live', 'released', 'settled', 'expired')),
 	claims     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS reservations_live_expiry ON reservations (expires_at, id) WHERE state = 'live';
@@ -77,7 +77,8 @@ func applyClaims(tx *sql.Tx, req eventstore.AppendRequest, now time.Time) error 
 
 // endReservation moves the reservation id from live to state (released or
 // settled) and frees its amounts; it returns its claims. A settlement needs
-// the reservation unexpired at at; a release does not.
+// the reservation unexpired at at; a release does not, and leaves an
+// expired one expired.
 func endReservation(tx *sql.Tx, id, state, at string) ([]eventstore.Claim, error) {
 	var expiresAt, current, claims string
 	err := tx.QueryRow(`SELECT expires_at, state, claims FROM reservations WHERE id = ?`, id).Scan(&expiresAt, &current, &claims)
@@ -90,6 +91,8 @@ func endReservation(tx *sql.Tx, id, state, at string) ([]eventstore.Claim, error
 		return nil, &eventstore.ReservationError{ID: id, State: current}
 	case state == eventstore.ReservationSettled && expiresAt <= at:
 		return nil, &eventstore.ReservationError{ID: id, State: eventstore.ReservationExpired}
+	case expiresAt <= at:
+		state = eventstore.ReservationExpired
 	}
 	if _, err := tx.Exec(`UPDATE reservations SET state = ? WHERE id = ?`, state, id); err != nil {
 		return nil, err

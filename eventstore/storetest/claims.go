@@ -168,7 +168,7 @@ func (s suite) testNegativeClaimsGiveBack(t *testing.T) {
 
 // A reservation takes its amounts until its expiry by the store's clock;
 // from that instant they are free, it is listed as expired, it can no
-// longer be settled, and it can be released once.
+// longer be settled, and it can be released once, staying expired.
 func (s suite) testReservationsCountUntilTheyExpire(t *testing.T) {
 	clock := newTestClock()
 	store, _ := s.open(t, Options{Now: clock.Now})
@@ -207,7 +207,9 @@ func (s suite) testReservationsCountUntilTheyExpire(t *testing.T) {
 	}
 	mustAppend(t, store, release())
 	_, err = store.Append(ctx, release())
-	wantReservation(t, err, "r1", eventstore.ReservationReleased)
+	wantReservation(t, err, "r1", eventstore.ReservationExpired)
+	_, err = store.Append(ctx, settle)
+	wantReservation(t, err, "r1", eventstore.ReservationExpired)
 	if got, err := store.ExpiredReservations(ctx, expires.Add(time.Hour), 10); err != nil || len(got) != 0 {
 		t.Fatalf("expired after the release = %+v, %v", got, err)
 	}

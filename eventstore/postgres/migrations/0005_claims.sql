@@ -15,7 +15,7 @@ CREATE TABLE counters (
 CREATE TABLE reservations (
 	id         text COLLATE "C" PRIMARY KEY,
 	expires_at text COLLATE "C" NOT NULL,
-	state      text NOT NULL CHECK (state IN ('live', 'released', 'settled')),
+	state      text NOT NULL CHECK (state IN ('live', 'released', 'settled', 'expired')),
 	claims     jsonb NOT NULL
 );
 CREATE INDEX reservations_live_expiry ON reservations (expires_at, id) WHERE state = 'live';
@@ -66,7 +66,8 @@ END $$;
 -- ticketd_claims decides the claims part of an append at time t and
 -- writes it, or writes nothing and returns the job error of the first part
 -- that does not hold. b is {"end": [{"id", "state": "released"|"settled",
--- "claims": settled claims or null for the reservation's own}],
+-- "claims": settled claims or null for the reservation's own}] (an expired
+-- reservation cannot be settled; released, it is "expired"),
 -- "claims": [claim], "reserve": [{"id", "expires_at", "claims": [claim]}]},
 -- with releases before settlements in "end". Every part is checked first,
 -- against the tables and what the parts before it changed, then all are
@@ -99,11 +100,13 @@ BEGIN
 		ELSIF x->>'state' = 'settled' AND exp <= t COLLATE "C" THEN
 			RETURN jsonb_build_object('kind', 'reservation', 'id', rid, 'state', 'expired');
 		END IF;
-		ended := jsonb_set(ended, ARRAY[rid], to_jsonb(x->>'state'));
 		IF exp > t COLLATE "C" THEN
+			ended := jsonb_set(ended, ARRAY[rid], to_jsonb(x->>'state'));
 			FOR c IN SELECT * FROM jsonb_array_elements(stored) LOOP
 				delta := jsonb_set(delta, ARRAY[c->>'counter'], to_jsonb(COALESCE((delta->>(c->>'counter'))::bigint, 0) - (c->>'amount')::bigint));
 			END LOOP;
+		ELSE
+			ended := jsonb_set(ended, ARRAY[rid], '"expired"');
 		END IF;
 		IF x->>'state' = 'settled' THEN
 			FOR c IN SELECT * FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x->'claims') = 'array' THEN x->'claims' ELSE stored END) LOOP
