@@ -25,7 +25,8 @@ type AppendRequest struct {
 	Idempotency *IdempotencyRecord
 	// Claims, Reserve, Settle and Release are decided with the append, in
 	// its transaction (see Claim): when one does not hold, Append fails with
-	// *LimitError or *ReservationError and nothing is written.
+	// *LimitError, *ReservationError or *ReservationExistsError and nothing
+	// is written.
 	Claims  []Claim
 	Reserve []Reservation
 	Settle  []Settle

@@ -25,7 +25,8 @@ import (
 // An append applies its parts in this order, each seeing the effect of the
 // ones before: Release, Settle, Claims, Reserve. Either every part holds and
 // the append commits with its events and idempotency record, or it fails
-// with *LimitError or *ReservationError having written nothing, and the
+// with *LimitError, *ReservationError or *ReservationExistsError having
+// written nothing, and the
 // appends it shares a group commit with are unaffected.
 
 // Claim asks for Amount of the counter named Counter, whose bound is Limit:
