@@ -26,8 +26,9 @@ import (
 // ones before: Release, Settle, Claims, Reserve. Either every part holds and
 // the append commits with its events and idempotency record, or it fails
 // with *LimitError, *ReservationError or *ReservationExistsError having
-// written nothing, and the
-// appends it shares a group commit with are unaffected.
+// written nothing, and the appends it shares a group commit with are
+// unaffected. A stream not at its expected version or a taken idempotency
+// key is reported before any claim is decided.
 
 // Claim asks for Amount of the counter named Counter, whose bound is Limit:
 // it holds when used(Counter) + Amount <= Limit. A negative Amount gives back
