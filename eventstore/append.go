@@ -23,6 +23,14 @@ type AppendRequest struct {
 	// Idempotency, when set, is stored in the same transaction. If its key is
 	// already stored, nothing is appended and Append fails with *KeyTakenError.
 	Idempotency *IdempotencyRecord
+	// Claims, Reserve, Settle and Release are decided with the append, in
+	// its transaction (see Claim): when one does not hold, Append fails with
+	// *LimitError, *ReservationError or *ReservationExistsError and nothing
+	// is written.
+	Claims  []Claim
+	Reserve []Reservation
+	Settle  []Settle
+	Release []Release
 }
 
 // AppendResult describes a committed append.

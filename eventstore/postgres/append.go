@@ -51,6 +51,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eve
 	}
 	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
 	defer func() { eventstore.EndAppendSpan(span, err) }()
+	if err := req.CheckClaims(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	job := &appendJob{req: req, span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
@@ -219,7 +222,7 @@ func encodeJob(job *appendJob, occurredAt time.Time) (any, error) {
 		events = []jobEvent{} // an append of no events (a no-op with its idempotency record) is an empty array, not null
 	}
 	return map[string]any{"streams": streams, "events": events, "occurred_at": domain.FormatTime(occurredAt),
-		"metadata": string(metadata), "idempotency": idem}, nil
+		"metadata": string(metadata), "idempotency": idem, "claims": claimsJob(job.req)}, nil
 }
 
 // importJob is an import as ticketd_import_job takes it: data and metadata as
@@ -309,6 +312,8 @@ func jobError(raw json.RawMessage) error {
 		return fmt.Errorf("%s: %w", e.Message, eventstore.ErrConcurrency)
 	case e.Kind == "conflict":
 		return fmt.Errorf("stream %s is at version %d, expected %d: %w", e.Stream, e.Current, e.Expected, eventstore.ErrConcurrency)
+	case e.Kind == "limit" || e.Kind == "reservation" || e.Kind == "exists":
+		return claimError(raw)
 	case e.Kind == "chain":
 		return fmt.Errorf("%s: %w", e.Message, eventstore.ErrChain)
 	case e.Kind == "key_taken" && e.Existing != nil:

@@ -48,6 +48,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (_ eve
 	}
 	ctx, span := eventstore.StartAppendSpan(ctx, s.tracer)
 	defer func() { eventstore.EndAppendSpan(span, err) }()
+	if err := req.CheckClaims(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	job := &appendJob{req: req, outcome: make(chan eventstore.Outcome, 1), span: span}
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
@@ -271,6 +274,11 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end tip, now time.Time) (ev
 		if err := insertRecord(tx, records[i]); err != nil {
 			return eventstore.AppendResult{}, err
 		}
+	}
+	// Claims are decided after every stream is known to be at its expected
+	// version, as the PostgreSQL store decides them.
+	if err := applyClaims(tx, req, now); err != nil {
+		return eventstore.AppendResult{}, err
 	}
 	if rec := req.Idempotency; rec != nil {
 		stored := *rec
