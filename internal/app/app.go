@@ -13,6 +13,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +40,8 @@ type Commands struct {
 	now func() time.Time
 	// holds finds the showing of a hold; nil: no hold is found.
 	holds HoldFinder
+	// schedules are the showings read, without their holds, by id.
+	schedules sync.Map
 	// onRefundRead, when set, gets every existing ticket a refund decision
 	// folded from the log.
 	onRefundRead func(domain.Ticket)

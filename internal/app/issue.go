@@ -54,7 +54,7 @@ func (c *Commands) IssueForShowing(ctx context.Context, req Request, cmd domain.
 		switch {
 		case cmd.ShowingID != nil && cmd.HoldID != nil:
 		case cmd.ShowingID != nil:
-			s, err = c.loadShowing(ctx, *cmd.ShowingID)
+			s, err = c.schedule(ctx, *cmd.ShowingID)
 		case cmd.HoldID != nil:
 			s, err = c.showingOfHold(ctx, *cmd.HoldID)
 		}

@@ -59,7 +59,7 @@ func (c *Commands) DecideRefund(ctx context.Context, cmd domain.RefundTickets) (
 	}
 	showings := map[string]*domain.Showing{}
 	for _, id := range domain.RefundShowings(d.Refunded, tickets) {
-		if showings[id], err = c.loadShowing(ctx, id); err != nil {
+		if showings[id], err = c.schedule(ctx, id); err != nil {
 			return Decision[domain.RefundDecision]{}, err
 		}
 	}

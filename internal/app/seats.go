@@ -32,6 +32,23 @@ func (c *Commands) loadShowing(ctx context.Context, id string) (*domain.Showing,
 	return s, nil
 }
 
+// schedule returns showing id as scheduled, its holds left out (a showing
+// that does not exist when it was never scheduled): a showing's schedule
+// never changes, so each is read from the log once.
+func (c *Commands) schedule(ctx context.Context, id string) (*domain.Showing, error) {
+	if s, ok := c.schedules.Load(id); ok {
+		return s.(*domain.Showing), nil
+	}
+	s, err := c.loadShowing(ctx, id)
+	if err != nil || !s.Exists() {
+		return s, err
+	}
+	scheduled := *s
+	scheduled.Holds = nil
+	c.schedules.Store(id, &scheduled)
+	return &scheduled, nil
+}
+
 // showingOfHold returns the showing hold id belongs to, which does not
 // exist when no committed hold has that id.
 func (c *Commands) showingOfHold(ctx context.Context, id string) (*domain.Showing, error) {
