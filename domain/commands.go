@@ -49,12 +49,8 @@ func (c IssueTickets) Validate() error {
 	requiredText(&v, "theater_name", c.TheaterName, MaxTheaterNameLen)
 	requiredText(&v, "user_id", c.UserID, MaxUserIDLen)
 	requiredText(&v, "movie_title", c.MovieTitle, MaxMovieTitleLen)
-	if c.PriceKRW < MinPriceKRW || c.PriceKRW > MaxPriceKRW {
-		v.Add("price_krw", fmt.Sprintf("must be between %d and %d", MinPriceKRW, MaxPriceKRW))
-	}
-	if c.Quantity < MinQuantity || c.Quantity > MaxQuantity {
-		v.Add("quantity", fmt.Sprintf("must be between %d and %d", MinQuantity, MaxQuantity))
-	}
+	between(&v, "price_krw", c.PriceKRW, MinPriceKRW, MaxPriceKRW)
+	between(&v, "quantity", c.Quantity, MinQuantity, MaxQuantity)
 	optionalText(&v, "memo", c.Memo, MaxMemoLen)
 	return v.Err()
 }

@@ -38,6 +38,36 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
+	// Rule names the rule of a showing a CodeConflict error breaks, which
+	// adapters show as the problem's type; "" for every other error.
+	Rule Rule
+	// Facts are the numbers of a broken Rule a client acts on, by their
+	// JSON member names (RuleSoldOut: available; RuleLimitExceeded: limit
+	// and bought); nil when the rule has none.
+	Facts map[string]int64
+}
+
+// Rule is a rule of selling a showing's seats that a command can break
+// although it is valid: the contract's problem types for it.
+type Rule string
+
+// The rules of selling seats, named as the contract's problem types end.
+const (
+	RuleSoldOut       Rule = "sold-out"
+	RuleLimitExceeded Rule = "limit-exceeded"
+	RuleSalesClosed   Rule = "sales-closed"
+	RuleHoldExpired   Rule = "hold-expired"
+	RuleHoldUsed      Rule = "hold-used"
+	RuleHoldReleased  Rule = "hold-released"
+)
+
+// ErrorRule returns the Rule of the first *Error in err's chain, or "".
+func ErrorRule(err error) Rule {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Rule
+	}
+	return ""
 }
 
 func (e *Error) Error() string {

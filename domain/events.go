@@ -16,7 +16,7 @@ import (
 // and DataFields, from which exports derive their columns, one per data
 // field. A data type is a flat struct: its exported fields are the data's
 // members, named as encoding/json names them; a json:"-" field is left out.
-var eventPrototypes = []Event{TicketIssued{}, TicketRefunded{}}
+var eventPrototypes = []Event{TicketIssued{}, TicketRefunded{}, ShowingScheduled{}, SeatsHeld{}, HoldReleased{}, HoldExpired{}}
 
 // EventTypes lists every event type, in a stable order.
 var EventTypes = func() []string {

@@ -34,12 +34,17 @@ type Event interface {
 
 // TicketIssued records that one ticket was sold. The ticket's id is the
 // stream the event belongs to; its issue time is the event's occurrence time.
+// ShowingID is the showing it was sold for and HoldID the hold it was bought
+// on; both are nil, and absent from the data, for tickets sold without one,
+// so events written before showings existed read and encode as they were.
 type TicketIssued struct {
 	TheaterName string  `json:"theater_name"`
 	UserID      string  `json:"user_id"`
 	MovieTitle  string  `json:"movie_title"`
 	PriceKRW    int64   `json:"price_krw"`
 	Memo        *string `json:"memo"`
+	ShowingID   *string `json:"showing_id,omitempty"`
+	HoldID      *string `json:"hold_id,omitempty"`
 }
 
 // EventType implements Event.
@@ -64,8 +69,10 @@ type Ticket struct {
 	PriceKRW    int64
 	Status      Status
 	Memo        *string
-	IssuedAt    time.Time
-	CanceledAt  *time.Time
+	// ShowingID is the showing the ticket was sold for, nil for none.
+	ShowingID  *string
+	IssuedAt   time.Time
+	CanceledAt *time.Time
 	// Version is the number of events folded into the ticket.
 	Version int64
 }
@@ -86,6 +93,7 @@ func Evolve(t Ticket, id string, e Event, occurredAt time.Time) Ticket {
 		t.MovieTitle = e.MovieTitle
 		t.PriceKRW = e.PriceKRW
 		t.Memo = e.Memo
+		t.ShowingID = e.ShowingID
 		t.Status = StatusIssued
 		t.IssuedAt = occurredAt
 	case TicketRefunded:

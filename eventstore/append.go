@@ -25,6 +25,14 @@ type AppendRequest struct {
 	// Idempotency, when set, is stored in the same transaction. If its key is
 	// already stored, nothing is appended and Append fails with *KeyTakenError.
 	Idempotency *IdempotencyRecord
+	// Claims, Reserve, Settle and Release are decided with the append, in
+	// its transaction (see Claim): when one does not hold, Append fails with
+	// *LimitError, *ReservationError or *ReservationExistsError and nothing
+	// is written.
+	Claims  []Claim
+	Reserve []Reservation
+	Settle  []Settle
+	Release []Release
 }
 
 // AppendResult describes a committed append.
@@ -72,9 +80,13 @@ type PendingEvent struct {
 	Data   []byte
 }
 
-// EncodeEvents returns the events of req in order, encoded; it fails when a
-// stream has no id or an event does not encode as JSON.
+// EncodeEvents returns the events of req in order, encoded; it fails when
+// its claims are malformed, a stream has no id or an event does not encode
+// as JSON.
 func EncodeEvents(req AppendRequest) ([]PendingEvent, error) {
+	if err := req.CheckClaims(); err != nil {
+		return nil, err
+	}
 	var events []PendingEvent
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {

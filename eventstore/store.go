@@ -22,6 +22,7 @@ type Store interface {
 	Checkpoints
 	LogScanner
 	HashReader
+	ReservationReader
 	// CheckWritable commits a probe write, serialized with the appends, so
 	// that it fails with a CodeUnavailable error exactly while appends would.
 	CheckWritable(ctx context.Context) error
@@ -87,7 +88,9 @@ type Appender interface {
 	// own. It fails with an error wrapping ErrConcurrency when a stream is
 	// not at its expected version, with *KeyTakenError when the idempotency
 	// key is stored (also by a concurrent append: the key is taken once),
-	// and with a CodeUnavailable error on a storage fault or a closed store.
+	// with *LimitError, *ReservationError or *ReservationExistsError when
+	// one of its claims does not hold (see Claim), and with a
+	// CodeUnavailable error on a storage fault or a closed store.
 	// Once queued, the append is carried out even if ctx ends: a nil error
 	// always means committed.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)

@@ -25,12 +25,18 @@ const (
 	RoleAuditor Role = "auditor"
 	// RoleAnalyst reads tickets, the event log and the live stream.
 	RoleAnalyst Role = "analyst"
+	// RoleManager schedules showings.
+	RoleManager Role = "manager"
 )
 
 // Who may call what, when access control is on. Routes not listed here
 // (service status, health, metrics, documentation) stay open.
 var (
+	// roles are every role a key may have.
+	roles = []Role{RoleClerk, RoleAuditor, RoleAnalyst, RoleManager}
+	// anyRole are the roles that read tickets, showings and holds.
 	anyRole      = []Role{RoleClerk, RoleAuditor, RoleAnalyst}
+	managersOnly = []Role{RoleManager}
 	clerksOnly   = []Role{RoleClerk}
 	logReaders   = []Role{RoleAuditor, RoleAnalyst}
 	auditorsOnly = []Role{RoleAuditor}
@@ -66,8 +72,8 @@ func ParseAPIKeys(r io.Reader) (*APIKeys, error) {
 			return nil, fmt.Errorf("API keys line %d: want \"ROLE KEY\" or \"ROLE sha256:HEX\"", n)
 		}
 		role := Role(fields[0])
-		if !slices.Contains(anyRole, role) {
-			return nil, fmt.Errorf("API keys line %d: unknown role %q (want clerk, auditor or analyst)", n, fields[0])
+		if !slices.Contains(roles, role) {
+			return nil, fmt.Errorf("API keys line %d: unknown role %q (want clerk, auditor, analyst or manager)", n, fields[0])
 		}
 		entry := apiKey{role: role}
 		if hexDigest, ok := strings.CutPrefix(fields[1], "sha256:"); ok {
@@ -108,7 +114,7 @@ func (k *APIKeys) Count(role Role) int {
 }
 
 // Roles returns every role of ticketd's access control.
-func Roles() []Role { return slices.Clone(anyRole) }
+func Roles() []Role { return slices.Clone(roles) }
 
 // roleOf returns the role of key.
 func (k *APIKeys) roleOf(key string) (Role, bool) {

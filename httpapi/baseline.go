@@ -23,7 +23,7 @@ func NewBaseline() http.Handler {
 	s.tracer = s.cfg.TracerProvider.Tracer(tracerName)
 	e := gin.New()
 	e.POST("/tickets/issue", func(c *gin.Context) {
-		cmd, _, ok := s.parseIssue(c)
+		cmd, _, _, ok := s.parseIssue(c)
 		if !ok {
 			return
 		}

@@ -15,12 +15,16 @@ import (
 
 // CommandRoutes are the routes of the commands, whose Idempotency-Key may
 // replay or refuse them.
-var CommandRoutes = []string{"/tickets/issue", "/tickets/refund"}
+var CommandRoutes = []string{"/tickets/issue", "/tickets/refund", "/showings", "/showings/:showing_id/holds", "/holds/:hold_id"}
 
 // Commands executes the API's commands (see package app).
 type Commands interface {
 	Issue(ctx context.Context, req app.Request, cmd domain.IssueTickets, answers app.AnswerEncoder[app.Issued]) (app.Outcome[app.Issued], error)
 	Refund(ctx context.Context, req app.Request, cmd domain.RefundTickets, answers app.AnswerEncoder[domain.RefundDecision]) (app.Outcome[domain.RefundDecision], error)
+	IssueForShowing(ctx context.Context, req app.Request, cmd domain.IssueShowingTickets, answers app.AnswerEncoder[app.Issued]) (app.Outcome[app.Issued], error)
+	ScheduleShowing(ctx context.Context, req app.Request, cmd domain.ScheduleShowing, answers app.AnswerEncoder[app.Scheduled]) (app.Outcome[app.Scheduled], error)
+	HoldSeats(ctx context.Context, req app.Request, showingID string, cmd domain.HoldSeats, answers app.AnswerEncoder[domain.Hold]) (app.Outcome[domain.Hold], error)
+	ReleaseHold(ctx context.Context, req app.Request, id string, answers app.AnswerEncoder[domain.Hold]) (app.Outcome[domain.Hold], error)
 }
 
 // jsonAnswers answers a command's result R with status and the JSON of
@@ -112,7 +116,7 @@ func (s *Server) respond(c *gin.Context, reply app.Reply, err error) {
 		return
 	}
 	setPosition(c, reply.Position)
-	switch s.awaitPosition(c, reply.Position, s.tickets.WaitFor) {
+	switch s.awaitPosition(c, reply.Position, s.waitForModels) {
 	case clientGone:
 		s.abortClientGone(c, "client gone after commit", reply.Position)
 		return
@@ -126,6 +130,15 @@ func (s *Server) respond(c *gin.Context, reply app.Reply, err error) {
 		status = http.StatusOK
 	}
 	c.Data(status, "application/json; charset=utf-8", reply.Answer.Body)
+}
+
+// waitForModels blocks until the read models commands change reflect the
+// log up to pos, or ctx ends (returning ctx.Err()).
+func (s *Server) waitForModels(ctx context.Context, pos int64) error {
+	if err := s.tickets.WaitFor(ctx, pos); err != nil {
+		return err
+	}
+	return s.showings.WaitFor(ctx, pos)
 }
 
 // writeCommandError answers a command's error: a reused Idempotency-Key is

@@ -204,6 +204,16 @@ func (o jsonObject) integer(v *domain.Violations, key string, required bool, def
 	return n
 }
 
+// optionalInteger returns the integer member key, nil when it is absent or
+// null; other values are checked as integer checks them.
+func (o jsonObject) optionalInteger(v *domain.Violations, key string) *int64 {
+	if !o.present(key) {
+		return nil
+	}
+	n := o.integer(v, key, false, 0)
+	return &n
+}
+
 // textArray returns the array-of-strings member key; a violation when it is
 // absent, null, not an array or holds a non-string.
 func (o jsonObject) textArray(v *domain.Violations, key string) []string {

@@ -14,11 +14,17 @@ var issueAnswers = jsonAnswers[app.Issued]{scope: "POST /tickets/issue", status:
 
 func (s *Server) issue(c *gin.Context) {
 	s.setHeadPosition(c)
-	cmd, key, ok := s.parseIssue(c)
+	cmd, showingCmd, key, ok := s.parseIssue(c)
 	if !ok {
 		return
 	}
-	out, err := s.commands.Issue(c.Request.Context(), commandRequest(c, key), cmd, issueAnswers)
+	var out app.Outcome[app.Issued]
+	var err error
+	if showingCmd != nil {
+		out, err = s.commands.IssueForShowing(c.Request.Context(), commandRequest(c, key), *showingCmd, issueAnswers)
+	} else {
+		out, err = s.commands.Issue(c.Request.Context(), commandRequest(c, key), cmd, issueAnswers)
+	}
 	if err == nil && !out.Replayed {
 		c.Set(logTicketsIssued, len(out.Result.TicketIDs))
 		c.Header("Location", "/tickets/"+out.Result.TicketIDs[0])
@@ -26,10 +32,15 @@ func (s *Server) issue(c *gin.Context) {
 	s.respond(c, out.Reply, err)
 }
 
-// parseIssue decodes and validates an issue request; ok is false when a
-// problem was answered.
-func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string, ok bool) {
-	key, ok = s.parseCommand(c, domain.IssueFields, func(obj jsonObject, v *domain.Violations) {
+// parseIssue decodes and validates an issue request: one that names a
+// showing_id or a hold_id is sold against a showing (showingCmd), any other
+// as the seed's (cmd). ok is false when a problem was answered.
+func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, showingCmd *domain.IssueShowingTickets, key string, ok bool) {
+	key, ok = s.parseCommand(c, domain.ShowingIssueFields, func(obj jsonObject, v *domain.Violations) {
+		if obj.present("showing_id") || obj.present("hold_id") {
+			showingCmd = parseShowingIssue(obj, v)
+			return
+		}
 		cmd = domain.IssueTickets{
 			TheaterName: obj.text(v, "theater_name"),
 			UserID:      obj.text(v, "user_id"),
@@ -40,7 +51,26 @@ func (s *Server) parseIssue(c *gin.Context) (cmd domain.IssueTickets, key string
 		cmd.Memo, _ = obj.optionalText(v, "memo")
 		v.Merge(cmd.Validate())
 	})
-	return cmd, key, ok
+	return cmd, showingCmd, key, ok
+}
+
+// parseShowingIssue decodes an issue against a showing or a hold: the
+// showing's theater, movie and price may be left out, and so may quantity
+// (with a hold: the hold's; else 1).
+func parseShowingIssue(obj jsonObject, v *domain.Violations) *domain.IssueShowingTickets {
+	cmd := &domain.IssueShowingTickets{UserID: obj.text(v, "user_id")}
+	cmd.ShowingID, _ = obj.optionalText(v, "showing_id")
+	cmd.HoldID, _ = obj.optionalText(v, "hold_id")
+	cmd.TheaterName, _ = obj.optionalText(v, "theater_name")
+	cmd.MovieTitle, _ = obj.optionalText(v, "movie_title")
+	cmd.PriceKRW = obj.optionalInteger(v, "price_krw")
+	if _, sent := obj["quantity"]; sent {
+		q := obj.integer(v, "quantity", false, domain.DefaultQuantity)
+		cmd.Quantity = &q
+	}
+	cmd.Memo, _ = obj.optionalText(v, "memo")
+	v.Merge(cmd.Validate())
+	return cmd
 }
 
 // issueJSON is the body of a successful issue.
@@ -50,13 +80,16 @@ type issueJSON struct {
 	Summary   issueSummaryJSON `json:"summary"`
 }
 
+// issueSummaryJSON is the summary of an issue; ShowingID is absent for
+// tickets sold without a showing, so the seed's answers stay as they were.
 type issueSummaryJSON struct {
-	TheaterName string `json:"theater_name"`
-	MovieTitle  string `json:"movie_title"`
-	PriceKRW    int64  `json:"price_krw"`
+	TheaterName string  `json:"theater_name"`
+	MovieTitle  string  `json:"movie_title"`
+	PriceKRW    int64   `json:"price_krw"`
+	ShowingID   *string `json:"showing_id,omitempty"`
 }
 
 func newIssueJSON(r app.Issued) any {
 	return issueJSON{TicketIDs: r.TicketIDs, Count: len(r.TicketIDs),
-		Summary: issueSummaryJSON{TheaterName: r.Ticket.TheaterName, MovieTitle: r.Ticket.MovieTitle, PriceKRW: r.Ticket.PriceKRW}}
+		Summary: issueSummaryJSON{TheaterName: r.Ticket.TheaterName, MovieTitle: r.Ticket.MovieTitle, PriceKRW: r.Ticket.PriceKRW, ShowingID: r.Ticket.ShowingID}}
 }

@@ -53,14 +53,31 @@ var kindOf = map[domain.Code]problemKind{
 	domain.CodeInternal:    kindInternal,
 }
 
+// kindOfRule maps each rule of selling seats to the 409 problem it is
+// shown as, its type ending in the rule's name.
+var kindOfRule = map[domain.Rule]problemKind{
+	domain.RuleSoldOut:       {http.StatusConflict, string(domain.RuleSoldOut), "Sold out."},
+	domain.RuleLimitExceeded: {http.StatusConflict, string(domain.RuleLimitExceeded), "The buyer's limit is exceeded."},
+	domain.RuleSalesClosed:   {http.StatusConflict, string(domain.RuleSalesClosed), "Sales are closed."},
+	domain.RuleHoldExpired:   {http.StatusConflict, string(domain.RuleHoldExpired), "The hold has expired."},
+	domain.RuleHoldUsed:      {http.StatusConflict, string(domain.RuleHoldUsed), "The hold was used."},
+	domain.RuleHoldReleased:  {http.StatusConflict, string(domain.RuleHoldReleased), "The hold was released."},
+}
+
 // writeProblem aborts the request with a problem of the given kind; a 429
 // or 503 says when to retry.
 func writeProblem(c *gin.Context, kind problemKind, detail string, fields []domain.FieldError) {
+	writeProblemWith(c, kind, detail, fields, nil)
+}
+
+// writeProblemWith is writeProblem with members beyond the problem's own
+// (the facts of a broken rule), which must not be named as those are.
+func writeProblemWith(c *gin.Context, kind problemKind, detail string, fields []domain.FieldError, members map[string]int64) {
 	if kind.status == http.StatusServiceUnavailable || kind.status == http.StatusTooManyRequests {
 		c.Header("Retry-After", "1")
 	}
 	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(kind.status, Problem{
+	p := Problem{
 		Type:      problemTypeBase + kind.slug,
 		Title:     kind.title,
 		Status:    kind.status,
@@ -68,13 +85,28 @@ func writeProblem(c *gin.Context, kind problemKind, detail string, fields []doma
 		Instance:  c.Request.URL.Path,
 		RequestID: requestID(c),
 		Errors:    fields,
-	})
+	}
+	if len(members) == 0 {
+		c.AbortWithStatusJSON(kind.status, p)
+		return
+	}
+	body := gin.H{"type": p.Type, "title": p.Title, "status": p.Status, "detail": p.Detail, "instance": p.Instance, "request_id": p.RequestID}
+	for k, v := range members {
+		body[k] = v
+	}
+	c.AbortWithStatusJSON(kind.status, body)
 }
 
 // writeError answers with the problem err's domain code maps to. Internal
 // errors are logged with the request id (and the position of a corrupt
 // event) and shown without detail.
 func writeError(c *gin.Context, logger *slog.Logger, err error) {
+	if rule, ok := kindOfRule[domain.ErrorRule(err)]; ok {
+		var e *domain.Error
+		errors.As(err, &e)
+		writeProblemWith(c, rule, e.Message, nil, e.Facts)
+		return
+	}
 	kind := kindOf[domain.ErrorCode(err)]
 	switch kind.status {
 	case http.StatusInternalServerError:

@@ -172,6 +172,7 @@ type Deps struct {
 	Commands Commands
 	Tickets  TicketReadModel
 	Sales    SalesReadModel
+	Showings ShowingReadModel
 	Auditor  Auditor
 	// Metrics, when set, records every request and serves GET /metrics.
 	Metrics Metrics
@@ -186,6 +187,7 @@ type Server struct {
 	commands  Commands
 	tickets   TicketReadModel
 	sales     SalesReadModel
+	showings  ShowingReadModel
 	auditor   Auditor
 	metrics   Metrics
 	readiness Readiness
@@ -208,7 +210,7 @@ func NewServer(deps Deps, cfg Config) *Server {
 	if deps.Commands == nil {
 		deps.Commands = app.New(deps.Log, nil)
 	}
-	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, auditor: deps.Auditor,
+	s := &Server{cfg: cfg, log: deps.Log, commands: deps.Commands, tickets: deps.Tickets, sales: deps.Sales, showings: deps.Showings, auditor: deps.Auditor,
 		metrics: deps.Metrics, readiness: deps.Readiness, engine: gin.New(), tracer: cfg.TracerProvider.Tracer(tracerName),
 		streamsClosed: make(chan struct{}), streamMessages: newMessageCache(streamMessageCacheSize),
 		streamSlots: make(chan struct{}, cfg.MaxStreams), waitingReads: make(chan struct{}, cfg.MaxWaitingReads), parquetSlots: make(chan struct{}, maxParquetExports),
@@ -237,6 +239,12 @@ func NewServer(deps Deps, cfg Config) *Server {
 	r.GET("/tickets", s.allow(anyRole...), s.listTickets)
 	r.GET("/tickets/:ticket_id", s.allow(anyRole...), s.getTicket)
 	r.GET("/tickets/:ticket_id/events", s.allow(logReaders...), s.ticketEvents)
+	r.POST("/showings", s.allow(managersOnly...), requireJSON, s.scheduleShowing)
+	r.GET("/showings", s.allow(anyRole...), s.listShowings)
+	r.GET("/showings/:showing_id", s.allow(anyRole...), s.getShowing)
+	r.POST("/showings/:showing_id/holds", s.allow(clerksOnly...), requireJSON, s.holdSeats)
+	r.GET("/holds/:hold_id", s.allow(anyRole...), s.getHold)
+	r.DELETE("/holds/:hold_id", s.allow(clerksOnly...), s.releaseHold)
 	r.GET("/events", s.allow(logReaders...), s.events)
 	r.GET("/events/stream", s.allow(analystsOnly...), s.streamEvents)
 	r.GET("/events/export.parquet", s.allow(analystsOnly...), s.eventsParquet)

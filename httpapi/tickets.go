@@ -209,12 +209,13 @@ type ticketJSON struct {
 	Memo        *string `json:"memo"`
 	IssuedAt    string  `json:"issued_at"`
 	CanceledAt  *string `json:"canceled_at"`
+	ShowingID   *string `json:"showing_id"`
 }
 
 func newTicketJSON(t domain.Ticket) ticketJSON {
 	j := ticketJSON{
 		ID: t.ID, TheaterName: t.TheaterName, UserID: t.UserID, MovieTitle: t.MovieTitle,
-		PriceKRW: t.PriceKRW, Status: string(t.Status), Memo: t.Memo, IssuedAt: domain.FormatTime(t.IssuedAt),
+		PriceKRW: t.PriceKRW, Status: string(t.Status), Memo: t.Memo, IssuedAt: domain.FormatTime(t.IssuedAt), ShowingID: t.ShowingID,
 	}
 	if t.CanceledAt != nil {
 		at := domain.FormatTime(*t.CanceledAt)

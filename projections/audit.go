@@ -49,10 +49,12 @@ func (rep *AuditReport) Include(ps eventstore.Problems) {
 	rep.OK = rep.Count == 0
 }
 
-// Audit verifies the log (hash chain, gap-free positions, versions 1..n) and
+// Audit verifies the log (hash chain, gap-free positions, versions 1..n),
+// the invariant of showings' seats at every position (see CheckSeats), and
 // then the tables of every read model in storage against a fresh fold of
 // the log (see Verify). progress, when set, is called with the phase ("log":
-// events checked of the head; then each model's Short name: positions
+// events checked of the head; "seats": positions folded of the head; then
+// each model's Short name: positions
 // folded of its checkpoint), the count done and the total expected. It
 // returns an error only when the database cannot be read.
 func Audit(ctx context.Context, log AuditLog, storage Storage, progress func(phase string, done, total int64)) (AuditReport, error) {
@@ -69,6 +71,15 @@ func Audit(ctx context.Context, log AuditLog, storage Storage, progress func(pha
 	rep := AuditReport{Events: logRep.Events, Streams: logRep.Streams, LastPosition: logRep.LastPosition, LastHash: logRep.LastHash}
 	rep.List = []eventstore.Problem{}
 	rep.Include(logRep.Problems)
+	seats, err := CheckSeats(ctx, log, func(pos int64) {
+		if progress != nil {
+			progress("seats", pos, head)
+		}
+	})
+	if err != nil {
+		return AuditReport{}, err
+	}
+	rep.Include(seats)
 	for _, m := range Models(log) {
 		name := m.Schema().Name
 		var checkpoint int64

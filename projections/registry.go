@@ -19,23 +19,27 @@ type model interface {
 	projector() *Projector
 }
 
-func (t *Tickets) projector() *Projector { return t.Projector }
-func (s *Sales) projector() *Projector   { return s.Projector }
+func (t *Tickets) projector() *Projector  { return t.Projector }
+func (s *Sales) projector() *Projector    { return s.Projector }
+func (s *Showings) projector() *Projector { return s.Projector }
 
 // Set is the read models of one database, open: the registry of ticketd's
 // read models. A read model is added here, and nowhere else but in its own
 // file and the HTTP handlers that serve its queries.
 type Set struct {
-	Tickets *Tickets
-	Sales   *Sales
+	Tickets  *Tickets
+	Sales    *Sales
+	Showings *Showings
 }
 
 // newSet returns the read models over log, not open.
-func newSet(log Log) *Set { return &Set{Tickets: newTickets(), Sales: newSales(log)} }
+func newSet(log Log) *Set {
+	return &Set{Tickets: newTickets(), Sales: newSales(log), Showings: newShowings(log)}
+}
 
 // models lists the read models of s, in the order they are opened and
 // caught up.
-func (s *Set) models() []model { return []model{s.Tickets, s.Sales} }
+func (s *Set) models() []model { return []model{s.Tickets, s.Sales, s.Showings} }
 
 // Models returns ticketd's read models over log, not open, for passes over
 // the log that need no projector (Rebuild, Audit).

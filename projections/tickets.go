@@ -26,12 +26,12 @@ const TicketsCheckpoint = "projection:tickets"
 // ticket, keyed by the position of its issue (its place in issue order).
 const ticketsTable = "tickets"
 
-var ticketsSchema = Schema{Name: TicketsCheckpoint, Version: 1, Tables: []Table{{
+var ticketsSchema = Schema{Name: TicketsCheckpoint, Version: 2, Tables: []Table{{
 	Name: ticketsTable, Key: 1, Unique: []string{"id"},
 	Columns: []Column{
 		{"issue_position", Integer}, {"id", Text}, {"theater_name", Text}, {"user_id", Text}, {"movie_title", Text},
 		{"price_krw", Integer}, {"status", Text}, {"memo", NullableText}, {"issued_at", Text}, {"canceled_at", NullableText},
-		{"version", Integer},
+		{"version", Integer}, {"showing_id", NullableText},
 	},
 }}}
 
@@ -152,14 +152,14 @@ func (t issued) row() Row {
 		canceledAt = &at
 	}
 	return Row{t.position, t.ID, t.TheaterName, t.UserID, t.MovieTitle, t.PriceKRW, string(t.Status), t.Memo,
-		domain.FormatTime(t.IssuedAt), canceledAt, t.Version}
+		domain.FormatTime(t.IssuedAt), canceledAt, t.Version, t.ShowingID}
 }
 
 // ticketOf reads a row of the tickets table.
 func ticketOf(row Row) (issued, error) {
 	t := issued{position: row[0].(int64), Ticket: domain.Ticket{ID: row[1].(string), TheaterName: row[2].(string),
 		UserID: row[3].(string), MovieTitle: row[4].(string), PriceKRW: row[5].(int64), Status: domain.Status(row[6].(string)),
-		Memo: row[7].(*string), Version: row[10].(int64)}}
+		Memo: row[7].(*string), Version: row[10].(int64), ShowingID: row[11].(*string)}}
 	var err error
 	if t.IssuedAt, err = domain.ParseTime(row[8].(string)); err != nil {
 		return issued{}, fmt.Errorf("ticket %s: issued_at: %w", t.ID, err)

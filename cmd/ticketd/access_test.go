@@ -28,11 +28,12 @@ const (
 	clerkKey   = "clerk-key-0123456789abcdef"
 	auditorKey = "auditor-key-0123456789abcdef"
 	analystKey = "analyst-key-0123456789abcdef"
+	managerKey = "manager-key-0123456789abcdef"
 )
 
 func accessConfigForTest() service.AccessConfig {
 	digest := sha256.Sum256([]byte(auditorKey))
-	return service.AccessConfig{Keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s", clerkKey, hex.EncodeToString(digest[:]), analystKey)}
+	return service.AccessConfig{Keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s; manager %s", clerkKey, hex.EncodeToString(digest[:]), analystKey, managerKey)}
 }
 
 // lockedBuffer collects log output written from many goroutines.
@@ -65,6 +66,14 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 	defer svc.Shutdown()
 	c := newClient(t, svc)
 	ids := c.issueOK(seedIssue, "Authorization", "Bearer "+clerkKey)
+	schedule := map[string]any{"theater_name": "CGV 강남", "movie_title": "파묘", "starts_at": "2030-12-24T19:30:00+09:00", "capacity": 100, "price_krw": 15000}
+	showing := c.do("POST", "/showings", schedule, "Authorization", "Bearer "+managerKey)
+	showingID, _ := showing.json(t)["id"].(string)
+	hold := c.do("POST", "/showings/"+showingID+"/holds", map[string]any{"user_id": "u"}, "Authorization", "Bearer "+clerkKey)
+	holdID, _ := hold.json(t)["hold_id"].(string)
+	if showing.status != 201 || hold.status != 201 {
+		t.Fatalf("schedule %d, hold %d", showing.status, hold.status)
+	}
 
 	type endpoint struct {
 		method, path string
@@ -78,6 +87,12 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"GET", "/tickets/" + ids[0], nil, []string{"clerk", "auditor", "analyst"}},
 		{"GET", "/tickets/" + ids[0] + "?as_of=1", nil, []string{"clerk", "auditor", "analyst"}},
 		{"GET", "/tickets/" + ids[0] + "/events", nil, []string{"auditor", "analyst"}},
+		{"POST", "/showings", schedule, []string{"manager"}},
+		{"GET", "/showings", nil, []string{"clerk", "auditor", "analyst"}},
+		{"GET", "/showings/" + showingID, nil, []string{"clerk", "auditor", "analyst"}},
+		{"POST", "/showings/" + showingID + "/holds", map[string]any{"user_id": "u"}, []string{"clerk"}},
+		{"GET", "/holds/" + holdID, nil, []string{"clerk", "auditor", "analyst"}},
+		{"DELETE", "/holds/" + holdID, nil, []string{"clerk"}},
 		{"GET", "/events", nil, []string{"auditor", "analyst"}},
 		{"GET", "/events/stream", nil, []string{"analyst"}},
 		{"GET", "/events/export.parquet", nil, []string{"analyst"}},
@@ -105,6 +120,7 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"clerk", []string{"Authorization", "Bearer " + clerkKey}},
 		{"auditor", []string{"X-API-Key", auditorKey}},
 		{"analyst", []string{"Authorization", "Bearer " + analystKey}},
+		{"manager", []string{"Authorization", "Bearer " + managerKey}},
 		{"clerk via X-API-Key", []string{"X-API-Key", clerkKey}},
 	}
 	router, err := loadSpecRouter()
@@ -150,7 +166,7 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 			}
 		}
 	}
-	for _, key := range []string{clerkKey, auditorKey, analystKey, "not-a-key-0123456789"} {
+	for _, key := range []string{clerkKey, auditorKey, analystKey, managerKey, "not-a-key-0123456789"} {
 		if strings.Contains(logs.String(), key) {
 			t.Fatalf("the log contains an API key")
 		}

@@ -135,7 +135,7 @@ func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 			eventstore.ProblemHashMismatch, 15, ""},
 		{"a changed read-table row", `UPDATE tickets SET price_krw = 1 WHERE id = ?`, []any{ids[3]}, projections.ProblemTicketDiffers, 0, ids[3]},
 		{"a deleted read-table row", `DELETE FROM tickets WHERE id = ?`, []any{ids[6]}, projections.ProblemTicketMissing, 0, ids[6]},
-		{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version FROM tickets LIMIT 1`, nil,
+		{"a forged read-table row", `INSERT INTO tickets SELECT 999, 'forged-ticket', theater_name, user_id, movie_title, price_krw, status, memo, issued_at, canceled_at, version, showing_id FROM tickets LIMIT 1`, nil,
 			projections.ProblemTicketUnexpected, 0, "forged-ticket"},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	cmd.Int64(&after, "after", "TICKETD_EXPORT_AFTER", 0, "export events after this position")
 	cmd.Int64(&until, "until", "TICKETD_EXPORT_UNTIL", 0, "export events up to and including this position (0: to the end)")
 	cmd.String(&format, "format", "TICKETD_EXPORT_FORMAT", "jsonl", "output format: jsonl, csv or parquet")
-	cmd.String(&eventType, "type", "TICKETD_EXPORT_TYPE", "", "export only events of this type (TicketIssued or TicketRefunded)")
+	cmd.String(&eventType, "type", "TICKETD_EXPORT_TYPE", "", "export only events of this type ("+strings.Join(domain.EventTypes, ", ")+")")
 	cmd.String(&outDir, "out", "TICKETD_EXPORT_OUT", "", "folder the Parquet files and manifest.json go to, created if missing (--format parquet only)")
 	if err := cmd.parse(args); err != nil {
 		return err
@@ -64,7 +64,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var types []string
 	switch {
 	case eventType != "" && !domain.IsEventType(eventType):
-		return fmt.Errorf("%w: --type %q: must be TicketIssued or TicketRefunded", errUsage, eventType)
+		return fmt.Errorf("%w: --type %q: must be one of %s", errUsage, eventType, strings.Join(domain.EventTypes, ", "))
 	case eventType != "":
 		types = []string{eventType}
 	}

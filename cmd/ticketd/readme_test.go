@@ -29,14 +29,14 @@ import (
 // (a file sets up what its examples need), against one service per engine,
 // except a file that starts a service itself: its examples talk to that one.
 var docFiles = []string{"README.md", "docs/api.md", "docs/operating.md", "docs/configuration.md",
-	"docs/auditing.md", "docs/streams.md", "docs/dashboard.md"}
+	"docs/auditing.md", "docs/streams.md", "docs/dashboard.md", "docs/box-office.md"}
 
 // minCompared is, per file, how many documented outputs the docs test at
 // least compares with what the examples print, so that an example whose
 // output is no longer recognised fails the test instead of passing unseen.
 var minCompared = map[string]int{
 	"README.md": 6, "docs/api.md": 2, "docs/operating.md": 2, "docs/configuration.md": 2,
-	"docs/auditing.md": 6, "docs/streams.md": 1, "docs/dashboard.md": 1,
+	"docs/auditing.md": 6, "docs/streams.md": 1, "docs/dashboard.md": 1, "docs/box-office.md": 6,
 }
 
 // The examples are written for a reader's machine; the docs test substitutes

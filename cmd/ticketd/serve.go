@@ -84,7 +84,7 @@ func registerServe(cmd *command) *service.Config {
 	cmd.String(&c.NATS.SubjectPrefix, "nats-subject-prefix", "TICKETD_NATS_SUBJECT_PREFIX", d.NATS.SubjectPrefix, "NATS subject prefix: an event of type T is published on subject PREFIX.T")
 	cmd.String(&c.NATS.Stream, "nats-stream", "TICKETD_NATS_STREAM", d.NATS.Stream, "JetStream stream that holds those subjects; created when missing")
 	cmd.String(&c.NATS.Source, "nats-source", "TICKETD_NATS_SOURCE", d.NATS.Source, "CloudEvents source attribute of the published events")
-	cmd.String(&c.Access.KeysFile, "api-keys-file", "TICKETD_API_KEYS_FILE", d.Access.KeysFile, "file of API keys, one \"ROLE KEY\" or \"ROLE sha256:HEX\" a line (roles: clerk, auditor, analyst); turns access control on")
+	cmd.String(&c.Access.KeysFile, "api-keys-file", "TICKETD_API_KEYS_FILE", d.Access.KeysFile, "file of API keys, one \"ROLE KEY\" or \"ROLE sha256:HEX\" a line (roles: clerk, auditor, analyst, manager); turns access control on")
 	cmd.String(&c.Access.Keys, "api-keys", "TICKETD_API_KEYS", d.Access.Keys, "API keys as in --api-keys-file, separated by ';' (prefer the environment variable: flags show in ps); turns access control on")
 	return c
 }

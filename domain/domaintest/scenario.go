@@ -1,13 +1,14 @@
 // Package domaintest is the Given/When/Then vocabulary of ticketd's scenario
 // tests, after go-eventually's aggregate and command scenarios: events
-// given (folded into the tickets' state), a command decided against that
-// state, then the events (and report) it decides or the error it fails
-// with. Scenario runs the domain's pure decisions; internal/app/apptest
+// given (folded into the tickets' and showings' state), a command decided
+// against that state at a clock, then the events (and report) it decides or
+// the error it fails with. Scenario runs the domain's pure decisions; internal/app/apptest
 // runs the command handlers with the same vocabulary against real stores.
 // It is for tests only.
 package domaintest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
@@ -45,16 +46,54 @@ func IDSequence() func() uuid.UUID {
 	return func() uuid.UUID { return uuid.MustParse(NewID(int(n.Add(1)))) }
 }
 
-// At is when given events occurred.
-var At = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+// At is when given events occurred; Now, an hour later, is when commands
+// are decided unless a scenario says otherwise.
+var (
+	At  = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	Now = At.Add(time.Hour)
+)
 
-// Fold returns the state of every stream of events, folded in order.
-func Fold(events []Event) map[string]domain.Ticket {
-	tickets := make(map[string]domain.Ticket)
-	for _, e := range events {
-		tickets[e.Stream] = domain.Evolve(tickets[e.Stream], e.Stream, e.Data, At)
+// State is what given events fold to, and the clock a command decides at.
+type State struct {
+	Tickets  map[string]domain.Ticket
+	Showings map[string]*domain.Showing
+	Now      time.Time
+}
+
+// Fold returns the state of every stream of events, folded in order, at Now:
+// the showing events into their showings, a ticket bought on a hold into
+// its ticket and its showing, other ticket events into their tickets.
+func Fold(events []Event) State {
+	st := State{Tickets: map[string]domain.Ticket{}, Showings: map[string]*domain.Showing{}, Now: Now}
+	showing := func(id string) *domain.Showing {
+		if st.Showings[id] == nil {
+			st.Showings[id] = &domain.Showing{}
+		}
+		return st.Showings[id]
 	}
-	return tickets
+	for _, e := range events {
+		switch d := e.Data.(type) {
+		case domain.ShowingScheduled, domain.SeatsHeld, domain.HoldReleased, domain.HoldExpired:
+			showing(e.Stream).Evolve(e.Stream, d, At)
+			continue
+		case domain.TicketIssued:
+			if d.ShowingID != nil {
+				showing(*d.ShowingID).Evolve(e.Stream, d, At)
+			}
+		}
+		st.Tickets[e.Stream] = domain.Evolve(st.Tickets[e.Stream], e.Stream, e.Data, At)
+	}
+	return st
+}
+
+// showingOfHold returns the showing that has hold id, or nil.
+func (st State) showingOfHold(id string) *domain.Showing {
+	for _, s := range st.Showings {
+		if _, ok := s.Holds[id]; ok {
+			return s
+		}
+	}
+	return nil
 }
 
 // RefundLists is what a refund reports beside its events: every distinct
@@ -75,12 +114,12 @@ type Decision struct {
 	Report any
 }
 
-// Command decides one command against the given tickets' state.
-type Command func(tickets map[string]domain.Ticket) (Decision, error)
+// Command decides one command against the given state.
+type Command func(State) (Decision, error)
 
 // Issue decides cmd with the domain, its tickets under NewID(1), NewID(2), ...
 func Issue(cmd domain.IssueTickets) Command {
-	return func(map[string]domain.Ticket) (Decision, error) {
+	return func(State) (Decision, error) {
 		tickets, err := domain.Issue(cmd, IDSequence())
 		var d Decision
 		for _, t := range tickets {
@@ -92,8 +131,8 @@ func Issue(cmd domain.IssueTickets) Command {
 
 // Refund decides cmd with the domain; its report is its RefundLists.
 func Refund(cmd domain.RefundTickets) Command {
-	return func(tickets map[string]domain.Ticket) (Decision, error) {
-		r, err := domain.Refund(cmd, tickets)
+	return func(st State) (Decision, error) {
+		r, err := domain.Refund(cmd, st.Tickets)
 		d := Decision{Report: ListsOf(r)}
 		for i, id := range r.Refunded {
 			d.Events = append(d.Events, Event{Stream: id, Data: r.Events[i]})
@@ -102,21 +141,134 @@ func Refund(cmd domain.RefundTickets) Command {
 	}
 }
 
+// Schedule decides cmd with the domain, the showing under NewID(1).
+func Schedule(cmd domain.ScheduleShowing) Command {
+	return func(st State) (Decision, error) {
+		s, err := domain.Schedule(cmd, st.Now, IDSequence())
+		if err != nil {
+			return Decision{}, err
+		}
+		return Decision{Events: []Event{{Stream: s.ID, Data: s.Event}}}, nil
+	}
+}
+
+// Hold decides cmd on showing id with the domain, the hold under NewID(1);
+// its report is the hold and the seats it asks the log for.
+func Hold(id string, cmd domain.HoldSeats) Command {
+	return func(st State) (Decision, error) {
+		h, err := domain.TakeHold(cmd, st.Showings[id], st.Now, IDSequence())
+		if err != nil {
+			return Decision{}, err
+		}
+		return Decision{Events: []Event{{Stream: id, Data: h.Event}}, Report: HoldReport{h.Hold, h.Seats}}, nil
+	}
+}
+
+// HoldReport is what a hold or release decision reports beside its events.
+type HoldReport struct {
+	Hold  domain.Hold
+	Seats domain.SeatChanges
+}
+
+// IssueForShowing decides cmd with the domain against the showing its
+// ShowingID names or that has its HoldID, its tickets under NewID(1),
+// NewID(2), ...; its report is the seats it asks the log for.
+func IssueForShowing(cmd domain.IssueShowingTickets) Command {
+	return func(st State) (Decision, error) {
+		var s *domain.Showing
+		switch {
+		case cmd.ShowingID != nil:
+			s = st.Showings[*cmd.ShowingID]
+		case cmd.HoldID != nil:
+			s = st.showingOfHold(*cmd.HoldID)
+		}
+		sale, err := domain.IssueForShowing(cmd, s, st.Now, IDSequence())
+		if err != nil {
+			return Decision{}, err
+		}
+		d := Decision{Report: sale.Seats}
+		for _, t := range sale.Tickets {
+			d.Events = append(d.Events, Event{Stream: t.ID, Data: t.Event})
+		}
+		return d, nil
+	}
+}
+
+// Release decides the release of hold id with the domain; its report is
+// the hold as answered and the seats it asks the log for.
+func Release(id string) Command {
+	return func(st State) (Decision, error) {
+		s := st.showingOfHold(id)
+		r, err := domain.ReleaseHold(s, id, st.Now)
+		if err != nil {
+			return Decision{}, err
+		}
+		d := Decision{Report: HoldReport{r.Hold, r.Seats}}
+		if r.Event != nil {
+			d.Events = []Event{{Stream: s.ID, Data: *r.Event}}
+		}
+		return d, nil
+	}
+}
+
+// Expire decides the expiry of hold id with the domain; its report is the
+// seats it asks the log for.
+func Expire(id string) Command {
+	return func(st State) (Decision, error) {
+		s := st.showingOfHold(id)
+		e, seats, ok := domain.ExpireHold(s, id, st.Now)
+		if !ok {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{{Stream: s.ID, Data: e}}, Report: seats}, nil
+	}
+}
+
+// RefundSeats decides cmd with the domain; its report is the seats the
+// refund gives back.
+func RefundSeats(cmd domain.RefundTickets) Command {
+	return func(st State) (Decision, error) {
+		r, err := domain.Refund(cmd, st.Tickets)
+		if err != nil {
+			return Decision{}, err
+		}
+		showings := map[string]*domain.Showing{}
+		for _, id := range domain.RefundShowings(r.Refunded, st.Tickets) {
+			showings[id] = st.Showings[id]
+		}
+		seats, err := domain.RefundSeats(r.Refunded, st.Tickets, showings)
+		d := Decision{Report: seats}
+		for i, id := range r.Refunded {
+			d.Events = append(d.Events, Event{Stream: id, Data: r.Events[i]})
+		}
+		return d, err
+	}
+}
+
 // Scenario is a domain scenario with its given events.
-type Scenario struct{ given []Event }
+type Scenario struct {
+	given []Event
+	now   time.Time
+}
 
 // Given starts a scenario whose streams hold events, in order.
-func Given(events ...Event) Scenario { return Scenario{given: events} }
+func Given(events ...Event) Scenario { return Scenario{given: events, now: Now} }
 
 // When starts a scenario with no events given.
-func When(cmd Command) ScenarioWhen { return Scenario{}.When(cmd) }
+func When(cmd Command) ScenarioWhen { return Given().When(cmd) }
+
+// At sets the clock the command decides at (Now unless set).
+func (s Scenario) At(now time.Time) Scenario { s.now = now; return s }
 
 // When names the command the scenario decides.
-func (s Scenario) When(cmd Command) ScenarioWhen { return ScenarioWhen{given: s.given, when: cmd} }
+func (s Scenario) When(cmd Command) ScenarioWhen {
+	return ScenarioWhen{given: s.given, now: s.now, when: cmd}
+}
 
 // ScenarioWhen is a scenario waiting for its expectation.
 type ScenarioWhen struct {
 	given []Event
+	now   time.Time
 	when  Command
 }
 
@@ -146,7 +298,9 @@ func (th ScenarioThen) Reporting(report any) ScenarioThen {
 // expectation.
 func (th ScenarioThen) Assert(t *testing.T) {
 	t.Helper()
-	d, err := th.when(Fold(th.given))
+	st := Fold(th.given)
+	st.Now = th.now
+	d, err := th.when(st)
 	th.Check(t, d, err)
 }
 
@@ -199,15 +353,26 @@ func describe(events []Event) string {
 	return s
 }
 
-// Failure is an expected error: its domain code and, for CodeInvalid, the
-// fields it names, in order.
+// Failure is an expected error: its domain code, for CodeInvalid the
+// fields it names, in order, and for a broken seat rule the rule and its
+// facts.
 type Failure struct {
 	Code   domain.Code
 	Fields []string
+	Rule   domain.Rule
+	Facts  map[string]int64
 }
 
 // Invalid expects a CodeInvalid error naming exactly fields, in order.
 func Invalid(fields ...string) Failure { return Failure{Code: domain.CodeInvalid, Fields: fields} }
+
+// Broken expects a CodeConflict error breaking rule, with facts.
+func Broken(rule domain.Rule, facts map[string]int64) Failure {
+	return Failure{Code: domain.CodeConflict, Rule: rule, Facts: facts}
+}
+
+// NotFound expects a CodeNotFound error.
+var NotFound = Failure{Code: domain.CodeNotFound}
 
 // Check reports on t where err differs from f.
 func (f Failure) Check(t testing.TB, err error) {
@@ -221,6 +386,10 @@ func (f Failure) Check(t testing.TB, err error) {
 	}
 	if !reflect.DeepEqual(names, f.Fields) {
 		t.Errorf("error names fields %v; want %v", names, f.Fields)
+	}
+	var e *domain.Error
+	if errors.As(err, &e) && (e.Rule != f.Rule || !reflect.DeepEqual(e.Facts, f.Facts)) {
+		t.Errorf("error breaks rule %q with facts %v; want %q with %v", e.Rule, e.Facts, f.Rule, f.Facts)
 	}
 }
 

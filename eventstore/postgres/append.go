@@ -205,7 +205,7 @@ func encodeJob(job *appendJob, occurredAt time.Time) (any, error) {
 		events = []jobEvent{} // an append of no events (a no-op with its idempotency record) is an empty array, not null
 	}
 	return map[string]any{"streams": streams, "events": events, "occurred_at": domain.FormatTime(occurredAt),
-		"metadata": string(metadata), "idempotency": idem}, nil
+		"metadata": string(metadata), "idempotency": idem, "claims": claimsJob(job.req)}, nil
 }
 
 // importJob is an import as ticketd_import_job takes it: data and metadata as
@@ -295,6 +295,8 @@ func jobError(raw json.RawMessage) error {
 		return fmt.Errorf("%s: %w", e.Message, eventstore.ErrConcurrency)
 	case e.Kind == "conflict":
 		return fmt.Errorf("stream %s is at version %d, expected %d: %w", e.Stream, e.Current, e.Expected, eventstore.ErrConcurrency)
+	case e.Kind == "limit" || e.Kind == "reservation" || e.Kind == "exists":
+		return claimError(raw)
 	case e.Kind == "chain":
 		return fmt.Errorf("%s: %w", e.Message, eventstore.ErrChain)
 	case e.Kind == "key_taken" && e.Existing != nil:

@@ -85,3 +85,10 @@ func benchmarkConcurrent(b *testing.B, n int) {
 	})
 	h.report(b)
 }
+
+// BenchmarkClaims compares concurrent appends without and with claims on
+// one hot counter (see storetest.BenchmarkClaims).
+func BenchmarkClaims(b *testing.B) {
+	s, _ := MustOpenStore(b, postgres.Options{})
+	storetest.BenchmarkClaims(b, s)
+}

@@ -130,7 +130,7 @@ func TestOpenUsesADatabaseWithOtherTablesAsIs(t *testing.T) {
 	if _, err := s.Append(context.Background(), issueReq(storetest.NewStream())); err != nil {
 		t.Fatal(err)
 	}
-	want := "checkpoints events films idempotency_keys leader_lease ticketd_schema_version write_probe"
+	want := "checkpoints counters events films idempotency_keys leader_lease reservation_claims reservations ticketd_schema_version write_probe"
 	if got := strings.Join(tableNames(t, db, "public"), " "); got != want {
 		t.Fatalf("tables = %s, want %s", got, want)
 	}

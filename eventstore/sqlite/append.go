@@ -235,6 +235,11 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end eventstore.Tip, now tim
 			return eventstore.AppendResult{}, err
 		}
 	}
+	// Claims are decided after every stream is known to be at its expected
+	// version, as the PostgreSQL store decides them.
+	if err := applyClaims(tx, req, now); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	if rec := req.Idempotency; rec != nil {
 		stored := *rec
 		stored.Position = end.Position

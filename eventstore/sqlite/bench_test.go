@@ -37,3 +37,10 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkClaims compares concurrent appends without and with claims on
+// one hot counter (see storetest.BenchmarkClaims).
+func BenchmarkClaims(b *testing.B) {
+	s, _ := MustOpenStore(b, sqlite.Options{})
+	storetest.BenchmarkClaims(b, s)
+}

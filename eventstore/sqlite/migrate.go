@@ -25,6 +25,7 @@ type migration struct {
 var migrations = []migration{
 	{name: "event log, idempotency keys, write probe and checkpoints", apply: execMigration(baseSchema)},
 	{name: "hash chain: prev_hash and hash on every event", apply: chainLog},
+	{name: "bounded counters and reservations", apply: execMigration(claimsSchema)},
 }
 
 // baseSchema is the schema before the hash chain. Its statements do nothing

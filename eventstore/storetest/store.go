@@ -64,10 +64,7 @@ type suite struct {
 // in parallel on a database of its own.
 func Run(t *testing.T, factory Factory, features Features) {
 	s := suite{factory: factory, features: features}
-	tests := []struct {
-		name string
-		run  func(*testing.T)
-	}{
+	tests := []namedTest{
 		{"AppendAndReadBack", s.testAppendAndReadBack},
 		{"HeadReachedAtIsTheEndOfTheCommit", s.testHeadReachedAtIsTheEndOfTheCommit},
 		{"ReadAllFiltersByTypeBeforeLimit", s.testReadAllFiltersByTypeBeforeLimit},
@@ -93,6 +90,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"CheckpointsMoveByCompareAndSet", s.testCheckpointsMoveByCompareAndSet},
 		{"RelayNeverMovesItsCheckpointBack", s.testRelayNeverMovesItsCheckpointBack},
 	}
+	tests = append(tests, s.claimTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

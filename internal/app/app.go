@@ -13,6 +13,8 @@ package app
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -33,6 +35,13 @@ type Log interface {
 type Commands struct {
 	log   Log
 	newID func() uuid.UUID
+	// now is the clock showings' commands decide at (sales close, holds
+	// expire); the log decides their seats at its own.
+	now func() time.Time
+	// holds finds the showing of a hold; nil: no hold is found.
+	holds HoldFinder
+	// schedules are the showings read, without their holds, by id.
+	schedules sync.Map
 	// onRefundRead, when set, gets every existing ticket a refund decision
 	// folded from the log.
 	onRefundRead func(domain.Ticket)
@@ -44,7 +53,26 @@ func New(log Log, newID func() uuid.UUID) *Commands {
 	if newID == nil {
 		newID = func() uuid.UUID { return uuid.Must(uuid.NewV7()) }
 	}
-	return &Commands{log: log, newID: newID}
+	return &Commands{log: log, newID: newID, now: time.Now}
+}
+
+// HoldFinder finds the showing a hold belongs to, for the commands that
+// name a hold alone.
+type HoldFinder interface {
+	// ShowingOfHold returns the id of the showing of hold id; found is
+	// false for a hold the log has not committed. It fails with storage
+	// errors.
+	ShowingOfHold(ctx context.Context, id string) (showingID string, found bool, err error)
+}
+
+// UseShowings sets the clock showings' commands decide at (nil: time.Now;
+// it should be the log's) and what finds the showing of a hold. Call it
+// before the first command.
+func (c *Commands) UseShowings(now func() time.Time, holds HoldFinder) {
+	if now == nil {
+		now = time.Now
+	}
+	c.now, c.holds = now, holds
 }
 
 // Request is what ties a command to the request that carried it.
@@ -104,4 +132,10 @@ type Outcome[R any] struct {
 type Decision[R any] struct {
 	Append eventstore.AppendRequest
 	Result R
+	// Refused, when set, is asked when the log refuses the append's claims
+	// or reservations (*eventstore.LimitError, *eventstore.ReservationError,
+	// *eventstore.ReservationExistsError): it returns the decision to
+	// append instead, or the error the command fails with. Unset, the
+	// log's error is the command's.
+	Refused func(err error) (Decision[R], error)
 }

@@ -41,6 +41,7 @@ func run[R any](ctx context.Context, log Log, req Request, parsed any, answers A
 		if err != nil {
 			return Outcome[R]{}, err
 		}
+	refused:
 		answer, err := answers.EncodeAnswer(d.Result)
 		if err != nil {
 			return Outcome[R]{}, fmt.Errorf("encode answer: %w", err)
@@ -51,6 +52,12 @@ func run[R any](ctx context.Context, log Log, req Request, parsed any, answers A
 			d.Append.Idempotency = &eventstore.IdempotencyRecord{Key: key, Endpoint: scope, Fingerprint: fingerprint, Status: answer.Status, Body: answer.Body}
 		}
 		res, err := appendOrObserve(ctx, log, d.Append)
+		if d.Refused != nil && refusedByLog(err) {
+			if d, err = d.Refused(err); err != nil {
+				return Outcome[R]{}, err
+			}
+			goto refused
+		}
 		var taken *eventstore.KeyTakenError
 		switch {
 		case errors.As(err, &taken):
@@ -64,6 +71,15 @@ func run[R any](ctx context.Context, log Log, req Request, parsed any, answers A
 		}
 		return Outcome[R]{Reply: Reply{Answer: answer, Position: res.Position}, Result: d.Result}, nil
 	}
+}
+
+// refusedByLog reports whether err is the log refusing an append's claims
+// or reservations.
+func refusedByLog(err error) bool {
+	var limit *eventstore.LimitError
+	var reservation *eventstore.ReservationError
+	var exists *eventstore.ReservationExistsError
+	return errors.As(err, &limit) || errors.As(err, &reservation) || errors.As(err, &exists)
 }
 
 // appendOrObserve appends req; a request with nothing to append or store

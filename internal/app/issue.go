@@ -39,3 +39,41 @@ func (c *Commands) DecideIssue(cmd domain.IssueTickets) (Decision[Issued], error
 	}
 	return d, nil
 }
+
+// IssueForShowing issues cmd's tickets against the showing its ShowingID
+// names or the hold its HoldID names, all or none, and answers through
+// answers; its idempotency keys are Issue's. It fails with the domain's
+// CodeInvalid error when cmd breaks its rules (also naming an unknown
+// showing_id or hold_id), with RuleSalesClosed, RuleSoldOut,
+// RuleLimitExceeded, RuleHoldExpired, RuleHoldReleased and RuleHoldUsed
+// errors, a *KeyReusedError for a reused key, and the log's errors.
+func (c *Commands) IssueForShowing(ctx context.Context, req Request, cmd domain.IssueShowingTickets, answers AnswerEncoder[Issued]) (Outcome[Issued], error) {
+	return run(ctx, c.log, req, cmd, answers, func(ctx context.Context) (Decision[Issued], error) {
+		s := &domain.Showing{}
+		var err error
+		switch {
+		case cmd.ShowingID != nil && cmd.HoldID != nil:
+		case cmd.ShowingID != nil:
+			s, err = c.schedule(ctx, *cmd.ShowingID)
+		case cmd.HoldID != nil:
+			s, err = c.showingOfHold(ctx, *cmd.HoldID)
+		}
+		if err != nil {
+			return Decision[Issued]{}, err
+		}
+		sale, err := domain.IssueForShowing(cmd, s, c.now(), c.newID)
+		if err != nil {
+			return Decision[Issued]{}, err
+		}
+		d := Decision[Issued]{
+			Append:  withSeats(eventstore.AppendRequest{Streams: make([]eventstore.StreamAppend, len(sale.Tickets))}, sale.Seats),
+			Result:  Issued{TicketIDs: make([]string, len(sale.Tickets)), Ticket: sale.Tickets[0].Event},
+			Refused: seatsRefused[Issued],
+		}
+		for i, t := range sale.Tickets {
+			d.Result.TicketIDs[i] = t.ID
+			d.Append.Streams[i] = eventstore.StreamAppend{StreamID: t.ID, Events: []domain.Event{t.Event}}
+		}
+		return d, nil
+	})
+}

@@ -25,8 +25,8 @@ func (c *Commands) OnRefundRead(fn func(domain.Ticket)) { c.onRefundRead = fn }
 
 // DecideRefund loads the current state of every named ticket (every id
 // domain.IsTicketID accepts; the others name none) and returns
-// the append (expecting the versions it saw) and result of a refund
-// command, or the domain's CodeInvalid error when cmd breaks its rules, or
+// the append (expecting the versions it saw, and giving back the seats of
+// the tickets sold for a showing) and result of a refund command, or the domain's CodeInvalid error when cmd breaks its rules, or
 // the log's errors.
 func (c *Commands) DecideRefund(ctx context.Context, cmd domain.RefundTickets) (Decision[domain.RefundDecision], error) {
 	tickets := make(map[string]domain.Ticket)
@@ -57,5 +57,15 @@ func (c *Commands) DecideRefund(ctx context.Context, cmd domain.RefundTickets) (
 	for i, id := range d.Refunded {
 		req.Streams[i] = eventstore.StreamAppend{StreamID: id, ExpectedVersion: tickets[id].Version, Events: []domain.Event{d.Events[i]}}
 	}
-	return Decision[domain.RefundDecision]{Append: req, Result: d}, nil
+	showings := map[string]*domain.Showing{}
+	for _, id := range domain.RefundShowings(d.Refunded, tickets) {
+		if showings[id], err = c.schedule(ctx, id); err != nil {
+			return Decision[domain.RefundDecision]{}, err
+		}
+	}
+	seats, err := domain.RefundSeats(d.Refunded, tickets, showings)
+	if err != nil {
+		return Decision[domain.RefundDecision]{}, err
+	}
+	return Decision[domain.RefundDecision]{Append: withSeats(req, seats), Result: d}, nil
 }

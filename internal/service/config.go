@@ -86,6 +86,10 @@ type Config struct {
 	// Tracing traces requests and appends (cmd/ticketd sets it from the
 	// OTEL_* environment); nil traces nothing.
 	Tracing *tracing.Tracing
+	// Now is the one clock of the service: stamped on appended events,
+	// deciding the log's seats, closing sales, expiring holds and read by
+	// the showings' queries. Nil is time.Now; tests set another (no flag).
+	Now func() time.Time
 }
 
 // NATSConfig configures the relay to NATS JetStream; an empty URL turns it off.

@@ -16,7 +16,7 @@ import (
 
 // duties are what only the projector leader runs: the Watermill router
 // with the projectors, the embedded relay that feeds them, the relay to
-// NATS JetStream and the idempotency purge. A new leadership starts them
+// NATS JetStream, the idempotency purge and the expiry of holds. A new leadership starts them
 // anew; stop ends them.
 type duties struct {
 	pubsub *gochannel.GoChannel
@@ -92,6 +92,7 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 		})
 	}
 	d.goRun(func() { s.purgeIdempotency(runCtx) })
+	d.goRun(func() { s.expireHolds(runCtx) })
 	return d, nil
 }
 

@@ -85,5 +85,5 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 // cfg.Tracing, its commits and append-lock holds observed by m.
 func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Storage, error) {
 	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Cluster: cfg.Cluster, OnCommit: m.ObserveCommit,
-		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider})
+		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider, Now: cfg.Now})
 }

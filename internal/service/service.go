@@ -60,7 +60,10 @@ type Service struct {
 	store   eventstore.Store
 	storage projections.Storage
 	models  *projections.Set
-	role    *role
+	// commands are the application's, which the API and the leader's
+	// duties run.
+	commands *app.Commands
+	role     *role
 	// dutiesMu guards duties, those of the current leadership; nil while
 	// this instance does not lead.
 	dutiesMu sync.Mutex
@@ -93,6 +96,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		return nil, err
 	}
 	cfg.InstanceID = cmp.Or(cfg.InstanceID, DefaultInstanceID())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Service{cfg: cfg, logger: logger, metrics: metrics.New(logger), served: make(chan error, 1), role: &role{instance: cfg.InstanceID}}
 	s.metrics.RecordBuild(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion)
 	s.metrics.RecordInstance(cfg.InstanceID, s.role.Leader)
@@ -123,6 +129,10 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 	if s.models, err = projections.Open(ctx, s.store, s.storage, logger); err != nil {
 		return nil, err
 	}
+	s.models.Showings.SetClock(cfg.Now)
+	s.commands = app.New(s.store, nil)
+	s.commands.OnRefundRead(s.models.RefundRead) // applying a refund then reads no stream
+	s.commands.UseShowings(cfg.Now, s.models.Showings)
 	s.models.Consistent().SetAppliedHook(func(rec eventstore.Record) {
 		// An event whose commit end is no longer remembered counts from its
 		// commit's start, which only overstates the lag.
@@ -189,9 +199,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, er
 		}
 	}
 
-	commands := app.New(s.store, nil)
-	commands.OnRefundRead(s.models.RefundRead) // applying a refund then reads no stream
-	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: commands, Tickets: s.models.Tickets, Sales: s.models.Sales, Auditor: storeAuditor{s.store, s.storage}, Metrics: s.metrics,
+	api := httpapi.NewServer(httpapi.Deps{Log: s.store, Commands: s.commands, Tickets: s.models.Tickets, Sales: s.models.Sales, Showings: s.models.Showings, Auditor: storeAuditor{s.store, s.storage}, Metrics: s.metrics,
 		Readiness: httpapi.Readiness{Database: s.store, Chain: s.store, Consumers: gating, Reported: reported, Rebuilt: rebuilt, Disk: dbDisk, Role: s.role},
 	}, httpapi.Config{
 		BodyLimit:          cfg.BodyLimit,

@@ -48,6 +48,9 @@ func Run(t *testing.T, factory Factory) {
 		{"RefreshFollowsTheTableAsAFreshLoad", testRefreshFollowsTheTableAsAFreshLoad},
 		{"AModelOfItsOwnNeedsNoEngineCode", testAModelOfItsOwnNeedsNoEngineCode},
 		{"ABumpedVersionIsRebuiltBeforeItServes", testABumpedVersionIsRebuiltBeforeItServes},
+		{"ShowingsFoldSalesHoldsAndRefunds", testShowingsFoldSalesHoldsAndRefunds},
+		{"VerifyReportsTheFirstPositionOverCapacity", testVerifyReportsTheFirstPositionOverCapacity},
+		{"ALogWithoutShowingsVerifiesAsBefore", testALogWithoutShowingsVerifiesAsBefore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

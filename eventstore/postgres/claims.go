@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// claimsJob is the claims part of req as ticketd_claims (migration 0005)
+// takes it, or nil when req has none.
+func claimsJob(req eventstore.AppendRequest) any {
+	if !req.HasClaims() {
+		return nil
+	}
+	type end struct {
+		ID     string             `json:"id"`
+		State  string             `json:"state"`
+		Claims []eventstore.Claim `json:"claims"`
+	}
+	type reservation struct {
+		ID        string             `json:"id"`
+		ExpiresAt string             `json:"expires_at"`
+		Claims    []eventstore.Claim `json:"claims"`
+	}
+	ends := []end{}
+	for _, r := range req.Release {
+		ends = append(ends, end{ID: r.ReservationID, State: eventstore.ReservationReleased})
+	}
+	for _, s := range req.Settle {
+		e := end{ID: s.ReservationID, State: eventstore.ReservationSettled}
+		if len(s.Claims) > 0 {
+			e.Claims = s.Claims
+		}
+		ends = append(ends, e)
+	}
+	reserve := make([]reservation, len(req.Reserve))
+	for i, r := range req.Reserve {
+		reserve[i] = reservation{ID: r.ID, ExpiresAt: domain.FormatTime(r.ExpiresAt), Claims: nonNil(r.Claims)}
+	}
+	return map[string]any{"end": ends, "claims": nonNil(req.Claims), "reserve": reserve}
+}
+
+// nonNil is claims, an empty slice for none: ticketd_claims takes arrays.
+func nonNil(claims []eventstore.Claim) []eventstore.Claim {
+	if claims == nil {
+		return []eventstore.Claim{}
+	}
+	return claims
+}
+
+// claimError is the error Append gives for a job error of ticketd_claims.
+func claimError(raw json.RawMessage) error {
+	var e struct {
+		Kind, Counter, ID, State string
+		Limit, Used              int64
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return fmt.Errorf("decode job error %s: %w", raw, err)
+	}
+	switch e.Kind {
+	case "limit":
+		return &eventstore.LimitError{Counter: e.Counter, Limit: e.Limit, Used: e.Used}
+	case "reservation":
+		return &eventstore.ReservationError{ID: e.ID, State: e.State}
+	}
+	return &eventstore.ReservationExistsError{ID: e.ID}
+}
+
+// ExpiredReservations returns up to limit reservations that expired at or
+// before before and are neither released nor settled; see
+// eventstore.ReservationReader.
+func (s *Store) ExpiredReservations(ctx context.Context, before time.Time, limit int) ([]eventstore.Reservation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, expires_at, claims::text FROM reservations
+		WHERE state = 'live' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2`, domain.FormatTime(before), limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	out := []eventstore.Reservation{}
+	for rows.Next() {
+		var r eventstore.Reservation
+		var expiresAt, claims string
+		if err := rows.Scan(&r.ID, &expiresAt, &claims); err != nil {
+			return nil, classify(err)
+		}
+		if r.ExpiresAt, err = domain.ParseTime(expiresAt); err != nil {
+			return nil, fmt.Errorf("reservation %q: expires_at: %w", r.ID, err)
+		}
+		if err := json.Unmarshal([]byte(claims), &r.Claims); err != nil {
+			return nil, fmt.Errorf("reservation %q: stored claims: %w", r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, classify(rows.Err())
+}

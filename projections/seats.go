@@ -1,0 +1,56 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
+)
+
+// ProblemSeatsExceeded is the kind of eventstore.Problem CheckSeats reports:
+// at its position a showing had more seats sold and held than its capacity,
+// or a buyer more than its per-buyer limit.
+const ProblemSeatsExceeded = "seats_exceeded"
+
+// seatTypes are the types of the events that take or give back seats.
+var seatTypes = []string{domain.TypeShowingScheduled, domain.TypeSeatsHeld, domain.TypeHoldReleased, domain.TypeHoldExpired,
+	domain.TypeTicketIssued, domain.TypeTicketRefunded}
+
+// CheckSeats folds the log up to its head with domain.SeatLedger and
+// returns the first position that breaks the invariant of showings, as a
+// ProblemSeatsExceeded problem; none for a log without showings, which it
+// does not read beyond finding that. progress, when set, gets the position
+// reached. It fails when the log cannot be read or an event decoded.
+func CheckSeats(ctx context.Context, log Log, progress func(pos int64)) (eventstore.Problems, error) {
+	problems := eventstore.Problems{List: []eventstore.Problem{}}
+	if first, err := log.ReadAll(ctx, 0, 1, domain.TypeShowingScheduled); err != nil || len(first) == 0 {
+		return problems, err
+	}
+	ledger := domain.NewSeatLedger()
+	head := log.Head()
+	for pos := int64(0); pos < head; {
+		records, err := log.ReadAll(ctx, pos, rebuildChunk, seatTypes...)
+		if err != nil {
+			return problems, err
+		}
+		if len(records) == 0 {
+			break
+		}
+		for _, r := range records {
+			e, err := r.Event()
+			if err != nil {
+				return problems, fmt.Errorf("event %d: %w", r.Position, err)
+			}
+			if v := ledger.Next(r.Position, r.StreamID, e, r.OccurredAt); v != nil {
+				problems.Add(eventstore.Problem{Kind: ProblemSeatsExceeded, Position: v.Position, StreamID: v.ShowingID, Detail: v.Error()})
+				return problems, nil
+			}
+		}
+		pos = records[len(records)-1].Position
+		if progress != nil {
+			progress(pos)
+		}
+	}
+	return problems, nil
+}
