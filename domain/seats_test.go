@@ -53,8 +53,9 @@ func TestRefusedClaimsAndHoldsBecomeTheContractsConflicts(t *testing.T) {
 }
 
 // TestARefusedReleaseIsAnsweredAsTheHoldIs: a release the log refuses
-// because the hold was released meanwhile is answered released, appending
-// nothing; one used meanwhile is hold-used.
+// because the hold was released (or expired and released) meanwhile is
+// answered released (expired), appending nothing; one used meanwhile is
+// hold-used.
 func TestARefusedReleaseIsAnsweredAsTheHoldIs(t *testing.T) {
 	const hold = "0193d000-0000-7000-8000-000000000001"
 	s := domaintest.Fold([]domaintest.Event{scheduledAs(showing, nil), heldAs(showing, hold, "u", 1, 2*domaintest.Now.Sub(domaintest.At))}).Showings[showing]
@@ -65,6 +66,10 @@ func TestARefusedReleaseIsAnsweredAsTheHoldIs(t *testing.T) {
 	again, err := r.Refused(domain.ReservationReleased)
 	if err != nil || again.Event != nil || len(again.Seats.Release) != 0 || again.Hold.Status != domain.HoldStatusReleased || again.Hold.ID != hold {
 		t.Errorf("refused as released: %+v, %v; want the hold released, nothing to append", again, err)
+	}
+	again, err = r.Refused(domain.ReservationExpired)
+	if err != nil || again.Event != nil || len(again.Seats.Release) != 0 || again.Hold.Status != domain.HoldStatusExpired || again.Hold.ID != hold {
+		t.Errorf("refused as expired: %+v, %v; want the hold expired, nothing to append", again, err)
 	}
 	_, err = r.Refused(domain.ReservationSettled)
 	domaintest.Broken(domain.RuleHoldUsed, nil).Check(t, err)

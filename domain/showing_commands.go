@@ -309,14 +309,19 @@ func ReleaseHold(s *Showing, id string, now time.Time) (HoldRelease, error) {
 }
 
 // Refused returns the outcome of r when the log refused its release because
-// the hold's reservation is in state: a hold released meanwhile is answered
-// released, appending nothing; any other state fails as HoldRefused says.
+// the hold's reservation is in state: a hold released or expired meanwhile
+// is answered so, appending nothing, as a release decided after it is;
+// any other state fails as HoldRefused says.
 func (r HoldRelease) Refused(state string) (HoldRelease, error) {
-	if state != ReservationReleased {
+	h := r.Hold
+	switch state {
+	case ReservationReleased:
+		h.Status = HoldStatusReleased
+	case ReservationExpired:
+		h.Status = HoldStatusExpired
+	default:
 		return HoldRelease{}, HoldRefused(r.Hold.ID, state)
 	}
-	h := r.Hold
-	h.Status = HoldStatusReleased
 	return HoldRelease{Hold: h}, nil
 }
 

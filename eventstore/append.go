@@ -12,10 +12,19 @@ import (
 type StreamAppend struct {
 	StreamID string
 	// ExpectedVersion is the stream's version the caller decided on; 0 means
-	// the stream must not exist yet.
+	// the stream must not exist yet, AnyVersion that the stream may be at
+	// any version.
 	ExpectedVersion int64
 	Events          []domain.Event
 }
+
+// AnyVersion as a StreamAppend's ExpectedVersion appends to the stream
+// whatever its version, never a conflict: the writer gives the events the
+// stream's next versions where appends serialize, so concurrent AnyVersion
+// appends to one stream all commit with versions gap-free. It is for
+// appends whose decision does not depend on the stream's events (one the
+// append's claims decide, say).
+const AnyVersion int64 = -1
 
 // AppendRequest appends events to any number of streams atomically: either
 // every event and the idempotency record are committed, or nothing is.
@@ -81,8 +90,8 @@ type PendingEvent struct {
 }
 
 // EncodeEvents returns the events of req in order, encoded; it fails when
-// its claims are malformed, a stream has no id or an event does not encode
-// as JSON.
+// its claims are malformed, a stream has no id or an expected version below
+// AnyVersion, or an event does not encode as JSON.
 func EncodeEvents(req AppendRequest) ([]PendingEvent, error) {
 	if err := req.CheckClaims(); err != nil {
 		return nil, err
@@ -91,6 +100,9 @@ func EncodeEvents(req AppendRequest) ([]PendingEvent, error) {
 	for i, sa := range req.Streams {
 		if sa.StreamID == "" {
 			return nil, fmt.Errorf("append: stream %d has no id", i)
+		}
+		if sa.ExpectedVersion < AnyVersion {
+			return nil, fmt.Errorf("append: stream %s expects version %d", sa.StreamID, sa.ExpectedVersion)
 		}
 		for _, e := range sa.Events {
 			data, err := json.Marshal(e)

@@ -86,7 +86,7 @@ type Appender interface {
 	// idempotency record in one transaction, or nothing. Concurrent appends
 	// may share a transaction (group commit) but succeed or fail on their
 	// own. It fails with an error wrapping ErrConcurrency when a stream is
-	// not at its expected version, with *KeyTakenError when the idempotency
+	// not at its expected version (never one appended with AnyVersion), with *KeyTakenError when the idempotency
 	// key is stored (also by a concurrent append: the key is taken once),
 	// with *LimitError, *ReservationError or *ReservationExistsError when
 	// one of its claims does not hold (see Claim), and with a

@@ -430,32 +430,31 @@ func (s *Showings) Hold(ctx context.Context, id string) (domain.Hold, error) {
 // Now returns the time of the model's clock.
 func (s *Showings) Now() time.Time { return s.now() }
 
-// holdLookupWait bounds how long ShowingOfHold waits for the model to reach
+// holdLookupWait bounds how long FindHold waits for the model to reach
 // the log's head.
 const holdLookupWait = 5 * time.Second
 
-// ShowingOfHold returns the showing of hold id (see app.HoldFinder). A hold
-// the model does not hold yet is looked up again once the model reached
-// the log's head, so a hold committed before the call is found; waiting
-// ends with ctx or after holdLookupWait, failing with a CodeUnavailable
-// error.
-func (s *Showings) ShowingOfHold(ctx context.Context, id string) (string, bool, error) {
+// FindHold returns hold id as Hold does (see app.HoldFinder). A hold the
+// model does not hold yet is looked up again once the model reached the
+// log's head, so a hold committed before the call is found; waiting ends
+// with ctx or after holdLookupWait, failing with a CodeUnavailable error.
+func (s *Showings) FindHold(ctx context.Context, id string) (domain.Hold, bool, error) {
 	h, err := s.Hold(ctx, id)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		wait, cancel := context.WithTimeout(ctx, holdLookupWait)
 		defer cancel()
 		if err := s.WaitFor(wait, s.log.Head()); err != nil {
-			return "", false, domain.Errorf(domain.CodeUnavailable, "The showings read model is behind the log; retry.")
+			return domain.Hold{}, false, domain.Errorf(domain.CodeUnavailable, "The showings read model is behind the log; retry.")
 		}
 		h, err = s.Hold(ctx, id)
 	}
 	switch {
 	case domain.ErrorCode(err) == domain.CodeNotFound:
-		return "", false, nil
+		return domain.Hold{}, false, nil
 	case err != nil:
-		return "", false, err
+		return domain.Hold{}, false, err
 	}
-	return h.ShowingID, true, nil
+	return h, true, nil
 }
 
 // holdOf reads a row of the holds table.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,8 +99,10 @@ func (s *Store) submit(ctx context.Context, job *appendJob) (eventstore.Outcome,
 // groupReply is what ticketd_append answers for a group.
 type groupReply struct {
 	Results []struct {
-		Position int64           `json:"position"`
-		Hash     string          `json:"hash"`
+		Position int64  `json:"position"`
+		Hash     string `json:"hash"`
+		// Versions are an append's streams' versions before it, in its order.
+		Versions []int64         `json:"versions"`
 		Error    json.RawMessage `json:"error"`
 	} `json:"results"`
 	StartPosition int64  `json:"start_position"`
@@ -238,7 +241,10 @@ func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt tim
 			outcomes[i].Err = jobError(res.Error)
 			continue
 		}
-		result := jobResult(batch[i], end, occurredAt)
+		if len(res.Versions) != len(batch[i].req.Streams) {
+			return eventstore.Tip{}, fmt.Errorf("ticketd_append answered versions of %d streams for an append to %d", len(res.Versions), len(batch[i].req.Streams))
+		}
+		result := jobResult(batch[i], end, res.Versions, occurredAt)
 		if last := result.Records; len(last) > 0 && last[len(last)-1].Hash != res.Hash {
 			return eventstore.Tip{}, fmt.Errorf("position %d: the database chained hash %s, ticketd computes %s", res.Position, res.Hash, last[len(last)-1].Hash)
 		}
@@ -248,16 +254,14 @@ func (s *Store) decodeReply(batch []*appendJob, reply groupReply, occurredAt tim
 	return end, nil
 }
 
-// jobResult is the committed result of job, which continued the log at end.
-func jobResult(job *appendJob, end eventstore.Tip, occurredAt time.Time) eventstore.AppendResult {
+// jobResult is the committed result of job, which continued the log at end
+// and its streams at versions.
+func jobResult(job *appendJob, end eventstore.Tip, versions []int64, occurredAt time.Time) eventstore.AppendResult {
 	if job.imported != nil {
 		return eventstore.AppendResult{Records: job.imported, Position: job.imported[len(job.imported)-1].Position}
 	}
 	metadata, _ := json.Marshal(job.req.Metadata)
-	versions := make([]int64, len(job.req.Streams))
-	for i, sa := range job.req.Streams {
-		versions[i] = sa.ExpectedVersion
-	}
+	versions = slices.Clone(versions)
 	records := make([]eventstore.Record, len(job.events))
 	for i, e := range job.events {
 		versions[e.Stream]++

@@ -187,10 +187,12 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end eventstore.Tip, now tim
 			return eventstore.AppendResult{}, &eventstore.KeyTakenError{Existing: existing}
 		}
 	}
-	// A stream expected to exist at version n is checked here. A stream
-	// expected not to exist is not: its first event takes version 1, which
-	// UNIQUE(stream_id, version) refuses when the stream exists, and that
-	// refusal is the conflict (insertRecord).
+	// A stream expected to exist at version n is checked here, and one
+	// appended at any version continues from its version read here, in the
+	// writer's transaction, after the group's earlier jobs. A stream
+	// expected not to exist is not read: its first event takes version 1,
+	// which UNIQUE(stream_id, version) refuses when the stream exists, and
+	// that refusal is the conflict (insertRecord).
 	versions := make([]int64, len(req.Streams))
 	for i, sa := range req.Streams {
 		if sa.ExpectedVersion == 0 {
@@ -200,7 +202,7 @@ func (s *Store) applyJob(tx *sql.Tx, job *appendJob, end eventstore.Tip, now tim
 		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?`, sa.StreamID).Scan(&current); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if current != sa.ExpectedVersion {
+		if sa.ExpectedVersion != eventstore.AnyVersion && current != sa.ExpectedVersion {
 			return eventstore.AppendResult{}, eventstore.VersionConflict(sa.StreamID, current, sa.ExpectedVersion)
 		}
 		versions[i] = current

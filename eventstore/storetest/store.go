@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,6 +71,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"ReadAllFiltersByTypeBeforeLimit", s.testReadAllFiltersByTypeBeforeLimit},
 		{"WrongExpectedVersionConflictsAndWritesNothing", s.testWrongExpectedVersionConflictsAndWritesNothing},
 		{"ConcurrentAppendersKeepPositionsGapFreeForATailingReader", s.testConcurrentAppenders},
+		{"AnyVersionAppendsToOneStreamAllCommitGapFree", s.testAnyVersionAppends},
 		{"IdempotencyRecordIsStoredWithTheEvents", s.testIdempotencyRecordIsStoredWithTheEvents},
 		{"SameKeyInParallelExecutesOnce", s.testSameKeyInParallelExecutesOnce},
 		{"PurgeIdempotencyDeletesOnlyOldRecords", s.testPurgeIdempotencyDeletesOnlyOldRecords},
@@ -386,6 +388,91 @@ func (s suite) testConcurrentAppenders(t *testing.T) {
 		t.Fatalf("no group commit happened: largest batch %d over %d commits", maxBatch.Load(), batches.Load())
 	}
 	t.Logf("%d appends in %d commits, largest batch %d", 2*appenders+1, batches.Load(), maxBatch.Load())
+}
+
+// anyVersionRequest appends one event to stream at any version.
+func anyVersionRequest(stream string) eventstore.AppendRequest {
+	return eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, ExpectedVersion: eventstore.AnyVersion, Events: []domain.Event{SampleFollowUp()}}}}
+}
+
+// testAnyVersionAppends races 64 appends at any version to one stream: all
+// commit, with versions 1..64 as stored; then appends expecting a version
+// race more appends at any version, and each either wins at its version or
+// fails with a conflict having written nothing; an expected version below
+// AnyVersion is refused.
+func (s suite) testAnyVersionAppends(t *testing.T) {
+	store, _ := s.open(t, Options{})
+	ctx := context.Background()
+	stream := NewStream()
+	race := func(anyVersion, expecting int, expected int64) (versions []int64, conflicts int) {
+		t.Helper()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range anyVersion + expecting {
+			req := anyVersionRequest(stream)
+			if i >= anyVersion {
+				req.Streams[0].ExpectedVersion = expected
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := store.Append(ctx, req)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					versions = append(versions, res.Records[0].Version)
+				case i >= anyVersion && errors.Is(err, eventstore.ErrConcurrency):
+					conflicts++
+				default:
+					t.Errorf("append %d (expected version %d): %v", i, req.Streams[0].ExpectedVersion, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		slices.Sort(versions)
+		return versions, conflicts
+	}
+	if versions, _ := race(64, 0, 0); !slices.Equal(versions, sequence(1, 64)) {
+		t.Fatalf("64 appends at any version committed versions %v; want 1..64", versions)
+	}
+	versions, conflicts := race(16, 8, 64)
+	if len(versions)+conflicts != 24 || conflicts < 7 || !slices.Equal(versions, sequence(65, int64(64+len(versions)))) {
+		t.Fatalf("16 appends at any version and 8 expecting version 64 committed versions %v, %d conflicts; want every one at any version, at most one expecting, gap-free from 65", versions, conflicts)
+	}
+	end := int64(64 + len(versions))
+	if _, err := store.Append(ctx, RefundRequest(stream, 64)); !errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("an append expecting version 64 of a stream at %d: err = %v, want a conflict", end, err)
+	}
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Streams: []eventstore.StreamAppend{{StreamID: stream, ExpectedVersion: -2, Events: []domain.Event{SampleFollowUp()}}}}); err == nil || errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("an append expecting version -2: err = %v, want it refused as malformed", err)
+	}
+	if res, err := store.Append(ctx, RefundRequest(stream, end)); err != nil || res.Records[0].Version != end+1 {
+		t.Fatalf("an append expecting the stream's version %d: %+v, %v", end, res, err)
+	}
+	records, err := store.ReadStream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != int(end+1) {
+		t.Fatalf("the stream has %d events, want %d", len(records), end+1)
+	}
+	AssertLogInvariants(t, ReadAll(t, store))
+	if rep, err := eventstore.VerifyLog(ctx, store, nil); err != nil || rep.Count != 0 {
+		t.Fatalf("verify = %v, %v", rep.List, err)
+	}
+}
+
+// sequence returns from, from+1, ..., to.
+func sequence(from, to int64) []int64 {
+	var s []int64
+	for v := from; v <= to; v++ {
+		s = append(s, v)
+	}
+	return s
 }
 
 // tail follows the stored log by position until it has read up to head and

@@ -38,7 +38,7 @@ type Commands struct {
 	// now is the clock showings' commands decide at (sales close, holds
 	// expire); the log decides their seats at its own.
 	now func() time.Time
-	// holds finds the showing of a hold; nil: no hold is found.
+	// holds finds holds; nil: no hold is found.
 	holds HoldFinder
 	// schedules are the showings read, without their holds, by id.
 	schedules sync.Map
@@ -56,18 +56,20 @@ func New(log Log, newID func() uuid.UUID) *Commands {
 	return &Commands{log: log, newID: newID, now: time.Now}
 }
 
-// HoldFinder finds the showing a hold belongs to, for the commands that
-// name a hold alone.
+// HoldFinder finds holds, for the commands that name a hold: buying on it,
+// releasing it, expiring it. These read no showing's stream: the hold's
+// showing, buyer, quantity and expiry never change, and its status may lag
+// the log (an active hold may have ended since), because the log's
+// reservation of the hold decides whether it can be bought or released.
 type HoldFinder interface {
-	// ShowingOfHold returns the id of the showing of hold id; found is
-	// false for a hold the log has not committed. It fails with storage
-	// errors.
-	ShowingOfHold(ctx context.Context, id string) (showingID string, found bool, err error)
+	// FindHold returns hold id; found is false for a hold the log has not
+	// committed. It fails with storage errors.
+	FindHold(ctx context.Context, id string) (hold domain.Hold, found bool, err error)
 }
 
 // UseShowings sets the clock showings' commands decide at (nil: time.Now;
-// it should be the log's) and what finds the showing of a hold. Call it
-// before the first command.
+// it should be the log's) and what finds holds. Call it before the first
+// command.
 func (c *Commands) UseShowings(now func() time.Time, holds HoldFinder) {
 	if now == nil {
 		now = time.Now

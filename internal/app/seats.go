@@ -49,17 +49,33 @@ func (c *Commands) schedule(ctx context.Context, id string) (*domain.Showing, er
 	return &scheduled, nil
 }
 
-// showingOfHold returns the showing hold id belongs to, which does not
-// exist when no committed hold has that id.
+// showingOfHold returns the schedule of the showing hold id belongs to with
+// that hold alone, as the HoldFinder has it, or a showing that does not
+// exist when no committed hold has that id. It reads no stream but a
+// showing's first, once (see schedule).
 func (c *Commands) showingOfHold(ctx context.Context, id string) (*domain.Showing, error) {
 	if c.holds == nil || !domain.IsTicketID(id) {
 		return &domain.Showing{}, nil
 	}
-	showingID, found, err := c.holds.ShowingOfHold(ctx, id)
+	h, found, err := c.holds.FindHold(ctx, id)
 	if err != nil || !found {
 		return &domain.Showing{}, err
 	}
-	return c.loadShowing(ctx, showingID)
+	scheduled, err := c.schedule(ctx, h.ShowingID)
+	if err != nil || !scheduled.Exists() {
+		return &domain.Showing{}, err
+	}
+	s := *scheduled
+	s.Holds = map[string]domain.Hold{id: h}
+	return &s, nil
+}
+
+// toShowing appends e to the stream of showing s at any version: the
+// append's seats, decided by the log, are what must not race, not the
+// showing's events.
+func toShowing(s *domain.Showing, e domain.Event, seats domain.SeatChanges) eventstore.AppendRequest {
+	return withSeats(eventstore.AppendRequest{Streams: []eventstore.StreamAppend{
+		{StreamID: s.ID, ExpectedVersion: eventstore.AnyVersion, Events: []domain.Event{e}}}}, seats)
 }
 
 // withSeats returns req with seats handed to the log as its claims,

@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 )
 
 // expiryPoll is how often the leader looks for holds past their expiry;
@@ -45,16 +47,13 @@ func (s *Service) expireDue(ctx context.Context) error {
 		}
 		expired := 0
 		for _, r := range due {
-			showingID := ""
-			for _, c := range r.Claims {
-				if id, user, ok := domain.ParseCounter(c.Counter); ok && user == "" {
-					showingID = id
-				}
-			}
-			if showingID == "" {
+			if !slices.ContainsFunc(r.Claims, func(c eventstore.Claim) bool {
+				_, user, ok := domain.ParseCounter(c.Counter)
+				return ok && user == ""
+			}) {
 				continue // no showing's hold: not this duty's
 			}
-			ok, err := s.commands.ExpireHold(ctx, showingID, r.ID)
+			ok, err := s.commands.ExpireHold(ctx, r.ID)
 			if err != nil {
 				return err
 			}

@@ -497,3 +497,61 @@ func TestHoldsExpireWhileBuyersRace(t *testing.T) {
 		c.verify()
 	})
 }
+
+// Holds race on one hot showing over real HTTP, more seats asked than it
+// has: every hold answers 201 or 409 sold-out, none 503 (a hold is decided
+// by the log's reservation, not by the showing stream's version), exactly
+// the capacity is held; then the holds are bought and released at once,
+// each answered as it asked, and the log verifies.
+func TestConcurrentHoldsOnAHotShowingNeverConflict(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, db string) {
+		c := start(t, db, &testClock{})
+		const capacity, holders, quantity = 100, 64, 2
+		id := c.schedule(capacity, nil)
+		var mu sync.Mutex
+		var held []string
+		soldOut := 0
+		var wg sync.WaitGroup
+		for h := range holders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := c.do("POST", "/showings/"+id+"/holds", map[string]any{"user_id": fmt.Sprintf("holder-%d", h), "quantity": quantity})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case r.Status == 201:
+					held = append(held, r.str("hold_id"))
+				case r.Status == 409 && strings.HasSuffix(r.str("type"), "/sold-out"):
+					soldOut++
+				default:
+					t.Errorf("hold %d: %d %v", h, r.Status, r.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(held)*quantity != capacity || soldOut != holders-len(held) {
+			t.Fatalf("%d holds of %d seats and %d sold-out answers; want %d seats held, the rest sold out", len(held), quantity, soldOut, capacity)
+		}
+		if s := c.showing(id); s.num("held") != capacity || s.num("available") != 0 || s.str("status") != "sold_out" {
+			t.Errorf("showing after the holds: %v", s.Body)
+		}
+		for i, hold := range held {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 0 {
+					c.do("POST", "/tickets/issue", map[string]any{"hold_id": hold, "user_id": c.do("GET", "/holds/"+hold, nil).str("user_id")}).want(t, 201, "")
+				} else if r := c.do("DELETE", "/holds/"+hold, nil).want(t, 200, ""); r.str("status") != "released" {
+					t.Errorf("release of %s: %v", hold, r.Body)
+				}
+			}()
+		}
+		wg.Wait()
+		if s := c.showing(id); s.num("sold") != capacity/2 || s.num("held") != 0 || s.num("available") != capacity/2 {
+			t.Errorf("showing after half the holds were bought and half released: %v", s.Body)
+		}
+		c.verify()
+	})
+}
