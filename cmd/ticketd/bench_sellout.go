@@ -332,6 +332,7 @@ func (r *selloutReport) print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nsold counts the seats of the 201 answers and must equal the capacity (as must the showing's sold); sales vs issue\n"+
-		"is sales/s over issue quantity 1 req/s without a showing on the same instances (target ≥ %.1f×); p50 and p99 are over\n"+
-		"every sale request (201 or 409)\n", r.Target)
+		"is sales/s over issue quantity 1 req/s without a showing by the same clients on the same instances (target ≥ %.1f×);\n"+
+		"seats vs issue is seats/s over the same (tickets/s: a sale appends 1–4 tickets); p50 and p99 are over every sale\n"+
+		"request (201 or 409)\n", r.Target)
 }
