@@ -137,3 +137,42 @@ func (s *ledgerShowing) check(position int64, user string, at time.Time) *SeatVi
 	}
 	return nil
 }
+
+// HoldState is a hold the log's counters keep as a reservation: its
+// reservation and its status by the events folded (active until an event
+// ends it, whatever the clock).
+type HoldState struct {
+	HoldReservation
+	Status HoldStatus
+}
+
+// SeatCounts is what the log's counters hold after the events a SeatLedger
+// folded, had each been appended with its SeatChanges: Used is each
+// counter's settled amount (seats sold and not refunded; a buyer's counter
+// only for a showing with a per-buyer limit), Holds every hold with the
+// claims it reserved. Loading a log without appends (an import) restores
+// the counters from it.
+type SeatCounts struct {
+	Used  map[string]int64
+	Holds []HoldState
+}
+
+// Counts returns the counters' state of the events folded so far.
+func (l *SeatLedger) Counts() SeatCounts {
+	c := SeatCounts{Used: map[string]int64{}, Holds: []HoldState{}}
+	for id, s := range l.showings {
+		c.Used[ShowingCounter(id)] = s.sold
+		if s.PerBuyerLimit != nil {
+			for user, n := range s.bought {
+				c.Used[BuyerCounter(id, user)] = n
+			}
+		}
+		for _, h := range s.Holds {
+			c.Holds = append(c.Holds, HoldState{
+				HoldReservation: HoldReservation{ID: h.ID, ExpiresAt: h.ExpiresAt, Claims: s.claims(h.UserID, h.Quantity)},
+				Status:          h.Status,
+			})
+		}
+	}
+	return c
+}

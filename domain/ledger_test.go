@@ -147,3 +147,57 @@ func TestSeatViolationsSayWhatBroke(t *testing.T) {
 		}
 	}
 }
+
+// TestSeatLedgerCountsWhatTheCountersHold folds sales, a refund and holds
+// live, released, bought and expired by event, and reads the counters' state
+// they leave: settled seats per showing and per buyer (only with a
+// per-buyer limit), and every hold with its claims and status.
+func TestSeatLedgerCountsWhatTheCountersHold(t *testing.T) {
+	t.Parallel()
+	id := domaintest.ID
+	limited, open, four := id(1), id(2), int64(4)
+	at := domaintest.At
+	sale := func(show, user string, hold *string) domain.TicketIssued {
+		return domain.TicketIssued{TheaterName: "CGV 강남", UserID: user, MovieTitle: "파묘", PriceKRW: 15000, ShowingID: ptr(show), HoldID: hold}
+	}
+	held := func(hold, user string, quantity int64) domain.SeatsHeld {
+		return domain.SeatsHeld{HoldID: hold, UserID: user, Quantity: quantity, ExpiresAt: at.Add(time.Hour)}
+	}
+	log := []logged{
+		{limited, 0, domain.ShowingScheduled{TheaterName: "CGV 강남", MovieTitle: "파묘", StartsAt: "2026-12-24T19:30:00+09:00", Capacity: 10, PriceKRW: 15000, PerBuyerLimit: &four}},
+		{open, 0, domain.ShowingScheduled{TheaterName: "CGV 강남", MovieTitle: "파묘", StartsAt: "2026-12-24T19:30:00+09:00", Capacity: 5, PriceKRW: 15000}},
+		{id(10), 0, sale(limited, "a", nil)}, {id(11), 0, sale(limited, "a", nil)}, {id(12), 0, sale(limited, "b", nil)},
+		{id(10), 0, domain.TicketRefunded{}},
+		{limited, 0, held(id(20), "c", 2)}, // live
+		{limited, 0, held(id(21), "d", 1)}, {limited, 0, domain.HoldReleased{HoldID: id(21)}},
+		{limited, 0, held(id(22), "b", 1)}, {id(13), 0, sale(limited, "b", ptr(id(22)))},
+		{open, 0, held(id(23), "e", 3)}, {open, 0, domain.HoldExpired{HoldID: id(23)}},
+		{id(14), 0, sale(open, "e", nil)},
+	}
+	l := domain.NewSeatLedger()
+	for i, e := range log {
+		if v := l.Next(int64(i+1), e.stream, e.data, at); v != nil {
+			t.Fatal(v)
+		}
+	}
+	got := l.Counts()
+	want := map[string]int64{domain.ShowingCounter(limited): 3, domain.BuyerCounter(limited, "a"): 1, domain.BuyerCounter(limited, "b"): 2,
+		domain.ShowingCounter(open): 1}
+	if !reflect.DeepEqual(got.Used, want) {
+		t.Errorf("used %v, want %v", got.Used, want)
+	}
+	status := map[string]domain.HoldStatus{}
+	for _, h := range got.Holds {
+		status[h.ID] = h.Status
+		if h.ID == id(20) {
+			wantClaims := []domain.SeatClaim{{Counter: domain.ShowingCounter(limited), Limit: 10, Amount: 2}, {Counter: domain.BuyerCounter(limited, "c"), Limit: 4, Amount: 2}}
+			if !reflect.DeepEqual(h.Claims, wantClaims) || !h.ExpiresAt.Equal(at.Add(time.Hour)) {
+				t.Errorf("live hold %+v, want claims %v until %v", h, wantClaims, at.Add(time.Hour))
+			}
+		}
+	}
+	wantStatus := map[string]domain.HoldStatus{id(20): domain.HoldStatusActive, id(21): domain.HoldStatusReleased, id(22): domain.HoldStatusUsed, id(23): domain.HoldStatusExpired}
+	if !reflect.DeepEqual(status, wantStatus) {
+		t.Errorf("holds %v, want %v", status, wantStatus)
+	}
+}

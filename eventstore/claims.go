@@ -165,3 +165,46 @@ func (req AppendRequest) CheckClaims() error {
 	}
 	return nil
 }
+
+// ReservationLive is the state of a reservation that was neither released
+// nor settled (it may have expired by the clock since).
+const ReservationLive = "live"
+
+// ReservationState is a reservation with its state: ReservationLive or one
+// of the Reservation* states a *ReservationError reports (not unknown).
+type ReservationState struct {
+	Reservation
+	State string
+}
+
+// ClaimState is the whole state of a database's counters and reservations:
+// Used is each counter's settled amount, Reservations every reservation.
+type ClaimState struct {
+	Used         map[string]int64
+	Reservations []ReservationState
+}
+
+// ClaimRestorer restores counters and reservations of a log that was loaded
+// without appends (Import), whose events carried no claims.
+type ClaimRestorer interface {
+	// RestoreClaims replaces every counter and reservation of the database
+	// with state, all or nothing, serialized with the appends (a
+	// reservation live in state counts for its counters until its
+	// ExpiresAt). It fails naming the first reservation with a state not
+	// listed above.
+	RestoreClaims(ctx context.Context, state ClaimState) error
+}
+
+// Check returns an error naming the first reservation of state whose state
+// is not live, released, settled or expired. Engines call it before they
+// write state.
+func (state ClaimState) Check() error {
+	for _, r := range state.Reservations {
+		switch r.State {
+		case ReservationLive, ReservationReleased, ReservationSettled, ReservationExpired:
+		default:
+			return fmt.Errorf("restore claims: reservation %q has state %q", r.ID, r.State)
+		}
+	}
+	return nil
+}

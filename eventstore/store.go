@@ -23,6 +23,7 @@ type Store interface {
 	LogScanner
 	HashReader
 	ReservationReader
+	ClaimRestorer
 	// CheckWritable commits a probe write, serialized with the appends, so
 	// that it fails with a CodeUnavailable error exactly while appends would.
 	CheckWritable(ctx context.Context) error

@@ -24,15 +24,36 @@ var seatTypes = []string{domain.TypeShowingScheduled, domain.TypeSeatsHeld, doma
 // reached. It fails when the log cannot be read or an event decoded.
 func CheckSeats(ctx context.Context, log Log, progress func(pos int64)) (eventstore.Problems, error) {
 	problems := eventstore.Problems{List: []eventstore.Problem{}}
-	if first, err := log.ReadAll(ctx, 0, 1, domain.TypeShowingScheduled); err != nil || len(first) == 0 {
-		return problems, err
+	_, v, err := foldSeats(ctx, log, true, progress)
+	if v != nil {
+		problems.Add(eventstore.Problem{Kind: ProblemSeatsExceeded, Position: v.Position, StreamID: v.ShowingID, Detail: v.Error()})
 	}
+	return problems, err
+}
+
+// FoldSeats folds the log up to its head into a domain.SeatLedger, whose
+// Counts are what the log's counters hold after it (see app.RestoreSeats).
+// It fails when the log cannot be read or an event decoded.
+func FoldSeats(ctx context.Context, log Log) (*domain.SeatLedger, error) {
+	ledger, _, err := foldSeats(ctx, log, false, nil)
+	return ledger, err
+}
+
+// foldSeats folds the log up to its head into a SeatLedger, which it
+// returns with the first violation of the invariant; with stop it returns
+// at that violation. A log without showings is not read beyond finding
+// that.
+func foldSeats(ctx context.Context, log Log, stop bool, progress func(pos int64)) (*domain.SeatLedger, *domain.SeatViolation, error) {
 	ledger := domain.NewSeatLedger()
+	if first, err := log.ReadAll(ctx, 0, 1, domain.TypeShowingScheduled); err != nil || len(first) == 0 {
+		return ledger, nil, err
+	}
+	var violation *domain.SeatViolation
 	head := log.Head()
 	for pos := int64(0); pos < head; {
 		records, err := log.ReadAll(ctx, pos, rebuildChunk, seatTypes...)
 		if err != nil {
-			return problems, err
+			return ledger, violation, err
 		}
 		if len(records) == 0 {
 			break
@@ -40,11 +61,13 @@ func CheckSeats(ctx context.Context, log Log, progress func(pos int64)) (eventst
 		for _, r := range records {
 			e, err := r.Event()
 			if err != nil {
-				return problems, fmt.Errorf("event %d: %w", r.Position, err)
+				return ledger, violation, fmt.Errorf("event %d: %w", r.Position, err)
 			}
-			if v := ledger.Next(r.Position, r.StreamID, e, r.OccurredAt); v != nil {
-				problems.Add(eventstore.Problem{Kind: ProblemSeatsExceeded, Position: v.Position, StreamID: v.ShowingID, Detail: v.Error()})
-				return problems, nil
+			if v := ledger.Next(r.Position, r.StreamID, e, r.OccurredAt); v != nil && violation == nil {
+				violation = v
+				if stop {
+					return ledger, violation, nil
+				}
 			}
 		}
 		pos = records[len(records)-1].Position
@@ -52,5 +75,5 @@ func CheckSeats(ctx context.Context, log Log, progress func(pos int64)) (eventst
 			progress(pos)
 		}
 	}
-	return problems, nil
+	return ledger, violation, nil
 }

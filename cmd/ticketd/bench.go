@@ -56,6 +56,8 @@ type benchConfig struct {
 	clusterInstances []int64
 	// exportEvents, when set, selects the export mode (bench_export.go).
 	exportEvents int64
+	// selloutCapacity, when set, selects the sellout mode (bench_sellout.go).
+	selloutCapacity int64
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -83,6 +85,8 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		"instance counts from 1 to 16 such as 1,2,3", parseInstanceCount)
 	cmd.Int64(&cfg.exportEvents, "export-events", "TICKETD_BENCH_EXPORT_EVENTS", 0,
 		"export mode, instead of the scenarios above: seed a SQLite log of about this many events spread over 30 days, then time ticketd export of it as JSON Lines and as Parquet, in turn, twice each (events/s, CPU, bytes, peak RSS), and a Parquet export of its first quarter (0: off)")
+	cmd.Int64(&cfg.selloutCapacity, "sellout-capacity", "TICKETD_BENCH_SELLOUT_CAPACITY", 0,
+		"sellout mode, instead of the scenarios above: issue quantity 1 for --duration, then --clients buyers of 1–4 seats sell out one showing of this many seats (up to 100,000; 20000 in docs/BENCHMARKS.md), on a SQLite file, --db's PostgreSQL, or each count of --cluster-instances; fails unless exactly the capacity is sold and verify passes (0: off)")
 	cmd.String(&cfg.cpuProfiles, "cpu-profiles", "TICKETD_BENCH_CPU_PROFILES", "", "write a CPU profile of the service during each of its scenarios into this folder, one file per scenario (issue-quantity-1.pprof, …; empty: none)")
 	cmd.String(&cfg.serveBaseline, "serve-baseline", "TICKETD_BENCH_SERVE_BASELINE", "", "serve only the bare-Gin baseline on this address (bench starts itself this way)")
 	cmd.hide("serve-baseline")
@@ -104,11 +108,17 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if cfg.exportEvents < 0 || cfg.exportEvents > 0 && (cfg.server != "" || len(cfg.clusterInstances) > 0) {
 		return fmt.Errorf("%w: --export-events ($TICKETD_BENCH_EXPORT_EVENTS) must be at least 0, and runs alone on SQLite (no --db, no --cluster-instances)", errUsage)
 	}
+	if cfg.selloutCapacity < 0 || cfg.selloutCapacity > maxSelloutCapacity || cfg.selloutCapacity > 0 && cfg.exportEvents > 0 {
+		return fmt.Errorf("%w: --sellout-capacity ($TICKETD_BENCH_SELLOUT_CAPACITY) must be from 0 to %d, and not with --export-events", errUsage, maxSelloutCapacity)
+	}
 	b, err := newBench(cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer b.cleanup()
+	if cfg.selloutCapacity > 0 {
+		return b.runSellout(ctx, stdout)
+	}
 	if len(cfg.clusterInstances) > 0 {
 		return b.runCluster(ctx, stdout)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/projections"
 )
@@ -25,7 +26,8 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	cmd := newCommand("import", "ticketd import [--db PATH|URL] [--in FILE]",
 		"Loads a JSON-lines export (ticketd export --format jsonl) into an empty database,\n"+
 			"keeping positions, ids, times and hashes, and refusing any event that does not\n"+
-			"continue the hash chain. Then builds the tickets read table. Reads stdin unless --in is given.", stderr)
+			"continue the hash chain. Then restores the showings' seat counters and holds\n"+
+			"from the log and builds the read tables. Reads stdin unless --in is given.", stderr)
 	db.register(cmd, "database to fill, which must hold no events: a SQLite file, created in a folder that exists when missing, or PostgreSQL database URL", pgSchemaUsage)
 	cmd.String(&input, "in", "TICKETD_IMPORT_IN", "-", "file to read, - for stdin")
 	logs.register(cmd)
@@ -60,6 +62,15 @@ func runImport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	n, err := importLines(ctx, store, bufio.NewReaderSize(stdin, 1<<20), newProgress(stderr, "import", "events", 0))
 	if err != nil {
 		return err
+	}
+	// The imported events carried no claims: the counters that decide the
+	// showings' next sales are folded from the log before anyone sells.
+	ledger, err := projections.FoldSeats(ctx, store)
+	if err != nil {
+		return fmt.Errorf("fold the showings' seats: %w", err)
+	}
+	if err := app.RestoreSeats(ctx, store, ledger.Counts()); err != nil {
+		return fmt.Errorf("restore the showings' seats: %w", err)
 	}
 	applied, err := projections.Rebuild(ctx, store, tables, nil)
 	if err != nil {

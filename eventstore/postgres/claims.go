@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
@@ -96,4 +98,54 @@ func (s *Store) ExpiredReservations(ctx context.Context, before time.Time, limit
 		out = append(out, r)
 	}
 	return out, classify(rows.Err())
+}
+
+// RestoreClaims replaces the counters and reservations with state in one
+// transaction that holds the append lock; see eventstore.ClaimRestorer.
+func (s *Store) RestoreClaims(ctx context.Context, state eventstore.ClaimState) error {
+	if err := state.Check(); err != nil {
+		return err
+	}
+	type reservation struct {
+		ID        string             `json:"id"`
+		ExpiresAt string             `json:"expires_at"`
+		State     string             `json:"state"`
+		Claims    []eventstore.Claim `json:"claims"`
+	}
+	reservations := make([]reservation, len(state.Reservations))
+	for i, r := range state.Reservations {
+		reservations[i] = reservation{ID: r.ID, ExpiresAt: domain.FormatTime(r.ExpiresAt), State: r.State, Claims: nonNil(r.Claims)}
+	}
+	if state.Used == nil {
+		state.Used = map[string]int64{} // jsonb_each_text takes an object
+	}
+	used, err := json.Marshal(state.Used)
+	if err != nil {
+		return err
+	}
+	all, err := json.Marshal(reservations)
+	if err != nil {
+		return err
+	}
+	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, q := range []string{
+			`SELECT pg_advisory_xact_lock(ticketd_lock_key('append'))`,
+			`DELETE FROM counters`, `DELETE FROM reservations`, `DELETE FROM reservation_claims`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO counters (key, used) SELECT key, value::bigint FROM jsonb_each_text($1::jsonb)`, string(used)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO reservations (id, expires_at, state, claims)
+			SELECT r->>'id', r->>'expires_at', r->>'state', r->'claims' FROM jsonb_array_elements($1::jsonb) r`, string(all)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO reservation_claims (reservation_id, counter, amount, expires_at)
+			SELECT r->>'id', c->>'counter', (c->>'amount')::bigint, r->>'expires_at'
+			FROM jsonb_array_elements($1::jsonb) r, jsonb_array_elements(r->'claims') c WHERE r->>'state' = 'live'`, string(all))
+		return err
+	}))
 }

@@ -196,3 +196,51 @@ func (s *Store) ExpiredReservations(ctx context.Context, before time.Time, limit
 	}
 	return out, classify(rows.Err())
 }
+
+// RestoreClaims replaces the counters and reservations with state in one
+// transaction of the writer's connection, between group commits; see
+// eventstore.ClaimRestorer.
+func (s *Store) RestoreClaims(ctx context.Context, state eventstore.ClaimState) error {
+	if s.opts.ReadOnly {
+		return eventstore.ErrReadOnly
+	}
+	if err := state.Check(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.inWriteTx(func(tx *sql.Tx) (eventstore.Tip, error) {
+		for _, table := range []string{"counters", "reservations", "reservation_claims"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table); err != nil {
+				return eventstore.Tip{}, err
+			}
+		}
+		for key, used := range state.Used {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO counters (key, used) VALUES (?, ?)`, key, used); err != nil {
+				return eventstore.Tip{}, err
+			}
+		}
+		for _, r := range state.Reservations {
+			claims, err := json.Marshal(r.Claims)
+			if err != nil {
+				return eventstore.Tip{}, err
+			}
+			expiresAt := domain.FormatTime(r.ExpiresAt)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, expires_at, state, claims) VALUES (?, ?, ?, ?)`,
+				r.ID, expiresAt, r.State, string(claims)); err != nil {
+				return eventstore.Tip{}, err
+			}
+			if r.State != eventstore.ReservationLive {
+				continue
+			}
+			for _, c := range r.Claims {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_claims (reservation_id, counter, amount, expires_at) VALUES (?, ?, ?, ?)`,
+					r.ID, c.Counter, c.Amount, expiresAt); err != nil {
+					return eventstore.Tip{}, err
+				}
+			}
+		}
+		return s.Tip(), nil
+	})
+	return err
+}

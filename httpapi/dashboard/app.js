@@ -11,6 +11,9 @@
   const FEED_BACKLOG = 20; // events before the first numbers shown in the feed
   const FEED_MAX = 200;
   const TIMELINE_MINUTES = 30;
+  const SHOWING_DAYS = 7; // the showings shown start within this many days
+  // BADGES label the events of the feed by type.
+  const BADGES = { TicketIssued: '발권', TicketRefunded: '환불', ShowingScheduled: '상영', SeatsHeld: '선점', HoldReleased: '해제', HoldExpired: '만료' };
   const RETRY_MIN_MS = 250;
   const RETRY_MAX_MS = 2000;
   const SVG = 'http://www.w3.org/2000/svg';
@@ -24,6 +27,7 @@
   // FORMATS formats each number as the cards and the tables show it.
   const FORMATS = { issued: count, canceled: count, revenue_krw: won };
   const clock = new Intl.DateTimeFormat('ko-KR', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const startClock = new Intl.DateTimeFormat('ko-KR', { month: 'numeric', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', hour12: false });
   const minuteClock = new Intl.DateTimeFormat('ko-KR', { hour: '2-digit', minute: '2-digit', hour12: false });
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,6 +36,7 @@
     last: -1, // position of the last event taken from the stream
     snapshot: 0, // the position the numbers on screen reflect
     tickets: new Map(), // ticket id -> { theater, movie, price }, from the events seen
+    showings: new Map(), // showing id -> { theater, movie }, from the showings read and the events seen
     rows: { theater: [], movie: [] },
     minutes: [], // the timeline on screen
     sort: { theater: { field: 'revenue_krw', dir: 'desc' }, movie: { field: 'revenue_krw', dir: 'desc' } },
@@ -114,11 +119,15 @@
       do {
         state.again = false;
         const min = Math.max(state.last, 0);
-        const [byTheater, byMovie, timeline] = await Promise.all([
+        const now = Date.now();
+        const week = `starts_after=${encodeURIComponent(new Date(now).toISOString())}&starts_before=${encodeURIComponent(new Date(now + SHOWING_DAYS * 86400e3).toISOString())}`;
+        const [byTheater, byMovie, timeline, showings] = await Promise.all([
           getJSON('/stats/sales?by=theater&limit=1000', min),
           getJSON('/stats/sales?by=movie&limit=1000', min),
           getJSON(`/stats/timeline?minutes=${TIMELINE_MINUTES}`, min),
+          getJSON(`/showings?${week}&limit=1000`, min),
         ]);
+        renderShowings(showings.showings);
         state.rows.theater = byTheater.rows;
         state.rows.movie = byMovie.rows;
         renderTable('theater');
@@ -216,25 +225,39 @@
   }
 
   function addToFeed(event) {
+    if (!(event.type in BADGES)) return;
+    if (event.type === 'ShowingScheduled') state.showings.set(event.stream_id, { theater: event.data.theater_name, movie: event.data.movie_title });
+    const showing = state.showings.get(event.stream_id);
+    if (event.type !== 'TicketIssued' && event.type !== 'TicketRefunded') {
+      addItem(event, showing ? `${showing.theater} · ${showing.movie}` : event.stream_id, '');
+      return;
+    }
     let ticket = state.tickets.get(event.stream_id);
     if (event.type === 'TicketIssued') {
       ticket = { theater: event.data.theater_name, movie: event.data.movie_title, price: event.data.price_krw };
       state.tickets.set(event.stream_id, ticket);
     }
+    const item = addItem(event, ticket ? `${ticket.theater} · ${ticket.movie}` : event.stream_id, ticket ? won.format(ticket.price) : '');
+    if (!ticket) describeLater(event.stream_id, item);
+  }
+
+  // addItem puts event at the top of the feed with its description and
+  // price, and returns its element.
+  function addItem(event, what, price) {
     const at = new Date(event.occurred_at);
     const item = el('li', { 'data-position': event.position, 'data-type': event.type });
     item.append(
-      el('span', { class: `badge ${event.type}`, title: event.type }, event.type === 'TicketIssued' ? '발권' : '환불'),
-      el('span', { class: 'what', 'data-what': '' }, ticket ? `${ticket.theater} · ${ticket.movie}` : event.stream_id),
+      el('span', { class: `badge ${event.type}`, title: event.type }, BADGES[event.type]),
+      el('span', { class: 'what', 'data-what': '' }, what),
       el('time', { class: 'when', datetime: event.occurred_at, title: event.occurred_at }, clock.format(at)),
       el('span'),
-      el('span', { class: 'price', 'data-price': '' }, ticket ? won.format(ticket.price) : ''),
+      el('span', { class: 'price', 'data-price': '' }, price),
       el('span', { class: 'when' }, `#${event.position}`),
     );
     const feed = $('[data-feed]');
     feed.prepend(item);
     while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
-    if (!ticket) describeLater(event.stream_id, item);
+    return item;
   }
 
   // describeLater fills in a refund's ticket issued before the page opened.
@@ -295,6 +318,47 @@
       if (th.dataset.sort === field) th.setAttribute('aria-sort', dir === 'asc' ? 'ascending' : 'descending');
       else th.removeAttribute('aria-sort');
     }
+  }
+
+  // renderShowings shows each showing of list (those of the next days, in
+  // start order) with a fill bar of its sold and held seats over its
+  // capacity; each row keeps its numbers as plain integers in [data-field]
+  // hooks (sold, held, available, capacity).
+  function renderShowings(list) {
+    const box = $('[data-showings]');
+    const old = new Map([...box.children].map((li) => [li.dataset.showing, li]));
+    for (const s of list) {
+      state.showings.set(s.id, { theater: s.theater_name, movie: s.movie_title });
+      let li = old.get(s.id);
+      old.delete(s.id);
+      if (!li) {
+        li = el('li', { 'data-showing': s.id });
+        const start = startClock.format(new Date(s.starts_at));
+        const title = el('span', { class: 'what' }, `${start} · ${s.theater_name} · ${s.movie_title}`);
+        title.title = title.textContent;
+        const seats = el('span', { class: 'seats' });
+        seats.append(el('span', { 'data-seats-text': '' }), el('span', { class: 'showing-status', 'data-status': '' }));
+        for (const field of ['sold', 'held', 'available', 'capacity']) seats.append(el('data', { class: 'hook', 'data-field': field, 'aria-hidden': 'true' }));
+        const fill = el('div', { class: 'fill', role: 'img' });
+        fill.append(el('span', { class: 'sold' }), el('span', { class: 'held' }));
+        li.append(title, seats, fill);
+      }
+      const text = `${count.format(s.sold)} + ${count.format(s.held)} / ${count.format(s.capacity)}`;
+      const seats = li.querySelector('[data-seats-text]');
+      if (seats.textContent !== text) seats.textContent = text;
+      for (const field of ['sold', 'held', 'available', 'capacity']) {
+        const hook = li.querySelector(`[data-field="${field}"]`);
+        if (hook.value !== String(s[field])) hook.textContent = hook.value = String(s[field]);
+      }
+      li.querySelector('[data-status]').textContent = s.status === 'sold_out' ? '매진 SOLD OUT' : '';
+      const fill = li.querySelector('.fill');
+      fill.setAttribute('aria-label', `판매 ${s.sold}, 선점 ${s.held}, 잔여 ${s.available} / ${s.capacity}`);
+      fill.querySelector('.sold').style.width = `${(100 * s.sold) / s.capacity}%`;
+      fill.querySelector('.held').style.width = `${(100 * s.held) / s.capacity}%`;
+      box.append(li);
+    }
+    for (const li of old.values()) li.remove();
+    $('[data-showings-empty]').hidden = list.length > 0;
   }
 
   function renderTotals(totals) {

@@ -94,6 +94,30 @@ func withSeats(req eventstore.AppendRequest, seats domain.SeatChanges) eventstor
 	return req
 }
 
+// RestoreSeats hands the log's counters and reservations the state counts
+// of a folded log (domain.SeatLedger.Counts), replacing theirs: after a log
+// was loaded without appends (an import), its counters then decide the next
+// sales as they would have where the log was written.
+func RestoreSeats(ctx context.Context, store eventstore.ClaimRestorer, counts domain.SeatCounts) error {
+	state := eventstore.ClaimState{Used: counts.Used, Reservations: make([]eventstore.ReservationState, len(counts.Holds))}
+	for i, h := range counts.Holds {
+		state.Reservations[i] = eventstore.ReservationState{
+			Reservation: eventstore.Reservation{ID: h.ID, ExpiresAt: h.ExpiresAt, Claims: claimsOf(h.Claims)},
+			State:       reservationStates[h.Status],
+		}
+	}
+	return store.RestoreClaims(ctx, state)
+}
+
+// reservationStates are the states of a hold's reservation by the hold's
+// status in the log.
+var reservationStates = map[domain.HoldStatus]string{
+	domain.HoldStatusActive:   eventstore.ReservationLive,
+	domain.HoldStatusUsed:     eventstore.ReservationSettled,
+	domain.HoldStatusReleased: eventstore.ReservationReleased,
+	domain.HoldStatusExpired:  eventstore.ReservationExpired,
+}
+
 func claimsOf(seats []domain.SeatClaim) []eventstore.Claim {
 	var claims []eventstore.Claim
 	for _, c := range seats {

@@ -127,6 +127,54 @@ test('with access control on, the page asks for an analyst key once and sends it
   });
 });
 
+// showingAt schedules a showing starting days from now on svc and returns its id.
+async function showingAt(svc, days, showing) {
+  const startsAt = new Date(Date.now() + days * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
+  const r = await svc.call('POST', '/showings', { price_krw: 15000, starts_at: startsAt, ...showing });
+  return r.body.id;
+}
+
+// seats is a showing's row on the dashboard: its plain-integer hooks and
+// the widths of its fill bar's parts, in percent of the bar.
+async function seats(page, id) {
+  return page.$eval(`[data-showing="${id}"]`, (li) => {
+    const field = (name) => Number(li.querySelector(`[data-field="${name}"]`).value);
+    const bar = li.querySelector('.fill').getBoundingClientRect().width;
+    const part = (name) => Math.round((100 * li.querySelector(`.fill .${name}`).getBoundingClientRect().width) / bar);
+    return { sold: field('sold'), held: field('held'), capacity: field('capacity'), soldBar: part('sold'), heldBar: part('held') };
+  });
+}
+
+test('each showing of the next 7 days has a fill bar of sold and held seats that follows sales, holds and releases live', async () => {
+  const svc = await started('showings');
+  const soon = await showingAt(svc, 1, { theater_name: 'CGV 강남', movie_title: '파묘', capacity: 20 });
+  const later = await showingAt(svc, 3, { theater_name: '메가박스 코엑스', movie_title: '하얼빈', capacity: 10 });
+  const far = await showingAt(svc, 9, { theater_name: 'CGV 강남', movie_title: '서울의 봄', capacity: 10 });
+  await svc.call('POST', '/tickets/issue', { showing_id: soon, user_id: 'u1', quantity: 4 });
+  const hold = await svc.call('POST', `/showings/${soon}/holds`, { user_id: 'u2', quantity: 2 });
+  await withPage(svc, async (page, seen) => {
+    await waitForText(page, '[data-connection]', 'live', 5000);
+    await page.waitForSelector(`[data-showing="${soon}"]`, { timeout: 2000 });
+    // In start order, the next 7 days only.
+    assert.deepEqual(await page.$$eval('[data-showings] [data-showing]', (els) => els.map((e) => e.dataset.showing)), [soon, later]);
+    assert.equal(await page.isVisible(`[data-showing="${far}"]`), false);
+    assert.deepEqual(await seats(page, soon), { sold: 4, held: 2, capacity: 20, soldBar: 20, heldBar: 10 });
+    assert.match(await page.textContent(`[data-showing="${soon}"]`), /CGV 강남 · 파묘.*4 \+ 2 \/ 20/);
+
+    await svc.call('POST', '/tickets/issue', { showing_id: later, user_id: 'u3', quantity: 10 });
+    await page.waitForFunction((id) => document.querySelector(`[data-showing="${id}"] [data-field="sold"]`)?.value === '10', later, { timeout: 2000, polling: 20 });
+    assert.deepEqual(await seats(page, later), { sold: 10, held: 0, capacity: 10, soldBar: 100, heldBar: 0 });
+    assert.match(await page.textContent(`[data-showing="${later}"] [data-status]`), /매진/);
+
+    await svc.call('DELETE', `/holds/${hold.body.hold_id}`);
+    await page.waitForFunction((id) => document.querySelector(`[data-showing="${id}"] [data-field="held"]`)?.value === '0', soon, { timeout: 2000, polling: 20 });
+    assert.deepEqual(await seats(page, soon), { sold: 4, held: 0, capacity: 20, soldBar: 20, heldBar: 0 });
+    // The feed names the showings' events.
+    assert.match(await page.textContent('[data-feed]'), /해제.*CGV 강남 · 파묘/);
+    assert.deepEqual(seen.errors, []);
+  });
+});
+
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 test('commit-to-screen latency over 100 issues, and the screenshots', async () => {
@@ -139,6 +187,11 @@ test('commit-to-screen latency over 100 issues, and the screenshots', async () =
     ids.push(...r.body.ticket_ids);
   }
   await svc.refund(ids.filter((_, i) => i % 9 === 0));
+  for (const [days, theater, movie, capacity, sold, held] of [[0.3, 'CGV 강남', '파묘', 180, 121, 14], [1.2, '메가박스 코엑스', '하얼빈', 120, 120, 0], [2.5, '롯데시네마 월드타워', '서울의 봄', 240, 37, 8]]) {
+    const id = await showingAt(svc, days, { theater_name: theater, movie_title: movie, capacity });
+    for (let left = sold; left > 0; left -= Math.min(left, 10)) await svc.call('POST', '/tickets/issue', { showing_id: id, user_id: `buyer${left}`, quantity: Math.min(left, 10) });
+    if (held) await svc.call('POST', `/showings/${id}/holds`, { user_id: 'holder', quantity: Math.min(held, 10) });
+  }
   await withPage(svc, async (page) => {
     await waitForText(page, '[data-connection]', 'live', 5000);
     const target = cell('theater', '씨네Q 신도림', 'issued');
