@@ -81,8 +81,8 @@ func chromiumDOM(t *testing.T, url string) (string, []string) {
 
 // TestReDocInChromiumRequestsNothingOutside loads /redoc in headless
 // Chromium and checks ReDoc rendered (its footer is there) while nothing
-// was requested from outside the service, with the document's GET and POST
-// operations and no HEAD or OPTIONS, and, access control being off, no
+// was requested from outside the service, with the document's GET, POST
+// and DELETE operations and no HEAD or OPTIONS, and, access control being off, no
 // Authorizations section and a note that no key is needed (with keys,
 // tests/browser/docs.test.mjs). It skips without Chromium.
 func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
@@ -96,7 +96,7 @@ func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
 		t.Errorf("ReDoc did not render its footer with the service's logo:\n%.2000s", dom)
 	}
 	verbs := regexp.MustCompile(`operation-type (\w+)"`).FindAllStringSubmatch(dom, -1)
-	if ops := documentedOperations(t); len(verbs) != ops.get+ops.post || strings.Contains(dom, `operation-type head"`) || strings.Contains(dom, `operation-type options"`) {
+	if ops := documentedOperations(t); len(verbs) != ops.shown() || strings.Contains(dom, `operation-type head"`) || strings.Contains(dom, `operation-type options"`) {
 		t.Errorf("ReDoc lists %d operations: %v", len(verbs), verbs)
 	}
 	if strings.Contains(dom, ">Authorizations:<") || !strings.Contains(dom, "This server has access control off") {
@@ -106,7 +106,7 @@ func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
 
 // TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded
 // renders /docs (Swagger UI) in headless Chromium on a service without and
-// with API keys: it lists the document's GET and POST operations and no
+// with API keys: it lists the document's GET, POST and DELETE operations and no
 // HEAD or OPTIONS, shows a lock on the operations that need a role when
 // keys are configured and on none without, and says which.
 func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t *testing.T) {
@@ -125,8 +125,8 @@ func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t
 		for _, m := range regexp.MustCompile(`class="opblock opblock-(\w+)`).FindAllStringSubmatch(dom, -1) {
 			methods[m[1]]++
 		}
-		if len(methods) != 2 || methods["get"] != ops.get || methods["post"] != ops.post {
-			t.Errorf("keys %v: Swagger UI shows operations %v, want %d get and %d post", keys, methods, ops.get, ops.post)
+		if len(methods) != 3 || methods["get"] != ops.get || methods["post"] != ops.post || methods["delete"] != ops.delete {
+			t.Errorf("keys %v: Swagger UI shows operations %v, want %d get, %d post and %d delete", keys, methods, ops.get, ops.post, ops.delete)
 		}
 		if n := strings.Count(dom, "authorization__btn"); n != locks {
 			t.Errorf("keys %v: Swagger UI shows %d locks, want %d", keys, n, locks)
@@ -137,9 +137,12 @@ func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t
 	}
 }
 
-// operationCounts counts operations of the OpenAPI document: its GET and its
-// POST operations, and those of them that need a role.
-type operationCounts struct{ get, post, roled int }
+// operationCounts counts operations of the OpenAPI document: its GET, POST
+// and DELETE operations, and those of them that need a role.
+type operationCounts struct{ get, post, delete, roled int }
+
+// shown is how many operations the docs pages show: all but HEAD and OPTIONS.
+func (n operationCounts) shown() int { return n.get + n.post + n.delete }
 
 // documentedOperations counts the operations of httpapi/openapi.json.
 func documentedOperations(t *testing.T) operationCounts {
@@ -164,6 +167,8 @@ func documentedOperations(t *testing.T) operationCounts {
 				n.get++
 			case "post":
 				n.post++
+			case "delete":
+				n.delete++
 			default:
 				continue
 			}

@@ -1,6 +1,6 @@
 // End-to-end tests of the API documentation pages, GET /docs (Swagger UI)
 // and GET /redoc, in headless Chromium against a real ticketd process: the
-// operations a reader sees (GET and POST; the document's HEAD and CORS
+// operations a reader sees (GET, POST and DELETE; the document's HEAD and CORS
 // preflight operations are left out of the pages) and the locks, shown only
 // on the operations that need a role when API keys are configured.
 import { test } from 'node:test';
@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ANALYST_KEY, CLERK_KEY, started, openPage } from './harness.mjs';
 
-// OPERATIONS are the GET and POST operations of httpapi/openapi.json; ROLED
+// OPERATIONS are the GET, POST and DELETE operations of httpapi/openapi.json; ROLED
 // those that need a role with access control on.
 const { OPERATIONS, ROLED } = (() => {
   const doc = JSON.parse(readFileSync(new URL('../../httpapi/openapi.json', import.meta.url)));
-  const ops = Object.values(doc.paths).flatMap((item) => ['get', 'post'].filter((m) => item[m]).map((m) => item[m]));
+  const ops = Object.values(doc.paths).flatMap((item) => ['get', 'post', 'delete'].filter((m) => item[m]).map((m) => item[m]));
   return { OPERATIONS: ops.length, ROLED: ops.filter((op) => (op.security ?? []).length > 0).length };
 })();
 
@@ -64,7 +64,7 @@ for (const keys of [false, true]) {
       await withDocs(svc, '/docs', async (page) => {
         const { methods, locks, authorize } = await swaggerOperations(page);
         assert.equal(methods.length, OPERATIONS, `operations shown: ${methods}`);
-        assert.equal(count(methods, 'get') + count(methods, 'post'), OPERATIONS);
+        assert.equal(count(methods, 'get') + count(methods, 'post') + count(methods, 'delete'), OPERATIONS);
         assert.equal(count(methods, 'head') + count(methods, 'options'), 0);
         assert.equal(locks, keys ? ROLED : 0);
         assert.equal(authorize, keys, 'the Authorize button shows with keys only');
