@@ -92,14 +92,21 @@ func (s *Server) releaseHold(c *gin.Context) {
 	s.respond(c, out.Reply, err)
 }
 
-func (s *Server) getShowing(c *gin.Context) {
+// awaitShowings waits until the showings read model has reached the request's
+// Ticketd-Min-Position; when the header is malformed or the wait runs out it
+// has answered the request and returns false.
+func (s *Server) awaitShowings(c *gin.Context) bool {
 	var v domain.Violations
 	minPos := minPosition(c, &v)
 	if err := v.Err(); err != nil {
 		writeError(c, s.cfg.Logger, err)
-		return
+		return false
 	}
-	if !s.awaitMinPosition(c, minPos, s.showings.WaitFor) {
+	return s.awaitMinPosition(c, minPos, s.showings.WaitFor)
+}
+
+func (s *Server) getShowing(c *gin.Context) {
+	if !s.awaitShowings(c) {
 		return
 	}
 	view, err := s.showings.Showing(c.Request.Context(), c.Param("showing_id"))
@@ -158,13 +165,7 @@ func (s *Server) listShowings(c *gin.Context) {
 }
 
 func (s *Server) getHold(c *gin.Context) {
-	var v domain.Violations
-	minPos := minPosition(c, &v)
-	if err := v.Err(); err != nil {
-		writeError(c, s.cfg.Logger, err)
-		return
-	}
-	if !s.awaitMinPosition(c, minPos, s.showings.WaitFor) {
+	if !s.awaitShowings(c) {
 		return
 	}
 	h, err := s.showings.Hold(c.Request.Context(), c.Param("hold_id"))
