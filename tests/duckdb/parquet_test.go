@@ -20,7 +20,11 @@ var wantColumns = [][2]string{
 	{"position", "BIGINT"}, {"id", "VARCHAR"}, {"stream_id", "VARCHAR"}, {"version", "BIGINT"}, {"type", "VARCHAR"},
 	{"occurred_at", "TIMESTAMP WITH TIME ZONE"},
 	{"theater_name", "VARCHAR"}, {"user_id", "VARCHAR"}, {"movie_title", "VARCHAR"}, {"price_krw", "BIGINT"}, {"memo", "VARCHAR"},
+	{"showing_id", "VARCHAR"}, {"hold_id", "VARCHAR"},
 	{"reason", "VARCHAR"},
+	// starts_at is text: a showing's start is kept as sent, with its offset.
+	{"starts_at", "VARCHAR"}, {"capacity", "BIGINT"}, {"per_buyer_limit", "BIGINT"}, {"quantity", "BIGINT"},
+	{"expires_at", "TIMESTAMP WITH TIME ZONE"},
 	{"request_id", "VARCHAR"}, {"correlation_id", "VARCHAR"}, {"hash", "VARCHAR"},
 }
 
