@@ -2,9 +2,12 @@ package eventstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ticketd/ticketd/domain"
 )
 
 // Bounded counters with expiring reservations are the one decision an
@@ -207,4 +210,18 @@ func (state ClaimState) Check() error {
 		}
 	}
 	return nil
+}
+
+// DecodeReservation is a reservation as an engine stores it: its id, its
+// expires_at in domain.FormatTime's form and its claims as JSON.
+func DecodeReservation(id, expiresAt, claims string) (Reservation, error) {
+	r := Reservation{ID: id}
+	var err error
+	if r.ExpiresAt, err = domain.ParseTime(expiresAt); err != nil {
+		return Reservation{}, fmt.Errorf("reservation %q: expires_at: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(claims), &r.Claims); err != nil {
+		return Reservation{}, fmt.Errorf("reservation %q: stored claims: %w", id, err)
+	}
+	return r, nil
 }

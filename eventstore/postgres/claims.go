@@ -84,16 +84,13 @@ func (s *Store) ExpiredReservations(ctx context.Context, before time.Time, limit
 	defer rows.Close()
 	out := []eventstore.Reservation{}
 	for rows.Next() {
-		var r eventstore.Reservation
-		var expiresAt, claims string
-		if err := rows.Scan(&r.ID, &expiresAt, &claims); err != nil {
+		var id, expiresAt, claims string
+		if err := rows.Scan(&id, &expiresAt, &claims); err != nil {
 			return nil, classify(err)
 		}
-		if r.ExpiresAt, err = domain.ParseTime(expiresAt); err != nil {
-			return nil, fmt.Errorf("reservation %q: expires_at: %w", r.ID, err)
-		}
-		if err := json.Unmarshal([]byte(claims), &r.Claims); err != nil {
-			return nil, fmt.Errorf("reservation %q: stored claims: %w", r.ID, err)
+		r, err := eventstore.DecodeReservation(id, expiresAt, claims)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}
