@@ -260,6 +260,34 @@ func TestCrashLosesNothing(t *testing.T) {
 	})
 }
 
+// readLog pages through GET /events of the service at base (filter is
+// further query parameters, such as "&type=TicketIssued") and returns every
+// event, decoded into E.
+func readLog[E any](t *testing.T, client *http.Client, base, filter string) []E {
+	t.Helper()
+	var events []E
+	for after := int64(0); ; {
+		resp, err := client.Get(fmt.Sprintf("%s/events?after=%d&limit=1000%s", base, after, filter))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events    []E   `json:"events"`
+			NextAfter int64 `json:"next_after"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) == 0 {
+			return events
+		}
+		events = append(events, page.Events...)
+		after = page.NextAfter
+	}
+}
+
 // checkCrashLog reads the whole log over HTTP and checks it against the
 // requests: positions gap-free, versions 1..n, each issue's key on exactly
 // quantity TicketIssued events, each ticket refunded at most once, and every
@@ -276,27 +304,7 @@ func checkCrashLog(t *testing.T, client *http.Client, base string, traffic *cras
 			IdempotencyKey string `json:"idempotency_key"`
 		} `json:"metadata"`
 	}
-	var events []event
-	for after := int64(0); ; {
-		resp, err := client.Get(fmt.Sprintf("%s/events?after=%d&limit=1000", base, after))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Events    []event `json:"events"`
-			NextAfter int64   `json:"next_after"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Events) == 0 {
-			break
-		}
-		events = append(events, page.Events...)
-		after = page.NextAfter
-	}
+	events := readLog[event](t, client, base, "")
 	versions := map[string]int64{}
 	issuedByKey := map[string]int{}
 	issuedTickets := map[string]int{}

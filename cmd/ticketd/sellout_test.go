@@ -143,31 +143,12 @@ func (s *saleRun) checkLog(t *testing.T, client *http.Client, base string, sold 
 	}
 	tickets, byKey := 0, map[string]int{}
 	var head int64
-	for after := int64(0); ; {
-		resp, err := client.Get(fmt.Sprintf("%s/events?after=%d&limit=1000&type=TicketIssued", base, after))
-		if err != nil {
-			t.Fatal(err)
+	for _, e := range readLog[event](t, client, base, "&type=TicketIssued") {
+		if e.Data.ShowingID == s.show {
+			tickets++
+			byKey[e.Metadata.IdempotencyKey]++
 		}
-		var page struct {
-			Events    []event `json:"events"`
-			NextAfter int64   `json:"next_after"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Events) == 0 {
-			break
-		}
-		for _, e := range page.Events {
-			if e.Data.ShowingID == s.show {
-				tickets++
-				byKey[e.Metadata.IdempotencyKey]++
-			}
-			head = e.Position
-		}
-		after = page.NextAfter
+		head = e.Position
 	}
 	if tickets != sold || tickets > s.capacity {
 		t.Fatalf("the log has %d tickets of the showing; the sales answered %d; capacity %d", tickets, sold, s.capacity)
