@@ -86,18 +86,13 @@ func (b *bench) runCluster(ctx context.Context, stdout io.Writer) error {
 	return writeReport(stdout, b.cfg.asJSON, rep)
 }
 
-// measureDeployment seeds db, starts n instances on it (with --cluster on
-// PostgreSQL), runs the issue and the GET scenario against them and stops
-// them.
-func (b *bench) measureDeployment(ctx context.Context, engine, db string, n int64) (*clusterRow, error) {
-	ids, err := b.seed(ctx, db, b.cfg.seedTickets)
-	if err != nil {
-		return nil, err
-	}
+// startInstances starts n `serve` processes on db (with --cluster and an
+// instance id each when clustered) and waits until every one is ready.
+func (b *bench) startInstances(ctx context.Context, db string, n int64, clustered bool) ([]*child, error) {
 	var instances []*child
 	for i := range n {
 		args := []string{"serve", "--db", db, "--log-level", "warn"}
-		if engine == "postgres" {
+		if clustered {
 			args = append(args, "--cluster", "--instance-id", fmt.Sprintf("bench-%d", i+1))
 		}
 		c, err := b.start(ctx, args...)
@@ -110,6 +105,21 @@ func (b *bench) measureDeployment(ctx context.Context, engine, db string, n int6
 		if err := b.waitReady(ctx, c); err != nil {
 			return nil, err
 		}
+	}
+	return instances, nil
+}
+
+// measureDeployment seeds db, starts n instances on it (with --cluster on
+// PostgreSQL), runs the issue and the GET scenario against them and stops
+// them.
+func (b *bench) measureDeployment(ctx context.Context, engine, db string, n int64) (*clusterRow, error) {
+	ids, err := b.seed(ctx, db, b.cfg.seedTickets)
+	if err != nil {
+		return nil, err
+	}
+	instances, err := b.startInstances(ctx, db, n, engine == "postgres")
+	if err != nil {
+		return nil, err
 	}
 	before, err := b.scrapeAll(instances)
 	if err != nil {

@@ -99,25 +99,12 @@ func (b *bench) runSellout(ctx context.Context, stdout io.Writer) error {
 // showing, stops them and verifies db.
 func (b *bench) sellout(ctx context.Context, db string, n int64) (*selloutRow, error) {
 	row := &selloutRow{Engine: "sqlite", Instances: n, Capacity: b.cfg.selloutCapacity}
-	var instances []*child
-	for i := range n {
-		args := []string{"serve", "--db", db, "--log-level", "warn"}
-		if b.cfg.server != "" {
-			row.Engine = "postgres"
-		}
-		if len(b.cfg.clusterInstances) > 0 {
-			args = append(args, "--cluster", "--instance-id", fmt.Sprintf("bench-%d", i+1))
-		}
-		c, err := b.start(ctx, args...)
-		if err != nil {
-			return nil, err
-		}
-		instances = append(instances, c)
+	if b.cfg.server != "" {
+		row.Engine = "postgres"
 	}
-	for _, c := range instances {
-		if err := b.waitReady(ctx, c); err != nil {
-			return nil, err
-		}
+	instances, err := b.startInstances(ctx, db, n, len(b.cfg.clusterInstances) > 0)
+	if err != nil {
+		return nil, err
 	}
 	name := fmt.Sprintf("%s, %d instance(s)", row.Engine, n)
 	b.logf("%s: issue quantity 1 for %s", name, b.cfg.duration)
