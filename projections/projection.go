@@ -257,12 +257,12 @@ func (p *Projector) rebuilt() {
 	}
 }
 
-// Handle is the projector's Watermill handler. A message at or below the
-// checkpoint is acknowledged and ignored (redelivery is harmless). The next
-// event is applied from the message's payload; when more events are already
-// committed (the projector is behind, or a gap opened), everything up to the
-// log head is applied from the log in large transactions instead, so the
-// messages that follow are no-ops.
+// Handle is the projector's Watermill handler, for the batch messages of a
+// batched relay (eventstore.NewBatchMessage): it applies the events the
+// message carries in one transaction, after those at or below the
+// checkpoint (redelivery is harmless). The log is read only for what no
+// message brought: when the message starts after the next event to apply,
+// or cannot be decoded, the events up to it are applied from the log.
 //
 // The message's context is ended when the router closes, but an apply that
 // has begun is never cut short by it: cancelling a SQLite transaction
@@ -272,25 +272,22 @@ func (p *Projector) rebuilt() {
 // same events again.
 func (p *Projector) Handle(msg *message.Message) error {
 	ctx := context.WithoutCancel(msg.Context())
-	pos, err := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
-	if err != nil {
-		p.logger.Error(p.schema.Name+": dropping message without a position", "message_uuid", msg.UUID, "error", err)
-		return nil
-	}
-	applied := p.Position()
-	switch head := p.log.Head(); {
-	case pos <= applied:
-		return nil
-	case pos == applied+1 && head <= pos:
-		rec, err := eventstore.RecordFromMessage(msg)
-		if err != nil {
-			p.logger.Error(p.schema.Name+": dropping undecodable message", "message_uuid", msg.UUID, "error", err)
+	records, err := eventstore.RecordsFromBatchMessage(msg)
+	if err != nil || len(records) == 0 {
+		last, perr := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
+		if perr != nil {
+			p.logger.Error(p.schema.Name+": dropping a message that carries no events and no position", "message_uuid", msg.UUID, "error", errors.Join(err, perr))
 			return nil
 		}
-		return p.applyOrRefresh(ctx, []eventstore.Record{rec})
-	default:
-		return p.catchUpTo(ctx, max(head, pos), nil)
+		p.logger.Warn(p.schema.Name+": undecodable message; reading its events from the log", "message_uuid", msg.UUID, "position", last, "error", err)
+		return p.catchUpTo(ctx, last, nil)
 	}
+	if first := records[0].Position; first > p.Position()+1 {
+		if err := p.catchUpTo(ctx, first-1, nil); err != nil {
+			return err
+		}
+	}
+	return p.applyOrRefresh(ctx, records)
 }
 
 // catchUpTo applies events from the log until the read model reflects

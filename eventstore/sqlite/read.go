@@ -36,7 +36,7 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 // head come from memory; older ones from the database, as ReadStored reads
 // them.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
-	if records, ok := s.recent.read(after, limit, types); ok {
+	if records, ok := s.recent.Read(after, limit, types, s.Head()); ok {
 		return records, nil
 	}
 	return s.ReadStored(ctx, after, limit, types...)

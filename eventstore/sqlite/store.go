@@ -93,7 +93,7 @@ type Store struct {
 	// lastCommit is the time stamped on the last commit, guarded by writeMu.
 	lastCommit time.Time
 	// recent caches the events committed since the store opened.
-	recent *recentLog
+	recent *eventstore.RecentLog
 	// readOnlyConns is set while the write connections are read-only: SQLite
 	// opened them so because the file was not writable then, and only
 	// reopening them can find it writable again, which reopenIfReadOnly
@@ -239,7 +239,7 @@ func (s *Store) loadTip() error {
 	default:
 		end.Hash = hash.String
 	}
-	s.recent = newRecentLog(recentCapacity, end.Position)
+	s.recent = eventstore.NewRecentLog(eventstore.RecentCapacity, end.Position)
 	s.Advance(end)
 	return nil
 }
