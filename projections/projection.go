@@ -175,16 +175,12 @@ func (p *Projector) Refresh(ctx context.Context) error {
 		p.applied.Advance(checkpoint)
 		return nil
 	}
-	for pos := p.applied.Value(); pos < checkpoint; pos = p.applied.Value() {
-		records, err := p.log.ReadAll(ctx, pos, int(min(checkpoint-pos, catchUpBatch)))
+	for records, err := range logChunks(ctx, p.log, p.applied.Value(), checkpoint, catchUpBatch) {
 		if err != nil {
 			return err
 		}
-		if records, err = p.after(records, pos); err != nil {
+		if records, err = p.after(records, p.applied.Value()); err != nil {
 			return err
-		}
-		if len(records) == 0 {
-			return fmt.Errorf("%s: log has no events after %d though the tables' checkpoint is %d", p.schema.Name, pos, checkpoint)
 		}
 		events, err := decode(records, p.types)
 		if err != nil {
@@ -198,6 +194,9 @@ func (p *Projector) Refresh(ctx context.Context) error {
 		p.observer.Observe(changes)
 		p.view.Unlock()
 		p.applied.Advance(records[len(records)-1].Position)
+	}
+	if pos := p.applied.Value(); pos < checkpoint {
+		return fmt.Errorf("%s: log has no events after %d though the tables' checkpoint is %d", p.schema.Name, pos, checkpoint)
 	}
 	return nil
 }
@@ -295,14 +294,9 @@ func (p *Projector) Handle(msg *message.Message) error {
 // when set, gets the running count.
 func (p *Projector) catchUpTo(ctx context.Context, until int64, progress func(applied int64)) error {
 	var total int64
-	for p.Position() < until {
-		pos := p.Position()
-		records, err := p.log.ReadAll(ctx, pos, int(min(until-pos, catchUpBatch)))
+	for records, err := range logChunks(ctx, p.log, p.Position(), until, catchUpBatch) {
 		if err != nil {
 			return err
-		}
-		if len(records) == 0 {
-			return fmt.Errorf("%s: log has no events after %d though its head is at least %d", p.schema.Name, pos, until)
 		}
 		if err := p.applyOrRefresh(ctx, records); err != nil {
 			return err
@@ -311,6 +305,9 @@ func (p *Projector) catchUpTo(ctx context.Context, until int64, progress func(ap
 		if progress != nil {
 			progress(total)
 		}
+	}
+	if pos := p.Position(); pos < until {
+		return fmt.Errorf("%s: log has no events after %d though its head is at least %d", p.schema.Name, pos, until)
 	}
 	return nil
 }
