@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -86,8 +85,9 @@ type Store struct {
 	readDB    *sql.DB
 
 	// writeMu serializes every write transaction on the file, so the writer
-	// and UpdateDerived never meet SQLite's busy lock.
-	writeMu sync.Mutex
+	// and UpdateDerived never meet SQLite's busy lock; UpdateDerived's pass
+	// first.
+	writeMu writeGate
 	// LogEnd is the last committed event, moved by the writer under writeMu.
 	eventstore.LogEnd
 	// lastCommit is the time stamped on the last commit, guarded by writeMu.
@@ -261,7 +261,7 @@ func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
 	if s.derivedDB == nil {
 		return eventstore.ErrReadOnly
 	}
-	s.writeMu.Lock()
+	s.writeMu.LockFirst()
 	defer s.writeMu.Unlock()
 	s.reopenIfReadOnly()
 	tx, err := s.derivedDB.BeginTx(ctx, nil)

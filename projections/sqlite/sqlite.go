@@ -83,16 +83,41 @@ func (d dialect) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return d.store.Checkpoint(ctx, name)
 }
 
+// rowsPerInsert is how many rows one INSERT statement writes at most.
+const rowsPerInsert = 64
+
+// WriteRows writes rows with INSERT statements of up to rowsPerInsert rows
+// each, which costs far less per row than a statement per row.
 func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Table, op projections.Op, rows []projections.Row) error {
-	stmt, err := tx.(txOf).PrepareContext(ctx, sqlstore.Upsert(t, op, `VALUES (`+strings.TrimSuffix(strings.Repeat("?,", len(t.Columns)), ",")+`)`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r...); err != nil {
+	one := `(` + strings.TrimSuffix(strings.Repeat("?,", len(t.Columns)), ",") + `)`
+	var stmt *sql.Stmt
+	stmtRows := 0
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
+	args := make([]any, 0, min(len(rows), rowsPerInsert)*len(t.Columns))
+	for len(rows) > 0 {
+		n := min(len(rows), rowsPerInsert)
+		if n != stmtRows {
+			if stmt != nil {
+				stmt.Close()
+			}
+			var err error
+			if stmt, err = tx.(txOf).PrepareContext(ctx, sqlstore.Upsert(t, op, `VALUES `+strings.Repeat(one+`,`, n-1)+one)); err != nil {
+				return err
+			}
+			stmtRows = n
+		}
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err
 		}
+		rows = rows[n:]
 	}
 	return nil
 }
