@@ -154,10 +154,14 @@ func otlpTracesURL() (string, error) {
 
 // parseOTLPHeaders parses the W3C-baggage-like list of
 // OTEL_EXPORTER_OTLP_HEADERS: name=value pairs separated by commas, each
-// value URL-decoded, spaces around names and values trimmed.
+// value URL-decoded, spaces around names and values trimmed, empty pairs
+// skipped.
 func parseOTLPHeaders(list string) (http.Header, error) {
 	headers := http.Header{}
 	for pair := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
 		name, value, found := strings.Cut(pair, "=")
 		name = strings.TrimSpace(name)
 		if !found || name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }) {

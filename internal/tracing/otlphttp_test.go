@@ -198,7 +198,7 @@ func TestEndpointAndHeaderVariables(t *testing.T) {
 		env                map[string]string
 		wantPath, wantTeam string
 	}{
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL + "/base/", "OTEL_EXPORTER_OTLP_HEADERS": "team=a"}, "/base/v1/traces", "a"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL + "/base/", "OTEL_EXPORTER_OTLP_HEADERS": "team=a,"}, "/base/v1/traces", "a"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rcv.URL + "/custom/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
 			"OTEL_EXPORTER_OTLP_HEADERS": "team=a", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "team=b"}, "/custom/path", "b"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rcv.URL, "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "team=%E2%9C%93"}, "/", "✓"},
