@@ -28,8 +28,8 @@ import (
 // otlpHTTPClient sends spans to an OTLP/HTTP receiver as binary protobuf
 // (http/protobuf): each export is one POST of an ExportTraceServiceRequest.
 // It is an otlptrace.Client, so the conversion of spans to OTLP messages is
-// the SDK's; it replaces otlptracehttp, whose collector package links gRPC
-// and grpc-gateway into every binary.
+// the SDK's. (The SDK's own client, otlptracehttp, would link gRPC and
+// grpc-gateway through its collector package.)
 type otlpHTTPClient struct {
 	url     string
 	headers http.Header
