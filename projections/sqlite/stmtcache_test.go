@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	esqlite "github.com/ticketd/ticketd/eventstore/sqlite"
+)
+
+// TestStmtCachePreparesEachQueryOnceAndStaysBounded holds the cache of the
+// read pool's statements: one statement per query text, shared by every
+// caller, none beyond maxCachedStatements, none from a nil cache.
+func TestStmtCachePreparesEachQueryOnceAndStaysBounded(t *testing.T) {
+	s, err := esqlite.Open(filepath.Join(t.TempDir(), "app.db"), esqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := &stmtCache{db: s.ReadDB()}
+	first := c.get(ctx, "SELECT 1")
+	if first == nil || c.get(ctx, "SELECT 1") != first {
+		t.Fatal("the same query text did not get the same prepared statement")
+	}
+	var one int
+	if err := first.QueryRowContext(ctx).Scan(&one); err != nil || one != 1 {
+		t.Fatalf("cached statement answered %d, %v", one, err)
+	}
+	for i := 2; i <= maxCachedStatements; i++ {
+		if c.get(ctx, fmt.Sprint("SELECT ", i)) == nil {
+			t.Fatalf("statement %d not cached", i)
+		}
+	}
+	if c.get(ctx, "SELECT 'one too many'") != nil || len(c.stmts) != maxCachedStatements {
+		t.Fatalf("cache grew to %d statements; want at most %d", len(c.stmts), maxCachedStatements)
+	}
+	if c.get(ctx, "SELECT FROM nowhere") != nil {
+		t.Fatal("a query that does not prepare was cached")
+	}
+	var none *stmtCache
+	if none.get(ctx, "SELECT 1") != nil {
+		t.Fatal("a nil cache returned a statement")
+	}
+}
