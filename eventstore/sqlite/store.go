@@ -83,6 +83,8 @@ type Store struct {
 	writeDB   *sql.DB // the writer's connection: synchronous=FULL, every commit durable
 	derivedDB *sql.DB // derived-state connection: synchronous=NORMAL, see UpdateDerived
 	readDB    *sql.DB
+	// readStatements are readDB's prepared statements (ReadStatement).
+	readStatements *statementCache
 
 	// writeMu serializes every write transaction on the file, so the writer
 	// and UpdateDerived never meet SQLite's busy lock; UpdateDerived's pass
@@ -136,6 +138,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if s.readDB, err = openDB(path, readOnlyParams(state), false); err != nil {
 			return nil, err
 		}
+		s.readStatements = &statementCache{db: s.readDB}
 		return s, s.fail(s.loadTip())
 	}
 	if s.lock, err = lockFile(path); err != nil {
@@ -181,6 +184,7 @@ func (s *Store) openDBs() error {
 	}
 	s.readDB.SetMaxOpenConns(8)
 	s.readDB.SetMaxIdleConns(8)
+	s.readStatements = &statementCache{db: s.readDB}
 	return nil
 }
 

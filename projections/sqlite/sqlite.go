@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"sync"
 
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/projections"
@@ -18,14 +17,13 @@ import (
 // Storage returns the read models' storage in the file of store; it writes
 // nothing until a model's tables are prepared.
 func Storage(store *sqlite.Store) projections.Storage {
-	return sqlstore.New(dialect{store: store, db: store.ReadDB(), stmts: &stmtCache{db: store.ReadDB()}})
+	return sqlstore.New(dialect{store: store, db: store.ReadDB()})
 }
 
 // dialect is SQLite's part of sqlstore.
 type dialect struct {
 	store *sqlite.Store
 	db    *sql.DB // read connections
-	stmts *stmtCache
 }
 
 func (d dialect) Write(ctx context.Context, fn func(sqlstore.Tx) error) error {
@@ -38,11 +36,11 @@ func (d dialect) Read(ctx context.Context, fn func(sqlstore.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(txOf{Tx: tx, stmts: d.stmts})
+	return fn(txOf{Tx: tx, store: d.store})
 }
 
 func (d dialect) Single(ctx context.Context, fn func(sqlstore.Tx) error) error {
-	return fn(dbOf{db: d.db, stmts: d.stmts})
+	return fn(dbOf{db: d.db, store: d.store})
 }
 
 func (dialect) Placeholder(int) string { return "?" }
@@ -125,15 +123,16 @@ func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Tabl
 }
 
 // txOf runs statements in a transaction, dbOf outside of any; their
-// queries use the prepared statements of stmts when set (the read pool's).
+// queries run the store's prepared statements when store is set (on the
+// read connections only: see Store.ReadStatement).
 type (
 	txOf struct {
 		*sql.Tx
-		stmts *stmtCache
+		store *sqlite.Store
 	}
 	dbOf struct {
 		db    *sql.DB
-		stmts *stmtCache
+		store *sqlite.Store
 	}
 )
 
@@ -142,8 +141,17 @@ func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
+// readStatement returns store's prepared statement of query, nil without
+// a store.
+func readStatement(ctx context.Context, store *sqlite.Store, query string) *sql.Stmt {
+	if store == nil {
+		return nil
+	}
+	return store.ReadStatement(ctx, query)
+}
+
 func (t txOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	if stmt := t.stmts.get(ctx, query); stmt != nil {
+	if stmt := readStatement(ctx, t.store, query); stmt != nil {
 		rows, err := t.StmtContext(ctx, stmt).QueryContext(ctx, args...)
 		return rowsOf{rows}, err
 	}
@@ -157,51 +165,12 @@ func (d dbOf) Exec(ctx context.Context, query string, args ...any) error {
 }
 
 func (d dbOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	if stmt := d.stmts.get(ctx, query); stmt != nil {
+	if stmt := readStatement(ctx, d.store, query); stmt != nil {
 		rows, err := stmt.QueryContext(ctx, args...)
 		return rowsOf{rows}, err
 	}
 	rows, err := d.db.QueryContext(ctx, query, args...)
 	return rowsOf{rows}, err
-}
-
-// maxCachedStatements bounds a stmtCache: queries whose text varies with
-// their arguments (IN lists) are not all kept.
-const maxCachedStatements = 256
-
-// stmtCache keeps the read pool's prepared statements by query text, so
-// the queries the read models answer requests with are parsed once. A nil
-// cache keeps none. It is safe for concurrent use.
-type stmtCache struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
-}
-
-// get returns the prepared statement of query, preparing it the first
-// time; nil when the cache is nil or full, or the query does not prepare
-// (the caller then runs it unprepared and meets its error).
-func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if stmt, ok := c.stmts[query]; ok {
-		return stmt
-	}
-	if len(c.stmts) >= maxCachedStatements {
-		return nil
-	}
-	stmt, err := c.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
-	}
-	if c.stmts == nil {
-		c.stmts = map[string]*sql.Stmt{}
-	}
-	c.stmts[query] = stmt
-	return stmt
 }
 
 // rowsOf are the rows of a query.
