@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -159,7 +163,10 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []Event) ([]Chan
 		}
 		sum[0], sum[1], sum[2] = sum[0]+issued, sum[1]+canceled, sum[2]+revenue
 	}
-	here := map[string]issuance{} // tickets issued in this batch
+	here, err := f.refundedIssuances(ctx, records)
+	if err != nil {
+		return nil, err
+	}
 	for _, rec := range records {
 		minute := salesKey{name: rec.OccurredAt.UTC().Format(MinuteLayout)}
 		var is issuance
@@ -172,9 +179,9 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []Event) ([]Chan
 				f.folded.put(rec.StreamID, is)
 			}
 		case domain.TicketRefunded:
-			var err error
-			if is, err = f.issuance(ctx, here, rec.StreamID); err != nil {
-				return nil, fmt.Errorf("refund at %d: %w", rec.Position, err)
+			var ok bool
+			if is, ok = here[rec.StreamID]; !ok {
+				return nil, fmt.Errorf("refund at %d: ticket %s was never issued", rec.Position, rec.StreamID)
 			}
 			canceled = 1
 			is.priceKRW = -is.priceKRW
@@ -197,32 +204,70 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []Event) ([]Chan
 	return changes, nil
 }
 
-// issuance returns the issuance of ticket id: from here (this batch's),
-// from what the folder knows, else from the log.
-func (f *salesFolder) issuance(ctx context.Context, here map[string]issuance, id string) (issuance, error) {
-	if is, ok := here[id]; ok {
-		return is, nil
+// streamReads is how many ticket streams a fold reads at once.
+const streamReads = 16
+
+// refundedIssuances returns the issuances of the tickets that records
+// refund without issuing them first: from what the folder knows, else from
+// their streams in the log, read streamReads at a time. A ticket whose
+// stream holds no issue is left out.
+func (f *salesFolder) refundedIssuances(ctx context.Context, records []Event) (map[string]issuance, error) {
+	found := map[string]issuance{}
+	issuedHere := map[string]bool{}
+	var unread []string
+	for _, rec := range records {
+		id := rec.StreamID
+		switch rec.Value.(type) {
+		case domain.TicketIssued:
+			issuedHere[id] = true
+		case domain.TicketRefunded:
+			if _, ok := found[id]; ok || issuedHere[id] || slices.Contains(unread, id) {
+				continue
+			}
+			if is, ok := f.known(id); ok {
+				found[id] = is
+			} else {
+				unread = append(unread, id)
+			}
+		}
 	}
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(streamReads)
+	for _, id := range unread {
+		g.Go(func() error {
+			records, err := f.log.ReadStream(ctx, id)
+			if err != nil {
+				return err
+			}
+			for _, rec := range records {
+				if e, err := rec.Event(); err == nil {
+					if issued, ok := e.(domain.TicketIssued); ok {
+						mu.Lock()
+						found[id] = issuanceOf(issued)
+						mu.Unlock()
+						return nil
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return found, g.Wait()
+}
+
+// known returns the issuance of ticket id when the folder knows it: a
+// rebuild's folded issuances, or those told by Remember.
+func (f *salesFolder) known(id string) (issuance, bool) {
 	for _, known := range []*issuances{f.folded, f.remembered} {
 		if known == nil {
 			continue
 		}
 		if is, ok := known.take(id); ok {
-			return is, nil
+			return is, true
 		}
 	}
-	records, err := f.log.ReadStream(ctx, id)
-	if err != nil {
-		return issuance{}, err
-	}
-	for _, rec := range records {
-		if e, err := rec.Event(); err == nil {
-			if issued, ok := e.(domain.TicketIssued); ok {
-				return issuanceOf(issued), nil
-			}
-		}
-	}
-	return issuance{}, fmt.Errorf("ticket %s was never issued", id)
+	return issuance{}, false
 }
 
 // Page returns the rows of dimension by, highest revenue first, then most
