@@ -58,11 +58,6 @@ type Projector struct {
 	observer observer
 
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
-	// stored is the checkpoint in the tables as this projector last wrote
-	// or read it, at storedAt; it trails applied while the events applied
-	// since changed no row (see checkpointLag). Both guarded by applyMu.
-	stored   int64
-	storedAt time.Time
 	// view makes each apply (commit and Observe) atomic for the model's
 	// queries that read memory and then the tables: they hold it for
 	// reading.
@@ -90,7 +85,6 @@ func newProjector(ctx context.Context, model ReadModel, storage Storage, log Log
 		return nil, err
 	}
 	p.applied.Advance(pos)
-	p.stored, p.storedAt = pos, time.Now()
 	return p, nil
 }
 
@@ -125,17 +119,10 @@ func (p *Projector) serving() error {
 	return nil
 }
 
-// checkpointLag is how long the stored checkpoint may trail events that
-// changed none of the model's rows: they cost no transaction of their own
-// until then, and a restart reads them again, changing nothing.
-const checkpointLag = 100 * time.Millisecond
-
 // apply writes the changes of records (consecutive, in position order,
 // possibly starting at or below the checkpoint) and the checkpoint in one
-// transaction and advances applied; events that change no row skip the
-// transaction while the checkpoint trails them by less than checkpointLag.
-// It fails with ErrCheckpointMoved when the stored checkpoint is not the
-// one this projector last wrote or read.
+// transaction and advances applied; it fails with ErrCheckpointMoved when
+// the stored checkpoint is not applied.
 func (p *Projector) apply(ctx context.Context, records []eventstore.Record) error {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
@@ -151,18 +138,16 @@ func (p *Projector) apply(ctx context.Context, records []eventstore.Record) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.schema.Name, err)
 	}
-	last := fresh[len(fresh)-1].Position
-	if len(changes) > 0 || time.Since(p.storedAt) >= checkpointLag {
-		if p.observer != nil {
-			p.view.Lock()
-			defer p.view.Unlock()
-		}
-		if err := p.storeCheckpoint(ctx, last, changes); err != nil {
-			return err
-		}
-		if p.observer != nil {
-			p.observer.Observe(changes)
-		}
+	prev, last := p.applied.Value(), fresh[len(fresh)-1].Position
+	if p.observer != nil {
+		p.view.Lock()
+		defer p.view.Unlock()
+	}
+	if err := p.tables.Apply(ctx, prev, last, changes); err != nil {
+		return err
+	}
+	if p.observer != nil {
+		p.observer.Observe(changes)
 	}
 	p.applied.Advance(last)
 	if p.onApplied != nil {
@@ -170,16 +155,6 @@ func (p *Projector) apply(ctx context.Context, records []eventstore.Record) erro
 			p.onApplied(rec)
 		}
 	}
-	return nil
-}
-
-// storeCheckpoint writes changes and the checkpoint pos in one
-// transaction, by compare-and-set from stored. The caller holds applyMu.
-func (p *Projector) storeCheckpoint(ctx context.Context, pos int64, changes []Change) error {
-	if err := p.tables.Apply(ctx, p.stored, pos, changes); err != nil {
-		return err
-	}
-	p.stored, p.storedAt = pos, time.Now()
 	return nil
 }
 
@@ -195,7 +170,6 @@ func (p *Projector) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.stored, p.storedAt = checkpoint, time.Now()
 	defer p.rebuilt()
 	if p.observer == nil {
 		p.applied.Advance(checkpoint)
@@ -265,19 +239,11 @@ func (p *Projector) applyOrRefresh(ctx context.Context, records []eventstore.Rec
 }
 
 // CatchUp applies every event committed after the checkpoint, up to the log
-// head at the time of the call, stores the checkpoint at what it applied,
-// and returns how many events it applied. A model that was Rebuilding
-// serves its queries once it has caught up.
+// head at the time of the call, and returns how many it applied. A model
+// that was Rebuilding serves its queries once it has caught up.
 func (p *Projector) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
 	before := p.Position()
 	err := p.catchUpTo(ctx, p.log.Head(), progress)
-	if err == nil {
-		p.applyMu.Lock()
-		if pos := p.Position(); p.stored < pos {
-			err = p.storeCheckpoint(ctx, pos, nil)
-		}
-		p.applyMu.Unlock()
-	}
 	p.rebuilt()
 	return p.Position() - before, err
 }
