@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // Keys of the access-control tests; the auditor's is configured by digest.
@@ -56,7 +57,7 @@ func (b *lockedBuffer) String() string {
 
 func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.Access = accessConfigForTest()
 	var logs lockedBuffer
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -64,15 +65,15 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Shutdown()
-	c := newClient(t, svc)
-	ids := c.issueOK(seedIssue, "Authorization", "Bearer "+clerkKey)
+	c := servicetest.NewClient(t, svc)
+	ids := c.IssueOK(servicetest.SeedIssue, "Authorization", "Bearer "+clerkKey)
 	schedule := map[string]any{"theater_name": "CGV 강남", "movie_title": "파묘", "starts_at": "2030-12-24T19:30:00+09:00", "capacity": 100, "price_krw": 15000}
-	showing := c.do("POST", "/showings", schedule, "Authorization", "Bearer "+managerKey)
-	showingID, _ := showing.json(t)["id"].(string)
-	hold := c.do("POST", "/showings/"+showingID+"/holds", map[string]any{"user_id": "u"}, "Authorization", "Bearer "+clerkKey)
-	holdID, _ := hold.json(t)["hold_id"].(string)
-	if showing.status != 201 || hold.status != 201 {
-		t.Fatalf("schedule %d, hold %d", showing.status, hold.status)
+	showing := c.Do("POST", "/showings", schedule, "Authorization", "Bearer "+managerKey)
+	showingID, _ := showing.JSON(t)["id"].(string)
+	hold := c.Do("POST", "/showings/"+showingID+"/holds", map[string]any{"user_id": "u"}, "Authorization", "Bearer "+clerkKey)
+	holdID, _ := hold.JSON(t)["hold_id"].(string)
+	if showing.Status != 201 || hold.Status != 201 {
+		t.Fatalf("schedule %d, hold %d", showing.Status, hold.Status)
 	}
 
 	type endpoint struct {
@@ -81,7 +82,7 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		allowed      []string // roles; nil means open to everyone, key or not
 	}
 	endpoints := []endpoint{
-		{"POST", "/tickets/issue", with(seedIssue, "quantity", 1), []string{"clerk"}},
+		{"POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1), []string{"clerk"}},
 		{"POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"nope"}}, []string{"clerk"}},
 		{"GET", "/tickets", nil, []string{"clerk", "auditor", "analyst"}},
 		{"GET", "/tickets/" + ids[0], nil, []string{"clerk", "auditor", "analyst"}},
@@ -123,14 +124,14 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 		{"manager", []string{"Authorization", "Bearer " + managerKey}},
 		{"clerk via X-API-Key", []string{"X-API-Key", clerkKey}},
 	}
-	router, err := loadSpecRouter()
+	router, err := servicetest.SpecRouter()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, ep := range endpoints {
 		// The document says who may call it, and /docs shows a lock on it
 		// with access control on, exactly when the server asks for a role.
-		req, _ := http.NewRequest(ep.method, c.base+ep.path, nil)
+		req, _ := http.NewRequest(ep.method, c.Base+ep.path, nil)
 		route, _, err := router.FindRoute(req)
 		if err != nil {
 			t.Fatalf("%s %s is not in the OpenAPI document: %v", ep.method, ep.path, err)
@@ -175,15 +176,15 @@ func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 
 // callEndpoint sends one request and returns its status and headers. The
 // event stream never ends, so its answer is judged by its headers alone.
-func callEndpoint(t *testing.T, c *apiClient, method, path string, body any, headers []string) (int, http.Header) {
+func callEndpoint(t *testing.T, c *servicetest.Client, method, path string, body any, headers []string) (int, http.Header) {
 	t.Helper()
 	if path != "/events/stream" {
-		r := c.do(method, path, body, headers...)
-		return r.status, r.header
+		r := c.Do(method, path, body, headers...)
+		return r.Status, r.Header
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := getStream(ctx, c.base+path, headers)
+	resp, err := getStream(ctx, c.Base+path, headers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +195,8 @@ func callEndpoint(t *testing.T, c *apiClient, method, path string, body any, hea
 func TestAccessControlIsOffByDefault(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	if r := c.do("GET", "/audit/verify", nil); r.status != 200 {
-		t.Fatalf("audit without keys configured: %d", r.status)
+	if r := c.Do("GET", "/audit/verify", nil); r.Status != 200 {
+		t.Fatalf("audit without keys configured: %d", r.Status)
 	}
 }
 
@@ -207,16 +208,16 @@ func TestBadAPIKeyConfigurationFailsAtStart(t *testing.T) {
 		"bad digest":   "auditor sha256:abc",
 		"no key":       "clerk",
 	} {
-		cfg := testConfig(t.TempDir())
+		cfg := servicetest.Config(t.TempDir())
 		cfg.Access = service.AccessConfig{Keys: keys}
-		_, err := service.Start(context.Background(), cfg, testLogger(t))
+		_, err := service.Start(context.Background(), cfg, servicetest.Logger(t))
 		if err == nil || strings.Contains(err.Error(), "0123456789") {
 			t.Errorf("%s: err = %v (want an error that does not echo the key)", name, err)
 		}
 	}
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.Access = service.AccessConfig{KeysFile: "/nonexistent/keys"}
-	if _, err := service.Start(context.Background(), cfg, testLogger(t)); err == nil {
+	if _, err := service.Start(context.Background(), cfg, servicetest.Logger(t)); err == nil {
 		t.Error("a missing keys file started the service")
 	}
 }
@@ -292,7 +293,7 @@ func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
 			map[string]any{"enabled": true, "clerk_keys": 2.0, "auditor_keys": 0.0, "analyst_keys": 1.0}},
 		"off": {service.AccessConfig{}, map[string]any{"enabled": false, "clerk_keys": 0.0, "auditor_keys": 0.0, "analyst_keys": 0.0}},
 	} {
-		cfg := testConfig(t.TempDir())
+		cfg := servicetest.Config(t.TempDir())
 		cfg.Access = tt.access
 		var logs lockedBuffer
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
@@ -323,15 +324,15 @@ func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
 
 func TestAuthorizationSchemeIsCaseInsensitive(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.Access = accessConfigForTest()
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
-		if r := c.do("GET", "/tickets", nil, "Authorization", scheme+" "+clerkKey); r.status != http.StatusOK {
-			t.Errorf("Authorization: %s KEY: %d, want 200", scheme, r.status)
+		if r := c.Do("GET", "/tickets", nil, "Authorization", scheme+" "+clerkKey); r.Status != http.StatusOK {
+			t.Errorf("Authorization: %s KEY: %d, want 200", scheme, r.Status)
 		}
 	}
-	if r := c.do("GET", "/tickets", nil, "Authorization", "Basic "+clerkKey); r.status != http.StatusUnauthorized {
-		t.Errorf("Authorization: Basic KEY: %d, want 401", r.status)
+	if r := c.Do("GET", "/tickets", nil, "Authorization", "Basic "+clerkKey); r.Status != http.StatusUnauthorized {
+		t.Errorf("Authorization: Basic KEY: %d, want 401", r.Status)
 	}
 }

@@ -8,23 +8,24 @@ import (
 	"testing"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.Access.Keys = "clerk clerk-key-0123456789abcdef"
 	logs := &syncBuffer{}
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, svc)
-	c.do("POST", "/tickets/issue", seedIssue, "Authorization", "Bearer clerk-key-0123456789abcdef", "X-Request-ID", "as-clerk")
-	c.do("GET", "/tickets", nil, "X-Request-ID", "no-key")
+	c := servicetest.NewClient(t, svc)
+	c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Authorization", "Bearer clerk-key-0123456789abcdef", "X-Request-ID", "as-clerk")
+	c.Do("GET", "/tickets", nil, "X-Request-ID", "no-key")
 	for _, probe := range []string{"GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz"} {
 		method, path, _ := strings.Cut(probe, " ")
-		c.do(method, path, nil, "X-Request-ID", method+path)
+		c.Do(method, path, nil, "X-Request-ID", method+path)
 	}
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)

@@ -26,22 +26,23 @@ import (
 	"github.com/ticketd/ticketd/eventstore/storetest"
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
 // buildStoppedDatabase runs a service on a new database of e, issues and
 // refunds tickets through the API, stops it and returns the database's --db
 // and the ticket ids.
-func buildStoppedDatabase(t *testing.T, e engine) (string, []string) {
+func buildStoppedDatabase(t *testing.T, e servicetest.Engine) (string, []string) {
 	t.Helper()
-	cfg := e.config(t)
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	cfg := e.Config(t)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
 	var ids []string
 	for i := 0; i < 6; i++ {
-		ids = append(ids, c.issueOK(with(seedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
+		ids = append(ids, c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
 	}
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func copyFile(t *testing.T, from string) string {
 
 func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		path, _ := buildStoppedDatabase(t, e)
 		code, out, errOut := runCLI(t, "", "verify", "--db", path)
 		if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
@@ -110,7 +111,7 @@ func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 // constraints refuse some of it, and the store suite tampers with both.
 func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 	t.Parallel()
-	path, ids := buildStoppedDatabase(t, sqliteEngine)
+	path, ids := buildStoppedDatabase(t, servicetest.SQLite)
 	tests := []struct {
 		name     string
 		query    string
@@ -177,20 +178,20 @@ func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 
 func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		ids := c.issueOK(seedIssue)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.SeedIssue)
 		if code, out, errOut := runCLI(t, "", "verify", "--db", cfg.DB); code != 0 {
 			t.Fatalf("verify on a live database: exit %d\n%s%s", code, out, errOut)
 		}
-		r := c.do("GET", "/audit/verify", nil)
-		if rep := r.json(t); r.status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
-			t.Fatalf("GET /audit/verify = %d %s", r.status, r.body)
+		r := c.Do("GET", "/audit/verify", nil)
+		if rep := r.JSON(t); r.Status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
+			t.Fatalf("GET /audit/verify = %d %s", r.Status, r.Body)
 		}
 		tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
-		rep := c.do("GET", "/audit/verify", nil).json(t)
+		rep := c.Do("GET", "/audit/verify", nil).JSON(t)
 		if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
 			t.Fatalf("tampered live database: %v", rep)
 		}
@@ -199,25 +200,25 @@ func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 
 func TestAsOfShowsHistory(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		before := time.Now().UTC()
 		time.Sleep(2 * time.Millisecond)
-		ids := c.issueOK(with(seedIssue, "quantity", 1))
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))
 		id := ids[0]
 		time.Sleep(2 * time.Millisecond)
 		between := time.Now().UTC()
 		time.Sleep(2 * time.Millisecond)
-		c.issueOK(seedIssue) // positions 2 and 3
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
+		c.IssueOK(servicetest.SeedIssue) // positions 2 and 3
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
 		after := time.Now().UTC()
 
 		status := func(asOf string) (int, string) {
-			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
-			if r.status != 200 {
-				return r.status, ""
+			r := c.Do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
+			if r.Status != 200 {
+				return r.Status, ""
 			}
-			return 200, r.json(t)["status"].(string)
+			return 200, r.JSON(t)["status"].(string)
 		}
 		tests := []struct {
 			asOf   string
@@ -239,19 +240,19 @@ func TestAsOfShowsHistory(t *testing.T) {
 				t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
 			}
 		}
-		full := c.do("GET", "/tickets/"+id+"?as_of=4", nil).json(t)
-		live := c.do("GET", "/tickets/"+id, nil).json(t)
+		full := c.Do("GET", "/tickets/"+id+"?as_of=4", nil).JSON(t)
+		live := c.Do("GET", "/tickets/"+id, nil).JSON(t)
 		if fmt.Sprint(full) != fmt.Sprint(live) {
 			t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
 		}
 		for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
-			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
-			if r.status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
-				t.Errorf("as_of=%s: %d %s", bad, r.status, r.body)
+			r := c.Do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
+			if r.Status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
+				t.Errorf("as_of=%s: %d %s", bad, r.Status, r.Body)
 			}
 		}
-		if r := c.do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.status != 404 {
-			t.Errorf("unknown ticket as_of: %d", r.status)
+		if r := c.Do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.Status != 404 {
+			t.Errorf("unknown ticket as_of: %d", r.Status)
 		}
 	})
 }
@@ -336,7 +337,7 @@ func highWaterRSS(pid int) int64 {
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, _ engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, _ servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		small := roundTrip(t, bin, 5_000)
 		large := roundTrip(t, bin, 100_000)
@@ -398,7 +399,7 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 
 func TestExportOptionsAndCSV(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		path, ids := buildStoppedDatabase(t, e)
 		code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
 		if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
@@ -429,7 +430,7 @@ func TestExportOptionsAndCSV(t *testing.T) {
 
 func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		db := filepath.Join(t.TempDir(), "seeded.db")
 		code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "2500", "--refund-every", "5", "--batch", "300", "--workers", "3")
 		if code != 0 || !strings.Contains(out, "seeded 2500 tickets (3000 events)") {
@@ -446,14 +447,14 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 
 		// The seeded table is caught up, so the service starts ready: its relay
 		// does not republish the 3000 events to a projector that has them.
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		cfg.DB, cfg.ReadyMaxLag = db, 1000
-		svc := mustStart(t, cfg)
+		svc := servicetest.Start(t, cfg)
 		if relayed, err := svc.Store().Checkpoint(context.Background(), service.EmbeddedRelayCheckpoint); err != nil || relayed != 3000 {
 			t.Fatalf("relay checkpoint after start = %d, %v; want 3000", relayed, err)
 		}
-		if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
-			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
+		if r := servicetest.NewClient(t, svc).Do("GET", "/readyz", nil); r.Status != http.StatusOK {
+			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.Status, r.Body)
 		}
 	})
 }
@@ -464,19 +465,19 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 // elsewhere and the numbers stay as they are, and JSON Lines is unchanged.
 func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
 		texts := map[string]string{
 			"theater_name": `=HYPERLINK("http://evil.example","click")`, "user_id": "+1+2", "movie_title": "-2+3",
 			"memo": "@SUM(A1:A9)", "reason": "\tcmd|' /C calc'!A0", "idempotency_key": "=1+1",
 		}
-		ids := c.issueOK(with(seedIssue, "theater_name", texts["theater_name"], "user_id", texts["user_id"],
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", texts["theater_name"], "user_id", texts["user_id"],
 			"movie_title", texts["movie_title"], "memo", texts["memo"], "quantity", 1), "Idempotency-Key", texts["idempotency_key"])
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": texts["reason"]})
-		c.issueOK(with(seedIssue, "theater_name", "CGV a=b", "memo", "\rVIP", "quantity", 1))
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": texts["reason"]})
+		c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", "CGV a=b", "memo", "\rVIP", "quantity", 1))
 		if err := svc.Shutdown(); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
@@ -87,8 +88,10 @@ func checkBuildWeight(t *testing.T, bin string) {
 
 func TestMetricsCarryTheBuildInfo(t *testing.T) {
 	t.Parallel()
-	c := newClient(t, mustStart(t, testConfig(t.TempDir())))
-	families := c.scrape()
+	cfg := servicetest.Config(t.TempDir())
+	cfg.Build = currentBuild()
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	families := c.Scrape()
 	b := currentBuild()
 	got := metricValue(families, "ticketd_build_info")
 	labels := map[string]string{}

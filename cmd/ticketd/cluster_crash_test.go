@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // natsFlags returns a NATS configuration on a stream of the test's own on
@@ -106,7 +107,7 @@ func (c *testCluster) checkNothingLost(t *testing.T, client *http.Client, rng *r
 // position, asking with Ticketd-Min-Position.
 func waitProjected(t *testing.T, client *http.Client, base string, position int64) {
 	t.Helper()
-	waitWithin(t, 30*time.Second, fmt.Sprintf("%s reads the tickets table at position %d", base, position), func() bool {
+	servicetest.WaitWithin(t, 30*time.Second, fmt.Sprintf("%s reads the tickets table at position %d", base, position), func() bool {
 		req, _ := http.NewRequest("GET", base+"/tickets?limit=1", nil)
 		req.Header.Set("Ticketd-Min-Position", strconv.FormatInt(position, 10))
 		resp, err := client.Do(req)
@@ -124,7 +125,7 @@ func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
 	t.Helper()
 	js := jetStreamClient(t, nats.URL)
 	var stream jetstream.Stream
-	waitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
+	servicetest.WaitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
 		var err error
 		stream, err = js.Stream(context.Background(), nats.Stream)
 		return err == nil && stream.CachedInfo().State.Msgs >= uint64(head)

@@ -11,52 +11,13 @@ import (
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
-// startServices starts n in-process services with --cluster on one fresh
-// PostgreSQL database, named svc0, svc1..., polling the leadership lease
-// every 50ms, each configured further by the configure functions, and
-// returns the database and the services (shut down at the end of the
-// test).
-func startServices(t *testing.T, n int, configure ...func(*service.Config)) (string, []*service.Service) {
-	t.Helper()
-	db := pgtest.FreshDatabase(t)
-	svcs := make([]*service.Service, n)
-	for i := range svcs {
-		cfg := testConfig(t.TempDir())
-		cfg.DB, cfg.Cluster, cfg.InstanceID, cfg.LeaderPoll = db, true, fmt.Sprintf("svc%d", i), 50*time.Millisecond
-		for _, fn := range configure {
-			fn(&cfg)
-		}
-		svcs[i] = mustStart(t, cfg)
-	}
-	return db, svcs
-}
-
-// soleLeader waits up to within until exactly one of the services in
-// live leads, and returns it.
-func soleLeader(t *testing.T, svcs []*service.Service, live []int, within time.Duration) int {
-	t.Helper()
-	leader := -1
-	waitWithin(t, within, "exactly one service leads", func() bool {
-		leader = -1
-		for _, i := range live {
-			if svcs[i].Leader() {
-				if leader >= 0 {
-					return false
-				}
-				leader = i
-			}
-		}
-		return leader >= 0
-	})
-	return leader
-}
-
 // clusterLoad issues and refunds tickets through clients until stop is
 // closed, and returns the ids of the tickets it got a 201 for.
-func clusterLoad(t *testing.T, clients []*apiClient, stop <-chan struct{}) func() []string {
+func clusterLoad(t *testing.T, clients []*servicetest.Client, stop <-chan struct{}) func() []string {
 	var mu sync.Mutex
 	var ids []string
 	var wg sync.WaitGroup
@@ -72,14 +33,14 @@ func clusterLoad(t *testing.T, clients []*apiClient, stop <-chan struct{}) func(
 					return
 				default:
 				}
-				r := client.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1+i%3, "theater_name", fmt.Sprint("theater ", w)))
-				if r.status != http.StatusCreated {
+				r := client.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1+i%3, "theater_name", fmt.Sprint("theater ", w)))
+				if r.Status != http.StatusCreated {
 					failures.Add(1)
 					continue
 				}
-				issued := ticketIDs(t, r)
+				issued := servicetest.TicketIDs(t, r)
 				if i%2 == 0 {
-					if r := client.do("POST", "/tickets/refund", map[string]any{"ticket_ids": issued[:1]}); r.status != 200 {
+					if r := client.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": issued[:1]}); r.Status != 200 {
 						failures.Add(1)
 					}
 				}
@@ -100,12 +61,12 @@ func clusterLoad(t *testing.T, clients []*apiClient, stop <-chan struct{}) func(
 
 // requireAllReadable requires every id to be readable through client once
 // the read model reached the log's head.
-func requireAllReadable(t *testing.T, client *apiClient, svc *service.Service, ids []string) {
+func requireAllReadable(t *testing.T, client *servicetest.Client, svc *service.Service, ids []string) {
 	t.Helper()
 	token := fmt.Sprint(svc.Store().Head())
 	for _, id := range ids {
-		if r := client.do("GET", "/tickets/"+id, nil, "Ticketd-Min-Position", token); r.status != 200 {
-			t.Fatalf("acknowledged ticket %s: %d %s", id, r.status, r.body)
+		if r := client.Do("GET", "/tickets/"+id, nil, "Ticketd-Min-Position", token); r.Status != 200 {
+			t.Fatalf("acknowledged ticket %s: %d %s", id, r.Status, r.Body)
 		}
 	}
 }
@@ -145,14 +106,14 @@ func verifyCaughtUp(t *testing.T, db string) {
 
 func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
 	t.Parallel()
-	db, svcs := startServices(t, 3)
-	leader := soleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
+	db, svcs := servicetest.StartCluster(t, 3)
+	leader := servicetest.SoleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
 	var others []int
-	var clients []*apiClient
+	var clients []*servicetest.Client
 	for i := range svcs {
 		if i != leader {
 			others = append(others, i)
-			clients = append(clients, newClient(t, svcs[i]))
+			clients = append(clients, servicetest.NewClient(t, svcs[i]))
 		}
 	}
 	stop := make(chan struct{})
@@ -162,7 +123,7 @@ func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
 	if err := svcs[leader].Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	next := soleLeader(t, svcs, others, 5*time.Second)
+	next := servicetest.SoleLeader(t, svcs, others, 5*time.Second)
 	if took := time.Since(stopped); took > 2*time.Second {
 		t.Errorf("%s took over %s after the leader stopped, want at most 2s", svcs[next].InstanceID(), took)
 	}
@@ -173,7 +134,7 @@ func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
 		t.Fatal("no ticket was issued under load")
 	}
 	for _, i := range others {
-		requireAllReadable(t, newClient(t, svcs[i]), svcs[i], ids)
+		requireAllReadable(t, servicetest.NewClient(t, svcs[i]), svcs[i], ids)
 	}
 	stopAndVerify(t, db, svcs)
 }
@@ -184,19 +145,19 @@ func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
 // tables still hold every event exactly once.
 func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
 	t.Parallel()
-	db, svcs := startServices(t, 2)
-	leader := soleLeader(t, svcs, []int{0, 1}, 5*time.Second)
-	clients := []*apiClient{newClient(t, svcs[0]), newClient(t, svcs[1])}
+	db, svcs := servicetest.StartCluster(t, 2)
+	leader := servicetest.SoleLeader(t, svcs, []int{0, 1}, 5*time.Second)
+	clients := []*servicetest.Client{servicetest.NewClient(t, svcs[0]), servicetest.NewClient(t, svcs[1])}
 	stop := make(chan struct{})
 	wait := clusterLoad(t, clients, stop)
 	for round := range 3 {
 		time.Sleep(200 * time.Millisecond)
-		stale := soleLeader(t, svcs, []int{0, 1}, 5*time.Second)
+		stale := servicetest.SoleLeader(t, svcs, []int{0, 1}, 5*time.Second)
 		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
 			t.Fatalf("round %d: terminated %d leader lease connections, want 1", round, n)
 		}
-		waitWithin(t, time.Second, "the stale leader stops leading", func() bool { return !svcs[stale].Leader() })
-		leader = soleLeader(t, svcs, []int{0, 1}, 2*time.Second)
+		servicetest.WaitWithin(t, time.Second, "the stale leader stops leading", func() bool { return !svcs[stale].Leader() })
+		leader = servicetest.SoleLeader(t, svcs, []int{0, 1}, 2*time.Second)
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
@@ -216,9 +177,9 @@ func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 	t.Parallel()
 	server := natsTestURL(t)
 	natsCfg := natsTestConfig(t, server)
-	db, svcs := startServices(t, 3, func(c *service.Config) { c.NATS = natsCfg })
-	clients := []*apiClient{newClient(t, svcs[0]), newClient(t, svcs[1]), newClient(t, svcs[2])}
-	leader := soleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
+	db, svcs := servicetest.StartCluster(t, 3, func(c *service.Config) { c.NATS = natsCfg })
+	clients := []*servicetest.Client{servicetest.NewClient(t, svcs[0]), servicetest.NewClient(t, svcs[1]), servicetest.NewClient(t, svcs[2])}
+	leader := servicetest.SoleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
 	var live []int
 	for i := range svcs {
 		if i != leader {
@@ -226,13 +187,13 @@ func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 		}
 	}
 	stop := make(chan struct{})
-	wait := clusterLoad(t, []*apiClient{clients[live[0]], clients[live[1]]}, stop)
+	wait := clusterLoad(t, []*servicetest.Client{clients[live[0]], clients[live[1]]}, stop)
 	for range 2 {
 		time.Sleep(200 * time.Millisecond)
 		if n := pgtest.TerminateLeader(t, db, "public"); n != 1 {
 			t.Fatalf("terminated %d leader lease connections, want 1", n)
 		}
-		soleLeader(t, svcs, []int{0, 1, 2}, 2*time.Second)
+		servicetest.SoleLeader(t, svcs, []int{0, 1, 2}, 2*time.Second)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if err := svcs[leader].Shutdown(); err != nil {
@@ -241,7 +202,7 @@ func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	wait()
-	last := soleLeader(t, svcs, live, 2*time.Second)
+	last := servicetest.SoleLeader(t, svcs, live, 2*time.Second)
 	natsCaughtUp(t, svcs[last], 20*time.Second)
 	requireEventsInOrder(t, storedMessages(t, server, natsCfg, int(svcs[last].Store().Head())))
 	stopAndVerify(t, db, svcs)

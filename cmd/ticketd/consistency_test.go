@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // Headers of the consistency token.
@@ -27,22 +28,22 @@ const (
 
 // requireAnswer fails the test unless r has the status, Ticketd-Position and
 // Ticketd-Consistency ("" for none) given.
-func requireAnswer(t *testing.T, what string, r response, status int, position int64, consistency string) {
+func requireAnswer(t *testing.T, what string, r servicetest.Response, status int, position int64, consistency string) {
 	t.Helper()
-	if r.status != status || r.header.Get(hdrPosition) != strconv.FormatInt(position, 10) || r.header.Get(hdrConsistency) != consistency {
-		t.Fatalf("%s: %d, %s %q, %s %q; want %d, %d, %q\n%s", what, r.status, hdrPosition, r.header.Get(hdrPosition),
-			hdrConsistency, r.header.Get(hdrConsistency), status, position, consistency, r.body)
+	if r.Status != status || r.Header.Get(hdrPosition) != strconv.FormatInt(position, 10) || r.Header.Get(hdrConsistency) != consistency {
+		t.Fatalf("%s: %d, %s %q, %s %q; want %d, %d, %q\n%s", what, r.Status, hdrPosition, r.Header.Get(hdrPosition),
+			hdrConsistency, r.Header.Get(hdrConsistency), status, position, consistency, r.Body)
 	}
 }
 
 // startWithConsistencyTimeout starts a service whose commands and reads wait
 // at most timeout for the projection.
-func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.Service, *apiClient) {
+func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.Service, *servicetest.Client) {
 	t.Helper()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ConsistencyTimeout = timeout
-	svc := mustStart(t, cfg)
-	return svc, newClient(t, svc)
+	svc := servicetest.Start(t, cfg)
+	return svc, servicetest.NewClient(t, svc)
 }
 
 // startLogged starts a service with cfg whose JSON log lines (INFO and up)
@@ -90,38 +91,38 @@ func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsL
 	t.Parallel()
 	svc, c := startWithConsistencyTimeout(t, 300*time.Millisecond)
 
-	requireAnswer(t, "issue while the projection keeps up", c.do("POST", "/tickets/issue", seedIssue), http.StatusCreated, 2, "")
+	requireAnswer(t, "issue while the projection keeps up", c.Do("POST", "/tickets/issue", servicetest.SeedIssue), http.StatusCreated, 2, "")
 
 	holdProjection(t, svc)
-	issued := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "late-issue")
+	issued := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "late-issue")
 	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 4, "pending")
-	ids := ticketIDs(t, issued)
-	if issued.header.Get("Location") != "/tickets/"+ids[0] {
-		t.Errorf("pending issue: Location %q", issued.header.Get("Location"))
+	ids := servicetest.TicketIDs(t, issued)
+	if issued.Header.Get("Location") != "/tickets/"+ids[0] {
+		t.Errorf("pending issue: Location %q", issued.Header.Get("Location"))
 	}
-	refunded := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	refunded := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
 	requireAnswer(t, "refund with the projection held", refunded, http.StatusOK, 5, "pending")
-	if got := refunded.json(t)["refunded"]; len(got.([]any)) != 1 {
+	if got := refunded.JSON(t)["refunded"]; len(got.([]any)) != 1 {
 		t.Errorf("pending refund: refunded %v", got)
 	}
-	replayed := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "late-issue")
+	replayed := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "late-issue")
 	requireAnswer(t, "replay of the held issue", replayed, http.StatusOK, 4, "pending")
-	if replayed.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(replayed.body, issued.body) {
-		t.Errorf("replay: Idempotent-Replayed %q, body %s", replayed.header.Get("Idempotent-Replayed"), replayed.body)
+	if replayed.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(replayed.Body, issued.Body) {
+		t.Errorf("replay: Idempotent-Replayed %q, body %s", replayed.Header.Get("Idempotent-Replayed"), replayed.Body)
 	}
 	// Commands that append nothing answer the head; a refusal is not pending.
-	requireAnswer(t, "refund of nothing", c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"abc"}}), http.StatusOK, 5, "pending")
-	requireAnswer(t, "key reused with another request", c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "late-issue"), http.StatusConflict, 5, "")
-	requireAnswer(t, "invalid issue", c.do("POST", "/tickets/issue", `{"price_krw": 1.5}`), http.StatusBadRequest, 5, "")
+	requireAnswer(t, "refund of nothing", c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"abc"}}), http.StatusOK, 5, "pending")
+	requireAnswer(t, "key reused with another request", c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1), "Idempotency-Key", "late-issue"), http.StatusConflict, 5, "")
+	requireAnswer(t, "invalid issue", c.Do("POST", "/tickets/issue", `{"price_krw": 1.5}`), http.StatusBadRequest, 5, "")
 
-	if n := c.logHead(); n != 5 {
+	if n := c.LogHead(); n != 5 {
 		t.Errorf("the log holds %d events, want the 5 committed", n)
 	}
-	if events := c.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+	if events := c.Do("GET", "/tickets/"+ids[0]+"/events", nil).JSON(t)["events"].([]any); len(events) != 2 {
 		t.Errorf("the refunded ticket's stream has %d events, want 2", len(events))
 	}
-	if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != http.StatusNotFound {
-		t.Errorf("the projection was not late: GET /tickets/{id} = %d", r.status)
+	if r := c.Do("GET", "/tickets/"+ids[0], nil); r.Status != http.StatusNotFound {
+		t.Errorf("the projection was not late: GET /tickets/{id} = %d", r.Status)
 	}
 }
 
@@ -129,19 +130,19 @@ func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	timeout := 300 * time.Millisecond
 	_, c := startWithConsistencyTimeout(t, timeout)
-	id := c.issueOK(seedIssue)[0]
+	id := c.IssueOK(servicetest.SeedIssue)[0]
 
 	for _, path := range []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"} {
-		if r := c.do("GET", path, nil, hdrMinPosition, "2"); r.status != http.StatusOK {
-			t.Errorf("GET %s at the head: %d %s", path, r.status, r.body)
+		if r := c.Do("GET", path, nil, hdrMinPosition, "2"); r.Status != http.StatusOK {
+			t.Errorf("GET %s at the head: %d %s", path, r.Status, r.Body)
 		}
 		start := time.Now()
-		r := c.do("GET", path, nil, hdrMinPosition, "3")
+		r := c.Do("GET", path, nil, hdrMinPosition, "3")
 		if took := time.Since(start); took < timeout {
 			t.Errorf("GET %s beyond the head answered after %s, before the %s timeout", path, took, timeout)
 		}
-		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Errorf("GET %s beyond the head: %d, Retry-After %q %s; want 503 with Retry-After", path, r.status, r.header.Get("Retry-After"), r.body)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s beyond the head: %d, Retry-After %q %s; want 503 with Retry-After", path, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
 }
@@ -149,26 +150,26 @@ func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 func TestAMalformedMinPositionIs400NamingTheHeader(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	id := c.issueOK(seedIssue)[0]
+	id := c.IssueOK(servicetest.SeedIssue)[0]
 	paths := []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"}
 	for _, bad := range []string{"", "abc", "-1", "+1", "1.5", "0x10", "99999999999999999999"} {
 		for _, path := range paths {
-			r := c.do("GET", path, nil, hdrMinPosition, bad)
-			if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
-				t.Errorf("GET %s with %s %q: %d naming %v", path, hdrMinPosition, bad, r.status, fields)
+			r := c.Do("GET", path, nil, hdrMinPosition, bad)
+			if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+				t.Errorf("GET %s with %s %q: %d naming %v", path, hdrMinPosition, bad, r.Status, fields)
 			}
 		}
 	}
 	for _, path := range paths {
-		r := c.do("GET", path, nil, hdrMinPosition, "1", hdrMinPosition, "2")
-		if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
-			t.Errorf("GET %s with %s twice: %d naming %v", path, hdrMinPosition, r.status, fields)
+		r := c.Do("GET", path, nil, hdrMinPosition, "1", hdrMinPosition, "2")
+		if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+			t.Errorf("GET %s with %s twice: %d naming %v", path, hdrMinPosition, r.Status, fields)
 		}
 	}
 	for path, other := range map[string]string{"/tickets?limit=0": "limit", "/tickets/" + id + "?as_of=never": "as_of"} {
-		r := c.do("GET", path, nil, hdrMinPosition, "x")
-		if fields := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
-			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, hdrMinPosition, r.status, fields)
+		r := c.Do("GET", path, nil, hdrMinPosition, "x")
+		if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
+			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, hdrMinPosition, r.Status, fields)
 		}
 	}
 }
@@ -178,46 +179,46 @@ func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 	svc, c := startWithConsistencyTimeout(t, 3*time.Second)
 
 	holdProjection(t, svc)
-	issued := c.do("POST", "/tickets/issue", seedIssue)
+	issued := c.Do("POST", "/tickets/issue", servicetest.SeedIssue)
 	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 2, "pending")
-	id, token := ticketIDs(t, issued)[0], issued.header.Get(hdrPosition)
-	if r := c.do("GET", "/tickets/"+id, nil); r.status != http.StatusNotFound {
-		t.Fatalf("the projection was not late: GET /tickets/{id} without the token = %d", r.status)
+	id, token := servicetest.TicketIDs(t, issued)[0], issued.Header.Get(hdrPosition)
+	if r := c.Do("GET", "/tickets/"+id, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("the projection was not late: GET /tickets/{id} without the token = %d", r.Status)
 	}
 
-	read := make(chan response, 1)
-	go func() { read <- c.do("GET", "/tickets/"+id, nil, hdrMinPosition, token) }()
+	read := make(chan servicetest.Response, 1)
+	go func() { read <- c.Do("GET", "/tickets/"+id, nil, hdrMinPosition, token) }()
 	select {
 	case r := <-read:
-		t.Fatalf("GET with the token answered %d before the projection reached it", r.status)
+		t.Fatalf("GET with the token answered %d before the projection reached it", r.Status)
 	case <-time.After(300 * time.Millisecond):
 	}
 	if _, err := svc.ReadModels().Tickets.CatchUp(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-read; r.status != http.StatusOK || r.json(t)["id"] != id {
-		t.Fatalf("GET with the token once the projection reached it: %d %s", r.status, r.body)
+	if r := <-read; r.Status != http.StatusOK || r.JSON(t)["id"] != id {
+		t.Fatalf("GET with the token once the projection reached it: %d %s", r.Status, r.Body)
 	}
-	if r := c.do("GET", "/tickets?user_id=user123", nil, hdrMinPosition, token); r.json(t)["total"] != float64(2) {
-		t.Errorf("list with the token: %s", r.body)
+	if r := c.Do("GET", "/tickets?user_id=user123", nil, hdrMinPosition, token); r.JSON(t)["total"] != float64(2) {
+		t.Errorf("list with the token: %s", r.Body)
 	}
 }
 
 func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ConsistencyTimeout = time.Minute
 	svc, logs, stop := startLogged(t, cfg)
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 	holdProjection(t, svc)
-	before := c.scrape()
+	before := c.Scrape()
 
 	// gone sends a request as the client id, waits with until, then cancels it.
 	gone := func(id, method, path, body string, until func()) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, method, c.base+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, c.Base+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,16 +241,16 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 		if err := <-answered; !errors.Is(err, context.Canceled) {
 			t.Fatalf("%s: %v, want the client's own cancel", id, err)
 		}
-		waitUntil(t, id+" is logged", func() bool { return len(linesOf(t, logs, id)) == 2 })
+		servicetest.WaitUntil(t, id+" is logged", func() bool { return len(linesOf(t, logs, id)) == 2 })
 	}
 	gone("gone-issue", "POST", "/tickets/issue", `{"theater_name":"t","user_id":"u","movie_title":"m","price_krw":1}`, func() {
-		waitUntil(t, "the issue is committed", func() bool { return svc.Store().Head() == 1 })
+		servicetest.WaitUntil(t, "the issue is committed", func() bool { return svc.Store().Head() == 1 })
 	})
 	gone("gone-read", "GET", "/tickets", "", func() { time.Sleep(300 * time.Millisecond) })
-	if n := c.logHead(); n != 1 {
+	if n := c.LogHead(); n != 1 {
 		t.Errorf("the log holds %d events, want the gone client's committed one", n)
 	}
-	m := c.scrape()
+	m := c.Scrape()
 	stop()
 
 	for id, msg := range map[string]string{"gone-issue": "client gone after commit", "gone-read": "client gone while waiting for its position"} {
@@ -286,14 +287,14 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 // reads answer 200 and their slots are free again.
 func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		cfg.MaxWaitingReads, cfg.ConsistencyTimeout = 2, 30*time.Second
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		id := c.issueOK(with(seedIssue, "quantity", 1))[0]
-		head := int64(c.logHead())
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		id := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))[0]
+		head := int64(c.LogHead())
 		beyond := strconv.FormatInt(head+2, 10)
 
 		parked := make(chan int, 2)
@@ -310,32 +311,32 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 				parked <- resp.StatusCode
 			}()
 		}
-		waitUntil(t, "two reads wait", func() bool { return metricValue(c.scrape(), "ticketd_waiting_reads") == 2 })
+		servicetest.WaitUntil(t, "two reads wait", func() bool { return metricValue(c.Scrape(), "ticketd_waiting_reads") == 2 })
 
 		start := time.Now()
-		r := c.do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond)
-		if took := time.Since(start); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || took > 5*time.Second {
-			t.Fatalf("a third read that would wait: %d, Retry-After %q after %s, want 503 with Retry-After at once: %s", r.status, r.header.Get("Retry-After"), took, r.body)
+		r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond)
+		if took := time.Since(start); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || took > 5*time.Second {
+			t.Fatalf("a third read that would wait: %d, Retry-After %q after %s, want 503 with Retry-After at once: %s", r.Status, r.Header.Get("Retry-After"), took, r.Body)
 		}
-		if !strings.Contains(string(r.body), "2 reads are already waiting") {
-			t.Errorf("the refusal does not say why: %s", r.body)
+		if !strings.Contains(string(r.Body), "2 reads are already waiting") {
+			t.Errorf("the refusal does not say why: %s", r.Body)
 		}
-		if r := c.do("GET", "/tickets/"+id, nil, hdrMinPosition, strconv.FormatInt(head, 10)); r.status != http.StatusOK {
-			t.Errorf("a read at a reached position while the slots are taken: %d %s", r.status, r.body)
+		if r := c.Do("GET", "/tickets/"+id, nil, hdrMinPosition, strconv.FormatInt(head, 10)); r.Status != http.StatusOK {
+			t.Errorf("a read at a reached position while the slots are taken: %d %s", r.Status, r.Body)
 		}
-		if got := metricValue(c.scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
+		if got := metricValue(c.Scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
 			t.Errorf("ticketd_waiting_reads_refused_total = %v, want 1", got)
 		}
 
-		c.issueOK(with(seedIssue, "quantity", 2))
+		c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
 		for range 2 {
 			if status := <-parked; status != http.StatusOK {
 				t.Errorf("a parked read answered %d once its position was reached, want 200", status)
 			}
 		}
-		waitUntil(t, "no read waits", func() bool { return metricValue(c.scrape(), "ticketd_waiting_reads") == 0 })
-		if r := c.do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond); r.status != http.StatusOK {
-			t.Errorf("a read after the slots were freed: %d %s", r.status, r.body)
+		servicetest.WaitUntil(t, "no read waits", func() bool { return metricValue(c.Scrape(), "ticketd_waiting_reads") == 0 })
+		if r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond); r.Status != http.StatusOK {
+			t.Errorf("a read after the slots were freed: %d %s", r.Status, r.Body)
 		}
 	})
 }

@@ -12,71 +12,25 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The tests in this file probe ../shared/docs/api-contract.md rule by rule
 // over real HTTP against a real service on a real SQLite file.
 
-var seedIssue = map[string]any{
-	"theater_name": "CGV 강남",
-	"user_id":      "user123",
-	"movie_title":  "영화 제목",
-	"price_krw":    15000,
-	"quantity":     2,
-	"memo":         "VIP석",
-}
-
 var timeFormat = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
 
-func startClient(t *testing.T) *apiClient {
+func startClient(t *testing.T) *servicetest.Client {
 	t.Helper()
-	return newClient(t, mustStart(t, testConfig(t.TempDir())))
+	return servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir())))
 }
-
-// issueOK issues tickets and returns their ids, failing the test on any non-201.
-func (c *apiClient) issueOK(body map[string]any, headers ...string) []string {
-	c.t.Helper()
-	r := c.do("POST", "/tickets/issue", body, headers...)
-	if r.status != http.StatusCreated {
-		c.t.Fatalf("issue: %d %s", r.status, r.body)
-	}
-	return ticketIDs(c.t, r)
-}
-
-// ticketIDs returns the ticket_ids of an issue's 201 response.
-func ticketIDs(t testing.TB, r response) []string {
-	t.Helper()
-	var ids []string
-	for _, id := range r.json(t)["ticket_ids"].([]any) {
-		ids = append(ids, id.(string))
-	}
-	return ids
-}
-
-func with(base map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == deleted {
-			delete(out, kv[i].(string))
-			continue
-		}
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
-
-// deleted removes a key in with.
-var deleted = &struct{}{}
 
 // problemFields returns the field names a problem's errors list names.
-func problemFields(t testing.TB, r response) []string {
+func problemFields(t testing.TB, r servicetest.Response) []string {
 	t.Helper()
-	p := r.json(t)
-	if p["status"] != float64(r.status) || p["title"] == "" || p["type"] == "" || p["detail"] == "" {
-		t.Errorf("problem lacks type/title/status/detail: %s", r.body)
+	p := r.JSON(t)
+	if p["status"] != float64(r.Status) || p["title"] == "" || p["type"] == "" || p["detail"] == "" {
+		t.Errorf("problem lacks type/title/status/detail: %s", r.Body)
 	}
 	var fields []string
 	errs, _ := p["errors"].([]any)
@@ -87,44 +41,29 @@ func problemFields(t testing.TB, r response) []string {
 	return fields
 }
 
-// logHead returns the number of events in the log, read over HTTP.
-func (c *apiClient) logHead() int {
-	c.t.Helper()
-	n := 0
-	for after := 0; ; {
-		r := c.do("GET", fmt.Sprintf("/events?after=%d&limit=1000", after), nil)
-		events := r.json(c.t)["events"].([]any)
-		if len(events) == 0 {
-			return n
-		}
-		n += len(events)
-		after = int(r.json(c.t)["next_after"].(float64))
-	}
-}
-
 func TestRootAnswersOK(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		r := c.do("GET", "/", nil)
-		if r.status != 200 || r.json(t)["status"] != "ok" || r.json(t)["message"] == "" {
-			t.Fatalf("GET / = %d %s", r.status, r.body)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		r := c.Do("GET", "/", nil)
+		if r.Status != 200 || r.JSON(t)["status"] != "ok" || r.JSON(t)["message"] == "" {
+			t.Fatalf("GET / = %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestSeedExamplesWork(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "unique-key-123")
-		if r.status != http.StatusCreated {
-			t.Fatalf("issue = %d %s", r.status, r.body)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "unique-key-123")
+		if r.Status != http.StatusCreated {
+			t.Fatalf("issue = %d %s", r.Status, r.Body)
 		}
-		body := r.json(t)
+		body := r.JSON(t)
 		ids := body["ticket_ids"].([]any)
 		if len(ids) != 2 || ids[0] == ids[1] || body["count"] != float64(2) {
-			t.Fatalf("issue body = %s", r.body)
+			t.Fatalf("issue body = %s", r.Body)
 		}
 		for _, id := range ids {
 			if u, err := uuid.Parse(id.(string)); err != nil || u.Version() != 7 {
@@ -135,47 +74,47 @@ func TestSeedExamplesWork(t *testing.T) {
 		if !reflect.DeepEqual(body["summary"], wantSummary) {
 			t.Fatalf("summary = %v", body["summary"])
 		}
-		if loc := r.header.Get("Location"); loc != "/tickets/"+ids[0].(string) {
+		if loc := r.Header.Get("Location"); loc != "/tickets/"+ids[0].(string) {
 			t.Fatalf("Location = %q", loc)
 		}
 
 		first, second := ids[0].(string), ids[1].(string)
-		r = c.do("GET", "/tickets/"+first, nil)
-		ticket := r.json(t)
-		if r.status != 200 || ticket["id"] != first || ticket["theater_name"] != "CGV 강남" || ticket["user_id"] != "user123" ||
+		r = c.Do("GET", "/tickets/"+first, nil)
+		ticket := r.JSON(t)
+		if r.Status != 200 || ticket["id"] != first || ticket["theater_name"] != "CGV 강남" || ticket["user_id"] != "user123" ||
 			ticket["movie_title"] != "영화 제목" || ticket["price_krw"] != float64(15000) || ticket["status"] != "issued" ||
 			ticket["memo"] != "VIP석" || ticket["canceled_at"] != nil || !timeFormat.MatchString(ticket["issued_at"].(string)) {
-			t.Fatalf("GET ticket = %d %s", r.status, r.body)
+			t.Fatalf("GET ticket = %d %s", r.Status, r.Body)
 		}
 		if _, ok := ticket["canceled_at"]; !ok {
 			t.Fatal("canceled_at must be present (null)")
 		}
 
-		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first}, "reason": "고객 요청"})
-		if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":[],"not_found":[]}`, first) {
-			t.Fatalf("refund = %d %s", r.status, r.body)
+		r = c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first}, "reason": "고객 요청"})
+		if r.Status != 200 || string(r.Body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":[],"not_found":[]}`, first) {
+			t.Fatalf("refund = %d %s", r.Status, r.Body)
 		}
-		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first, second}, "reason": "고객 요청"})
-		if r.status != 200 || string(r.body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":["%s"],"not_found":[]}`, second, first) {
-			t.Fatalf("second refund = %d %s", r.status, r.body)
+		r = c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{first, second}, "reason": "고객 요청"})
+		if r.Status != 200 || string(r.Body) != fmt.Sprintf(`{"refunded":["%s"],"already_canceled":["%s"],"not_found":[]}`, second, first) {
+			t.Fatalf("second refund = %d %s", r.Status, r.Body)
 		}
-		ticket = c.do("GET", "/tickets/"+first, nil).json(t)
+		ticket = c.Do("GET", "/tickets/"+first, nil).JSON(t)
 		if ticket["status"] != "canceled" || !timeFormat.MatchString(fmt.Sprint(ticket["canceled_at"])) {
 			t.Fatalf("refunded ticket = %v", ticket)
 		}
 
-		r = c.do("GET", "/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&status=canceled&limit=10&offset=0", nil)
-		list := r.json(t)
-		if r.status != 200 || list["total"] != float64(2) || list["limit"] != float64(10) || list["offset"] != float64(0) || len(list["tickets"].([]any)) != 2 {
-			t.Fatalf("list = %d %s", r.status, r.body)
+		r = c.Do("GET", "/tickets?theater_name="+url.QueryEscape("CGV 강남")+"&status=canceled&limit=10&offset=0", nil)
+		list := r.JSON(t)
+		if r.Status != 200 || list["total"] != float64(2) || list["limit"] != float64(10) || list["offset"] != float64(0) || len(list["tickets"].([]any)) != 2 {
+			t.Fatalf("list = %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		long := func(n int) string { return strings.Repeat("가", n) }
 		tests := []struct {
 			name   string
@@ -183,24 +122,24 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 			fields []string
 		}{
 			{"missing everything", map[string]any{}, []string{"movie_title", "price_krw", "theater_name", "user_id"}},
-			{"theater name too long", with(seedIssue, "theater_name", long(101)), []string{"theater_name"}},
-			{"user id too long", with(seedIssue, "user_id", long(101)), []string{"user_id"}},
-			{"movie title too long", with(seedIssue, "movie_title", long(201)), []string{"movie_title"}},
-			{"memo too long", with(seedIssue, "memo", long(1001)), []string{"memo"}},
-			{"blank strings", with(seedIssue, "theater_name", "   ", "user_id", "", "movie_title", "\t"), []string{"movie_title", "theater_name", "user_id"}},
-			{"price zero", with(seedIssue, "price_krw", 0), []string{"price_krw"}},
-			{"price too high", with(seedIssue, "price_krw", 1000001), []string{"price_krw"}},
+			{"theater name too long", servicetest.With(servicetest.SeedIssue, "theater_name", long(101)), []string{"theater_name"}},
+			{"user id too long", servicetest.With(servicetest.SeedIssue, "user_id", long(101)), []string{"user_id"}},
+			{"movie title too long", servicetest.With(servicetest.SeedIssue, "movie_title", long(201)), []string{"movie_title"}},
+			{"memo too long", servicetest.With(servicetest.SeedIssue, "memo", long(1001)), []string{"memo"}},
+			{"blank strings", servicetest.With(servicetest.SeedIssue, "theater_name", "   ", "user_id", "", "movie_title", "\t"), []string{"movie_title", "theater_name", "user_id"}},
+			{"price zero", servicetest.With(servicetest.SeedIssue, "price_krw", 0), []string{"price_krw"}},
+			{"price too high", servicetest.With(servicetest.SeedIssue, "price_krw", 1000001), []string{"price_krw"}},
 			{"price fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1.5}`, []string{"price_krw"}},
 			{"price with .0", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":15000.0}`, []string{"price_krw"}},
 			{"price exponent", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1e3}`, []string{"price_krw"}},
-			{"price string", with(seedIssue, "price_krw", "15000"), []string{"price_krw"}},
+			{"price string", servicetest.With(servicetest.SeedIssue, "price_krw", "15000"), []string{"price_krw"}},
 			{"price huge", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":123456789012345678901234567890}`, []string{"price_krw"}},
-			{"price null", with(seedIssue, "price_krw", nil), []string{"price_krw"}},
-			{"quantity zero", with(seedIssue, "quantity", 0), []string{"quantity"}},
-			{"quantity eleven", with(seedIssue, "quantity", 11), []string{"quantity"}},
+			{"price null", servicetest.With(servicetest.SeedIssue, "price_krw", nil), []string{"price_krw"}},
+			{"quantity zero", servicetest.With(servicetest.SeedIssue, "quantity", 0), []string{"quantity"}},
+			{"quantity eleven", servicetest.With(servicetest.SeedIssue, "quantity", 11), []string{"quantity"}},
 			{"quantity fraction", `{"theater_name":"a","user_id":"b","movie_title":"c","price_krw":1,"quantity":2.5}`, []string{"quantity"}},
-			{"quantity string", with(seedIssue, "quantity", "2"), []string{"quantity"}},
-			{"wrong types", with(seedIssue, "theater_name", 5, "user_id", true, "movie_title", []int{1}, "memo", 3), []string{"memo", "movie_title", "theater_name", "user_id"}},
+			{"quantity string", servicetest.With(servicetest.SeedIssue, "quantity", "2"), []string{"quantity"}},
+			{"wrong types", servicetest.With(servicetest.SeedIssue, "theater_name", 5, "user_id", true, "movie_title", []int{1}, "memo", 3), []string{"memo", "movie_title", "theater_name", "user_id"}},
 			{"malformed JSON", `{"theater_name": "a",`, []string{"body"}},
 			{"not an object", `[1,2]`, []string{"body"}},
 			{"empty body", ``, []string{"body"}},
@@ -209,20 +148,20 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 			{"invalid UTF-8", "{\"theater_name\":\"\xff\xfe\",\"user_id\":\"u\",\"movie_title\":\"m\",\"price_krw\":1}", []string{"theater_name"}},
 		}
 		for _, tt := range tests {
-			r := c.do("POST", "/tickets/issue", tt.body)
-			if r.status != http.StatusBadRequest {
-				t.Errorf("%s: status %d, want 400: %s", tt.name, r.status, r.body)
+			r := c.Do("POST", "/tickets/issue", tt.body)
+			if r.Status != http.StatusBadRequest {
+				t.Errorf("%s: status %d, want 400: %s", tt.name, r.Status, r.Body)
 				continue
 			}
 			if got := problemFields(t, r); !reflect.DeepEqual(got, tt.fields) {
 				t.Errorf("%s: errors name %v, want %v", tt.name, got, tt.fields)
 			}
 		}
-		r := c.do("POST", "/tickets/issue", with(seedIssue, "price_krw", 0), "Idempotency-Key", "")
+		r := c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "price_krw", 0), "Idempotency-Key", "")
 		if got := problemFields(t, r); !reflect.DeepEqual(got, []string{"Idempotency-Key", "price_krw"}) {
 			t.Errorf("header and body errors together: %v", got)
 		}
-		if n := c.logHead(); n != 0 {
+		if n := c.LogHead(); n != 0 {
 			t.Fatalf("invalid requests appended %d events", n)
 		}
 	})
@@ -230,17 +169,17 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 
 func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		body := map[string]any{
 			"theater_name": strings.Repeat("강", 100), "user_id": strings.Repeat("u", 100), "movie_title": strings.Repeat("영", 200),
 			"price_krw": 1000000, "memo": strings.Repeat("메", 1000), "seat": "A1", "extra": map[string]any{"nested": true},
 		}
-		ids := c.issueOK(body)
+		ids := c.IssueOK(body)
 		if len(ids) != 1 {
 			t.Fatalf("default quantity gave %d tickets", len(ids))
 		}
-		ids = c.issueOK(with(seedIssue, "quantity", 10, "memo", nil, "theater_name", "  CGV  "))
+		ids = c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 10, "memo", nil, "theater_name", "  CGV  "))
 		if len(ids) != 10 {
 			t.Fatalf("quantity 10 gave %d", len(ids))
 		}
@@ -251,7 +190,7 @@ func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 			}
 			seen[id] = true
 		}
-		tk := c.do("GET", "/tickets/"+ids[9], nil).json(t)
+		tk := c.Do("GET", "/tickets/"+ids[9], nil).JSON(t)
 		if tk["memo"] != nil || tk["theater_name"] != "  CGV  " {
 			t.Fatalf("ticket = %v (memo must be null, strings stored as sent)", tk)
 		}
@@ -260,11 +199,11 @@ func TestIssueAcceptsBoundariesUnknownFieldsAndDefaults(t *testing.T) {
 
 func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		ids := c.issueOK(with(seedIssue, "quantity", 3))
-		r := c.do("GET", "/events", nil)
-		events := r.json(t)["events"].([]any)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
+		r := c.Do("GET", "/events", nil)
+		events := r.JSON(t)["events"].([]any)
 		if len(events) != 3 {
 			t.Fatalf("%d events for a quantity-3 issue", len(events))
 		}
@@ -274,7 +213,7 @@ func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 				t.Fatalf("event %d = %v", i, ev)
 			}
 		}
-		list := c.do("GET", "/tickets", nil).json(t)["tickets"].([]any)
+		list := c.Do("GET", "/tickets", nil).JSON(t)["tickets"].([]any)
 		for i, tk := range list {
 			if tk.(map[string]any)["id"] != ids[i] {
 				t.Fatalf("list order differs from issue order at %d", i)
@@ -285,15 +224,15 @@ func TestIssueIsAtomicAndInIssueOrder(t *testing.T) {
 
 func TestBodyOverLimitIs413(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		big := fmt.Sprintf(`{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"memo":"%s"}`, strings.Repeat("x", 64<<10))
 		for _, path := range []string{"/tickets/issue", "/tickets/refund"} {
-			if r := c.do("POST", path, big); r.status != http.StatusRequestEntityTooLarge {
-				t.Fatalf("%s: %d, want 413", path, r.status)
+			if r := c.Do("POST", path, big); r.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("%s: %d, want 413", path, r.Status)
 			}
 		}
-		if c.logHead() != 0 {
+		if c.LogHead() != 0 {
 			t.Fatal("an oversized request appended events")
 		}
 	})
@@ -301,24 +240,24 @@ func TestBodyOverLimitIs413(t *testing.T) {
 
 func TestRefundRules(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		ids := c.issueOK(with(seedIssue, "quantity", 3))
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
 		a, b, cc := ids[0], ids[1], ids[2]
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{b}})
-		r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"not-a-uuid", b, a, a, uuid.NewString(), "not-a-uuid", cc}})
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{b}})
+		r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"not-a-uuid", b, a, a, uuid.NewString(), "not-a-uuid", cc}})
 		want := fmt.Sprintf(`{"refunded":["%s","%s"],"already_canceled":["%s"],"not_found":["not-a-uuid","%s"]}`, a, cc, b, "")
-		got := r.json(t)
-		if r.status != 200 || len(got["not_found"].([]any)) != 2 || got["not_found"].([]any)[0] != "not-a-uuid" ||
+		got := r.JSON(t)
+		if r.Status != 200 || len(got["not_found"].([]any)) != 2 || got["not_found"].([]any)[0] != "not-a-uuid" ||
 			!reflect.DeepEqual(got["refunded"], []any{a, cc}) || !reflect.DeepEqual(got["already_canceled"], []any{b}) {
-			t.Fatalf("refund = %d %s, want like %s", r.status, r.body, want)
+			t.Fatalf("refund = %d %s, want like %s", r.Status, r.Body, want)
 		}
-		events := c.do("GET", "/tickets/"+a+"/events", nil).json(t)["events"].([]any)
+		events := c.Do("GET", "/tickets/"+a+"/events", nil).JSON(t)["events"].([]any)
 		if len(events) != 2 || events[1].(map[string]any)["data"].(map[string]any)["reason"] != nil {
 			t.Fatalf("refund events of a = %v (reason must be null)", events)
 		}
 
-		head := c.logHead()
+		head := c.LogHead()
 		for name, body := range map[string]any{
 			"empty id":         map[string]any{"ticket_ids": []string{a, ""}},
 			"no ids":           map[string]any{"ticket_ids": []string{}},
@@ -327,16 +266,16 @@ func TestRefundRules(t *testing.T) {
 			"non-string id":    map[string]any{"ticket_ids": []any{1}},
 			"too many ids":     map[string]any{"ticket_ids": make([]string, 1001)},
 		} {
-			r := c.do("POST", "/tickets/refund", body)
-			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"ticket_ids"}) {
-				t.Errorf("%s: %d %s", name, r.status, r.body)
+			r := c.Do("POST", "/tickets/refund", body)
+			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"ticket_ids"}) {
+				t.Errorf("%s: %d %s", name, r.Status, r.Body)
 			}
 		}
-		r = c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{a}, "reason": strings.Repeat("이", 501)})
-		if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"reason"}) {
-			t.Errorf("long reason: %d %s", r.status, r.body)
+		r = c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{a}, "reason": strings.Repeat("이", 501)})
+		if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"reason"}) {
+			t.Errorf("long reason: %d %s", r.Status, r.Body)
 		}
-		if c.logHead() != head {
+		if c.LogHead() != head {
 			t.Fatal("invalid refunds appended events")
 		}
 	})
@@ -344,9 +283,9 @@ func TestRefundRules(t *testing.T) {
 
 func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		id := c.issueOK(with(seedIssue, "quantity", 1))[0]
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		id := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))[0]
 		const clients = 16
 		results := make([]map[string]any, clients)
 		var wg sync.WaitGroup
@@ -354,9 +293,9 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
-				if r.status == 200 {
-					results[i] = r.json(t)
+				r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{id}, "reason": fmt.Sprint("client ", i)})
+				if r.Status == 200 {
+					results[i] = r.JSON(t)
 				}
 			}(i)
 		}
@@ -372,7 +311,7 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 		if refunded != 1 || already != clients-1 {
 			t.Fatalf("refunded %d times, already_canceled %d; want 1 and %d", refunded, already, clients-1)
 		}
-		if events := c.do("GET", "/tickets/"+id+"/events", nil).json(t)["events"].([]any); len(events) != 2 {
+		if events := c.Do("GET", "/tickets/"+id+"/events", nil).JSON(t)["events"].([]any); len(events) != 2 {
 			t.Fatalf("%d events in the ticket's stream, want 2", len(events))
 		}
 	})
@@ -380,38 +319,38 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 
 func TestGetTicketNotFound(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		for _, id := range []string{uuid.NewString(), "not-a-uuid", "'; DROP TABLE tickets; --"} {
-			r := c.do("GET", "/tickets/"+url.PathEscape(id), nil)
-			if r.status != 404 || r.json(t)["status"] != float64(404) {
-				t.Fatalf("GET %q = %d %s", id, r.status, r.body)
+			r := c.Do("GET", "/tickets/"+url.PathEscape(id), nil)
+			if r.Status != 404 || r.JSON(t)["status"] != float64(404) {
+				t.Fatalf("GET %q = %d %s", id, r.Status, r.Body)
 			}
-			if r := c.do("GET", "/tickets/"+url.PathEscape(id)+"/events", nil); r.status != 404 {
-				t.Fatalf("GET events of %q = %d", id, r.status)
+			if r := c.Do("GET", "/tickets/"+url.PathEscape(id)+"/events", nil); r.Status != 404 {
+				t.Fatalf("GET events of %q = %d", id, r.Status)
 			}
 		}
-		if r := c.do("GET", "/nope", nil); r.status != 404 {
-			t.Fatalf("unknown route = %d", r.status)
+		if r := c.Do("GET", "/nope", nil); r.Status != 404 {
+			t.Fatalf("unknown route = %d", r.Status)
 		}
-		if r := c.do("DELETE", "/tickets", nil); r.status != 405 {
-			t.Fatalf("wrong method = %d", r.status)
+		if r := c.Do("DELETE", "/tickets", nil); r.Status != 405 {
+			t.Fatalf("wrong method = %d", r.Status)
 		}
 	})
 }
 
 func TestListFiltersPagingAndValidation(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		gangnam := c.issueOK(with(seedIssue, "quantity", 3, "user_id", "alice"))
-		yongsan := c.issueOK(with(seedIssue, "quantity", 2, "theater_name", "CGV 용산", "user_id", "bob", "movie_title", "다른 영화"))
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{gangnam[1], yongsan[0]}})
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		gangnam := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3, "user_id", "alice"))
+		yongsan := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2, "theater_name", "CGV 용산", "user_id", "bob", "movie_title", "다른 영화"))
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{gangnam[1], yongsan[0]}})
 		all := append(append([]string{}, gangnam...), yongsan...)
 
-		ids := func(r response) []string {
+		ids := func(r servicetest.Response) []string {
 			var out []string
-			for _, tk := range r.json(t)["tickets"].([]any) {
+			for _, tk := range r.JSON(t)["tickets"].([]any) {
 				out = append(out, tk.(map[string]any)["id"].(string))
 			}
 			return out
@@ -437,10 +376,10 @@ func TestListFiltersPagingAndValidation(t *testing.T) {
 			{"?user_id=" + url.QueryEscape("alice%"), 0, 100, 0, nil},
 		}
 		for _, tt := range tests {
-			r := c.do("GET", "/tickets"+tt.query, nil)
-			body := r.json(t)
-			if r.status != 200 || body["total"] != float64(tt.total) || body["limit"] != float64(tt.limit) || body["offset"] != float64(tt.offset) {
-				t.Errorf("GET /tickets%s = %d %s", tt.query, r.status, r.body)
+			r := c.Do("GET", "/tickets"+tt.query, nil)
+			body := r.JSON(t)
+			if r.Status != 200 || body["total"] != float64(tt.total) || body["limit"] != float64(tt.limit) || body["offset"] != float64(tt.offset) {
+				t.Errorf("GET /tickets%s = %d %s", tt.query, r.Status, r.Body)
 				continue
 			}
 			if got := ids(r); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
@@ -458,9 +397,9 @@ func TestListFiltersPagingAndValidation(t *testing.T) {
 			"?offset=x":                   {"offset"},
 			"?limit=0&offset=-1&status=x": {"limit", "offset", "status"},
 		} {
-			r := c.do("GET", "/tickets"+query, nil)
-			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
-				t.Errorf("GET /tickets%s = %d %s, want 400 naming %v", query, r.status, r.body, fields)
+			r := c.Do("GET", "/tickets"+query, nil)
+			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+				t.Errorf("GET /tickets%s = %d %s, want 400 naming %v", query, r.Status, r.Body, fields)
 			}
 		}
 	})
@@ -468,12 +407,12 @@ func TestListFiltersPagingAndValidation(t *testing.T) {
 
 func TestEventLogEndpoints(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		ids := c.issueOK(with(seedIssue, "quantity", 2), "Idempotency-Key", "k-events", "X-Request-ID", "req-abc", "X-Correlation-ID", "corr-xyz")
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}, "reason": "고객 요청"}, "X-Request-ID", "req-def")
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2), "Idempotency-Key", "k-events", "X-Request-ID", "req-abc", "X-Correlation-ID", "corr-xyz")
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}, "reason": "고객 요청"}, "X-Request-ID", "req-def")
 
-		stream := c.do("GET", "/tickets/"+ids[0]+"/events", nil).json(t)["events"].([]any)
+		stream := c.Do("GET", "/tickets/"+ids[0]+"/events", nil).JSON(t)["events"].([]any)
 		if len(stream) != 2 {
 			t.Fatalf("stream = %v", stream)
 		}
@@ -508,23 +447,23 @@ func TestEventLogEndpoints(t *testing.T) {
 			{"?after=&limit=&type=", []float64{1, 2, 3}, 3},
 		}
 		for _, tt := range tests {
-			r := c.do("GET", "/events"+tt.query, nil)
-			body := r.json(t)
+			r := c.Do("GET", "/events"+tt.query, nil)
+			body := r.JSON(t)
 			var got []float64
 			for _, e := range body["events"].([]any) {
 				got = append(got, e.(map[string]any)["position"].(float64))
 			}
-			if r.status != 200 || !reflect.DeepEqual(got, tt.positions) || body["next_after"] != tt.next {
-				t.Errorf("GET /events%s = %d positions %v next %v, want %v next %v", tt.query, r.status, got, body["next_after"], tt.positions, tt.next)
+			if r.Status != 200 || !reflect.DeepEqual(got, tt.positions) || body["next_after"] != tt.next {
+				t.Errorf("GET /events%s = %d positions %v next %v, want %v next %v", tt.query, r.Status, got, body["next_after"], tt.positions, tt.next)
 			}
 		}
 		for query, fields := range map[string][]string{
 			"?after=-1": {"after"}, "?after=x": {"after"}, "?limit=0": {"limit"}, "?limit=1001": {"limit"},
 			"?type=Bogus": {"type"}, "?after=-1&limit=0&type=x": {"after", "limit", "type"},
 		} {
-			r := c.do("GET", "/events"+query, nil)
-			if r.status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
-				t.Errorf("GET /events%s = %d %s", query, r.status, r.body)
+			r := c.Do("GET", "/events"+query, nil)
+			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+				t.Errorf("GET /events%s = %d %s", query, r.Status, r.Body)
 			}
 		}
 	})
@@ -532,36 +471,36 @@ func TestEventLogEndpoints(t *testing.T) {
 
 func TestRequestIDIsEchoedOrGenerated(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		if r := c.do("GET", "/", nil, "X-Request-ID", "my-request-42"); r.header.Get("X-Request-ID") != "my-request-42" {
-			t.Fatalf("X-Request-ID = %q, want echo", r.header.Get("X-Request-ID"))
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		if r := c.Do("GET", "/", nil, "X-Request-ID", "my-request-42"); r.Header.Get("X-Request-ID") != "my-request-42" {
+			t.Fatalf("X-Request-ID = %q, want echo", r.Header.Get("X-Request-ID"))
 		}
-		a, b := c.do("GET", "/", nil).header.Get("X-Request-ID"), c.do("GET", "/", nil).header.Get("X-Request-ID")
+		a, b := c.Do("GET", "/", nil).Header.Get("X-Request-ID"), c.Do("GET", "/", nil).Header.Get("X-Request-ID")
 		if a == "" || a == b {
 			t.Fatalf("generated request ids %q, %q", a, b)
 		}
-		r := c.do("GET", "/tickets/none", nil, "X-Request-ID", "req-404")
-		if r.json(t)["request_id"] != "req-404" {
-			t.Fatalf("problem does not carry the request id: %s", r.body)
+		r := c.Do("GET", "/tickets/none", nil, "X-Request-ID", "req-404")
+		if r.JSON(t)["request_id"] != "req-404" {
+			t.Fatalf("problem does not carry the request id: %s", r.Body)
 		}
 	})
 }
 
 func TestReadYourWrites(t *testing.T) {
 	t.Parallel()
-	forEachEngineAndClusterNode(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngineAndClusterNode(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		for i := 0; i < 30; i++ {
-			ids := c.issueOK(with(seedIssue, "quantity", 1, "user_id", fmt.Sprint("ryw-", i)))
-			if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != 200 {
+			ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1, "user_id", fmt.Sprint("ryw-", i)))
+			if r := c.Do("GET", "/tickets/"+ids[0], nil); r.Status != 200 {
 				t.Fatalf("ticket %s not visible right after its 201", ids[0])
 			}
-			if list := c.do("GET", "/tickets?user_id="+fmt.Sprint("ryw-", i), nil).json(t); list["total"] != float64(1) {
+			if list := c.Do("GET", "/tickets?user_id="+fmt.Sprint("ryw-", i), nil).JSON(t); list["total"] != float64(1) {
 				t.Fatalf("list does not reflect the issue: %v", list)
 			}
-			c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids})
-			if tk := c.do("GET", "/tickets/"+ids[0], nil).json(t); tk["status"] != "canceled" {
+			c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids})
+			if tk := c.Do("GET", "/tickets/"+ids[0], nil).JSON(t); tk["status"] != "canceled" {
 				t.Fatalf("refund not visible right after its 200: %v", tk)
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestPostsThatAreNotPlainJSONAre415NamingTheHeaderAndAppendNothing(t *testing.T) {
@@ -30,10 +32,10 @@ func TestPostsThatAreNotPlainJSONAre415NamingTheHeaderAndAppendNothing(t *testin
 		{"identity", []string{"Content-Encoding", "identity"}, "Content-Encoding"},
 	}
 	for _, tt := range tests {
-		for path, body := range map[string]any{"/tickets/issue": seedIssue, "/tickets/refund": refund} {
-			r := c.do("POST", path, body, tt.headers...)
-			if r.status != http.StatusUnsupportedMediaType {
-				t.Errorf("%s to %s: %d, want 415", tt.name, path, r.status)
+		for path, body := range map[string]any{"/tickets/issue": servicetest.SeedIssue, "/tickets/refund": refund} {
+			r := c.Do("POST", path, body, tt.headers...)
+			if r.Status != http.StatusUnsupportedMediaType {
+				t.Errorf("%s to %s: %d, want 415", tt.name, path, r.Status)
 				continue
 			}
 			if fields := problemFields(t, r); len(fields) != 1 || fields[0] != tt.field {
@@ -41,12 +43,12 @@ func TestPostsThatAreNotPlainJSONAre415NamingTheHeaderAndAppendNothing(t *testin
 			}
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("415 requests appended %d events", n)
 	}
 	for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"} {
-		if r := c.do("POST", "/tickets/issue", seedIssue, "Content-Type", ct); r.status != http.StatusCreated {
-			t.Errorf("Content-Type %q: %d, want 201", ct, r.status)
+		if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Content-Type", ct); r.Status != http.StatusCreated {
+			t.Errorf("Content-Type %q: %d, want 201", ct, r.Status)
 		}
 	}
 }
@@ -65,16 +67,16 @@ func corsHeaders(h http.Header) http.Header {
 // preflight sends the CORS preflight of a browser on origin about to POST
 // with the given request headers, and checks the answer against the OpenAPI
 // document.
-func preflight(t *testing.T, c *apiClient, path, origin, headers string) *http.Response {
+func preflight(t *testing.T, c *servicetest.Client, path, origin, headers string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodOptions, c.base+path, nil)
+	req, err := http.NewRequest(http.MethodOptions, c.Base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	req.Header.Set("Access-Control-Request-Headers", headers)
-	resp, err := c.http.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +85,16 @@ func preflight(t *testing.T, c *apiClient, path, origin, headers string) *http.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.checkAgainstSpec(req, nil, resp, body)
+	c.CheckAgainstSpec(req, nil, resp, body)
 	return resp
 }
 
 func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 	t.Parallel()
 	const listed, other = "https://box-office.example", "https://evil.example"
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.CORSOrigins = listed + ", http://localhost:3000"
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	off := startClient(t)
 
 	resp := preflight(t, c, "/tickets/issue", listed, "content-type, idempotency-key")
@@ -110,18 +112,18 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 			}
 		}
 	}
-	r := c.do("POST", "/tickets/issue", seedIssue, "Origin", listed)
-	if r.status != http.StatusCreated || r.header.Get("Access-Control-Allow-Origin") != listed {
-		t.Fatalf("POST from a listed origin: %d %v", r.status, corsHeaders(r.header))
+	r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Origin", listed)
+	if r.Status != http.StatusCreated || r.Header.Get("Access-Control-Allow-Origin") != listed {
+		t.Fatalf("POST from a listed origin: %d %v", r.Status, corsHeaders(r.Header))
 	}
-	exposed := strings.Split(r.header.Get("Access-Control-Expose-Headers"), ", ")
+	exposed := strings.Split(r.Header.Get("Access-Control-Expose-Headers"), ", ")
 	for _, w := range []string{"X-Request-ID", "Idempotent-Replayed", "Location", "Ticketd-Position"} {
 		if !slices.Contains(exposed, w) {
 			t.Errorf("Access-Control-Expose-Headers = %v lacks %s", exposed, w)
 		}
 	}
 
-	for name, client := range map[string]*apiClient{"unlisted origin": c, "CORS unset": off} {
+	for name, client := range map[string]*servicetest.Client{"unlisted origin": c, "CORS unset": off} {
 		origin := other
 		if client == off {
 			origin = listed
@@ -130,8 +132,8 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 		if h := corsHeaders(resp.Header); len(h) > 0 || resp.StatusCode == http.StatusNoContent {
 			t.Errorf("%s: preflight %d with CORS headers %v", name, resp.StatusCode, h)
 		}
-		r := client.do("GET", "/tickets", nil, "Origin", origin)
-		if h := corsHeaders(r.header); len(h) > 0 {
+		r := client.Do("GET", "/tickets", nil, "Origin", origin)
+		if h := corsHeaders(r.Header); len(h) > 0 {
 			t.Errorf("%s: GET has CORS headers %v", name, h)
 		}
 	}
@@ -139,15 +141,15 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 
 func TestCORSStarAllowsEveryOrigin(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.CORSOrigins = "*"
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	resp := preflight(t, c, "/tickets/refund", "https://anyone.example", "content-type")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("preflight with --cors-origins '*': %d %v", resp.StatusCode, corsHeaders(resp.Header))
 	}
-	if r := c.do("GET", "/tickets", nil, "Origin", "null"); r.header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("GET with --cors-origins '*': %v", corsHeaders(r.header))
+	if r := c.Do("GET", "/tickets", nil, "Origin", "null"); r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("GET with --cors-origins '*': %v", corsHeaders(r.Header))
 	}
 }
 
@@ -167,18 +169,18 @@ func TestBadCORSOriginsExit2NamingTheFlag(t *testing.T) {
 func TestCORSPreflightNeedsNoAPIKeyButTheRequestDoes(t *testing.T) {
 	t.Parallel()
 	const origin = "https://box-office.example"
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.CORSOrigins = origin
 	cfg.Access = accessConfigForTest()
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	if resp := preflight(t, c, "/tickets/issue", origin, "authorization, content-type"); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("preflight with access control on: %d", resp.StatusCode)
 	}
-	r := c.do("POST", "/tickets/issue", seedIssue, "Origin", origin)
-	if r.status != http.StatusUnauthorized || r.header.Get("Access-Control-Allow-Origin") != origin {
-		t.Fatalf("POST without a key from a listed origin: %d %v, want 401 the page can read", r.status, corsHeaders(r.header))
+	r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Origin", origin)
+	if r.Status != http.StatusUnauthorized || r.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("POST without a key from a listed origin: %d %v, want 401 the page can read", r.Status, corsHeaders(r.Header))
 	}
-	if r := c.do("POST", "/tickets/issue", seedIssue, "Origin", origin, "Authorization", "Bearer "+clerkKey); r.status != http.StatusCreated {
-		t.Fatalf("POST with a clerk key from a listed origin: %d", r.status)
+	if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Origin", origin, "Authorization", "Bearer "+clerkKey); r.Status != http.StatusCreated {
+		t.Fatalf("POST with a clerk key from a listed origin: %d", r.Status)
 	}
 }

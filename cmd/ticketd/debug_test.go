@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // get returns the status and body of GET url.
@@ -32,9 +33,9 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestDebugAddrServesPprofAndExpvarThatThePublicListenerDoesNot(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DebugAddr = "127.0.0.1:0"
-	svc := mustStart(t, cfg)
+	svc := servicetest.Start(t, cfg)
 	debug := "http://" + svc.DebugAddr()
 	for path, want := range map[string]string{
 		"/debug/pprof/":                  "goroutine",
@@ -53,7 +54,7 @@ func TestDebugAddrServesPprofAndExpvarThatThePublicListenerDoesNot(t *testing.T)
 
 func TestNoDebugListenerByDefault(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	if svc.DebugAddr() != "" {
 		t.Fatal("a debug listener runs without --debug-addr")
 	}
@@ -69,14 +70,14 @@ func TestNoDebugListenerByDefault(t *testing.T) {
 // server) shows any of them, while both show the redacted command line.
 func TestDebugListenerShowsNoSecret(t *testing.T) {
 	bin := parallelBinaryTest(t)
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
 		const (
 			clerkKey, analystKey = "clerk-secret-key-5f2a9c1e", "analyst-secret-key-7b3d0e8f"
 			natsPassword, token  = "nats-secret-password", "nats-secret-token"
 			dbPassword           = "db-secret-password"
 		)
-		db := e.database(t, t.TempDir())
+		db := e.Database(t, t.TempDir())
 		if service.IsPostgres(db) {
 			u, err := url.Parse(db)
 			if err != nil {
@@ -101,11 +102,11 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 		}()
 		waitReady(t, "http://"+addr)
 		// An event for the NATS relay, whose failing publishes log the URL.
-		c := newClientAt(t, "http://"+addr)
-		if r := c.do("POST", "/tickets/issue", seedIssue, "X-API-Key", clerkKey); r.status != http.StatusCreated {
-			t.Fatalf("issue: %d %s", r.status, r.body)
+		c := servicetest.NewClientAt(t, "http://"+addr)
+		if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "X-API-Key", clerkKey); r.Status != http.StatusCreated {
+			t.Fatalf("issue: %d %s", r.Status, r.Body)
 		}
-		waitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
+		servicetest.WaitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
 		_, vars := get(t, "http://"+debugAddr+"/debug/vars")
 		_, cmdline := get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
 		var parsed struct{ Cmdline []string }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -67,7 +68,7 @@ func served(families map[string]*dto.MetricFamily, name string) bool {
 
 func TestEveryMetricOfTheAlertsAndDashboardIsServed(t *testing.T) {
 	t.Parallel()
-	families := newClient(t, mustStart(t, testConfig(t.TempDir()))).scrape() // a fresh service, before any request
+	families := servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir()))).Scrape() // a fresh service, before any request
 	alerts, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestEveryMetricOfTheAlertsAndDashboardIsServed(t *testing.T) {
 
 func TestLabelledCountersStartAtZeroForTheirKnownLabels(t *testing.T) {
 	t.Parallel()
-	families := newClient(t, mustStart(t, testConfig(t.TempDir()))).scrape()
+	families := servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir()))).Scrape()
 	want := map[string][][]string{
 		"ticketd_events_appended_total":       {{"type", "TicketIssued"}, {"type", "TicketRefunded"}},
 		"ticketd_idempotency_replays_total":   {{"route", "/tickets/issue"}, {"route", "/tickets/refund"}},

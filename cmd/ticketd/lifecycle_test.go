@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
@@ -33,31 +34,31 @@ func dumpTickets(t *testing.T, db string) string {
 
 func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-		ids := first.json(t)["ticket_ids"].([]any)
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []any{ids[0]}})
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		first := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "restart-key")
+		ids := first.JSON(t)["ticket_ids"].([]any)
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []any{ids[0]}})
 		if err := svc.Shutdown(); err != nil {
 			t.Fatal(err)
 		}
 
-		svc = mustStart(t, cfg)
-		c = newClient(t, svc)
-		if tk := c.do("GET", fmt.Sprint("/tickets/", ids[0]), nil).json(t); tk["status"] != "canceled" {
+		svc = servicetest.Start(t, cfg)
+		c = servicetest.NewClient(t, svc)
+		if tk := c.Do("GET", fmt.Sprint("/tickets/", ids[0]), nil).JSON(t); tk["status"] != "canceled" {
 			t.Fatalf("after restart ticket = %v", tk)
 		}
-		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-		if r.status != 200 || string(r.body) != string(first.body) {
-			t.Fatalf("key not honoured after restart: %d %s", r.status, r.body)
+		r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "restart-key")
+		if r.Status != 200 || string(r.Body) != string(first.Body) {
+			t.Fatalf("key not honoured after restart: %d %s", r.Status, r.Body)
 		}
-		if r := c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "restart-key"); r.status != 409 {
-			t.Fatalf("changed request after restart = %d, want 409", r.status)
+		if r := c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1), "Idempotency-Key", "restart-key"); r.Status != 409 {
+			t.Fatalf("changed request after restart = %d, want 409", r.Status)
 		}
-		c.issueOK(seedIssue)
-		events := c.do("GET", "/events", nil).json(t)["events"].([]any)
+		c.IssueOK(servicetest.SeedIssue)
+		events := c.Do("GET", "/events", nil).JSON(t)["events"].([]any)
 		if len(events) != 5 || events[4].(map[string]any)["position"] != float64(5) {
 			t.Fatalf("log after restart has %d events", len(events))
 		}
@@ -66,14 +67,14 @@ func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
 
 func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
 		for i := 0; i < 20; i++ {
-			ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
+			ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
 			if i%3 == 0 {
-				c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
+				c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
 			}
 		}
 		if err := svc.Shutdown(); err != nil {
@@ -98,9 +99,9 @@ func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 
 func TestReplayRefusesADatabaseInUse(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		mustStart(t, cfg)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		servicetest.Start(t, cfg)
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), []string{"replay", "--db", cfg.DB}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
 			t.Fatalf("replay on a live database: exit %d, stderr %q", code, stderr.String())
@@ -207,7 +208,7 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		workdir := t.TempDir()
 		addr := freeAddr(t)
@@ -266,10 +267,10 @@ func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 
 		// Every acknowledged issue is in the log after the stop.
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		cfg.DB = filepath.Join(workdir, "data", "app.db")
-		c := newClient(t, mustStart(t, cfg))
-		if n := c.logHead(); n != 3*acknowledged {
+		c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+		if n := c.LogHead(); n != 3*acknowledged {
 			t.Fatalf("log has %d events, %d issues of 3 were acknowledged", n, acknowledged)
 		}
 	})

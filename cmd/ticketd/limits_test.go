@@ -12,23 +12,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(20_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 	const callers = 6
 	var wg sync.WaitGroup
-	statuses := make(chan response, callers)
+	statuses := make(chan servicetest.Response, callers)
 	start := make(chan struct{})
 	for range callers {
 		wg.Go(func() {
 			<-start
-			statuses <- c.do("GET", "/audit/verify", nil)
+			statuses <- c.Do("GET", "/audit/verify", nil)
 		})
 	}
 	close(start)
@@ -36,36 +38,36 @@ func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	close(statuses)
 	counts := map[int]int{}
 	for r := range statuses {
-		counts[r.status]++
-		if r.status == http.StatusTooManyRequests && r.header.Get("Retry-After") == "" {
+		counts[r.Status]++
+		if r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
 			t.Error("429 without Retry-After")
 		}
 	}
 	if counts[http.StatusOK] < 1 || counts[http.StatusTooManyRequests] < 1 || counts[http.StatusOK]+counts[http.StatusTooManyRequests] != callers {
 		t.Fatalf("%d concurrent audits answered %v, want some 200 and the others 429", callers, counts)
 	}
-	if r := c.do("GET", "/audit/verify", nil); r.status != http.StatusOK {
-		t.Fatalf("an audit after the others finished: %d", r.status)
+	if r := c.Do("GET", "/audit/verify", nil); r.Status != http.StatusOK {
+		t.Fatalf("an audit after the others finished: %d", r.Status)
 	}
 }
 
 func TestStreamsPastMaxStreamsAre503WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.MaxStreams = 2
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
 	first := openStream(t, svc, "")
 	openStream(t, svc, "")
-	r := c.do("GET", "/events/stream", nil)
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Fatalf("a third stream with --max-streams 2: %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	r := c.Do("GET", "/events/stream", nil)
+	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third stream with --max-streams 2: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
 	first.close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithCancel(context.Background())
-		resp, err := getStream(ctx, c.base+"/events/stream", nil)
+		resp, err := getStream(ctx, c.Base+"/events/stream", nil)
 		if err != nil {
 			cancel()
 			t.Fatal(err)
@@ -111,7 +113,7 @@ func sendQueue(t *testing.T, local, remote *net.TCPAddr) int64 {
 
 func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(30_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The tests in this file publish to the real JetStream server named by
@@ -62,9 +63,9 @@ func natsTestConfig(t *testing.T, server string) service.NATSConfig {
 func startNATSService(t *testing.T) (*service.Service, string) {
 	t.Helper()
 	server := natsTestURL(t)
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.NATS = natsTestConfig(t, server)
-	return mustStart(t, cfg), server
+	return servicetest.Start(t, cfg), server
 }
 
 // jetStreamClient connects to server for the test's duration.
@@ -86,7 +87,7 @@ func jetStreamClient(t *testing.T, server string) jetstream.JetStream {
 // whole log.
 func natsCaughtUp(t *testing.T, svc *service.Service, timeout time.Duration) {
 	t.Helper()
-	waitWithin(t, timeout, "the NATS relay has published the whole log", func() bool {
+	servicetest.WaitWithin(t, timeout, "the NATS relay has published the whole log", func() bool {
 		return svc.NATSRelay().Position() == svc.Store().Head()
 	})
 }
@@ -144,13 +145,13 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 	t.Parallel()
 	svc, server := startNATSService(t)
 	cfg := svc.Config()
-	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats", "traceparent", clientTraceparent)
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:4], "reason": "고객 <요청> & more"})
+	c := servicetest.NewClient(t, svc)
+	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats", "traceparent", clientTraceparent)
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:4], "reason": "고객 <요청> & more"})
 	appendIssued(t, svc, 700) // more than one relay batch
 	natsCaughtUp(t, svc, 20*time.Second)
 
-	raw := c.rawEvents()
+	raw := c.RawEvents()
 	msgs := storedMessages(t, server, cfg.NATS, len(raw))
 	for i, msg := range msgs {
 		var event eventstore.Record
@@ -203,9 +204,9 @@ func quote(s string) string {
 func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	t.Parallel()
 	server := natsTestURL(t)
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.NATS = natsTestConfig(t, server)
-	svc, err := service.Start(context.Background(), cfg, testLogger(t))
+	svc, err := service.Start(context.Background(), cfg, servicetest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 		for appendIssuedTo(svc, 3) == nil {
 		}
 	}()
-	waitWithin(t, 20*time.Second, "the NATS relay has published 300 events", func() bool { return svc.NATSRelay().Position() >= 300 })
+	servicetest.WaitWithin(t, 20*time.Second, "the NATS relay has published 300 events", func() bool { return svc.NATSRelay().Position() >= 300 })
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	svc = mustStart(t, cfg)
+	svc = servicetest.Start(t, cfg)
 	appendIssued(t, svc, 50)
 	natsCaughtUp(t, svc, 20*time.Second)
 	requireEventsInOrder(t, storedMessages(t, server, cfg.NATS, int(svc.Store().Head())))
@@ -308,27 +309,27 @@ func TestNATSUnreachableAtStartThenBacklogArrivesAndCommandsNeverWait(t *testing
 	}
 	proxy := &tcpProxy{t: t, addr: freeAddr(t), target: u.Host}
 	t.Cleanup(proxy.down)
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.NATS = natsTestConfig(t, server)
 	cfg.NATS.URL = "nats://" + proxy.addr // nothing listens there yet
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
 
-	c.issueOK(with(seedIssue, "quantity", 5))
-	status, ready := c.readyz()
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 5))
+	status, ready := c.Readyz()
 	check := ready.Checks[service.NATSRelayCheckpoint]
 	if status != 200 || check.Status != "ok" || check.LagEvents == nil || *check.LagEvents != 5 || !strings.Contains(check.Detail, "reported only") {
 		t.Fatalf("readyz with NATS unreachable = %d %+v, want ready with relay:nats 5 events behind", status, ready)
 	}
-	if lag := metricValue(c.scrape(), "ticketd_consumer_lag_events", "consumer", service.NATSRelayCheckpoint); lag != 5 {
+	if lag := metricValue(c.Scrape(), "ticketd_consumer_lag_events", "consumer", service.NATSRelayCheckpoint); lag != 5 {
 		t.Fatalf("ticketd_consumer_lag_events{consumer=relay:nats} = %v, want 5", lag)
 	}
 
 	proxy.up()
 	natsCaughtUp(t, svc, 30*time.Second)
 	proxy.down() // NATS goes away while the service runs
-	c.issueOK(with(seedIssue, "quantity", 7))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"none"}})
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 7))
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{"none"}})
 	time.Sleep(200 * time.Millisecond)
 	proxy.up()
 	natsCaughtUp(t, svc, 30*time.Second)

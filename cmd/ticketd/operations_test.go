@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,32 +16,13 @@ import (
 
 	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
-
-// waitUntil polls cond until it holds, failing the test after 10s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	waitWithin(t, 10*time.Second, what, cond)
-}
-
-// waitWithin polls cond until it holds, failing the test after timeout.
-func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // holdProjection stops the tickets projector's Watermill handler, so the
 // projection applies nothing more until CatchUp is called while the relay
@@ -78,42 +58,6 @@ func appendIssuedTo(svc *service.Service, n int) error {
 		return fmt.Errorf("append: %w", err)
 	}
 	return nil
-}
-
-// readiness is a decoded /readyz body (either status).
-type readiness struct {
-	Status any    `json:"status"` // "ready", or 503 in a problem
-	Detail string `json:"detail"`
-	Checks map[string]struct {
-		Status    string `json:"status"`
-		LagEvents *int64 `json:"lag_events"`
-		Detail    string `json:"detail"`
-	} `json:"checks"`
-}
-
-func (c *apiClient) readyz() (int, readiness) {
-	c.t.Helper()
-	r := c.do("GET", "/readyz", nil)
-	var body readiness
-	if err := json.Unmarshal(r.body, &body); err != nil {
-		c.t.Fatalf("readyz body: %v\n%s", err, r.body)
-	}
-	return r.status, body
-}
-
-// scrape returns the service's metrics, parsed from the text format.
-func (c *apiClient) scrape() map[string]*dto.MetricFamily {
-	c.t.Helper()
-	r := c.do("GET", "/metrics", nil)
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
-		c.t.Fatalf("GET /metrics: %d %s", r.status, r.header.Get("Content-Type"))
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
-	if err != nil {
-		c.t.Fatalf("parse metrics: %v", err)
-	}
-	return families
 }
 
 // metricValue returns the value of the sample of metric name with the given
@@ -162,22 +106,22 @@ func hasLabels(m *dto.Metric, labels []string) bool {
 
 func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ReadyMaxLag = 2
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	c.issueOK(seedIssue)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
+	c.IssueOK(servicetest.SeedIssue)
 
-	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 5 { // database, chain, disk, projection, relay
+	if status, body := c.Readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 5 { // database, chain, disk, projection, relay
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 
 	holdProjection(t, svc)
 	appendIssued(t, svc, 3)
-	var body readiness
-	waitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
+	var body servicetest.Readiness
+	servicetest.WaitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
 		var status int
-		status, body = c.readyz()
+		status, body = c.Readyz()
 		p := body.Checks[projections.TicketsCheckpoint]
 		return status == http.StatusServiceUnavailable && p.LagEvents != nil && *p.LagEvents == 3 &&
 			body.Checks[service.EmbeddedRelayCheckpoint].Status == "ok"
@@ -191,12 +135,12 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	if want := "Not ready: projection:tickets is 3 events behind the log head 5 (at most 2 allowed)."; body.Detail != want {
 		t.Errorf("detail = %q, want %q", body.Detail, want)
 	}
-	if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
-		t.Errorf("readyz: %d, want 503", r.status)
-	} else if err := matchDocOutput(documentedNotReady(t), string(r.body)); err != nil {
-		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.body)
+	if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("readyz: %d, want 503", r.Status)
+	} else if err := matchDocOutput(documentedNotReady(t), string(r.Body)); err != nil {
+		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.Body)
 	}
-	m := c.scrape()
+	m := c.Scrape()
 	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
 		t.Errorf("projection lag = %v events, want 3", lag)
 	}
@@ -207,10 +151,10 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	if n, err := svc.ReadModels().Tickets.CatchUp(context.Background(), nil); err != nil || n != 3 {
 		t.Fatalf("catch up: %d, %v", n, err)
 	}
-	if status, body := c.readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
+	if status, body := c.Readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
 		t.Fatalf("readyz after catching up: %d %+v", status, body)
 	}
-	m = c.scrape()
+	m = c.Scrape()
 	for _, name := range []string{"ticketd_consumer_lag_events", "ticketd_consumer_lag_seconds"} {
 		if lag := metricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
 			t.Errorf("%s after catching up = %v, want 0", name, lag)
@@ -237,22 +181,22 @@ func documentedNotReady(t *testing.T) string {
 func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	if r := c.do("GET", "/healthz", nil); r.status != http.StatusOK || string(r.body) != `{"status":"ok"}` {
-		t.Fatalf("healthz: %d %s", r.status, r.body)
+	if r := c.Do("GET", "/healthz", nil); r.Status != http.StatusOK || string(r.Body) != `{"status":"ok"}` {
+		t.Fatalf("healthz: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestMetricsMoveByExactAmounts(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	before := c.scrape()
+	before := c.Scrape()
 
-	ids := c.issueOK(seedIssue, "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	c.do("GET", "/tickets/"+ids[0], nil)
-	c.do("GET", "/nowhere", nil)
+	ids := c.IssueOK(servicetest.SeedIssue, "Idempotency-Key", "metrics-key")
+	c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "metrics-key")
+	c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1), "Idempotency-Key", "metrics-key")
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	c.Do("GET", "/tickets/"+ids[0], nil)
+	c.Do("GET", "/nowhere", nil)
 
 	want := []struct {
 		name   string
@@ -283,8 +227,8 @@ func TestMetricsMoveByExactAmounts(t *testing.T) {
 	}
 	// A request is counted just after its response is sent, and the relay
 	// moves on just after the projection: wait until everything is counted.
-	waitUntil(t, "every request is counted and the relay caught up", func() bool {
-		after = c.scrape()
+	servicetest.WaitUntil(t, "every request is counted and the relay caught up", func() bool {
+		after = c.Scrape()
 		for _, w := range want {
 			if moved(w.name, w.labels...) < w.delta {
 				return false
@@ -396,10 +340,10 @@ func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
 
 func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ConsistencyTimeout = 200 * time.Millisecond
 	svc, logs, stop := startLogged(t, cfg)
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 
 	type sent struct {
 		id, route string
@@ -408,25 +352,25 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 		refunded  float64
 	}
 	var requests []sent
-	send := func(method, path string, body any, route string, issued, refunded float64) response {
+	send := func(method, path string, body any, route string, issued, refunded float64) servicetest.Response {
 		id := "log-" + strconv.Itoa(len(requests))
-		r := c.do(method, path, body, "X-Request-ID", id)
-		requests = append(requests, sent{id, route, r.status, issued, refunded})
+		r := c.Do(method, path, body, "X-Request-ID", id)
+		requests = append(requests, sent{id, route, r.Status, issued, refunded})
 		return r
 	}
-	ids := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0).json(t)["ticket_ids"].([]any)
+	ids := send("POST", "/tickets/issue", servicetest.SeedIssue, "/tickets/issue", 2, 0).JSON(t)["ticket_ids"].([]any)
 	send("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]}, "/tickets/refund", 0, 1)
 	send("GET", "/tickets/nope", nil, "/tickets/:ticket_id", 0, 0)
 	send("POST", "/tickets/issue", `{"price_krw": 1.5}`, "/tickets/issue", 0, 0)
 	send("DELETE", "/tickets", nil, "unmatched", 0, 0)
 	send("GET", "/", nil, "/", 0, 0)
 	send("GET", "/metrics", nil, "/metrics", 0, 0)
-	c.do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
-	c.do("HEAD", "/readyz", nil)
+	c.Do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
+	c.Do("HEAD", "/readyz", nil)
 	holdProjection(t, svc)
-	lagging := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0)
-	if lagging.status != http.StatusCreated || lagging.header.Get("Ticketd-Consistency") != "pending" {
-		t.Fatalf("issue with the projection held: %d %s", lagging.status, lagging.body)
+	lagging := send("POST", "/tickets/issue", servicetest.SeedIssue, "/tickets/issue", 2, 0)
+	if lagging.Status != http.StatusCreated || lagging.Header.Get("Ticketd-Consistency") != "pending" {
+		t.Fatalf("issue with the projection held: %d %s", lagging.Status, lagging.Body)
 	}
 	stop() // every handler has returned, so every line is written
 
@@ -496,7 +440,7 @@ func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
 
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	tests := []struct {
 		addr string
 		code int
@@ -626,13 +570,13 @@ func TestContainerBuildsWhatCIBuilds(t *testing.T) {
 // nothing.
 func TestAppendLockHoldIsObservedOnPostgres(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		c.issueOK(seedIssue)
-		c.issueOK(seedIssue)
-		holds := metricValue(c.scrape(), "ticketd_append_lock_hold_seconds_count")
-		if want := map[string]float64{"sqlite": 0, "postgres": 2}[e.name]; holds != want {
-			t.Fatalf("%s: ticketd_append_lock_hold_seconds_count = %v after two issues, want %v", e.name, holds, want)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		c.IssueOK(servicetest.SeedIssue)
+		c.IssueOK(servicetest.SeedIssue)
+		holds := metricValue(c.Scrape(), "ticketd_append_lock_hold_seconds_count")
+		if want := map[string]float64{"sqlite": 0, "postgres": 2}[e.Name]; holds != want {
+			t.Fatalf("%s: ticketd_append_lock_hold_seconds_count = %v after two issues, want %v", e.Name, holds, want)
 		}
 	})
 }

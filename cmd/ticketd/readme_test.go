@@ -22,6 +22,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // docFiles are the files whose examples the docs test runs, in the order a
@@ -155,9 +156,9 @@ func TestDocsExamplesRunAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		var logs syncBuffer
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -174,7 +175,7 @@ func TestDocsExamplesRunAsWritten(t *testing.T) {
 
 // runDocFile runs the examples of file in one shell and checks them; it
 // returns the log lines of a service the file's examples started.
-func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) []string {
+func runDocFile(t *testing.T, e servicetest.Engine, bin, file string, svc *service.Service) []string {
 	t.Helper()
 	examples, _ := docExamples(t, file)
 	dir, tmp, logFile := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "server.log")
@@ -185,7 +186,7 @@ func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) 
 			// The file's examples talk to the service they start.
 			addr := freeAddr(t)
 			subst[0][1] = addr
-			env = append(env, "TICKETD_ADDR="+addr, "TICKETD_DB="+e.database(t, t.TempDir()), "TICKETD_LOG_FORMAT=text")
+			env = append(env, "TICKETD_ADDR="+addr, "TICKETD_DB="+e.Database(t, t.TempDir()), "TICKETD_LOG_FORMAT=text")
 			break
 		}
 	}
@@ -237,7 +238,7 @@ func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) 
 			continue
 		}
 		compared++
-		if err := matchDocOutput(ex.output.text, substitute(got.text, subst, true), e.omits...); err != nil {
+		if err := matchDocOutput(ex.output.text, substitute(got.text, subst, true), e.Omits...); err != nil {
 			t.Errorf("%s: the output shown at line %d does not match what the example prints: %v\nshown:\n%s\nprinted:\n%s",
 				where, ex.output.line, err, ex.output.text, got.text)
 		}
@@ -407,16 +408,16 @@ func matchLoggedLine(shown string, want map[string]any, logged []map[string]any)
 // after them refund nothing) and queries as_of the issue.
 func checkAuditingHistorySentence(t *testing.T, svc *service.Service) {
 	t.Helper()
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 	var page struct {
 		Events []struct {
 			Position int64  `json:"position"`
 			StreamID string `json:"stream_id"`
 		} `json:"events"`
 	}
-	refunds := c.do("GET", "/events?type=TicketRefunded&limit=1000", nil)
-	if err := json.Unmarshal(refunds.body, &page); err != nil || len(page.Events) == 0 {
-		t.Fatalf("GET /events?type=TicketRefunded: %v %s", err, refunds.body)
+	refunds := c.Do("GET", "/events?type=TicketRefunded&limit=1000", nil)
+	if err := json.Unmarshal(refunds.Body, &page); err != nil || len(page.Events) == 0 {
+		t.Fatalf("GET /events?type=TicketRefunded: %v %s", err, refunds.Body)
 	}
 	refund := page.Events[len(page.Events)-1].Position
 	issue := refund - 1

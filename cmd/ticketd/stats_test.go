@@ -11,18 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
 // salesOf returns GET /stats/sales?QUERY's rows as name -> [issued, canceled,
 // revenue_krw], and the whole body, failing the test on any non-200.
-func salesOf(t *testing.T, c *apiClient, query string, headers ...string) (map[string][3]int64, map[string]any) {
+func salesOf(t *testing.T, c *servicetest.Client, query string, headers ...string) (map[string][3]int64, map[string]any) {
 	t.Helper()
-	r := c.do("GET", "/stats/sales?"+query, nil, headers...)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /stats/sales?%s: %d %s", query, r.status, r.body)
+	r := c.Do("GET", "/stats/sales?"+query, nil, headers...)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /stats/sales?%s: %d %s", query, r.Status, r.Body)
 	}
-	body := r.json(t)
+	body := r.JSON(t)
 	rows := map[string][3]int64{}
 	for _, row := range body["rows"].([]any) {
 		m := row.(map[string]any)
@@ -34,15 +35,15 @@ func salesOf(t *testing.T, c *apiClient, query string, headers ...string) (map[s
 // sellThroughTheAPI issues 2 tickets at CGV 강남 (영화 A, 15000), 1 at
 // 메가박스 (영화 B, 9000), refunds one of the first two and returns the
 // refund's Ticketd-Position.
-func sellThroughTheAPI(t *testing.T, c *apiClient) string {
+func sellThroughTheAPI(t *testing.T, c *servicetest.Client) string {
 	t.Helper()
-	ids := c.issueOK(with(seedIssue, "movie_title", "영화 A", "quantity", 2))
-	c.issueOK(with(seedIssue, "theater_name", "메가박스", "movie_title", "영화 B", "price_krw", 9000, "quantity", 1))
-	r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	if r.status != http.StatusOK {
-		t.Fatalf("refund: %d %s", r.status, r.body)
+	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "movie_title", "영화 A", "quantity", 2))
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", "메가박스", "movie_title", "영화 B", "price_krw", 9000, "quantity", 1))
+	r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	if r.Status != http.StatusOK {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
 	}
-	return r.header.Get("Ticketd-Position")
+	return r.Header.Get("Ticketd-Position")
 }
 
 func TestStatsSalesCountIssuesRefundsAndRevenueReadingYourWrites(t *testing.T) {
@@ -71,11 +72,11 @@ func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
 	pos := sellThroughTheAPI(t, c)
-	r := c.do("GET", "/stats/timeline?minutes=5", nil, hdrMinPosition, pos)
-	if r.status != http.StatusOK {
-		t.Fatalf("timeline: %d %s", r.status, r.body)
+	r := c.Do("GET", "/stats/timeline?minutes=5", nil, hdrMinPosition, pos)
+	if r.Status != http.StatusOK {
+		t.Fatalf("timeline: %d %s", r.Status, r.Body)
 	}
-	body := r.json(t)
+	body := r.JSON(t)
 	minutes := body["minutes"].([]any)
 	if len(minutes) != 5 {
 		t.Fatalf("%d minutes, want 5", len(minutes))
@@ -101,16 +102,16 @@ func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
 	if !reflect.DeepEqual(body["totals"], want) || body["position"] != float64(4) {
 		t.Errorf("totals %v at %v, want %v at 4", body["totals"], body["position"], want)
 	}
-	if r := c.do("GET", "/stats/timeline", nil); r.status != 200 || len(r.json(t)["minutes"].([]any)) != 60 {
-		t.Errorf("default timeline: %d %s", r.status, r.body)
+	if r := c.Do("GET", "/stats/timeline", nil); r.Status != 200 || len(r.JSON(t)["minutes"].([]any)) != 60 {
+		t.Errorf("default timeline: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	c.issueOK(seedIssue)
-	head := c.logHead()
+	c.IssueOK(servicetest.SeedIssue)
+	head := c.LogHead()
 	tests := []struct {
 		path    string
 		headers []string
@@ -124,12 +125,12 @@ func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
 		{"/stats/timeline?minutes=1.5", nil, []string{"minutes"}},
 	}
 	for _, tt := range tests {
-		r := c.do("GET", tt.path, nil, tt.headers...)
-		if got := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(sorted(got), sorted(tt.fields)) {
-			t.Errorf("GET %s: %d naming %v, want 400 naming %v", tt.path, r.status, got, tt.fields)
+		r := c.Do("GET", tt.path, nil, tt.headers...)
+		if got := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(sorted(got), sorted(tt.fields)) {
+			t.Errorf("GET %s: %d naming %v, want 400 naming %v", tt.path, r.Status, got, tt.fields)
 		}
 	}
-	if c.logHead() != head {
+	if c.LogHead() != head {
 		t.Errorf("bad reads wrote to the log")
 	}
 }
@@ -140,15 +141,15 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 	t.Parallel()
 	timeout := 300 * time.Millisecond
 	svc, c := startWithConsistencyTimeout(t, timeout)
-	c.issueOK(seedIssue)
+	c.IssueOK(servicetest.SeedIssue)
 	svc.Projector(projections.SalesCheckpoint).Stop()
 	<-svc.Projector(projections.SalesCheckpoint).Stopped()
-	pos := fmt.Sprint(c.logHead() + 1)
-	c.issueOK(with(seedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
+	pos := fmt.Sprint(c.LogHead() + 1)
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
 	for _, path := range []string{"/stats/sales", "/stats/timeline"} {
-		r := c.do("GET", path, nil, hdrMinPosition, pos)
-		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.status, r.body)
+		r := c.Do("GET", path, nil, hdrMinPosition, pos)
+		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.Status, r.Body)
 		}
 	}
 	if _, err := svc.ReadModels().Sales.CatchUp(t.Context(), nil); err != nil {
@@ -161,12 +162,12 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 
 func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t, sqliteEngine)
+	path, _ := buildStoppedDatabase(t, servicetest.SQLite)
 	// The sales projection catches up on start; stop once it has all 14 events.
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = path
-	svc := mustStart(t, cfg)
-	salesOf(t, newClient(t, svc), "", hdrMinPosition, "14")
+	svc := servicetest.Start(t, cfg)
+	salesOf(t, servicetest.NewClient(t, svc), "", hdrMinPosition, "14")
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	if code, out, _ := runCLI(t, "", "verify", "--db", path); code != 0 {
 		t.Fatalf("verify after replay: exit %d\n%s", code, out)
 	}
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	if rows, _ := salesOf(t, c, "by=movie"); rows["영화 제목"] != [3]int64{12, 2, 150000} {
 		t.Errorf("sales after replay and restart: %v", rows)
 	}
@@ -195,29 +196,29 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 func TestDashboardIsServedFromTheBinaryWithItsHooks(t *testing.T) {
 	t.Parallel()
 	c := startClient(t)
-	page := c.do("GET", "/dashboard", nil)
-	if page.status != 200 || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
-		!strings.Contains(page.header.Get("Content-Security-Policy"), "connect-src 'self'") {
-		t.Fatalf("GET /dashboard: %d %v", page.status, page.header)
+	page := c.Do("GET", "/dashboard", nil)
+	if page.Status != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(page.Header.Get("Content-Security-Policy"), "connect-src 'self'") {
+		t.Fatalf("GET /dashboard: %d %v", page.Status, page.Header)
 	}
 	for _, hook := range []string{"data-connection", "data-feed", `data-table="theater"`, `data-table="movie"`, "data-chart", "data-key-form", `src="/dashboard/app.js"`, `href="/dashboard/app.css"`} {
-		if !strings.Contains(string(page.body), hook) {
+		if !strings.Contains(string(page.Body), hook) {
 			t.Errorf("the page lacks %s", hook)
 		}
 	}
 	external := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
 	for path, ctype := range map[string]string{"/dashboard": "text/html", "/dashboard/app.js": "text/javascript", "/dashboard/app.css": "text/css"} {
-		r := c.do("GET", path, nil)
-		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ctype) {
-			t.Errorf("GET %s: %d %s", path, r.status, r.header.Get("Content-Type"))
+		r := c.Do("GET", path, nil)
+		if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), ctype) {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Header.Get("Content-Type"))
 		}
-		for _, url := range external.FindAllString(string(r.body), -1) {
+		for _, url := range external.FindAllString(string(r.Body), -1) {
 			if url != "http://www.w3.org" { // the SVG namespace, never fetched
 				t.Errorf("%s names another origin: %s", path, url)
 			}
 		}
 	}
-	js := string(c.do("GET", "/dashboard/app.js", nil).body)
+	js := string(c.Do("GET", "/dashboard/app.js", nil).Body)
 	for _, want := range []string{"sessionStorage", "'Authorization', 'Bearer '", "'Last-Event-ID'", "'Ticketd-Min-Position'", "'/events/stream'"} {
 		if !strings.Contains(js, want) {
 			t.Errorf("app.js lacks %s", want)
@@ -227,12 +228,12 @@ func TestDashboardIsServedFromTheBinaryWithItsHooks(t *testing.T) {
 
 func TestACleanStopLeavesNoProjectionBehindTheLog(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
+	cfg := servicetest.Config(t.TempDir())
+	svc := servicetest.Start(t, cfg)
 	svc.Projector(projections.SalesCheckpoint).Stop() // commands wait only for the tickets projection
 	<-svc.Projector(projections.SalesCheckpoint).Stopped()
-	c := newClient(t, svc)
-	c.issueOK(with(seedIssue, "quantity", 3))
+	c := servicetest.NewClient(t, svc)
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The tests in this file follow GET /events/stream over real HTTP.
@@ -165,26 +166,16 @@ func (c *sseClient) expectPositions(what string, want ...int64) {
 	}
 }
 
-// rawEvents returns the events of GET /events?after=0 as the bytes it sent.
-func (c *apiClient) rawEvents() []json.RawMessage {
-	c.t.Helper()
-	var page struct{ Events []json.RawMessage }
-	if err := json.Unmarshal(c.do("GET", "/events?limit=1000", nil).body, &page); err != nil {
-		c.t.Fatal(err)
-	}
-	return page.Events
-}
-
 func TestStreamStartsWhereAskedAndSendsTheEventJSONOfGetEvents(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		svc := mustStart(t, e.config(t))
-		c := newClient(t, svc)
-		ids := c.issueOK(with(seedIssue, "quantity", 3))
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1]}})
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		svc := servicetest.Start(t, e.Config(t))
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1]}})
 
 		fromStart := openStream(t, svc, "?from=start")
-		raw := c.rawEvents()
+		raw := c.RawEvents()
 		for i, want := range raw {
 			m := fromStart.nextEvent()
 			if m.data != string(want) || m.id != strconv.Itoa(i+1) {
@@ -223,8 +214,8 @@ func TestStreamStartsWhereAskedAndSendsTheEventJSONOfGetEvents(t *testing.T) {
 
 func TestStreamCatchUpMeetsLiveWithoutGapOrDuplicate(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		svc := mustStart(t, e.config(t))
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		svc := servicetest.Start(t, e.Config(t))
 		const before, writers, appendsPerWriter = 5000, 10, 500 // 10,000 events in all
 		for range before / 500 {
 			appendIssued(t, svc, 500)
@@ -267,13 +258,13 @@ func TestStreamCatchUpMeetsLiveWithoutGapOrDuplicate(t *testing.T) {
 
 func TestStreamTypeFilterKeepsOnlyThatTypeAndMovesPastTheRest(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
 		cfg.SSEHeartbeat = 50 * time.Millisecond
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		ids := c.issueOK(with(seedIssue, "quantity", 3))
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}}) // position 4
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}}) // position 4
 
 		refunds := openStream(t, svc, "?from=start&type=TicketRefunded")
 		refunds.expectPositions("refunds from the start", 4)
@@ -286,7 +277,7 @@ func TestStreamTypeFilterKeepsOnlyThatTypeAndMovesPastTheRest(t *testing.T) {
 				t.Fatalf("the refund stream sent %+v", m)
 			}
 		}
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}}) // position 305
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0]}}) // position 305
 		refunds.expectPositions("refund after 300 issues", 305)
 		issues.expectPositions("issues", want(5, 304)...)
 	})
@@ -303,12 +294,12 @@ func want(from, to int64) []int64 {
 
 func TestStreamOutlivesTheServerTimeoutsAndSendsHeartbeats(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
 		cfg.SSEHeartbeat = 50 * time.Millisecond
 		cfg.WriteTimeout = 300 * time.Millisecond
 		cfg.ReadTimeout = 300 * time.Millisecond
-		svc := mustStart(t, cfg)
+		svc := servicetest.Start(t, cfg)
 		s := openStream(t, svc, "?from=start")
 		heartbeats := 0
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
@@ -327,16 +318,16 @@ func TestStreamOutlivesTheServerTimeoutsAndSendsHeartbeats(t *testing.T) {
 
 func TestStreamOfAClientThatLeavesIsCleanedUp(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		svc := mustStart(t, e.config(t))
-		c := newClient(t, svc)
-		open := func() float64 { return metricValue(c.scrape(), "ticketd_sse_streams_open") }
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		svc := servicetest.Start(t, e.Config(t))
+		c := servicetest.NewClient(t, svc)
+		open := func() float64 { return metricValue(c.Scrape(), "ticketd_sse_streams_open") }
 		appendIssued(t, svc, 2000)
 		var streams []*sseClient
 		for range 5 {
 			streams = append(streams, openStream(t, svc, "?from=start"))
 		}
-		waitUntil(t, "5 streams are counted open", func() bool { return open() == 5 })
+		servicetest.WaitUntil(t, "5 streams are counted open", func() bool { return open() == 5 })
 		for _, s := range streams {
 			s.positions(10) // read a little, then leave mid-stream with most unread
 			s.close()
@@ -356,21 +347,21 @@ func TestStreamOfAClientThatLeavesIsCleanedUp(t *testing.T) {
 				}
 			}
 		}()
-		waitUntil(t, "no stream is counted open", func() bool { return open() == 0 })
+		servicetest.WaitUntil(t, "no stream is counted open", func() bool { return open() == 0 })
 		close(stop)
 		if err := <-stopped; err != nil {
 			t.Fatal(err)
 		}
-		if r := c.do("POST", "/tickets/issue", seedIssue); r.status != http.StatusCreated {
-			t.Fatalf("issue after the streams left: %d", r.status)
+		if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue); r.Status != http.StatusCreated {
+			t.Fatalf("issue after the streams left: %d", r.Status)
 		}
 	})
 }
 
 func TestShutdownEndsOpenStreams(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		svc, err := service.Start(context.Background(), e.config(t), testLogger(t))
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		svc, err := service.Start(context.Background(), e.Config(t), servicetest.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,8 +382,8 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 
 func TestStreamBadParametersAre400NamingThem(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
 		for _, tt := range []struct {
 			query   string
 			headers []string
@@ -406,9 +397,9 @@ func TestStreamBadParametersAre400NamingThem(t *testing.T) {
 			{"", []string{"Last-Event-ID", "-3"}, []string{"Last-Event-ID"}},
 			{"?after=-1&from=x&type=y", []string{"Last-Event-ID", "1.5"}, []string{"Last-Event-ID", "after", "from", "type"}},
 		} {
-			r := c.do("GET", "/events/stream"+tt.query, nil, tt.headers...)
-			if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), tt.fields) {
-				t.Errorf("GET /events/stream%s %v = %d %s, want 400 naming %v", tt.query, tt.headers, r.status, r.body, tt.fields)
+			r := c.Do("GET", "/events/stream"+tt.query, nil, tt.headers...)
+			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), tt.fields) {
+				t.Errorf("GET /events/stream%s %v = %d %s, want 400 naming %v", tt.query, tt.headers, r.Status, r.Body, tt.fields)
 			}
 		}
 	})

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/internal/tracing"
 )
 
@@ -37,14 +38,14 @@ const (
 )
 
 // startTraced starts a service whose spans go to the returned recorder.
-func startTraced(t *testing.T, e engine) (*service.Service, *tracetest.SpanRecorder) {
+func startTraced(t *testing.T, e servicetest.Engine) (*service.Service, *tracetest.SpanRecorder) {
 	t.Helper()
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	t.Cleanup(func() { provider.Shutdown(t.Context()) })
-	cfg := e.config(t)
+	cfg := e.Config(t)
 	cfg.Tracing = &tracing.Tracing{Provider: provider, Propagator: propagation.TraceContext{}}
-	return mustStart(t, cfg), recorder
+	return servicetest.Start(t, cfg), recorder
 }
 
 // endedSpan waits until recorder has an ended span named name in trace
@@ -52,7 +53,7 @@ func startTraced(t *testing.T, e engine) (*service.Service, *tracetest.SpanRecor
 func endedSpan(t *testing.T, recorder *tracetest.SpanRecorder, name, traceID string) sdktrace.ReadOnlySpan {
 	t.Helper()
 	var found sdktrace.ReadOnlySpan
-	waitUntil(t, "span "+name, func() bool {
+	servicetest.WaitUntil(t, "span "+name, func() bool {
 		for _, s := range recorder.Ended() {
 			if s.Name() == name && (traceID == "" || s.SpanContext().TraceID().String() == traceID) {
 				found = s
@@ -76,13 +77,13 @@ func linksTo(span sdktrace.ReadOnlySpan, sc trace.SpanContext) bool {
 
 func TestACommandContinuesTheClientsTraceIntoItsAppendGroupCommitAndEvents(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		svc, recorder := startTraced(t, e)
-		c := newClient(t, svc)
-		r := c.do("POST", "/tickets/issue", `{"theater_name":"CGV","user_id":"u","movie_title":"m","price_krw":1,"quantity":2}`,
+		c := servicetest.NewClient(t, svc)
+		r := c.Do("POST", "/tickets/issue", `{"theater_name":"CGV","user_id":"u","movie_title":"m","price_krw":1,"quantity":2}`,
 			"traceparent", clientTraceparent, "tracestate", "vendor=opaque")
-		if r.status != 201 {
-			t.Fatalf("issue: %d %s", r.status, r.body)
+		if r.Status != 201 {
+			t.Fatalf("issue: %d %s", r.Status, r.Body)
 		}
 		server := endedSpan(t, recorder, "POST /tickets/issue", clientTraceID)
 		if server.Parent().SpanID().String() != clientSpanID || server.SpanKind() != trace.SpanKindServer {
@@ -108,7 +109,7 @@ func TestACommandContinuesTheClientsTraceIntoItsAppendGroupCommitAndEvents(t *te
 		}
 
 		wantParent := "00-" + clientTraceID + "-" + server.SpanContext().SpanID().String() + "-01"
-		events := c.do("GET", "/events", nil).json(t)["events"].([]any)
+		events := c.Do("GET", "/events", nil).JSON(t)["events"].([]any)
 		if len(events) != 2 {
 			t.Fatalf("%d events, want 2", len(events))
 		}
@@ -123,12 +124,12 @@ func TestACommandContinuesTheClientsTraceIntoItsAppendGroupCommitAndEvents(t *te
 
 func TestProbesAreNotTraced(t *testing.T) {
 	t.Parallel()
-	svc, recorder := startTraced(t, sqliteEngine)
-	c := newClient(t, svc)
+	svc, recorder := startTraced(t, servicetest.SQLite)
+	c := servicetest.NewClient(t, svc)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		c.do("GET", path, nil, "traceparent", clientTraceparent)
+		c.Do("GET", path, nil, "traceparent", clientTraceparent)
 	}
-	c.do("GET", "/tickets", nil, "traceparent", clientTraceparent)
+	c.Do("GET", "/tickets", nil, "traceparent", clientTraceparent)
 	endedSpan(t, recorder, "GET /tickets", clientTraceID)
 	for _, s := range recorder.Ended() {
 		if strings.Contains(s.Name(), "z") || strings.Contains(s.Name(), "metrics") {
@@ -184,7 +185,7 @@ func (rcv *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (rcv *otlpReceiver) wait(t *testing.T, service, name, traceID string) otlpSpan {
 	t.Helper()
 	var found otlpSpan
-	waitWithin(t, 30*time.Second, "span "+name+" of "+service, func() bool {
+	servicetest.WaitWithin(t, 30*time.Second, "span "+name+" of "+service, func() bool {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
 		for _, s := range rcv.spans {
@@ -239,7 +240,7 @@ func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
 	if server.parentID != clientSpanID {
 		t.Fatalf("server span's parent is %s, want the client's %s", server.parentID, clientSpanID)
 	}
-	waitUntil(t, "tail prints the event with its traceparent", func() bool {
+	servicetest.WaitUntil(t, "tail prints the event with its traceparent", func() bool {
 		return strings.Contains(printed.String(), `"traceparent":"00-`+clientTraceID+`-`+server.spanID+`-01"`)
 	})
 	consumer := receiver.wait(t, "ticketd-tail", "ticketd.tail TicketIssued", clientTraceID)
