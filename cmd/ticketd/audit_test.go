@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -24,7 +23,6 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/eventstore/storetest"
-	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
@@ -55,27 +53,6 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
-}
-
-// tamper runs SQL directly on database db, as an attacker with access to
-// the file or the server would; ? placeholders are numbered for PostgreSQL.
-func tamper(t *testing.T, db, query string, args ...any) {
-	t.Helper()
-	if service.IsPostgres(db) {
-		for i := range args {
-			query = strings.Replace(query, "?", fmt.Sprintf("$%d", i+1), 1)
-		}
-		pgtest.Exec(t, db, query, args...)
-		return
-	}
-	conn, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Exec(query, args...); err != nil {
-		t.Fatalf("tamper %q: %v", query, err)
-	}
 }
 
 func copyFile(t *testing.T, from string) string {
@@ -143,7 +120,7 @@ func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			db := copyFile(t, path)
-			tamper(t, db, tt.query, tt.args...)
+			servicetest.Tamper(t, db, tt.query, tt.args...)
 			code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
 			var rep projections.AuditReport
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -190,7 +167,7 @@ func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 		if rep := r.JSON(t); r.Status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
 			t.Fatalf("GET /audit/verify = %d %s", r.Status, r.Body)
 		}
-		tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
+		servicetest.Tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
 		rep := c.Do("GET", "/audit/verify", nil).JSON(t)
 		if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
 			t.Fatalf("tampered live database: %v", rep)

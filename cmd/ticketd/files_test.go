@@ -252,7 +252,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 	t.Parallel()
 	path, _ := buildStoppedDatabase(t, servicetest.SQLite)
-	tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
+	servicetest.Tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
 	if code, _, stderr := runCLI(t, "", "replay", "--db", path); code != 0 {
 		t.Fatalf("replay: exit %d\n%s", code, stderr)
 	}
@@ -282,7 +282,7 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 func writePreChainDatabase(t *testing.T) string {
 	t.Helper()
 	path, _ := buildStoppedDatabase(t, servicetest.SQLite)
-	tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
+	servicetest.Tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
 	return path
 }
 

@@ -203,7 +203,7 @@ const corruptPosition = 5
 func buildCorruptLog(t *testing.T, column string) corruptLog {
 	t.Helper()
 	path, ids := buildStoppedDatabase(t, servicetest.SQLite)
-	tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
+	servicetest.Tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
 	return corruptLog{path: path, ticket: ids[corruptPosition-1]}
 }
 
@@ -313,7 +313,7 @@ func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
 	svc, logs := startLoggedOn(t, filepath.Join(t.TempDir(), "app.db"))
 	c := servicetest.NewClient(t, svc)
 	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
-	tamper(t, svc.Config().DB, `UPDATE events SET data = 'not json' WHERE position = 2`)
+	servicetest.Tamper(t, svc.Config().DB, `UPDATE events SET data = 'not json' WHERE position = 2`)
 	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
 		r := c.Do("GET", path, nil)
 		if r.Status != http.StatusInternalServerError || !errorLogged(logs, "request failed", 2, r.Header.Get("X-Request-ID")) {
@@ -326,7 +326,7 @@ func TestAuditHeadOfALastEventWithAnEditedHashIsA500NamingItsPosition(t *testing
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.db")
 	issueAndSaveHead(t, path, 3)
-	tamper(t, path, `UPDATE events SET hash = NULL WHERE position = 3`)
+	servicetest.Tamper(t, path, `UPDATE events SET hash = NULL WHERE position = 3`)
 	svc, logs := startLoggedOn(t, path)
 	c := servicetest.NewClient(t, svc)
 	r := c.Do("GET", "/audit/head", nil)
@@ -368,7 +368,7 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
 		head := c.Do("GET", "/audit/head", nil).JSON(t)
 		position, good := int(head["position"].(float64)), head["hash"].(string)
-		tamper(t, cfg.DB, `UPDATE events SET hash = NULL WHERE position = ?`, position)
+		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = NULL WHERE position = ?`, position)
 
 		requireStopped := func(c *servicetest.Client, logs *syncBuffer) {
 			t.Helper()
@@ -411,7 +411,7 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 		svc, logs, _ = startLogged(t, cfg)
 		c = servicetest.NewClient(t, svc)
 		requireStopped(c, logs)
-		tamper(t, cfg.DB, `UPDATE events SET hash = ? WHERE position = ?`, good, position)
+		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = ? WHERE position = ?`, good, position)
 		c.IssueOK(servicetest.SeedIssue)
 		if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusOK {
 			t.Errorf("/readyz after the repair: %d %s", r.Status, r.Body)

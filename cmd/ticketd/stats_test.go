@@ -174,8 +174,8 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	if code, out, errOut := runCLI(t, "", "verify", "--db", path); code != 0 || !strings.Contains(out, "sales:     compared up to position 14") {
 		t.Fatalf("verify of an untouched database: exit %d\n%s%s", code, out, errOut)
 	}
-	tamper(t, path, `UPDATE sales_totals SET revenue_krw = revenue_krw + 1 WHERE dimension = 'movie'`)
-	tamper(t, path, `DELETE FROM sales_minutes`)
+	servicetest.Tamper(t, path, `UPDATE sales_totals SET revenue_krw = revenue_krw + 1 WHERE dimension = 'movie'`)
+	servicetest.Tamper(t, path, `DELETE FROM sales_minutes`)
 	code, out, _ := runCLI(t, "", "verify", "--db", path)
 	if code != 1 || !regexp.MustCompile(`sales_differs: sales_totals movie '영화 제목' differs from the fold of the log up to position 14: log says issued 12, canceled 2, revenue_krw 150000, table has issued 12, canceled 2, revenue_krw 150001`).MatchString(out) ||
 		!strings.Contains(out, "sales_differs: sales_minutes ") {

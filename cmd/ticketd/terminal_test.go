@@ -70,7 +70,7 @@ func TestTerminalOutputEscapesControlBytes(t *testing.T) {
 
 		// The read table now disagrees with the log, so verify quotes both
 		// names.
-		tamper(t, cfg.DB, `UPDATE tickets SET theater_name = ? WHERE id = ?`, "\x1b[31mX\u0085", ids[0])
+		servicetest.Tamper(t, cfg.DB, `UPDATE tickets SET theater_name = ? WHERE id = ?`, "\x1b[31mX\u0085", ids[0])
 		code, out, _ := runCLI(t, "", "verify", "--db", cfg.DB)
 		if code != 1 || !strings.Contains(out, `\x1b[2J\x1b]0;owned\x07\u009b31mCGV\x7f`) {
 			t.Fatalf("verify of a tampered row: exit %d, the log's name not escaped:\n%s", code, out)

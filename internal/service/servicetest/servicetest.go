@@ -6,6 +6,7 @@ package servicetest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -113,4 +114,25 @@ func SoleLeader(t *testing.T, svcs []*service.Service, live []int, within time.D
 		return leader >= 0
 	})
 	return leader
+}
+
+// Tamper runs SQL directly on database db, as an attacker with access to
+// the file or the server would; ? placeholders are numbered for PostgreSQL.
+func Tamper(t testing.TB, db, query string, args ...any) {
+	t.Helper()
+	if service.IsPostgres(db) {
+		for i := range args {
+			query = strings.Replace(query, "?", fmt.Sprintf("$%d", i+1), 1)
+		}
+		pgtest.Exec(t, db, query, args...)
+		return
+	}
+	conn, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(query, args...); err != nil {
+		t.Fatalf("tamper %q: %v", query, err)
+	}
 }
