@@ -194,7 +194,7 @@ func callEndpoint(t *testing.T, c *servicetest.Client, method, path string, body
 
 func TestAccessControlIsOffByDefault(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	if r := c.Do("GET", "/audit/verify", nil); r.Status != 200 {
 		t.Fatalf("audit without keys configured: %d", r.Status)
 	}

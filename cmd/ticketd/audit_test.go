@@ -224,7 +224,7 @@ func TestAsOfShowsHistory(t *testing.T) {
 		}
 		for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
 			r := c.Do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
-			if r.Status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
+			if r.Status != 400 || fmt.Sprint(servicetest.ProblemFields(t, r)) != "[as_of]" {
 				t.Errorf("as_of=%s: %d %s", bad, r.Status, r.Body)
 			}
 		}

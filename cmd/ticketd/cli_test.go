@@ -93,7 +93,7 @@ func TestMetricsCarryTheBuildInfo(t *testing.T) {
 	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	families := c.Scrape()
 	b := currentBuild()
-	got := metricValue(families, "ticketd_build_info")
+	got := servicetest.MetricValue(families, "ticketd_build_info")
 	labels := map[string]string{}
 	if f := families["ticketd_build_info"]; f != nil {
 		for _, l := range f.GetMetric()[0].GetLabel() {

@@ -21,7 +21,7 @@ import (
 // any target, as the instance client talks to counts them.
 func refusedWrites(client *servicetest.Client) float64 {
 	m := client.Scrape()
-	return metricValue(m, "ticketd_leader_writes_refused_total", "target", "postgres") + metricValue(m, "ticketd_leader_writes_refused_total", "target", "nats")
+	return servicetest.MetricValue(m, "ticketd_leader_writes_refused_total", "target", "postgres") + servicetest.MetricValue(m, "ticketd_leader_writes_refused_total", "target", "nats")
 }
 
 // leaderAmong waits up to within until exactly one of the nodes leads,

@@ -83,10 +83,10 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 			if i == leader {
 				want = 1
 			}
-			if got := metricValue(m, "ticketd_projector_leader"); got != want {
+			if got := servicetest.MetricValue(m, "ticketd_projector_leader"); got != want {
 				t.Errorf("%s ticketd_projector_leader = %v, want %v", c.nodes[i].id, got, want)
 			}
-			if got := metricValue(m, "ticketd_instance_info", "instance", c.nodes[i].id); got != 1 {
+			if got := servicetest.MetricValue(m, "ticketd_instance_info", "instance", c.nodes[i].id); got != 1 {
 				t.Errorf("%s ticketd_instance_info{instance=%q} = %v, want 1", c.nodes[i].id, c.nodes[i].id, got)
 			}
 		}
@@ -116,7 +116,7 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 				}
 			}
 			bad := client.Do("POST", "/tickets/issue", map[string]any{"theater_name": "", "user_id": "u", "movie_title": "m", "price_krw": 1.5, "quantity": 11})
-			if bad.Status != 400 || !reflect.DeepEqual(problemFields(t, bad), []string{"price_krw", "quantity", "theater_name"}) {
+			if bad.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, bad), []string{"price_krw", "quantity", "theater_name"}) {
 				t.Fatalf("%s invalid issue: %d %s", c.nodes[i].id, bad.Status, bad.Body)
 			}
 			refund := client.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[0], "abc123"}})

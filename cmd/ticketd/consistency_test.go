@@ -149,26 +149,26 @@ func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 
 func TestAMalformedMinPositionIs400NamingTheHeader(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	id := c.IssueOK(servicetest.SeedIssue)[0]
 	paths := []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"}
 	for _, bad := range []string{"", "abc", "-1", "+1", "1.5", "0x10", "99999999999999999999"} {
 		for _, path := range paths {
 			r := c.Do("GET", path, nil, hdrMinPosition, bad)
-			if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+			if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
 				t.Errorf("GET %s with %s %q: %d naming %v", path, hdrMinPosition, bad, r.Status, fields)
 			}
 		}
 	}
 	for _, path := range paths {
 		r := c.Do("GET", path, nil, hdrMinPosition, "1", hdrMinPosition, "2")
-		if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
+		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
 			t.Errorf("GET %s with %s twice: %d naming %v", path, hdrMinPosition, r.Status, fields)
 		}
 	}
 	for path, other := range map[string]string{"/tickets?limit=0": "limit", "/tickets/" + id + "?as_of=never": "as_of"} {
 		r := c.Do("GET", path, nil, hdrMinPosition, "x")
-		if fields := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
+		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
 			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, hdrMinPosition, r.Status, fields)
 		}
 	}
@@ -268,11 +268,11 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 		}
 	}
 	for _, route := range []string{"/tickets/issue", "/tickets"} {
-		if d := metricValue(m, "ticketd_http_requests_total", "route", route, "status", "499") - metricValue(before, "ticketd_http_requests_total", "route", route, "status", "499"); d != 1 {
+		if d := servicetest.MetricValue(m, "ticketd_http_requests_total", "route", route, "status", "499") - servicetest.MetricValue(before, "ticketd_http_requests_total", "route", route, "status", "499"); d != 1 {
 			t.Errorf("%s: %v requests counted as 499, want 1", route, d)
 		}
 		for _, status := range []string{"500", "503"} {
-			if n := metricValue(m, "ticketd_http_requests_total", "route", route, "status", status); n != 0 {
+			if n := servicetest.MetricValue(m, "ticketd_http_requests_total", "route", route, "status", status); n != 0 {
 				t.Errorf("%s: %v requests counted as %s", route, n, status)
 			}
 		}
@@ -311,7 +311,7 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 				parked <- resp.StatusCode
 			}()
 		}
-		servicetest.WaitUntil(t, "two reads wait", func() bool { return metricValue(c.Scrape(), "ticketd_waiting_reads") == 2 })
+		servicetest.WaitUntil(t, "two reads wait", func() bool { return servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads") == 2 })
 
 		start := time.Now()
 		r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond)
@@ -324,7 +324,7 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 		if r := c.Do("GET", "/tickets/"+id, nil, hdrMinPosition, strconv.FormatInt(head, 10)); r.Status != http.StatusOK {
 			t.Errorf("a read at a reached position while the slots are taken: %d %s", r.Status, r.Body)
 		}
-		if got := metricValue(c.Scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
+		if got := servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
 			t.Errorf("ticketd_waiting_reads_refused_total = %v, want 1", got)
 		}
 
@@ -334,7 +334,7 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 				t.Errorf("a parked read answered %d once its position was reached, want 200", status)
 			}
 		}
-		servicetest.WaitUntil(t, "no read waits", func() bool { return metricValue(c.Scrape(), "ticketd_waiting_reads") == 0 })
+		servicetest.WaitUntil(t, "no read waits", func() bool { return servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads") == 0 })
 		if r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond); r.Status != http.StatusOK {
 			t.Errorf("a read after the slots were freed: %d %s", r.Status, r.Body)
 		}

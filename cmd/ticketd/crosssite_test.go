@@ -15,7 +15,7 @@ import (
 
 func TestPostsThatAreNotPlainJSONAre415NamingTheHeaderAndAppendNothing(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	refund := map[string]any{"ticket_ids": []string{"nope"}}
 	tests := []struct {
 		name    string
@@ -38,7 +38,7 @@ func TestPostsThatAreNotPlainJSONAre415NamingTheHeaderAndAppendNothing(t *testin
 				t.Errorf("%s to %s: %d, want 415", tt.name, path, r.Status)
 				continue
 			}
-			if fields := problemFields(t, r); len(fields) != 1 || fields[0] != tt.field {
+			if fields := servicetest.ProblemFields(t, r); len(fields) != 1 || fields[0] != tt.field {
 				t.Errorf("%s to %s: problem names %v, want [%s]", tt.name, path, fields, tt.field)
 			}
 		}
@@ -95,7 +95,7 @@ func TestCORSAnswersOnlyListedOriginsAndIsOffByDefault(t *testing.T) {
 	cfg := servicetest.Config(t.TempDir())
 	cfg.CORSOrigins = listed + ", http://localhost:3000"
 	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
-	off := startClient(t)
+	off := servicetest.StartClient(t)
 
 	resp := preflight(t, c, "/tickets/issue", listed, "content-type, idempotency-key")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != listed {

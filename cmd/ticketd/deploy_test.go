@@ -105,7 +105,7 @@ func TestLabelledCountersStartAtZeroForTheirKnownLabels(t *testing.T) {
 		for _, labels := range series {
 			found := false
 			for _, m := range families[name].GetMetric() {
-				found = found || hasLabels(m, labels)
+				found = found || servicetest.HasLabels(m, labels)
 			}
 			if !found {
 				t.Errorf("%s%v is not served before its first increment", name, labels)

@@ -210,7 +210,7 @@ func TestEventsExportParquetServesARangeOfTheLog(t *testing.T) {
 
 func TestEventsExportParquetRefusesBadParametersNamingEach(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for query, fields := range map[string][]string{
 		"after=-1":                  {"after"},
 		"after=x&limit=0":           {"after", "limit"},

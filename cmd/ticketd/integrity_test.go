@@ -63,7 +63,7 @@ func issueAndSaveHead(t *testing.T, path string, quantity int) string {
 
 func TestAuditHeadIsTheLastEventOrTheGenesisOfAnEmptyLog(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	if got, want := c.AuditHead(), "0:"+eventstore.GenesisHash; got != want {
 		t.Fatalf("head of an empty log = %s, want %s", got, want)
 	}
@@ -257,8 +257,8 @@ func TestACorruptStoredEventIsA500NamingItsPositionNeverAnEmpty200(t *testing.T)
 				}
 				route := strings.Split(strings.Replace(path, corrupt.ticket, ":ticket_id", 1), "?")[0]
 				servicetest.WaitUntil(t, "the 500 is counted", func() bool {
-					return metricValue(c.Scrape(), "ticketd_http_requests_total", "route", route, "status", "500")-
-						metricValue(before, "ticketd_http_requests_total", "route", route, "status", "500") == 1
+					return servicetest.MetricValue(c.Scrape(), "ticketd_http_requests_total", "route", route, "status", "500")-
+						servicetest.MetricValue(before, "ticketd_http_requests_total", "route", route, "status", "500") == 1
 				})
 			}
 			if r := c.Do("GET", "/events?after=5", nil); r.Status != http.StatusOK {

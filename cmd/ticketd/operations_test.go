@@ -60,50 +60,6 @@ func appendIssuedTo(svc *service.Service, n int) error {
 	return nil
 }
 
-// metricValue returns the value of the sample of metric name with the given
-// label name, value pairs (0 when there is none): a counter's or gauge's
-// value, or a histogram's count or sum for name + "_count" or "_sum".
-func metricValue(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	family, part := families[name], ""
-	for _, suffix := range []string{"_count", "_sum"} {
-		if base, ok := strings.CutSuffix(name, suffix); ok && family == nil {
-			family, part = families[base], suffix
-		}
-	}
-	if family == nil {
-		return 0
-	}
-	for _, m := range family.GetMetric() {
-		if !hasLabels(m, labels) {
-			continue
-		}
-		switch {
-		case part == "_count":
-			return float64(m.GetHistogram().GetSampleCount())
-		case part == "_sum":
-			return m.GetHistogram().GetSampleSum()
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		default:
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
-func hasLabels(m *dto.Metric, labels []string) bool {
-	have := map[string]string{}
-	for _, l := range m.GetLabel() {
-		have[l.GetName()] = l.GetValue()
-	}
-	for i := 0; i+1 < len(labels); i += 2 {
-		if have[labels[i]] != labels[i+1] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
@@ -141,10 +97,10 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.Body)
 	}
 	m := c.Scrape()
-	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
+	if lag := servicetest.MetricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
 		t.Errorf("projection lag = %v events, want 3", lag)
 	}
-	if lag := metricValue(m, "ticketd_consumer_lag_seconds", "consumer", projections.TicketsCheckpoint); lag <= 0 || lag > 60 {
+	if lag := servicetest.MetricValue(m, "ticketd_consumer_lag_seconds", "consumer", projections.TicketsCheckpoint); lag <= 0 || lag > 60 {
 		t.Errorf("projection lag = %v s, want a few ms", lag)
 	}
 
@@ -156,7 +112,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	}
 	m = c.Scrape()
 	for _, name := range []string{"ticketd_consumer_lag_events", "ticketd_consumer_lag_seconds"} {
-		if lag := metricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
+		if lag := servicetest.MetricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
 			t.Errorf("%s after catching up = %v, want 0", name, lag)
 		}
 	}
@@ -180,7 +136,7 @@ func documentedNotReady(t *testing.T) string {
 
 func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	if r := c.Do("GET", "/healthz", nil); r.Status != http.StatusOK || string(r.Body) != `{"status":"ok"}` {
 		t.Fatalf("healthz: %d %s", r.Status, r.Body)
 	}
@@ -188,7 +144,7 @@ func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
 
 func TestMetricsMoveByExactAmounts(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	before := c.Scrape()
 
 	ids := c.IssueOK(servicetest.SeedIssue, "Idempotency-Key", "metrics-key")
@@ -223,7 +179,7 @@ func TestMetricsMoveByExactAmounts(t *testing.T) {
 	}
 	var after map[string]*dto.MetricFamily
 	moved := func(name string, labels ...string) float64 {
-		return metricValue(after, name, labels...) - metricValue(before, name, labels...)
+		return servicetest.MetricValue(after, name, labels...) - servicetest.MetricValue(before, name, labels...)
 	}
 	// A request is counted just after its response is sent, and the relay
 	// moves on just after the projection: wait until everything is counted.
@@ -234,7 +190,7 @@ func TestMetricsMoveByExactAmounts(t *testing.T) {
 				return false
 			}
 		}
-		return metricValue(after, "ticketd_consumer_lag_events", "consumer", service.EmbeddedRelayCheckpoint) == 0
+		return servicetest.MetricValue(after, "ticketd_consumer_lag_events", "consumer", service.EmbeddedRelayCheckpoint) == 0
 	})
 	for _, w := range want {
 		if got := moved(w.name, w.labels...); got != w.delta {
@@ -574,7 +530,7 @@ func TestAppendLockHoldIsObservedOnPostgres(t *testing.T) {
 		c := e.StartClient(t)
 		c.IssueOK(servicetest.SeedIssue)
 		c.IssueOK(servicetest.SeedIssue)
-		holds := metricValue(c.Scrape(), "ticketd_append_lock_hold_seconds_count")
+		holds := servicetest.MetricValue(c.Scrape(), "ticketd_append_lock_hold_seconds_count")
 		if want := map[string]float64{"sqlite": 0, "postgres": 2}[e.Name]; holds != want {
 			t.Fatalf("%s: ticketd_append_lock_hold_seconds_count = %v after two issues, want %v", e.Name, holds, want)
 		}

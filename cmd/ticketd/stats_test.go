@@ -48,7 +48,7 @@ func sellThroughTheAPI(t *testing.T, c *servicetest.Client) string {
 
 func TestStatsSalesCountIssuesRefundsAndRevenueReadingYourWrites(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	pos := sellThroughTheAPI(t, c)
 	rows, body := salesOf(t, c, "by=theater", hdrMinPosition, pos)
 	if want := map[string][3]int64{"CGV 강남": {2, 1, 15000}, "메가박스": {1, 0, 9000}}; !reflect.DeepEqual(rows, want) {
@@ -70,7 +70,7 @@ func TestStatsSalesCountIssuesRefundsAndRevenueReadingYourWrites(t *testing.T) {
 
 func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	pos := sellThroughTheAPI(t, c)
 	r := c.Do("GET", "/stats/timeline?minutes=5", nil, hdrMinPosition, pos)
 	if r.Status != http.StatusOK {
@@ -109,7 +109,7 @@ func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
 
 func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	c.IssueOK(servicetest.SeedIssue)
 	head := c.LogHead()
 	tests := []struct {
@@ -126,7 +126,7 @@ func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := c.Do("GET", tt.path, nil, tt.headers...)
-		if got := problemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(sorted(got), sorted(tt.fields)) {
+		if got := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(sorted(got), sorted(tt.fields)) {
 			t.Errorf("GET %s: %d naming %v, want 400 naming %v", tt.path, r.Status, got, tt.fields)
 		}
 	}
@@ -195,7 +195,7 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 
 func TestDashboardIsServedFromTheBinaryWithItsHooks(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	page := c.Do("GET", "/dashboard", nil)
 	if page.Status != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") ||
 		!strings.Contains(page.Header.Get("Content-Security-Policy"), "connect-src 'self'") {

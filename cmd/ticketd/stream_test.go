@@ -321,7 +321,7 @@ func TestStreamOfAClientThatLeavesIsCleanedUp(t *testing.T) {
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		svc := servicetest.Start(t, e.Config(t))
 		c := servicetest.NewClient(t, svc)
-		open := func() float64 { return metricValue(c.Scrape(), "ticketd_sse_streams_open") }
+		open := func() float64 { return servicetest.MetricValue(c.Scrape(), "ticketd_sse_streams_open") }
 		appendIssued(t, svc, 2000)
 		var streams []*sseClient
 		for range 5 {
@@ -398,7 +398,7 @@ func TestStreamBadParametersAre400NamingThem(t *testing.T) {
 			{"?after=-1&from=x&type=y", []string{"Last-Event-ID", "1.5"}, []string{"Last-Event-ID", "after", "from", "type"}},
 		} {
 			r := c.Do("GET", "/events/stream"+tt.query, nil, tt.headers...)
-			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), tt.fields) {
+			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), tt.fields) {
 				t.Errorf("GET /events/stream%s %v = %d %s, want 400 naming %v", tt.query, tt.headers, r.Status, r.Body, tt.fields)
 			}
 		}

@@ -125,7 +125,7 @@ func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
 	tail := startTail(t, "--url", "http://"+cfg.Addr, "--max-backoff", "100ms")
 	first := servicetest.NewClient(t, svc)
 	first.HTTP = &http.Client{Transport: &http.Transport{}} // no idle connection to the old service outlives it in the shared pool
-	servicetest.WaitUntil(t, "the tail is connected", func() bool { return metricValue(first.Scrape(), "ticketd_sse_streams_open") == 1 })
+	servicetest.WaitUntil(t, "the tail is connected", func() bool { return servicetest.MetricValue(first.Scrape(), "ticketd_sse_streams_open") == 1 })
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -137,4 +138,71 @@ func (c *Client) Scrape() map[string]*dto.MetricFamily {
 		c.t.Fatalf("parse metrics: %v", err)
 	}
 	return families
+}
+
+// StartClient starts a service on a new SQLite database and returns a client of it.
+func StartClient(t *testing.T) *Client {
+	t.Helper()
+	return NewClient(t, Start(t, Config(t.TempDir())))
+}
+
+// ProblemFields returns the field names a problem's errors list names.
+func ProblemFields(t testing.TB, r Response) []string {
+	t.Helper()
+	p := r.JSON(t)
+	if p["status"] != float64(r.Status) || p["title"] == "" || p["type"] == "" || p["detail"] == "" {
+		t.Errorf("problem lacks type/title/status/detail: %s", r.Body)
+	}
+	var fields []string
+	errs, _ := p["errors"].([]any)
+	for _, e := range errs {
+		fields = append(fields, e.(map[string]any)["field"].(string))
+	}
+	sort.Strings(fields)
+	return fields
+}
+
+// MetricValue returns the value of the sample of metric name with the given
+// label name, value pairs (0 when there is none): a counter's or gauge's
+// value, or a histogram's count or sum for name + "_count" or "_sum".
+func MetricValue(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	family, part := families[name], ""
+	for _, suffix := range []string{"_count", "_sum"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && family == nil {
+			family, part = families[base], suffix
+		}
+	}
+	if family == nil {
+		return 0
+	}
+	for _, m := range family.GetMetric() {
+		if !HasLabels(m, labels) {
+			continue
+		}
+		switch {
+		case part == "_count":
+			return float64(m.GetHistogram().GetSampleCount())
+		case part == "_sum":
+			return m.GetHistogram().GetSampleSum()
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		default:
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// HasLabels reports whether m has every label name, value pair of labels.
+func HasLabels(m *dto.Metric, labels []string) bool {
+	have := map[string]string{}
+	for _, l := range m.GetLabel() {
+		have[l.GetName()] = l.GetValue()
+	}
+	for i := 0; i+1 < len(labels); i += 2 {
+		if have[labels[i]] != labels[i+1] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"encoding/json"
@@ -91,7 +91,7 @@ func FuzzIdempotencyKey(f *testing.F) {
 		head := svc.Store().Head()
 		first := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", key)
 		if !validIdempotencyKey(key) {
-			if first.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, first), []string{"Idempotency-Key"}) {
+			if first.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, first), []string{"Idempotency-Key"}) {
 				t.Fatalf("key %q: %d %s, want 400 naming Idempotency-Key", key, first.Status, first.Body)
 			}
 			if svc.Store().Head() != head {
@@ -183,7 +183,7 @@ func checkRejected(t *testing.T, svc *service.Service, r servicetest.Response, b
 	if r.Status != http.StatusBadRequest {
 		t.Fatalf("body %q: %d %s, want 201/200 or 400", body, r.Status, r.Body)
 	}
-	named := problemFields(t, r)
+	named := servicetest.ProblemFields(t, r)
 	members, isObject := jsonMembers(body)
 	if !isObject && !reflect.DeepEqual(named, []string{"body"}) {
 		t.Fatalf("body %q is not a JSON object but the problem names %v", body, named)
@@ -372,7 +372,7 @@ func (rules paramRules) valid(t *testing.T, q url.Values, r servicetest.Response
 	}
 	sort.Strings(invalid)
 	if len(invalid) > 0 {
-		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), invalid) {
+		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), invalid) {
 			t.Fatalf("query %v: %d %s, want 400 naming %v", q, r.Status, r.Body, invalid)
 		}
 		return false

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"net/http"
@@ -23,14 +23,14 @@ func TestReadinessFailsBelowMinFreeBytesNamingTheDisk(t *testing.T) {
 		t.Fatalf("readyz with too little free space: %d %+v", status, body)
 	}
 	families := c.Scrape()
-	if free := metricValue(families, "ticketd_disk_free_bytes"); free <= 0 {
+	if free := servicetest.MetricValue(families, "ticketd_disk_free_bytes"); free <= 0 {
 		t.Errorf("ticketd_disk_free_bytes = %v", free)
 	}
 	info, err := os.Stat(cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size := metricValue(families, "ticketd_database_size_bytes"); size < float64(info.Size()) {
+	if size := servicetest.MetricValue(families, "ticketd_database_size_bytes"); size < float64(info.Size()) {
 		t.Errorf("ticketd_database_size_bytes = %v, below the database file's %d", size, info.Size())
 	}
 }
@@ -65,7 +65,7 @@ func TestReadinessFailsWhenTheDatabasesFilesystemFillsPastMinFreeBytes(t *testin
 	if status, body := c.Readyz(); status != http.StatusOK || body.Checks["disk"].Status != "ok" {
 		t.Fatalf("readyz on a fresh 64 MiB filesystem: %d %+v", status, body)
 	}
-	before := metricValue(c.Scrape(), "ticketd_disk_free_bytes")
+	before := servicetest.MetricValue(c.Scrape(), "ticketd_disk_free_bytes")
 	if before > 64<<20 || before < 32<<20 {
 		t.Fatalf("ticketd_disk_free_bytes = %v on a 64 MiB filesystem", before)
 	}
@@ -76,7 +76,7 @@ func TestReadinessFailsWhenTheDatabasesFilesystemFillsPastMinFreeBytes(t *testin
 	if status != http.StatusServiceUnavailable || body.Checks["disk"].Status != "failing" || !strings.Contains(body.Detail, "disk has only") {
 		t.Fatalf("readyz with 40 MiB of 64 filled and 32 required: %d %+v", status, body)
 	}
-	if after := metricValue(c.Scrape(), "ticketd_disk_free_bytes"); before-after < 40<<20 {
+	if after := servicetest.MetricValue(c.Scrape(), "ticketd_disk_free_bytes"); before-after < 40<<20 {
 		t.Errorf("ticketd_disk_free_bytes went from %v to %v after writing 40 MiB", before, after)
 	}
 	if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue); r.Status != http.StatusCreated {

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"bufio"
@@ -89,7 +89,7 @@ func TestRequestWithContentLengthAndTransferEncodingIs400AndClosesTheConnection(
 
 func TestPathWithAnEncodedSlashIs404AndAppendsNothing(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for _, path := range []string{"/tickets%2fissue", "/tickets%2Fissue", "/tickets%2frefund"} {
 		body := any(servicetest.SeedIssue)
 		if strings.HasSuffix(path, "refund") {

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"context"
@@ -23,13 +23,13 @@ import (
 // refused rather than resolved to its last value as the original did.
 func TestNullQuantityAndMembersGivenTwiceAre400(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for _, tc := range []struct{ name, path, body, field string }{
 		{"quantity null", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"quantity":null}`, "quantity"},
 		{"price_krw twice", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"price_krw":2}`, "price_krw"},
 		{"ticket_ids twice", "/tickets/refund", `{"ticket_ids":["x"],"ticket_ids":["y"]}`, "ticket_ids"},
 	} {
-		if r := c.Do("POST", tc.path, tc.body); r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{tc.field}) {
+		if r := c.Do("POST", tc.path, tc.body); r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{tc.field}) {
 			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, r.Status, r.Body, tc.field)
 		}
 	}
@@ -40,7 +40,7 @@ func TestNullQuantityAndMembersGivenTwiceAre400(t *testing.T) {
 
 func TestQueryParameterGivenTwiceTakesTheLastValue(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	ids := c.IssueOK(servicetest.SeedIssue) // positions 1 and 2
 	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
 	for _, tc := range []struct{ path, field string }{
@@ -60,7 +60,7 @@ func TestQueryParameterGivenTwiceTakesTheLastValue(t *testing.T) {
 			t.Errorf("GET %s: %s = %v, want %v", tc.path, tc.field, got, want)
 		}
 	}
-	if r := c.Do("GET", "/tickets?limit=1&limit=0", nil); r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{"limit"}) {
+	if r := c.Do("GET", "/tickets?limit=1&limit=0", nil); r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"limit"}) {
 		t.Errorf("limit=1&limit=0: %d %s, want 400 naming limit", r.Status, r.Body)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"net/http"
@@ -86,7 +86,7 @@ func TestInvalidIdempotencyKeysAre400(t *testing.T) {
 			"control":   "a\tb",
 		} {
 			r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", key)
-			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"Idempotency-Key"}) {
+			if r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"Idempotency-Key"}) {
 				t.Errorf("%s key: %d %s", name, r.Status, r.Body)
 			}
 		}

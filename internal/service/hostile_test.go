@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"bufio"
@@ -41,7 +41,7 @@ func TestDeeplyNestedBodiesAre400(t *testing.T) {
 		"/tickets/refund": `{"ticket_ids":` + deeplyNested(depth) + `}`,
 	} {
 		r := c.Do("POST", path, body)
-		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{"body"}) {
+		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"body"}) {
 			t.Errorf("%s with %d nested arrays: %d %s, want 400 naming body", path, depth, r.Status, r.Body)
 		}
 	}
@@ -52,12 +52,12 @@ func TestDeeplyNestedBodiesAre400(t *testing.T) {
 
 func TestNumbersThatAreNotSmallIntegersAre400NamingTheField(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	const body = `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":%s,"quantity":%s}`
 	for _, number := range []string{"1e400", "99999999999999999999", "-99999999999999999999", "-0", "1.0", "2.5", "1E0", "0.5e1"} {
 		for field, body := range map[string]string{"price_krw": fmt.Sprintf(body, number, "1"), "quantity": fmt.Sprintf(body, "1", number)} {
 			r := c.Do("POST", "/tickets/issue", body)
-			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{field}) {
+			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{field}) {
 				t.Errorf("%s %s: %d %s, want 400 naming %s", field, number, r.Status, r.Body, field)
 			}
 		}
@@ -69,11 +69,11 @@ func TestNumbersThatAreNotSmallIntegersAre400NamingTheField(t *testing.T) {
 
 func TestTextsMustBeValidUnicodeWithoutNUL(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	// One offence per field, so the problem must name each field itself.
 	r := c.Do("POST", "/tickets/issue", "{\"theater_name\":\"CGV \xff\",\"user_id\":\"\\ud800\",\"movie_title\":\"a\\u0000b\","+
 		"\"price_krw\":1,\"memo\":\"\\udc00\\ud800\"}")
-	if want := []string{"memo", "movie_title", "theater_name", "user_id"}; r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), want) {
+	if want := []string{"memo", "movie_title", "theater_name", "user_id"}; r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), want) {
 		t.Errorf("issue with bad texts: %d %s, want 400 naming %v", r.Status, r.Body, want)
 	}
 	for body, field := range map[string]string{
@@ -82,7 +82,7 @@ func TestTextsMustBeValidUnicodeWithoutNUL(t *testing.T) {
 		`{"ticket_ids":["a"],"reason":"\u0000"}`:       "reason",
 		"{\"ticket_ids\":[\"a\"],\"reason\":\"\xc0\"}": "reason",
 	} {
-		if r := c.Do("POST", "/tickets/refund", body); r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{field}) {
+		if r := c.Do("POST", "/tickets/refund", body); r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{field}) {
 			t.Errorf("refund %q: %d %s, want 400 naming %s", body, r.Status, r.Body, field)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -19,27 +18,6 @@ import (
 // over real HTTP against a real service on a real SQLite file.
 
 var timeFormat = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
-
-func startClient(t *testing.T) *servicetest.Client {
-	t.Helper()
-	return servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir())))
-}
-
-// problemFields returns the field names a problem's errors list names.
-func problemFields(t testing.TB, r servicetest.Response) []string {
-	t.Helper()
-	p := r.JSON(t)
-	if p["status"] != float64(r.Status) || p["title"] == "" || p["type"] == "" || p["detail"] == "" {
-		t.Errorf("problem lacks type/title/status/detail: %s", r.Body)
-	}
-	var fields []string
-	errs, _ := p["errors"].([]any)
-	for _, e := range errs {
-		fields = append(fields, e.(map[string]any)["field"].(string))
-	}
-	sort.Strings(fields)
-	return fields
-}
 
 func TestRootAnswersOK(t *testing.T) {
 	t.Parallel()
@@ -153,12 +131,12 @@ func TestIssueValidationNamesEveryFieldAndWritesNothing(t *testing.T) {
 				t.Errorf("%s: status %d, want 400: %s", tt.name, r.Status, r.Body)
 				continue
 			}
-			if got := problemFields(t, r); !reflect.DeepEqual(got, tt.fields) {
+			if got := servicetest.ProblemFields(t, r); !reflect.DeepEqual(got, tt.fields) {
 				t.Errorf("%s: errors name %v, want %v", tt.name, got, tt.fields)
 			}
 		}
 		r := c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "price_krw", 0), "Idempotency-Key", "")
-		if got := problemFields(t, r); !reflect.DeepEqual(got, []string{"Idempotency-Key", "price_krw"}) {
+		if got := servicetest.ProblemFields(t, r); !reflect.DeepEqual(got, []string{"Idempotency-Key", "price_krw"}) {
 			t.Errorf("header and body errors together: %v", got)
 		}
 		if n := c.LogHead(); n != 0 {
@@ -267,12 +245,12 @@ func TestRefundRules(t *testing.T) {
 			"too many ids":     map[string]any{"ticket_ids": make([]string, 1001)},
 		} {
 			r := c.Do("POST", "/tickets/refund", body)
-			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"ticket_ids"}) {
+			if r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"ticket_ids"}) {
 				t.Errorf("%s: %d %s", name, r.Status, r.Body)
 			}
 		}
 		r = c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{a}, "reason": strings.Repeat("이", 501)})
-		if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{"reason"}) {
+		if r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"reason"}) {
 			t.Errorf("long reason: %d %s", r.Status, r.Body)
 		}
 		if c.LogHead() != head {
@@ -398,7 +376,7 @@ func TestListFiltersPagingAndValidation(t *testing.T) {
 			"?limit=0&offset=-1&status=x": {"limit", "offset", "status"},
 		} {
 			r := c.Do("GET", "/tickets"+query, nil)
-			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+			if r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), fields) {
 				t.Errorf("GET /tickets%s = %d %s, want 400 naming %v", query, r.Status, r.Body, fields)
 			}
 		}
@@ -462,7 +440,7 @@ func TestEventLogEndpoints(t *testing.T) {
 			"?type=Bogus": {"type"}, "?after=-1&limit=0&type=x": {"after", "limit", "type"},
 		} {
 			r := c.Do("GET", "/events"+query, nil)
-			if r.Status != 400 || !reflect.DeepEqual(problemFields(t, r), fields) {
+			if r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), fields) {
 				t.Errorf("GET /events%s = %d %s", query, r.Status, r.Body)
 			}
 		}
