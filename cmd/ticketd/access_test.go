@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,29 +36,11 @@ func accessConfigForTest() service.AccessConfig {
 	return service.AccessConfig{Keys: fmt.Sprintf("clerk %s; auditor sha256:%s ;analyst %s; manager %s", clerkKey, hex.EncodeToString(digest[:]), analystKey, managerKey)}
 }
 
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestAccessControlEveryEndpointTimesEveryRole(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
 	cfg.Access = accessConfigForTest()
-	var logs lockedBuffer
+	var logs servicetest.SyncBuffer
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +165,7 @@ func callEndpoint(t *testing.T, c *servicetest.Client, method, path string, body
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := getStream(ctx, c.Base+path, headers)
+	resp, err := servicetest.GetStream(ctx, c.Base+path, headers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +276,7 @@ func TestStartLogsOneLineWithAccessControlStateAndKeysPerRole(t *testing.T) {
 	} {
 		cfg := servicetest.Config(t.TempDir())
 		cfg.Access = tt.access
-		var logs lockedBuffer
+		var logs servicetest.SyncBuffer
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)

@@ -213,11 +213,11 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 
 	t.Run("the stream of one instance delivers the writes of the others in order", func(t *testing.T) {
 		head := clients[2].LogHead()
-		stream := openStreamAt(t, c.nodes[2].base, fmt.Sprintf("?after=%d", head))
+		stream := servicetest.OpenStreamAt(t, c.nodes[2].base, fmt.Sprintf("?after=%d", head))
 		for i := range 10 {
 			clients[i%2].IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))
 		}
-		stream.expectPositions("events written through node0 and node1, streamed by node2", want(int64(head)+1, int64(head)+10)...)
+		stream.ExpectPositions("events written through node0 and node1, streamed by node2", servicetest.PositionRange(int64(head)+1, int64(head)+10)...)
 	})
 
 	t.Run("after SIGKILL of the leader another leads within 2s and nothing is lost", func(t *testing.T) {

@@ -91,7 +91,7 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 			"--api-keys=analyst "+analystKey, "-api-keys", "clerk "+clerkKey, // the last one counts
 			// Nothing listens on ports 1 and 2: the publisher keeps trying in the background.
 			"--nats-url", "nats://ticketd:"+natsPassword+"@127.0.0.1:1,nats://"+token+"@127.0.0.1:2")
-		var logs lockedBuffer
+		var logs servicetest.SyncBuffer
 		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

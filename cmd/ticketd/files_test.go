@@ -370,11 +370,11 @@ func unprivilegedBinary(t *testing.T) (bin, data string) {
 // serveAsNobody starts `bin serve` with args as user 65534 on a free
 // address, waits until it answers, and returns its base URL, its stderr
 // and a stop that ends it as SIGTERM does and returns its exit error.
-func serveAsNobody(t *testing.T, bin string, args ...string) (base string, logs *lockedBuffer, stop func() error) {
+func serveAsNobody(t *testing.T, bin string, args ...string) (base string, logs *servicetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin, "serve", "--addr", addr, "--log-format", "json"}, args...)...)
-	logs = &lockedBuffer{}
+	logs = &servicetest.SyncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -501,7 +501,7 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 
 	base, logs, stop := serveAsNobody(t, bin, "--db", db, "--consistency-timeout", "500ms", "--ready-max-lag", "100", "--min-free-bytes", "0")
 	c := servicetest.NewClientAt(t, base)
-	if r := c.Do("GET", "/tickets?limit=1", nil, hdrMinPosition, fmt.Sprint(projected)); r.Status != http.StatusOK || r.JSON(t)["total"] != float64(300) {
+	if r := c.Do("GET", "/tickets?limit=1", nil, servicetest.HeaderMinPosition, fmt.Sprint(projected)); r.Status != http.StatusOK || r.JSON(t)["total"] != float64(300) {
 		t.Fatalf("GET /tickets from what the table holds: %d %s", r.Status, r.Body)
 	}
 	salesOf(t, c, "by=theater")
@@ -510,7 +510,7 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 		if req.method == "POST" {
 			body = servicetest.SeedIssue
 		}
-		if r := c.Do(req.method, req.path, body, hdrMinPosition, fmt.Sprint(head)); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		if r := c.Do(req.method, req.path, body, servicetest.HeaderMinPosition, fmt.Sprint(head)); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 			t.Errorf("%s %s on a read-only database with its projections behind: %d, Retry-After %q: %s", req.method, req.path, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
@@ -535,12 +535,12 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 	})
 	// The projections catch up 200 and 530 events meanwhile: on a loaded
 	// machine that may take longer than the 500ms a read waits.
-	pos := issued.Header.Get(hdrPosition)
+	pos := issued.Header.Get(servicetest.HeaderPosition)
 	servicetest.WaitWithin(t, 30*time.Second, "the tickets projection reaches the issue", func() bool {
-		return c.Do("GET", "/tickets?limit=1", nil, hdrMinPosition, pos).Status == http.StatusOK
+		return c.Do("GET", "/tickets?limit=1", nil, servicetest.HeaderMinPosition, pos).Status == http.StatusOK
 	})
 	servicetest.WaitWithin(t, 30*time.Second, "the sales projection reaches the issue", func() bool {
-		return c.Do("GET", "/stats/sales", nil, hdrMinPosition, pos).Status == http.StatusOK
+		return c.Do("GET", "/stats/sales", nil, servicetest.HeaderMinPosition, pos).Status == http.StatusOK
 	})
 	if r := c.Do("GET", "/tickets?limit=1", nil); r.JSON(t)["total"] != float64(501) {
 		t.Errorf("GET /tickets after healing: %d %s", r.Status, r.Body)

@@ -209,24 +209,24 @@ func buildCorruptLog(t *testing.T, column string) corruptLog {
 
 // startLoggedOn starts a service on the database at path and returns it with
 // the buffer its JSON log lines go to.
-func startLoggedOn(t *testing.T, path string) (*service.Service, *syncBuffer) {
+func startLoggedOn(t *testing.T, path string) (*service.Service, *servicetest.SyncBuffer) {
 	t.Helper()
 	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = path
-	svc, logs, _ := startLogged(t, cfg)
+	svc, logs, _ := servicetest.StartLogged(t, cfg)
 	return svc, logs
 }
 
 // errorLogged reports whether logs hold an ERROR line with message msg naming
 // position and, when set, the request id.
-func errorLogged(logs *syncBuffer, msg string, position int, requestID string) bool {
+func errorLogged(logs *servicetest.SyncBuffer, msg string, position int, requestID string) bool {
 	for _, raw := range strings.Split(logs.String(), "\n") {
-		var l logLine
+		var l servicetest.LogLine
 		if json.Unmarshal([]byte(raw), &l) != nil {
 			continue
 		}
-		if l.str("level") == "ERROR" && l.str("msg") == msg && l["position"] == float64(position) &&
-			(requestID == "" || l.str("request_id") == requestID) {
+		if l.Str("level") == "ERROR" && l.Str("msg") == msg && l["position"] == float64(position) &&
+			(requestID == "" || l.Str("request_id") == requestID) {
 			return true
 		}
 	}
@@ -272,14 +272,14 @@ func TestAStreamReachingACorruptEventLogsItsPositionAndCloses(t *testing.T) {
 	t.Parallel()
 	corrupt := buildCorruptLog(t, "metadata")
 	svc, logs := startLoggedOn(t, corrupt.path)
-	stream := openStream(t, svc, "?from=start")
-	stream.expectPositions("the events before the corrupt one", want(1, corruptPosition-1)...)
+	stream := servicetest.OpenStream(t, svc, "?from=start")
+	stream.ExpectPositions("the events before the corrupt one", servicetest.PositionRange(1, corruptPosition-1)...)
 	deadline := time.After(10 * time.Second)
 	for open := true; open; {
 		select {
-		case m, ok := <-stream.msgs:
-			if ok && m.id != "" {
-				t.Fatalf("the stream sent event %s at or past the corrupt one", m.id)
+		case m, ok := <-stream.Messages:
+			if ok && m.ID != "" {
+				t.Fatalf("the stream sent event %s at or past the corrupt one", m.ID)
 			}
 			open = ok
 		case <-deadline:
@@ -341,11 +341,11 @@ func TestAuditHeadOfALastEventWithAnEditedHashIsA500NamingItsPosition(t *testing
 
 // logged reports whether logs hold a line at level with message msg that
 // names position and holds want in its error (when set).
-func logged(logs *syncBuffer, level, msg string, position int, want string) bool {
+func logged(logs *servicetest.SyncBuffer, level, msg string, position int, want string) bool {
 	for _, raw := range strings.Split(logs.String(), "\n") {
-		var l logLine
-		if json.Unmarshal([]byte(raw), &l) == nil && l.str("level") == level && l.str("msg") == msg &&
-			l["position"] == float64(position) && strings.Contains(l.str("error"), want) {
+		var l servicetest.LogLine
+		if json.Unmarshal([]byte(raw), &l) == nil && l.Str("level") == level && l.Str("msg") == msg &&
+			l["position"] == float64(position) && strings.Contains(l.Str("error"), want) {
 			return true
 		}
 	}
@@ -363,14 +363,14 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
 		cfg := e.Config(t)
-		svc, logs, stop := startLogged(t, cfg)
+		svc, logs, stop := servicetest.StartLogged(t, cfg)
 		c := servicetest.NewClient(t, svc)
 		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
 		head := c.Do("GET", "/audit/head", nil).JSON(t)
 		position, good := int(head["position"].(float64)), head["hash"].(string)
 		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = NULL WHERE position = ?`, position)
 
-		requireStopped := func(c *servicetest.Client, logs *syncBuffer) {
+		requireStopped := func(c *servicetest.Client, logs *servicetest.SyncBuffer) {
 			t.Helper()
 			for path, body := range map[string]any{"/tickets/issue": servicetest.SeedIssue, "/tickets/refund": map[string]any{"ticket_ids": ids[:1]}} {
 				if r := c.Do("POST", path, body); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
@@ -408,7 +408,7 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 		requireStopped(c, logs)
 		stop()
 
-		svc, logs, _ = startLogged(t, cfg)
+		svc, logs, _ = servicetest.StartLogged(t, cfg)
 		c = servicetest.NewClient(t, svc)
 		requireStopped(c, logs)
 		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = ? WHERE position = ?`, good, position)

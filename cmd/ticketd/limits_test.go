@@ -57,17 +57,17 @@ func TestStreamsPastMaxStreamsAre503WithRetryAfter(t *testing.T) {
 	cfg.MaxStreams = 2
 	svc := servicetest.Start(t, cfg)
 	c := servicetest.NewClient(t, svc)
-	first := openStream(t, svc, "")
-	openStream(t, svc, "")
+	first := servicetest.OpenStream(t, svc, "")
+	servicetest.OpenStream(t, svc, "")
 	r := c.Do("GET", "/events/stream", nil)
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("a third stream with --max-streams 2: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
-	first.close()
+	first.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithCancel(context.Background())
-		resp, err := getStream(ctx, c.Base+"/events/stream", nil)
+		resp, err := servicetest.GetStream(ctx, c.Base+"/events/stream", nil)
 		if err != nil {
 			cancel()
 			t.Fatal(err)

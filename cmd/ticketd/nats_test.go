@@ -148,7 +148,7 @@ func TestNATSRelayPublishesEveryEventOnceInOrderAsCloudEvents(t *testing.T) {
 	c := servicetest.NewClient(t, svc)
 	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 10), "Idempotency-Key", "k-nats", "X-Correlation-ID", "corr-nats", "traceparent", clientTraceparent)
 	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:4], "reason": "고객 <요청> & more"})
-	appendIssued(t, svc, 700) // more than one relay batch
+	servicetest.AppendIssued(t, svc, 700) // more than one relay batch
 	natsCaughtUp(t, svc, 20*time.Second)
 
 	raw := c.RawEvents()
@@ -213,7 +213,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	writing := make(chan struct{})
 	go func() { // commands go on until the service stops under them
 		defer close(writing)
-		for appendIssuedTo(svc, 3) == nil {
+		for servicetest.AppendIssuedTo(svc, 3) == nil {
 		}
 	}()
 	servicetest.WaitWithin(t, 20*time.Second, "the NATS relay has published 300 events", func() bool { return svc.NATSRelay().Position() >= 300 })
@@ -239,7 +239,7 @@ func TestNATSRelayStoppedMidRunResumesWithoutLossOrDuplicates(t *testing.T) {
 	}
 
 	svc = servicetest.Start(t, cfg)
-	appendIssued(t, svc, 50)
+	servicetest.AppendIssued(t, svc, 50)
 	natsCaughtUp(t, svc, 20*time.Second)
 	requireEventsInOrder(t, storedMessages(t, server, cfg.NATS, int(svc.Store().Head())))
 }

@@ -3,62 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/ticketd/ticketd/domain"
-	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
-
-// holdProjection stops the tickets projector's Watermill handler, so the
-// projection applies nothing more until CatchUp is called while the relay
-// goes on publishing.
-func holdProjection(t *testing.T, svc *service.Service) {
-	t.Helper()
-	svc.Projector(projections.TicketsCheckpoint).Stop()
-	select {
-	case <-svc.Projector(projections.TicketsCheckpoint).Stopped():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the projector did not stop")
-	}
-}
-
-// appendIssued appends n TicketIssued events straight to the service's log.
-func appendIssued(t *testing.T, svc *service.Service, n int) {
-	t.Helper()
-	if err := appendIssuedTo(svc, n); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// appendIssuedTo is appendIssued for goroutines other than the test's.
-func appendIssuedTo(svc *service.Service, n int) error {
-	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
-	for range n {
-		req.Streams = append(req.Streams, eventstore.StreamAppend{
-			StreamID: uuid.Must(uuid.NewV7()).String(),
-			Events:   []domain.Event{domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}},
-		})
-	}
-	if _, err := svc.Store().Append(context.Background(), req); err != nil {
-		return fmt.Errorf("append: %w", err)
-	}
-	return nil
-}
 
 func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
@@ -72,8 +31,8 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 
-	holdProjection(t, svc)
-	appendIssued(t, svc, 3)
+	servicetest.HoldProjection(t, svc)
+	servicetest.AppendIssued(t, svc, 3)
 	var body servicetest.Readiness
 	servicetest.WaitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
 		var status int
@@ -271,34 +230,11 @@ func doc(t *testing.T, path string) string {
 	return string(b)
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logLine is one decoded JSON log line.
-type logLine map[string]any
-
-func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
-
 func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
 	cfg.ConsistencyTimeout = 200 * time.Millisecond
-	svc, logs, stop := startLogged(t, cfg)
+	svc, logs, stop := servicetest.StartLogged(t, cfg)
 	c := servicetest.NewClient(t, svc)
 
 	type sent struct {
@@ -323,20 +259,20 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 	send("GET", "/metrics", nil, "/metrics", 0, 0)
 	c.Do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
 	c.Do("HEAD", "/readyz", nil)
-	holdProjection(t, svc)
+	servicetest.HoldProjection(t, svc)
 	lagging := send("POST", "/tickets/issue", servicetest.SeedIssue, "/tickets/issue", 2, 0)
 	if lagging.Status != http.StatusCreated || lagging.Header.Get("Ticketd-Consistency") != "pending" {
 		t.Fatalf("issue with the projection held: %d %s", lagging.Status, lagging.Body)
 	}
 	stop() // every handler has returned, so every line is written
 
-	byID := map[string][]logLine{}
+	byID := map[string][]servicetest.LogLine{}
 	requestLines := 0
-	for _, line := range decodeLogLines(t, logs.String()) {
-		if id := line.str("request_id"); id != "" {
+	for _, line := range servicetest.DecodeLogLines(t, logs.String()) {
+		if id := line.Str("request_id"); id != "" {
 			byID[id] = append(byID[id], line)
 		}
-		if line.str("msg") == "request" {
+		if line.Str("msg") == "request" {
 			requestLines++
 		}
 	}
@@ -344,9 +280,9 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 		t.Errorf("%d request log lines for %d requests", requestLines, len(requests))
 	}
 	for _, r := range requests {
-		var access []logLine
+		var access []servicetest.LogLine
 		for _, line := range byID[r.id] {
-			if line.str("msg") == "request" {
+			if line.Str("msg") == "request" {
 				access = append(access, line)
 			}
 		}
@@ -355,7 +291,7 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 			continue
 		}
 		l := access[0]
-		if l.str("route") != r.route || l["status"] != float64(r.status) || l["tickets_issued"] != nilIfZero(r.issued) || l["tickets_refunded"] != nilIfZero(r.refunded) {
+		if l.Str("route") != r.route || l["status"] != float64(r.status) || l["tickets_issued"] != nilIfZero(r.issued) || l["tickets_refunded"] != nilIfZero(r.refunded) {
 			t.Errorf("request %s (%s, %d, issued %v, refunded %v) logged as %v", r.id, r.route, r.status, r.issued, r.refunded, l)
 		}
 		if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
@@ -363,7 +299,7 @@ func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
 		}
 	}
 	lagLines := byID[requests[len(requests)-1].id]
-	if len(lagLines) != 2 || lagLines[0].str("level") != "WARN" || lagLines[0].str("msg") != "command committed but read model lags" {
+	if len(lagLines) != 2 || lagLines[0].Str("level") != "WARN" || lagLines[0].Str("msg") != "command committed but read model lags" {
 		t.Errorf("the pending answer is not explained in the log under the request id the client saw: %v", lagLines)
 	}
 }

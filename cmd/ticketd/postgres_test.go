@@ -34,7 +34,7 @@ func TestServeNeverShowsThePostgresPasswordInLogsOrErrors(t *testing.T) {
 	const pw = "s3cret-pw"
 	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = withPassword(t, pgtest.FreshDatabase(t), pw) // the test server trusts, so any password connects
-	var logs syncBuffer
+	var logs servicetest.SyncBuffer
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

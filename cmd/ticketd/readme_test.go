@@ -157,7 +157,7 @@ func TestDocsExamplesRunAsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
-		var logs syncBuffer
+		var logs servicetest.SyncBuffer
 		cfg := e.Config(t)
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err != nil {

@@ -50,14 +50,14 @@ func TestStatsSalesCountIssuesRefundsAndRevenueReadingYourWrites(t *testing.T) {
 	t.Parallel()
 	c := servicetest.StartClient(t)
 	pos := sellThroughTheAPI(t, c)
-	rows, body := salesOf(t, c, "by=theater", hdrMinPosition, pos)
+	rows, body := salesOf(t, c, "by=theater", servicetest.HeaderMinPosition, pos)
 	if want := map[string][3]int64{"CGV 강남": {2, 1, 15000}, "메가박스": {1, 0, 9000}}; !reflect.DeepEqual(rows, want) {
 		t.Errorf("by theater: %v, want %v", rows, want)
 	}
 	if body["position"] != float64(4) || body["total"] != float64(2) || body["by"] != "theater" {
 		t.Errorf("by theater body: %v", body)
 	}
-	if rows, _ := salesOf(t, c, "by=movie", hdrMinPosition, pos); !reflect.DeepEqual(rows, map[string][3]int64{"영화 A": {2, 1, 15000}, "영화 B": {1, 0, 9000}}) {
+	if rows, _ := salesOf(t, c, "by=movie", servicetest.HeaderMinPosition, pos); !reflect.DeepEqual(rows, map[string][3]int64{"영화 A": {2, 1, 15000}, "영화 B": {1, 0, 9000}}) {
 		t.Errorf("by movie: %v", rows)
 	}
 	if rows, body := salesOf(t, c, "by=theater&limit=1&offset=1"); len(rows) != 1 || rows["메가박스"] == ([3]int64{}) || body["total"] != float64(2) {
@@ -72,7 +72,7 @@ func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
 	t.Parallel()
 	c := servicetest.StartClient(t)
 	pos := sellThroughTheAPI(t, c)
-	r := c.Do("GET", "/stats/timeline?minutes=5", nil, hdrMinPosition, pos)
+	r := c.Do("GET", "/stats/timeline?minutes=5", nil, servicetest.HeaderMinPosition, pos)
 	if r.Status != http.StatusOK {
 		t.Fatalf("timeline: %d %s", r.Status, r.Body)
 	}
@@ -117,11 +117,11 @@ func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
 		headers []string
 		fields  []string
 	}{
-		{"/stats/sales?by=user&limit=0&offset=-1", []string{hdrMinPosition, "-3"}, []string{"by", "limit", "offset", hdrMinPosition}},
+		{"/stats/sales?by=user&limit=0&offset=-1", []string{servicetest.HeaderMinPosition, "-3"}, []string{"by", "limit", "offset", servicetest.HeaderMinPosition}},
 		{"/stats/sales?limit=1001", nil, []string{"limit"}},
 		{"/stats/sales?by=Theater&offset=x", nil, []string{"by", "offset"}},
 		{"/stats/timeline?minutes=0", nil, []string{"minutes"}},
-		{"/stats/timeline?minutes=1441", []string{hdrMinPosition, "1", hdrMinPosition, "2"}, []string{"minutes", hdrMinPosition}},
+		{"/stats/timeline?minutes=1441", []string{servicetest.HeaderMinPosition, "1", servicetest.HeaderMinPosition, "2"}, []string{"minutes", servicetest.HeaderMinPosition}},
 		{"/stats/timeline?minutes=1.5", nil, []string{"minutes"}},
 	}
 	for _, tt := range tests {
@@ -140,14 +140,14 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 	t.Parallel()
 	timeout := 300 * time.Millisecond
-	svc, c := startWithConsistencyTimeout(t, timeout)
+	svc, c := servicetest.StartWithConsistencyTimeout(t, timeout)
 	c.IssueOK(servicetest.SeedIssue)
 	svc.Projector(projections.SalesCheckpoint).Stop()
 	<-svc.Projector(projections.SalesCheckpoint).Stopped()
 	pos := fmt.Sprint(c.LogHead() + 1)
 	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
 	for _, path := range []string{"/stats/sales", "/stats/timeline"} {
-		r := c.Do("GET", path, nil, hdrMinPosition, pos)
+		r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, pos)
 		if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.Status, r.Body)
 		}
@@ -155,7 +155,7 @@ func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
 	if _, err := svc.ReadModels().Sales.CatchUp(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if rows, _ := salesOf(t, c, "", hdrMinPosition, pos); rows["CGV 강남"][0] != 3 {
+	if rows, _ := salesOf(t, c, "", servicetest.HeaderMinPosition, pos); rows["CGV 강남"][0] != 3 {
 		t.Errorf("after catching up: %v", rows)
 	}
 }
@@ -167,7 +167,7 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = path
 	svc := servicetest.Start(t, cfg)
-	salesOf(t, servicetest.NewClient(t, svc), "", hdrMinPosition, "14")
+	salesOf(t, servicetest.NewClient(t, svc), "", servicetest.HeaderMinPosition, "14")
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

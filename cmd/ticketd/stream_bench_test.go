@@ -109,7 +109,7 @@ func TestMeasureOneSSEConsumer(t *testing.T) {
 func seedLogBatches(t *testing.T, svc *service.Service, n, batch int) {
 	t.Helper()
 	for ; n > 0; n -= batch {
-		appendIssued(t, svc, min(n, batch))
+		servicetest.AppendIssued(t, svc, min(n, batch))
 	}
 }
 

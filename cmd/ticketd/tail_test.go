@@ -17,8 +17,8 @@ import (
 // runningTail is a `ticketd tail` running in the test process.
 type runningTail struct {
 	t      *testing.T
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *servicetest.SyncBuffer
+	stderr *servicetest.SyncBuffer
 	cancel context.CancelFunc
 	code   chan int
 }
@@ -27,7 +27,7 @@ type runningTail struct {
 func startTail(t *testing.T, args ...string) *runningTail {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tail := &runningTail{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	tail := &runningTail{t: t, stdout: &servicetest.SyncBuffer{}, stderr: &servicetest.SyncBuffer{}, cancel: cancel, code: make(chan int, 1)}
 	go func() { tail.code <- run(ctx, append([]string{"tail"}, args...), nil, tail.stdout, tail.stderr) }()
 	t.Cleanup(cancel)
 	return tail
@@ -120,7 +120,7 @@ func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendIssued(t, svc, 3)
+	servicetest.AppendIssued(t, svc, 3)
 	cfg.Addr = svc.Addr()
 	tail := startTail(t, "--url", "http://"+cfg.Addr, "--max-backoff", "100ms")
 	first := servicetest.NewClient(t, svc)
@@ -205,7 +205,7 @@ func TestTailSendsItsAPIKey(t *testing.T) {
 	cfg := servicetest.Config(t.TempDir())
 	cfg.Access = accessConfigForTest()
 	svc := servicetest.Start(t, cfg)
-	appendIssued(t, svc, 2)
+	servicetest.AppendIssued(t, svc, 2)
 	base := "http://" + svc.Addr()
 
 	var stdout, stderr bytes.Buffer

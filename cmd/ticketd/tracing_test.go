@@ -218,7 +218,7 @@ func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
 	base := "http://" + addr
 	waitReady(t, base)
 	tail := exec.Command(bin, "tail", "--url", base, "--from", "start")
-	var printed syncBuffer
+	var printed servicetest.SyncBuffer
 	tail.Env, tail.Stdout, tail.Stderr = env, &printed, os.Stderr
 	if err := tail.Start(); err != nil {
 		t.Fatal(err)

@@ -1,16 +1,13 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
@@ -44,24 +41,6 @@ func (t heldTables) Apply(ctx context.Context, prev, pos int64, changes []projec
 		return ctx.Err()
 	}
 	return t.Tables.Apply(ctx, prev, pos, changes)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the service's concurrent logging.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The tickets model's stored version is the one an older build left, and
@@ -108,12 +87,7 @@ func TestAVersionBumpedReadModelIsRebuiltFromTheLogWhileTheOthersServe(t *testin
 		cfg.ReadTables = func(s projections.Storage) projections.Storage {
 			return heldStorage{Storage: s, held: projections.TicketsCheckpoint, open: open}
 		}
-		logs := &lockedBuffer{}
-		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { svc.Shutdown() })
+		svc, logs, _ := servicetest.StartLogged(t, cfg)
 		var once sync.Once
 		release := func() { once.Do(func() { close(open) }) }
 		t.Cleanup(release)

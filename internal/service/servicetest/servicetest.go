@@ -15,8 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/ticketd/ticketd/domain"
+	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
 )
 
 // Config is a service configuration for tests: the defaults with a
@@ -135,4 +139,57 @@ func Tamper(t testing.TB, db, query string, args ...any) {
 	if _, err := conn.Exec(query, args...); err != nil {
 		t.Fatalf("tamper %q: %v", query, err)
 	}
+}
+
+// HoldProjection stops the tickets projector's Watermill handler, so the
+// projection applies nothing more until CatchUp is called while the relay
+// goes on publishing.
+func HoldProjection(t *testing.T, svc *service.Service) {
+	t.Helper()
+	svc.Projector(projections.TicketsCheckpoint).Stop()
+	select {
+	case <-svc.Projector(projections.TicketsCheckpoint).Stopped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the projector did not stop")
+	}
+}
+
+// AppendIssued appends n TicketIssued events straight to the service's log.
+func AppendIssued(t *testing.T, svc *service.Service, n int) {
+	t.Helper()
+	if err := AppendIssuedTo(svc, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AppendIssuedTo is AppendIssued for goroutines other than the test's.
+func AppendIssuedTo(svc *service.Service, n int) error {
+	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
+	for range n {
+		req.Streams = append(req.Streams, eventstore.StreamAppend{
+			StreamID: uuid.Must(uuid.NewV7()).String(),
+			Events:   []domain.Event{domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}},
+		})
+	}
+	if _, err := svc.Store().Append(context.Background(), req); err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	return nil
+}
+
+// Headers of the consistency token.
+const (
+	HeaderPosition    = "Ticketd-Position"
+	HeaderConsistency = "Ticketd-Consistency"
+	HeaderMinPosition = "Ticketd-Min-Position"
+)
+
+// StartWithConsistencyTimeout starts a service whose commands and reads wait
+// at most timeout for the projection.
+func StartWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.Service, *Client) {
+	t.Helper()
+	cfg := Config(t.TempDir())
+	cfg.ConsistencyTimeout = timeout
+	svc := Start(t, cfg)
+	return svc, NewClient(t, svc)
 }

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
 	cfg.Access.Keys = "clerk clerk-key-0123456789abcdef"
-	logs := &syncBuffer{}
+	logs := &servicetest.SyncBuffer{}
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -30,10 +30,10 @@ func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	lines := map[string]logLine{}
-	for _, l := range decodeLogLines(t, logs.String()) {
-		if l.str("msg") == "request" {
-			lines[l.str("request_id")] = l
+	lines := map[string]servicetest.LogLine{}
+	for _, l := range servicetest.DecodeLogLines(t, logs.String()) {
+		if l.Str("msg") == "request" {
+			lines[l.Str("request_id")] = l
 		}
 	}
 	for id, want := range map[string]struct{ level, role string }{
@@ -45,8 +45,8 @@ func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 			t.Errorf("request %s not logged", id)
 			continue
 		}
-		host, _, err := net.SplitHostPort(l.str("client_addr"))
-		if l.str("level") != want.level || l.str("role") != want.role || err != nil || host != "127.0.0.1" {
+		host, _, err := net.SplitHostPort(l.Str("client_addr"))
+		if l.Str("level") != want.level || l.Str("role") != want.role || err != nil || host != "127.0.0.1" {
 			t.Errorf("request %s logged as %v; want level %s, role %q and the client's address", id, l, want.level, want.role)
 		}
 	}

@@ -1,86 +1,36 @@
-package main
+package service_test
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
-)
-
-// Headers of the consistency token.
-const (
-	hdrPosition    = "Ticketd-Position"
-	hdrConsistency = "Ticketd-Consistency"
-	hdrMinPosition = "Ticketd-Min-Position"
 )
 
 // requireAnswer fails the test unless r has the status, Ticketd-Position and
 // Ticketd-Consistency ("" for none) given.
 func requireAnswer(t *testing.T, what string, r servicetest.Response, status int, position int64, consistency string) {
 	t.Helper()
-	if r.Status != status || r.Header.Get(hdrPosition) != strconv.FormatInt(position, 10) || r.Header.Get(hdrConsistency) != consistency {
-		t.Fatalf("%s: %d, %s %q, %s %q; want %d, %d, %q\n%s", what, r.Status, hdrPosition, r.Header.Get(hdrPosition),
-			hdrConsistency, r.Header.Get(hdrConsistency), status, position, consistency, r.Body)
+	if r.Status != status || r.Header.Get(servicetest.HeaderPosition) != strconv.FormatInt(position, 10) || r.Header.Get(servicetest.HeaderConsistency) != consistency {
+		t.Fatalf("%s: %d, %s %q, %s %q; want %d, %d, %q\n%s", what, r.Status, servicetest.HeaderPosition, r.Header.Get(servicetest.HeaderPosition),
+			servicetest.HeaderConsistency, r.Header.Get(servicetest.HeaderConsistency), status, position, consistency, r.Body)
 	}
-}
-
-// startWithConsistencyTimeout starts a service whose commands and reads wait
-// at most timeout for the projection.
-func startWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.Service, *servicetest.Client) {
-	t.Helper()
-	cfg := servicetest.Config(t.TempDir())
-	cfg.ConsistencyTimeout = timeout
-	svc := servicetest.Start(t, cfg)
-	return svc, servicetest.NewClient(t, svc)
-}
-
-// startLogged starts a service with cfg whose JSON log lines (INFO and up)
-// go to the returned buffer, and a stop that returns once every handler has.
-func startLogged(t *testing.T, cfg service.Config) (*service.Service, *syncBuffer, func()) {
-	t.Helper()
-	logs := &syncBuffer{}
-	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() { once.Do(func() { svc.Shutdown() }) }
-	t.Cleanup(stop)
-	return svc, logs, stop
-}
-
-// decodeLogLines decodes JSON log lines.
-func decodeLogLines(t *testing.T, logs string) []logLine {
-	t.Helper()
-	var lines []logLine
-	for _, raw := range strings.Split(strings.TrimSpace(logs), "\n") {
-		var line logLine
-		if err := json.Unmarshal([]byte(raw), &line); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, raw)
-		}
-		lines = append(lines, line)
-	}
-	return lines
 }
 
 // linesOf returns the log lines of request id.
-func linesOf(t *testing.T, logs *syncBuffer, id string) []logLine {
+func linesOf(t *testing.T, logs *servicetest.SyncBuffer, id string) []servicetest.LogLine {
 	t.Helper()
-	var mine []logLine
-	for _, line := range decodeLogLines(t, logs.String()) {
-		if line.str("request_id") == id {
+	var mine []servicetest.LogLine
+	for _, line := range servicetest.DecodeLogLines(t, logs.String()) {
+		if line.Str("request_id") == id {
 			mine = append(mine, line)
 		}
 	}
@@ -89,11 +39,11 @@ func linesOf(t *testing.T, logs *syncBuffer, id string) []logLine {
 
 func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsLate(t *testing.T) {
 	t.Parallel()
-	svc, c := startWithConsistencyTimeout(t, 300*time.Millisecond)
+	svc, c := servicetest.StartWithConsistencyTimeout(t, 300*time.Millisecond)
 
 	requireAnswer(t, "issue while the projection keeps up", c.Do("POST", "/tickets/issue", servicetest.SeedIssue), http.StatusCreated, 2, "")
 
-	holdProjection(t, svc)
+	servicetest.HoldProjection(t, svc)
 	issued := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", "late-issue")
 	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 4, "pending")
 	ids := servicetest.TicketIDs(t, issued)
@@ -129,15 +79,15 @@ func TestCommittedCommandsAnswerTheirRealStatusMarkedPendingWhenTheProjectionIsL
 func TestReadsWaitForTheirMinPositionThenAnswer503WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	timeout := 300 * time.Millisecond
-	_, c := startWithConsistencyTimeout(t, timeout)
+	_, c := servicetest.StartWithConsistencyTimeout(t, timeout)
 	id := c.IssueOK(servicetest.SeedIssue)[0]
 
 	for _, path := range []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"} {
-		if r := c.Do("GET", path, nil, hdrMinPosition, "2"); r.Status != http.StatusOK {
+		if r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, "2"); r.Status != http.StatusOK {
 			t.Errorf("GET %s at the head: %d %s", path, r.Status, r.Body)
 		}
 		start := time.Now()
-		r := c.Do("GET", path, nil, hdrMinPosition, "3")
+		r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, "3")
 		if took := time.Since(start); took < timeout {
 			t.Errorf("GET %s beyond the head answered after %s, before the %s timeout", path, took, timeout)
 		}
@@ -154,40 +104,40 @@ func TestAMalformedMinPositionIs400NamingTheHeader(t *testing.T) {
 	paths := []string{"/tickets", "/tickets/" + id, "/tickets/" + id + "?as_of=1"}
 	for _, bad := range []string{"", "abc", "-1", "+1", "1.5", "0x10", "99999999999999999999"} {
 		for _, path := range paths {
-			r := c.Do("GET", path, nil, hdrMinPosition, bad)
-			if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
-				t.Errorf("GET %s with %s %q: %d naming %v", path, hdrMinPosition, bad, r.Status, fields)
+			r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, bad)
+			if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{servicetest.HeaderMinPosition}) {
+				t.Errorf("GET %s with %s %q: %d naming %v", path, servicetest.HeaderMinPosition, bad, r.Status, fields)
 			}
 		}
 	}
 	for _, path := range paths {
-		r := c.Do("GET", path, nil, hdrMinPosition, "1", hdrMinPosition, "2")
-		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition}) {
-			t.Errorf("GET %s with %s twice: %d naming %v", path, hdrMinPosition, r.Status, fields)
+		r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, "1", servicetest.HeaderMinPosition, "2")
+		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{servicetest.HeaderMinPosition}) {
+			t.Errorf("GET %s with %s twice: %d naming %v", path, servicetest.HeaderMinPosition, r.Status, fields)
 		}
 	}
 	for path, other := range map[string]string{"/tickets?limit=0": "limit", "/tickets/" + id + "?as_of=never": "as_of"} {
-		r := c.Do("GET", path, nil, hdrMinPosition, "x")
-		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{hdrMinPosition, other}) {
-			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, hdrMinPosition, r.Status, fields)
+		r := c.Do("GET", path, nil, servicetest.HeaderMinPosition, "x")
+		if fields := servicetest.ProblemFields(t, r); r.Status != http.StatusBadRequest || !slices.Equal(fields, []string{servicetest.HeaderMinPosition, other}) {
+			t.Errorf("GET %s with a bad %s: %d naming %v, want both", path, servicetest.HeaderMinPosition, r.Status, fields)
 		}
 	}
 }
 
 func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 	t.Parallel()
-	svc, c := startWithConsistencyTimeout(t, 3*time.Second)
+	svc, c := servicetest.StartWithConsistencyTimeout(t, 3*time.Second)
 
-	holdProjection(t, svc)
+	servicetest.HoldProjection(t, svc)
 	issued := c.Do("POST", "/tickets/issue", servicetest.SeedIssue)
 	requireAnswer(t, "issue with the projection held", issued, http.StatusCreated, 2, "pending")
-	id, token := servicetest.TicketIDs(t, issued)[0], issued.Header.Get(hdrPosition)
+	id, token := servicetest.TicketIDs(t, issued)[0], issued.Header.Get(servicetest.HeaderPosition)
 	if r := c.Do("GET", "/tickets/"+id, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("the projection was not late: GET /tickets/{id} without the token = %d", r.Status)
 	}
 
 	read := make(chan servicetest.Response, 1)
-	go func() { read <- c.Do("GET", "/tickets/"+id, nil, hdrMinPosition, token) }()
+	go func() { read <- c.Do("GET", "/tickets/"+id, nil, servicetest.HeaderMinPosition, token) }()
 	select {
 	case r := <-read:
 		t.Fatalf("GET with the token answered %d before the projection reached it", r.Status)
@@ -199,7 +149,7 @@ func TestAReadWithTheCommandsPositionSeesTheWrite(t *testing.T) {
 	if r := <-read; r.Status != http.StatusOK || r.JSON(t)["id"] != id {
 		t.Fatalf("GET with the token once the projection reached it: %d %s", r.Status, r.Body)
 	}
-	if r := c.Do("GET", "/tickets?user_id=user123", nil, hdrMinPosition, token); r.JSON(t)["total"] != float64(2) {
+	if r := c.Do("GET", "/tickets?user_id=user123", nil, servicetest.HeaderMinPosition, token); r.JSON(t)["total"] != float64(2) {
 		t.Errorf("list with the token: %s", r.Body)
 	}
 }
@@ -208,9 +158,9 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
 	cfg.ConsistencyTimeout = time.Minute
-	svc, logs, stop := startLogged(t, cfg)
+	svc, logs, stop := servicetest.StartLogged(t, cfg)
 	c := servicetest.NewClient(t, svc)
-	holdProjection(t, svc)
+	servicetest.HoldProjection(t, svc)
 	before := c.Scrape()
 
 	// gone sends a request as the client id, waits with until, then cancels it.
@@ -225,7 +175,7 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Request-ID", id)
 		if method == "GET" {
-			req.Header.Set(hdrMinPosition, "100")
+			req.Header.Set(servicetest.HeaderMinPosition, "100")
 		}
 		answered := make(chan error, 1)
 		go func() {
@@ -255,15 +205,15 @@ func TestAClientGoneWhileWaitingIsLoggedAtInfoAs499NotAs5xx(t *testing.T) {
 
 	for id, msg := range map[string]string{"gone-issue": "client gone after commit", "gone-read": "client gone while waiting for its position"} {
 		lines := linesOf(t, logs, id)
-		if lines[0].str("level") != "INFO" || lines[0].str("msg") != msg {
+		if lines[0].Str("level") != "INFO" || lines[0].Str("msg") != msg {
 			t.Errorf("%s: first line %v, want INFO %q", id, lines[0], msg)
 		}
-		if access := lines[1]; access.str("level") != "INFO" || access.str("msg") != "request" || access["status"] != float64(499) {
+		if access := lines[1]; access.Str("level") != "INFO" || access.Str("msg") != "request" || access["status"] != float64(499) {
 			t.Errorf("%s: access log line %v, want INFO with status 499", id, access)
 		}
 	}
-	for _, line := range decodeLogLines(t, logs.String()) {
-		if line.str("level") == "ERROR" && line.str("request_id") != "" {
+	for _, line := range servicetest.DecodeLogLines(t, logs.String()) {
+		if line.Str("level") == "ERROR" && line.Str("request_id") != "" {
 			t.Errorf("ERROR line about a request: %v", line)
 		}
 	}
@@ -301,7 +251,7 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 		for _, path := range []string{"/tickets", "/stats/sales"} {
 			go func() {
 				req, _ := http.NewRequest("GET", "http://"+svc.Addr()+path, nil)
-				req.Header.Set(hdrMinPosition, beyond)
+				req.Header.Set(servicetest.HeaderMinPosition, beyond)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					parked <- 0
@@ -314,14 +264,14 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 		servicetest.WaitUntil(t, "two reads wait", func() bool { return servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads") == 2 })
 
 		start := time.Now()
-		r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond)
+		r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, servicetest.HeaderMinPosition, beyond)
 		if took := time.Since(start); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || took > 5*time.Second {
 			t.Fatalf("a third read that would wait: %d, Retry-After %q after %s, want 503 with Retry-After at once: %s", r.Status, r.Header.Get("Retry-After"), took, r.Body)
 		}
 		if !strings.Contains(string(r.Body), "2 reads are already waiting") {
 			t.Errorf("the refusal does not say why: %s", r.Body)
 		}
-		if r := c.Do("GET", "/tickets/"+id, nil, hdrMinPosition, strconv.FormatInt(head, 10)); r.Status != http.StatusOK {
+		if r := c.Do("GET", "/tickets/"+id, nil, servicetest.HeaderMinPosition, strconv.FormatInt(head, 10)); r.Status != http.StatusOK {
 			t.Errorf("a read at a reached position while the slots are taken: %d %s", r.Status, r.Body)
 		}
 		if got := servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads_refused_total"); got != 1 {
@@ -335,7 +285,7 @@ func TestParkedReadsAreBoundedByMaxWaitingReads(t *testing.T) {
 			}
 		}
 		servicetest.WaitUntil(t, "no read waits", func() bool { return servicetest.MetricValue(c.Scrape(), "ticketd_waiting_reads") == 0 })
-		if r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, hdrMinPosition, beyond); r.Status != http.StatusOK {
+		if r := c.Do("GET", "/tickets/"+id+"?as_of=1", nil, servicetest.HeaderMinPosition, beyond); r.Status != http.StatusOK {
 			t.Errorf("a read after the slots were freed: %d %s", r.Status, r.Body)
 		}
 	})
