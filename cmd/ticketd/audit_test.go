@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,25 +26,6 @@ import (
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
-
-// buildStoppedDatabase runs a service on a new database of e, issues and
-// refunds tickets through the API, stops it and returns the database's --db
-// and the ticket ids.
-func buildStoppedDatabase(t *testing.T, e servicetest.Engine) (string, []string) {
-	t.Helper()
-	cfg := e.Config(t)
-	svc := servicetest.Start(t, cfg)
-	c := servicetest.NewClient(t, svc)
-	var ids []string
-	for i := 0; i < 6; i++ {
-		ids = append(ids, c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
-	}
-	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
-	if err := svc.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.DB, ids
-}
 
 // runCLI runs ticketd with args and returns the exit code, stdout and stderr.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -71,7 +51,7 @@ func copyFile(t *testing.T, from string) string {
 func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
-		path, _ := buildStoppedDatabase(t, e)
+		path, _ := servicetest.BuildStoppedDatabase(t, e)
 		code, out, errOut := runCLI(t, "", "verify", "--db", path)
 		if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
 			t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
@@ -88,7 +68,7 @@ func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 // constraints refuse some of it, and the store suite tampers with both.
 func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 	t.Parallel()
-	path, ids := buildStoppedDatabase(t, servicetest.SQLite)
+	path, ids := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	tests := []struct {
 		name     string
 		query    string
@@ -171,65 +151,6 @@ func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 		rep := c.Do("GET", "/audit/verify", nil).JSON(t)
 		if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
 			t.Fatalf("tampered live database: %v", rep)
-		}
-	})
-}
-
-func TestAsOfShowsHistory(t *testing.T) {
-	t.Parallel()
-	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
-		c := e.StartClient(t)
-		before := time.Now().UTC()
-		time.Sleep(2 * time.Millisecond)
-		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))
-		id := ids[0]
-		time.Sleep(2 * time.Millisecond)
-		between := time.Now().UTC()
-		time.Sleep(2 * time.Millisecond)
-		c.IssueOK(servicetest.SeedIssue) // positions 2 and 3
-		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
-		after := time.Now().UTC()
-
-		status := func(asOf string) (int, string) {
-			r := c.Do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
-			if r.Status != 200 {
-				return r.Status, ""
-			}
-			return 200, r.JSON(t)["status"].(string)
-		}
-		tests := []struct {
-			asOf   string
-			code   int
-			status string
-		}{
-			{"0", 404, ""},
-			{before.Format(time.RFC3339Nano), 404, ""},
-			{"1", 200, "issued"},
-			{"3", 200, "issued"},
-			{between.Format(time.RFC3339Nano), 200, "issued"},
-			{"4", 200, "canceled"},
-			{"999", 200, "canceled"},
-			{after.Format(time.RFC3339Nano), 200, "canceled"},
-			{after.Add(time.Second).In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339), 200, "canceled"},
-		}
-		for _, tt := range tests {
-			if code, st := status(tt.asOf); code != tt.code || st != tt.status {
-				t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
-			}
-		}
-		full := c.Do("GET", "/tickets/"+id+"?as_of=4", nil).JSON(t)
-		live := c.Do("GET", "/tickets/"+id, nil).JSON(t)
-		if fmt.Sprint(full) != fmt.Sprint(live) {
-			t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
-		}
-		for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
-			r := c.Do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
-			if r.Status != 400 || fmt.Sprint(servicetest.ProblemFields(t, r)) != "[as_of]" {
-				t.Errorf("as_of=%s: %d %s", bad, r.Status, r.Body)
-			}
-		}
-		if r := c.Do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.Status != 404 {
-			t.Errorf("unknown ticket as_of: %d", r.Status)
 		}
 	})
 }
@@ -377,7 +298,7 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 func TestExportOptionsAndCSV(t *testing.T) {
 	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
-		path, ids := buildStoppedDatabase(t, e)
+		path, ids := servicetest.BuildStoppedDatabase(t, e)
 		code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
 		if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
 			t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)

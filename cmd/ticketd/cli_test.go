@@ -29,7 +29,7 @@ func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errOut, want)
 		}
 	}
-	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(doc(t, "docs/operating.md")) {
+	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(servicetest.RepoFile(t, "docs/operating.md")) {
 		t.Error("docs/operating.md shows no ticketd version output of this form")
 	}
 }

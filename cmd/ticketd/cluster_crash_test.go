@@ -21,7 +21,7 @@ import (
 // and the serve flags that relay to it.
 func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 	t.Helper()
-	nats := natsTestConfig(t, natsTestURL(t))
+	nats := servicetest.NATSConfig(t, servicetest.NATSURL(t))
 	return nats, []string{"--nats-url", nats.URL, "--nats-stream", nats.Stream, "--nats-subject-prefix", nats.SubjectPrefix}
 }
 
@@ -123,14 +123,14 @@ func waitProjected(t *testing.T, client *http.Client, base string, position int6
 // messages and requires them to be positions 1..head, each once, in order.
 func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
 	t.Helper()
-	js := jetStreamClient(t, nats.URL)
+	js := servicetest.JetStreamClient(t, nats.URL)
 	var stream jetstream.Stream
 	servicetest.WaitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
 		var err error
 		stream, err = js.Stream(context.Background(), nats.Stream)
 		return err == nil && stream.CachedInfo().State.Msgs >= uint64(head)
 	})
-	requireEventsInOrder(t, storedMessages(t, nats.URL, nats, int(head)))
+	servicetest.RequireEventsInOrder(t, servicetest.StoredMessages(t, nats.URL, nats, int(head)))
 }
 
 // TestClusterLeaderFailsOverWithinTwoSeconds SIGKILLs the projector leader

@@ -175,8 +175,8 @@ func TestStaleLeaderNeverAppliesTwice(t *testing.T) {
 // of the log once, in order.
 func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 	t.Parallel()
-	server := natsTestURL(t)
-	natsCfg := natsTestConfig(t, server)
+	server := servicetest.NATSURL(t)
+	natsCfg := servicetest.NATSConfig(t, server)
 	db, svcs := servicetest.StartCluster(t, 3, func(c *service.Config) { c.NATS = natsCfg })
 	clients := []*servicetest.Client{servicetest.NewClient(t, svcs[0]), servicetest.NewClient(t, svcs[1]), servicetest.NewClient(t, svcs[2])}
 	leader := servicetest.SoleLeader(t, svcs, []int{0, 1, 2}, 5*time.Second)
@@ -203,7 +203,7 @@ func TestClusterNATSHoldsEveryPositionOnceInOrderAcrossFailovers(t *testing.T) {
 	close(stop)
 	wait()
 	last := servicetest.SoleLeader(t, svcs, live, 2*time.Second)
-	natsCaughtUp(t, svcs[last], 20*time.Second)
-	requireEventsInOrder(t, storedMessages(t, server, natsCfg, int(svcs[last].Store().Head())))
+	servicetest.NATSCaughtUp(t, svcs[last], 20*time.Second)
+	servicetest.RequireEventsInOrder(t, servicetest.StoredMessages(t, server, natsCfg, int(svcs[last].Store().Head())))
 	stopAndVerify(t, db, svcs)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -15,53 +14,6 @@ import (
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
-
-// get returns the status and body of GET url.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
-func TestDebugAddrServesPprofAndExpvarThatThePublicListenerDoesNot(t *testing.T) {
-	t.Parallel()
-	cfg := servicetest.Config(t.TempDir())
-	cfg.DebugAddr = "127.0.0.1:0"
-	svc := servicetest.Start(t, cfg)
-	debug := "http://" + svc.DebugAddr()
-	for path, want := range map[string]string{
-		"/debug/pprof/":                  "goroutine",
-		"/debug/pprof/goroutine?debug=1": "goroutine profile",
-		"/debug/pprof/cmdline":           "",
-		"/debug/vars":                    `"memstats"`,
-	} {
-		if status, body := get(t, debug+path); status != http.StatusOK || !strings.Contains(body, want) {
-			t.Errorf("debug listener GET %s: %d, body without %q", path, status, want)
-		}
-		if status, _ := get(t, "http://"+svc.Addr()+path); status != http.StatusNotFound {
-			t.Errorf("public listener GET %s: %d, want 404", path, status)
-		}
-	}
-}
-
-func TestNoDebugListenerByDefault(t *testing.T) {
-	t.Parallel()
-	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
-	if svc.DebugAddr() != "" {
-		t.Fatal("a debug listener runs without --debug-addr")
-	}
-	if status, _ := get(t, "http://"+svc.Addr()+"/debug/pprof/"); status != http.StatusNotFound {
-		t.Fatalf("public listener GET /debug/pprof/: %d, want 404", status)
-	}
-}
 
 // TestDebugListenerShowsNoSecret runs the binary with a secret in every
 // flag that takes one, in each form the flag package reads, and requires
@@ -107,8 +59,8 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 			t.Fatalf("issue: %d %s", r.Status, r.Body)
 		}
 		servicetest.WaitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
-		_, vars := get(t, "http://"+debugAddr+"/debug/vars")
-		_, cmdline := get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
+		_, vars := servicetest.Get(t, "http://"+debugAddr+"/debug/vars")
+		_, cmdline := servicetest.Get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
 		var parsed struct{ Cmdline []string }
 		if err := json.Unmarshal([]byte(vars), &parsed); err != nil {
 			t.Fatalf("/debug/vars is not JSON: %v\n%s", err, vars)

@@ -136,11 +136,11 @@ func TestComposeFile(t *testing.T) {
 		Services map[string]composeService `yaml:"services"`
 	}
 	// Variables take their defaults, as compose substitutes them when unset.
-	file := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(doc(t, "docker-compose.yml"), "$1")
+	file := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(servicetest.RepoFile(t, "docker-compose.yml"), "$1")
 	if err := yaml.Unmarshal([]byte(file), &compose); err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := doc(t, "Dockerfile")
+	dockerfile := servicetest.RepoFile(t, "Dockerfile")
 	for name, svc := range compose.Services {
 		for _, port := range svc.Ports {
 			if !strings.HasPrefix(port, "127.0.0.1:") {
@@ -174,7 +174,7 @@ func TestComposeFile(t *testing.T) {
 			logs[key] = name
 		}
 	}
-	initdb := doc(t, "deploy/postgres/initdb/10-cluster-database.sql")
+	initdb := servicetest.RepoFile(t, "deploy/postgres/initdb/10-cluster-database.sql")
 	if u, err := url.Parse(compose.Services["ticketd-1"].Environment["TICKETD_DB"]); err != nil || !strings.Contains(initdb, "CREATE DATABASE "+strings.TrimPrefix(u.Path, "/")+" ") {
 		t.Errorf("deploy/postgres/initdb does not create the cluster's database %v", u)
 	}

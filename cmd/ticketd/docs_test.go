@@ -16,21 +16,6 @@ import (
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
-// TestFaviconIsServedAsDocumented fetches /favicon.ico and the ReDoc page
-// through the client that checks every response against openapi.json.
-func TestFaviconIsServedAsDocumented(t *testing.T) {
-	t.Parallel()
-	c := servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir())))
-	for _, path := range []string{"/favicon.ico", "/redoc"} {
-		if r := c.Do("GET", path, nil); r.Status != http.StatusOK {
-			t.Errorf("GET %s: %d", path, r.Status)
-		}
-	}
-	if r := c.Do("GET", "/favicon.ico", nil); r.Header.Get("Content-Type") != "image/x-icon" {
-		t.Errorf("GET /favicon.ico: Content-Type %q", r.Header.Get("Content-Type"))
-	}
-}
-
 // chromiumServiceHosts are the hosts headless Chromium contacts on its own
 // (updates, sign-in, autofill, network time) whatever page it loads, even
 // with the flags below that turn such traffic off.
@@ -118,7 +103,7 @@ func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t
 		cfg := servicetest.Config(t.TempDir())
 		locks, state := 0, "This server has access control off"
 		if keys {
-			cfg.Access = accessConfigForTest()
+			cfg.Access = servicetest.AccessConfig()
 			locks, state = ops.roled, "This server has access control on"
 		}
 		svc := servicetest.Start(t, cfg)

@@ -79,7 +79,7 @@ var exportedLine = regexp.MustCompile(`^exported (\d+) events in (\d+) files? to
 func TestExportParquetRunsContinueAndEndOnAHeadVerifyAccepts(t *testing.T) {
 	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
-		db, _ := buildStoppedDatabase(t, e) // 14 events
+		db, _ := servicetest.BuildStoppedDatabase(t, e) // 14 events
 		out := filepath.Join(t.TempDir(), "parquet")
 		code, stdout, stderr := runCLI(t, "", "export", "--db", db, "--format", "parquet", "--out", out, "--until", "5")
 		m := exportedLine.FindStringSubmatch(stdout)

@@ -117,7 +117,7 @@ func crashedDatabase(t *testing.T) map[string][]byte {
 // not a ticketd database they exit 1 with one line.
 func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 	t.Parallel()
-	ticketd, _ := buildStoppedDatabase(t, servicetest.SQLite)
+	ticketd, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	stored, err := os.ReadFile(ticketd)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	src, _ := buildStoppedDatabase(t, servicetest.SQLite)
+	src, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	code, export, stderr := runCLI(t, "", "export", "--db", src)
 	if code != 0 {
 		t.Fatalf("export: exit %d\n%s", code, stderr)
@@ -251,7 +251,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 // fail, naming the position.
 func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t, servicetest.SQLite)
+	path, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	servicetest.Tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
 	if code, _, stderr := runCLI(t, "", "replay", "--db", path); code != 0 {
 		t.Fatalf("replay: exit %d\n%s", code, stderr)
@@ -281,7 +281,7 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 // wrote it before the hash chain: no hash columns, no schema versions.
 func writePreChainDatabase(t *testing.T) string {
 	t.Helper()
-	path, _ := buildStoppedDatabase(t, servicetest.SQLite)
+	path, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	servicetest.Tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
 	return path
 }
@@ -504,7 +504,7 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 	if r := c.Do("GET", "/tickets?limit=1", nil, servicetest.HeaderMinPosition, fmt.Sprint(projected)); r.Status != http.StatusOK || r.JSON(t)["total"] != float64(300) {
 		t.Fatalf("GET /tickets from what the table holds: %d %s", r.Status, r.Body)
 	}
-	salesOf(t, c, "by=theater")
+	servicetest.SalesOf(t, c, "by=theater")
 	for _, req := range []struct{ method, path string }{{"GET", "/tickets?limit=1"}, {"GET", "/stats/sales"}, {"POST", "/tickets/issue"}} {
 		var body any
 		if req.method == "POST" {
@@ -545,7 +545,7 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 	if r := c.Do("GET", "/tickets?limit=1", nil); r.JSON(t)["total"] != float64(501) {
 		t.Errorf("GET /tickets after healing: %d %s", r.Status, r.Body)
 	}
-	rows, _ := salesOf(t, c, "by=theater")
+	rows, _ := servicetest.SalesOf(t, c, "by=theater")
 	var sold int64
 	for _, row := range rows {
 		sold += row[0]

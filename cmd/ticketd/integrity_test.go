@@ -11,17 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
 // The tests in this file are about what a log file alone cannot prove
 // (truncation, a rebuilt log) and about stored events that are not JSON.
-
 // runWith runs the ticketd binary with args and the environment variables
 // env (name, value pairs) added, and returns its exit code, stdout and stderr.
 func runWith(t *testing.T, env []string, args ...string) (int, string, string) {
@@ -45,46 +42,15 @@ func runWith(t *testing.T, env []string, args ...string) (int, string, string) {
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
-// issueAndSaveHead issues quantity tickets on a fresh service over a
-// database at path, stops it and returns the head it answered last.
-func issueAndSaveHead(t *testing.T, path string, quantity int) string {
-	t.Helper()
-	cfg := servicetest.Config(t.TempDir())
-	cfg.DB = path
-	svc := servicetest.Start(t, cfg)
-	c := servicetest.NewClient(t, svc)
-	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", quantity))
-	head := c.AuditHead()
-	if err := svc.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	return head
-}
-
-func TestAuditHeadIsTheLastEventOrTheGenesisOfAnEmptyLog(t *testing.T) {
-	t.Parallel()
-	c := servicetest.StartClient(t)
-	if got, want := c.AuditHead(), "0:"+eventstore.GenesisHash; got != want {
-		t.Fatalf("head of an empty log = %s, want %s", got, want)
-	}
-	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
-	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	events := c.Do("GET", "/events", nil).JSON(t)["events"].([]any)
-	last := events[len(events)-1].(map[string]any)
-	if got, want := c.AuditHead(), fmt.Sprintf("%v:%v", last["position"], last["hash"]); got != want || !strings.HasPrefix(got, "3:") {
-		t.Fatalf("head = %s, want the last event's position and hash %s", got, want)
-	}
-}
-
 func TestVerifyExpectHeadCatchesATruncatedAndARebuiltLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	live := filepath.Join(dir, "live.db")
-	early := issueAndSaveHead(t, live, 2)
+	early := servicetest.IssueAndSaveHead(t, live, 2)
 	truncated := copyFile(t, live) // the log as it was at the early head
-	late := issueAndSaveHead(t, live, 3)
+	late := servicetest.IssueAndSaveHead(t, live, 3)
 	rebuilt := filepath.Join(dir, "rebuilt.db") // as many events, none of them the originals
-	issueAndSaveHead(t, rebuilt, 5)
+	servicetest.IssueAndSaveHead(t, rebuilt, 5)
 	latePos, lateHash, _ := strings.Cut(late, ":")
 	headsFile := filepath.Join(dir, "heads.txt")
 	if err := os.WriteFile(headsFile, []byte("# saved daily\n"+early+"\n\n"+late+"\n"), 0o644); err != nil {
@@ -149,7 +115,7 @@ func TestVerifyMalformedExpectedHeadIsAUsageErrorOfOneLine(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "app.db")
-	head := issueAndSaveHead(t, db, 1)
+	head := servicetest.IssueAndSaveHead(t, db, 1)
 	badFile := filepath.Join(dir, "bad.txt")
 	if err := os.WriteFile(badFile, []byte(head+"\n5\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -191,151 +157,20 @@ func TestVerifyMalformedExpectedHeadIsAUsageErrorOfOneLine(t *testing.T) {
 	})
 }
 
-// corruptLog is a stopped database of 14 events (see buildStoppedDatabase)
-// whose event at corruptPosition had its column set to text that is not JSON.
-type corruptLog struct {
-	path   string
-	ticket string // the ticket whose stream holds the corrupt event
-}
-
-const corruptPosition = 5
-
-func buildCorruptLog(t *testing.T, column string) corruptLog {
-	t.Helper()
-	path, ids := buildStoppedDatabase(t, servicetest.SQLite)
-	servicetest.Tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
-	return corruptLog{path: path, ticket: ids[corruptPosition-1]}
-}
-
-// startLoggedOn starts a service on the database at path and returns it with
-// the buffer its JSON log lines go to.
-func startLoggedOn(t *testing.T, path string) (*service.Service, *servicetest.SyncBuffer) {
-	t.Helper()
-	cfg := servicetest.Config(t.TempDir())
-	cfg.DB = path
-	svc, logs, _ := servicetest.StartLogged(t, cfg)
-	return svc, logs
-}
-
-// errorLogged reports whether logs hold an ERROR line with message msg naming
-// position and, when set, the request id.
-func errorLogged(logs *servicetest.SyncBuffer, msg string, position int, requestID string) bool {
-	for _, raw := range strings.Split(logs.String(), "\n") {
-		var l servicetest.LogLine
-		if json.Unmarshal([]byte(raw), &l) != nil {
-			continue
-		}
-		if l.Str("level") == "ERROR" && l.Str("msg") == msg && l["position"] == float64(position) &&
-			(requestID == "" || l.Str("request_id") == requestID) {
-			return true
-		}
-	}
-	return false
-}
-
-func TestACorruptStoredEventIsA500NamingItsPositionNeverAnEmpty200(t *testing.T) {
-	t.Parallel()
-	for _, column := range []string{"data", "metadata"} {
-		t.Run(column, func(t *testing.T) {
-			t.Parallel()
-			corrupt := buildCorruptLog(t, column)
-			svc, logs := startLoggedOn(t, corrupt.path)
-			c := servicetest.NewClient(t, svc)
-			for _, path := range []string{"/events", "/events?after=2&limit=5", "/tickets/" + corrupt.ticket + "/events"} {
-				before := c.Scrape()
-				r := c.Do("GET", path, nil)
-				p := r.JSON(t)
-				id := r.Header.Get("X-Request-ID")
-				if r.Status != http.StatusInternalServerError || p["status"] != float64(500) || p["request_id"] != id || !strings.Contains(p["detail"].(string), id) {
-					t.Fatalf("GET %s = %d %s, want a 500 problem with request id %s", path, r.Status, r.Body, id)
-				}
-				if strings.Contains(string(r.Body), column) || strings.Contains(string(r.Body), "position") {
-					t.Errorf("GET %s: the 500 shows internals: %s", path, r.Body)
-				}
-				if !errorLogged(logs, "request failed", corruptPosition, id) {
-					t.Errorf("GET %s: no ERROR line naming position %d and request id %s:\n%s", path, corruptPosition, id, logs.String())
-				}
-				route := strings.Split(strings.Replace(path, corrupt.ticket, ":ticket_id", 1), "?")[0]
-				servicetest.WaitUntil(t, "the 500 is counted", func() bool {
-					return servicetest.MetricValue(c.Scrape(), "ticketd_http_requests_total", "route", route, "status", "500")-
-						servicetest.MetricValue(before, "ticketd_http_requests_total", "route", route, "status", "500") == 1
-				})
-			}
-			if r := c.Do("GET", "/events?after=5", nil); r.Status != http.StatusOK {
-				t.Errorf("GET /events after the corrupt event = %d %s", r.Status, r.Body)
-			}
-		})
-	}
-}
-
-func TestAStreamReachingACorruptEventLogsItsPositionAndCloses(t *testing.T) {
-	t.Parallel()
-	corrupt := buildCorruptLog(t, "metadata")
-	svc, logs := startLoggedOn(t, corrupt.path)
-	stream := servicetest.OpenStream(t, svc, "?from=start")
-	stream.ExpectPositions("the events before the corrupt one", servicetest.PositionRange(1, corruptPosition-1)...)
-	deadline := time.After(10 * time.Second)
-	for open := true; open; {
-		select {
-		case m, ok := <-stream.Messages:
-			if ok && m.ID != "" {
-				t.Fatalf("the stream sent event %s at or past the corrupt one", m.ID)
-			}
-			open = ok
-		case <-deadline:
-			t.Fatal("the stream stayed open at a corrupt event")
-		}
-	}
-	servicetest.WaitUntil(t, "the stream's ERROR line", func() bool {
-		return errorLogged(logs, "event stream closed at a corrupt event", corruptPosition, "")
-	})
-}
-
 func TestExportOfACorruptEventExitsOneNamingItsPosition(t *testing.T) {
 	t.Parallel()
 	for _, column := range []string{"data", "metadata"} {
-		corrupt := buildCorruptLog(t, column)
+		corrupt := servicetest.BuildCorruptLog(t, column)
 		for _, format := range []string{"jsonl", "csv"} {
-			code, _, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--format", format)
-			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("position %d", corruptPosition)) {
-				t.Errorf("export --format %s of corrupt %s: exit %d, stderr %q; want 1 and one line naming position %d", format, column, code, errOut, corruptPosition)
+			code, _, errOut := runCLI(t, "", "export", "--db", corrupt.Path, "--format", format)
+			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("position %d", servicetest.CorruptPosition)) {
+				t.Errorf("export --format %s of corrupt %s: exit %d, stderr %q; want 1 and one line naming position %d", format, column, code, errOut, servicetest.CorruptPosition)
 			}
 		}
 	}
-	corrupt := buildCorruptLog(t, "data")
-	if code, out, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--after", fmt.Sprint(corruptPosition)); code != 0 || strings.Count(out, "\n") != 14-corruptPosition {
+	corrupt := servicetest.BuildCorruptLog(t, "data")
+	if code, out, errOut := runCLI(t, "", "export", "--db", corrupt.Path, "--after", fmt.Sprint(servicetest.CorruptPosition)); code != 0 || strings.Count(out, "\n") != 14-servicetest.CorruptPosition {
 		t.Errorf("export after the corrupt event: exit %d, %d lines\n%s", code, strings.Count(out, "\n"), errOut)
-	}
-}
-
-func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
-	t.Parallel()
-	svc, logs := startLoggedOn(t, filepath.Join(t.TempDir(), "app.db"))
-	c := servicetest.NewClient(t, svc)
-	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
-	servicetest.Tamper(t, svc.Config().DB, `UPDATE events SET data = 'not json' WHERE position = 2`)
-	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
-		r := c.Do("GET", path, nil)
-		if r.Status != http.StatusInternalServerError || !errorLogged(logs, "request failed", 2, r.Header.Get("X-Request-ID")) {
-			t.Fatalf("GET %s after a row changed under the running service = %d %s", path, r.Status, r.Body)
-		}
-	}
-}
-
-func TestAuditHeadOfALastEventWithAnEditedHashIsA500NamingItsPosition(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "app.db")
-	issueAndSaveHead(t, path, 3)
-	servicetest.Tamper(t, path, `UPDATE events SET hash = NULL WHERE position = 3`)
-	svc, logs := startLoggedOn(t, path)
-	c := servicetest.NewClient(t, svc)
-	r := c.Do("GET", "/audit/head", nil)
-	id := r.Header.Get("X-Request-ID")
-	if p := r.JSON(t); r.Status != http.StatusInternalServerError || p["request_id"] != id {
-		t.Fatalf("GET /audit/head on a NULL last hash = %d %s, want a 500 problem with request id %s", r.Status, r.Body, id)
-	}
-	if !errorLogged(logs, "request failed", 3, id) {
-		t.Errorf("no ERROR line naming position 3 and request id %s:\n%s", id, logs.String())
 	}
 }
 
@@ -399,7 +234,7 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 			// GET /events serves the edited hash as stored (here ""), which
 			// the OpenAPI document's hash pattern does not allow: read it
 			// without the client's check.
-			_, raw := get(t, c.Base+"/events?limit=1000")
+			_, raw := servicetest.Get(t, c.Base+"/events?limit=1000")
 			var log struct{ Events []json.RawMessage }
 			if err := json.Unmarshal([]byte(raw), &log); err != nil || len(log.Events) != position {
 				t.Fatalf("GET /events at a broken head holds %d events (%v), want %d: reads stopped, or something was appended\n%s", len(log.Events), err, position, raw)

@@ -111,7 +111,7 @@ func TestInvalidPGSchemaExits2NamingTheFlag(t *testing.T) { // not parallel: set
 // migration path between the engines.
 func TestExportFromSQLiteImportsIntoPostgresAndBackWithIdenticalHashes(t *testing.T) {
 	t.Parallel()
-	file, _ := buildStoppedDatabase(t, servicetest.SQLite)
+	file, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	fromSQLite := exportOK(t, file)
 	pg := servicetest.Postgres.Database(t, "")
 	importOK(t, pg, fromSQLite)

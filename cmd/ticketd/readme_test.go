@@ -117,7 +117,7 @@ var (
 // fences that are the outputs of examples it does not run.
 func docExamples(t *testing.T, file string) (examples []docExample, otherOutputs map[int]bool) {
 	t.Helper()
-	fences := docFences(doc(t, file))
+	fences := docFences(servicetest.RepoFile(t, file))
 	otherOutputs = map[int]bool{}
 	for i, f := range fences {
 		if f.info != "sh" || !strings.Contains(f.text, "curl ") && !runsTicketd.MatchString(f.text) {
@@ -355,7 +355,7 @@ func checkDocumentedLogLines(t *testing.T, logged []string) {
 				otherOutputs[ex.output.line] = true
 			}
 		}
-		for _, f := range docFences(doc(t, file)) {
+		for _, f := range docFences(servicetest.RepoFile(t, file)) {
 			if otherOutputs[f.line] || f.info != "json" && f.info != "" {
 				continue
 			}
@@ -422,7 +422,7 @@ func checkAuditingHistorySentence(t *testing.T, svc *service.Service) {
 	refund := page.Events[len(page.Events)-1].Position
 	issue := refund - 1
 	sentence := fmt.Sprintf("position %d is the issue of\n`$ID` and position %d its refund", issue, refund)
-	if auditing := doc(t, "docs/auditing.md"); !strings.Contains(auditing, sentence) || !strings.Contains(auditing, fmt.Sprintf(`?as_of=%d"`, issue)) {
+	if auditing := servicetest.RepoFile(t, "docs/auditing.md"); !strings.Contains(auditing, sentence) || !strings.Contains(auditing, fmt.Sprintf(`?as_of=%d"`, issue)) {
 		t.Errorf("docs/auditing.md does not say %q and query as_of=%d", sentence, issue)
 	}
 }
@@ -770,7 +770,7 @@ func TestDocsLinksResolve(t *testing.T) {
 	t.Parallel()
 	checked := 0
 	for _, file := range markdownFiles(t) {
-		for _, m := range markdownLink.FindAllStringSubmatch(prose(doc(t, file)), -1) {
+		for _, m := range markdownLink.FindAllStringSubmatch(prose(servicetest.RepoFile(t, file)), -1) {
 			target := m[1]
 			if regexp.MustCompile(`^[a-z][a-z0-9+.-]*:`).MatchString(target) {
 				continue // http:, https:, mailto:
@@ -785,7 +785,7 @@ func TestDocsLinksResolve(t *testing.T) {
 				t.Errorf("%s links to %s, which does not exist", file, target)
 				continue
 			}
-			if anchor != "" && !headingAnchors(doc(t, resolved))[anchor] {
+			if anchor != "" && !headingAnchors(servicetest.RepoFile(t, resolved))[anchor] {
 				t.Errorf("%s links to %s, but %s has no heading with the anchor #%s", file, target, resolved, anchor)
 			}
 		}
@@ -843,7 +843,7 @@ func TestDocsAndHelpNameNoIssues(t *testing.T) {
 	}
 	texts := map[string]string{}
 	for _, file := range markdownFiles(t) {
-		texts[file] = doc(t, file)
+		texts[file] = servicetest.RepoFile(t, file)
 	}
 	_, usage, _ := runCLI(t, "", "help")
 	texts["ticketd help"] = usage

@@ -115,14 +115,14 @@ func seedLogBatches(t *testing.T, svc *service.Service, n, batch int) {
 
 func TestMeasureNATSRelay(t *testing.T) {
 	requireStreamBench(t)
-	server := natsTestURL(t)
+	server := servicetest.NATSURL(t)
 	cfg := servicetest.Config(t.TempDir())
 	const n = 50_000
 	seedLog(t, cfg.DB, n)
-	cfg.NATS = natsTestConfig(t, server)
+	cfg.NATS = servicetest.NATSConfig(t, server)
 	start := time.Now()
 	svc := servicetest.Start(t, cfg)
-	natsCaughtUp(t, svc, 10*time.Minute)
+	servicetest.NATSCaughtUp(t, svc, 10*time.Minute)
 	took := time.Since(start)
 	t.Logf("NATS relay backlog: %d events published to JetStream (acknowledged, one at a time) in %s = %.0f events/s", n, took.Round(time.Millisecond), n/took.Seconds())
 }

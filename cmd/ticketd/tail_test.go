@@ -177,7 +177,7 @@ func TestTailUsageAndPositionFileMistakes(t *testing.T) {
 
 func TestTailFollowsNATS(t *testing.T) {
 	t.Parallel()
-	svc, server := startNATSService(t)
+	svc, server := servicetest.StartNATSService(t)
 	cfg := svc.Config()
 	c := servicetest.NewClient(t, svc)
 	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
@@ -203,7 +203,7 @@ func TestTailFollowsNATS(t *testing.T) {
 func TestTailSendsItsAPIKey(t *testing.T) {
 	t.Parallel()
 	cfg := servicetest.Config(t.TempDir())
-	cfg.Access = accessConfigForTest()
+	cfg.Access = servicetest.AccessConfig()
 	svc := servicetest.Start(t, cfg)
 	servicetest.AppendIssued(t, svc, 2)
 	base := "http://" + svc.Addr()
@@ -212,7 +212,7 @@ func TestTailSendsItsAPIKey(t *testing.T) {
 	if code := run(context.Background(), []string{"tail", "--url", base, "--from", "start"}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "401") {
 		t.Fatalf("tail without a key: exit %d, stderr %q; want 1 naming the 401", code, stderr.String())
 	}
-	tail := startTail(t, "--url", base, "--from", "start", "--api-key", analystKey)
+	tail := startTail(t, "--url", base, "--from", "start", "--api-key", servicetest.AnalystKey)
 	servicetest.WaitUntil(t, "the tail printed both events", func() bool { return strings.Count(tail.stdout.String(), "\n") == 2 })
 	tail.stop()
 }
