@@ -261,6 +261,6 @@ func TestClusterOfThreeProcesses(t *testing.T) {
 		for i := range c.nodes {
 			c.stop(i)
 		}
-		verifyCaughtUp(t, c.db)
+		servicetest.VerifyCaughtUp(t, c.db)
 	})
 }

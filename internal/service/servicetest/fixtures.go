@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/projections"
 )
 
 // BuildStoppedDatabase runs a service on a new database of e, issues and
@@ -105,4 +109,27 @@ func RepoFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// VerifyCaughtUp requires the stopped database db to pass the audit that
+// `ticketd verify` runs (projections.Audit: the log, each read model's
+// tables against a fresh fold) with every read model's checkpoint at the
+// log's head, so that the audit compared every event.
+func VerifyCaughtUp(t *testing.T, db string) {
+	t.Helper()
+	ctx := context.Background()
+	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if rep, err := projections.Audit(ctx, store, tables, nil); err != nil || !rep.OK {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+	for _, m := range projections.Models(store) {
+		cp, err := tables.Tables(m.Schema()).Checkpoint(ctx)
+		if head := store.Head(); err != nil || cp != head {
+			t.Fatalf("after a clean stop: %s checkpoint %d (%v), log head %d", m.Schema().Name, cp, err, head)
+		}
+	}
 }

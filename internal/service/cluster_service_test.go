@@ -1,7 +1,6 @@
-package main
+package service_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/service/servicetest"
-	"github.com/ticketd/ticketd/projections"
 )
 
 // clusterLoad issues and refunds tickets through clients until stop is
@@ -78,30 +76,7 @@ func stopAndVerify(t *testing.T, db string, svcs []*service.Service) {
 	for _, svc := range svcs {
 		svc.Shutdown()
 	}
-	verifyCaughtUp(t, db)
-}
-
-// verifyCaughtUp requires the stopped cluster's database db to verify
-// (`ticketd verify`: the log, the tickets table against a fresh fold, the
-// sales tables) with both read models' checkpoints at the log's head, so
-// that verify compared every event.
-func verifyCaughtUp(t *testing.T, db string) {
-	t.Helper()
-	if code, stdout, stderr := runCLI(t, "", "verify", "--db", db); code != 0 {
-		t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	ctx := context.Background()
-	store, tables, err := service.OpenDatabase(ctx, db, service.DatabaseOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	for _, m := range projections.Models(store) {
-		cp, err := tables.Tables(m.Schema()).Checkpoint(ctx)
-		if head := store.Head(); err != nil || cp != head {
-			t.Fatalf("after a clean stop: %s checkpoint %d (%v), log head %d", m.Schema().Name, cp, err, head)
-		}
-	}
+	servicetest.VerifyCaughtUp(t, db)
 }
 
 func TestClusterServicesFailOverWhenTheLeaderStops(t *testing.T) {
