@@ -45,7 +45,7 @@ func TestAPIKeyConfigurationWithoutKeysOrWithAKeyUnderTwoRolesExits2BeforeListen
 			if err := os.WriteFile(keysPath, []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			args := []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "data", "app.db")}
+			args := []string{"serve", "--addr", servicetest.FreeAddr(t), "--db", filepath.Join(dir, "data", "app.db")}
 			for _, a := range tt.args {
 				args = append(args, strings.ReplaceAll(a, "@KEYS@", keysPath))
 			}

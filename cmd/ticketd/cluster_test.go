@@ -49,7 +49,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	c := &testCluster{t: t, bin: bin, db: pgtest.FreshDatabase(t), extra: extra}
 	dir := t.TempDir()
 	for i := range n {
-		addr := freeAddr(t)
+		addr := servicetest.FreeAddr(t)
 		node := &clusterNode{id: fmt.Sprintf("node%d", i), addr: addr, base: "http://" + addr, log: filepath.Join(dir, fmt.Sprintf("node%d.log", i))}
 		c.nodes = append(c.nodes, node)
 		c.start(i)

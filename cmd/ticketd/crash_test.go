@@ -190,7 +190,7 @@ func send(client *http.Client, base string, req *crashRequest) (int, []byte) {
 // startProcess starts the ticketd binary on db and waits until it answers.
 func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--log-level", "error")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

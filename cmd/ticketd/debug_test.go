@@ -38,7 +38,7 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 			u.User = url.UserPassword(u.User.Username(), dbPassword) // the test server trusts loopback: any password does
 			db = u.String()
 		}
-		addr, debugAddr := freeAddr(t), freeAddr(t)
+		addr, debugAddr := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
 		cmd := exec.Command(bin, "serve", "--addr", addr, "-debug-addr="+debugAddr, "--db", db,
 			"--api-keys=analyst "+analystKey, "-api-keys", "clerk "+clerkKey, // the last one counts
 			// Nothing listens on ports 1 and 2: the publisher keeps trying in the background.

@@ -291,7 +291,7 @@ func writePreChainDatabase(t *testing.T) string {
 // its stderr.
 func serveUntilReady(t *testing.T, args ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	exited := make(chan int)
@@ -372,7 +372,7 @@ func unprivilegedBinary(t *testing.T) (bin, data string) {
 // and a stop that ends it as SIGTERM does and returns its exit error.
 func serveAsNobody(t *testing.T, bin string, args ...string) (base string, logs *servicetest.SyncBuffer, stop func() error) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin, "serve", "--addr", addr, "--log-format", "json"}, args...)...)
 	logs = &servicetest.SyncBuffer{}
 	cmd.Stderr = logs

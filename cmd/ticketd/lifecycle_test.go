@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,16 +150,6 @@ func parallelBinaryTest(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func waitReady(t *testing.T, base string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -178,7 +167,7 @@ func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		workdir := t.TempDir()
-		addr := freeAddr(t)
+		addr := servicetest.FreeAddr(t)
 		cmd := exec.Command(bin)
 		cmd.Dir = workdir
 		cmd.Env = append(os.Environ(), "TICKETD_ADDR="+addr, "TICKETD_LOG_FORMAT=json")

@@ -123,7 +123,7 @@ func TestHealthcheckCommand(t *testing.T) {
 		{svc.Addr(), 0},
 		{"http://" + svc.Addr(), 0},
 		{"http://" + svc.Addr() + "/", 0},
-		{freeAddr(t), 1},
+		{servicetest.FreeAddr(t), 1},
 		{"no-port", 2},
 		{"https://" + svc.Addr(), 2},
 		{"http://" + svc.Addr() + "/healthz", 2},

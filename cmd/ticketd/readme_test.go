@@ -184,7 +184,7 @@ func runDocFile(t *testing.T, e servicetest.Engine, bin, file string, svc *servi
 	for _, ex := range examples {
 		if ex.startsUp {
 			// The file's examples talk to the service they start.
-			addr := freeAddr(t)
+			addr := servicetest.FreeAddr(t)
 			subst[0][1] = addr
 			env = append(env, "TICKETD_ADDR="+addr, "TICKETD_DB="+e.Database(t, t.TempDir()), "TICKETD_LOG_FORMAT=text")
 			break

@@ -142,7 +142,7 @@ func TestMeasureIssueLatencyWithOpenStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	base := "http://" + addr
 	server := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(t.TempDir(), "app.db"), "--log-level", "error")
 	server.Stderr = os.Stderr

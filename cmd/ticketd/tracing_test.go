@@ -93,7 +93,7 @@ func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
 	collector := httptest.NewServer(receiver)
 	defer collector.Close()
 	env := append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL, "OTEL_BSP_SCHEDULE_DELAY=50")
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	serve := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(t.TempDir(), "app.db"), "--log-level", "error")
 	serve.Env, serve.Stderr = env, os.Stderr
 	if err := serve.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -192,4 +193,15 @@ func StartWithConsistencyTimeout(t *testing.T, timeout time.Duration) (*service.
 	cfg.ConsistencyTimeout = timeout
 	svc := Start(t, cfg)
 	return svc, NewClient(t, svc)
+}
+
+// FreeAddr returns a loopback address no one listened on a moment ago.
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
