@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/extensions"
 	"github.com/cloudevents/sdk-go/v2/types"
 
 	"github.com/ticketd/ticketd/domain"
@@ -143,12 +144,15 @@ func TestRelayPublishesEachEventToItsTopicWithItsEncoding(t *testing.T) {
 
 // An SDK consumer decodes every ticketd CloudEvent, also one whose position
 // is beyond the SDK's 32-bit Integer: position and streamversion are strings.
+// It sees the event's attributes, extensions and data as ticketd sent them.
 func TestCloudEventPositionBeyondInt32DecodesWithTheSDK(t *testing.T) {
 	t.Parallel()
 	rec := eventstore.Record{
 		Position: 3_000_000_000, ID: "0193a5b2-7c1f-7000-8a00-0c0ffee00001", StreamID: "0193a5b2-7c1e-7d3a-9f10-2b3c4d5e6f70",
 		Version: 2_500_000_000, Type: "TicketRefunded", OccurredAt: time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC),
-		Data: json.RawMessage(`{"reason":"x"}`), Metadata: json.RawMessage(`{"request_id":"r"}`), PrevHash: eventstore.GenesisHash,
+		Data:     json.RawMessage(`{"reason":"x"}`),
+		Metadata: json.RawMessage(`{"request_id":"r","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"v=x"}`),
+		PrevHash: eventstore.GenesisHash,
 	}
 	rec.Hash = rec.ComputeHash()
 	msg, err := eventstore.CloudEventEncoder("urn:test")(rec)
@@ -162,16 +166,18 @@ func TestCloudEventPositionBeyondInt32DecodesWithTheSDK(t *testing.T) {
 	if err := ev.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	pos, err := types.ToString(ev.Extensions()["position"])
-	if err != nil || pos != "3000000000" {
-		t.Fatalf("position extension = %q (%v), want \"3000000000\"", pos, err)
+	if ev.ID() != rec.ID || ev.Source() != "urn:test" || ev.Type() != rec.Type || ev.Subject() != rec.StreamID ||
+		!ev.Time().Equal(rec.OccurredAt) || ev.DataContentType() != "application/json" || string(ev.Data()) != string(rec.Data) {
+		t.Errorf("the SDK reads %v; want the event %+v", ev, rec)
 	}
-	back, err := eventstore.RecordFromEvent(ev)
-	if err != nil {
-		t.Fatal(err)
+	for name, want := range map[string]string{"position": "3000000000", "streamversion": "2500000000", "prevhash": rec.PrevHash, "hash": rec.Hash,
+		"requestid": "r", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "v=x"} {
+		if got, err := types.ToString(ev.Extensions()[name]); err != nil || got != want {
+			t.Errorf("extension %s = %q (%v), want %q", name, got, err, want)
+		}
 	}
-	if back.Position != rec.Position || back.Version != rec.Version || back.ComputeHash() != rec.Hash {
-		t.Fatalf("rebuilt %+v, want %+v", back, rec)
+	if trace, ok := extensions.GetDistributedTracingExtension(ev); !ok || trace.TraceParent == "" {
+		t.Errorf("the SDK finds no distributed tracing extension in %s", msg.Payload)
 	}
 }
 
@@ -191,4 +197,46 @@ func mustOpenStore(t *testing.T) *sqlite.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// The envelope is byte for byte the one the CloudEvents Go SDK writes for
+// the same event, so consumers of the SDK's output see no difference.
+func TestCloudEventEnvelopeIsTheSDKsBytes(t *testing.T) {
+	t.Parallel()
+	for _, md := range []eventstore.Metadata{
+		{RequestID: "r"},
+		{RequestID: "r<&>", CorrelationID: "c", IdempotencyKey: "k<1>&\u2028é", Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Tracestate: "v=x"},
+		{Tracestate: "v=x"},
+	} {
+		mdJSON, _ := json.Marshal(md)
+		rec := eventstore.Record{Position: 3_000_000_000, ID: "0193a5b2-7c1f-7000-8a00-0c0ffee00001", StreamID: "0193a5b2-7c1e-7d3a-9f10-2b3c4d5e6f70",
+			Version: 2, Type: "TicketIssued", OccurredAt: time.Date(2026, 11, 25, 19, 0, 0, 120000000, time.FixedZone("KST", 9*3600)),
+			Data: json.RawMessage(`{"theater_name":"CGV \u003c강남\u003e","memo":null}`), Metadata: mdJSON, PrevHash: eventstore.GenesisHash, Hash: "h"}
+		msg, err := eventstore.CloudEventEncoder("urn:ticketd")(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := cloudevents.New()
+		ev.SetID(rec.ID)
+		ev.SetSource("urn:ticketd")
+		ev.SetType(rec.Type)
+		ev.SetSubject(rec.StreamID)
+		ev.SetTime(rec.OccurredAt)
+		ev.DataEncoded = rec.Data
+		ev.SetDataContentType(cloudevents.ApplicationJSON)
+		for name, value := range map[string]string{"position": "3000000000", "streamversion": "2", "prevhash": rec.PrevHash, "hash": rec.Hash,
+			"requestid": md.RequestID, "correlationid": md.CorrelationID, "idempotencykey": md.IdempotencyKey} {
+			if value != "" || name == "hash" || name == "prevhash" {
+				ev.SetExtension(name, value)
+			}
+		}
+		extensions.DistributedTracingExtension{TraceParent: md.Traceparent, TraceState: md.Tracestate}.AddTracingAttributes(&ev)
+		sdk, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(msg.Payload) != string(sdk) {
+			t.Errorf("envelope\n%s\nthe SDK writes\n%s", msg.Payload, sdk)
+		}
+	}
 }

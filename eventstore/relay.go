@@ -20,6 +20,9 @@ const (
 	MessageType          = "type"
 	MessageStreamID      = "stream_id"
 	MessageCorrelationID = "correlation_id"
+	// MessageFirstPosition is the position of the first event a batch
+	// message carries; MessagePosition that of its last.
+	MessageFirstPosition = "first_position"
 )
 
 // RelayConfig configures a Relay.
@@ -35,6 +38,10 @@ type RelayConfig struct {
 	// Encode returns the message published for an event; an error stops the
 	// round and is retried like a failed publish. Default NewMessage.
 	Encode func(Record) (*message.Message, error)
+	// Batched makes each round publish the events it read as one message
+	// (NewBatchMessage) to Topic, for consumers that apply events in
+	// batches; TopicFor and Encode must then be unset.
+	Batched bool
 	// BatchSize is how many events are read and published per round. Default 500.
 	BatchSize int
 	// MaxBackoff caps the wait between retries after a failed publish. Default 5s.
@@ -46,10 +53,14 @@ type RelayConfig struct {
 	Logger             *slog.Logger
 }
 
-// Validate reports a missing name or topic.
+// Validate reports a missing name or topic, and a batched relay given a
+// topic or encoding per event.
 func (c RelayConfig) Validate() error {
-	if c.Name == "" || (c.Topic == "" && c.TopicFor == nil) {
+	switch {
+	case c.Name == "" || (c.Topic == "" && c.TopicFor == nil):
 		return errors.New("relay config: a name and a topic (Topic or TopicFor) are required")
+	case c.Batched && (c.Topic == "" || c.TopicFor != nil || c.Encode != nil):
+		return errors.New("relay config: a batched relay publishes to Topic, with neither TopicFor nor Encode")
 	}
 	return nil
 }
@@ -230,8 +241,20 @@ func (r *Relay) saveFinal(pos, saved int64) error {
 // position of the last one published, also when a publish fails.
 func (r *Relay) publishBatch(ctx context.Context, pos int64) (int64, error) {
 	records, err := r.store.ReadAll(ctx, pos, r.cfg.BatchSize)
-	if err != nil {
+	if err != nil || len(records) == 0 {
 		return pos, err
+	}
+	if r.cfg.Batched {
+		msg, err := NewBatchMessage(records)
+		if err != nil {
+			return pos, err
+		}
+		last := records[len(records)-1].Position
+		if err := r.publisher.Publish(r.cfg.Topic, msg); err != nil {
+			return pos, fmt.Errorf("publish positions %d to %d: %w", records[0].Position, last, err)
+		}
+		r.published.Advance(last)
+		return last, nil
 	}
 	for _, rec := range records {
 		msg, err := r.cfg.Encode(rec)
@@ -269,6 +292,47 @@ func newMessage(rec Record, payload []byte) *message.Message {
 		msg.Metadata.Set(MessageCorrelationID, md.CorrelationID)
 	}
 	return msg
+}
+
+// batchKey is the context key of the records a batch message carries.
+type batchKey struct{}
+
+// NewBatchMessage returns the Watermill message of a run of consecutive
+// records: payload = a JSON array of the events, metadata = the positions
+// of the first and the last (MessageFirstPosition, MessagePosition). Its
+// context holds the records as well, so that a subscriber in the same
+// process, on a pub/sub that passes contexts on (GoChannel with
+// PreserveContext), reads them without decoding the payload; they are
+// shared and must not be modified.
+func NewBatchMessage(records []Record) (*message.Message, error) {
+	forms := make([]recordJSON, len(records))
+	for i, r := range records {
+		forms[i] = r.jsonForm()
+	}
+	payload, err := json.Marshal(forms)
+	if err != nil {
+		return nil, fmt.Errorf("encode events %d to %d: %w", records[0].Position, records[len(records)-1].Position, err)
+	}
+	first, last := strconv.FormatInt(records[0].Position, 10), strconv.FormatInt(records[len(records)-1].Position, 10)
+	msg := message.NewMessage("events-"+first+"-"+last, payload)
+	msg.Metadata.Set(MessageFirstPosition, first)
+	msg.Metadata.Set(MessagePosition, last)
+	msg.SetContext(context.WithValue(context.Background(), batchKey{}, records))
+	return msg, nil
+}
+
+// RecordsFromBatchMessage returns the records of a message of
+// NewBatchMessage: those its context holds, else its payload's. It fails
+// when it has to decode a payload that is not an array of events.
+func RecordsFromBatchMessage(msg *message.Message) ([]Record, error) {
+	if records, ok := msg.Context().Value(batchKey{}).([]Record); ok {
+		return records, nil
+	}
+	var records []Record
+	if err := json.Unmarshal(msg.Payload, &records); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", msg.UUID, err)
+	}
+	return records, nil
 }
 
 // RecordFromMessage decodes a message published by a Relay. It fails when the

@@ -58,6 +58,11 @@ type Projector struct {
 	observer observer
 
 	applyMu sync.Mutex // one apply at a time: checkpoint read-modify-write
+	// stored is the checkpoint in the tables as this projector last wrote
+	// or read it, at storedAt; it trails applied while the events applied
+	// since changed no row (see checkpointLag). Both guarded by applyMu.
+	stored   int64
+	storedAt time.Time
 	// view makes each apply (commit and Observe) atomic for the model's
 	// queries that read memory and then the tables: they hold it for
 	// reading.
@@ -85,6 +90,7 @@ func newProjector(ctx context.Context, model ReadModel, storage Storage, log Log
 		return nil, err
 	}
 	p.applied.Advance(pos)
+	p.stored, p.storedAt = pos, time.Now()
 	return p, nil
 }
 
@@ -119,10 +125,17 @@ func (p *Projector) serving() error {
 	return nil
 }
 
+// checkpointLag is how long the stored checkpoint may trail events that
+// changed none of the model's rows: they cost no transaction of their own
+// until then, and a restart reads them again, changing nothing.
+const checkpointLag = 100 * time.Millisecond
+
 // apply writes the changes of records (consecutive, in position order,
 // possibly starting at or below the checkpoint) and the checkpoint in one
-// transaction and advances applied; it fails with ErrCheckpointMoved when
-// the stored checkpoint is not applied.
+// transaction and advances applied; events that change no row skip the
+// transaction while the checkpoint trails them by less than checkpointLag.
+// It fails with ErrCheckpointMoved when the stored checkpoint is not the
+// one this projector last wrote or read.
 func (p *Projector) apply(ctx context.Context, records []eventstore.Record) error {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
@@ -138,16 +151,18 @@ func (p *Projector) apply(ctx context.Context, records []eventstore.Record) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.schema.Name, err)
 	}
-	prev, last := p.applied.Value(), fresh[len(fresh)-1].Position
-	if p.observer != nil {
-		p.view.Lock()
-		defer p.view.Unlock()
-	}
-	if err := p.tables.Apply(ctx, prev, last, changes); err != nil {
-		return err
-	}
-	if p.observer != nil {
-		p.observer.Observe(changes)
+	last := fresh[len(fresh)-1].Position
+	if len(changes) > 0 || time.Since(p.storedAt) >= checkpointLag {
+		if p.observer != nil {
+			p.view.Lock()
+			defer p.view.Unlock()
+		}
+		if err := p.storeCheckpoint(ctx, last, changes); err != nil {
+			return err
+		}
+		if p.observer != nil {
+			p.observer.Observe(changes)
+		}
 	}
 	p.applied.Advance(last)
 	if p.onApplied != nil {
@@ -155,6 +170,16 @@ func (p *Projector) apply(ctx context.Context, records []eventstore.Record) erro
 			p.onApplied(rec)
 		}
 	}
+	return nil
+}
+
+// storeCheckpoint writes changes and the checkpoint pos in one
+// transaction, by compare-and-set from stored. The caller holds applyMu.
+func (p *Projector) storeCheckpoint(ctx context.Context, pos int64, changes []Change) error {
+	if err := p.tables.Apply(ctx, p.stored, pos, changes); err != nil {
+		return err
+	}
+	p.stored, p.storedAt = pos, time.Now()
 	return nil
 }
 
@@ -170,21 +195,18 @@ func (p *Projector) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.stored, p.storedAt = checkpoint, time.Now()
 	defer p.rebuilt()
 	if p.observer == nil {
 		p.applied.Advance(checkpoint)
 		return nil
 	}
-	for pos := p.applied.Value(); pos < checkpoint; pos = p.applied.Value() {
-		records, err := p.log.ReadAll(ctx, pos, int(min(checkpoint-pos, catchUpBatch)))
+	for records, err := range logChunks(ctx, p.log, p.applied.Value(), checkpoint, catchUpBatch) {
 		if err != nil {
 			return err
 		}
-		if records, err = p.after(records, pos); err != nil {
+		if records, err = p.after(records, p.applied.Value()); err != nil {
 			return err
-		}
-		if len(records) == 0 {
-			return fmt.Errorf("%s: log has no events after %d though the tables' checkpoint is %d", p.schema.Name, pos, checkpoint)
 		}
 		events, err := decode(records, p.types)
 		if err != nil {
@@ -198,6 +220,9 @@ func (p *Projector) Refresh(ctx context.Context) error {
 		p.observer.Observe(changes)
 		p.view.Unlock()
 		p.applied.Advance(records[len(records)-1].Position)
+	}
+	if pos := p.applied.Value(); pos < checkpoint {
+		return fmt.Errorf("%s: log has no events after %d though the tables' checkpoint is %d", p.schema.Name, pos, checkpoint)
 	}
 	return nil
 }
@@ -240,11 +265,19 @@ func (p *Projector) applyOrRefresh(ctx context.Context, records []eventstore.Rec
 }
 
 // CatchUp applies every event committed after the checkpoint, up to the log
-// head at the time of the call, and returns how many it applied. A model
-// that was Rebuilding serves its queries once it has caught up.
+// head at the time of the call, stores the checkpoint at what it applied,
+// and returns how many events it applied. A model that was Rebuilding
+// serves its queries once it has caught up.
 func (p *Projector) CatchUp(ctx context.Context, progress func(applied int64)) (int64, error) {
 	before := p.Position()
 	err := p.catchUpTo(ctx, p.log.Head(), progress)
+	if err == nil {
+		p.applyMu.Lock()
+		if pos := p.Position(); p.stored < pos {
+			err = p.storeCheckpoint(ctx, pos, nil)
+		}
+		p.applyMu.Unlock()
+	}
 	p.rebuilt()
 	return p.Position() - before, err
 }
@@ -257,12 +290,12 @@ func (p *Projector) rebuilt() {
 	}
 }
 
-// Handle is the projector's Watermill handler. A message at or below the
-// checkpoint is acknowledged and ignored (redelivery is harmless). The next
-// event is applied from the message's payload; when more events are already
-// committed (the projector is behind, or a gap opened), everything up to the
-// log head is applied from the log in large transactions instead, so the
-// messages that follow are no-ops.
+// Handle is the projector's Watermill handler, for the batch messages of a
+// batched relay (eventstore.NewBatchMessage): it applies the events the
+// message carries in one transaction, after those at or below the
+// checkpoint (redelivery is harmless). The log is read only for what no
+// message brought: when the message starts after the next event to apply,
+// or cannot be decoded, the events up to it are applied from the log.
 //
 // The message's context is ended when the router closes, but an apply that
 // has begun is never cut short by it: cancelling a SQLite transaction
@@ -272,25 +305,22 @@ func (p *Projector) rebuilt() {
 // same events again.
 func (p *Projector) Handle(msg *message.Message) error {
 	ctx := context.WithoutCancel(msg.Context())
-	pos, err := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
-	if err != nil {
-		p.logger.Error(p.schema.Name+": dropping message without a position", "message_uuid", msg.UUID, "error", err)
-		return nil
-	}
-	applied := p.Position()
-	switch head := p.log.Head(); {
-	case pos <= applied:
-		return nil
-	case pos == applied+1 && head <= pos:
-		rec, err := eventstore.RecordFromMessage(msg)
-		if err != nil {
-			p.logger.Error(p.schema.Name+": dropping undecodable message", "message_uuid", msg.UUID, "error", err)
+	records, err := eventstore.RecordsFromBatchMessage(msg)
+	if err != nil || len(records) == 0 {
+		last, perr := strconv.ParseInt(msg.Metadata.Get(eventstore.MessagePosition), 10, 64)
+		if perr != nil {
+			p.logger.Error(p.schema.Name+": dropping a message that carries no events and no position", "message_uuid", msg.UUID, "error", errors.Join(err, perr))
 			return nil
 		}
-		return p.applyOrRefresh(ctx, []eventstore.Record{rec})
-	default:
-		return p.catchUpTo(ctx, max(head, pos), nil)
+		p.logger.Warn(p.schema.Name+": undecodable message; reading its events from the log", "message_uuid", msg.UUID, "position", last, "error", err)
+		return p.catchUpTo(ctx, last, nil)
 	}
+	if first := records[0].Position; first > p.Position()+1 {
+		if err := p.catchUpTo(ctx, first-1, nil); err != nil {
+			return err
+		}
+	}
+	return p.applyOrRefresh(ctx, records)
 }
 
 // catchUpTo applies events from the log until the read model reflects
@@ -298,14 +328,9 @@ func (p *Projector) Handle(msg *message.Message) error {
 // when set, gets the running count.
 func (p *Projector) catchUpTo(ctx context.Context, until int64, progress func(applied int64)) error {
 	var total int64
-	for p.Position() < until {
-		pos := p.Position()
-		records, err := p.log.ReadAll(ctx, pos, int(min(until-pos, catchUpBatch)))
+	for records, err := range logChunks(ctx, p.log, p.Position(), until, catchUpBatch) {
 		if err != nil {
 			return err
-		}
-		if len(records) == 0 {
-			return fmt.Errorf("%s: log has no events after %d though its head is at least %d", p.schema.Name, pos, until)
 		}
 		if err := p.applyOrRefresh(ctx, records); err != nil {
 			return err
@@ -314,6 +339,9 @@ func (p *Projector) catchUpTo(ctx context.Context, until int64, progress func(ap
 		if progress != nil {
 			progress(total)
 		}
+	}
+	if pos := p.Position(); pos < until {
+		return fmt.Errorf("%s: log has no events after %d though its head is at least %d", p.schema.Name, pos, until)
 	}
 	return nil
 }

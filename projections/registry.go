@@ -183,13 +183,9 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 	}
 	head := log.Head()
 	var folded int64
-	for folded < head {
-		records, err := log.ReadAll(ctx, folded, rebuildChunk)
+	for records, err := range logChunks(ctx, log, 0, head, rebuildChunk) {
 		if err != nil {
 			return folded, err
-		}
-		if len(records) == 0 {
-			return folded, fmt.Errorf("log has no events after %d though its head is %d", folded, head)
 		}
 		to := records[len(records)-1].Position
 		all, err := decode(records, everyType(records))
@@ -217,6 +213,9 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 		if progress != nil {
 			progress(folded)
 		}
+	}
+	if folded < head {
+		return folded, fmt.Errorf("log has no events after %d though its head is %d", folded, head)
 	}
 	return head, nil
 }

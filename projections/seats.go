@@ -50,13 +50,9 @@ func foldSeats(ctx context.Context, log Log, stop bool, progress func(pos int64)
 	}
 	var violation *domain.SeatViolation
 	head := log.Head()
-	for pos := int64(0); pos < head; {
-		records, err := log.ReadAll(ctx, pos, rebuildChunk, seatTypes...)
+	for records, err := range logChunks(ctx, log, 0, head, rebuildChunk, seatTypes...) {
 		if err != nil {
 			return ledger, violation, err
-		}
-		if len(records) == 0 {
-			break
 		}
 		for _, r := range records {
 			e, err := r.Event()
@@ -70,9 +66,8 @@ func foldSeats(ctx context.Context, log Log, stop bool, progress func(pos int64)
 				}
 			}
 		}
-		pos = records[len(records)-1].Position
 		if progress != nil {
-			progress(pos)
+			progress(records[len(records)-1].Position)
 		}
 	}
 	return ledger, violation, nil

@@ -139,15 +139,11 @@ func foldLog(ctx context.Context, log Log, m ReadModel, until int64, problems *e
 	for _, t := range m.EventTypes() {
 		types[t] = true
 	}
-	for pos := int64(0); pos < until; {
-		records, err := log.ReadAll(ctx, pos, int(min(until-pos, rebuildChunk)))
+	for records, err := range logChunks(ctx, log, 0, until, rebuildChunk) {
 		if err != nil {
 			return nil, err
 		}
-		if len(records) == 0 {
-			break
-		}
-		pos = records[len(records)-1].Position
+		pos := records[len(records)-1].Position
 		batch, err := decode(records, types)
 		var changes []Change
 		if err == nil {

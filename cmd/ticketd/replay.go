@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
@@ -15,7 +16,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var db database
 	var logs logConfig
 	cmd := newCommand("replay", "ticketd replay [--db PATH|URL]",
-		"Rebuilds the tickets read table and the sales tables from the event log alone. Run it\nwith the service stopped; it refuses a database another ticketd process has open, a path\nthat does not exist and a database that is not ticketd's.", stderr)
+		"Rebuilds every read model (the tickets, sales and showings tables) from the event log\nalone. Run it with the service stopped; it refuses a database another ticketd process has open, a path\nthat does not exist and a database that is not ticketd's.", stderr)
 	db.register(cmd, "SQLite database file, or PostgreSQL database URL", pgSchemaReadUsage)
 	logs.register(cmd)
 	if err := cmd.parse(args); err != nil {
@@ -39,7 +40,11 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return fmt.Errorf("replay: %w", err)
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stdout, "replayed %d events in %s (%.0f events/s); tickets read table and sales tables rebuilt at position %d\n",
-		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), head)
+	var names []string
+	for _, m := range projections.Models(store) {
+		names = append(names, projections.Short(m.Schema().Name))
+	}
+	fmt.Fprintf(stdout, "replayed %d events in %s (%.0f events/s); read models %s rebuilt at position %d\n",
+		n, took.Round(time.Millisecond), float64(n)/max(took.Seconds(), 1e-9), strings.Join(names, ", "), head)
 	return store.Close()
 }

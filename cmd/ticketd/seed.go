@@ -32,7 +32,7 @@ func runSeed(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	cmd := newCommand("seed", "ticketd seed [--db PATH|URL] [--tickets N]",
 		"Fills a database with N tickets through the real append path, in large atomic batches\n"+
 			"committed by concurrent appenders (group commit), refunds every k-th ticket, then\n"+
-			"rebuilds the tickets read table from the whole log. For benchmarks and scale tests;\n"+
+			"rebuilds every read model from the whole log. For benchmarks and scale tests;\n"+
 			"run it with the service stopped.", stderr)
 	db.register(cmd, "SQLite database file (created if missing), or PostgreSQL database URL", pgSchemaUsage)
 	cmd.Int64(&tickets, "tickets", "TICKETD_SEED_TICKETS", 100_000, "how many tickets to issue")

@@ -34,7 +34,7 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 		!strings.Contains(out, "sales_differs: sales_minutes ") {
 		t.Fatalf("verify of tampered sales tables: exit %d\n%s", code, out)
 	}
-	if code, out, errOut := runCLI(t, "", "replay", "--db", path); code != 0 || !strings.Contains(out, "tickets read table and sales tables rebuilt at position 14") {
+	if code, out, errOut := runCLI(t, "", "replay", "--db", path); code != 0 || !strings.Contains(out, "read models tickets, sales, showings rebuilt at position 14") {
 		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, out, _ := runCLI(t, "", "verify", "--db", path); code != 0 {

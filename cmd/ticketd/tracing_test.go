@@ -23,9 +23,10 @@ import (
 	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
-// otlpSpan is one span an OTLP receiver got.
+// otlpSpan is one span an OTLP receiver got, with its string attributes.
 type otlpSpan struct {
 	service, name, traceID, spanID, parentID string
+	attributes                               map[string]string
 }
 
 // otlpReceiver is an OTLP/HTTP trace receiver: it decodes every
@@ -56,7 +57,11 @@ func (rcv *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
-				rcv.spans = append(rcv.spans, otlpSpan{service: service, name: s.Name,
+				attributes := map[string]string{}
+				for _, kv := range s.Attributes {
+					attributes[kv.Key] = kv.Value.GetStringValue()
+				}
+				rcv.spans = append(rcv.spans, otlpSpan{service: service, name: s.Name, attributes: attributes,
 					traceID: hex.EncodeToString(s.TraceId), spanID: hex.EncodeToString(s.SpanId), parentID: hex.EncodeToString(s.ParentSpanId)})
 			}
 		}
@@ -124,6 +129,9 @@ func TestServeAndTailExportOneTraceOverOTLP(t *testing.T) {
 	server := receiver.wait(t, "ticketd", "POST /tickets/issue", servicetest.ClientTraceID)
 	if server.parentID != servicetest.ClientSpanID {
 		t.Fatalf("server span's parent is %s, want the client's %s", server.parentID, servicetest.ClientSpanID)
+	}
+	if server.attributes["http.route"] != "/tickets/issue" || server.attributes["http.request.method"] != "POST" {
+		t.Errorf("server span's attributes %v; want http.route /tickets/issue and http.request.method POST", server.attributes)
 	}
 	servicetest.WaitUntil(t, "tail prints the event with its traceparent", func() bool {
 		return strings.Contains(printed.String(), `"traceparent":"00-`+servicetest.ClientTraceID+`-`+server.spanID+`-01"`)

@@ -142,6 +142,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		s.mu.Lock()
 		s.lastCommit = now
 		s.mu.Unlock()
+		s.recent.AddCommitted(outcomes)
 		s.Advance(end)
 		if s.opts.OnAppendLock != nil {
 			waited := time.Duration(reply.WaitedUS) * time.Microsecond

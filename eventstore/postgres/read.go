@@ -33,10 +33,13 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 }
 
 // ReadAll returns up to limit events with position > after, in position
-// order, keeping only the given types when any are given. Other stores
-// append to the same log, so every read goes to the database: ReadAll is
-// ReadStored.
+// order, keeping only the given types when any are given. Events this store
+// committed lately come from memory, unless other stores appended among or
+// after them; the rest from the database, as ReadStored reads them.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
+	if records, ok := s.recent.Read(after, limit, types, s.Head()); ok {
+		return records, nil
+	}
 	return s.ReadStored(ctx, after, limit, types...)
 }
 

@@ -119,6 +119,8 @@ type Store struct {
 	// LogEnd is the last committed event this store knows of: its own
 	// commits and those notified.
 	eventstore.LogEnd
+	// recent caches the events this store committed lately.
+	recent *eventstore.RecentLog
 	// mu guards lastCommit, the time stamped on the store's last commit.
 	mu         sync.Mutex
 	lastCommit time.Time
@@ -153,6 +155,7 @@ func Open(ctx context.Context, db string, opts Options) (*Store, error) {
 		url:    Redact(db),
 		tracer: opts.TracerProvider.Tracer(eventstore.TracerName),
 		writer: groupcommit.NewWriter[*appendJob](opts.MaxBatch, eventstore.ErrStoreClosed),
+		recent: eventstore.NewRecentLog(eventstore.RecentCapacity, 0),
 	}
 	if err := s.open(ctx, db); err != nil {
 		s.closeConns()

@@ -102,11 +102,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		return end, nil
 	})
 	if err == nil {
-		for _, out := range outcomes {
-			if out.Err == nil {
-				s.recent.add(out.Result.Records)
-			}
-		}
+		s.recent.AddCommitted(outcomes)
 		s.lastCommit = now
 		s.Advance(end)
 	}

@@ -36,7 +36,7 @@ func (s *Store) ReadStreamAsOf(ctx context.Context, streamID string, t time.Time
 // head come from memory; older ones from the database, as ReadStored reads
 // them.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
-	if records, ok := s.recent.read(after, limit, types); ok {
+	if records, ok := s.recent.Read(after, limit, types, s.Head()); ok {
 		return records, nil
 	}
 	return s.ReadStored(ctx, after, limit, types...)
@@ -63,7 +63,13 @@ func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ..
 // *CorruptEventError when a stored event's data or metadata is not a JSON
 // object, so that no reader serves or skips a corrupt event unnoticed.
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]eventstore.Record, error) {
-	rows, err := s.readDB.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if stmt := s.ReadStatement(ctx, query); stmt != nil {
+		rows, err = stmt.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.readDB.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", classify(err))
 	}

@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -84,16 +83,19 @@ type Store struct {
 	writeDB   *sql.DB // the writer's connection: synchronous=FULL, every commit durable
 	derivedDB *sql.DB // derived-state connection: synchronous=NORMAL, see UpdateDerived
 	readDB    *sql.DB
+	// readStatements are readDB's prepared statements (ReadStatement).
+	readStatements *statementCache
 
 	// writeMu serializes every write transaction on the file, so the writer
-	// and UpdateDerived never meet SQLite's busy lock.
-	writeMu sync.Mutex
+	// and UpdateDerived never meet SQLite's busy lock; UpdateDerived's pass
+	// first.
+	writeMu writeGate
 	// LogEnd is the last committed event, moved by the writer under writeMu.
 	eventstore.LogEnd
 	// lastCommit is the time stamped on the last commit, guarded by writeMu.
 	lastCommit time.Time
 	// recent caches the events committed since the store opened.
-	recent *recentLog
+	recent *eventstore.RecentLog
 	// readOnlyConns is set while the write connections are read-only: SQLite
 	// opened them so because the file was not writable then, and only
 	// reopening them can find it writable again, which reopenIfReadOnly
@@ -136,6 +138,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if s.readDB, err = openDB(path, readOnlyParams(state), false); err != nil {
 			return nil, err
 		}
+		s.readStatements = &statementCache{db: s.readDB}
 		return s, s.fail(s.loadTip())
 	}
 	if s.lock, err = lockFile(path); err != nil {
@@ -181,6 +184,7 @@ func (s *Store) openDBs() error {
 	}
 	s.readDB.SetMaxOpenConns(8)
 	s.readDB.SetMaxIdleConns(8)
+	s.readStatements = &statementCache{db: s.readDB}
 	return nil
 }
 
@@ -239,7 +243,7 @@ func (s *Store) loadTip() error {
 	default:
 		end.Hash = hash.String
 	}
-	s.recent = newRecentLog(recentCapacity, end.Position)
+	s.recent = eventstore.NewRecentLog(eventstore.RecentCapacity, end.Position)
 	s.Advance(end)
 	return nil
 }
@@ -261,7 +265,7 @@ func (s *Store) UpdateDerived(ctx context.Context, fn func(*sql.Tx) error) error
 	if s.derivedDB == nil {
 		return eventstore.ErrReadOnly
 	}
-	s.writeMu.Lock()
+	s.writeMu.LockFirst()
 	defer s.writeMu.Unlock()
 	s.reopenIfReadOnly()
 	tx, err := s.derivedDB.BeginTx(ctx, nil)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,15 @@ const RelayTopic = "ticketing.events"
 // function that stops it and waits for it to exit.
 func runRelay(t *testing.T, s eventstore.RelayLog, pub message.Publisher, name string) (*eventstore.Relay, func()) {
 	t.Helper()
-	relay, err := eventstore.NewRelay(s, pub, eventstore.RelayConfig{Name: name, Topic: RelayTopic, BatchSize: 7, MaxBackoff: 20 * time.Millisecond})
+	return runRelayWith(t, s, pub, eventstore.RelayConfig{Name: name})
+}
+
+// runRelayWith is runRelay with cfg, whose topic, batch size (7) and
+// backoff it sets.
+func runRelayWith(t *testing.T, s eventstore.RelayLog, pub message.Publisher, cfg eventstore.RelayConfig) (*eventstore.Relay, func()) {
+	t.Helper()
+	cfg.Topic, cfg.BatchSize, cfg.MaxBackoff = RelayTopic, 7, 20*time.Millisecond
+	relay, err := eventstore.NewRelay(s, pub, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +114,46 @@ func (st suite) testRelayPublishesCommittedEventsInOrderAndResumes(t *testing.T)
 	defer stop()
 	if next := receive(t, msgs, 1); next[0].Position != 21 {
 		t.Fatalf("after restart got position %d, want 21", next[0].Position)
+	}
+}
+
+func (st suite) testBatchedRelayPublishesEachRoundAsOneMessage(t *testing.T) {
+	s, _ := st.open(t, Options{})
+	ctx := context.Background()
+	pubsub, msgs := SubscribedGoChannel(t)
+	for range 10 {
+		if _, err := s.Append(ctx, IssueRequest(NewStream(), NewStream())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stop := runRelayWith(t, s, pubsub, eventstore.RelayConfig{Name: "relay:batched", Batched: true})
+	var want int64 = 1
+	for want <= 20 {
+		select {
+		case msg := <-msgs:
+			records, err := eventstore.RecordsFromBatchMessage(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := want + int64(len(records)) - 1
+			if len(records) == 0 || len(records) > 7 || msg.Metadata.Get(eventstore.MessageFirstPosition) != strconv.FormatInt(want, 10) ||
+				msg.Metadata.Get(eventstore.MessagePosition) != strconv.FormatInt(last, 10) {
+				t.Fatalf("message %s carries %d events, metadata %v; want up to 7 from position %d", msg.UUID, len(records), msg.Metadata, want)
+			}
+			for i, r := range records {
+				if r.Position != want+int64(i) || r.Hash == "" || len(r.Data) == 0 {
+					t.Fatalf("event %d of the message from %d: %+v", i, want, r)
+				}
+			}
+			msg.Ack()
+			want = last + 1
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received events up to %d of 20", want-1)
+		}
+	}
+	stop()
+	if cp, err := s.Checkpoint(ctx, "relay:batched"); err != nil || cp != 20 {
+		t.Fatalf("checkpoint = %d, %v; want 20", cp, err)
 	}
 }
 

@@ -89,6 +89,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"NothingIsAppendedAfterABrokenHead", s.testNothingIsAppendedAfterABrokenHead},
 		{"RelayPublishesCommittedEventsInOrderAndResumes", s.testRelayPublishesCommittedEventsInOrderAndResumes},
 		{"RelayRetriesUntilThePublisherRecovers", s.testRelayRetriesUntilThePublisherRecovers},
+		{"BatchedRelayPublishesEachRoundAsOneMessage", s.testBatchedRelayPublishesEachRoundAsOneMessage},
 		{"CheckpointsMoveByCompareAndSet", s.testCheckpointsMoveByCompareAndSet},
 		{"RelayNeverMovesItsCheckpointBack", s.testRelayNeverMovesItsCheckpointBack},
 	}

@@ -46,7 +46,10 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 		}
 	}()
 	wmLogger := watermill.NewSlogLoggerWithLevelMapping(s.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	d.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, wmLogger)
+	// The relay's batch messages carry their records in their context too
+	// (eventstore.NewBatchMessage): PreserveContext hands it on, so the
+	// projectors decode nothing.
+	d.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, wmLogger)
 	if d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: s.cfg.ShutdownTimeout}, wmLogger); err != nil {
 		return nil, err
 	}
@@ -56,7 +59,7 @@ func (s *Service) startDuties(ctx context.Context) (_ *duties, err error) {
 		h.AddMiddleware(projectorBackoff(wmLogger).Middleware)
 		d.projectors[p.Name()] = h
 	}
-	if d.relay, err = eventstore.NewRelay(s.store, d.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Logger: s.logger}); err != nil {
+	if d.relay, err = eventstore.NewRelay(s.store, d.pubsub, eventstore.RelayConfig{Name: EmbeddedRelayCheckpoint, Topic: eventsTopic, Batched: true, Logger: s.logger}); err != nil {
 		return nil, err
 	}
 	if s.natsPublisher != nil {

@@ -4,13 +4,13 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -49,7 +49,7 @@ func Enabled() bool {
 // the other OTEL_EXPORTER_OTLP_* variables; console writes to stdout); else a provider that records
 // nothing but still passes incoming trace context on. The propagator is
 // OTEL_PROPAGATORS' (default tracecontext,baggage). It fails, naming the
-// variable, on a value the SDK does not know.
+// variable, on a value it cannot use.
 func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	propagator, err := propagatorFromEnv()
 	if err != nil {
@@ -62,8 +62,7 @@ func FromEnv(ctx context.Context, service string) (*Tracing, error) {
 	}
 	exporter, err := spanExporter(ctx)
 	if err != nil {
-		name := exporterVariable()
-		return nil, fmt.Errorf("$%s=%q: %w", name, os.Getenv(name), err)
+		return nil, err
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", service)),
@@ -83,42 +82,27 @@ var grpcExporter func(context.Context) (sdktrace.SpanExporter, error)
 
 // spanExporter returns the exporter OTEL_TRACES_EXPORTER names (otlp, the
 // default, or console) over the OTLP protocol the OTEL_EXPORTER_OTLP_*
-// variables name (http/protobuf, the default, or grpc).
+// variables name (http/protobuf, the default, or grpc). It fails naming the
+// variable whose value it cannot use.
 func spanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 	switch exporter := os.Getenv("OTEL_TRACES_EXPORTER"); exporter {
 	case "", "otlp":
 	case "console":
 		return stdouttrace.New()
 	default:
-		return nil, fmt.Errorf("unknown exporter %q: want otlp, console or none", exporter)
+		return nil, envError("OTEL_TRACES_EXPORTER", errors.New("unknown exporter: want otlp, console or none"))
 	}
-	protocol := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if protocol == "" {
-		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
+	variable, protocol, _ := otlpEnv("PROTOCOL")
 	switch {
 	case protocol == "" || protocol == "http/protobuf":
-		return otlptracehttp.New(ctx)
+		return newOTLPHTTPExporter(ctx)
 	case protocol == "grpc" && grpcExporter != nil:
 		return grpcExporter(ctx)
 	case protocol == "grpc":
-		return nil, fmt.Errorf("this ticketd is built without OTLP over gRPC: use http/protobuf, or build with -tags otlpgrpc")
+		return nil, envError(variable, errors.New("this ticketd is built without OTLP over gRPC: use http/protobuf, or build with -tags otlpgrpc"))
 	default:
-		return nil, fmt.Errorf("unknown OTLP protocol %q: want http/protobuf or grpc", protocol)
+		return nil, envError(variable, errors.New("unknown OTLP protocol: want http/protobuf or grpc"))
 	}
-}
-
-// exporterVariable names the variable that chose the trace exporter:
-// OTEL_TRACES_EXPORTER unless it is otlp (or unset), else the variable of
-// the OTLP protocol.
-func exporterVariable() string {
-	if exporter := os.Getenv("OTEL_TRACES_EXPORTER"); exporter != "" && exporter != "otlp" {
-		return "OTEL_TRACES_EXPORTER"
-	}
-	if os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") != "" {
-		return "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-	}
-	return "OTEL_EXPORTER_OTLP_PROTOCOL"
 }
 
 // propagatorFromEnv returns the propagators OTEL_PROPAGATORS lists, by

@@ -6,6 +6,7 @@ package projectiontest
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ func Run(t *testing.T, factory Factory) {
 	}{
 		{"CatchUpBuildsTheTableAndCheckpoint", testCatchUpBuildsTheTableAndCheckpoint},
 		{"HandleIgnoresRedeliveryAndFillsGaps", testHandleIgnoresRedeliveryAndFillsGaps},
-		{"HandleAppliesTheNextEventFromItsMessage", testHandleAppliesTheNextEventFromItsMessage},
+		{"HandleAppliesBatchesFromTheirMessagesAndReadsTheLogOnlyForGaps", testHandleAppliesBatchesFromTheirMessagesAndReadsTheLogOnlyForGaps},
+		{"EventsThatChangeNoRowCostNoTransactionWhileTheCheckpointIsFresh", testEventsThatChangeNoRowCostNoTransactionWhileTheCheckpointIsFresh},
 		{"WaitForReturnsOnceApplied", testWaitForReturnsOnceApplied},
 		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
 		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
@@ -111,9 +113,10 @@ func records(tb testing.TB, s eventstore.Reader) []eventstore.Record {
 	return recs
 }
 
-func messageOf(tb testing.TB, r eventstore.Record) *message.Message {
+// messageOf returns the batch message of records, as the relay publishes.
+func messageOf(tb testing.TB, records ...eventstore.Record) *message.Message {
 	tb.Helper()
-	msg, err := eventstore.NewMessage(r)
+	msg, err := eventstore.NewBatchMessage(records)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -168,19 +171,106 @@ func testHandleIgnoresRedeliveryAndFillsGaps(t *testing.T, factory Factory) {
 	}
 }
 
-func testHandleAppliesTheNextEventFromItsMessage(t *testing.T, factory Factory) {
-	s, _, tickets := open(t, factory)
-	ids := Issue(t, s, "u1", "a")
+// countingLog is a store's log that counts the events read through ReadAll.
+type countingLog struct {
+	eventstore.Store
+	read atomic.Int64
+}
+
+func (l *countingLog) ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error) {
+	records, err := l.Store.ReadAll(ctx, after, limit, types...)
+	l.read.Add(int64(len(records)))
+	return records, err
+}
+
+func testHandleAppliesBatchesFromTheirMessagesAndReadsTheLogOnlyForGaps(t *testing.T, factory Factory) {
+	s, storage := factory(t)
+	ctx := context.Background()
+	log := &countingLog{Store: s}
+	tickets, err := projections.OpenTickets(ctx, log, storage, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := Issue(t, s, "u1", "a", "b", "c", "d")
 	Refund(t, s, ids[0])
 	recs := records(t, s)
-	for _, r := range recs {
-		if err := tickets.Handle(messageOf(t, r)); err != nil {
-			t.Fatal(err)
-		}
+	if err := tickets.Handle(messageOf(t, recs[0], recs[1])); err != nil {
+		t.Fatal(err)
 	}
-	got, err := tickets.Get(context.Background(), ids[0])
-	if err != nil || got.Status != domain.StatusCanceled {
-		t.Fatalf("ticket = %+v, %v", got, err)
+	if tickets.Position() != 2 || log.read.Load() != 0 {
+		t.Fatalf("after a message of 1 and 2: position %d, %d events read from the log; want 2 and none", tickets.Position(), log.read.Load())
+	}
+	// A message that starts after the next event: 3 is read from the log.
+	if err := tickets.Handle(messageOf(t, recs[3])); err != nil {
+		t.Fatal(err)
+	}
+	if tickets.Position() != 4 || log.read.Load() != 1 {
+		t.Fatalf("after a message of 4 alone: position %d, %d events read from the log; want 4 and 1", tickets.Position(), log.read.Load())
+	}
+	// A message that cannot be decoded: its events are read from the log
+	// up to the position it names.
+	broken := messageOf(t, recs[4])
+	broken.Payload = []byte("{")
+	broken.SetContext(ctx) // as a pub/sub that passes no context on delivers it
+	if err := tickets.Handle(broken); err != nil {
+		t.Fatal(err)
+	}
+	if tickets.Position() != 5 || log.read.Load() != 2 {
+		t.Fatalf("after an undecodable message of 5: position %d, %d events read from the log; want 5 and 2", tickets.Position(), log.read.Load())
+	}
+	if err := tickets.Handle(messageOf(t, recs...)); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	got, err := tickets.Get(ctx, ids[0])
+	if err != nil || got.Status != domain.StatusCanceled || tickets.Position() != 5 || log.read.Load() != 2 {
+		t.Fatalf("ticket = %+v, %v at position %d after %d reads", got, err, tickets.Position(), log.read.Load())
+	}
+}
+
+// testEventsThatChangeNoRowCostNoTransactionWhileTheCheckpointIsFresh
+// holds the tickets projector, fed showings' events (none of its types):
+// it moves on at once but leaves its checkpoint where it was, until the
+// checkpoint trails by checkpointLag or CatchUp stores it.
+func testEventsThatChangeNoRowCostNoTransactionWhileTheCheckpointIsFresh(t *testing.T, factory Factory) {
+	s, storage, tickets := open(t, factory)
+	ctx := context.Background()
+	Issue(t, s, "u1", "a")
+	tables := storage.Tables(tickets.Schema())
+	showing := uuid.Must(uuid.NewV7()).String()
+	start := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	appendTo(t, s, showing, 0, domain.ShowingScheduled{TheaterName: "CGV 강남", MovieTitle: "파묘", StartsAt: start, Capacity: 10, PriceKRW: 15000})
+	recs := records(t, s)
+	if err := tickets.Handle(messageOf(t, recs[0])); err != nil {
+		t.Fatal(err)
+	}
+	stored := time.Now()
+	if err := tickets.Handle(messageOf(t, recs[1])); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint was stored with position 1 just now: unless this
+	// machine stalled for most of the allowed lag in between, position 2
+	// was applied without a transaction.
+	if checkpoint, err := tables.Checkpoint(ctx); err != nil || tickets.Position() != 2 ||
+		checkpoint != 1 && time.Since(stored) < 50*time.Millisecond {
+		t.Fatalf("after an event of no row: stored checkpoint %d (%v), position %d; want 1 and 2", checkpoint, err, tickets.Position())
+	}
+	time.Sleep(150 * time.Millisecond) // beyond the checkpoint's allowed lag
+	appendTo(t, s, showing, 1, domain.ShowingScheduled{TheaterName: "CGV 강남", MovieTitle: "파묘", StartsAt: start, Capacity: 10, PriceKRW: 15000})
+	if err := tickets.Handle(messageOf(t, records(t, s)[2])); err != nil {
+		t.Fatal(err)
+	}
+	if checkpoint, err := tables.Checkpoint(ctx); err != nil || checkpoint != 3 {
+		t.Fatalf("once the checkpoint trailed long enough: stored %d (%v); want 3", checkpoint, err)
+	}
+	appendTo(t, s, showing, 2, domain.ShowingScheduled{TheaterName: "CGV 강남", MovieTitle: "파묘", StartsAt: start, Capacity: 10, PriceKRW: 15000})
+	if err := tickets.Handle(messageOf(t, records(t, s)[3])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tickets.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if checkpoint, err := tables.Checkpoint(ctx); err != nil || checkpoint != 4 {
+		t.Fatalf("after CatchUp: stored %d (%v); want 4", checkpoint, err)
 	}
 }
 

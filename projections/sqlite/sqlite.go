@@ -27,7 +27,7 @@ type dialect struct {
 }
 
 func (d dialect) Write(ctx context.Context, fn func(sqlstore.Tx) error) error {
-	return d.store.UpdateDerived(ctx, func(tx *sql.Tx) error { return fn(txOf{tx}) })
+	return d.store.UpdateDerived(ctx, func(tx *sql.Tx) error { return fn(txOf{Tx: tx}) })
 }
 
 func (d dialect) Read(ctx context.Context, fn func(sqlstore.Tx) error) error {
@@ -36,11 +36,11 @@ func (d dialect) Read(ctx context.Context, fn func(sqlstore.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(txOf{tx})
+	return fn(txOf{Tx: tx, store: d.store})
 }
 
 func (d dialect) Single(ctx context.Context, fn func(sqlstore.Tx) error) error {
-	return fn(dbOf{d.db})
+	return fn(dbOf{db: d.db, store: d.store})
 }
 
 func (dialect) Placeholder(int) string { return "?" }
@@ -83,24 +83,57 @@ func (d dialect) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return d.store.Checkpoint(ctx, name)
 }
 
+// rowsPerInsert is how many rows one INSERT statement writes at most.
+const rowsPerInsert = 64
+
+// WriteRows writes rows with INSERT statements of up to rowsPerInsert rows
+// each, which costs far less per row than a statement per row.
 func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Table, op projections.Op, rows []projections.Row) error {
-	stmt, err := tx.(txOf).PrepareContext(ctx, sqlstore.Upsert(t, op, `VALUES (`+strings.TrimSuffix(strings.Repeat("?,", len(t.Columns)), ",")+`)`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r...); err != nil {
+	one := `(` + strings.TrimSuffix(strings.Repeat("?,", len(t.Columns)), ",") + `)`
+	var stmt *sql.Stmt
+	stmtRows := 0
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
+	args := make([]any, 0, min(len(rows), rowsPerInsert)*len(t.Columns))
+	for len(rows) > 0 {
+		n := min(len(rows), rowsPerInsert)
+		if n != stmtRows {
+			if stmt != nil {
+				stmt.Close()
+			}
+			var err error
+			if stmt, err = tx.(txOf).PrepareContext(ctx, sqlstore.Upsert(t, op, `VALUES `+strings.Repeat(one+`,`, n-1)+one)); err != nil {
+				return err
+			}
+			stmtRows = n
+		}
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err
 		}
+		rows = rows[n:]
 	}
 	return nil
 }
 
-// txOf runs statements in a transaction, dbOf outside of any.
+// txOf runs statements in a transaction, dbOf outside of any; their
+// queries run the store's prepared statements when store is set (on the
+// read connections only: see Store.ReadStatement).
 type (
-	txOf struct{ *sql.Tx }
-	dbOf struct{ db *sql.DB }
+	txOf struct {
+		*sql.Tx
+		store *sqlite.Store
+	}
+	dbOf struct {
+		db    *sql.DB
+		store *sqlite.Store
+	}
 )
 
 func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
@@ -108,7 +141,20 @@ func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
+// readStatement returns store's prepared statement of query, nil without
+// a store.
+func readStatement(ctx context.Context, store *sqlite.Store, query string) *sql.Stmt {
+	if store == nil {
+		return nil
+	}
+	return store.ReadStatement(ctx, query)
+}
+
 func (t txOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if stmt := readStatement(ctx, t.store, query); stmt != nil {
+		rows, err := t.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+		return rowsOf{rows}, err
+	}
 	rows, err := t.QueryContext(ctx, query, args...)
 	return rowsOf{rows}, err
 }
@@ -119,6 +165,10 @@ func (d dbOf) Exec(ctx context.Context, query string, args ...any) error {
 }
 
 func (d dbOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if stmt := readStatement(ctx, d.store, query); stmt != nil {
+		rows, err := stmt.QueryContext(ctx, args...)
+		return rowsOf{rows}, err
+	}
 	rows, err := d.db.QueryContext(ctx, query, args...)
 	return rowsOf{rows}, err
 }
