@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,29 +22,10 @@ import (
 	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/eventstore/sqlite"
 	"github.com/ticketd/ticketd/eventstore/storetest"
-	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
-
-// buildStoppedDatabase runs a service on a new database of e, issues and
-// refunds tickets through the API, stops it and returns the database's --db
-// and the ticket ids.
-func buildStoppedDatabase(t *testing.T, e engine) (string, []string) {
-	t.Helper()
-	cfg := e.config(t)
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	var ids []string
-	for i := 0; i < 6; i++ {
-		ids = append(ids, c.issueOK(with(seedIssue, "quantity", 2, "user_id", fmt.Sprint("u", i)))...)
-	}
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[1], ids[4]}, "reason": "고객 요청"})
-	if err := svc.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.DB, ids
-}
 
 // runCLI runs ticketd with args and returns the exit code, stdout and stderr.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -54,27 +33,6 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
-}
-
-// tamper runs SQL directly on database db, as an attacker with access to
-// the file or the server would; ? placeholders are numbered for PostgreSQL.
-func tamper(t *testing.T, db, query string, args ...any) {
-	t.Helper()
-	if service.IsPostgres(db) {
-		for i := range args {
-			query = strings.Replace(query, "?", fmt.Sprintf("$%d", i+1), 1)
-		}
-		pgtest.Exec(t, db, query, args...)
-		return
-	}
-	conn, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Exec(query, args...); err != nil {
-		t.Fatalf("tamper %q: %v", query, err)
-	}
 }
 
 func copyFile(t *testing.T, from string) string {
@@ -92,8 +50,8 @@ func copyFile(t *testing.T, from string) string {
 
 func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		path, _ := buildStoppedDatabase(t, e)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		path, _ := servicetest.BuildStoppedDatabase(t, e)
 		code, out, errOut := runCLI(t, "", "verify", "--db", path)
 		if code != 0 || !strings.Contains(out, "OK: the hash chain holds") || !strings.Contains(out, "events:    14 checked") {
 			t.Fatalf("verify exit %d:\n%s%s", code, out, errOut)
@@ -110,7 +68,7 @@ func TestVerifyPassesAnUntouchedLog(t *testing.T) {
 // constraints refuse some of it, and the store suite tampers with both.
 func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 	t.Parallel()
-	path, ids := buildStoppedDatabase(t, sqliteEngine)
+	path, ids := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	tests := []struct {
 		name     string
 		query    string
@@ -142,7 +100,7 @@ func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			db := copyFile(t, path)
-			tamper(t, db, tt.query, tt.args...)
+			servicetest.Tamper(t, db, tt.query, tt.args...)
 			code, out, _ := runCLI(t, "", "verify", "--db", db, "--json")
 			var rep projections.AuditReport
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -177,81 +135,22 @@ func TestVerifyCatchesEveryKindOfTamperingWithTheSQLiteFile(t *testing.T) {
 
 func TestVerifyOnALiveDatabaseAndOverHTTP(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		ids := c.issueOK(seedIssue)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.SeedIssue)
 		if code, out, errOut := runCLI(t, "", "verify", "--db", cfg.DB); code != 0 {
 			t.Fatalf("verify on a live database: exit %d\n%s%s", code, out, errOut)
 		}
-		r := c.do("GET", "/audit/verify", nil)
-		if rep := r.json(t); r.status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
-			t.Fatalf("GET /audit/verify = %d %s", r.status, r.body)
+		r := c.Do("GET", "/audit/verify", nil)
+		if rep := r.JSON(t); r.Status != 200 || rep["ok"] != true || rep["events"] != float64(2) || rep["tickets"] != float64(2) {
+			t.Fatalf("GET /audit/verify = %d %s", r.Status, r.Body)
 		}
-		tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
-		rep := c.do("GET", "/audit/verify", nil).json(t)
+		servicetest.Tamper(t, cfg.DB, `UPDATE tickets SET status = 'canceled' WHERE id = ?`, ids[0])
+		rep := c.Do("GET", "/audit/verify", nil).JSON(t)
 		if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["problems"]), ids[0]) {
 			t.Fatalf("tampered live database: %v", rep)
-		}
-	})
-}
-
-func TestAsOfShowsHistory(t *testing.T) {
-	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		before := time.Now().UTC()
-		time.Sleep(2 * time.Millisecond)
-		ids := c.issueOK(with(seedIssue, "quantity", 1))
-		id := ids[0]
-		time.Sleep(2 * time.Millisecond)
-		between := time.Now().UTC()
-		time.Sleep(2 * time.Millisecond)
-		c.issueOK(seedIssue) // positions 2 and 3
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": "고객 요청"})
-		after := time.Now().UTC()
-
-		status := func(asOf string) (int, string) {
-			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(asOf), nil)
-			if r.status != 200 {
-				return r.status, ""
-			}
-			return 200, r.json(t)["status"].(string)
-		}
-		tests := []struct {
-			asOf   string
-			code   int
-			status string
-		}{
-			{"0", 404, ""},
-			{before.Format(time.RFC3339Nano), 404, ""},
-			{"1", 200, "issued"},
-			{"3", 200, "issued"},
-			{between.Format(time.RFC3339Nano), 200, "issued"},
-			{"4", 200, "canceled"},
-			{"999", 200, "canceled"},
-			{after.Format(time.RFC3339Nano), 200, "canceled"},
-			{after.Add(time.Second).In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339), 200, "canceled"},
-		}
-		for _, tt := range tests {
-			if code, st := status(tt.asOf); code != tt.code || st != tt.status {
-				t.Errorf("as_of=%s: %d %q, want %d %q", tt.asOf, code, st, tt.code, tt.status)
-			}
-		}
-		full := c.do("GET", "/tickets/"+id+"?as_of=4", nil).json(t)
-		live := c.do("GET", "/tickets/"+id, nil).json(t)
-		if fmt.Sprint(full) != fmt.Sprint(live) {
-			t.Fatalf("as_of the head differs from the live ticket:\n%v\n%v", full, live)
-		}
-		for _, bad := range []string{"-1", "yesterday", "2026-13-01T00:00:00Z", "1.5"} {
-			r := c.do("GET", "/tickets/"+id+"?as_of="+url.QueryEscape(bad), nil)
-			if r.status != 400 || fmt.Sprint(problemFields(t, r)) != "[as_of]" {
-				t.Errorf("as_of=%s: %d %s", bad, r.status, r.body)
-			}
-		}
-		if r := c.do("GET", "/tickets/"+uuid.NewString()+"?as_of=4", nil); r.status != 404 {
-			t.Errorf("unknown ticket as_of: %d", r.status)
 		}
 	})
 }
@@ -336,7 +235,7 @@ func highWaterRSS(pid int) int64 {
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, _ engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, _ servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		small := roundTrip(t, bin, 5_000)
 		large := roundTrip(t, bin, 100_000)
@@ -398,8 +297,8 @@ func roundTrip(t *testing.T, bin string, n int) roundTripResult {
 
 func TestExportOptionsAndCSV(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		path, ids := buildStoppedDatabase(t, e)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		path, ids := servicetest.BuildStoppedDatabase(t, e)
 		code, out, _ := runCLI(t, "", "export", "--db", path, "--after", "2", "--until", "5")
 		if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, `{"position":3,`) {
 			t.Fatalf("export --after 2 --until 5: exit %d\n%s", code, out)
@@ -429,7 +328,7 @@ func TestExportOptionsAndCSV(t *testing.T) {
 
 func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		db := filepath.Join(t.TempDir(), "seeded.db")
 		code, out, errOut := runCLI(t, "", "seed", "--db", db, "--tickets", "2500", "--refund-every", "5", "--batch", "300", "--workers", "3")
 		if code != 0 || !strings.Contains(out, "seeded 2500 tickets (3000 events)") {
@@ -446,14 +345,14 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 
 		// The seeded table is caught up, so the service starts ready: its relay
 		// does not republish the 3000 events to a projector that has them.
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		cfg.DB, cfg.ReadyMaxLag = db, 1000
-		svc := mustStart(t, cfg)
+		svc := servicetest.Start(t, cfg)
 		if relayed, err := svc.Store().Checkpoint(context.Background(), service.EmbeddedRelayCheckpoint); err != nil || relayed != 3000 {
 			t.Fatalf("relay checkpoint after start = %d, %v; want 3000", relayed, err)
 		}
-		if r := newClient(t, svc).do("GET", "/readyz", nil); r.status != http.StatusOK {
-			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.status, r.body)
+		if r := servicetest.NewClient(t, svc).Do("GET", "/readyz", nil); r.Status != http.StatusOK {
+			t.Fatalf("GET /readyz after start on a seeded database = %d %s", r.Status, r.Body)
 		}
 	})
 }
@@ -464,19 +363,19 @@ func TestSeedFillsAVerifiableDatabase(t *testing.T) {
 // elsewhere and the numbers stay as they are, and JSON Lines is unchanged.
 func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
 		texts := map[string]string{
 			"theater_name": `=HYPERLINK("http://evil.example","click")`, "user_id": "+1+2", "movie_title": "-2+3",
 			"memo": "@SUM(A1:A9)", "reason": "\tcmd|' /C calc'!A0", "idempotency_key": "=1+1",
 		}
-		ids := c.issueOK(with(seedIssue, "theater_name", texts["theater_name"], "user_id", texts["user_id"],
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", texts["theater_name"], "user_id", texts["user_id"],
 			"movie_title", texts["movie_title"], "memo", texts["memo"], "quantity", 1), "Idempotency-Key", texts["idempotency_key"])
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": texts["reason"]})
-		c.issueOK(with(seedIssue, "theater_name", "CGV a=b", "memo", "\rVIP", "quantity", 1))
+		c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids, "reason": texts["reason"]})
+		c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", "CGV a=b", "memo", "\rVIP", "quantity", 1))
 		if err := svc.Shutdown(); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
@@ -28,7 +29,7 @@ func TestVersionPrintsVersionCommitAndGoVersion(t *testing.T) {
 			t.Errorf("ticketd %v: exit %d, stdout %q, stderr %q; want %q", args, code, out, errOut, want)
 		}
 	}
-	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(doc(t, "docs/operating.md")) {
+	if !regexp.MustCompile("(?m)^```\nticketd \\S+\ncommit: [0-9a-f]{40}\ngo: go\\S+\n```$").MatchString(servicetest.RepoFile(t, "docs/operating.md")) {
 		t.Error("docs/operating.md shows no ticketd version output of this form")
 	}
 }
@@ -93,10 +94,12 @@ func checkBuildWeight(t *testing.T, bin string) {
 
 func TestMetricsCarryTheBuildInfo(t *testing.T) {
 	t.Parallel()
-	c := newClient(t, mustStart(t, testConfig(t.TempDir())))
-	families := c.scrape()
+	cfg := servicetest.Config(t.TempDir())
+	cfg.Build = currentBuild()
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	families := c.Scrape()
 	b := currentBuild()
-	got := metricValue(families, "ticketd_build_info")
+	got := servicetest.MetricValue(families, "ticketd_build_info")
 	labels := map[string]string{}
 	if f := families["ticketd_build_info"]; f != nil {
 		for _, l := range f.GetMetric()[0].GetLabel() {

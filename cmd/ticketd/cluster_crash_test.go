@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // natsFlags returns a NATS configuration on a stream of the test's own on
@@ -20,7 +21,7 @@ import (
 // and the serve flags that relay to it.
 func natsFlags(t *testing.T) (service.NATSConfig, []string) {
 	t.Helper()
-	nats := natsTestConfig(t, natsTestURL(t))
+	nats := servicetest.NATSConfig(t, servicetest.NATSURL(t))
 	return nats, []string{"--nats-url", nats.URL, "--nats-stream", nats.Stream, "--nats-subject-prefix", nats.SubjectPrefix}
 }
 
@@ -106,7 +107,7 @@ func (c *testCluster) checkNothingLost(t *testing.T, client *http.Client, rng *r
 // position, asking with Ticketd-Min-Position.
 func waitProjected(t *testing.T, client *http.Client, base string, position int64) {
 	t.Helper()
-	waitWithin(t, 30*time.Second, fmt.Sprintf("%s reads the tickets table at position %d", base, position), func() bool {
+	servicetest.WaitWithin(t, 30*time.Second, fmt.Sprintf("%s reads the tickets table at position %d", base, position), func() bool {
 		req, _ := http.NewRequest("GET", base+"/tickets?limit=1", nil)
 		req.Header.Set("Ticketd-Min-Position", strconv.FormatInt(position, 10))
 		resp, err := client.Do(req)
@@ -122,14 +123,14 @@ func waitProjected(t *testing.T, client *http.Client, base string, position int6
 // messages and requires them to be positions 1..head, each once, in order.
 func checkStreamHolds(t *testing.T, nats service.NATSConfig, head int64) {
 	t.Helper()
-	js := jetStreamClient(t, nats.URL)
+	js := servicetest.JetStreamClient(t, nats.URL)
 	var stream jetstream.Stream
-	waitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
+	servicetest.WaitWithin(t, 30*time.Second, fmt.Sprintf("stream %s holds %d messages", nats.Stream, head), func() bool {
 		var err error
 		stream, err = js.Stream(context.Background(), nats.Stream)
 		return err == nil && stream.CachedInfo().State.Msgs >= uint64(head)
 	})
-	requireEventsInOrder(t, storedMessages(t, nats.URL, nats, int(head)))
+	servicetest.RequireEventsInOrder(t, servicetest.StoredMessages(t, nats.URL, nats, int(head)))
 }
 
 // TestClusterLeaderFailsOverWithinTwoSeconds SIGKILLs the projector leader

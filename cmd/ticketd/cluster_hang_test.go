@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // refusedWrites returns the writes made as leader that were refused, by
 // any target, as the instance client talks to counts them.
-func refusedWrites(client *apiClient) float64 {
-	m := client.scrape()
-	return metricValue(m, "ticketd_leader_writes_refused_total", "target", "postgres") + metricValue(m, "ticketd_leader_writes_refused_total", "target", "nats")
+func refusedWrites(client *servicetest.Client) float64 {
+	m := client.Scrape()
+	return servicetest.MetricValue(m, "ticketd_leader_writes_refused_total", "target", "postgres") + servicetest.MetricValue(m, "ticketd_leader_writes_refused_total", "target", "nats")
 }
 
 // leaderAmong waits up to within until exactly one of the nodes leads,
@@ -153,14 +154,14 @@ func TestClusterHungLeaderIsReplacedWithinItsLease(t *testing.T) {
 
 		// The instances left answer reads at a command's position.
 		a, b := c.client(others[0]), c.client(others[1])
-		r := a.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1, "user_id", fmt.Sprint("hang-read-", run)))
-		if r.status != http.StatusCreated || r.header.Get("Ticketd-Consistency") == "pending" {
-			t.Fatalf("run %d: issue on %s while %s is paused: %d %v %s", run, c.nodes[others[0]].id, c.nodes[old].id, r.status, r.header, r.body)
+		r := a.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1, "user_id", fmt.Sprint("hang-read-", run)))
+		if r.Status != http.StatusCreated || r.Header.Get("Ticketd-Consistency") == "pending" {
+			t.Fatalf("run %d: issue on %s while %s is paused: %d %v %s", run, c.nodes[others[0]].id, c.nodes[old].id, r.Status, r.Header, r.Body)
 		}
 		token := position(t, r)
-		for _, reader := range []*apiClient{a, b} {
-			if got := reader.do("GET", "/tickets?user_id=hang-read-"+fmt.Sprint(run), nil, "Ticketd-Min-Position", token); got.status != 200 || got.json(t)["total"] != float64(1) {
-				t.Fatalf("run %d: read at position %s on %s while %s is paused: %d %s", run, token, reader.base, c.nodes[old].id, got.status, got.body)
+		for _, reader := range []*servicetest.Client{a, b} {
+			if got := reader.Do("GET", "/tickets?user_id=hang-read-"+fmt.Sprint(run), nil, "Ticketd-Min-Position", token); got.Status != 200 || got.JSON(t)["total"] != float64(1) {
+				t.Fatalf("run %d: read at position %s on %s while %s is paused: %d %s", run, token, reader.Base, c.nodes[old].id, got.Status, got.Body)
 			}
 		}
 
@@ -169,7 +170,7 @@ func TestClusterHungLeaderIsReplacedWithinItsLease(t *testing.T) {
 		if err := c.nodes[old].cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		waitWithin(t, 15*time.Second, c.nodes[old].id+" follows after it woke up", func() bool {
+		servicetest.WaitWithin(t, 15*time.Second, c.nodes[old].id+" follows after it woke up", func() bool {
 			r, ok := c.readyz(old)
 			return ok && r.Ready && !r.Leader
 		})

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // freePortRange returns a port p with p..p+n-1 free on loopback now.
@@ -63,7 +64,7 @@ func exitAndOutput(t *testing.T, cmd *exec.Cmd) (int, string) {
 // readmeClusterBlocks returns the ```bash blocks of docs/cluster.md, in order.
 func readmeClusterBlocks(t *testing.T) []string {
 	t.Helper()
-	section := doc(t, "docs/cluster.md")
+	section := servicetest.RepoFile(t, "docs/cluster.md")
 	var blocks []string
 	for _, m := range regexp.MustCompile("(?s)```bash\n(.*?)```").FindAllStringSubmatch(section, -1) {
 		blocks = append(blocks, strings.ReplaceAll(m[1], "\n  ", "\n")) // the blocks are indented in a list
@@ -82,7 +83,7 @@ func readmeClusterBlocks(t *testing.T) []string {
 // needs HAProxy (Debian's haproxy package), and skips without it unless CI
 // is set.
 func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
-	nats := natsTestConfig(t, natsTestURL(t))
+	nats := servicetest.NATSConfig(t, servicetest.NATSURL(t))
 	server := pgtest.ServerURL(t)
 	bin := parallelBinaryTest(t)
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -145,13 +146,13 @@ func TestClusterScriptRunsTheREADMEExamples(t *testing.T) {
 	}
 	requireHAProxyRoutesAroundAKilledInstance(t, fmt.Sprintf("http://127.0.0.1:%d", port), pids[2])
 
-	if _, err := jetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); err != nil {
+	if _, err := servicetest.JetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); err != nil {
 		t.Fatalf("the cluster's NATS stream %s before stop: %v", nats.Stream, err)
 	}
 	if code, out := run(blocks[2]); code != 0 || !strings.Contains(out, "dropped database "+dbName) || !strings.Contains(out, "dropped NATS stream "+nats.Stream) {
 		t.Fatalf("README's stop --drop-db: exit %d, want the database and the NATS stream dropped\n%s", code, out)
 	}
-	if _, err := jetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if _, err := servicetest.JetStreamClient(t, nats.URL).Stream(t.Context(), nats.Stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("NATS stream %s after stop --drop-db: %v; want it deleted, so that the next cluster's tail shows no old events", nats.Stream, err)
 	}
 	for _, pid := range pids {

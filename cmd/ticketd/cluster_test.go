@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // testCluster is n `ticketd serve --cluster` processes of the built binary
@@ -48,7 +49,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	c := &testCluster{t: t, bin: bin, db: pgtest.FreshDatabase(t), extra: extra}
 	dir := t.TempDir()
 	for i := range n {
-		addr := freeAddr(t)
+		addr := servicetest.FreeAddr(t)
 		node := &clusterNode{id: fmt.Sprintf("node%d", i), addr: addr, base: "http://" + addr, log: filepath.Join(dir, fmt.Sprintf("node%d.log", i))}
 		c.nodes = append(c.nodes, node)
 		c.start(i)
@@ -198,7 +199,9 @@ func (c *testCluster) leader(within time.Duration) int {
 
 // client returns an API client of node i that checks every exchange
 // against the OpenAPI document.
-func (c *testCluster) client(i int) *apiClient { return newClientAt(c.t, c.nodes[i].base) }
+func (c *testCluster) client(i int) *servicetest.Client {
+	return servicetest.NewClientAt(c.t, c.nodes[i].base)
+}
 
 // logOf returns node i's log so far.
 func (c *testCluster) logOf(i int) string {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // crashRequest is one command the crash harness sent, with what it learned.
@@ -188,7 +190,7 @@ func send(client *http.Client, base string, req *crashRequest) (int, []byte) {
 // startProcess starts the ticketd binary on db and waits until it answers.
 func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--log-level", "error")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -207,7 +209,7 @@ func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 // that the read table equals a fresh fold of the log.
 // TICKETD_CRASH_KILLS sets the number of kills (default 5).
 func TestCrashLosesNothing(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		if testing.Short() {
 			t.Skip("builds and kills the binary")
 		}
@@ -217,7 +219,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db := e.database(t, t.TempDir())
+		db := e.Database(t, t.TempDir())
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
 		traffic := &crashRun{}
 		client := &http.Client{Timeout: 10 * time.Second}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -13,54 +12,8 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
-
-// get returns the status and body of GET url.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
-func TestDebugAddrServesPprofAndExpvarThatThePublicListenerDoesNot(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.DebugAddr = "127.0.0.1:0"
-	svc := mustStart(t, cfg)
-	debug := "http://" + svc.DebugAddr()
-	for path, want := range map[string]string{
-		"/debug/pprof/":                  "goroutine",
-		"/debug/pprof/goroutine?debug=1": "goroutine profile",
-		"/debug/pprof/cmdline":           "",
-		"/debug/vars":                    `"memstats"`,
-	} {
-		if status, body := get(t, debug+path); status != http.StatusOK || !strings.Contains(body, want) {
-			t.Errorf("debug listener GET %s: %d, body without %q", path, status, want)
-		}
-		if status, _ := get(t, "http://"+svc.Addr()+path); status != http.StatusNotFound {
-			t.Errorf("public listener GET %s: %d, want 404", path, status)
-		}
-	}
-}
-
-func TestNoDebugListenerByDefault(t *testing.T) {
-	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	if svc.DebugAddr() != "" {
-		t.Fatal("a debug listener runs without --debug-addr")
-	}
-	if status, _ := get(t, "http://"+svc.Addr()+"/debug/pprof/"); status != http.StatusNotFound {
-		t.Fatalf("public listener GET /debug/pprof/: %d, want 404", status)
-	}
-}
 
 // TestDebugListenerShowsNoSecret runs the binary with a secret in every
 // flag that takes one, in each form the flag package reads, and requires
@@ -69,14 +22,14 @@ func TestNoDebugListenerByDefault(t *testing.T) {
 // server) shows any of them, while both show the redacted command line.
 func TestDebugListenerShowsNoSecret(t *testing.T) {
 	bin := parallelBinaryTest(t)
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
 		const (
 			clerkKey, analystKey = "clerk-secret-key-5f2a9c1e", "analyst-secret-key-7b3d0e8f"
 			natsPassword, token  = "nats-secret-password", "nats-secret-token"
 			dbPassword           = "db-secret-password"
 		)
-		db := e.database(t, t.TempDir())
+		db := e.Database(t, t.TempDir())
 		if service.IsPostgres(db) {
 			u, err := url.Parse(db)
 			if err != nil {
@@ -85,12 +38,12 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 			u.User = url.UserPassword(u.User.Username(), dbPassword) // the test server trusts loopback: any password does
 			db = u.String()
 		}
-		addr, debugAddr := freeAddr(t), freeAddr(t)
+		addr, debugAddr := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
 		cmd := exec.Command(bin, "serve", "--addr", addr, "-debug-addr="+debugAddr, "--db", db,
 			"--api-keys=analyst "+analystKey, "-api-keys", "clerk "+clerkKey, // the last one counts
 			// Nothing listens on ports 1 and 2: the publisher keeps trying in the background.
 			"--nats-url", "nats://ticketd:"+natsPassword+"@127.0.0.1:1,nats://"+token+"@127.0.0.1:2")
-		var logs lockedBuffer
+		var logs servicetest.SyncBuffer
 		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -101,13 +54,13 @@ func TestDebugListenerShowsNoSecret(t *testing.T) {
 		}()
 		waitReady(t, "http://"+addr)
 		// An event for the NATS relay, whose failing publishes log the URL.
-		c := newClientAt(t, "http://"+addr)
-		if r := c.do("POST", "/tickets/issue", seedIssue, "X-API-Key", clerkKey); r.status != http.StatusCreated {
-			t.Fatalf("issue: %d %s", r.status, r.body)
+		c := servicetest.NewClientAt(t, "http://"+addr)
+		if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "X-API-Key", clerkKey); r.Status != http.StatusCreated {
+			t.Fatalf("issue: %d %s", r.Status, r.Body)
 		}
-		waitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
-		_, vars := get(t, "http://"+debugAddr+"/debug/vars")
-		_, cmdline := get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
+		servicetest.WaitWithin(t, 30*time.Second, "the NATS relay logs a failed publish", func() bool { return strings.Contains(logs.String(), "relay publish failed") })
+		_, vars := servicetest.Get(t, "http://"+debugAddr+"/debug/vars")
+		_, cmdline := servicetest.Get(t, "http://"+debugAddr+"/debug/pprof/cmdline")
 		var parsed struct{ Cmdline []string }
 		if err := json.Unmarshal([]byte(vars), &parsed); err != nil {
 			t.Fatalf("/debug/vars is not JSON: %v\n%s", err, vars)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -67,7 +68,7 @@ func served(families map[string]*dto.MetricFamily, name string) bool {
 
 func TestEveryMetricOfTheAlertsAndDashboardIsServed(t *testing.T) {
 	t.Parallel()
-	families := newClient(t, mustStart(t, testConfig(t.TempDir()))).scrape() // a fresh service, before any request
+	families := servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir()))).Scrape() // a fresh service, before any request
 	alerts, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestEveryMetricOfTheAlertsAndDashboardIsServed(t *testing.T) {
 
 func TestLabelledCountersStartAtZeroForTheirKnownLabels(t *testing.T) {
 	t.Parallel()
-	families := newClient(t, mustStart(t, testConfig(t.TempDir()))).scrape()
+	families := servicetest.NewClient(t, servicetest.Start(t, servicetest.Config(t.TempDir()))).Scrape()
 	want := map[string][][]string{
 		"ticketd_events_appended_total":       {{"type", "TicketIssued"}, {"type", "TicketRefunded"}},
 		"ticketd_idempotency_replays_total":   {{"route", "/tickets/issue"}, {"route", "/tickets/refund"}},
@@ -104,7 +105,7 @@ func TestLabelledCountersStartAtZeroForTheirKnownLabels(t *testing.T) {
 		for _, labels := range series {
 			found := false
 			for _, m := range families[name].GetMetric() {
-				found = found || hasLabels(m, labels)
+				found = found || servicetest.HasLabels(m, labels)
 			}
 			if !found {
 				t.Errorf("%s%v is not served before its first increment", name, labels)
@@ -135,11 +136,11 @@ func TestComposeFile(t *testing.T) {
 		Services map[string]composeService `yaml:"services"`
 	}
 	// Variables take their defaults, as compose substitutes them when unset.
-	file := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(doc(t, "docker-compose.yml"), "$1")
+	file := regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(servicetest.RepoFile(t, "docker-compose.yml"), "$1")
 	if err := yaml.Unmarshal([]byte(file), &compose); err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := doc(t, "Dockerfile")
+	dockerfile := servicetest.RepoFile(t, "Dockerfile")
 	for name, svc := range compose.Services {
 		for _, port := range svc.Ports {
 			if !strings.HasPrefix(port, "127.0.0.1:") {
@@ -173,7 +174,7 @@ func TestComposeFile(t *testing.T) {
 			logs[key] = name
 		}
 	}
-	initdb := doc(t, "deploy/postgres/initdb/10-cluster-database.sql")
+	initdb := servicetest.RepoFile(t, "deploy/postgres/initdb/10-cluster-database.sql")
 	if u, err := url.Parse(compose.Services["ticketd-1"].Environment["TICKETD_DB"]); err != nil || !strings.Contains(initdb, "CREATE DATABASE "+strings.TrimPrefix(u.Path, "/")+" ") {
 		t.Errorf("deploy/postgres/initdb does not create the cluster's database %v", u)
 	}

@@ -12,22 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// TestFaviconIsServedAsDocumented fetches /favicon.ico and the ReDoc page
-// through the client that checks every response against openapi.json.
-func TestFaviconIsServedAsDocumented(t *testing.T) {
-	t.Parallel()
-	c := newClient(t, mustStart(t, testConfig(t.TempDir())))
-	for _, path := range []string{"/favicon.ico", "/redoc"} {
-		if r := c.do("GET", path, nil); r.status != http.StatusOK {
-			t.Errorf("GET %s: %d", path, r.status)
-		}
-	}
-	if r := c.do("GET", "/favicon.ico", nil); r.header.Get("Content-Type") != "image/x-icon" {
-		t.Errorf("GET /favicon.ico: Content-Type %q", r.header.Get("Content-Type"))
-	}
-}
+	"github.com/ticketd/ticketd/internal/service/servicetest"
+)
 
 // chromiumServiceHosts are the hosts headless Chromium contacts on its own
 // (updates, sign-in, autofill, network time) whatever page it loads, even
@@ -87,7 +74,7 @@ func chromiumDOM(t *testing.T, url string) (string, []string) {
 // tests/browser/docs.test.mjs). It skips without Chromium.
 func TestReDocInChromiumRequestsNothingOutside(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	dom, outside := chromiumDOM(t, "http://"+svc.Addr()+"/redoc")
 	if len(outside) > 0 {
 		t.Errorf("the ReDoc page requested from outside the service: %q", outside)
@@ -113,13 +100,13 @@ func TestSwaggerUIInChromiumShowsNoHEADOrOPTIONSAndLocksOnlyWhereKeysAreNeeded(t
 	t.Parallel()
 	ops := documentedOperations(t)
 	for _, keys := range []bool{false, true} {
-		cfg := testConfig(t.TempDir())
+		cfg := servicetest.Config(t.TempDir())
 		locks, state := 0, "This server has access control off"
 		if keys {
-			cfg.Access = accessConfigForTest()
+			cfg.Access = servicetest.AccessConfig()
 			locks, state = ops.roled, "This server has access control on"
 		}
-		svc := mustStart(t, cfg)
+		svc := servicetest.Start(t, cfg)
 		dom, _ := chromiumDOM(t, "http://"+svc.Addr()+"/docs")
 		methods := map[string]int{}
 		for _, m := range regexp.MustCompile(`class="opblock opblock-(\w+)`).FindAllStringSubmatch(dom, -1) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketd/ticketd/eventstore/parquetlog"
 	"github.com/ticketd/ticketd/eventstore/parquetlog/parquettest"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // exportFolder checks an export folder as parquettest.Folder does, and
@@ -77,8 +78,8 @@ var exportedLine = regexp.MustCompile(`^exported (\d+) events in (\d+) files? to
 
 func TestExportParquetRunsContinueAndEndOnAHeadVerifyAccepts(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		db, _ := buildStoppedDatabase(t, e) // 14 events
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		db, _ := servicetest.BuildStoppedDatabase(t, e) // 14 events
 		out := filepath.Join(t.TempDir(), "parquet")
 		code, stdout, stderr := runCLI(t, "", "export", "--db", db, "--format", "parquet", "--out", out, "--until", "5")
 		m := exportedLine.FindStringSubmatch(stdout)
@@ -162,22 +163,22 @@ func TestExportParquetStoppedBySIGINTLeavesAConsistentFolder(t *testing.T) {
 
 func TestEventsExportParquetServesARangeOfTheLog(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		ids := c.issueOK(with(seedIssue, "quantity", 4))
-		refund := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}})
-		if refund.status != 200 {
-			t.Fatalf("refund: %d %s", refund.status, refund.body)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 4))
+		refund := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{ids[2]}})
+		if refund.Status != 200 {
+			t.Fatalf("refund: %d %s", refund.Status, refund.Body)
 		}
-		r := c.do("GET", "/events/export.parquet", nil, "Ticketd-Min-Position", "5")
-		if r.status != 200 || r.header.Get("Content-Type") != "application/vnd.apache.parquet" {
-			t.Fatalf("GET /events/export.parquet: %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+		r := c.Do("GET", "/events/export.parquet", nil, "Ticketd-Min-Position", "5")
+		if r.Status != 200 || r.Header.Get("Content-Type") != "application/vnd.apache.parquet" {
+			t.Fatalf("GET /events/export.parquet: %d %q %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 		}
 		var log struct{ Events []map[string]any }
-		if err := json.Unmarshal(c.do("GET", "/events", nil).body, &log); err != nil || len(log.Events) != 5 {
+		if err := json.Unmarshal(c.Do("GET", "/events", nil).Body, &log); err != nil || len(log.Events) != 5 {
 			t.Fatalf("GET /events: %v %d events", err, len(log.Events))
 		}
-		rows := parquettest.Rows(t, r.body)
+		rows := parquettest.Rows(t, r.Body)
 		if len(rows) != 5 {
 			t.Fatalf("%d rows, want 5", len(rows))
 		}
@@ -194,22 +195,22 @@ func TestEventsExportParquetServesARangeOfTheLog(t *testing.T) {
 			}
 		}
 
-		page := parquettest.Rows(t, c.do("GET", "/events/export.parquet?after=2&limit=2", nil).body)
+		page := parquettest.Rows(t, c.Do("GET", "/events/export.parquet?after=2&limit=2", nil).Body)
 		if len(page) != 2 || page[0]["position"] != int64(3) || page[1]["position"] != int64(4) {
 			t.Errorf("after=2&limit=2: %v", page)
 		}
-		if empty := c.do("GET", "/events/export.parquet?after=5&limit=", nil); empty.status != 200 || len(parquettest.Rows(t, empty.body)) != 0 {
-			t.Errorf("after the head: %d, want 200 and a file of no rows", empty.status)
+		if empty := c.Do("GET", "/events/export.parquet?after=5&limit=", nil); empty.Status != 200 || len(parquettest.Rows(t, empty.Body)) != 0 {
+			t.Errorf("after the head: %d, want 200 and a file of no rows", empty.Status)
 		}
-		if head := c.do("HEAD", "/events/export.parquet", nil); head.status != 200 || head.header.Get("Content-Type") != "application/vnd.apache.parquet" || len(head.body) != 0 {
-			t.Errorf("HEAD: %d %q", head.status, head.header.Get("Content-Type"))
+		if head := c.Do("HEAD", "/events/export.parquet", nil); head.Status != 200 || head.Header.Get("Content-Type") != "application/vnd.apache.parquet" || len(head.Body) != 0 {
+			t.Errorf("HEAD: %d %q", head.Status, head.Header.Get("Content-Type"))
 		}
 	})
 }
 
 func TestEventsExportParquetRefusesBadParametersNamingEach(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for query, fields := range map[string][]string{
 		"after=-1":                  {"after"},
 		"after=x&limit=0":           {"after", "limit"},
@@ -217,18 +218,18 @@ func TestEventsExportParquetRefusesBadParametersNamingEach(t *testing.T) {
 		"limit=1.5":                 {"limit"},
 		"after=1e3&limit=100000000": {"after", "limit"},
 	} {
-		r := c.do("GET", "/events/export.parquet?"+query, nil)
+		r := c.Do("GET", "/events/export.parquet?"+query, nil)
 		var problem struct{ Errors []struct{ Field string } }
-		json.Unmarshal(r.body, &problem)
+		json.Unmarshal(r.Body, &problem)
 		var got []string
 		for _, e := range problem.Errors {
 			got = append(got, e.Field)
 		}
-		if r.status != 400 || !slices.Equal(got, fields) {
-			t.Errorf("?%s: %d naming %v, want 400 naming %v", query, r.status, got, fields)
+		if r.Status != 400 || !slices.Equal(got, fields) {
+			t.Errorf("?%s: %d naming %v, want 400 naming %v", query, r.Status, got, fields)
 		}
 	}
-	if r := c.do("GET", "/events/export.parquet?limit=1000000", nil); r.status != 200 {
-		t.Errorf("limit=1000000: %d", r.status)
+	if r := c.Do("GET", "/events/export.parquet?limit=1000000", nil); r.Status != 200 {
+		t.Errorf("limit=1000000: %d", r.Status)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/pgtest"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // fileFault is a real storage fault applied to a running service's database
@@ -137,7 +138,7 @@ var readOnlyPostgres = fileFault{
 func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
 	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk, readOnlyPostgres} {
 		t.Run(fault.name, func(t *testing.T) {
-			cfg := testConfig(fault.dbDir(t))
+			cfg := servicetest.Config(fault.dbDir(t))
 			cfg.DB = filepath.Join(filepath.Dir(cfg.DB), "app.db")
 			if fault.database != nil {
 				cfg.DB = fault.database(t)
@@ -145,70 +146,70 @@ func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
 			issue := map[string]any{"theater_name": "CGV 강남", "user_id": "user123", "movie_title": "영화 제목", "price_krw": 15000}
 			var acked []string
 			if fault.atStart {
-				seeded := mustStart(t, cfg)
-				acked = newClient(t, seeded).issueOK(issue)
+				seeded := servicetest.Start(t, cfg)
+				acked = servicetest.NewClient(t, seeded).IssueOK(issue)
 				if err := seeded.Shutdown(); err != nil {
 					t.Fatal(err)
 				}
 				fault.set(t, cfg.DB)
 			}
-			svc := mustStart(t, cfg)
-			c := newClient(t, svc)
+			svc := servicetest.Start(t, cfg)
+			c := servicetest.NewClient(t, svc)
 			if !fault.atStart {
-				acked = c.issueOK(issue)
+				acked = c.IssueOK(issue)
 				fault.set(t, cfg.DB)
 			}
-			var refused response
+			var refused servicetest.Response
 			for range 5000 {
 				start := time.Now()
-				r := c.do("POST", "/tickets/issue", issue)
+				r := c.Do("POST", "/tickets/issue", issue)
 				if took := time.Since(start); took > 5*time.Second {
 					t.Fatalf("issue under the fault took %v", took)
 				}
-				if r.status == http.StatusCreated {
-					acked = append(acked, ticketIDs(t, r)...)
+				if r.Status == http.StatusCreated {
+					acked = append(acked, servicetest.TicketIDs(t, r)...)
 					continue
 				}
 				refused = r
 				break
 			}
-			if refused.status != http.StatusServiceUnavailable || refused.header.Get("Retry-After") == "" {
-				t.Fatalf("issue under the fault = %d (Retry-After %q) %s; want 503 with Retry-After", refused.status, refused.header.Get("Retry-After"), refused.body)
+			if refused.Status != http.StatusServiceUnavailable || refused.Header.Get("Retry-After") == "" {
+				t.Fatalf("issue under the fault = %d (Retry-After %q) %s; want 503 with Retry-After", refused.Status, refused.Header.Get("Retry-After"), refused.Body)
 			}
-			if r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.status != http.StatusServiceUnavailable {
-				t.Errorf("refund under the fault = %d %s, want 503", r.status, r.body)
+			if r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.Status != http.StatusServiceUnavailable {
+				t.Errorf("refund under the fault = %d %s, want 503", r.Status, r.Body)
 			}
 			for _, path := range []string{"/tickets/" + acked[0], "/tickets?user_id=user123&limit=5", "/events?limit=5", "/healthz"} {
-				if r := c.do("GET", path, nil); r.status != http.StatusOK {
-					t.Errorf("GET %s under the fault = %d %s", path, r.status, r.body)
+				if r := c.Do("GET", path, nil); r.Status != http.StatusOK {
+					t.Errorf("GET %s under the fault = %d %s", path, r.Status, r.Body)
 				}
 			}
-			if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "database") {
-				t.Errorf("GET /readyz under the fault = %d %s, want 503 naming the database", r.status, r.body)
+			if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), "database") {
+				t.Errorf("GET /readyz under the fault = %d %s, want 503 naming the database", r.Status, r.Body)
 			}
 
 			fault.clear(t, cfg.DB)
 			healed := time.Now().Add(15 * time.Second)
 			for {
-				r := c.do("POST", "/tickets/issue", issue)
-				if r.status == http.StatusCreated {
-					acked = append(acked, ticketIDs(t, r)...)
+				r := c.Do("POST", "/tickets/issue", issue)
+				if r.Status == http.StatusCreated {
+					acked = append(acked, servicetest.TicketIDs(t, r)...)
 					break
 				}
 				if time.Now().After(healed) {
-					t.Fatalf("issue 15 s after the fault cleared = %d %s", r.status, r.body)
+					t.Fatalf("issue 15 s after the fault cleared = %d %s", r.Status, r.Body)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.status != http.StatusOK {
-				t.Errorf("refund after the fault cleared = %d %s", r.status, r.body)
+			if r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": acked[:1]}); r.Status != http.StatusOK {
+				t.Errorf("refund after the fault cleared = %d %s", r.Status, r.Body)
 			}
-			if r := c.do("GET", "/readyz", nil); r.status != http.StatusOK {
-				t.Errorf("GET /readyz after the fault cleared = %d %s", r.status, r.body)
+			if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusOK {
+				t.Errorf("GET /readyz after the fault cleared = %d %s", r.Status, r.Body)
 			}
 			for _, id := range acked {
-				if r := c.do("GET", "/tickets/"+id, nil); r.status != http.StatusOK {
-					t.Errorf("acknowledged ticket %s: GET = %d", id, r.status)
+				if r := c.Do("GET", "/tickets/"+id, nil); r.Status != http.StatusOK {
+					t.Errorf("acknowledged ticket %s: GET = %d", id, r.Status)
 				}
 			}
 			if err := svc.Shutdown(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -94,9 +95,9 @@ func writeBytes(t *testing.T, path string, b []byte) {
 // them, by suffix: the database with its -wal and -shm, events in the -wal.
 func crashedDatabase(t *testing.T) map[string][]byte {
 	t.Helper()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
-	newClient(t, svc).issueOK(seedIssue)
+	cfg := servicetest.Config(t.TempDir())
+	svc := servicetest.Start(t, cfg)
+	servicetest.NewClient(t, svc).IssueOK(servicetest.SeedIssue)
 	files := map[string][]byte{}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		b, err := os.ReadFile(cfg.DB + suffix)
@@ -116,7 +117,7 @@ func crashedDatabase(t *testing.T) map[string][]byte {
 // not a ticketd database they exit 1 with one line.
 func TestVerifyAndExportChangeNoByteAndCreateNothing(t *testing.T) {
 	t.Parallel()
-	ticketd, _ := buildStoppedDatabase(t, sqliteEngine)
+	ticketd, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	stored, err := os.ReadFile(ticketd)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	src, _ := buildStoppedDatabase(t, sqliteEngine)
+	src, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	code, export, stderr := runCLI(t, "", "export", "--db", src)
 	if code != 0 {
 		t.Fatalf("export: exit %d\n%s", code, stderr)
@@ -250,15 +251,15 @@ func TestReplayAndImportInventNoFiles(t *testing.T) {
 // fail, naming the position.
 func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t, sqliteEngine)
-	tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
+	path, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
+	servicetest.Tamper(t, path, `UPDATE events SET data = replace(data, '15000', '1'), hash = NULL WHERE position = 5`)
 	if code, _, stderr := runCLI(t, "", "replay", "--db", path); code != 0 {
 		t.Fatalf("replay: exit %d\n%s", code, stderr)
 	}
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = path
-	svc := mustStart(t, cfg)
-	rep := newClient(t, svc).do("GET", "/audit/verify", nil).json(t)
+	svc := servicetest.Start(t, cfg)
+	rep := servicetest.NewClient(t, svc).Do("GET", "/audit/verify", nil).JSON(t)
 	if rep["ok"] != false || !strings.Contains(fmt.Sprint(rep["first_break"]), eventstore.ProblemMalformedHash) ||
 		!strings.Contains(fmt.Sprint(rep["first_break"]), "position:5") {
 		t.Errorf("GET /audit/verify after serve = %v, want a malformed_hash break at position 5", rep)
@@ -280,8 +281,8 @@ func TestNullHashesSurviveServeAndReplay(t *testing.T) {
 // wrote it before the hash chain: no hash columns, no schema versions.
 func writePreChainDatabase(t *testing.T) string {
 	t.Helper()
-	path, _ := buildStoppedDatabase(t, sqliteEngine)
-	tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
+	path, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
+	servicetest.Tamper(t, path, `ALTER TABLE events DROP COLUMN hash; ALTER TABLE events DROP COLUMN prev_hash; DROP TABLE IF EXISTS schema_migrations`)
 	return path
 }
 
@@ -290,7 +291,7 @@ func writePreChainDatabase(t *testing.T) string {
 // its stderr.
 func serveUntilReady(t *testing.T, args ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	exited := make(chan int)
@@ -369,11 +370,11 @@ func unprivilegedBinary(t *testing.T) (bin, data string) {
 // serveAsNobody starts `bin serve` with args as user 65534 on a free
 // address, waits until it answers, and returns its base URL, its stderr
 // and a stop that ends it as SIGTERM does and returns its exit error.
-func serveAsNobody(t *testing.T, bin string, args ...string) (base string, logs *lockedBuffer, stop func() error) {
+func serveAsNobody(t *testing.T, bin string, args ...string) (base string, logs *servicetest.SyncBuffer, stop func() error) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin, "serve", "--addr", addr, "--log-format", "json"}, args...)...)
-	logs = &lockedBuffer{}
+	logs = &servicetest.SyncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -499,52 +500,52 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 	}
 
 	base, logs, stop := serveAsNobody(t, bin, "--db", db, "--consistency-timeout", "500ms", "--ready-max-lag", "100", "--min-free-bytes", "0")
-	c := newClientAt(t, base)
-	if r := c.do("GET", "/tickets?limit=1", nil, hdrMinPosition, fmt.Sprint(projected)); r.status != http.StatusOK || r.json(t)["total"] != float64(300) {
-		t.Fatalf("GET /tickets from what the table holds: %d %s", r.status, r.body)
+	c := servicetest.NewClientAt(t, base)
+	if r := c.Do("GET", "/tickets?limit=1", nil, servicetest.HeaderMinPosition, fmt.Sprint(projected)); r.Status != http.StatusOK || r.JSON(t)["total"] != float64(300) {
+		t.Fatalf("GET /tickets from what the table holds: %d %s", r.Status, r.Body)
 	}
-	salesOf(t, c, "by=theater")
+	servicetest.SalesOf(t, c, "by=theater")
 	for _, req := range []struct{ method, path string }{{"GET", "/tickets?limit=1"}, {"GET", "/stats/sales"}, {"POST", "/tickets/issue"}} {
 		var body any
 		if req.method == "POST" {
-			body = seedIssue
+			body = servicetest.SeedIssue
 		}
-		if r := c.do(req.method, req.path, body, hdrMinPosition, fmt.Sprint(head)); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Errorf("%s %s on a read-only database with its projections behind: %d, Retry-After %q: %s", req.method, req.path, r.status, r.header.Get("Retry-After"), r.body)
+		if r := c.Do(req.method, req.path, body, servicetest.HeaderMinPosition, fmt.Sprint(head)); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s on a read-only database with its projections behind: %d, Retry-After %q: %s", req.method, req.path, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
-	r := c.do("GET", "/readyz", nil)
+	r := c.Do("GET", "/readyz", nil)
 	var ready struct {
 		Checks map[string]struct{ Status, Detail string }
 	}
-	json.Unmarshal(r.body, &ready)
-	if database, tickets := ready.Checks["database"], ready.Checks["projection:tickets"]; r.status != http.StatusServiceUnavailable ||
+	json.Unmarshal(r.Body, &ready)
+	if database, tickets := ready.Checks["database"], ready.Checks["projection:tickets"]; r.Status != http.StatusServiceUnavailable ||
 		database.Status != "failing" || !strings.Contains(database.Detail, "read-only") ||
 		tickets.Status != "failing" || !strings.Contains(tickets.Detail, "200 events behind") || !strings.Contains(tickets.Detail, "once the database takes writes") {
-		t.Errorf("/readyz does not name the cause: %d %s", r.status, r.body)
+		t.Errorf("/readyz does not name the cause: %d %s", r.Status, r.Body)
 	}
 
 	if err := os.Chmod(db, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var issued response
-	waitWithin(t, 30*time.Second, "the service takes commands after chmod 644", func() bool {
-		issued = c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1))
-		return issued.status == http.StatusCreated
+	var issued servicetest.Response
+	servicetest.WaitWithin(t, 30*time.Second, "the service takes commands after chmod 644", func() bool {
+		issued = c.Do("POST", "/tickets/issue", servicetest.With(servicetest.SeedIssue, "quantity", 1))
+		return issued.Status == http.StatusCreated
 	})
 	// The projections catch up 200 and 530 events meanwhile: on a loaded
 	// machine that may take longer than the 500ms a read waits.
-	pos := issued.header.Get(hdrPosition)
-	waitWithin(t, 30*time.Second, "the tickets projection reaches the issue", func() bool {
-		return c.do("GET", "/tickets?limit=1", nil, hdrMinPosition, pos).status == http.StatusOK
+	pos := issued.Header.Get(servicetest.HeaderPosition)
+	servicetest.WaitWithin(t, 30*time.Second, "the tickets projection reaches the issue", func() bool {
+		return c.Do("GET", "/tickets?limit=1", nil, servicetest.HeaderMinPosition, pos).Status == http.StatusOK
 	})
-	waitWithin(t, 30*time.Second, "the sales projection reaches the issue", func() bool {
-		return c.do("GET", "/stats/sales", nil, hdrMinPosition, pos).status == http.StatusOK
+	servicetest.WaitWithin(t, 30*time.Second, "the sales projection reaches the issue", func() bool {
+		return c.Do("GET", "/stats/sales", nil, servicetest.HeaderMinPosition, pos).Status == http.StatusOK
 	})
-	if r := c.do("GET", "/tickets?limit=1", nil); r.json(t)["total"] != float64(501) {
-		t.Errorf("GET /tickets after healing: %d %s", r.status, r.body)
+	if r := c.Do("GET", "/tickets?limit=1", nil); r.JSON(t)["total"] != float64(501) {
+		t.Errorf("GET /tickets after healing: %d %s", r.Status, r.Body)
 	}
-	rows, _ := salesOf(t, c, "by=theater")
+	rows, _ := servicetest.SalesOf(t, c, "by=theater")
 	var sold int64
 	for _, row := range rows {
 		sold += row[0]
@@ -552,7 +553,7 @@ func TestUnprivilegedReadOnlyStartWithProjectionsBehindTheLogHeals(t *testing.T)
 	if sold != 501 {
 		t.Errorf("sales after healing: %v, want 501 tickets issued in all", rows)
 	}
-	waitWithin(t, 30*time.Second, "/readyz answers ready", func() bool { return c.do("GET", "/readyz", nil).status == http.StatusOK })
+	servicetest.WaitWithin(t, 30*time.Second, "/readyz answers ready", func() bool { return c.Do("GET", "/readyz", nil).Status == http.StatusOK })
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, logs.String())
 	}

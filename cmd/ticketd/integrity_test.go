@@ -11,16 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ticketd/ticketd/eventstore"
-	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
 // The tests in this file are about what a log file alone cannot prove
 // (truncation, a rebuilt log) and about stored events that are not JSON.
-
 // runWith runs the ticketd binary with args and the environment variables
 // env (name, value pairs) added, and returns its exit code, stdout and stderr.
 func runWith(t *testing.T, env []string, args ...string) (int, string, string) {
@@ -44,60 +42,15 @@ func runWith(t *testing.T, env []string, args ...string) (int, string, string) {
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
-// auditHead returns GET /audit/head as POSITION:HASH.
-func (c *apiClient) auditHead() string {
-	c.t.Helper()
-	r := c.do("GET", "/audit/head", nil)
-	var head struct {
-		Position int64  `json:"position"`
-		Hash     string `json:"hash"`
-	}
-	if err := json.Unmarshal(r.body, &head); err != nil || r.status != http.StatusOK {
-		c.t.Fatalf("GET /audit/head = %d %s (%v)", r.status, r.body, err)
-	}
-	return fmt.Sprintf("%d:%s", head.Position, head.Hash)
-}
-
-// issueAndSaveHead issues quantity tickets on a fresh service over a
-// database at path, stops it and returns the head it answered last.
-func issueAndSaveHead(t *testing.T, path string, quantity int) string {
-	t.Helper()
-	cfg := testConfig(t.TempDir())
-	cfg.DB = path
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	c.issueOK(with(seedIssue, "quantity", quantity))
-	head := c.auditHead()
-	if err := svc.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	return head
-}
-
-func TestAuditHeadIsTheLastEventOrTheGenesisOfAnEmptyLog(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	if got, want := c.auditHead(), "0:"+eventstore.GenesisHash; got != want {
-		t.Fatalf("head of an empty log = %s, want %s", got, want)
-	}
-	ids := c.issueOK(with(seedIssue, "quantity", 2))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	events := c.do("GET", "/events", nil).json(t)["events"].([]any)
-	last := events[len(events)-1].(map[string]any)
-	if got, want := c.auditHead(), fmt.Sprintf("%v:%v", last["position"], last["hash"]); got != want || !strings.HasPrefix(got, "3:") {
-		t.Fatalf("head = %s, want the last event's position and hash %s", got, want)
-	}
-}
-
 func TestVerifyExpectHeadCatchesATruncatedAndARebuiltLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	live := filepath.Join(dir, "live.db")
-	early := issueAndSaveHead(t, live, 2)
+	early := servicetest.IssueAndSaveHead(t, live, 2)
 	truncated := copyFile(t, live) // the log as it was at the early head
-	late := issueAndSaveHead(t, live, 3)
+	late := servicetest.IssueAndSaveHead(t, live, 3)
 	rebuilt := filepath.Join(dir, "rebuilt.db") // as many events, none of them the originals
-	issueAndSaveHead(t, rebuilt, 5)
+	servicetest.IssueAndSaveHead(t, rebuilt, 5)
 	latePos, lateHash, _ := strings.Cut(late, ":")
 	headsFile := filepath.Join(dir, "heads.txt")
 	if err := os.WriteFile(headsFile, []byte("# saved daily\n"+early+"\n\n"+late+"\n"), 0o644); err != nil {
@@ -162,7 +115,7 @@ func TestVerifyMalformedExpectedHeadIsAUsageErrorOfOneLine(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "app.db")
-	head := issueAndSaveHead(t, db, 1)
+	head := servicetest.IssueAndSaveHead(t, db, 1)
 	badFile := filepath.Join(dir, "bad.txt")
 	if err := os.WriteFile(badFile, []byte(head+"\n5\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -204,161 +157,30 @@ func TestVerifyMalformedExpectedHeadIsAUsageErrorOfOneLine(t *testing.T) {
 	})
 }
 
-// corruptLog is a stopped database of 14 events (see buildStoppedDatabase)
-// whose event at corruptPosition had its column set to text that is not JSON.
-type corruptLog struct {
-	path   string
-	ticket string // the ticket whose stream holds the corrupt event
-}
-
-const corruptPosition = 5
-
-func buildCorruptLog(t *testing.T, column string) corruptLog {
-	t.Helper()
-	path, ids := buildStoppedDatabase(t, sqliteEngine)
-	tamper(t, path, `UPDATE events SET `+column+` = '{"theater_name": "CGV' WHERE position = ?`, corruptPosition)
-	return corruptLog{path: path, ticket: ids[corruptPosition-1]}
-}
-
-// startLoggedOn starts a service on the database at path and returns it with
-// the buffer its JSON log lines go to.
-func startLoggedOn(t *testing.T, path string) (*service.Service, *syncBuffer) {
-	t.Helper()
-	cfg := testConfig(t.TempDir())
-	cfg.DB = path
-	svc, logs, _ := startLogged(t, cfg)
-	return svc, logs
-}
-
-// errorLogged reports whether logs hold an ERROR line with message msg naming
-// position and, when set, the request id.
-func errorLogged(logs *syncBuffer, msg string, position int, requestID string) bool {
-	for _, raw := range strings.Split(logs.String(), "\n") {
-		var l logLine
-		if json.Unmarshal([]byte(raw), &l) != nil {
-			continue
-		}
-		if l.str("level") == "ERROR" && l.str("msg") == msg && l["position"] == float64(position) &&
-			(requestID == "" || l.str("request_id") == requestID) {
-			return true
-		}
-	}
-	return false
-}
-
-func TestACorruptStoredEventIsA500NamingItsPositionNeverAnEmpty200(t *testing.T) {
-	t.Parallel()
-	for _, column := range []string{"data", "metadata"} {
-		t.Run(column, func(t *testing.T) {
-			t.Parallel()
-			corrupt := buildCorruptLog(t, column)
-			svc, logs := startLoggedOn(t, corrupt.path)
-			c := newClient(t, svc)
-			for _, path := range []string{"/events", "/events?after=2&limit=5", "/tickets/" + corrupt.ticket + "/events"} {
-				before := c.scrape()
-				r := c.do("GET", path, nil)
-				p := r.json(t)
-				id := r.header.Get("X-Request-ID")
-				if r.status != http.StatusInternalServerError || p["status"] != float64(500) || p["request_id"] != id || !strings.Contains(p["detail"].(string), id) {
-					t.Fatalf("GET %s = %d %s, want a 500 problem with request id %s", path, r.status, r.body, id)
-				}
-				if strings.Contains(string(r.body), column) || strings.Contains(string(r.body), "position") {
-					t.Errorf("GET %s: the 500 shows internals: %s", path, r.body)
-				}
-				if !errorLogged(logs, "request failed", corruptPosition, id) {
-					t.Errorf("GET %s: no ERROR line naming position %d and request id %s:\n%s", path, corruptPosition, id, logs.String())
-				}
-				route := strings.Split(strings.Replace(path, corrupt.ticket, ":ticket_id", 1), "?")[0]
-				waitUntil(t, "the 500 is counted", func() bool {
-					return metricValue(c.scrape(), "ticketd_http_requests_total", "route", route, "status", "500")-
-						metricValue(before, "ticketd_http_requests_total", "route", route, "status", "500") == 1
-				})
-			}
-			if r := c.do("GET", "/events?after=5", nil); r.status != http.StatusOK {
-				t.Errorf("GET /events after the corrupt event = %d %s", r.status, r.body)
-			}
-		})
-	}
-}
-
-func TestAStreamReachingACorruptEventLogsItsPositionAndCloses(t *testing.T) {
-	t.Parallel()
-	corrupt := buildCorruptLog(t, "metadata")
-	svc, logs := startLoggedOn(t, corrupt.path)
-	stream := openStream(t, svc, "?from=start")
-	stream.expectPositions("the events before the corrupt one", want(1, corruptPosition-1)...)
-	deadline := time.After(10 * time.Second)
-	for open := true; open; {
-		select {
-		case m, ok := <-stream.msgs:
-			if ok && m.id != "" {
-				t.Fatalf("the stream sent event %s at or past the corrupt one", m.id)
-			}
-			open = ok
-		case <-deadline:
-			t.Fatal("the stream stayed open at a corrupt event")
-		}
-	}
-	waitUntil(t, "the stream's ERROR line", func() bool {
-		return errorLogged(logs, "event stream closed at a corrupt event", corruptPosition, "")
-	})
-}
-
 func TestExportOfACorruptEventExitsOneNamingItsPosition(t *testing.T) {
 	t.Parallel()
 	for _, column := range []string{"data", "metadata"} {
-		corrupt := buildCorruptLog(t, column)
+		corrupt := servicetest.BuildCorruptLog(t, column)
 		for _, format := range []string{"jsonl", "csv"} {
-			code, _, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--format", format)
-			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("position %d", corruptPosition)) {
-				t.Errorf("export --format %s of corrupt %s: exit %d, stderr %q; want 1 and one line naming position %d", format, column, code, errOut, corruptPosition)
+			code, _, errOut := runCLI(t, "", "export", "--db", corrupt.Path, "--format", format)
+			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, fmt.Sprintf("position %d", servicetest.CorruptPosition)) {
+				t.Errorf("export --format %s of corrupt %s: exit %d, stderr %q; want 1 and one line naming position %d", format, column, code, errOut, servicetest.CorruptPosition)
 			}
 		}
 	}
-	corrupt := buildCorruptLog(t, "data")
-	if code, out, errOut := runCLI(t, "", "export", "--db", corrupt.path, "--after", fmt.Sprint(corruptPosition)); code != 0 || strings.Count(out, "\n") != 14-corruptPosition {
+	corrupt := servicetest.BuildCorruptLog(t, "data")
+	if code, out, errOut := runCLI(t, "", "export", "--db", corrupt.Path, "--after", fmt.Sprint(servicetest.CorruptPosition)); code != 0 || strings.Count(out, "\n") != 14-servicetest.CorruptPosition {
 		t.Errorf("export after the corrupt event: exit %d, %d lines\n%s", code, strings.Count(out, "\n"), errOut)
-	}
-}
-
-func TestGetEventsShowsARowCorruptedWhileTheServiceRuns(t *testing.T) {
-	t.Parallel()
-	svc, logs := startLoggedOn(t, filepath.Join(t.TempDir(), "app.db"))
-	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	tamper(t, svc.Config().DB, `UPDATE events SET data = 'not json' WHERE position = 2`)
-	for _, path := range []string{"/events", "/tickets/" + ids[1] + "/events"} {
-		r := c.do("GET", path, nil)
-		if r.status != http.StatusInternalServerError || !errorLogged(logs, "request failed", 2, r.header.Get("X-Request-ID")) {
-			t.Fatalf("GET %s after a row changed under the running service = %d %s", path, r.status, r.body)
-		}
-	}
-}
-
-func TestAuditHeadOfALastEventWithAnEditedHashIsA500NamingItsPosition(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "app.db")
-	issueAndSaveHead(t, path, 3)
-	tamper(t, path, `UPDATE events SET hash = NULL WHERE position = 3`)
-	svc, logs := startLoggedOn(t, path)
-	c := newClient(t, svc)
-	r := c.do("GET", "/audit/head", nil)
-	id := r.header.Get("X-Request-ID")
-	if p := r.json(t); r.status != http.StatusInternalServerError || p["request_id"] != id {
-		t.Fatalf("GET /audit/head on a NULL last hash = %d %s, want a 500 problem with request id %s", r.status, r.body, id)
-	}
-	if !errorLogged(logs, "request failed", 3, id) {
-		t.Errorf("no ERROR line naming position 3 and request id %s:\n%s", id, logs.String())
 	}
 }
 
 // logged reports whether logs hold a line at level with message msg that
 // names position and holds want in its error (when set).
-func logged(logs *syncBuffer, level, msg string, position int, want string) bool {
+func logged(logs *servicetest.SyncBuffer, level, msg string, position int, want string) bool {
 	for _, raw := range strings.Split(logs.String(), "\n") {
-		var l logLine
-		if json.Unmarshal([]byte(raw), &l) == nil && l.str("level") == level && l.str("msg") == msg &&
-			l["position"] == float64(position) && strings.Contains(l.str("error"), want) {
+		var l servicetest.LogLine
+		if json.Unmarshal([]byte(raw), &l) == nil && l.Str("level") == level && l.Str("msg") == msg &&
+			l["position"] == float64(position) && strings.Contains(l.Str("error"), want) {
 			return true
 		}
 	}
@@ -373,46 +195,46 @@ func logged(logs *syncBuffer, level, msg string, position int, want string) bool
 // commands again and the log verifies.
 func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
-		cfg := e.config(t)
-		svc, logs, stop := startLogged(t, cfg)
-		c := newClient(t, svc)
-		ids := c.issueOK(with(seedIssue, "quantity", 2))
-		head := c.do("GET", "/audit/head", nil).json(t)
+		cfg := e.Config(t)
+		svc, logs, stop := servicetest.StartLogged(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
+		head := c.Do("GET", "/audit/head", nil).JSON(t)
 		position, good := int(head["position"].(float64)), head["hash"].(string)
-		tamper(t, cfg.DB, `UPDATE events SET hash = NULL WHERE position = ?`, position)
+		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = NULL WHERE position = ?`, position)
 
-		requireStopped := func(c *apiClient, logs *syncBuffer) {
+		requireStopped := func(c *servicetest.Client, logs *servicetest.SyncBuffer) {
 			t.Helper()
-			for path, body := range map[string]any{"/tickets/issue": seedIssue, "/tickets/refund": map[string]any{"ticket_ids": ids[:1]}} {
-				if r := c.do("POST", path, body); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-					t.Errorf("POST %s at a broken head: %d, Retry-After %q: %s", path, r.status, r.header.Get("Retry-After"), r.body)
+			for path, body := range map[string]any{"/tickets/issue": servicetest.SeedIssue, "/tickets/refund": map[string]any{"ticket_ids": ids[:1]}} {
+				if r := c.Do("POST", path, body); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+					t.Errorf("POST %s at a broken head: %d, Retry-After %q: %s", path, r.Status, r.Header.Get("Retry-After"), r.Body)
 				}
 			}
 			if !logged(logs, "WARN", "request refused: service unavailable", position, "ticketd verify") ||
 				!strings.Contains(logs.String(), `"msg":"event log head is broken: appends stop; run `+"`ticketd verify`") {
 				t.Errorf("no log line names position %d and ticketd verify:\n%s", position, logs.String())
 			}
-			r := c.do("GET", "/readyz", nil)
+			r := c.Do("GET", "/readyz", nil)
 			var ready struct {
 				Checks map[string]struct{ Status, Detail string }
 			}
-			json.Unmarshal(r.body, &ready)
-			if chain := ready.Checks["chain"]; r.status != http.StatusServiceUnavailable || chain.Status != "failing" ||
+			json.Unmarshal(r.Body, &ready)
+			if chain := ready.Checks["chain"]; r.Status != http.StatusServiceUnavailable || chain.Status != "failing" ||
 				!strings.Contains(chain.Detail, fmt.Sprintf("position %d", position)) || !strings.Contains(chain.Detail, "ticketd verify") {
-				t.Errorf("/readyz at a broken head: %d %s", r.status, r.body)
+				t.Errorf("/readyz at a broken head: %d %s", r.Status, r.Body)
 			}
-			if r := c.do("GET", "/tickets/"+ids[0], nil); r.status != http.StatusOK {
-				t.Errorf("GET /tickets/{id} at a broken head: %d %s", r.status, r.body)
+			if r := c.Do("GET", "/tickets/"+ids[0], nil); r.Status != http.StatusOK {
+				t.Errorf("GET /tickets/{id} at a broken head: %d %s", r.Status, r.Body)
 			}
-			if r := c.do("GET", "/tickets", nil); r.status != http.StatusOK || r.json(t)["total"] != float64(2) {
-				t.Errorf("GET /tickets at a broken head: %d %s", r.status, r.body)
+			if r := c.Do("GET", "/tickets", nil); r.Status != http.StatusOK || r.JSON(t)["total"] != float64(2) {
+				t.Errorf("GET /tickets at a broken head: %d %s", r.Status, r.Body)
 			}
 			// GET /events serves the edited hash as stored (here ""), which
 			// the OpenAPI document's hash pattern does not allow: read it
 			// without the client's check.
-			_, raw := get(t, c.base+"/events?limit=1000")
+			_, raw := servicetest.Get(t, c.Base+"/events?limit=1000")
 			var log struct{ Events []json.RawMessage }
 			if err := json.Unmarshal([]byte(raw), &log); err != nil || len(log.Events) != position {
 				t.Fatalf("GET /events at a broken head holds %d events (%v), want %d: reads stopped, or something was appended\n%s", len(log.Events), err, position, raw)
@@ -421,13 +243,13 @@ func TestABrokenLogHeadStopsCommandsKeepsReadsAndHeals(t *testing.T) {
 		requireStopped(c, logs)
 		stop()
 
-		svc, logs, _ = startLogged(t, cfg)
-		c = newClient(t, svc)
+		svc, logs, _ = servicetest.StartLogged(t, cfg)
+		c = servicetest.NewClient(t, svc)
 		requireStopped(c, logs)
-		tamper(t, cfg.DB, `UPDATE events SET hash = ? WHERE position = ?`, good, position)
-		c.issueOK(seedIssue)
-		if r := c.do("GET", "/readyz", nil); r.status != http.StatusOK {
-			t.Errorf("/readyz after the repair: %d %s", r.status, r.body)
+		servicetest.Tamper(t, cfg.DB, `UPDATE events SET hash = ? WHERE position = ?`, good, position)
+		c.IssueOK(servicetest.SeedIssue)
+		if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusOK {
+			t.Errorf("/readyz after the repair: %d %s", r.Status, r.Body)
 		}
 		if !strings.Contains(logs.String(), "event log head repaired: appends resume") {
 			t.Errorf("the repair is not logged:\n%s", logs.String())

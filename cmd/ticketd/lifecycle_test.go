@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections/projectiontest"
 )
 
@@ -31,49 +31,16 @@ func dumpTickets(t *testing.T, db string) string {
 	return projectiontest.DumpTickets(t, store, tables)
 }
 
-func TestRestartKeepsTicketsAndIdempotencyKeys(t *testing.T) {
-	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-		ids := first.json(t)["ticket_ids"].([]any)
-		c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []any{ids[0]}})
-		if err := svc.Shutdown(); err != nil {
-			t.Fatal(err)
-		}
-
-		svc = mustStart(t, cfg)
-		c = newClient(t, svc)
-		if tk := c.do("GET", fmt.Sprint("/tickets/", ids[0]), nil).json(t); tk["status"] != "canceled" {
-			t.Fatalf("after restart ticket = %v", tk)
-		}
-		r := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "restart-key")
-		if r.status != 200 || string(r.body) != string(first.body) {
-			t.Fatalf("key not honoured after restart: %d %s", r.status, r.body)
-		}
-		if r := c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "restart-key"); r.status != 409 {
-			t.Fatalf("changed request after restart = %d, want 409", r.status)
-		}
-		c.issueOK(seedIssue)
-		events := c.do("GET", "/events", nil).json(t)["events"].([]any)
-		if len(events) != 5 || events[4].(map[string]any)["position"] != float64(5) {
-			t.Fatalf("log after restart has %d events", len(events))
-		}
-	})
-}
-
 func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
 		for i := 0; i < 20; i++ {
-			ids := c.issueOK(with(seedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
+			ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1+i%3, "user_id", fmt.Sprint("u", i%4), "memo", []any{nil, "m", "", `<b>&"큰따옴표"</b>`}[i%4]))
 			if i%3 == 0 {
-				c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
+				c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1], "reason": "고객 요청"})
 			}
 		}
 		if err := svc.Shutdown(); err != nil {
@@ -98,9 +65,9 @@ func TestReplayRebuildsTheSameReadTable(t *testing.T) {
 
 func TestReplayRefusesADatabaseInUse(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		cfg := e.config(t)
-		mustStart(t, cfg)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		cfg := e.Config(t)
+		servicetest.Start(t, cfg)
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), []string{"replay", "--db", cfg.DB}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "in use") {
 			t.Fatalf("replay on a live database: exit %d, stderr %q", code, stderr.String())
@@ -183,16 +150,6 @@ func parallelBinaryTest(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func waitReady(t *testing.T, base string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -207,10 +164,10 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		workdir := t.TempDir()
-		addr := freeAddr(t)
+		addr := servicetest.FreeAddr(t)
 		cmd := exec.Command(bin)
 		cmd.Dir = workdir
 		cmd.Env = append(os.Environ(), "TICKETD_ADDR="+addr, "TICKETD_LOG_FORMAT=json")
@@ -266,10 +223,10 @@ func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 
 		// Every acknowledged issue is in the log after the stop.
-		cfg := e.config(t)
+		cfg := e.Config(t)
 		cfg.DB = filepath.Join(workdir, "data", "app.db")
-		c := newClient(t, mustStart(t, cfg))
-		if n := c.logHead(); n != 3*acknowledged {
+		c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+		if n := c.LogHead(); n != 3*acknowledged {
 			t.Fatalf("log has %d events, %d issues of 3 were acknowledged", n, acknowledged)
 		}
 	})

@@ -12,23 +12,36 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
+
+func TestMaxStreamsOutOfRangeExits2NamingTheFlag(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "-1", "many", "2000000"} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"serve", "--max-streams", v}, nil, &stdout, &stderr)
+		if code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "max-streams") {
+			t.Errorf("--max-streams %s: exit %d, stderr %q", v, code, stderr.String())
+		}
+	}
+}
 
 func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(20_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 	const callers = 6
 	var wg sync.WaitGroup
-	statuses := make(chan response, callers)
+	statuses := make(chan servicetest.Response, callers)
 	start := make(chan struct{})
 	for range callers {
 		wg.Go(func() {
 			<-start
-			statuses <- c.do("GET", "/audit/verify", nil)
+			statuses <- c.Do("GET", "/audit/verify", nil)
 		})
 	}
 	close(start)
@@ -36,49 +49,16 @@ func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	close(statuses)
 	counts := map[int]int{}
 	for r := range statuses {
-		counts[r.status]++
-		if r.status == http.StatusTooManyRequests && r.header.Get("Retry-After") == "" {
+		counts[r.Status]++
+		if r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
 			t.Error("429 without Retry-After")
 		}
 	}
 	if counts[http.StatusOK] < 1 || counts[http.StatusTooManyRequests] < 1 || counts[http.StatusOK]+counts[http.StatusTooManyRequests] != callers {
 		t.Fatalf("%d concurrent audits answered %v, want some 200 and the others 429", callers, counts)
 	}
-	if r := c.do("GET", "/audit/verify", nil); r.status != http.StatusOK {
-		t.Fatalf("an audit after the others finished: %d", r.status)
-	}
-}
-
-func TestStreamsPastMaxStreamsAre503WithRetryAfter(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.MaxStreams = 2
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	first := openStream(t, svc, "")
-	openStream(t, svc, "")
-	r := c.do("GET", "/events/stream", nil)
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Fatalf("a third stream with --max-streams 2: %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
-	}
-	first.close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		resp, err := getStream(ctx, c.base+"/events/stream", nil)
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		cancel()
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after one of two streams closed, a new one still gets %d", resp.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if r := c.Do("GET", "/audit/verify", nil); r.Status != http.StatusOK {
+		t.Fatalf("an audit after the others finished: %d", r.Status)
 	}
 }
 
@@ -111,7 +91,7 @@ func sendQueue(t *testing.T, local, remote *net.TCPAddr) int64 {
 
 func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(30_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,15 +117,4 @@ func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 		t.Fatalf("a stalled stream's socket holds %d bytes unsent, want at most 256 KiB", most)
 	}
 	t.Logf("most bytes queued on the stalled stream's socket: %d", most)
-}
-
-func TestMaxStreamsOutOfRangeExits2NamingTheFlag(t *testing.T) {
-	t.Parallel()
-	for _, v := range []string{"0", "-1", "many", "2000000"} {
-		var stdout, stderr strings.Builder
-		code := run(context.Background(), []string{"serve", "--max-streams", v}, nil, &stdout, &stderr)
-		if code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "max-streams") {
-			t.Errorf("--max-streams %s: exit %d, stderr %q", v, code, stderr.String())
-		}
-	}
 }

@@ -3,181 +3,37 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	"github.com/ticketd/ticketd/domain"
-	"github.com/ticketd/ticketd/eventstore"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
-// waitUntil polls cond until it holds, failing the test after 10s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	waitWithin(t, 10*time.Second, what, cond)
-}
-
-// waitWithin polls cond until it holds, failing the test after timeout.
-func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// holdProjection stops the tickets projector's Watermill handler, so the
-// projection applies nothing more until CatchUp is called while the relay
-// goes on publishing.
-func holdProjection(t *testing.T, svc *service.Service) {
-	t.Helper()
-	svc.Projector(projections.TicketsCheckpoint).Stop()
-	select {
-	case <-svc.Projector(projections.TicketsCheckpoint).Stopped():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the projector did not stop")
-	}
-}
-
-// appendIssued appends n TicketIssued events straight to the service's log.
-func appendIssued(t *testing.T, svc *service.Service, n int) {
-	t.Helper()
-	if err := appendIssuedTo(svc, n); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// appendIssuedTo is appendIssued for goroutines other than the test's.
-func appendIssuedTo(svc *service.Service, n int) error {
-	req := eventstore.AppendRequest{Metadata: eventstore.Metadata{RequestID: "direct", CorrelationID: "direct"}}
-	for range n {
-		req.Streams = append(req.Streams, eventstore.StreamAppend{
-			StreamID: uuid.Must(uuid.NewV7()).String(),
-			Events:   []domain.Event{domain.TicketIssued{TheaterName: "CGV 강남", UserID: "u", MovieTitle: "m", PriceKRW: 15000}},
-		})
-	}
-	if _, err := svc.Store().Append(context.Background(), req); err != nil {
-		return fmt.Errorf("append: %w", err)
-	}
-	return nil
-}
-
-// readiness is a decoded /readyz body (either status).
-type readiness struct {
-	Status any    `json:"status"` // "ready", or 503 in a problem
-	Detail string `json:"detail"`
-	Checks map[string]struct {
-		Status    string `json:"status"`
-		LagEvents *int64 `json:"lag_events"`
-		Detail    string `json:"detail"`
-	} `json:"checks"`
-}
-
-func (c *apiClient) readyz() (int, readiness) {
-	c.t.Helper()
-	r := c.do("GET", "/readyz", nil)
-	var body readiness
-	if err := json.Unmarshal(r.body, &body); err != nil {
-		c.t.Fatalf("readyz body: %v\n%s", err, r.body)
-	}
-	return r.status, body
-}
-
-// scrape returns the service's metrics, parsed from the text format.
-func (c *apiClient) scrape() map[string]*dto.MetricFamily {
-	c.t.Helper()
-	r := c.do("GET", "/metrics", nil)
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
-		c.t.Fatalf("GET /metrics: %d %s", r.status, r.header.Get("Content-Type"))
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
-	if err != nil {
-		c.t.Fatalf("parse metrics: %v", err)
-	}
-	return families
-}
-
-// metricValue returns the value of the sample of metric name with the given
-// label name, value pairs (0 when there is none): a counter's or gauge's
-// value, or a histogram's count or sum for name + "_count" or "_sum".
-func metricValue(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	family, part := families[name], ""
-	for _, suffix := range []string{"_count", "_sum"} {
-		if base, ok := strings.CutSuffix(name, suffix); ok && family == nil {
-			family, part = families[base], suffix
-		}
-	}
-	if family == nil {
-		return 0
-	}
-	for _, m := range family.GetMetric() {
-		if !hasLabels(m, labels) {
-			continue
-		}
-		switch {
-		case part == "_count":
-			return float64(m.GetHistogram().GetSampleCount())
-		case part == "_sum":
-			return m.GetHistogram().GetSampleSum()
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		default:
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
-func hasLabels(m *dto.Metric, labels []string) bool {
-	have := map[string]string{}
-	for _, l := range m.GetLabel() {
-		have[l.GetName()] = l.GetValue()
-	}
-	for i := 0; i+1 < len(labels); i += 2 {
-		if have[labels[i]] != labels[i+1] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ReadyMaxLag = 2
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	c.issueOK(seedIssue)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
+	c.IssueOK(servicetest.SeedIssue)
 
-	if status, body := c.readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 5 { // database, chain, disk, projection, relay
+	if status, body := c.Readyz(); status != http.StatusOK || body.Status != "ready" || len(body.Checks) != 5 { // database, chain, disk, projection, relay
 		t.Fatalf("readyz of a caught-up service: %d %+v", status, body)
 	}
 
-	holdProjection(t, svc)
-	appendIssued(t, svc, 3)
-	var body readiness
-	waitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
+	servicetest.HoldProjection(t, svc)
+	servicetest.AppendIssued(t, svc, 3)
+	var body servicetest.Readiness
+	servicetest.WaitUntil(t, "readyz reports the projection 3 events behind and the relay caught up", func() bool {
 		var status int
-		status, body = c.readyz()
+		status, body = c.Readyz()
 		p := body.Checks[projections.TicketsCheckpoint]
 		return status == http.StatusServiceUnavailable && p.LagEvents != nil && *p.LagEvents == 3 &&
 			body.Checks[service.EmbeddedRelayCheckpoint].Status == "ok"
@@ -191,28 +47,28 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 	if want := "Not ready: projection:tickets is 3 events behind the log head 5 (at most 2 allowed)."; body.Detail != want {
 		t.Errorf("detail = %q, want %q", body.Detail, want)
 	}
-	if r := c.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
-		t.Errorf("readyz: %d, want 503", r.status)
-	} else if err := matchDocOutput(documentedNotReady(t), string(r.body)); err != nil {
-		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.body)
+	if r := c.Do("GET", "/readyz", nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("readyz: %d, want 503", r.Status)
+	} else if err := matchDocOutput(documentedNotReady(t), string(r.Body)); err != nil {
+		t.Errorf("docs/operating.md's not-ready example does not have the fields of the 503 body: %v\n%s", err, r.Body)
 	}
-	m := c.scrape()
-	if lag := metricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
+	m := c.Scrape()
+	if lag := servicetest.MetricValue(m, "ticketd_consumer_lag_events", "consumer", projections.TicketsCheckpoint); lag != 3 {
 		t.Errorf("projection lag = %v events, want 3", lag)
 	}
-	if lag := metricValue(m, "ticketd_consumer_lag_seconds", "consumer", projections.TicketsCheckpoint); lag <= 0 || lag > 60 {
+	if lag := servicetest.MetricValue(m, "ticketd_consumer_lag_seconds", "consumer", projections.TicketsCheckpoint); lag <= 0 || lag > 60 {
 		t.Errorf("projection lag = %v s, want a few ms", lag)
 	}
 
 	if n, err := svc.ReadModels().Tickets.CatchUp(context.Background(), nil); err != nil || n != 3 {
 		t.Fatalf("catch up: %d, %v", n, err)
 	}
-	if status, body := c.readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
+	if status, body := c.Readyz(); status != http.StatusOK || *body.Checks[projections.TicketsCheckpoint].LagEvents != 0 {
 		t.Fatalf("readyz after catching up: %d %+v", status, body)
 	}
-	m = c.scrape()
+	m = c.Scrape()
 	for _, name := range []string{"ticketd_consumer_lag_events", "ticketd_consumer_lag_seconds"} {
-		if lag := metricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
+		if lag := servicetest.MetricValue(m, name, "consumer", projections.TicketsCheckpoint); lag != 0 {
 			t.Errorf("%s after catching up = %v, want 0", name, lag)
 		}
 	}
@@ -222,7 +78,7 @@ func TestReadyzReportsAProjectionHeldBehindUntilItCatchesUp(t *testing.T) {
 // docs/operating.md shows.
 func documentedNotReady(t *testing.T) string {
 	t.Helper()
-	text := doc(t, "docs/operating.md")
+	text := servicetest.RepoFile(t, "docs/operating.md")
 	_, after, ok := strings.Cut(text, "Not ready (`503`")
 	if !ok {
 		t.Fatal("docs/operating.md shows no not-ready example")
@@ -234,246 +90,9 @@ func documentedNotReady(t *testing.T) string {
 	return fences[0].text
 }
 
-func TestHealthzAnswersWhileTheProcessServes(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	if r := c.do("GET", "/healthz", nil); r.status != http.StatusOK || string(r.body) != `{"status":"ok"}` {
-		t.Fatalf("healthz: %d %s", r.status, r.body)
-	}
-}
-
-func TestMetricsMoveByExactAmounts(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	before := c.scrape()
-
-	ids := c.issueOK(seedIssue, "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/issue", with(seedIssue, "quantity", 1), "Idempotency-Key", "metrics-key")
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	c.do("GET", "/tickets/"+ids[0], nil)
-	c.do("GET", "/nowhere", nil)
-
-	want := []struct {
-		name   string
-		labels []string
-		delta  float64
-	}{
-		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "201"}, 1},
-		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "200"}, 1},
-		{"ticketd_http_requests_total", []string{"route", "/tickets/issue", "status", "409"}, 1},
-		{"ticketd_http_requests_total", []string{"route", "/tickets/refund", "status", "200"}, 1},
-		{"ticketd_http_requests_total", []string{"route", "/tickets/:ticket_id", "status", "200"}, 1},
-		{"ticketd_http_requests_total", []string{"route", "unmatched", "status", "404"}, 1},
-		{"ticketd_http_request_duration_seconds_count", []string{"route", "/tickets/issue"}, 3},
-		{"ticketd_events_appended_total", []string{"type", "TicketIssued"}, 2},
-		{"ticketd_events_appended_total", []string{"type", "TicketRefunded"}, 1},
-		{"ticketd_group_commit_batch_size_sum", nil, 2}, // the issue and the refund
-		{"ticketd_group_commit_errors_total", nil, 0},
-		{"ticketd_appends_rejected_total", nil, 0},
-		{"ticketd_idempotency_replays_total", []string{"route", "/tickets/issue"}, 1},
-		{"ticketd_idempotency_conflicts_total", []string{"route", "/tickets/issue"}, 1},
-		{"ticketd_consumer_lag_events", []string{"consumer", service.EmbeddedRelayCheckpoint}, 0},
-		{"ticketd_consumer_lag_events", []string{"consumer", projections.TicketsCheckpoint}, 0},
-		{"ticketd_sse_streams_open", nil, 0},
-	}
-	var after map[string]*dto.MetricFamily
-	moved := func(name string, labels ...string) float64 {
-		return metricValue(after, name, labels...) - metricValue(before, name, labels...)
-	}
-	// A request is counted just after its response is sent, and the relay
-	// moves on just after the projection: wait until everything is counted.
-	waitUntil(t, "every request is counted and the relay caught up", func() bool {
-		after = c.scrape()
-		for _, w := range want {
-			if moved(w.name, w.labels...) < w.delta {
-				return false
-			}
-		}
-		return metricValue(after, "ticketd_consumer_lag_events", "consumer", service.EmbeddedRelayCheckpoint) == 0
-	})
-	for _, w := range want {
-		if got := moved(w.name, w.labels...); got != w.delta {
-			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.delta)
-		}
-	}
-	commits, timed := moved("ticketd_group_commit_batch_size_count"), moved("ticketd_group_commit_duration_seconds_count")
-	if commits < 1 || commits > 2 || timed != commits {
-		t.Errorf("%v group commits with %v durations, want 1 or 2 of each", commits, timed)
-	}
-	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
-		if after[name] == nil {
-			t.Errorf("%s is not exposed", name)
-		}
-	}
-
-	t.Run("README lists every ticketd metric", func(t *testing.T) {
-		documented := readmeMetrics(t)
-		for name, family := range after {
-			if !strings.HasPrefix(name, "ticketd_") {
-				continue
-			}
-			doc, ok := documented[name]
-			if !ok {
-				t.Errorf("%s is not in the README's metrics table", name)
-				continue
-			}
-			delete(documented, name)
-			typ := strings.ToLower(family.GetType().String())
-			var labels []string
-			for _, l := range family.GetMetric()[0].GetLabel() {
-				labels = append(labels, l.GetName())
-			}
-			if doc.typ != typ || doc.labels != strings.Join(labels, ", ") || family.GetHelp() == "" {
-				t.Errorf("%s is a %s with labels [%s] and help %q; the README says %s with [%s]",
-					name, typ, strings.Join(labels, ", "), family.GetHelp(), doc.typ, doc.labels)
-			}
-		}
-		for name := range documented {
-			t.Errorf("the README lists %s, which is not exposed", name)
-		}
-	})
-}
-
-type readmeMetric struct{ typ, labels string }
-
-// readmeMetrics returns the rows of the README's metrics table by name.
-func readmeMetrics(t *testing.T) map[string]readmeMetric {
-	t.Helper()
-	rows := regexp.MustCompile("(?m)^\\| `(ticketd_\\w+)` \\| (\\w+) \\| (.*?) \\| .* \\|$").FindAllStringSubmatch(doc(t, "docs/operating.md"), -1)
-	if len(rows) == 0 {
-		t.Fatal("docs/operating.md has no metrics table")
-	}
-	out := map[string]readmeMetric{}
-	for _, r := range rows {
-		var labels []string
-		for _, l := range regexp.MustCompile("`(\\w+)`").FindAllStringSubmatch(r[3], -1) {
-			labels = append(labels, l[1])
-		}
-		out[r[1]] = readmeMetric{typ: r[2], labels: strings.Join(labels, ", ")}
-	}
-	return out
-}
-
 func readme(t *testing.T) string {
 	t.Helper()
-	return doc(t, "README.md")
-}
-
-// doc returns the text of the repository's file at path, such as
-// "docs/operating.md".
-func doc(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile("../../" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logLine is one decoded JSON log line.
-type logLine map[string]any
-
-func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
-
-func TestOneLogLinePerRequestWithTheRequestIDTheClientSaw(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.ConsistencyTimeout = 200 * time.Millisecond
-	svc, logs, stop := startLogged(t, cfg)
-	c := newClient(t, svc)
-
-	type sent struct {
-		id, route string
-		status    int
-		issued    float64
-		refunded  float64
-	}
-	var requests []sent
-	send := func(method, path string, body any, route string, issued, refunded float64) response {
-		id := "log-" + strconv.Itoa(len(requests))
-		r := c.do(method, path, body, "X-Request-ID", id)
-		requests = append(requests, sent{id, route, r.status, issued, refunded})
-		return r
-	}
-	ids := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0).json(t)["ticket_ids"].([]any)
-	send("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]}, "/tickets/refund", 0, 1)
-	send("GET", "/tickets/nope", nil, "/tickets/:ticket_id", 0, 0)
-	send("POST", "/tickets/issue", `{"price_krw": 1.5}`, "/tickets/issue", 0, 0)
-	send("DELETE", "/tickets", nil, "unmatched", 0, 0)
-	send("GET", "/", nil, "/", 0, 0)
-	send("GET", "/metrics", nil, "/metrics", 0, 0)
-	c.do("GET", "/healthz", nil) // probes log at DEBUG: TestAccessLogNamesClientAndRoleAndProbesLogAtDebug
-	c.do("HEAD", "/readyz", nil)
-	holdProjection(t, svc)
-	lagging := send("POST", "/tickets/issue", seedIssue, "/tickets/issue", 2, 0)
-	if lagging.status != http.StatusCreated || lagging.header.Get("Ticketd-Consistency") != "pending" {
-		t.Fatalf("issue with the projection held: %d %s", lagging.status, lagging.body)
-	}
-	stop() // every handler has returned, so every line is written
-
-	byID := map[string][]logLine{}
-	requestLines := 0
-	for _, line := range decodeLogLines(t, logs.String()) {
-		if id := line.str("request_id"); id != "" {
-			byID[id] = append(byID[id], line)
-		}
-		if line.str("msg") == "request" {
-			requestLines++
-		}
-	}
-	if requestLines != len(requests) {
-		t.Errorf("%d request log lines for %d requests", requestLines, len(requests))
-	}
-	for _, r := range requests {
-		var access []logLine
-		for _, line := range byID[r.id] {
-			if line.str("msg") == "request" {
-				access = append(access, line)
-			}
-		}
-		if len(access) != 1 {
-			t.Errorf("request %s has %d access log lines", r.id, len(access))
-			continue
-		}
-		l := access[0]
-		if l.str("route") != r.route || l["status"] != float64(r.status) || l["tickets_issued"] != nilIfZero(r.issued) || l["tickets_refunded"] != nilIfZero(r.refunded) {
-			t.Errorf("request %s (%s, %d, issued %v, refunded %v) logged as %v", r.id, r.route, r.status, r.issued, r.refunded, l)
-		}
-		if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
-			t.Errorf("request %s: duration_ms = %v", r.id, l["duration_ms"])
-		}
-	}
-	lagLines := byID[requests[len(requests)-1].id]
-	if len(lagLines) != 2 || lagLines[0].str("level") != "WARN" || lagLines[0].str("msg") != "command committed but read model lags" {
-		t.Errorf("the pending answer is not explained in the log under the request id the client saw: %v", lagLines)
-	}
-}
-
-// nilIfZero is how an absent count decodes from a log line.
-func nilIfZero(n float64) any {
-	if n == 0 {
-		return nil
-	}
-	return n
+	return servicetest.RepoFile(t, "README.md")
 }
 
 func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
@@ -496,7 +115,7 @@ func TestServeConfigurationMistakesFailInOneLine(t *testing.T) {
 
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	tests := []struct {
 		addr string
 		code int
@@ -504,7 +123,7 @@ func TestHealthcheckCommand(t *testing.T) {
 		{svc.Addr(), 0},
 		{"http://" + svc.Addr(), 0},
 		{"http://" + svc.Addr() + "/", 0},
-		{freeAddr(t), 1},
+		{servicetest.FreeAddr(t), 1},
 		{"no-port", 2},
 		{"https://" + svc.Addr(), 2},
 		{"http://" + svc.Addr() + "/healthz", 2},
@@ -562,7 +181,7 @@ func serveHelp(t *testing.T) map[string]helpFlag {
 func TestReadmeConfigurationTableMatchesServeHelp(t *testing.T) {
 	t.Parallel()
 	help := serveHelp(t)
-	rows := regexp.MustCompile("(?m)^\\| `--(\\S+)` \\| `(\\w+)` \\| `(.*?)` \\| (.*) \\|$").FindAllStringSubmatch(doc(t, "docs/configuration.md"), -1)
+	rows := regexp.MustCompile("(?m)^\\| `--(\\S+)` \\| `(\\w+)` \\| `(.*?)` \\| (.*) \\|$").FindAllStringSubmatch(servicetest.RepoFile(t, "docs/configuration.md"), -1)
 	documented := map[string]bool{}
 	for _, r := range rows {
 		name, row := r[1], helpFlag{env: r[2], def: r[3], meaning: r[4]}
@@ -619,20 +238,4 @@ func TestContainerBuildsWhatCIBuilds(t *testing.T) {
 	if code := run(context.Background(), []string{"healthcheck", "--help"}, nil, io.Discard, io.Discard); code != 0 {
 		t.Errorf("ticketd healthcheck --help: exit %d", code)
 	}
-}
-
-// A group commit on PostgreSQL holds the global append lock; how long is
-// observed for every commit, and SQLite, which has no such lock, observes
-// nothing.
-func TestAppendLockHoldIsObservedOnPostgres(t *testing.T) {
-	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		c.issueOK(seedIssue)
-		c.issueOK(seedIssue)
-		holds := metricValue(c.scrape(), "ticketd_append_lock_hold_seconds_count")
-		if want := map[string]float64{"sqlite": 0, "postgres": 2}[e.name]; holds != want {
-			t.Fatalf("%s: ticketd_append_lock_hold_seconds_count = %v after two issues, want %v", e.name, holds, want)
-		}
-	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // withPassword returns the URL db with the password pw in its user part.
@@ -31,9 +32,9 @@ func withPassword(t *testing.T, db, pw string) string {
 func TestServeNeverShowsThePostgresPasswordInLogsOrErrors(t *testing.T) {
 	t.Parallel()
 	const pw = "s3cret-pw"
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = withPassword(t, pgtest.FreshDatabase(t), pw) // the test server trusts, so any password connects
-	var logs syncBuffer
+	var logs servicetest.SyncBuffer
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +59,8 @@ func TestServeNeverShowsThePostgresPasswordInLogsOrErrors(t *testing.T) {
 
 func TestSecondServeOnAHeldPostgresDatabaseExitsNamingTheHolder(t *testing.T) {
 	bin := parallelBinaryTest(t)
-	cfg := postgresEngine.config(t)
-	mustStart(t, cfg)
+	cfg := servicetest.Postgres.Config(t)
+	servicetest.Start(t, cfg)
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", cfg.DB, "--log-level", "error")
 	out, err := cmd.Output()
 	var exit *exec.ExitError
@@ -75,10 +76,10 @@ func TestSecondServeOnAHeldPostgresDatabaseExitsNamingTheHolder(t *testing.T) {
 
 func TestPGSchemaHoldsTheTablesOfItsOwnInstance(t *testing.T) {
 	t.Parallel()
-	cfg := postgresEngine.config(t)
+	cfg := servicetest.Postgres.Config(t)
 	cfg.PGSchema = "tenant_a"
-	c := newClient(t, mustStart(t, cfg))
-	c.issueOK(seedIssue)
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	c.IssueOK(servicetest.SeedIssue)
 	ctx := context.Background()
 	conn := pgtest.Connect(t, cfg.DB)
 	defer conn.Close(ctx)
@@ -110,9 +111,9 @@ func TestInvalidPGSchemaExits2NamingTheFlag(t *testing.T) { // not parallel: set
 // migration path between the engines.
 func TestExportFromSQLiteImportsIntoPostgresAndBackWithIdenticalHashes(t *testing.T) {
 	t.Parallel()
-	file, _ := buildStoppedDatabase(t, sqliteEngine)
+	file, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	fromSQLite := exportOK(t, file)
-	pg := postgresEngine.database(t, "")
+	pg := servicetest.Postgres.Database(t, "")
 	importOK(t, pg, fromSQLite)
 	if fromPostgres := exportOK(t, pg); fromPostgres != fromSQLite {
 		t.Fatalf("export of the PostgreSQL copy differs from the SQLite export:\n%s\n---\n%s", fromPostgres, fromSQLite)
@@ -149,7 +150,7 @@ func importOK(t *testing.T, db, jsonl string) {
 // holds no ticketd log: they refuse it and leave it without a table.
 func TestVerifyAndExportChangeNothingOnPostgres(t *testing.T) {
 	t.Parallel()
-	db := postgresEngine.database(t, "")
+	db := servicetest.Postgres.Database(t, "")
 	for _, tool := range []string{"verify", "export"} {
 		if code, _, stderr := runCLI(t, "", tool, "--db", db); code != 1 || !strings.Contains(stderr, "no ticketd event log") {
 			t.Errorf("%s on an empty database: exit %d, stderr %q; want 1 saying there is no log", tool, code, stderr)
@@ -166,7 +167,7 @@ func TestVerifyAndExportChangeNothingOnPostgres(t *testing.T) {
 
 func TestSeedAndReplayWorkOnPostgres(t *testing.T) {
 	t.Parallel()
-	db := postgresEngine.database(t, "")
+	db := servicetest.Postgres.Database(t, "")
 	if code, _, stderr := runCLI(t, "", "replay", "--db", db); code != 1 || !strings.Contains(stderr, "no ticketd event log") {
 		t.Fatalf("replay on a database without a log: exit %d, stderr %q; want 1 saying there is no log", code, stderr)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/pgtest"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // docFiles are the files whose examples the docs test runs, in the order a
@@ -116,7 +117,7 @@ var (
 // fences that are the outputs of examples it does not run.
 func docExamples(t *testing.T, file string) (examples []docExample, otherOutputs map[int]bool) {
 	t.Helper()
-	fences := docFences(doc(t, file))
+	fences := docFences(servicetest.RepoFile(t, file))
 	otherOutputs = map[int]bool{}
 	for i, f := range fences {
 		if f.info != "sh" || !strings.Contains(f.text, "curl ") && !runsTicketd.MatchString(f.text) {
@@ -155,9 +156,9 @@ func TestDocsExamplesRunAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forEachEngine(t, func(t *testing.T, e engine) {
-		var logs syncBuffer
-		cfg := e.config(t)
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		var logs servicetest.SyncBuffer
+		cfg := e.Config(t)
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -174,7 +175,7 @@ func TestDocsExamplesRunAsWritten(t *testing.T) {
 
 // runDocFile runs the examples of file in one shell and checks them; it
 // returns the log lines of a service the file's examples started.
-func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) []string {
+func runDocFile(t *testing.T, e servicetest.Engine, bin, file string, svc *service.Service) []string {
 	t.Helper()
 	examples, _ := docExamples(t, file)
 	dir, tmp, logFile := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "server.log")
@@ -183,9 +184,9 @@ func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) 
 	for _, ex := range examples {
 		if ex.startsUp {
 			// The file's examples talk to the service they start.
-			addr := freeAddr(t)
+			addr := servicetest.FreeAddr(t)
 			subst[0][1] = addr
-			env = append(env, "TICKETD_ADDR="+addr, "TICKETD_DB="+e.database(t, t.TempDir()), "TICKETD_LOG_FORMAT=text")
+			env = append(env, "TICKETD_ADDR="+addr, "TICKETD_DB="+e.Database(t, t.TempDir()), "TICKETD_LOG_FORMAT=text")
 			break
 		}
 	}
@@ -237,7 +238,7 @@ func runDocFile(t *testing.T, e engine, bin, file string, svc *service.Service) 
 			continue
 		}
 		compared++
-		if err := matchDocOutput(ex.output.text, substitute(got.text, subst, true), e.omits...); err != nil {
+		if err := matchDocOutput(ex.output.text, substitute(got.text, subst, true), e.Omits...); err != nil {
 			t.Errorf("%s: the output shown at line %d does not match what the example prints: %v\nshown:\n%s\nprinted:\n%s",
 				where, ex.output.line, err, ex.output.text, got.text)
 		}
@@ -354,7 +355,7 @@ func checkDocumentedLogLines(t *testing.T, logged []string) {
 				otherOutputs[ex.output.line] = true
 			}
 		}
-		for _, f := range docFences(doc(t, file)) {
+		for _, f := range docFences(servicetest.RepoFile(t, file)) {
 			if otherOutputs[f.line] || f.info != "json" && f.info != "" {
 				continue
 			}
@@ -407,21 +408,21 @@ func matchLoggedLine(shown string, want map[string]any, logged []map[string]any)
 // after them refund nothing) and queries as_of the issue.
 func checkAuditingHistorySentence(t *testing.T, svc *service.Service) {
 	t.Helper()
-	c := newClient(t, svc)
+	c := servicetest.NewClient(t, svc)
 	var page struct {
 		Events []struct {
 			Position int64  `json:"position"`
 			StreamID string `json:"stream_id"`
 		} `json:"events"`
 	}
-	refunds := c.do("GET", "/events?type=TicketRefunded&limit=1000", nil)
-	if err := json.Unmarshal(refunds.body, &page); err != nil || len(page.Events) == 0 {
-		t.Fatalf("GET /events?type=TicketRefunded: %v %s", err, refunds.body)
+	refunds := c.Do("GET", "/events?type=TicketRefunded&limit=1000", nil)
+	if err := json.Unmarshal(refunds.Body, &page); err != nil || len(page.Events) == 0 {
+		t.Fatalf("GET /events?type=TicketRefunded: %v %s", err, refunds.Body)
 	}
 	refund := page.Events[len(page.Events)-1].Position
 	issue := refund - 1
 	sentence := fmt.Sprintf("position %d is the issue of\n`$ID` and position %d its refund", issue, refund)
-	if auditing := doc(t, "docs/auditing.md"); !strings.Contains(auditing, sentence) || !strings.Contains(auditing, fmt.Sprintf(`?as_of=%d"`, issue)) {
+	if auditing := servicetest.RepoFile(t, "docs/auditing.md"); !strings.Contains(auditing, sentence) || !strings.Contains(auditing, fmt.Sprintf(`?as_of=%d"`, issue)) {
 		t.Errorf("docs/auditing.md does not say %q and query as_of=%d", sentence, issue)
 	}
 }
@@ -769,7 +770,7 @@ func TestDocsLinksResolve(t *testing.T) {
 	t.Parallel()
 	checked := 0
 	for _, file := range markdownFiles(t) {
-		for _, m := range markdownLink.FindAllStringSubmatch(prose(doc(t, file)), -1) {
+		for _, m := range markdownLink.FindAllStringSubmatch(prose(servicetest.RepoFile(t, file)), -1) {
 			target := m[1]
 			if regexp.MustCompile(`^[a-z][a-z0-9+.-]*:`).MatchString(target) {
 				continue // http:, https:, mailto:
@@ -784,7 +785,7 @@ func TestDocsLinksResolve(t *testing.T) {
 				t.Errorf("%s links to %s, which does not exist", file, target)
 				continue
 			}
-			if anchor != "" && !headingAnchors(doc(t, resolved))[anchor] {
+			if anchor != "" && !headingAnchors(servicetest.RepoFile(t, resolved))[anchor] {
 				t.Errorf("%s links to %s, but %s has no heading with the anchor #%s", file, target, resolved, anchor)
 			}
 		}
@@ -842,7 +843,7 @@ func TestDocsAndHelpNameNoIssues(t *testing.T) {
 	}
 	texts := map[string]string{}
 	for _, file := range markdownFiles(t) {
-		texts[file] = doc(t, file)
+		texts[file] = servicetest.RepoFile(t, file)
 	}
 	_, usage, _ := runCLI(t, "", "help")
 	texts["ticketd help"] = usage

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // saleRun is a sellout of one showing driven through real HTTP, with every
@@ -216,10 +218,10 @@ func TestClusterSellsOutExactly(t *testing.T) {
 // unanswered are exactly the showing's tickets in the log and its capacity,
 // and verify passes.
 func TestSelloutCrashSellsNoSeatTwice(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		kills := envCount(t, "TICKETD_CRASH_KILLS", 4)
-		db := e.database(t, t.TempDir())
+		db := e.Database(t, t.TempDir())
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		client := &http.Client{Timeout: 10 * time.Second}
 		var run *saleRun

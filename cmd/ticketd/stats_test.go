@@ -2,179 +2,33 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
-// salesOf returns GET /stats/sales?QUERY's rows as name -> [issued, canceled,
-// revenue_krw], and the whole body, failing the test on any non-200.
-func salesOf(t *testing.T, c *apiClient, query string, headers ...string) (map[string][3]int64, map[string]any) {
-	t.Helper()
-	r := c.do("GET", "/stats/sales?"+query, nil, headers...)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /stats/sales?%s: %d %s", query, r.status, r.body)
-	}
-	body := r.json(t)
-	rows := map[string][3]int64{}
-	for _, row := range body["rows"].([]any) {
-		m := row.(map[string]any)
-		rows[m["name"].(string)] = [3]int64{int64(m["issued"].(float64)), int64(m["canceled"].(float64)), int64(m["revenue_krw"].(float64))}
-	}
-	return rows, body
-}
-
-// sellThroughTheAPI issues 2 tickets at CGV 강남 (영화 A, 15000), 1 at
-// 메가박스 (영화 B, 9000), refunds one of the first two and returns the
-// refund's Ticketd-Position.
-func sellThroughTheAPI(t *testing.T, c *apiClient) string {
-	t.Helper()
-	ids := c.issueOK(with(seedIssue, "movie_title", "영화 A", "quantity", 2))
-	c.issueOK(with(seedIssue, "theater_name", "메가박스", "movie_title", "영화 B", "price_krw", 9000, "quantity", 1))
-	r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
-	if r.status != http.StatusOK {
-		t.Fatalf("refund: %d %s", r.status, r.body)
-	}
-	return r.header.Get("Ticketd-Position")
-}
-
-func TestStatsSalesCountIssuesRefundsAndRevenueReadingYourWrites(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	pos := sellThroughTheAPI(t, c)
-	rows, body := salesOf(t, c, "by=theater", hdrMinPosition, pos)
-	if want := map[string][3]int64{"CGV 강남": {2, 1, 15000}, "메가박스": {1, 0, 9000}}; !reflect.DeepEqual(rows, want) {
-		t.Errorf("by theater: %v, want %v", rows, want)
-	}
-	if body["position"] != float64(4) || body["total"] != float64(2) || body["by"] != "theater" {
-		t.Errorf("by theater body: %v", body)
-	}
-	if rows, _ := salesOf(t, c, "by=movie", hdrMinPosition, pos); !reflect.DeepEqual(rows, map[string][3]int64{"영화 A": {2, 1, 15000}, "영화 B": {1, 0, 9000}}) {
-		t.Errorf("by movie: %v", rows)
-	}
-	if rows, body := salesOf(t, c, "by=theater&limit=1&offset=1"); len(rows) != 1 || rows["메가박스"] == ([3]int64{}) || body["total"] != float64(2) {
-		t.Errorf("second page of one: %v %v", rows, body)
-	}
-	if rows, body := salesOf(t, c, ""); len(rows) != 2 || body["by"] != "theater" || body["limit"] != float64(100) {
-		t.Errorf("defaults: %v %v", rows, body)
-	}
-}
-
-func TestStatsTimelineCountsEachMinuteAndTotals(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	pos := sellThroughTheAPI(t, c)
-	r := c.do("GET", "/stats/timeline?minutes=5", nil, hdrMinPosition, pos)
-	if r.status != http.StatusOK {
-		t.Fatalf("timeline: %d %s", r.status, r.body)
-	}
-	body := r.json(t)
-	minutes := body["minutes"].([]any)
-	if len(minutes) != 5 {
-		t.Fatalf("%d minutes, want 5", len(minutes))
-	}
-	var issued, canceled float64
-	var starts []time.Time
-	for _, m := range minutes {
-		m := m.(map[string]any)
-		issued, canceled = issued+m["issued"].(float64), canceled+m["canceled"].(float64)
-		start, err := time.Parse(time.RFC3339, m["start"].(string))
-		if err != nil || start.Second() != 0 {
-			t.Fatalf("start %v: %v", m["start"], err)
-		}
-		starts = append(starts, start)
-	}
-	if issued != 3 || canceled != 1 {
-		t.Errorf("minutes count %v issued and %v canceled, want 3 and 1", issued, canceled)
-	}
-	if last := starts[4]; time.Since(last) < 0 || time.Since(last) > 2*time.Minute || starts[4].Sub(starts[0]) != 4*time.Minute {
-		t.Errorf("minutes %v do not end at the current one", starts)
-	}
-	want := map[string]any{"issued": float64(3), "canceled": float64(1), "revenue_krw": float64(24000)}
-	if !reflect.DeepEqual(body["totals"], want) || body["position"] != float64(4) {
-		t.Errorf("totals %v at %v, want %v at 4", body["totals"], body["position"], want)
-	}
-	if r := c.do("GET", "/stats/timeline", nil); r.status != 200 || len(r.json(t)["minutes"].([]any)) != 60 {
-		t.Errorf("default timeline: %d %s", r.status, r.body)
-	}
-}
-
-func TestStatsBadParametersAre400NamingEveryField(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	c.issueOK(seedIssue)
-	head := c.logHead()
-	tests := []struct {
-		path    string
-		headers []string
-		fields  []string
-	}{
-		{"/stats/sales?by=user&limit=0&offset=-1", []string{hdrMinPosition, "-3"}, []string{"by", "limit", "offset", hdrMinPosition}},
-		{"/stats/sales?limit=1001", nil, []string{"limit"}},
-		{"/stats/sales?by=Theater&offset=x", nil, []string{"by", "offset"}},
-		{"/stats/timeline?minutes=0", nil, []string{"minutes"}},
-		{"/stats/timeline?minutes=1441", []string{hdrMinPosition, "1", hdrMinPosition, "2"}, []string{"minutes", hdrMinPosition}},
-		{"/stats/timeline?minutes=1.5", nil, []string{"minutes"}},
-	}
-	for _, tt := range tests {
-		r := c.do("GET", tt.path, nil, tt.headers...)
-		if got := problemFields(t, r); r.status != http.StatusBadRequest || !slices.Equal(sorted(got), sorted(tt.fields)) {
-			t.Errorf("GET %s: %d naming %v, want 400 naming %v", tt.path, r.status, got, tt.fields)
-		}
-	}
-	if c.logHead() != head {
-		t.Errorf("bad reads wrote to the log")
-	}
-}
-
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
-
-func TestStatsWaitForTheirMinPositionOnTheSalesProjection(t *testing.T) {
-	t.Parallel()
-	timeout := 300 * time.Millisecond
-	svc, c := startWithConsistencyTimeout(t, timeout)
-	c.issueOK(seedIssue)
-	svc.Projector(projections.SalesCheckpoint).Stop()
-	<-svc.Projector(projections.SalesCheckpoint).Stopped()
-	pos := fmt.Sprint(c.logHead() + 1)
-	c.issueOK(with(seedIssue, "quantity", 1)) // the tickets projection has it, the sales one not
-	for _, path := range []string{"/stats/sales", "/stats/timeline"} {
-		r := c.do("GET", path, nil, hdrMinPosition, pos)
-		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Errorf("GET %s beyond the sales projection: %d %s; want 503 with Retry-After", path, r.status, r.body)
-		}
-	}
-	if _, err := svc.ReadModels().Sales.CatchUp(t.Context(), nil); err != nil {
-		t.Fatal(err)
-	}
-	if rows, _ := salesOf(t, c, "", hdrMinPosition, pos); rows["CGV 강남"][0] != 3 {
-		t.Errorf("after catching up: %v", rows)
-	}
-}
 
 func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	t.Parallel()
-	path, _ := buildStoppedDatabase(t, sqliteEngine)
+	path, _ := servicetest.BuildStoppedDatabase(t, servicetest.SQLite)
 	// The sales projection catches up on start; stop once it has all 14 events.
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = path
-	svc := mustStart(t, cfg)
-	salesOf(t, newClient(t, svc), "", hdrMinPosition, "14")
+	svc := servicetest.Start(t, cfg)
+	servicetest.SalesOf(t, servicetest.NewClient(t, svc), "", servicetest.HeaderMinPosition, "14")
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errOut := runCLI(t, "", "verify", "--db", path); code != 0 || !strings.Contains(out, "sales:     compared up to position 14") {
 		t.Fatalf("verify of an untouched database: exit %d\n%s%s", code, out, errOut)
 	}
-	tamper(t, path, `UPDATE sales_totals SET revenue_krw = revenue_krw + 1 WHERE dimension = 'movie'`)
-	tamper(t, path, `DELETE FROM sales_minutes`)
+	servicetest.Tamper(t, path, `UPDATE sales_totals SET revenue_krw = revenue_krw + 1 WHERE dimension = 'movie'`)
+	servicetest.Tamper(t, path, `DELETE FROM sales_minutes`)
 	code, out, _ := runCLI(t, "", "verify", "--db", path)
 	if code != 1 || !regexp.MustCompile(`sales_differs: sales_totals movie '영화 제목' differs from the fold of the log up to position 14: log says issued 12, canceled 2, revenue_krw 150000, table has issued 12, canceled 2, revenue_krw 150001`).MatchString(out) ||
 		!strings.Contains(out, "sales_differs: sales_minutes ") {
@@ -186,53 +40,20 @@ func TestVerifyAndReplayCoverTheSalesTables(t *testing.T) {
 	if code, out, _ := runCLI(t, "", "verify", "--db", path); code != 0 {
 		t.Fatalf("verify after replay: exit %d\n%s", code, out)
 	}
-	c := newClient(t, mustStart(t, cfg))
-	if rows, _ := salesOf(t, c, "by=movie"); rows["영화 제목"] != [3]int64{12, 2, 150000} {
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	if rows, _ := servicetest.SalesOf(t, c, "by=movie"); rows["영화 제목"] != [3]int64{12, 2, 150000} {
 		t.Errorf("sales after replay and restart: %v", rows)
-	}
-}
-
-func TestDashboardIsServedFromTheBinaryWithItsHooks(t *testing.T) {
-	t.Parallel()
-	c := startClient(t)
-	page := c.do("GET", "/dashboard", nil)
-	if page.status != 200 || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
-		!strings.Contains(page.header.Get("Content-Security-Policy"), "connect-src 'self'") {
-		t.Fatalf("GET /dashboard: %d %v", page.status, page.header)
-	}
-	for _, hook := range []string{"data-connection", "data-feed", `data-table="theater"`, `data-table="movie"`, "data-chart", "data-key-form", `src="/dashboard/app.js"`, `href="/dashboard/app.css"`} {
-		if !strings.Contains(string(page.body), hook) {
-			t.Errorf("the page lacks %s", hook)
-		}
-	}
-	external := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
-	for path, ctype := range map[string]string{"/dashboard": "text/html", "/dashboard/app.js": "text/javascript", "/dashboard/app.css": "text/css"} {
-		r := c.do("GET", path, nil)
-		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ctype) {
-			t.Errorf("GET %s: %d %s", path, r.status, r.header.Get("Content-Type"))
-		}
-		for _, url := range external.FindAllString(string(r.body), -1) {
-			if url != "http://www.w3.org" { // the SVG namespace, never fetched
-				t.Errorf("%s names another origin: %s", path, url)
-			}
-		}
-	}
-	js := string(c.do("GET", "/dashboard/app.js", nil).body)
-	for _, want := range []string{"sessionStorage", "'Authorization', 'Bearer '", "'Last-Event-ID'", "'Ticketd-Min-Position'", "'/events/stream'"} {
-		if !strings.Contains(js, want) {
-			t.Errorf("app.js lacks %s", want)
-		}
 	}
 }
 
 func TestACleanStopLeavesNoProjectionBehindTheLog(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc := mustStart(t, cfg)
+	cfg := servicetest.Config(t.TempDir())
+	svc := servicetest.Start(t, cfg)
 	svc.Projector(projections.SalesCheckpoint).Stop() // commands wait only for the tickets projection
 	<-svc.Projector(projections.SalesCheckpoint).Stopped()
-	c := newClient(t, svc)
-	c.issueOK(with(seedIssue, "quantity", 3))
+	c := servicetest.NewClient(t, svc)
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/loadgen"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The measurements in this file run only when TICKETD_STREAM_BENCH=1 (the
@@ -81,7 +82,7 @@ func countEvents(ctx context.Context, base, query string, count *atomic.Int64) e
 
 func TestMeasureOneSSEConsumer(t *testing.T) {
 	requireStreamBench(t)
-	svc := mustStart(t, testConfig(t.TempDir()))
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
 	const n = 200_000
 	seedLogBatches(t, svc, n, 500)
 	var got, gotLive atomic.Int64
@@ -89,7 +90,7 @@ func TestMeasureOneSSEConsumer(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	go countEvents(ctx, "http://"+svc.Addr(), "?from=start", &got)
-	waitWithin(t, 5*time.Minute, "the stream delivered the whole log", func() bool { return got.Load() == n })
+	servicetest.WaitWithin(t, 5*time.Minute, "the stream delivered the whole log", func() bool { return got.Load() == n })
 	took := time.Since(start)
 	t.Logf("SSE catch-up, one consumer: %d events in %s = %.0f events/s", n, took.Round(time.Millisecond), n/took.Seconds())
 
@@ -99,7 +100,7 @@ func TestMeasureOneSSEConsumer(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	start = time.Now()
 	seedLogBatches(t, svc, live, batch)
-	waitWithin(t, 5*time.Minute, "the stream delivered the live events", func() bool { return gotLive.Load() == live })
+	servicetest.WaitWithin(t, 5*time.Minute, "the stream delivered the live events", func() bool { return gotLive.Load() == live })
 	took = time.Since(start)
 	t.Logf("SSE live, one consumer, appends of %d events: %d events in %s = %.0f events/s (bounded by the writer)", batch, live, took.Round(time.Millisecond), live/took.Seconds())
 }
@@ -108,20 +109,20 @@ func TestMeasureOneSSEConsumer(t *testing.T) {
 func seedLogBatches(t *testing.T, svc *service.Service, n, batch int) {
 	t.Helper()
 	for ; n > 0; n -= batch {
-		appendIssued(t, svc, min(n, batch))
+		servicetest.AppendIssued(t, svc, min(n, batch))
 	}
 }
 
 func TestMeasureNATSRelay(t *testing.T) {
 	requireStreamBench(t)
-	server := natsTestURL(t)
-	cfg := testConfig(t.TempDir())
+	server := servicetest.NATSURL(t)
+	cfg := servicetest.Config(t.TempDir())
 	const n = 50_000
 	seedLog(t, cfg.DB, n)
-	cfg.NATS = natsTestConfig(t, server)
+	cfg.NATS = servicetest.NATSConfig(t, server)
 	start := time.Now()
-	svc := mustStart(t, cfg)
-	natsCaughtUp(t, svc, 10*time.Minute)
+	svc := servicetest.Start(t, cfg)
+	servicetest.NATSCaughtUp(t, svc, 10*time.Minute)
 	took := time.Since(start)
 	t.Logf("NATS relay backlog: %d events published to JetStream (acknowledged, one at a time) in %s = %.0f events/s", n, took.Round(time.Millisecond), n/took.Seconds())
 }
@@ -141,7 +142,7 @@ func TestMeasureIssueLatencyWithOpenStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	base := "http://" + addr
 	server := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(t.TempDir(), "app.db"), "--log-level", "error")
 	server.Stderr = os.Stderr
@@ -177,7 +178,7 @@ func TestMeasureIssueLatencyWithOpenStreams(t *testing.T) {
 	if err := readers.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitWithin(t, time.Minute, fmt.Sprintf("%d streams are open", streams), func() bool {
+	servicetest.WaitWithin(t, time.Minute, fmt.Sprintf("%d streams are open", streams), func() bool {
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
 			return false

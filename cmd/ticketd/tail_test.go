@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // runningTail is a `ticketd tail` running in the test process.
 type runningTail struct {
 	t      *testing.T
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *servicetest.SyncBuffer
+	stderr *servicetest.SyncBuffer
 	cancel context.CancelFunc
 	code   chan int
 }
@@ -26,7 +27,7 @@ type runningTail struct {
 func startTail(t *testing.T, args ...string) *runningTail {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tail := &runningTail{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	tail := &runningTail{t: t, stdout: &servicetest.SyncBuffer{}, stderr: &servicetest.SyncBuffer{}, cancel: cancel, code: make(chan int, 1)}
 	go func() { tail.code <- run(ctx, append([]string{"tail"}, args...), nil, tail.stdout, tail.stderr) }()
 	t.Cleanup(cancel)
 	return tail
@@ -83,23 +84,23 @@ func strs[T ~[]byte](raw []T) []string {
 
 func TestTailPrintsEventsAndResumesFromItsPositionFile(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
+	c := servicetest.NewClient(t, svc)
 	base := "http://" + svc.Addr()
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
 	posFile := filepath.Join(t.TempDir(), "tail.position")
 
 	tail := startTail(t, "--url", base, "--from", "start", "--position-file", posFile)
-	tail.waitLines(strs(c.rawEvents()))
-	c.issueOK(with(seedIssue, "quantity", 1))
-	all := strs(c.rawEvents())
+	tail.waitLines(strs(c.RawEvents()))
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1))
+	all := strs(c.RawEvents())
 	tail.waitLines(all)
-	waitUntil(t, "the position file says 5", func() bool { return readPosition(t, posFile) == "5" })
+	servicetest.WaitUntil(t, "the position file says 5", func() bool { return readPosition(t, posFile) == "5" })
 	tail.stop()
 
-	c.issueOK(with(seedIssue, "quantity", 2))
-	all = strs(c.rawEvents())
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
+	all = strs(c.RawEvents())
 	tail = startTail(t, "--url", base, "--from", "start", "--position-file", posFile) // the file wins over --from
 	tail.waitLines(all[5:])
 	tail.stop()
@@ -114,26 +115,26 @@ func TestTailPrintsEventsAndResumesFromItsPositionFile(t *testing.T) {
 
 func TestTailFromNowReconnectsAcrossARestartWithoutLosingEvents(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	svc, err := service.Start(context.Background(), cfg, testLogger(t))
+	cfg := servicetest.Config(t.TempDir())
+	svc, err := service.Start(context.Background(), cfg, servicetest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendIssued(t, svc, 3)
+	servicetest.AppendIssued(t, svc, 3)
 	cfg.Addr = svc.Addr()
 	tail := startTail(t, "--url", "http://"+cfg.Addr, "--max-backoff", "100ms")
-	first := newClient(t, svc)
-	first.http = &http.Client{Transport: &http.Transport{}} // no idle connection to the old service outlives it in the shared pool
-	waitUntil(t, "the tail is connected", func() bool { return metricValue(first.scrape(), "ticketd_sse_streams_open") == 1 })
+	first := servicetest.NewClient(t, svc)
+	first.HTTP = &http.Client{Transport: &http.Transport{}} // no idle connection to the old service outlives it in the shared pool
+	servicetest.WaitUntil(t, "the tail is connected", func() bool { return servicetest.MetricValue(first.Scrape(), "ticketd_sse_streams_open") == 1 })
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	// Events committed before the tail reconnects are not lost: it resumes
 	// after the position the stream said it had read up to, not from now.
-	c := newClient(t, mustStart(t, cfg))
-	c.http = &http.Client{Transport: &http.Transport{}} // the shared pool may hold an idle connection to an earlier listener on this port
-	c.issueOK(with(seedIssue, "quantity", 2))
-	tail.waitLines(strs(c.rawEvents())[3:])
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	c.HTTP = &http.Client{Transport: &http.Transport{}} // the shared pool may hold an idle connection to an earlier listener on this port
+	c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 2))
+	tail.waitLines(strs(c.RawEvents())[3:])
 	tail.stop()
 	if !strings.Contains(tail.stderr.String(), "reconnecting in") {
 		t.Errorf("tail did not report its reconnection: %q", tail.stderr.String())
@@ -176,42 +177,42 @@ func TestTailUsageAndPositionFileMistakes(t *testing.T) {
 
 func TestTailFollowsNATS(t *testing.T) {
 	t.Parallel()
-	svc, server := startNATSService(t)
+	svc, server := servicetest.StartNATSService(t)
 	cfg := svc.Config()
-	c := newClient(t, svc)
-	ids := c.issueOK(with(seedIssue, "quantity", 3))
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[1:2]})
+	c := servicetest.NewClient(t, svc)
+	ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 3))
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[1:2]})
 	posFile := filepath.Join(t.TempDir(), "tail.position")
 	args := []string{"--nats-url", server, "--nats-subject-prefix", cfg.NATS.SubjectPrefix, "--from", "start", "--position-file", posFile}
 
 	tail := startTail(t, args...)
-	tail.waitLines(strs(c.rawEvents()))
+	tail.waitLines(strs(c.RawEvents()))
 	tail.stop()
-	c.issueOK(seedIssue)
+	c.IssueOK(servicetest.SeedIssue)
 	tail = startTail(t, args...)
-	tail.waitLines(strs(c.rawEvents())[4:])
-	c.issueOK(seedIssue)
-	tail.waitLines(strs(c.rawEvents())[4:])
+	tail.waitLines(strs(c.RawEvents())[4:])
+	c.IssueOK(servicetest.SeedIssue)
+	tail.waitLines(strs(c.RawEvents())[4:])
 	tail.stop()
 
 	refunds := startTail(t, "--nats-url", server, "--nats-subject-prefix", cfg.NATS.SubjectPrefix, "--from", "start", "--type", "TicketRefunded")
-	refunds.waitLines(strs(c.rawEvents())[3:4])
+	refunds.waitLines(strs(c.RawEvents())[3:4])
 	refunds.stop()
 }
 
 func TestTailSendsItsAPIKey(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	cfg.Access = accessConfigForTest()
-	svc := mustStart(t, cfg)
-	appendIssued(t, svc, 2)
+	cfg := servicetest.Config(t.TempDir())
+	cfg.Access = servicetest.AccessConfig()
+	svc := servicetest.Start(t, cfg)
+	servicetest.AppendIssued(t, svc, 2)
 	base := "http://" + svc.Addr()
 
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"tail", "--url", base, "--from", "start"}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "401") {
 		t.Fatalf("tail without a key: exit %d, stderr %q; want 1 naming the 401", code, stderr.String())
 	}
-	tail := startTail(t, "--url", base, "--from", "start", "--api-key", analystKey)
-	waitUntil(t, "the tail printed both events", func() bool { return strings.Count(tail.stdout.String(), "\n") == 2 })
+	tail := startTail(t, "--url", base, "--from", "start", "--api-key", servicetest.AnalystKey)
+	servicetest.WaitUntil(t, "the tail printed both events", func() bool { return strings.Count(tail.stdout.String(), "\n") == 2 })
 	tail.stop()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 	"github.com/ticketd/ticketd/projections"
 )
 
@@ -44,15 +45,15 @@ func requireNoTerminalControls(t *testing.T, what, out string) {
 // still decode to the stored values.
 func TestTerminalOutputEscapesControlBytes(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		t.Parallel()
-		cfg := e.config(t)
-		svc := mustStart(t, cfg)
-		c := newClient(t, svc)
-		ids := c.issueOK(with(seedIssue, "theater_name", hostileName, "memo", "\u009b2J\x1b[0m", "quantity", 1))
+		cfg := e.Config(t)
+		svc := servicetest.Start(t, cfg)
+		c := servicetest.NewClient(t, svc)
+		ids := c.IssueOK(servicetest.With(servicetest.SeedIssue, "theater_name", hostileName, "memo", "\u009b2J\x1b[0m", "quantity", 1))
 
 		tail := startTail(t, "--url", "http://"+svc.Addr(), "--from", "start")
-		waitWithin(t, 30*time.Second, "the tail prints the event", func() bool { return strings.Contains(tail.stdout.String(), "\n") })
+		servicetest.WaitWithin(t, 30*time.Second, "the tail prints the event", func() bool { return strings.Contains(tail.stdout.String(), "\n") })
 		tail.stop()
 		printed := tail.stdout.String()
 		requireNoTerminalControls(t, "tail", printed)
@@ -60,7 +61,7 @@ func TestTerminalOutputEscapesControlBytes(t *testing.T) {
 		if err := json.Unmarshal([]byte(printed), &got); err != nil {
 			t.Fatalf("tail's line is not JSON: %v\n%q", err, printed)
 		}
-		if err := json.Unmarshal(c.rawEvents()[0], &want); err != nil || !reflect.DeepEqual(got, want) {
+		if err := json.Unmarshal(c.RawEvents()[0], &want); err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("tail's line decodes to %v, GET /events to %v (%v)", got, want, err)
 		}
 		if err := svc.Shutdown(); err != nil {
@@ -69,7 +70,7 @@ func TestTerminalOutputEscapesControlBytes(t *testing.T) {
 
 		// The read table now disagrees with the log, so verify quotes both
 		// names.
-		tamper(t, cfg.DB, `UPDATE tickets SET theater_name = ? WHERE id = ?`, "\x1b[31mX\u0085", ids[0])
+		servicetest.Tamper(t, cfg.DB, `UPDATE tickets SET theater_name = ? WHERE id = ?`, "\x1b[31mX\u0085", ids[0])
 		code, out, _ := runCLI(t, "", "verify", "--db", cfg.DB)
 		if code != 1 || !strings.Contains(out, `\x1b[2J\x1b]0;owned\x07\u009b31mCGV\x7f`) {
 			t.Fatalf("verify of a tampered row: exit %d, the log's name not escaped:\n%s", code, out)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/natsjs"
 	"github.com/ticketd/ticketd/internal/tracing"
+	"github.com/ticketd/ticketd/projections"
 )
 
 // ErrConfig marks an invalid setting: errors of Validate and of Start's
@@ -90,6 +91,11 @@ type Config struct {
 	// deciding the log's seats, closing sales, expiring holds and read by
 	// the showings' queries. Nil is time.Now; tests set another (no flag).
 	Now func() time.Time
+	// ReadTables, when set, is given the storage of the read models' tables
+	// as the service opens it and returns the storage the service uses
+	// instead, which must keep the contract of projections.Storage. A seam
+	// for tests (no flag): they hold or observe a read model's writes.
+	ReadTables func(projections.Storage) projections.Storage
 }
 
 // NATSConfig configures the relay to NATS JetStream; an empty URL turns it off.

@@ -82,8 +82,13 @@ func openPostgres(ctx context.Context, db string, opts DatabaseOptions) (eventst
 }
 
 // openEngine opens the database cfg.DB names for the service, traced by
-// cfg.Tracing, its commits and append-lock holds observed by m.
+// cfg.Tracing, its commits and append-lock holds observed by m, and its read
+// tables' storage passed through cfg.ReadTables when set.
 func openEngine(ctx context.Context, cfg Config, m *metrics.Metrics, logger *slog.Logger) (eventstore.Store, projections.Storage, error) {
-	return OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Cluster: cfg.Cluster, OnCommit: m.ObserveCommit,
+	store, storage, err := OpenDatabase(ctx, cfg.DB, DatabaseOptions{Schema: cfg.PGSchema, Cluster: cfg.Cluster, OnCommit: m.ObserveCommit,
 		OnAppendLock: m.ObserveAppendLock, Logger: logger, TracerProvider: cfg.Tracing.Provider, Now: cfg.Now})
+	if err == nil && cfg.ReadTables != nil {
+		storage = cfg.ReadTables(storage)
+	}
+	return store, storage, err
 }

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The fuzz targets in this file send hostile input through the service's real
@@ -51,7 +52,7 @@ func FuzzRefundBody(f *testing.F) {
 }
 
 // commandCheck checks a command's answer r to body given the log head before it.
-type commandCheck func(t *testing.T, svc *service.Service, c *apiClient, body []byte, r response, head int64)
+type commandCheck func(t *testing.T, svc *service.Service, c *servicetest.Client, body []byte, r servicetest.Response, head int64)
 
 // fuzzCommand fuzzes the bodies of the command at path: each is accepted with
 // status ok and passes accepted, is over the body limit (413), or is refused
@@ -60,16 +61,16 @@ func fuzzCommand(f *testing.F, path string, ok int, fields []string, accepted co
 	for _, seed := range seeds {
 		f.Add([]byte(seed))
 	}
-	cfg := testConfig(f.TempDir())
-	svc := mustStart(f, cfg)
+	cfg := servicetest.Config(f.TempDir())
+	svc := servicetest.Start(f, cfg)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		c := newHandlerClient(t, svc)
+		c := servicetest.NewHandlerClient(t, svc)
 		head := svc.Store().Head()
-		r := c.do("POST", path, body)
+		r := c.Do("POST", path, body)
 		switch {
-		case r.status == ok:
+		case r.Status == ok:
 			accepted(t, svc, c, body, r, head)
-		case r.status == http.StatusRequestEntityTooLarge && int64(len(body)) > cfg.BodyLimit:
+		case r.Status == http.StatusRequestEntityTooLarge && int64(len(body)) > cfg.BodyLimit:
 		default:
 			checkRejected(t, svc, r, body, fields, head)
 		}
@@ -84,14 +85,14 @@ func FuzzIdempotencyKey(f *testing.F) {
 	for _, seed := range []string{"unique-key-123", "", " ", "a b", "키", "k\r\nX-Injected: 1", "\x00", "~!@#$%^&*()_+{}|:<>?", strings.Repeat("k", 256)} {
 		f.Add(seed)
 	}
-	svc := mustStart(f, testConfig(f.TempDir()))
+	svc := servicetest.Start(f, servicetest.Config(f.TempDir()))
 	f.Fuzz(func(t *testing.T, key string) {
-		c := newHandlerClient(t, svc)
+		c := servicetest.NewHandlerClient(t, svc)
 		head := svc.Store().Head()
-		first := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", key)
+		first := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", key)
 		if !validIdempotencyKey(key) {
-			if first.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, first), []string{"Idempotency-Key"}) {
-				t.Fatalf("key %q: %d %s, want 400 naming Idempotency-Key", key, first.status, first.body)
+			if first.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, first), []string{"Idempotency-Key"}) {
+				t.Fatalf("key %q: %d %s, want 400 naming Idempotency-Key", key, first.Status, first.Body)
 			}
 			if svc.Store().Head() != head {
 				t.Fatalf("key %q: refused request appended events", key)
@@ -99,13 +100,13 @@ func FuzzIdempotencyKey(f *testing.F) {
 			return
 		}
 		// An earlier input may have used the key already; then both replay.
-		if first.status != http.StatusCreated && (first.status != http.StatusOK || first.header.Get("Idempotent-Replayed") != "true") {
-			t.Fatalf("key %q: %d %s, want 201 or a replay", key, first.status, first.body)
+		if first.Status != http.StatusCreated && (first.Status != http.StatusOK || first.Header.Get("Idempotent-Replayed") != "true") {
+			t.Fatalf("key %q: %d %s, want 201 or a replay", key, first.Status, first.Body)
 		}
 		afterFirst := svc.Store().Head()
-		again := c.do("POST", "/tickets/issue", seedIssue, "Idempotency-Key", key)
-		if again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
-			t.Fatalf("key %q: repeat = %d %q %s, want 200 replaying %s", key, again.status, again.header.Get("Idempotent-Replayed"), again.body, first.body)
+		again := c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Idempotency-Key", key)
+		if again.Status != http.StatusOK || again.Header.Get("Idempotent-Replayed") != "true" || string(again.Body) != string(first.Body) {
+			t.Fatalf("key %q: repeat = %d %q %s, want 200 replaying %s", key, again.Status, again.Header.Get("Idempotent-Replayed"), again.Body, first.Body)
 		}
 		if svc.Store().Head() != afterFirst {
 			t.Fatalf("key %q: the replay appended events", key)
@@ -145,20 +146,20 @@ func FuzzQueryParameters(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	svc := mustStart(f, testConfig(f.TempDir()))
-	fixed := newQueryLog(f, newClient(f, svc))
+	svc := servicetest.Start(f, servicetest.Config(f.TempDir()))
+	fixed := newQueryLog(f, servicetest.NewClient(f, svc))
 	f.Fuzz(func(t *testing.T, query string) {
 		if !isQueryText(query) {
 			t.Skip("not a query string an HTTP request line can carry")
 		}
-		c := newHandlerClient(t, svc)
+		c := servicetest.NewHandlerClient(t, svc)
 		q, _ := url.ParseQuery(query)
 		for name, values := range q {
 			q[name] = values[len(values)-1:] // a parameter given twice takes its last value
 		}
-		fixed.checkList(t, q, c.do("GET", "/tickets?"+query, nil))
-		fixed.checkEvents(t, q, c.do("GET", "/events?"+query, nil))
-		fixed.checkAsOf(t, q, c.do("GET", "/tickets/"+fixed.refunded.id+"?"+query, nil))
+		fixed.checkList(t, q, c.Do("GET", "/tickets?"+query, nil))
+		fixed.checkEvents(t, q, c.Do("GET", "/events?"+query, nil))
+		fixed.checkAsOf(t, q, c.Do("GET", "/tickets/"+fixed.refunded.id+"?"+query, nil))
 	})
 }
 
@@ -177,23 +178,23 @@ func isQueryText(s string) bool {
 // checkRejected requires r to be a 400 that names only fields of the command,
 // "body" or members of body (one given twice or not valid UTF-8), just "body"
 // when body is not a JSON object, and that the log did not grow past head.
-func checkRejected(t *testing.T, svc *service.Service, r response, body []byte, fields []string, head int64) {
+func checkRejected(t *testing.T, svc *service.Service, r servicetest.Response, body []byte, fields []string, head int64) {
 	t.Helper()
-	if r.status != http.StatusBadRequest {
-		t.Fatalf("body %q: %d %s, want 201/200 or 400", body, r.status, r.body)
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("body %q: %d %s, want 201/200 or 400", body, r.Status, r.Body)
 	}
-	named := problemFields(t, r)
+	named := servicetest.ProblemFields(t, r)
 	members, isObject := jsonMembers(body)
 	if !isObject && !reflect.DeepEqual(named, []string{"body"}) {
 		t.Fatalf("body %q is not a JSON object but the problem names %v", body, named)
 	}
 	for _, field := range named {
 		if _, member := members[field]; !member && field != "body" && !slices.Contains(fields, field) {
-			t.Fatalf("body %q: the problem names %q, which is neither a field nor in the body: %s", body, field, r.body)
+			t.Fatalf("body %q: the problem names %q, which is neither a field nor in the body: %s", body, field, r.Body)
 		}
 	}
 	if len(named) == 0 {
-		t.Fatalf("body %q: a 400 that names no field: %s", body, r.body)
+		t.Fatalf("body %q: a 400 that names no field: %s", body, r.Body)
 	}
 	if svc.Store().Head() != head {
 		t.Fatalf("body %q: a refused command appended events", body)
@@ -228,7 +229,7 @@ func decodeMembers(t *testing.T, body []byte, dst map[string]any) {
 // checkIssued requires an accepted issue to be the valid command encoding/json
 // reads from body, with quantity tickets appended after head and the first
 // stored exactly as sent.
-func checkIssued(t *testing.T, svc *service.Service, c *apiClient, body []byte, r response, head int64) {
+func checkIssued(t *testing.T, svc *service.Service, c *servicetest.Client, body []byte, r servicetest.Response, head int64) {
 	t.Helper()
 	cmd := domain.IssueTickets{Quantity: domain.DefaultQuantity}
 	decodeMembers(t, body, map[string]any{"theater_name": &cmd.TheaterName, "user_id": &cmd.UserID,
@@ -236,14 +237,14 @@ func checkIssued(t *testing.T, svc *service.Service, c *apiClient, body []byte, 
 	if err := cmd.Validate(); err != nil {
 		t.Fatalf("accepted body %q is an invalid command: %v", body, err)
 	}
-	ids := ticketIDs(t, r)
-	if int64(len(ids)) != cmd.Quantity || r.json(t)["count"] != float64(cmd.Quantity) {
-		t.Fatalf("body %q: quantity %d but the answer is %s", body, cmd.Quantity, r.body)
+	ids := servicetest.TicketIDs(t, r)
+	if int64(len(ids)) != cmd.Quantity || r.JSON(t)["count"] != float64(cmd.Quantity) {
+		t.Fatalf("body %q: quantity %d but the answer is %s", body, cmd.Quantity, r.Body)
 	}
 	if n := svc.Store().Head() - head; n != cmd.Quantity {
 		t.Fatalf("body %q: %d events appended for quantity %d", body, n, cmd.Quantity)
 	}
-	ticket := c.do("GET", "/tickets/"+ids[0], nil).json(t)
+	ticket := c.Do("GET", "/tickets/"+ids[0], nil).JSON(t)
 	var memo any
 	if cmd.Memo != nil {
 		memo = *cmd.Memo
@@ -260,7 +261,7 @@ func checkIssued(t *testing.T, svc *service.Service, c *apiClient, body []byte, 
 // checkAllNotFound requires an accepted refund to be the valid command
 // encoding/json reads from body, with each distinct id, as sent, not found,
 // and nothing appended.
-func checkAllNotFound(t *testing.T, svc *service.Service, _ *apiClient, body []byte, r response, head int64) {
+func checkAllNotFound(t *testing.T, svc *service.Service, _ *servicetest.Client, body []byte, r servicetest.Response, head int64) {
 	t.Helper()
 	var cmd domain.RefundTickets
 	decodeMembers(t, body, map[string]any{"ticket_ids": &cmd.TicketIDs, "reason": &cmd.Reason})
@@ -272,11 +273,11 @@ func checkAllNotFound(t *testing.T, svc *service.Service, _ *apiClient, body []b
 		AlreadyCanceled []string `json:"already_canceled"`
 		NotFound        []string `json:"not_found"`
 	}
-	if err := json.Unmarshal(r.body, &got); err != nil {
+	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	if len(got.Refunded) != 0 || len(got.AlreadyCanceled) != 0 || !slices.Equal(got.NotFound, cmd.DistinctIDs()) {
-		t.Fatalf("body %q: answer %s, want every distinct id once in not_found, as sent", body, r.body)
+		t.Fatalf("body %q: answer %s, want every distinct id once in not_found, as sent", body, r.Body)
 	}
 	if n := svc.Store().Head() - head; n != 0 {
 		t.Fatalf("body %q: a refund of tickets that do not exist appended %d events", body, n)
@@ -296,22 +297,22 @@ type queryTicket struct {
 	issuedAt, canceledAt     time.Time // canceledAt is zero while issued
 }
 
-func newQueryLog(t testing.TB, c *apiClient) queryLog {
+func newQueryLog(t testing.TB, c *servicetest.Client) queryLog {
 	t.Helper()
 	var log queryLog
 	for _, body := range []map[string]any{
-		with(seedIssue, "quantity", 1),
-		with(seedIssue, "quantity", 1, "user_id", "user%"),
-		with(seedIssue, "quantity", 1, "theater_name", "' OR 1=1 --", "movie_title", "_"),
+		servicetest.With(servicetest.SeedIssue, "quantity", 1),
+		servicetest.With(servicetest.SeedIssue, "quantity", 1, "user_id", "user%"),
+		servicetest.With(servicetest.SeedIssue, "quantity", 1, "theater_name", "' OR 1=1 --", "movie_title", "_"),
 	} {
-		c.issueOK(body)
+		c.IssueOK(body)
 	}
-	for _, tk := range c.do("GET", "/tickets", nil).json(t)["tickets"].([]any) {
+	for _, tk := range c.Do("GET", "/tickets", nil).JSON(t)["tickets"].([]any) {
 		log.tickets = append(log.tickets, queryTicket{id: tk.(map[string]any)["id"].(string)})
 	}
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{log.tickets[0].id}})
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": []string{log.tickets[0].id}})
 	for i, tk := range log.tickets {
-		j := c.do("GET", "/tickets/"+tk.id, nil).json(t)
+		j := c.Do("GET", "/tickets/"+tk.id, nil).JSON(t)
 		log.tickets[i] = queryTicket{id: tk.id, theater: j["theater_name"].(string), user: j["user_id"].(string), movie: j["movie_title"].(string),
 			issuedAt: parseTime(t, j["issued_at"]), canceledAt: parseTime(t, j["canceled_at"])}
 	}
@@ -361,7 +362,7 @@ var (
 
 // valid reports whether q breaks none of the rules; when it breaks some, it
 // requires r to be a 400 naming exactly the parameters that break them.
-func (rules paramRules) valid(t *testing.T, q url.Values, r response) bool {
+func (rules paramRules) valid(t *testing.T, q url.Values, r servicetest.Response) bool {
 	t.Helper()
 	var invalid []string
 	for name, valid := range rules {
@@ -371,8 +372,8 @@ func (rules paramRules) valid(t *testing.T, q url.Values, r response) bool {
 	}
 	sort.Strings(invalid)
 	if len(invalid) > 0 {
-		if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), invalid) {
-			t.Fatalf("query %v: %d %s, want 400 naming %v", q, r.status, r.body, invalid)
+		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), invalid) {
+			t.Fatalf("query %v: %d %s, want 400 naming %v", q, r.Status, r.Body, invalid)
 		}
 		return false
 	}
@@ -380,10 +381,10 @@ func (rules paramRules) valid(t *testing.T, q url.Values, r response) bool {
 }
 
 // requireOK fails the test unless r is a 200.
-func requireOK(t *testing.T, q url.Values, r response) {
+func requireOK(t *testing.T, q url.Values, r servicetest.Response) {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("query %v: %d %s, want 200", q, r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("query %v: %d %s, want 200", q, r.Status, r.Body)
 	}
 }
 
@@ -398,7 +399,7 @@ func queryInt(q url.Values, name string, def int64) int64 {
 
 // checkList requires GET /tickets to page exactly the tickets that match every
 // given filter exactly (no wildcards), in issue order.
-func (l queryLog) checkList(t *testing.T, q url.Values, r response) {
+func (l queryLog) checkList(t *testing.T, q url.Values, r servicetest.Response) {
 	t.Helper()
 	if !listRules.valid(t, q, r) {
 		return
@@ -419,7 +420,7 @@ func (l queryLog) checkList(t *testing.T, q url.Values, r response) {
 		Total         int
 		Limit, Offset int64
 	}
-	if err := json.Unmarshal(r.body, &got); err != nil {
+	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -427,7 +428,7 @@ func (l queryLog) checkList(t *testing.T, q url.Values, r response) {
 		ids = append(ids, tk.ID)
 	}
 	if got.Total != len(matching) || got.Limit != limit || got.Offset != offset || !slices.Equal(ids, want) {
-		t.Fatalf("GET /tickets with %v = %s, want total %d limit %d offset %d tickets %v", q, r.body, len(matching), limit, offset, want)
+		t.Fatalf("GET /tickets with %v = %s, want total %d limit %d offset %d tickets %v", q, r.Body, len(matching), limit, offset, want)
 	}
 }
 
@@ -439,7 +440,7 @@ func exactly(q url.Values, name, value string) bool {
 
 // checkEvents requires GET /events to return exactly the positions after
 // `after` of the chosen type, at most limit of them.
-func (l queryLog) checkEvents(t *testing.T, q url.Values, r response) {
+func (l queryLog) checkEvents(t *testing.T, q url.Values, r servicetest.Response) {
 	t.Helper()
 	if !eventsRules.valid(t, q, r) {
 		return
@@ -457,7 +458,7 @@ func (l queryLog) checkEvents(t *testing.T, q url.Values, r response) {
 		Events    []struct{ Position int64 }
 		NextAfter int64 `json:"next_after"`
 	}
-	if err := json.Unmarshal(r.body, &got); err != nil {
+	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	var positions []int64
@@ -465,14 +466,14 @@ func (l queryLog) checkEvents(t *testing.T, q url.Values, r response) {
 		positions = append(positions, e.Position)
 	}
 	if !slices.Equal(positions, want) || got.NextAfter != next {
-		t.Fatalf("GET /events with %v = %s, want positions %v next_after %d", q, r.body, want, next)
+		t.Fatalf("GET /events with %v = %s, want positions %v next_after %d", q, r.Body, want, next)
 	}
 }
 
 // checkAsOf requires GET /tickets/{refunded}?as_of= to show the ticket as it
 // was at that position or time: 404 before its issue (position 1), issued
 // until its refund (position 4), canceled after.
-func (l queryLog) checkAsOf(t *testing.T, q url.Values, r response) {
+func (l queryLog) checkAsOf(t *testing.T, q url.Values, r servicetest.Response) {
 	t.Helper()
 	if !asOfRules.valid(t, q, r) {
 		return
@@ -495,7 +496,7 @@ func (l queryLog) checkAsOf(t *testing.T, q url.Values, r response) {
 			status = "issued"
 		}
 	}
-	if r.status != want || (want == http.StatusOK && r.json(t)["status"] != status) {
-		t.Fatalf("GET /tickets/{id}?as_of=%s = %d %s, want %d (%s)", q.Get("as_of"), r.status, r.body, want, status)
+	if r.Status != want || (want == http.StatusOK && r.JSON(t)["status"] != status) {
+		t.Fatalf("GET /tickets/{id}?as_of=%s = %d %s, want %d (%s)", q.Get("as_of"), r.Status, r.Body, want, status)
 	}
 }

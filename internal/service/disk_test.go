@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"net/http"
@@ -7,28 +7,30 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestReadinessFailsBelowMinFreeBytesNamingTheDisk(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.MinFreeBytes = 1 << 62 // more than any test machine has free
-	c := newClient(t, mustStart(t, cfg))
-	status, body := c.readyz()
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
+	status, body := c.Readyz()
 	disk := body.Checks["disk"]
 	if status != http.StatusServiceUnavailable || disk.Status != "failing" || !strings.Contains(disk.Detail, "below the 4611686018427387904 required") ||
 		!strings.Contains(body.Detail, "disk has only") {
 		t.Fatalf("readyz with too little free space: %d %+v", status, body)
 	}
-	families := c.scrape()
-	if free := metricValue(families, "ticketd_disk_free_bytes"); free <= 0 {
+	families := c.Scrape()
+	if free := servicetest.MetricValue(families, "ticketd_disk_free_bytes"); free <= 0 {
 		t.Errorf("ticketd_disk_free_bytes = %v", free)
 	}
 	info, err := os.Stat(cfg.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size := metricValue(families, "ticketd_database_size_bytes"); size < float64(info.Size()) {
+	if size := servicetest.MetricValue(families, "ticketd_database_size_bytes"); size < float64(info.Size()) {
 		t.Errorf("ticketd_database_size_bytes = %v, below the database file's %d", size, info.Size())
 	}
 }
@@ -55,29 +57,29 @@ func mountTmpfs(t *testing.T, size string) string {
 func TestReadinessFailsWhenTheDatabasesFilesystemFillsPastMinFreeBytes(t *testing.T) {
 	t.Parallel()
 	fs := mountTmpfs(t, "64m")
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.DB = filepath.Join(fs, "app.db")
 	cfg.MinFreeBytes = 32 << 20
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
-	if status, body := c.readyz(); status != http.StatusOK || body.Checks["disk"].Status != "ok" {
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
+	if status, body := c.Readyz(); status != http.StatusOK || body.Checks["disk"].Status != "ok" {
 		t.Fatalf("readyz on a fresh 64 MiB filesystem: %d %+v", status, body)
 	}
-	before := metricValue(c.scrape(), "ticketd_disk_free_bytes")
+	before := servicetest.MetricValue(c.Scrape(), "ticketd_disk_free_bytes")
 	if before > 64<<20 || before < 32<<20 {
 		t.Fatalf("ticketd_disk_free_bytes = %v on a 64 MiB filesystem", before)
 	}
 	if err := os.WriteFile(filepath.Join(fs, "filler"), make([]byte, 40<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	status, body := c.readyz()
+	status, body := c.Readyz()
 	if status != http.StatusServiceUnavailable || body.Checks["disk"].Status != "failing" || !strings.Contains(body.Detail, "disk has only") {
 		t.Fatalf("readyz with 40 MiB of 64 filled and 32 required: %d %+v", status, body)
 	}
-	if after := metricValue(c.scrape(), "ticketd_disk_free_bytes"); before-after < 40<<20 {
+	if after := servicetest.MetricValue(c.Scrape(), "ticketd_disk_free_bytes"); before-after < 40<<20 {
 		t.Errorf("ticketd_disk_free_bytes went from %v to %v after writing 40 MiB", before, after)
 	}
-	if r := c.do("POST", "/tickets/issue", seedIssue); r.status != http.StatusCreated {
-		t.Errorf("unready for disk space but still able to write: issue got %d", r.status)
+	if r := c.Do("POST", "/tickets/issue", servicetest.SeedIssue); r.Status != http.StatusCreated {
+		t.Errorf("unready for disk space but still able to write: issue got %d", r.Status)
 	}
 }

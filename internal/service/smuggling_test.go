@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // rawExchange writes raw to a new connection to svc and returns every
@@ -52,9 +53,9 @@ func issueRequest(extraHeaders, body string) string {
 
 func TestRequestWithContentLengthAndTransferEncodingIs400AndClosesTheConnection(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
-	body, err := json.Marshal(seedIssue)
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
+	c := servicetest.NewClient(t, svc)
+	body, err := json.Marshal(servicetest.SeedIssue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestRequestWithContentLengthAndTransferEncodingIs400AndClosesTheConnection(
 			t.Errorf("%s: responses %v, connection closed %v; want one 400 and the connection closed", name, statuses, closed)
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("smuggling attempts appended %d events", n)
 	}
 
@@ -88,17 +89,17 @@ func TestRequestWithContentLengthAndTransferEncodingIs400AndClosesTheConnection(
 
 func TestPathWithAnEncodedSlashIs404AndAppendsNothing(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for _, path := range []string{"/tickets%2fissue", "/tickets%2Fissue", "/tickets%2frefund"} {
-		body := any(seedIssue)
+		body := any(servicetest.SeedIssue)
 		if strings.HasSuffix(path, "refund") {
 			body = map[string]any{"ticket_ids": []string{"nope"}}
 		}
-		if r := c.do("POST", path, body); r.status != http.StatusNotFound {
-			t.Errorf("POST %s: %d, want 404", path, r.status)
+		if r := c.Do("POST", path, body); r.Status != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", path, r.Status)
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("encoded-slash paths appended %d events", n)
 	}
 }

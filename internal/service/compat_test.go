@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The tests in this file hold the service to what clients of the original
@@ -21,26 +23,26 @@ import (
 // refused rather than resolved to its last value as the original did.
 func TestNullQuantityAndMembersGivenTwiceAre400(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	for _, tc := range []struct{ name, path, body, field string }{
 		{"quantity null", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"quantity":null}`, "quantity"},
 		{"price_krw twice", "/tickets/issue", `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"price_krw":2}`, "price_krw"},
 		{"ticket_ids twice", "/tickets/refund", `{"ticket_ids":["x"],"ticket_ids":["y"]}`, "ticket_ids"},
 	} {
-		if r := c.do("POST", tc.path, tc.body); r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{tc.field}) {
-			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, r.status, r.body, tc.field)
+		if r := c.Do("POST", tc.path, tc.body); r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{tc.field}) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, r.Status, r.Body, tc.field)
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("refused bodies appended %d events", n)
 	}
 }
 
 func TestQueryParameterGivenTwiceTakesTheLastValue(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
-	ids := c.issueOK(seedIssue) // positions 1 and 2
-	c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
+	c := servicetest.StartClient(t)
+	ids := c.IssueOK(servicetest.SeedIssue) // positions 1 and 2
+	c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": ids[:1]})
 	for _, tc := range []struct{ path, field string }{
 		{"/tickets?limit=5&limit=1", "limit"},
 		{"/tickets?status=bogus&status=canceled", "total"},
@@ -48,18 +50,18 @@ func TestQueryParameterGivenTwiceTakesTheLastValue(t *testing.T) {
 		{"/events?limit=1000&limit=1&after=-1&after=1", "next_after"},
 		{"/tickets/" + ids[0] + "?as_of=0&as_of=1", "status"},
 	} {
-		r := c.do("GET", tc.path, nil)
-		if r.status != http.StatusOK {
-			t.Errorf("GET %s: %d %s, want 200 (the last values are valid)", tc.path, r.status, r.body)
+		r := c.Do("GET", tc.path, nil)
+		if r.Status != http.StatusOK {
+			t.Errorf("GET %s: %d %s, want 200 (the last values are valid)", tc.path, r.Status, r.Body)
 			continue
 		}
 		want := map[string]any{"limit": float64(1), "total": float64(1), "offset": float64(1), "next_after": float64(2), "status": "issued"}[tc.field]
-		if got := r.json(t)[tc.field]; got != want {
+		if got := r.JSON(t)[tc.field]; got != want {
 			t.Errorf("GET %s: %s = %v, want %v", tc.path, tc.field, got, want)
 		}
 	}
-	if r := c.do("GET", "/tickets?limit=1&limit=0", nil); r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{"limit"}) {
-		t.Errorf("limit=1&limit=0: %d %s, want 400 naming limit", r.status, r.body)
+	if r := c.Do("GET", "/tickets?limit=1&limit=0", nil); r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"limit"}) {
+		t.Errorf("limit=1&limit=0: %d %s, want 400 naming limit", r.Status, r.Body)
 	}
 }
 
@@ -113,13 +115,13 @@ func exchange(t *testing.T, method, url string, body string) (*http.Response, []
 
 func TestHEADIsAnsweredAsGETWithoutABody(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
-	ids := c.issueOK(seedIssue)
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
+	c := servicetest.NewClient(t, svc)
+	ids := c.IssueOK(servicetest.SeedIssue)
 	documented := documentedGETs(ids[0])
 	for _, path := range append(documented, docsAssets...) {
-		get, getBody := exchange(t, http.MethodGet, c.base+path, "")
-		head, headBody := exchange(t, http.MethodHead, c.base+path, "")
+		get, getBody := exchange(t, http.MethodGet, c.Base+path, "")
+		head, headBody := exchange(t, http.MethodHead, c.Base+path, "")
 		if head.StatusCode != get.StatusCode {
 			t.Errorf("HEAD %s: status %d, GET %d", path, head.StatusCode, get.StatusCode)
 		}
@@ -140,16 +142,16 @@ func TestHEADIsAnsweredAsGETWithoutABody(t *testing.T) {
 			t.Errorf("GET %s: Content-Length %s for %d bytes", path, cl, len(getBody))
 		}
 		if slices.Contains(documented, path) && !strings.HasPrefix(path, "/events/stream") {
-			c.do(http.MethodHead, path, nil) // conforms to the document's HEAD operation
+			c.Do(http.MethodHead, path, nil) // conforms to the document's HEAD operation
 		}
 	}
 }
 
 func TestTrailingSlashIsAnsweredAsThePathWithout(t *testing.T) {
 	t.Parallel()
-	svc := mustStart(t, testConfig(t.TempDir()))
-	c := newClient(t, svc)
-	id := c.issueOK(seedIssue)[0]
+	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
+	c := servicetest.NewClient(t, svc)
+	id := c.IssueOK(servicetest.SeedIssue)[0]
 	documented := documentedGETs(id)
 	issue := `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1}`
 	type request struct{ method, path, body string }
@@ -167,15 +169,15 @@ func TestTrailingSlashIsAnsweredAsThePathWithout(t *testing.T) {
 		if query != "" {
 			slashed += "?" + query
 		}
-		want, wantBody := exchange(t, r.method, c.base+r.path, r.body)
-		got, gotBody := exchange(t, r.method, c.base+slashed, r.body)
+		want, wantBody := exchange(t, r.method, c.Base+r.path, r.body)
+		got, gotBody := exchange(t, r.method, c.Base+slashed, r.body)
 		if got.StatusCode != want.StatusCode || got.Header.Get("Content-Type") != want.Header.Get("Content-Type") ||
 			len(gotBody) == 0 != (len(wantBody) == 0) {
 			t.Errorf("%s %s: %d %s %q, but %s %s is %d %s", r.method, slashed, got.StatusCode, got.Header.Get("Content-Type"), gotBody,
 				r.method, r.path, want.StatusCode, want.Header.Get("Content-Type"))
 		}
 		if slices.Contains(documented, r.path) && !strings.HasPrefix(path, "/events/stream") {
-			c.do(r.method, slashed, nil) // conforms to the document
+			c.Do(r.method, slashed, nil) // conforms to the document
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"context"
@@ -8,31 +8,32 @@ import (
 	"testing"
 
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.Access.Keys = "clerk clerk-key-0123456789abcdef"
-	logs := &syncBuffer{}
+	logs := &servicetest.SyncBuffer{}
 	svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, svc)
-	c.do("POST", "/tickets/issue", seedIssue, "Authorization", "Bearer clerk-key-0123456789abcdef", "X-Request-ID", "as-clerk")
-	c.do("GET", "/tickets", nil, "X-Request-ID", "no-key")
+	c := servicetest.NewClient(t, svc)
+	c.Do("POST", "/tickets/issue", servicetest.SeedIssue, "Authorization", "Bearer clerk-key-0123456789abcdef", "X-Request-ID", "as-clerk")
+	c.Do("GET", "/tickets", nil, "X-Request-ID", "no-key")
 	for _, probe := range []string{"GET /healthz", "HEAD /healthz", "GET /readyz", "HEAD /readyz"} {
 		method, path, _ := strings.Cut(probe, " ")
-		c.do(method, path, nil, "X-Request-ID", method+path)
+		c.Do(method, path, nil, "X-Request-ID", method+path)
 	}
 	if err := svc.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	lines := map[string]logLine{}
-	for _, l := range decodeLogLines(t, logs.String()) {
-		if l.str("msg") == "request" {
-			lines[l.str("request_id")] = l
+	lines := map[string]servicetest.LogLine{}
+	for _, l := range servicetest.DecodeLogLines(t, logs.String()) {
+		if l.Str("msg") == "request" {
+			lines[l.Str("request_id")] = l
 		}
 	}
 	for id, want := range map[string]struct{ level, role string }{
@@ -44,8 +45,8 @@ func TestAccessLogNamesClientAndRoleAndProbesLogAtDebug(t *testing.T) {
 			t.Errorf("request %s not logged", id)
 			continue
 		}
-		host, _, err := net.SplitHostPort(l.str("client_addr"))
-		if l.str("level") != want.level || l.str("role") != want.role || err != nil || host != "127.0.0.1" {
+		host, _, err := net.SplitHostPort(l.Str("client_addr"))
+		if l.Str("level") != want.level || l.Str("role") != want.role || err != nil || host != "127.0.0.1" {
 			t.Errorf("request %s logged as %v; want level %s, role %q and the client's address", id, l, want.level, want.role)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package service_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/httpapi"
 	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/service/servicetest"
 )
 
 // The tests in this file send hostile input over real HTTP, each guarding
@@ -29,9 +30,9 @@ func deeplyNested(n int) string { return strings.Repeat("[", n) + strings.Repeat
 
 func TestDeeplyNestedBodiesAre400(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.BodyLimit = 1 << 20 // room for 100,000 levels, so the nesting and not the size is refused
-	c := newClient(t, mustStart(t, cfg))
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	const depth = 100_000
 	for path, body := range map[string]string{
 		// An unknown field is ignored once parsed, so only the decoder's
@@ -39,41 +40,41 @@ func TestDeeplyNestedBodiesAre400(t *testing.T) {
 		"/tickets/issue":  `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":1,"extra":` + deeplyNested(depth) + `}`,
 		"/tickets/refund": `{"ticket_ids":` + deeplyNested(depth) + `}`,
 	} {
-		r := c.do("POST", path, body)
-		if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{"body"}) {
-			t.Errorf("%s with %d nested arrays: %d %s, want 400 naming body", path, depth, r.status, r.body)
+		r := c.Do("POST", path, body)
+		if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{"body"}) {
+			t.Errorf("%s with %d nested arrays: %d %s, want 400 naming body", path, depth, r.Status, r.Body)
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("nested bodies appended %d events", n)
 	}
 }
 
 func TestNumbersThatAreNotSmallIntegersAre400NamingTheField(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	const body = `{"theater_name":"a","user_id":"u","movie_title":"m","price_krw":%s,"quantity":%s}`
 	for _, number := range []string{"1e400", "99999999999999999999", "-99999999999999999999", "-0", "1.0", "2.5", "1E0", "0.5e1"} {
 		for field, body := range map[string]string{"price_krw": fmt.Sprintf(body, number, "1"), "quantity": fmt.Sprintf(body, "1", number)} {
-			r := c.do("POST", "/tickets/issue", body)
-			if r.status != http.StatusBadRequest || !reflect.DeepEqual(problemFields(t, r), []string{field}) {
-				t.Errorf("%s %s: %d %s, want 400 naming %s", field, number, r.status, r.body, field)
+			r := c.Do("POST", "/tickets/issue", body)
+			if r.Status != http.StatusBadRequest || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{field}) {
+				t.Errorf("%s %s: %d %s, want 400 naming %s", field, number, r.Status, r.Body, field)
 			}
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("refused numbers appended %d events", n)
 	}
 }
 
 func TestTextsMustBeValidUnicodeWithoutNUL(t *testing.T) {
 	t.Parallel()
-	c := startClient(t)
+	c := servicetest.StartClient(t)
 	// One offence per field, so the problem must name each field itself.
-	r := c.do("POST", "/tickets/issue", "{\"theater_name\":\"CGV \xff\",\"user_id\":\"\\ud800\",\"movie_title\":\"a\\u0000b\","+
+	r := c.Do("POST", "/tickets/issue", "{\"theater_name\":\"CGV \xff\",\"user_id\":\"\\ud800\",\"movie_title\":\"a\\u0000b\","+
 		"\"price_krw\":1,\"memo\":\"\\udc00\\ud800\"}")
-	if want := []string{"memo", "movie_title", "theater_name", "user_id"}; r.status != 400 || !reflect.DeepEqual(problemFields(t, r), want) {
-		t.Errorf("issue with bad texts: %d %s, want 400 naming %v", r.status, r.body, want)
+	if want := []string{"memo", "movie_title", "theater_name", "user_id"}; r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), want) {
+		t.Errorf("issue with bad texts: %d %s, want 400 naming %v", r.Status, r.Body, want)
 	}
 	for body, field := range map[string]string{
 		"{\"ticket_ids\":[\"ok\",\"\xe2\x82\"]}":       "ticket_ids",
@@ -81,27 +82,27 @@ func TestTextsMustBeValidUnicodeWithoutNUL(t *testing.T) {
 		`{"ticket_ids":["a"],"reason":"\u0000"}`:       "reason",
 		"{\"ticket_ids\":[\"a\"],\"reason\":\"\xc0\"}": "reason",
 	} {
-		if r := c.do("POST", "/tickets/refund", body); r.status != 400 || !reflect.DeepEqual(problemFields(t, r), []string{field}) {
-			t.Errorf("refund %q: %d %s, want 400 naming %s", body, r.status, r.body, field)
+		if r := c.Do("POST", "/tickets/refund", body); r.Status != 400 || !reflect.DeepEqual(servicetest.ProblemFields(t, r), []string{field}) {
+			t.Errorf("refund %q: %d %s, want 400 naming %s", body, r.Status, r.Body, field)
 		}
 	}
-	if n := c.logHead(); n != 0 {
+	if n := c.LogHead(); n != 0 {
 		t.Fatalf("refused texts appended %d events", n)
 	}
 
 	// An escaped surrogate pair is one valid character; an id with NUL is
 	// merely malformed, so it is not found, as the contract says of such ids.
-	r = c.do("POST", "/tickets/issue", `{"theater_name":"\ud83c\udfac CGV","user_id":"u","movie_title":"m","price_krw":1}`)
-	if r.status != http.StatusCreated {
-		t.Fatalf("issue with an escaped surrogate pair: %d %s", r.status, r.body)
+	r = c.Do("POST", "/tickets/issue", `{"theater_name":"\ud83c\udfac CGV","user_id":"u","movie_title":"m","price_krw":1}`)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("issue with an escaped surrogate pair: %d %s", r.Status, r.Body)
 	}
-	id := ticketIDs(t, r)[0]
-	if tk := c.do("GET", "/tickets/"+id, nil).json(t); tk["theater_name"] != "\U0001F3AC CGV" {
+	id := servicetest.TicketIDs(t, r)[0]
+	if tk := c.Do("GET", "/tickets/"+id, nil).JSON(t); tk["theater_name"] != "\U0001F3AC CGV" {
 		t.Fatalf("theater_name stored as %q", tk["theater_name"])
 	}
-	r = c.do("POST", "/tickets/refund", `{"ticket_ids":["a\u0000b"]}`)
-	if r.status != 200 || !reflect.DeepEqual(r.json(t)["not_found"], []any{"a\x00b"}) {
-		t.Fatalf("refund of an id with NUL: %d %s, want it not found", r.status, r.body)
+	r = c.Do("POST", "/tickets/refund", `{"ticket_ids":["a\u0000b"]}`)
+	if r.Status != 200 || !reflect.DeepEqual(r.JSON(t)["not_found"], []any{"a\x00b"}) {
+		t.Fatalf("refund of an id with NUL: %d %s, want it not found", r.Status, r.Body)
 	}
 }
 
@@ -111,68 +112,68 @@ var sqlMetacharacters = []string{`' OR 1=1 --`, `"; DROP TABLE events; --`, `%`,
 
 func TestSQLMetacharactersAreMatchedAsPlainText(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
-	c := newClient(t, mustStart(t, cfg))
+	cfg := servicetest.Config(t.TempDir())
+	c := servicetest.NewClient(t, servicetest.Start(t, cfg))
 	// Every metacharacter value is a real theater name, user id and movie
 	// title of one ticket, so an exact match finds exactly that ticket.
 	owner := map[string]string{}
 	for _, v := range sqlMetacharacters {
-		owner[v] = c.issueOK(with(seedIssue, "quantity", 1, "theater_name", v, "user_id", v, "movie_title", v))[0]
+		owner[v] = c.IssueOK(servicetest.With(servicetest.SeedIssue, "quantity", 1, "theater_name", v, "user_id", v, "movie_title", v))[0]
 	}
 	tables := tableNames(t, cfg.DB)
-	head := c.logHead()
+	head := c.LogHead()
 
 	for _, filter := range []string{"theater_name", "user_id", "movie_title"} {
 		for _, v := range append([]string{"x" + sqlMetacharacters[0], "%%", "_%"}, sqlMetacharacters...) {
-			r := c.do("GET", "/tickets?"+url.Values{filter: {v}}.Encode(), nil)
+			r := c.Do("GET", "/tickets?"+url.Values{filter: {v}}.Encode(), nil)
 			var got []any
 			if tk, ok := owner[v]; ok {
 				got = []any{tk}
 			}
-			if r.status != 200 || !slices.Equal(listedIDs(t, r), got) {
-				t.Errorf("GET /tickets?%s=%q: %d %s, want exactly %v", filter, v, r.status, r.body, got)
+			if r.Status != 200 || !slices.Equal(listedIDs(t, r), got) {
+				t.Errorf("GET /tickets?%s=%q: %d %s, want exactly %v", filter, v, r.Status, r.Body, got)
 			}
 		}
 	}
 	for _, v := range sqlMetacharacters {
 		for _, query := range []url.Values{{"status": {v}}, {"limit": {v}}, {"offset": {v}}} {
-			if r := c.do("GET", "/tickets?"+query.Encode(), nil); r.status != 400 {
-				t.Errorf("GET /tickets?%s: %d, want 400", query.Encode(), r.status)
+			if r := c.Do("GET", "/tickets?"+query.Encode(), nil); r.Status != 400 {
+				t.Errorf("GET /tickets?%s: %d, want 400", query.Encode(), r.Status)
 			}
 		}
 		for _, query := range []url.Values{{"type": {v}}, {"after": {v}}, {"limit": {v}}} {
-			if r := c.do("GET", "/events?"+query.Encode(), nil); r.status != 400 {
-				t.Errorf("GET /events?%s: %d, want 400", query.Encode(), r.status)
+			if r := c.Do("GET", "/events?"+query.Encode(), nil); r.Status != 400 {
+				t.Errorf("GET /events?%s: %d, want 400", query.Encode(), r.Status)
 			}
 		}
 		id := url.PathEscape(v)
 		for _, path := range []string{"/tickets/" + id, "/tickets/" + id + "/events", "/tickets/" + id + "?as_of=" + fmt.Sprint(head)} {
-			if r := c.do("GET", path, nil); r.status != 404 {
-				t.Errorf("GET %s: %d %s, want 404", path, r.status, r.body)
+			if r := c.Do("GET", path, nil); r.Status != 404 {
+				t.Errorf("GET %s: %d %s, want 404", path, r.Status, r.Body)
 			}
 		}
 	}
-	r := c.do("POST", "/tickets/refund", map[string]any{"ticket_ids": sqlMetacharacters})
-	if r.status != 200 || len(r.json(t)["not_found"].([]any)) != len(sqlMetacharacters) {
-		t.Errorf("refund of metacharacter ids: %d %s, want all not found", r.status, r.body)
+	r := c.Do("POST", "/tickets/refund", map[string]any{"ticket_ids": sqlMetacharacters})
+	if r.Status != 200 || len(r.JSON(t)["not_found"].([]any)) != len(sqlMetacharacters) {
+		t.Errorf("refund of metacharacter ids: %d %s, want all not found", r.Status, r.Body)
 	}
 
-	if n := c.logHead(); n != head {
+	if n := c.LogHead(); n != head {
 		t.Fatalf("the log has %d events, had %d", n, head)
 	}
 	if got := tableNames(t, cfg.DB); !reflect.DeepEqual(got, tables) {
 		t.Fatalf("tables are now %v, were %v", got, tables)
 	}
-	if rep := c.do("GET", "/audit/verify", nil).json(t); rep["ok"] != true {
+	if rep := c.Do("GET", "/audit/verify", nil).JSON(t); rep["ok"] != true {
 		t.Fatalf("the database no longer verifies: %v", rep)
 	}
 }
 
 // listedIDs returns the ids of a GET /tickets answer.
-func listedIDs(t *testing.T, r response) []any {
+func listedIDs(t *testing.T, r servicetest.Response) []any {
 	t.Helper()
 	var ids []any
-	for _, tk := range r.json(t)["tickets"].([]any) {
+	for _, tk := range r.JSON(t)["tickets"].([]any) {
 		ids = append(ids, tk.(map[string]any)["id"])
 	}
 	return ids
@@ -236,13 +237,13 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig(t.TempDir())
+			cfg := servicetest.Config(t.TempDir())
 			if tt.limit > 0 {
 				cfg.MaxHeaderBytes = int64(tt.limit)
 			} else {
 				cfg.MaxHeaderBytes = service.DefaultConfig().MaxHeaderBytes
 			}
-			svc := mustStart(t, cfg)
+			svc := servicetest.Start(t, cfg)
 			conn := rawRequest(t, svc, "GET /healthz HTTP/1.1\r\nHost: ticketd\r\nX-Filler: "+strings.Repeat("a", tt.header)+"\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {
@@ -260,8 +261,8 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 				!strings.Contains(string(body), `"status":431`)):
 				t.Errorf("431 is not a problem with a request id: %v %s", resp.Header, body)
 			}
-			if r := newClient(t, svc).do("GET", "/healthz", nil, "X-Filler", "small"); r.status != http.StatusOK {
-				t.Errorf("small header after a large one: %d, want 200", r.status)
+			if r := servicetest.NewClient(t, svc).Do("GET", "/healthz", nil, "X-Filler", "small"); r.Status != http.StatusOK {
+				t.Errorf("small header after a large one: %d, want 200", r.Status)
 			}
 		})
 	}
@@ -269,10 +270,10 @@ func TestHeadersOverMaxHeaderBytesAre431(t *testing.T) {
 
 func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t.TempDir())
+	cfg := servicetest.Config(t.TempDir())
 	cfg.ReadHeaderTimeout = 500 * time.Millisecond
-	svc := mustStart(t, cfg)
-	c := newClient(t, svc)
+	svc := servicetest.Start(t, cfg)
+	c := servicetest.NewClient(t, svc)
 	start := time.Now() // before the server can start its header deadline
 	conn, err := net.Dial("tcp", svc.Addr())
 	if err != nil {
@@ -285,8 +286,8 @@ func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 		}
 	}()
 	time.Sleep(cfg.ReadHeaderTimeout / 2)
-	if r := c.do("GET", "/", nil); r.status != http.StatusOK {
-		t.Errorf("another client while the slow one sends: %d, want 200", r.status)
+	if r := c.Do("GET", "/", nil); r.Status != http.StatusOK {
+		t.Errorf("another client while the slow one sends: %d, want 200", r.Status)
 	}
 	// The server hangs up without an answer; a read then ends with EOF or a reset.
 	slack := 2 * time.Second
@@ -306,13 +307,13 @@ func TestSlowHeaderClientIsCutOffByTheReadHeaderTimeout(t *testing.T) {
 // even look up (NUL is no PostgreSQL text): 404, never 500.
 func TestIdsThatCannotNameATicketAreNotFoundOnEveryEngine(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, e engine) {
-		c := e.startClient(t)
-		c.issueOK(map[string]any{"theater_name": "t", "user_id": "u", "movie_title": "m", "price_krw": 1})
+	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		c := e.StartClient(t)
+		c.IssueOK(map[string]any{"theater_name": "t", "user_id": "u", "movie_title": "m", "price_krw": 1})
 		for _, path := range []string{"/tickets/a%00b", "/tickets/a%00b?as_of=1", "/tickets/a%00b/events",
 			"/tickets/not-a-uuid", "/tickets/0193A000-0000-7000-8000-000000000000"} {
-			if r := c.do("GET", path, nil); r.status != http.StatusNotFound {
-				t.Errorf("GET %s: %d %s, want 404", path, r.status, r.body)
+			if r := c.Do("GET", path, nil); r.Status != http.StatusNotFound {
+				t.Errorf("GET %s: %d %s, want 404", path, r.Status, r.Body)
 			}
 		}
 	})
