@@ -10,11 +10,11 @@ import (
 // in memory; each is dropped when its refund is applied, so under a refund
 // load it holds about the refunds decided and not yet applied.
 // rebuildIssuanceCapacity bounds those a rebuild keeps of the tickets it
-// folded last (about 150 bytes each, so up to about 40 MB): a refund of an
-// older ticket reads its stream.
+// folded last (about 150 bytes each): a refund of an older ticket reads its
+// stream.
 const (
 	issuanceCapacity        = 4096
-	rebuildIssuanceCapacity = 1 << 18
+	rebuildIssuanceCapacity = 8192
 )
 
 // issuance is what a refund's sales delta needs of its ticket's
