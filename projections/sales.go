@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -213,17 +212,18 @@ const streamReads = 16
 // stream holds no issue is left out.
 func (f *salesFolder) refundedIssuances(ctx context.Context, records []Event) (map[string]issuance, error) {
 	found := map[string]issuance{}
-	issuedHere := map[string]bool{}
+	seen := map[string]bool{} // tickets issued in the batch or already looked up
 	var unread []string
 	for _, rec := range records {
 		id := rec.StreamID
 		switch rec.Value.(type) {
 		case domain.TicketIssued:
-			issuedHere[id] = true
+			seen[id] = true
 		case domain.TicketRefunded:
-			if _, ok := found[id]; ok || issuedHere[id] || slices.Contains(unread, id) {
+			if seen[id] {
 				continue
 			}
+			seen[id] = true
 			if is, ok := f.known(id); ok {
 				found[id] = is
 			} else {

@@ -63,13 +63,7 @@ func (s *Store) ReadStored(ctx context.Context, after int64, limit int, types ..
 // *CorruptEventError when a stored event's data or metadata is not a JSON
 // object, so that no reader serves or skips a corrupt event unnoticed.
 func (s *Store) query(ctx context.Context, query string, args ...any) ([]eventstore.Record, error) {
-	var rows *sql.Rows
-	var err error
-	if stmt := s.ReadStatement(ctx, query); stmt != nil {
-		rows, err = stmt.QueryContext(ctx, args...)
-	} else {
-		rows, err = s.readDB.QueryContext(ctx, query, args...)
-	}
+	rows, err := s.QueryRead(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", classify(err))
 	}

@@ -49,3 +49,12 @@ func (c *statementCache) get(ctx context.Context, query string) *sql.Stmt {
 func (s *Store) ReadStatement(ctx context.Context, query string) *sql.Stmt {
 	return s.readStatements.get(ctx, query)
 }
+
+// QueryRead runs query on the read connections, through its prepared
+// statement when the store keeps one (see ReadStatement).
+func (s *Store) QueryRead(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if stmt := s.ReadStatement(ctx, query); stmt != nil {
+		return stmt.QueryContext(ctx, args...)
+	}
+	return s.readDB.QueryContext(ctx, query, args...)
+}

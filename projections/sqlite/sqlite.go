@@ -122,9 +122,10 @@ func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Tabl
 	return nil
 }
 
-// txOf runs statements in a transaction, dbOf outside of any; their
-// queries run the store's prepared statements when store is set (on the
-// read connections only: see Store.ReadStatement).
+// txOf runs statements in a transaction, dbOf outside of any. A txOf's
+// queries run the store's prepared statements when store is set (only for
+// transactions on the read connections: see Store.ReadStatement); a dbOf's
+// always do (Store.QueryRead).
 type (
 	txOf struct {
 		*sql.Tx
@@ -141,19 +142,12 @@ func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// readStatement returns store's prepared statement of query, nil without
-// a store.
-func readStatement(ctx context.Context, store *sqlite.Store, query string) *sql.Stmt {
-	if store == nil {
-		return nil
-	}
-	return store.ReadStatement(ctx, query)
-}
-
 func (t txOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	if stmt := readStatement(ctx, t.store, query); stmt != nil {
-		rows, err := t.StmtContext(ctx, stmt).QueryContext(ctx, args...)
-		return rowsOf{rows}, err
+	if t.store != nil {
+		if stmt := t.store.ReadStatement(ctx, query); stmt != nil {
+			rows, err := t.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+			return rowsOf{rows}, err
+		}
 	}
 	rows, err := t.QueryContext(ctx, query, args...)
 	return rowsOf{rows}, err
@@ -165,11 +159,7 @@ func (d dbOf) Exec(ctx context.Context, query string, args ...any) error {
 }
 
 func (d dbOf) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	if stmt := readStatement(ctx, d.store, query); stmt != nil {
-		rows, err := stmt.QueryContext(ctx, args...)
-		return rowsOf{rows}, err
-	}
-	rows, err := d.db.QueryContext(ctx, query, args...)
+	rows, err := d.store.QueryRead(ctx, query, args...)
 	return rowsOf{rows}, err
 }
 
