@@ -235,25 +235,23 @@ func highWaterRSS(pid int) int64 {
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
 func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
-	servicetest.ForEachEngine(t, func(t *testing.T, _ servicetest.Engine) {
-		bin := parallelBinaryTest(t)
-		small := roundTrip(t, bin, 5_000)
-		large := roundTrip(t, bin, 100_000)
-		// Constant memory: both commands stream, so moving 20 times the events
-		// costs each process far less extra memory than the log's size (the
-		// runtime, SQLite's page cache and uncollected garbage are the same;
-		// import's rebuild of the read models adds up to about a quarter of
-		// the log's size in garbage the collector has not yet returned, on a
-		// loaded machine), where a command that held the log would need all
-		// of it.
-		limit := large.size / 3
-		t.Logf("peak RSS: export %d MB for %d events, %d MB for %d (%d MB log); import %d MB, %d MB",
-			small.exportRSS>>20, small.events, large.exportRSS>>20, large.events, large.size>>20, small.importRSS>>20, large.importRSS>>20)
-		if large.exportRSS-small.exportRSS > limit || large.importRSS-small.importRSS > limit {
-			t.Fatalf("memory grows with the log: from %d to %d events, export +%d MB, import +%d MB peak RSS (%d MB log)",
-				small.events, large.events, (large.exportRSS-small.exportRSS)>>20, (large.importRSS-small.importRSS)>>20, large.size>>20)
-		}
-	})
+	bin := parallelBinaryTest(t)
+	small := roundTrip(t, bin, 5_000)
+	large := roundTrip(t, bin, 100_000)
+	// Constant memory: both commands stream, so moving 20 times the events
+	// costs each process far less extra memory than the log's size (the
+	// runtime, SQLite's page cache and uncollected garbage are the same;
+	// import's rebuild of the read models adds up to about a quarter of
+	// the log's size in garbage the collector has not yet returned, on a
+	// loaded machine), where a command that held the log would need all
+	// of it.
+	limit := large.size / 3
+	t.Logf("peak RSS: export %d MB for %d events, %d MB for %d (%d MB log); import %d MB, %d MB",
+		small.exportRSS>>20, small.events, large.exportRSS>>20, large.events, large.size>>20, small.importRSS>>20, large.importRSS>>20)
+	if large.exportRSS-small.exportRSS > limit || large.importRSS-small.importRSS > limit {
+		t.Fatalf("memory grows with the log: from %d to %d events, export +%d MB, import +%d MB peak RSS (%d MB log)",
+			small.events, large.events, (large.exportRSS-small.exportRSS)>>20, (large.importRSS-small.importRSS)>>20, large.size>>20)
+	}
 }
 
 // roundTripResult is what roundTrip measured.

@@ -121,16 +121,18 @@ func TestEveryServeFlagHasAnEnvironmentVariable(t *testing.T) {
 	}
 }
 
-// buildBinary compiles ticketd once per test binary run.
+// buildBinary compiles ticketd once per test binary run, with
+// scripts/build.sh: the tests run the binary that ships, and share the build
+// cache with the build step of .ci/run and with TestBuildScriptStampsTheVersion.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "ticketd-bin")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "ticketd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("../../scripts/build.sh", bin).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("scripts/build.sh: %v\n%s", err, out)
 	}
 	return bin, nil
 })
