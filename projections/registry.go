@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -153,17 +157,17 @@ const rebuildChunk = 2_000
 // Rebuild empties the tables of every read model of log, resets their
 // checkpoints and folds the whole log again into them in one pass, a chunk
 // of events per transaction of each model, and returns how many events it
-// folded. progress, when set, gets the position reached. Meant for a
-// stopped service (`ticketd replay`, `ticketd import`, `ticketd seed`).
+// folded. progress, when set, gets the position every model has reached,
+// from one goroutine at a time. Meant for a stopped service (`ticketd
+// replay`, `ticketd import`, `ticketd seed`).
+//
+// The log is read ahead and decoded once; each model folds and writes the
+// chunks in a goroutine of its own, up to rebuildAhead chunks behind the
+// reading, so the folds run side by side and one model's writes overlap
+// another's fold.
 func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos int64)) (int64, error) {
 	models := Models(log)
-	type pass struct {
-		tables Tables
-		folder Folder
-		types  map[string]bool
-		pos    int64
-	}
-	passes := make([]pass, len(models))
+	passes := make([]*rebuildPass, len(models))
 	for i, m := range models {
 		tables := storage.Tables(m.Schema())
 		if _, err := tables.Prepare(ctx); err != nil {
@@ -176,46 +180,124 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 		if err := tables.Reset(ctx, prev); err != nil {
 			return 0, fmt.Errorf("clear %s: %w", m.Schema().Name, err)
 		}
-		passes[i] = pass{tables: tables, folder: m.Folder(true), types: map[string]bool{}}
+		passes[i] = &rebuildPass{name: m.Schema().Name, tables: tables, folder: m.Folder(true), types: map[string]bool{},
+			chunks: make(chan rebuildChunkOf, rebuildAhead)}
 		for _, t := range m.EventTypes() {
 			passes[i].types[t] = true
 		}
 	}
 	head := log.Head()
-	var folded int64
-	for records, err := range logChunks(ctx, log, 0, head, rebuildChunk) {
-		if err != nil {
-			return folded, err
-		}
-		to := records[len(records)-1].Position
-		all, err := decode(records, everyType(records))
-		if err != nil {
-			return folded, err
-		}
-		for i, m := range models {
-			p := &passes[i]
-			relevant := make([]Event, 0, len(all))
-			for _, e := range all {
-				if p.types[e.Type] {
-					relevant = append(relevant, e)
+	reached := &rebuildProgress{passes: passes, report: progress}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range passes {
+		g.Go(func() error { return p.run(gctx, reached) })
+	}
+	g.Go(func() error {
+		defer func() {
+			for _, p := range passes {
+				close(p.chunks)
+			}
+		}()
+		for records, err := range logChunks(gctx, log, 0, head, rebuildChunk) {
+			if err != nil {
+				return err
+			}
+			events, err := decode(records, everyType(records))
+			if err != nil {
+				return err
+			}
+			chunk := rebuildChunkOf{events: events, to: records[len(records)-1].Position}
+			for _, p := range passes {
+				select {
+				case p.chunks <- chunk:
+				case <-gctx.Done():
+					return gctx.Err()
 				}
 			}
-			changes, err := p.folder.Fold(ctx, p.tables, relevant)
-			if err == nil {
-				err = p.tables.Apply(ctx, p.pos, to, changes)
-			}
-			if err != nil {
-				return folded, fmt.Errorf("rebuild %s up to position %d: %w", m.Schema().Name, to, err)
-			}
-			p.pos = to
 		}
-		folded = to
-		if progress != nil {
-			progress(folded)
-		}
+		return nil
+	})
+	err := g.Wait()
+	folded := reached.min()
+	if err != nil {
+		return folded, err
 	}
 	if folded < head {
 		return folded, fmt.Errorf("log has no events after %d though its head is %d", folded, head)
 	}
 	return head, nil
+}
+
+// rebuildAhead is how many decoded chunks a model's rebuild may lag behind
+// the reading of the log.
+const rebuildAhead = 2
+
+// rebuildChunkOf is a chunk of the log as Rebuild hands it to each model:
+// its events decoded, shared read-only, and its last position.
+type rebuildChunkOf struct {
+	events []Event
+	to     int64
+}
+
+// rebuildPass is one model's part of a Rebuild.
+type rebuildPass struct {
+	name   string
+	tables Tables
+	folder Folder
+	types  map[string]bool
+	chunks chan rebuildChunkOf
+	// pos is the position written, read by rebuildProgress.
+	pos atomic.Int64
+}
+
+// run folds and writes each chunk in turn until chunks closes.
+func (p *rebuildPass) run(ctx context.Context, reached *rebuildProgress) error {
+	for chunk := range p.chunks {
+		relevant := make([]Event, 0, len(chunk.events))
+		for _, e := range chunk.events {
+			if p.types[e.Type] {
+				relevant = append(relevant, e)
+			}
+		}
+		changes, err := p.folder.Fold(ctx, p.tables, relevant)
+		if err == nil {
+			err = p.tables.Apply(ctx, p.pos.Load(), chunk.to, changes)
+		}
+		if err != nil {
+			return fmt.Errorf("rebuild %s up to position %d: %w", p.name, chunk.to, err)
+		}
+		p.pos.Store(chunk.to)
+		reached.advanced()
+	}
+	return nil
+}
+
+// rebuildProgress reports the position every pass of a Rebuild has written.
+type rebuildProgress struct {
+	passes []*rebuildPass
+	report func(pos int64)
+	mu     sync.Mutex
+	told   int64
+}
+
+// min returns the position every pass has written.
+func (r *rebuildProgress) min() int64 {
+	low := r.passes[0].pos.Load()
+	for _, p := range r.passes[1:] {
+		low = min(low, p.pos.Load())
+	}
+	return low
+}
+
+// advanced reports the position every pass has written when it moved.
+func (r *rebuildProgress) advanced() {
+	if r.report == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if low := r.min(); low > r.told {
+		r.told = low
+		r.report(low)
+	}
 }

@@ -120,6 +120,9 @@ type showingFolder struct{}
 
 func (showingFolder) Fold(ctx context.Context, rows Rows, events []Event) ([]Change, error) {
 	b := showingBatch{rows: rows, rowsOf: map[string]map[string]Row{}, changed: map[string]bool{}, deleted: map[string]bool{}}
+	if err := b.prefetch(ctx, events); err != nil {
+		return nil, err
+	}
 	for _, e := range events {
 		var err error
 		switch v := e.Value.(type) {
@@ -166,6 +169,47 @@ type showingBatch struct {
 	changed map[string]bool           // table + "\x00" + key of rows changed
 	deleted map[string]bool           // the same of rows removed
 	order   []string                  // the same, first change first
+}
+
+// prefetch looks up, in one query per table, the stored rows that events
+// refund tickets of or end holds of, when no earlier event of the batch
+// writes them.
+func (b *showingBatch) prefetch(ctx context.Context, events []Event) error {
+	written := map[string]bool{}
+	wanted := map[string][]any{}
+	want := func(table, key string) {
+		if !written[table+"\x00"+key] {
+			written[table+"\x00"+key] = true
+			wanted[table] = append(wanted[table], key)
+		}
+	}
+	for _, e := range events {
+		switch v := e.Value.(type) {
+		case domain.SeatsHeld:
+			written[showingHoldsTable+"\x00"+v.HoldID] = true
+		case domain.HoldReleased:
+			want(showingHoldsTable, v.HoldID)
+		case domain.HoldExpired:
+			want(showingHoldsTable, v.HoldID)
+		case domain.TicketIssued:
+			written[showingTicketsTable+"\x00"+e.StreamID] = true
+		case domain.TicketRefunded:
+			want(showingTicketsTable, e.StreamID)
+		}
+	}
+	for table, keys := range wanted {
+		stored, err := b.rows.Lookup(ctx, table, showingsSchemaKey(table), keys)
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			b.set(table, key.(string), nil)
+		}
+		for _, row := range stored {
+			b.set(table, row[0].(string), row)
+		}
+	}
+	return nil
 }
 
 func (b *showingBatch) get(ctx context.Context, table, key string) (Row, error) {

@@ -22,7 +22,7 @@ import (
 // storage in it, all closed when tb ends.
 type Factory func(tb testing.TB) (eventstore.Store, projections.Storage)
 
-// Run runs the projector suite (tickets and sales) over the tables factory
+// Run runs the projector suite (every read model, and one of its own) over the tables factory
 // opens, each test in parallel on a database of its own.
 func Run(t *testing.T, factory Factory) {
 	tests := []struct {
@@ -35,6 +35,8 @@ func Run(t *testing.T, factory Factory) {
 		{"WaitForReturnsOnceApplied", testWaitForReturnsOnceApplied},
 		{"ListFiltersPagesAndCounts", testListFiltersPagesAndCounts},
 		{"RebuildReproducesTheTable", testRebuildReproducesTheTable},
+		{"RebuildOfManyChunksVerifiesAndReportsProgress", testRebuildOfManyChunksVerifiesAndReportsProgress},
+		{"RebuildStopsAtAnEventItCannotFold", testRebuildStopsAtAnEventItCannotFold},
 		{"GetNeverServesAStaleTicketAfterARefund", testGetNeverServesAStaleTicketAfterARefund},
 		{"ListMergesCachedAndReadTicketsAndNeverServesAStaleOne", testListMergesCachedAndReadTicketsAndNeverServesAStaleOne},
 		{"SalesCountIssuesRefundsAndRevenuePerTheaterAndMovie", testSalesCountIssuesRefundsAndRevenuePerTheaterAndMovie},
