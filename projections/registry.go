@@ -162,9 +162,9 @@ const rebuildChunk = 2_000
 // replay`, `ticketd import`, `ticketd seed`).
 //
 // The log is read ahead and decoded once; each model folds and writes the
-// chunks in a goroutine of its own, up to rebuildAhead chunks behind the
-// reading, so the folds run side by side and one model's writes overlap
-// another's fold.
+// chunks in a goroutine of its own, taking the next chunk once done with
+// the one before, so the folds run side by side and one model's writes
+// overlap another's fold, while no more than three chunks are held.
 func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos int64)) (int64, error) {
 	models := Models(log)
 	passes := make([]*rebuildPass, len(models))
@@ -181,7 +181,7 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 			return 0, fmt.Errorf("clear %s: %w", m.Schema().Name, err)
 		}
 		passes[i] = &rebuildPass{name: m.Schema().Name, tables: tables, folder: m.Folder(true), types: map[string]bool{},
-			chunks: make(chan rebuildChunkOf, rebuildAhead)}
+			chunks: make(chan rebuildChunkOf)}
 		for _, t := range m.EventTypes() {
 			passes[i].types[t] = true
 		}
@@ -227,10 +227,6 @@ func Rebuild(ctx context.Context, log Log, storage Storage, progress func(pos in
 	}
 	return head, nil
 }
-
-// rebuildAhead is how many decoded chunks a model's rebuild may lag behind
-// the reading of the log.
-const rebuildAhead = 2
 
 // rebuildChunkOf is a chunk of the log as Rebuild hands it to each model:
 // its events decoded, shared read-only, and its last position.

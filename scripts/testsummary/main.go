@@ -70,10 +70,16 @@ func summarize(r io.Reader, w io.Writer) (summary, error) {
 	return s, sc.Err()
 }
 
-// skipReason is the message of the last t.Skip or t.Log line in output.
+// serviceLog matches the message of a line that a service under test
+// logged through the test (log/slog's text or JSON form), as its cleanup
+// may after t.Skip: never a skip reason.
+var serviceLog = regexp.MustCompile(`^(time=\S+ level=|\{"time":)`)
+
+// skipReason is the message of the last t.Skip or t.Log line in output that
+// a service did not log.
 func skipReason(output []string) string {
 	for i := len(output) - 1; i >= 0; i-- {
-		if m := testLog.FindStringSubmatch(strings.TrimRight(output[i], "\n")); m != nil {
+		if m := testLog.FindStringSubmatch(strings.TrimRight(output[i], "\n")); m != nil && !serviceLog.MatchString(m[1]) {
 			return m[1]
 		}
 	}

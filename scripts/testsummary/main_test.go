@@ -20,7 +20,7 @@ func TestScriptCountsSkipsByReasonAndExitsWithGoTestsStatus(t *testing.T) {
 		want []string
 	}{
 		{"0", 0, []string{"ok  \tgithub.com/ticketd/ticketd/scripts/testsummary/testdata/sample\t", "tests: 2 passed, 0 failed, 3 skipped\n"}},
-		{"1", 1, []string{"sample_test.go:25: asked to fail\n", "FAIL\tgithub.com/ticketd/ticketd/scripts/testsummary/testdata/sample\t", "tests: 1 passed, 1 failed, 3 skipped\n"}},
+		{"1", 1, []string{"sample_test.go:28: asked to fail\n", "FAIL\tgithub.com/ticketd/ticketd/scripts/testsummary/testdata/sample\t", "tests: 1 passed, 1 failed, 3 skipped\n"}},
 	} {
 		cmd := exec.Command("../test", "./scripts/testsummary/testdata/sample")
 		cmd.Env = append(os.Environ(), "SAMPLE_FAIL="+tt.fail)

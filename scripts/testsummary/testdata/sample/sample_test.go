@@ -15,6 +15,9 @@ func TestNeedsAService(t *testing.T) { t.Skip("needs a service") }
 func TestNeedsTheServiceToo(t *testing.T) {
 	t.Parallel()
 	t.Log("logged first")
+	t.Cleanup(func() {
+		t.Log(`time=2026-12-06T03:01:35.239Z level=ERROR msg="relay stopped" error="context canceled"`)
+	})
 	t.Skip("needs a service")
 }
 
