@@ -141,22 +141,18 @@ func docExamples(t *testing.T, file string) (examples []docExample, otherOutputs
 // TestDocsExamplesRunAsWritten runs the curl and ticketd examples of
 // README.md and docs/, file after file in docFiles' order, each file in one
 // shell of its own in an empty folder, against a real service on each
-// engine; `go run ./cmd/ticketd` is ticketd itself (this test binary), and
-// only addresses, databases and the PostgreSQL server are substituted.
+// engine; `go run ./cmd/ticketd` is the binary scripts/build.sh builds,
+// and only addresses, databases and the PostgreSQL server are substituted.
 // Every example must succeed and print what the file shows after it (up to
 // ids, hashes, times, durations and what "…" leaves out; JSON by its
 // fields), the log lines the files show must be lines the service logs,
 // and no example may leave a file in the folder it runs in.
 func TestDocsExamplesRunAsWritten(t *testing.T) {
-	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
+		bin := parallelBinaryTest(t)
 		var logs servicetest.SyncBuffer
 		cfg := e.Config(t)
 		svc, err := service.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
@@ -180,7 +176,7 @@ func runDocFile(t *testing.T, e servicetest.Engine, bin, file string, svc *servi
 	examples, _ := docExamples(t, file)
 	dir, tmp, logFile := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "server.log")
 	subst := [][2]string{{docAddr, svc.Addr()}, {docDB, svc.Config().DB}}
-	env := append(os.Environ(), asTicketdVar+"=1", "TICKETD_DOCS_BIN="+bin, "TICKETD_DOCS_SERVER_LOG="+logFile, "TMPDIR="+tmp)
+	env := append(os.Environ(), "TICKETD_DOCS_BIN="+bin, "TICKETD_DOCS_SERVER_LOG="+logFile, "TMPDIR="+tmp)
 	for _, ex := range examples {
 		if ex.startsUp {
 			// The file's examples talk to the service they start.
