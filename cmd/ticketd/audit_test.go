@@ -230,7 +230,7 @@ func highWaterRSS(pid int) int64 {
 	return kb << 10
 }
 
-// TestExportImportRoundTripsWithIdenticalHashes moves a 100,000-event log
+// TestExportImportRoundTripsWithIdenticalHashes moves a 60,000-event log
 // through export and import with the real binary, so the commands run at
 // full speed and their memory is measured per process (the peak RSS); it can
 // therefore run in parallel with the other tests.
@@ -240,8 +240,8 @@ func TestExportImportRoundTripsWithIdenticalHashes(t *testing.T) {
 	// per connection, ten connections), which a log of a few thousand
 	// events leaves mostly empty.
 	small := roundTrip(t, bin, 20_000)
-	large := roundTrip(t, bin, 100_000)
-	// Constant memory: both commands stream, so moving five times the
+	large := roundTrip(t, bin, 60_000)
+	// Constant memory: both commands stream, so moving three times the
 	// events costs each process far less extra memory than the log's size
 	// (the runtime, SQLite's page caches and uncollected garbage are the
 	// same; import's rebuild of the read models leaves garbage the

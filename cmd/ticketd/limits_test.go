@@ -30,7 +30,7 @@ func TestMaxStreamsOutOfRangeExits2NamingTheFlag(t *testing.T) {
 func TestAuditVerifyRunsOneAtATimeOthersAre429WithRetryAfter(t *testing.T) {
 	t.Parallel()
 	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
-	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(20_000), func(int64) {}); err != nil {
+	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(5_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
 	c := servicetest.NewClient(t, svc)
@@ -92,7 +92,7 @@ func sendQueue(t *testing.T, local, remote *net.TCPAddr) int64 {
 func TestStalledStreamPinsLittleKernelMemory(t *testing.T) {
 	t.Parallel()
 	svc := servicetest.Start(t, servicetest.Config(t.TempDir()))
-	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(30_000), func(int64) {}); err != nil {
+	if err := seedStore(context.Background(), svc.Store(), defaultSeedPlan(10_000), func(int64) {}); err != nil {
 		t.Fatal(err)
 	}
 	// A reader that asks for the whole log and then reads nothing.
