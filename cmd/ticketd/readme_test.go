@@ -148,6 +148,7 @@ func docExamples(t *testing.T, file string) (examples []docExample, otherOutputs
 // fields), the log lines the files show must be lines the service logs,
 // and no example may leave a file in the folder it runs in.
 func TestDocsExamplesRunAsWritten(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
