@@ -172,27 +172,26 @@ type showingBatch struct {
 }
 
 // prefetch looks up, in one query per table, the stored rows that events
-// refund tickets of or end holds of, when no earlier event of the batch
-// writes them.
+// refund tickets of or end holds of. A ticket or hold that an earlier event
+// of the batch creates is not looked up: none is stored before the batch.
 func (b *showingBatch) prefetch(ctx context.Context, events []Event) error {
-	written := map[string]bool{}
 	wanted := map[string][]any{}
 	want := func(table, key string) {
-		if !written[table+"\x00"+key] {
-			written[table+"\x00"+key] = true
+		if _, known := b.rowsOf[table][key]; !known {
+			b.set(table, key, nil) // none stored, unless the lookup finds it
 			wanted[table] = append(wanted[table], key)
 		}
 	}
 	for _, e := range events {
 		switch v := e.Value.(type) {
 		case domain.SeatsHeld:
-			written[showingHoldsTable+"\x00"+v.HoldID] = true
+			b.set(showingHoldsTable, v.HoldID, nil)
 		case domain.HoldReleased:
 			want(showingHoldsTable, v.HoldID)
 		case domain.HoldExpired:
 			want(showingHoldsTable, v.HoldID)
 		case domain.TicketIssued:
-			written[showingTicketsTable+"\x00"+e.StreamID] = true
+			b.set(showingTicketsTable, e.StreamID, nil)
 		case domain.TicketRefunded:
 			want(showingTicketsTable, e.StreamID)
 		}
@@ -201,9 +200,6 @@ func (b *showingBatch) prefetch(ctx context.Context, events []Event) error {
 		stored, err := b.rows.Lookup(ctx, table, showingsSchemaKey(table), keys)
 		if err != nil {
 			return err
-		}
-		for _, key := range keys {
-			b.set(table, key.(string), nil)
 		}
 		for _, row := range stored {
 			b.set(table, row[0].(string), row)
