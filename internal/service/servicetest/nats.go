@@ -71,12 +71,15 @@ func JetStreamClient(t *testing.T, server string) jetstream.JetStream {
 	return js
 }
 
-// NATSCaughtUp waits until the service's NATS relay has published the
-// whole log.
+// NATSCaughtUp waits until the service leads and its NATS relay has
+// published the whole log. In a cluster the relay of a new leadership
+// starts a moment after the lease is won, so a leader without one yet has
+// not caught up.
 func NATSCaughtUp(t *testing.T, svc *service.Service, timeout time.Duration) {
 	t.Helper()
 	WaitWithin(t, timeout, "the NATS relay has published the whole log", func() bool {
-		return svc.NATSRelay().Position() == svc.Store().Head()
+		relay := svc.NATSRelay()
+		return relay != nil && relay.Position() == svc.Store().Head()
 	})
 }
 
