@@ -209,6 +209,7 @@ func startProcess(t *testing.T, bin, db string) (*exec.Cmd, string) {
 // that the read table equals a fresh fold of the log.
 // TICKETD_CRASH_KILLS sets the number of kills (default 5).
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		if testing.Short() {
 			t.Skip("builds and kills the binary")

@@ -136,6 +136,7 @@ var readOnlyPostgres = fileFault{
 // that the service takes commands again by itself once the fault clears, and
 // that the log verifies afterwards with every acknowledged ticket in it.
 func TestStorageFaultsAnswer503KeepReadsAndHeal(t *testing.T) {
+	t.Parallel()
 	for _, fault := range []fileFault{readOnlyFile, readOnlyFileAtStart, fullDisk, readOnlyPostgres} {
 		t.Run(fault.name, func(t *testing.T) {
 			cfg := servicetest.Config(fault.dbDir(t))

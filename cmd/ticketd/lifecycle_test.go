@@ -166,6 +166,7 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestBinaryUsesDefaultsAndEnvAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		workdir := t.TempDir()

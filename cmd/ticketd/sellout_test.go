@@ -218,6 +218,7 @@ func TestClusterSellsOutExactly(t *testing.T) {
 // unanswered are exactly the showing's tickets in the log and its capacity,
 // and verify passes.
 func TestSelloutCrashSellsNoSeatTwice(t *testing.T) {
+	t.Parallel()
 	servicetest.ForEachEngine(t, func(t *testing.T, e servicetest.Engine) {
 		bin := parallelBinaryTest(t)
 		kills := envCount(t, "TICKETD_CRASH_KILLS", 4)
