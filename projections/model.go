@@ -76,7 +76,9 @@ type Table struct {
 	// Key is how many leading columns form the primary key.
 	Key int
 	// Unique are the columns whose values are unique, which Lookup finds
-	// rows by besides the key's first column.
+	// rows by besides the key's first column. They name the row as its key
+	// does: an Upsert or Add of a row whose key is stored leaves them as
+	// they are (so their index is not rewritten).
 	Unique []string
 	// Indexes are column lists queries filter and order by.
 	Indexes [][]string

@@ -50,6 +50,7 @@ func Run(t *testing.T, factory Factory) {
 		{"TwoProjectorsOnOneTableNeverApplyTwice", testTwoProjectorsOnOneTableNeverApplyTwice},
 		{"RefreshFollowsTheTableAsAFreshLoad", testRefreshFollowsTheTableAsAFreshLoad},
 		{"AModelOfItsOwnNeedsNoEngineCode", testAModelOfItsOwnNeedsNoEngineCode},
+		{"AWriteKeepsTheStoredRowsUniqueColumns", testAWriteKeepsTheStoredRowsUniqueColumns},
 		{"ABumpedVersionIsRebuiltBeforeItServes", testABumpedVersionIsRebuiltBeforeItServes},
 		{"ShowingsFoldSalesHoldsAndRefunds", testShowingsFoldSalesHoldsAndRefunds},
 		{"VerifyReportsTheFirstPositionOverCapacity", testVerifyReportsTheFirstPositionOverCapacity},

@@ -11,6 +11,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -545,10 +546,14 @@ func createIndexes(table projections.Table) []string {
 
 // Upsert returns the statement that writes the rows source yields (every
 // column of table, in order) as op does: Upsert replaces a stored row with
-// the same key, Add adds the new row's non-key Integer columns to it.
+// the same key, Add adds the new row's non-key Integer columns to it; both
+// keep the stored row's Unique columns.
 func Upsert(table projections.Table, op projections.Op, source string) string {
 	var sets []string
 	for _, c := range table.Columns[table.Key:] {
+		if slices.Contains(table.Unique, c.Name) {
+			continue
+		}
 		if op == projections.Add && c.Type == projections.Integer {
 			sets = append(sets, c.Name+` = `+table.Name+`.`+c.Name+` + excluded.`+c.Name)
 		} else {
