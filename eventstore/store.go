@@ -49,6 +49,10 @@ type Store interface {
 type Reader interface {
 	// ReadStream returns every event of one stream in version order.
 	ReadStream(ctx context.Context, streamID string) ([]Record, error)
+	// ReadStreams returns every event of the given streams in position
+	// order (so each stream's in version order), in as few reads as the
+	// engine allows however many streams are asked for.
+	ReadStreams(ctx context.Context, streamIDs []string) ([]Record, error)
 	// ReadStreamUntil returns the events of one stream committed at or
 	// before position, in version order.
 	ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]Record, error)

@@ -28,7 +28,7 @@ const catchUpBatch = 2000
 // Log is what the projectors need of the event log.
 type Log interface {
 	ReadAll(ctx context.Context, after int64, limit int, types ...string) ([]eventstore.Record, error)
-	ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error)
+	ReadStreams(ctx context.Context, streamIDs []string) ([]eventstore.Record, error)
 	Head() int64
 }
 

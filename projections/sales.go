@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
@@ -203,13 +200,10 @@ func (f *salesFolder) Fold(ctx context.Context, _ Rows, records []Event) ([]Chan
 	return changes, nil
 }
 
-// streamReads is how many ticket streams a fold reads at once.
-const streamReads = 16
-
 // refundedIssuances returns the issuances of the tickets that records
 // refund without issuing them first: from what the folder knows, else from
-// their streams in the log, read streamReads at a time. A ticket whose
-// stream holds no issue is left out.
+// their streams in the log, read together. A ticket whose stream holds no
+// issue is left out.
 func (f *salesFolder) refundedIssuances(ctx context.Context, records []Event) (map[string]issuance, error) {
 	found := map[string]issuance{}
 	seen := map[string]bool{} // tickets issued in the batch or already looked up
@@ -231,29 +225,24 @@ func (f *salesFolder) refundedIssuances(ctx context.Context, records []Event) (m
 			}
 		}
 	}
-	var mu sync.Mutex
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(streamReads)
-	for _, id := range unread {
-		g.Go(func() error {
-			records, err := f.log.ReadStream(ctx, id)
-			if err != nil {
-				return err
-			}
-			for _, rec := range records {
-				if e, err := rec.Event(); err == nil {
-					if issued, ok := e.(domain.TicketIssued); ok {
-						mu.Lock()
-						found[id] = issuanceOf(issued)
-						mu.Unlock()
-						return nil
-					}
-				}
-			}
-			return nil
-		})
+	if len(unread) == 0 {
+		return found, nil
 	}
-	return found, g.Wait()
+	streams, err := f.log.ReadStreams(ctx, unread)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range streams {
+		if rec.Type != domain.TypeTicketIssued {
+			continue
+		}
+		if e, err := rec.Event(); err == nil {
+			if issued, ok := e.(domain.TicketIssued); ok {
+				found[rec.StreamID] = issuanceOf(issued)
+			}
+		}
+	}
+	return found, nil
 }
 
 // known returns the issuance of ticket id when the folder knows it: a

@@ -17,19 +17,32 @@ import (
 // error wrapping eventstore.ErrFenced. It returns fn's error or the
 // commit's, classified (a storage fault is a CodeUnavailable error), and
 // rolls back on either; eventstore.ErrReadOnly on a ReadOnly store.
+//
+// Its commit does not wait for the WAL to reach the disk
+// (synchronous_commit=off, as SQLite's derived state is synchronous=NORMAL):
+// a crash of the server may lose the last such commits, whole, and their
+// checkpoints with them, so their projectors fold those events again.
 func (s *Store) UpdateDerived(ctx context.Context, fn func(pgx.Tx) error) error {
 	if s.opts.ReadOnly {
 		return eventstore.ErrReadOnly
 	}
-	return s.writeFenced(ctx, fn)
+	return s.writeFencedAs(ctx, derivedTx, fn)
 }
+
+// derivedTx begins a transaction of derived state, in the same round trip.
+var derivedTx = pgx.TxOptions{BeginQuery: `BEGIN; SET LOCAL synchronous_commit = off`}
 
 // writeFenced runs fn in one write transaction on a pooled connection,
 // after the fence of the store's lease (see fence), and returns fn's error,
 // the fence's or the commit's, classified.
 func (s *Store) writeFenced(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.writeFencedAs(ctx, pgx.TxOptions{}, fn)
+}
+
+// writeFencedAs is writeFenced in a transaction begun as opts say.
+func (s *Store) writeFencedAs(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	return s.write(ctx, func(q querier) error {
-		return pgx.BeginFunc(ctx, q.(beginner), func(tx pgx.Tx) error {
+		return pgx.BeginTxFunc(ctx, q.(beginner), opts, func(tx pgx.Tx) error {
 			if err := s.fence(ctx, tx); err != nil {
 				return err
 			}
@@ -48,7 +61,7 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // beginner is a pooled connection, which write hands its function.
 type beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
 // NotifyDerived announces, inside tx, a commit of derived tables (a

@@ -20,6 +20,12 @@ func (s *Store) ReadStream(ctx context.Context, streamID string) ([]eventstore.R
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = $1 ORDER BY version`, streamID)
 }
 
+// ReadStreams returns every event of the given streams in position order,
+// in one query.
+func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) ([]eventstore.Record, error) {
+	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ANY($1) ORDER BY position`, streamIDs)
+}
+
 // ReadStreamUntil returns the events of one stream committed at or before
 // position, oldest first.
 func (s *Store) ReadStreamUntil(ctx context.Context, streamID string, position int64) ([]eventstore.Record, error) {

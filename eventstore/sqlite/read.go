@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,31 @@ const recordColumns = `position, id, stream_id, version, type, occurred_at, data
 // when the stream does not exist.
 func (s *Store) ReadStream(ctx context.Context, streamID string) ([]eventstore.Record, error) {
 	return s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id = ? ORDER BY version`, streamID)
+}
+
+// streamsPerRead bounds the streams one query of ReadStreams names, well
+// under SQLite's limit on a statement's parameters.
+const streamsPerRead = 500
+
+// ReadStreams returns every event of the given streams in position order,
+// one query per streamsPerRead of them.
+func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) ([]eventstore.Record, error) {
+	records := []eventstore.Record{}
+	for ids := range slices.Chunk(streamIDs, streamsPerRead) {
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		read, err := s.query(ctx, `SELECT `+recordColumns+` FROM events WHERE stream_id IN (?`+strings.Repeat(`,?`, len(ids)-1)+`) ORDER BY position`, args...)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, read...)
+	}
+	if len(streamIDs) > streamsPerRead {
+		slices.SortFunc(records, func(a, b eventstore.Record) int { return cmp.Compare(a.Position, b.Position) })
+	}
+	return records, nil
 }
 
 // ReadStreamUntil returns the events of one stream committed at or before

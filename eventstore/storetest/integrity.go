@@ -166,6 +166,7 @@ func (s suite) testReadsOfACorruptEventFailNamingItsPosition(t *testing.T) {
 			"ReadAll":         func() ([]eventstore.Record, error) { return store.ReadAll(ctx, 0, 10) },
 			"ReadStored":      func() ([]eventstore.Record, error) { return store.ReadStored(ctx, 1, 1) },
 			"ReadStream":      func() ([]eventstore.Record, error) { return store.ReadStream(ctx, stream) },
+			"ReadStreams":     func() ([]eventstore.Record, error) { return store.ReadStreams(ctx, []string{stream}) },
 			"ReadStreamUntil": func() ([]eventstore.Record, error) { return store.ReadStreamUntil(ctx, stream, 3) },
 		}
 		for name, read := range reads {

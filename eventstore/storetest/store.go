@@ -69,6 +69,7 @@ func Run(t *testing.T, factory Factory, features Features) {
 		{"AppendAndReadBack", s.testAppendAndReadBack},
 		{"HeadReachedAtIsTheEndOfTheCommit", s.testHeadReachedAtIsTheEndOfTheCommit},
 		{"ReadAllFiltersByTypeBeforeLimit", s.testReadAllFiltersByTypeBeforeLimit},
+		{"ReadStreamsReturnsTheirEventsInPositionOrder", s.testReadStreamsReturnsTheirEventsInPositionOrder},
 		{"WrongExpectedVersionConflictsAndWritesNothing", s.testWrongExpectedVersionConflictsAndWritesNothing},
 		{"ConcurrentAppendersKeepPositionsGapFreeForATailingReader", s.testConcurrentAppenders},
 		{"AnyVersionAppendsToOneStreamAllCommitGapFree", s.testAnyVersionAppends},
@@ -250,6 +251,53 @@ func (s suite) testHeadReachedAtIsTheEndOfTheCommit(t *testing.T) {
 	}
 	if _, found := store.HeadReachedAt(res.Position + 1); found {
 		t.Fatalf("HeadReachedAt(%d) found beyond the head", res.Position+1)
+	}
+}
+
+// testReadStreamsReturnsTheirEventsInPositionOrder asks for 1,201 streams
+// (more than one query of any engine's), some refunded, some never
+// written, and a stream left out: the events of exactly those asked for
+// come back once each, in position order.
+func (s suite) testReadStreamsReturnsTheirEventsInPositionOrder(t *testing.T) {
+	store, _ := s.open(t, Options{})
+	ctx := context.Background()
+	streams := make([]string, 1200)
+	for i := range streams {
+		streams[i] = NewStream()
+	}
+	for batch := range slices.Chunk(streams, 400) {
+		if _, err := store.Append(ctx, IssueRequest(batch...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(streams); i += 3 {
+		if _, err := store.Append(ctx, RefundRequest(streams[i], 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asked := append(slices.Clone(streams[1:]), "no-such-stream") // streams[0] left out
+	slices.Reverse(asked)
+	got, err := store.ReadStreams(ctx, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []eventstore.Record
+	for _, rec := range ReadAll(t, store) {
+		if rec.StreamID != streams[0] {
+			want = append(want, rec)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ReadStreams of %d streams returned %d events, want %d", len(asked), len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Position != want[i].Position || got[i].StreamID != want[i].StreamID || got[i].Version != want[i].Version {
+			t.Fatalf("event %d: position %d of %s v%d, want position %d of %s v%d", i,
+				got[i].Position, got[i].StreamID, got[i].Version, want[i].Position, want[i].StreamID, want[i].Version)
+		}
+	}
+	if none, err := store.ReadStreams(ctx, []string{"no-such-stream"}); err != nil || none == nil || len(none) != 0 {
+		t.Fatalf("ReadStreams of a missing stream = %v, %v; want an empty slice", none, err)
 	}
 }
 

@@ -221,16 +221,16 @@ func testSalesCatchUpFarBehindRefoldsTheLog(t *testing.T, factory Factory) {
 	}
 }
 
-// streamReads is a projections.Log that counts the ReadStream calls it
-// passes on to the store.
+// streamReads is a projections.Log that counts the streams it reads from
+// the store.
 type streamReads struct {
 	eventstore.Store
 	n atomic.Int64
 }
 
-func (r *streamReads) ReadStream(ctx context.Context, id string) ([]eventstore.Record, error) {
-	r.n.Add(1)
-	return r.Store.ReadStream(ctx, id)
+func (r *streamReads) ReadStreams(ctx context.Context, ids []string) ([]eventstore.Record, error) {
+	r.n.Add(int64(len(ids)))
+	return r.Store.ReadStreams(ctx, ids)
 }
 
 // folded returns ticket id as its stream in s folds.
