@@ -28,27 +28,30 @@ func issuanceOf(e domain.TicketIssued) issuance {
 	return issuance{theater: e.TheaterName, movie: e.MovieTitle, priceKRW: e.PriceKRW}
 }
 
-// issuances remembers the issuance of tickets whose refund may come (just
-// decided, or not yet folded by a rebuild), so the sales of the refund do
-// not read the ticket's stream again; a ticket it does not hold is read
-// from the log. An issuance
-// never changes once committed, so an entry is never wrong, at most no
-// longer needed. When full it drops the oldest entry. It is safe for
-// concurrent use.
-type issuances struct {
+// remembered holds values by ticket id that a fold may need again (the
+// issuance of a ticket whose refund may come, the row a refund will
+// change), so that the fold need not read them; a ticket it does not hold
+// is read from storage. Such a value never goes wrong while it is held:
+// entries are taken once used, and a fold checks an entry is the state it
+// needs. When full it drops the oldest entry. It is safe for concurrent
+// use.
+type remembered[V any] struct {
 	mu   sync.Mutex
-	byID map[string]issuance
+	byID map[string]V
 	// order is the ids put, a ring of the map's capacity whose oldest,
 	// at next, a new id replaces in the map once full.
 	order []string
 	next  int
 }
 
-func newIssuances(capacity int) *issuances {
-	return &issuances{byID: make(map[string]issuance, 256), order: make([]string, 0, capacity)}
+// issuances remembers the issuance of tickets.
+type issuances = remembered[issuance]
+
+func newRemembered[V any](capacity int) *remembered[V] {
+	return &remembered[V]{byID: make(map[string]V, 256), order: make([]string, 0, capacity)}
 }
 
-func (c *issuances) put(id string, is issuance) {
+func (c *remembered[V]) put(id string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.byID[id]; !ok {
@@ -60,14 +63,14 @@ func (c *issuances) put(id string, is issuance) {
 			c.next = (c.next + 1) % len(c.order)
 		}
 	}
-	c.byID[id] = is
+	c.byID[id] = v
 }
 
-// take returns and forgets the issuance of ticket id.
-func (c *issuances) take(id string) (issuance, bool) {
+// take returns and forgets the value of ticket id.
+func (c *remembered[V]) take(id string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	is, ok := c.byID[id]
+	v, ok := c.byID[id]
 	delete(c.byID, id)
-	return is, ok
+	return v, ok
 }

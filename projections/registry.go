@@ -60,9 +60,13 @@ func Models(log Log) []ReadModel {
 // is measured from each commit: the tickets model's.
 func (s *Set) Consistent() *Projector { return s.Tickets.Projector }
 
-// RefundRead tells the models that a refund's decision read ticket t (see
-// app.Commands.OnRefundRead), so that applying the refund reads no stream.
-func (s *Set) RefundRead(t domain.Ticket) { s.Sales.Remember(t) }
+// RefundRead tells the models that a refund's decision read ticket t,
+// issued at issuePosition (see app.Commands.OnRefundRead), so that applying
+// the refund reads no stream and looks up no row.
+func (s *Set) RefundRead(t domain.Ticket, issuePosition int64) {
+	s.Sales.Remember(t)
+	s.Tickets.Remember(t, issuePosition)
+}
 
 // Projectors returns the projectors of the read models of s, in order.
 func (s *Set) Projectors() []*Projector {

@@ -88,7 +88,9 @@ type Sales struct {
 
 var _ ReadModel = (*Sales)(nil)
 
-func newSales(log Log) *Sales { return &Sales{log: log, issued: newIssuances(issuanceCapacity)} }
+func newSales(log Log) *Sales {
+	return &Sales{log: log, issued: newRemembered[issuance](issuanceCapacity)}
+}
 
 func (s *Sales) Schema() Schema { return salesSchema }
 
@@ -102,7 +104,7 @@ func (s *Sales) EventTypes() []string {
 func (s *Sales) Folder(rebuild bool) Folder {
 	f := &salesFolder{log: s.log, remembered: s.issued}
 	if rebuild {
-		f.folded = newIssuances(rebuildIssuanceCapacity)
+		f.folded = newRemembered[issuance](rebuildIssuanceCapacity)
 	}
 	return f
 }

@@ -43,11 +43,16 @@ type Tickets struct {
 	*Projector
 	index *listIndex
 	cache *ticketCache
+	// read are tickets told by Remember, which a live fold of their
+	// refund then needs not look up.
+	read *remembered[issued]
 }
 
 var _ ReadModel = (*Tickets)(nil)
 
-func newTickets() *Tickets { return &Tickets{index: newListIndex(), cache: newTicketCache()} }
+func newTickets() *Tickets {
+	return &Tickets{index: newListIndex(), cache: newTicketCache(), read: newRemembered[issued](issuanceCapacity)}
+}
 
 func (t *Tickets) Schema() Schema { return ticketsSchema }
 
@@ -55,7 +60,22 @@ func (t *Tickets) EventTypes() []string {
 	return []string{domain.TypeTicketIssued, domain.TypeTicketRefunded}
 }
 
-func (t *Tickets) Folder(bool) Folder { return ticketFolder{} }
+// Folder returns the fold of tickets; the live one starts a refund from the
+// ticket told by Remember when that is the state the refund follows.
+func (t *Tickets) Folder(rebuild bool) Folder {
+	if rebuild {
+		return ticketFolder{}
+	}
+	return ticketFolder{read: t.read}
+}
+
+// Remember tells the model ticket t, as folded from the log of this model,
+// and the position of its issue (a refund's decision reads them), so that
+// applying its refund looks up no row. Only a bounded number of tickets are
+// remembered, each until a batch that changes it is folded.
+func (t *Tickets) Remember(ticket domain.Ticket, issuePosition int64) {
+	t.read.put(ticket.ID, issued{Ticket: ticket, position: issuePosition})
+}
 
 // open starts the model's projector over storage and loads the list index.
 func (t *Tickets) open(ctx context.Context, storage Storage, log Log, logger *slog.Logger) (_ *Projector, err error) {
@@ -86,19 +106,25 @@ func OpenTickets(ctx context.Context, log Log, storage Storage, logger *slog.Log
 
 // ticketFolder folds tickets: each event evolves its stream's row as
 // domain.Evolve evolves the ticket.
-type ticketFolder struct{}
+type ticketFolder struct {
+	read *remembered[issued] // nil: every ticket issued before the batch is looked up
+}
 
-func (ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]Change, error) {
+func (f ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]Change, error) {
 	folded := map[string]Row{} // the rows as this batch leaves them, by ticket id
 	issuedHere, wanted := map[string]bool{}, map[string]bool{}
-	var missing []any // the ids of tickets issued before the batch
+	var missing []any // the ids of tickets issued before the batch and not remembered
 	for _, rec := range records {
 		switch id := rec.StreamID; {
 		case rec.Type == domain.TypeTicketIssued:
 			issuedHere[id] = true
 		case !issuedHere[id] && !wanted[id]:
 			wanted[id] = true
-			missing = append(missing, id)
+			if known, ok := f.remembered(id, rec.Version); ok {
+				folded[id] = known.row()
+			} else {
+				missing = append(missing, id)
+			}
 		}
 	}
 	stored, err := rows.Lookup(ctx, ticketsTable, "id", missing)
@@ -137,6 +163,16 @@ func (ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]Cha
 		changes[i] = Change{Table: ticketsTable, Op: Upsert, Row: folded[id]}
 	}
 	return changes, nil
+}
+
+// remembered returns ticket id as Remember told it, when that is the state
+// its event at version follows.
+func (f ticketFolder) remembered(id string, version int64) (issued, bool) {
+	if f.read == nil {
+		return issued{}, false
+	}
+	t, ok := f.read.take(id)
+	return t, ok && t.Version == version-1
 }
 
 // issued is a ticket and the position of its issue.

@@ -43,8 +43,8 @@ type Commands struct {
 	// schedules are the showings read, without their holds, by id.
 	schedules sync.Map
 	// onRefundRead, when set, gets every existing ticket a refund decision
-	// folded from the log.
-	onRefundRead func(domain.Ticket)
+	// folded from the log, and the position of its issue.
+	onRefundRead func(domain.Ticket, int64)
 }
 
 // New returns the commands of log; newID returns fresh ticket ids (nil:

@@ -68,13 +68,14 @@ func TestConcurrentRefundsOfOneTicketRefundItOnce(t *testing.T) {
 
 func TestRefundTellsOnRefundReadEveryExistingTicketItRead(t *testing.T) {
 	t.Parallel()
-	commands := app.New(apptest.SQLite.Open(t), nil)
+	store := apptest.SQLite.Open(t)
+	commands := app.New(store, nil)
 	var mu sync.Mutex
-	read := map[string]domain.Ticket{}
-	commands.OnRefundRead(func(tk domain.Ticket) {
+	read, issuedAt := map[string]domain.Ticket{}, map[string]int64{}
+	commands.OnRefundRead(func(tk domain.Ticket, issuePosition int64) {
 		mu.Lock()
 		defer mu.Unlock()
-		read[tk.ID] = tk
+		read[tk.ID], issuedAt[tk.ID] = tk, issuePosition
 	})
 	ctx := context.Background()
 	issued, err := commands.Issue(ctx, plain, issueOf(2), apptest.Answers[app.Issued]("issue"))
@@ -91,10 +92,14 @@ func TestRefundTellsOnRefundReadEveryExistingTicketItRead(t *testing.T) {
 	if len(read) != 1 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("told %+v; want only %+v (as read before the refund)", read, want)
 	}
+	stream, err := store.ReadStream(ctx, ids[0])
+	if err != nil || issuedAt[ids[0]] != stream[0].Position {
+		t.Fatalf("told issue position %d; want %d, the position of its TicketIssued (%v)", issuedAt[ids[0]], stream[0].Position, err)
+	}
 	if _, err := commands.Refund(ctx, plain, refund(ids[0]), apptest.Answers[domain.RefundDecision]("refund")); err != nil {
 		t.Fatal(err)
 	}
-	if tk := read[ids[0]]; tk.Status != domain.StatusCanceled || tk.Version != 2 {
-		t.Fatalf("a second refund told %+v; want the canceled ticket at version 2", tk)
+	if tk := read[ids[0]]; tk.Status != domain.StatusCanceled || tk.Version != 2 || issuedAt[ids[0]] != stream[0].Position {
+		t.Fatalf("a second refund told %+v issued at %d; want the canceled ticket at version 2 issued at %d", tk, issuedAt[ids[0]], stream[0].Position)
 	}
 }

@@ -17,11 +17,11 @@ func (c *Commands) Refund(ctx context.Context, req Request, cmd domain.RefundTic
 }
 
 // OnRefundRead has fn called with every existing ticket a refund decision
-// reads from the log, as folded, before the decision's append (which may
-// still fail), so a read model that needs the same facts again need not
-// read them; fn must be safe for concurrent use and quick. Call it before
-// the first command.
-func (c *Commands) OnRefundRead(fn func(domain.Ticket)) { c.onRefundRead = fn }
+// reads from the log, as folded, and the position of its issue, before the
+// decision's append (which may still fail), so a read model that needs the
+// same facts again need not read them; fn must be safe for concurrent use
+// and quick. Call it before the first command.
+func (c *Commands) OnRefundRead(fn func(t domain.Ticket, issuePosition int64)) { c.onRefundRead = fn }
 
 // DecideRefund loads the current state of every named ticket (every id
 // domain.IsTicketID accepts; the others name none) and returns
@@ -45,7 +45,7 @@ func (c *Commands) DecideRefund(ctx context.Context, cmd domain.RefundTickets) (
 		if t.Exists() {
 			tickets[id] = t
 			if c.onRefundRead != nil {
-				c.onRefundRead(t)
+				c.onRefundRead(t, records[0].Position)
 			}
 		}
 	}

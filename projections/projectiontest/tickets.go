@@ -45,6 +45,7 @@ func Run(t *testing.T, factory Factory) {
 		{"RebuildSalesEqualsTheProjectorAndVerifies", testRebuildSalesEqualsTheProjectorAndVerifies},
 		{"SalesCatchUpFarBehindRefoldsTheLog", testSalesCatchUpFarBehindRefoldsTheLog},
 		{"SalesRefundOfARememberedTicketReadsNoStream", testSalesRefundOfARememberedTicketReadsNoStream},
+		{"TicketsRefundOfARememberedTicketLooksUpNoRow", testTicketsRefundOfARememberedTicketLooksUpNoRow},
 		{"StaleTicketWriterChangesNothing", testStaleTicketWriterChangesNothing},
 		{"StaleSalesWriterChangesNothing", testStaleSalesWriterChangesNothing},
 		{"TwoProjectorsOnOneTableNeverApplyTwice", testTwoProjectorsOnOneTableNeverApplyTwice},

@@ -286,6 +286,9 @@ func (t *tables) Reset(ctx context.Context, prev int64) error {
 }
 
 func (t *tables) Lookup(ctx context.Context, table, column string, values []any) ([]projections.Row, error) {
+	if len(values) == 0 {
+		return nil, nil // no statement, so no transaction either
+	}
 	var rows []projections.Row
 	err := t.d.Single(ctx, func(tx Tx) error {
 		var err error

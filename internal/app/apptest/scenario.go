@@ -210,7 +210,7 @@ func (th ScenarioThen) AssertOn(t *testing.T, store eventstore.Store) {
 	var competed sync.Once
 	competitorRan, competitor := false, app.Reply{}
 	if m := th.when.meanwhile; m != nil {
-		commands.OnRefundRead(func(domain.Ticket) {
+		commands.OnRefundRead(func(domain.Ticket, int64) {
 			competed.Do(func() {
 				_, reply, err := m.run(ctx, app.New(store, newID), m.req)
 				if err != nil {
