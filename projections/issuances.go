@@ -6,9 +6,10 @@ import (
 	"github.com/ticketd/ticketd/domain"
 )
 
-// issuanceCapacity bounds the tickets whose issuance the sales model keeps
-// in memory; each is dropped when its refund is applied, so under a refund
-// load it holds about the refunds decided and not yet applied.
+// issuanceCapacity bounds the tickets a model remembers from refunds'
+// decisions (the sales model their issuance, the tickets model their row);
+// each is dropped when its refund is applied, so under a refund load it
+// holds about the refunds decided and not yet applied.
 // rebuildIssuanceCapacity bounds those a rebuild keeps of the tickets it
 // folded last (about 150 bytes each): a refund of an older ticket reads its
 // stream.
