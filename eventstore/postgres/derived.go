@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ticketd/ticketd/eventstore"
 )
@@ -57,6 +58,20 @@ func (s *Store) writeFencedAs(ctx context.Context, opts pgx.TxOptions, fn func(p
 func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	return classify(pgx.BeginTxFunc(ctx, s.pool, opts, fn))
+}
+
+// Statements run statements, in a transaction (a pgx.Tx) or on the pool.
+type Statements interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ReadSingle runs fn, which makes one read statement, on the pool outside
+// any transaction (a statement sees one committed state by itself, and a
+// transaction would cost two more round trips), and returns fn's error
+// classified.
+func (s *Store) ReadSingle(ctx context.Context, fn func(Statements) error) error {
+	return classify(fn(s.pool))
 }
 
 // beginner is a pooled connection, which write hands its function.

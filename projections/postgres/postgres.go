@@ -3,7 +3,8 @@
 // projections/sqlstore. Rows and their checkpoint change in one
 // derived-state transaction of the store (see Store.UpdateDerived), which
 // the store's leader lease fences, and announce the commit to the stores
-// that follow the tables; reads run in one REPEATABLE READ transaction.
+// that follow the tables; reads run in one REPEATABLE READ transaction, or
+// outside any when they make one statement.
 package postgres
 
 import (
@@ -36,7 +37,7 @@ func (d dialect) Read(ctx context.Context, fn func(sqlstore.Tx) error) error {
 }
 
 func (d dialect) Single(ctx context.Context, fn func(sqlstore.Tx) error) error {
-	return d.Read(ctx, fn)
+	return d.store.ReadSingle(ctx, func(pool postgres.Statements) error { return fn(txOf{pool}) })
 }
 
 func (dialect) Placeholder(n int) string { return fmt.Sprintf("$%d", n) }
@@ -112,7 +113,7 @@ func (dialect) TableExists(ctx context.Context, tx sqlstore.Tx, name string) (bo
 // MoveCheckpoint also announces the commit to the other stores on the
 // schema (see postgres.Store.NotifyDerived).
 func (d dialect) MoveCheckpoint(ctx context.Context, tx sqlstore.Tx, name string, prev, pos int64) error {
-	pgTx := tx.(txOf).tx
+	pgTx := tx.(txOf).tx.(pgx.Tx) // Write's, the only transaction that moves one
 	if err := postgres.MoveCheckpointTx(ctx, pgTx, name, prev, pos); err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Tabl
 }
 
 // txOf runs statements in a transaction.
-type txOf struct{ tx pgx.Tx }
+type txOf struct{ tx postgres.Statements }
 
 func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := t.tx.Exec(ctx, query, args...)
