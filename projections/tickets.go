@@ -104,14 +104,14 @@ func OpenTickets(ctx context.Context, log Log, storage Storage, logger *slog.Log
 	return t, nil
 }
 
-// ticketFolder folds tickets: each event evolves its stream's row as
-// domain.Evolve evolves the ticket.
+// ticketFolder folds tickets: each event evolves its stream's ticket as
+// domain.Evolve does, and the batch writes each changed ticket's row once.
 type ticketFolder struct {
 	read *remembered[issued] // nil: every ticket issued before the batch is looked up
 }
 
 func (f ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]Change, error) {
-	folded := map[string]Row{} // the rows as this batch leaves them, by ticket id
+	folded := map[string]issued{} // the tickets as this batch leaves them, by id
 	issuedHere, wanted := map[string]bool{}, map[string]bool{}
 	var missing []any // the ids of tickets issued before the batch and not remembered
 	for _, rec := range records {
@@ -121,7 +121,7 @@ func (f ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]C
 		case !issuedHere[id] && !wanted[id]:
 			wanted[id] = true
 			if known, ok := f.remembered(id, rec.Version); ok {
-				folded[id] = known.row()
+				folded[id] = known
 			} else {
 				missing = append(missing, id)
 			}
@@ -132,23 +132,21 @@ func (f ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]C
 		return nil, err
 	}
 	for _, row := range stored {
-		folded[row[1].(string)] = row
+		t, err := ticketOf(row)
+		if err != nil {
+			return nil, err
+		}
+		folded[t.ID] = t
 	}
 	changed := map[string]bool{}
-	var order []string
+	var order []string // the tickets changed, first change first
 	for _, rec := range records {
-		row, ok := folded[rec.StreamID]
-		var r issued
+		r, ok := folded[rec.StreamID]
 		switch {
-		case ok:
-			if r, err = ticketOf(row); err != nil {
-				return nil, err
-			}
-		case rec.Type != domain.TypeTicketIssued:
-			return nil, fmt.Errorf("%s of %s at %d: ticket not in the read table", rec.Type, rec.StreamID, rec.Position)
-		}
-		if rec.Type == domain.TypeTicketIssued {
+		case rec.Type == domain.TypeTicketIssued:
 			r.position = rec.Position
+		case !ok:
+			return nil, fmt.Errorf("%s of %s at %d: ticket not in the read table", rec.Type, rec.StreamID, rec.Position)
 		}
 		r.Ticket = domain.Evolve(r.Ticket, rec.StreamID, rec.Value, rec.OccurredAt)
 		r.Version = rec.Version
@@ -156,11 +154,11 @@ func (f ticketFolder) Fold(ctx context.Context, rows Rows, records []Event) ([]C
 			changed[rec.StreamID] = true
 			order = append(order, rec.StreamID)
 		}
-		folded[rec.StreamID] = r.row()
+		folded[rec.StreamID] = r
 	}
 	changes := make([]Change, len(order))
 	for i, id := range order {
-		changes[i] = Change{Table: ticketsTable, Op: Upsert, Row: folded[id]}
+		changes[i] = Change{Table: ticketsTable, Op: Upsert, Row: folded[id].row()}
 	}
 	return changes, nil
 }
