@@ -129,7 +129,7 @@ func (s *Store) commitBatch(batch []*appendJob) {
 		jobs[i], outcomes[i].Err = encodeJob(job, occurredAt)
 	}
 	var reply groupReply
-	err := s.write(context.Background(), func(q querier) error {
+	err := s.write(context.Background(), func(q Statements) error {
 		return q.QueryRow(context.Background(), `SELECT ticketd_append($1::jsonb)`, jobs).Scan(&reply)
 	})
 	err = brokenHead(err)

@@ -42,7 +42,7 @@ func (s *Store) writeFenced(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // writeFencedAs is writeFenced in a transaction begun as opts say.
 func (s *Store) writeFencedAs(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
-	return s.write(ctx, func(q querier) error {
+	return s.write(ctx, func(q Statements) error {
 		return pgx.BeginTxFunc(ctx, q.(beginner), opts, func(tx pgx.Tx) error {
 			if err := s.fence(ctx, tx); err != nil {
 				return err
@@ -60,10 +60,12 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(pgx.Tx) error) error {
 	return classify(pgx.BeginTxFunc(ctx, s.pool, opts, fn))
 }
 
-// Statements run statements, in a transaction (a pgx.Tx) or on the pool.
+// Statements run statements: in a transaction (a pgx.Tx), on a pooled
+// connection (what write hands its function) or on the pool.
 type Statements interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // ReadSingle runs fn, which makes one read statement, on the pool outside

@@ -6,25 +6,18 @@ import (
 	"io"
 	"net"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ticketd/ticketd/domain"
 	"github.com/ticketd/ticketd/eventstore"
 )
 
-// querier is what a write runs its statements on: a pooled connection.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // write runs fn on a connection of the pool and returns its error
 // classified. A connection whose session is read-only (the database's
 // default_transaction_read_only, a standby) is closed rather than returned
 // to the pool, so once the database takes writes again a new connection
 // finds out: the store recovers without a restart.
-func (s *Store) write(ctx context.Context, fn func(querier) error) error {
+func (s *Store) write(ctx context.Context, fn func(Statements) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return classify(err)

@@ -188,7 +188,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	if s.opts.ReadOnly {
 		return eventstore.ErrReadOnly
 	}
-	return s.write(ctx, func(q querier) error {
+	return s.write(ctx, func(q Statements) error {
 		_, err := q.Exec(ctx, `INSERT INTO write_probe (id, checked_at) VALUES (1, $1)
 			ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, domain.FormatTime(s.opts.Now()))
 		return err

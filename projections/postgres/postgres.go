@@ -139,7 +139,7 @@ func (dialect) WriteRows(ctx context.Context, tx sqlstore.Tx, t projections.Tabl
 	return tx.Exec(ctx, sqlstore.Upsert(t, op, `SELECT * FROM unnest(`+strings.Join(arrays, ", ")+`)`), args...)
 }
 
-// txOf runs statements in a transaction.
+// txOf runs statements in a transaction, or on the pool for Single.
 type txOf struct{ tx postgres.Statements }
 
 func (t txOf) Exec(ctx context.Context, query string, args ...any) error {
